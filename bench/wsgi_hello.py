@@ -1,0 +1,93 @@
+"""Hello-world WSGI: polyhost vs real uWSGI 2.0 (Debian python3 plugin) vs gunicorn (sync).
+
+2 workers each, wrk on loopback with keep-alive on and off. Run `python bench/wsgi_hello.py -h`;
+the machinery is in bench/harness.py.
+"""
+
+import sys
+
+from harness import REPO, Comparison, LoadMode, Metric, Ratio, Server, run_comparison
+
+APPS = REPO / "bench" / "apps"
+WSGI_FILE = "bench/apps/hello_wsgi.py"
+KEEP_ALIVE = LoadMode("keep-alive")
+NO_KEEP_ALIVE = LoadMode("no keep-alive", ("-H", "Connection: close"))
+
+
+def uwsgi_command(port: int, mode_name: str) -> list[str]:
+    # uWSGI 2.0's --http-socket closes every connection; --http11-socket keeps it alive.
+    socket_option = "--http11-socket" if mode_name == KEEP_ALIVE.name else "--http-socket"
+    return [
+        "uwsgi",
+        "--plugins", "python3",
+        socket_option, f"127.0.0.1:{port}",
+        "--master", "--processes", "2",
+        "--wsgi-file", WSGI_FILE,
+        "--disable-logging",
+    ]  # fmt: skip
+
+
+def polyhost_command(port: int, mode_name: str) -> list[str]:
+    return [
+        str(REPO / ".venv/bin/polyhost"),
+        "--http-socket", f"127.0.0.1:{port}",
+        "--master", "--processes", "2",
+        "--wsgi-file", WSGI_FILE,
+        "--disable-logging",
+    ]  # fmt: skip
+
+
+def gunicorn_command(port: int, mode_name: str) -> list[str]:
+    # No access log is gunicorn's default; `--access-logfile None` would log to a file named None.
+    return [
+        str(REPO / ".venv/bin/gunicorn"),
+        "-w", "2", "-k", "sync",
+        "-b", f"127.0.0.1:{port}",
+        "hello_wsgi:application",
+    ]  # fmt: skip
+
+
+COMPARISON = Comparison(
+    title="Hello-world WSGI: polyhost vs uWSGI vs gunicorn (2 workers each)",
+    servers=[
+        Server(
+            name="polyhost",
+            command=polyhost_command,
+            version_command=(str(REPO / ".venv/bin/polyhost"), "--version"),
+        ),
+        Server(
+            name="uWSGI",
+            command=uwsgi_command,
+            version_command=("uwsgi", "--version"),
+            note=(
+                "keep-alive mode uses --http11-socket: uWSGI 2.0.21's --http-socket closes every "
+                "connection, and --http-keepalive belongs to the http router plugin (not in "
+                "uwsgi-core: 'unrecognized option'). A sync worker then keeps its client's "
+                "connection until the client closes it, so with 2 workers only 2 of wrk's "
+                "connections are served and the rest wait in the accept queue unserved "
+                "(wrk does not count them as timeouts)."
+            ),
+        ),
+        Server(
+            name="gunicorn",
+            command=gunicorn_command,
+            cwd=APPS,
+            version_command=(str(REPO / ".venv/bin/gunicorn"), "--version"),
+            note="the sync worker does not do keep-alive: it answers Connection: close",
+        ),
+    ],
+    modes=[KEEP_ALIVE, NO_KEEP_ALIVE],
+    ratios=[
+        Ratio("polyhost", "gunicorn", Metric.REQUESTS_PER_SECOND, {KEEP_ALIVE.name: 1.5}),
+        Ratio("polyhost", "uWSGI", Metric.REQUESTS_PER_SECOND, {KEEP_ALIVE.name: 0.6}),
+        Ratio(
+            "polyhost",
+            "uWSGI",
+            Metric.P99_LATENCY,
+            {KEEP_ALIVE.name: 2.0, NO_KEEP_ALIVE.name: 2.0},
+        ),
+    ],
+)
+
+if __name__ == "__main__":
+    sys.exit(run_comparison(COMPARISON))

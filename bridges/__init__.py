@@ -1,0 +1,1 @@
+"""Language runtimes: one folder per language, each registering itself for a modifier1."""

@@ -1,0 +1,1 @@
+"""The Python WSGI runtime and the `uwsgi` module given to Python apps."""

@@ -1,0 +1,89 @@
+"""The `uwsgi` module that Python apps import, as real uWSGI injects it.
+
+Process facts (`worker_id`, `masterpid`, `numproc`, `opt` ...) and control (`reload`, `stop`,
+`set_user_harakiri`). The fabric functions (rpc, cache, signals, spooler) are added by the fabric
+and are absent until then: `hasattr(uwsgi, "cache_get")` tells an app honestly.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import types
+
+from polyhost import UWSGI_COMPAT_VERSION
+from polyhost.log import log
+from polyhost.process import CURRENT
+
+SPOOL_OK = -2
+SPOOL_RETRY = -1
+SPOOL_IGNORE = 0
+
+
+def worker_id() -> int:
+    return CURRENT.worker_id
+
+
+def masterpid() -> int:
+    return CURRENT.master_pid
+
+
+def request_id() -> int:
+    return CURRENT.request_id() if CURRENT.request_id else 0
+
+
+def total_requests() -> int:
+    return CURRENT.board.total_requests() if CURRENT.board else 0
+
+
+def set_user_harakiri(seconds: int) -> None:
+    if CURRENT.set_user_harakiri:
+        CURRENT.set_user_harakiri(int(seconds))
+
+
+def reload() -> bool:
+    """Graceful reload of the whole instance (SIGHUP to the master)."""
+    os.kill(CURRENT.master_pid, signal.SIGHUP)
+    return True
+
+
+def stop() -> bool:
+    """Graceful shutdown of the instance (SIGTERM to the master: die-on-term)."""
+    os.kill(CURRENT.master_pid, signal.SIGTERM)
+    return True
+
+
+def mule_id() -> int:
+    return 0
+
+
+def install() -> types.ModuleType:
+    """Create (once) and register the `uwsgi` module in sys.modules."""
+    existing = sys.modules.get("uwsgi")
+    if isinstance(existing, types.ModuleType) and getattr(existing, "__polyhost__", False):
+        return existing
+    module = types.ModuleType("uwsgi", "polyhost's implementation of uWSGI's Python API")
+    config = CURRENT.config
+    functions = (worker_id, masterpid, request_id, total_requests, set_user_harakiri,
+                 reload, stop, mule_id)
+    for function in functions:
+        setattr(module, function.__name__, function)
+    module.__dict__.update(
+        __polyhost__=True,
+        log=log,
+        SPOOL_OK=SPOOL_OK,
+        SPOOL_RETRY=SPOOL_RETRY,
+        SPOOL_IGNORE=SPOOL_IGNORE,
+        numproc=int(config.get("processes") or 1) if config else 1,
+        buffer_size=int(config.get("buffer-size") or 4096) if config else 4096,
+        opt=config.as_uwsgi_opt() if config else {},
+        started_on=CURRENT.started_on,
+        hostname=socket.gethostname().encode(),
+        version=UWSGI_COMPAT_VERSION.encode(),
+        version_info=(*(int(p) for p in UWSGI_COMPAT_VERSION.split(".")), 0, ""),
+        magic_table={},
+    )
+    sys.modules["uwsgi"] = module
+    return module

@@ -1,0 +1,316 @@
+"""The WSGI runtime (modifier1 0): load apps like uWSGI's python plugin, serve PEP 3333.
+
+Apps load in the master before fork (or per worker with `lazy-apps`): `wsgi-file`, `module`
+(`pkg.mod:callable` or `pkg.mod` + `callable`), `mount /x=target`, after `home`/`virtualenv`,
+`pythonpath`, `chdir` and `env` are applied.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib
+import importlib.machinery
+import importlib.util
+import os
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any, BinaryIO, ClassVar
+
+from polyhost import __version__
+from polyhost.bridges.python import uwsgi_api
+from polyhost.dispatch import App, AppLoadError, Runtime, RuntimeContext, chdir_to
+from polyhost.log import log_exception
+from polyhost.request import Request, Responder, simple_error
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class FileWrapper:
+    """`wsgi.file_wrapper`: recognised by the runtime and sent with sendfile."""
+
+    def __init__(self, filelike: BinaryIO, blksize: int = 65536) -> None:
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, "close"):
+            self.close = filelike.close
+
+    def __iter__(self) -> FileWrapper:
+        return self
+
+    def __next__(self) -> bytes:
+        data = self.filelike.read(self.blksize)
+        if data:
+            return data
+        raise StopIteration
+
+
+class ErrorStream:
+    """`wsgi.errors`: lines go to the instance log."""
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self._log = log
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        while "\n" in self._pending:
+            line, self._pending = self._pending.split("\n", 1)
+            self._log(line)
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._log(self._pending)
+            self._pending = ""
+
+
+class InputStream:
+    """`wsgi.input` over the request body: read(0) is b'', readline honours its size hint."""
+
+    __slots__ = ("_body",)
+
+    def __init__(self, body: Any) -> None:
+        self._body = body
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size == 0:
+            return b""
+        return self._body.read(-1 if size is None else size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        if size == 0:
+            return b""
+        return self._body.readline(-1 if size is None else size)
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        lines = []
+        total = 0
+        while True:
+            line = self.readline()
+            if not line:
+                return lines
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                return lines
+
+    def __iter__(self) -> InputStream:
+        return self
+
+    def __next__(self) -> bytes:
+        line = self.readline()
+        if line:
+            return line
+        raise StopIteration
+
+
+class WsgiRuntime(Runtime):
+    name = "python"
+    modifier1 = 0
+    option = "wsgi-file / module"
+    suffixes: ClassVar[tuple[str, ...]] = (".py", ".wsgi")
+
+    def __init__(self, ctx: RuntimeContext, specs: list[Any]) -> None:
+        super().__init__(ctx, specs)
+        self.preload = not (ctx.config.get("lazy-apps") or ctx.config.get("lazy"))
+        self.errors = ErrorStream(ctx.log)
+        threads = int(ctx.config.get("threads") or 1)
+        self.base_env: dict[str, Any] = {
+            "wsgi.version": (1, 0),
+            "wsgi.errors": self.errors,
+            "wsgi.multithread": threads > 1,
+            "wsgi.multiprocess": int(ctx.config.get("processes") or 1) > 1,
+            "wsgi.run_once": False,
+            "wsgi.file_wrapper": FileWrapper,
+            "SERVER_SOFTWARE": f"polyhost/{__version__}",
+        }
+
+    @property
+    def preload_in_master(self) -> bool:  # type: ignore[override]
+        return self.preload
+
+    # -- loading ---------------------------------------------------------------------------
+    def load(self, first_id: int) -> list[App]:
+        uwsgi_api.install()
+        prepare_python_environment(self.ctx)
+        apps = []
+        callable_name = str(self.ctx.config.get("callable") or "application")
+        for offset, spec in enumerate(self.specs):
+            handle = self._load_one(spec.target, callable_name, spec.origin)
+            apps.append(App(
+                first_id + offset, self, spec.mountpoint, spec.target, 0, 0,
+                chdir=os.getcwd(), handle=handle,
+            ))
+        return apps
+
+    def _load_one(self, target: str, callable_name: str, origin: str) -> WsgiApp:
+        try:
+            if target.endswith((".py", ".wsgi")) or os.sep in target:
+                module = _load_file(target)
+                name = callable_name
+                where = target
+            else:
+                module_name, _, attr = target.partition(":")
+                module = importlib.import_module(module_name)
+                name = attr or callable_name
+                where = module_name
+        except SystemExit as exc:
+            raise AppLoadError(f"{origin}: loading {target} called sys.exit({exc.code})") from exc
+        except FileNotFoundError as exc:
+            raise AppLoadError(f"{origin}: cannot load {target}: no such file "
+                               f"(cwd {os.getcwd()})") from exc
+        except Exception as exc:
+            log_exception(f"{origin}: failed to load the WSGI app {target}:", exc)
+            raise AppLoadError(
+                f"{origin}: failed to load the WSGI app {target}: "
+                f"{type(exc).__name__}: {exc} (traceback above)"
+            ) from exc
+        app = getattr(module, name, None)
+        if app is None or not callable(app):
+            raise AppLoadError(
+                f"{origin}: {where} has no callable {name!r}: set `callable` or use "
+                f"module:callable"
+            )
+        return app  # type: ignore[no-any-return]
+
+    # -- serving ---------------------------------------------------------------------------
+    def handle(self, app: App, request: Request, responder: Responder) -> None:
+        env: dict[str, Any] = dict(request.vars)
+        env.update(self.base_env)
+        env["wsgi.input"] = InputStream(request.body)
+        env["wsgi.url_scheme"] = env.get("UWSGI_SCHEME") or (
+            "https" if env.get("HTTPS", "").lower() in ("on", "1") else "http"
+        )
+        env.setdefault("SCRIPT_NAME", "")
+        env.setdefault("PATH_INFO", "")
+        env.setdefault("QUERY_STRING", "")
+        headers_set: list[Any] = []
+
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], None]:
+            if exc_info:
+                try:
+                    if responder.started:
+                        raise exc_info[1].with_traceback(exc_info[2])
+                finally:
+                    exc_info = None
+            elif headers_set:
+                raise AssertionError("start_response called twice without exc_info")
+            if not isinstance(status, str) or len(status) < 4 or not status[:3].isdigit():
+                raise ValueError(f"bad WSGI status {status!r}")
+            headers_set[:] = [status, headers]
+            return write
+
+        def write(data: bytes) -> None:
+            if not responder.started:
+                responder.start(*headers_set)
+            responder.write(data)
+
+        handler: WsgiApp = app.handle  # type: ignore[assignment]
+        result: Iterable[bytes] | None = None
+        try:
+            result = handler(env, start_response)
+            if isinstance(result, FileWrapper) and hasattr(result.filelike, "fileno"):
+                if not headers_set:
+                    raise AssertionError("the app returned without calling start_response")
+                responder.start(*headers_set)
+                _sendfile(responder, result.filelike)
+            elif (type(result) is list and len(result) == 1 and headers_set
+                  and isinstance(result[0], bytes) and not responder.started):
+                # one-piece bodies get a Content-Length instead of chunked framing
+                headers = headers_set[1]
+                if not any(name.lower() == "content-length" for name, _ in headers):
+                    headers = [*headers, ("Content-Length", str(len(result[0])))]
+                responder.start(headers_set[0], headers)
+                responder.write(result[0])
+            else:
+                for chunk in result:
+                    if chunk:
+                        if not isinstance(chunk, bytes):
+                            raise TypeError(f"WSGI body items must be bytes, got {type(chunk)}")
+                        write(chunk)
+                if not responder.started:
+                    if not headers_set:
+                        raise AssertionError("the app returned without calling start_response")
+                    responder.start(*headers_set)
+        except Exception as exc:
+            app.exceptions += 1
+            log_exception(f"{env.get('REQUEST_METHOD')} {env.get('REQUEST_URI')}: "
+                          f"exception in the WSGI app {app.target}:", exc)
+            simple_error(responder, 500)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception as exc:
+                    app.exceptions += 1
+                    log_exception(f"exception in close() of the WSGI app {app.target}:", exc)
+
+
+def _sendfile(responder: Responder, filelike: BinaryIO) -> None:
+    try:
+        offset = filelike.tell()
+    except OSError:
+        offset = 0
+    responder.sendfile(filelike, offset)
+
+
+def _load_file(path: str) -> Any:
+    """Import a .py/.wsgi file as a module, as uWSGI's wsgi-file does."""
+    abspath = os.path.abspath(path)
+    if not os.path.exists(abspath):
+        raise FileNotFoundError(abspath)
+    name = "uwsgi_file_" + "".join(c if c.isalnum() else "_" for c in abspath)
+    loader = importlib.machinery.SourceFileLoader(name, abspath)
+    spec = importlib.util.spec_from_file_location(name, abspath, loader=loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    directory = os.path.dirname(abspath)
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    loader.exec_module(module)
+    return module
+
+
+def prepare_python_environment(ctx: RuntimeContext) -> None:
+    """home/virtualenv, pythonpath, chdir and env, once per process (idempotent)."""
+    config = ctx.config
+    home = config.get("home") or config.get("virtualenv") or config.get("venv")
+    if home:
+        site_dirs = glob.glob(os.path.join(str(home), "lib", "python3*", "site-packages"))
+        if not site_dirs:
+            raise AppLoadError(f"home/virtualenv {home!r} has no lib/python3*/site-packages: "
+                               "is it a Python 3 virtualenv?")
+        for site_dir in site_dirs:
+            if site_dir not in sys.path:
+                sys.path.insert(0, site_dir)
+    for entry in _list(config.get("pythonpath")):
+        for path in sorted(glob.glob(entry)) or [entry]:
+            if path not in sys.path:
+                sys.path.insert(0, path)
+    chdir = config.get("chdir")
+    if chdir:
+        chdir_to(str(chdir))
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for item in _list(config.get("env")):
+        key, sep, value = item.partition("=")
+        if sep:
+            os.environ[key] = value
+        else:
+            os.environ.pop(key, None)
+    for module in _list(config.get("import")):
+        importlib.import_module(module)
+
+
+def _list(value: object) -> list[str]:
+    if not value:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]

@@ -1,0 +1,29 @@
+"""polyhost's configuration: uWSGI's options, config files (ini, yaml, json), magic variables,
+placeholders and config logic, read into one typed Config.
+
+    cfg = load_config(sys.argv[1:])
+    cfg.get("processes"); cfg.origin("socket", i=0); cfg.warnings
+"""
+
+from polyhost.config.config import Config, load_config
+from polyhost.config.help import (
+    render_help,
+    render_option_help,
+    render_show_config,
+    render_version,
+)
+from polyhost.config.model import ConfigError
+from polyhost.config.options import OPTIONS, Option, find_option
+
+__all__ = [
+    "OPTIONS",
+    "Config",
+    "ConfigError",
+    "Option",
+    "find_option",
+    "load_config",
+    "render_help",
+    "render_option_help",
+    "render_show_config",
+    "render_version",
+]

@@ -1,0 +1,37 @@
+"""The instance log: every process writes whole lines to fd 2 (a file with `logto`)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+
+
+def log(message: str) -> None:
+    """Write one line to the log; never raises (a full disk must not kill a worker)."""
+    with contextlib.suppress(OSError):
+        os.write(2, (message.rstrip("\n") + "\n").encode("utf-8", "replace"))
+
+
+def log_exception(prefix: str, exc: BaseException) -> None:
+    """A traceback as one log write, so lines of concurrent processes don't interleave."""
+    import traceback
+
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    log(f"{prefix}\n{text}")
+
+
+def open_logfile(path: str) -> None:
+    """Point stdout and stderr at `path` (append), as `logto` does."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def ctime(epoch: float | None = None) -> str:
+    """uWSGI's log date: `Mon Nov 23 15:37:51 2026`."""
+    return time.ctime(epoch)

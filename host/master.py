@@ -1,0 +1,512 @@
+"""The master: binds sockets, loads preloadable apps, forks and supervises the workers.
+
+Signal handlers only enqueue; the loop dispatches `handle_<signal>` methods (gunicorn's arbiter
+shape) and, every cycle, reaps children, enforces harakiri and lifetimes, watches touch-reload
+files and the master FIFO, and respawns dead workers with a backoff.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import gc
+import os
+import select
+import signal
+import stat
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from polyhost import __version__
+from polyhost.apps import app_specs
+from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext, runtime_class
+from polyhost.log import log, log_exception, open_logfile
+from polyhost.process import CURRENT
+from polyhost.scoreboard import Scoreboard
+from polyhost.sockets import INHERIT_ENV, Listener, SocketError, export_fds, open_listeners
+from polyhost.stats import StatsServer, build_stats
+from polyhost.worker import APP_LOAD_ERROR, Worker
+
+if TYPE_CHECKING:
+    from polyhost.config import Config
+
+SIGNALS = ("HUP", "TERM", "INT", "QUIT", "USR1", "CHLD")
+SIG_NAMES = {getattr(signal, f"SIG{name}"): name.lower() for name in SIGNALS}
+#: how long after the harakiri deadline the master kills (the worker answers 504 first)
+HARAKIRI_GRACE = 0.5
+#: as uWSGI: the number of reloads so far, read by `if-reload` in configs
+RELOAD_ENV = "UWSGI_RELOADS"
+
+
+class StartupError(Exception):
+    """The instance cannot start; the message is for the operator."""
+
+
+@dataclass
+class WorkerProc:
+    wid: int
+    pid: int = 0
+    spawned_at: float = 0.0
+    #: consecutive quick deaths, for the respawn backoff
+    quick_deaths: int = 0
+    respawn_after: float = 0.0
+    stopping: bool = False
+
+
+@dataclass
+class Master:
+    config: Config
+    listeners: list[Listener] = field(default_factory=list)
+    workers: dict[int, WorkerProc] = field(default_factory=dict)
+    pending: list[int] = field(default_factory=list)
+    state: str = "running"  # running | reloading | stopping | workers-reload
+
+    def __post_init__(self) -> None:
+        cfg = self.config
+        self.pid = os.getpid()
+        self.numproc = max(1, int(cfg.get("processes") or 1))
+        self.threads = max(1, int(cfg.get("threads") or 1))
+        self.harakiri = int(cfg.get("harakiri") or 0)
+        self.max_lifetime = int(cfg.get("max-worker-lifetime") or 0)
+        self.worker_mercy = float(cfg.get("worker-reload-mercy") or 60)
+        self.reload_mercy = float(cfg.get("reload-mercy") or 30)
+        self.reloads = int(os.environ.pop(RELOAD_ENV, "0") or 0)
+        self.sig_r, self.sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.sig_queue: list[int] = []
+        self.deadline = 0.0
+        self.touch_files = {p: _mtime(p) for p in _list(cfg.get("touch-reload"))}
+        self.fifo_path = (_list(cfg.get("master-fifo")) or [""])[0]
+        self.fifo_fd = -1
+        self.stats_server: StatsServer | None = None
+        self.exit_code = 0
+
+    # -- start -------------------------------------------------------------------------------
+    def start(self) -> None:
+        cfg = self.config
+        logto = cfg.get("logto") or cfg.get("daemonize")
+        if logto:
+            open_logfile(str(logto))
+        log(f"*** Starting polyhost {__version__} (uWSGI 2.0.21 compatible) (pid: {self.pid}) ***")
+        for warning in cfg.warnings:
+            log(f"config: {warning}")
+        try:
+            self.listeners = open_listeners(cfg, log)
+        except (SocketError, OSError) as exc:
+            raise StartupError(str(exc)) from exc
+        if not self.listeners:
+            log("*** no socket configured (socket, http-socket or fastcgi-socket): "
+                "the instance serves nothing ***")
+        for listener in self.listeners:
+            how = "inherited" if self.reloads else "bound to"
+            log(f"{listener.proto} socket {how} {listener.name} fd {listener.sock.fileno()}")
+        self._write_pidfile("pidfile")
+        self._drop_privileges()
+        self._write_pidfile("pidfile2")
+        if cfg.get("logto2"):
+            open_logfile(str(cfg.get("logto2")))
+        CURRENT.config = cfg
+        CURRENT.master_pid = self.pid
+        self.board = Scoreboard(
+            self.numproc, self.threads,
+            keep_vars=bool(cfg.get("stats") or cfg.get("stats-server")),
+        )
+        CURRENT.board = self.board
+        ctx = RuntimeContext(cfg, log, 0, self.threads)
+        try:
+            specs = app_specs(cfg)
+            self.dispatcher = Dispatcher.from_specs(ctx, specs)
+            self.dispatcher.load(preload=True)
+        except (AppLoadError, ValueError) as exc:
+            raise StartupError(str(exc)) from exc
+        self.specs = specs
+        if not specs and cfg.get("need-app"):
+            raise StartupError(
+                "no app configured (wsgi-file, module, mount, ...): nothing to serve. "
+                "Set one, or need-app = false to start an empty instance"
+            )
+        for app in self.dispatcher.apps:
+            log(f"WSGI app {app.id} ({app.mountpoint or '/'}) ready in "
+                f"{app.startup_time:.2f} seconds: {app.target}")
+        log(f"*** Operational MODE: {self._mode()} *** (master pid: {self.pid})")
+        self._open_fifo()
+        stats = cfg.get("stats") or cfg.get("stats-server")
+        if stats:
+            self.stats_server = StatsServer(
+                str(stats), self.stats_snapshot, http=bool(cfg.get("stats-http")),
+                minified=bool(cfg.get("stats-minified")),
+            )
+            self.stats_server.start()
+            log(f"stats server enabled on {stats}")
+        for sig in SIG_NAMES:
+            signal.signal(sig, self._enqueue)
+        gc.collect()
+        gc.freeze()
+        for wid in range(1, self.numproc + 1):
+            self.workers[wid] = WorkerProc(wid)
+            self.spawn(wid)
+
+    def _mode(self) -> str:
+        if self.numproc == 1 and self.threads == 1:
+            return "single process"
+        return "preforking+threaded" if self.threads > 1 else "preforking"
+
+    def _write_pidfile(self, option: str) -> None:
+        path = self.config.get(option)
+        if path:
+            with open(str(path), "w") as pidfile:
+                pidfile.write(f"{self.pid}\n")
+
+    def _drop_privileges(self) -> None:
+        if os.getuid() != 0:
+            return
+        gid, uid = self.config.get("gid"), self.config.get("uid")
+        if gid:
+            import grp
+
+            os.setgid(int(gid) if str(gid).isdigit() else grp.getgrnam(str(gid)).gr_gid)
+        if uid:
+            import pwd
+
+            os.setuid(int(uid) if str(uid).isdigit() else pwd.getpwnam(str(uid)).pw_uid)
+        if not uid:
+            log("*** WARNING: you are running polyhost as root !!! (use the uid option) ***")
+
+    # -- workers ----------------------------------------------------------------------------
+    def spawn(self, wid: int) -> None:
+        proc = self.workers[wid]
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                self._close_master_fds()
+                code = Worker(wid, self.config, self.listeners, self.dispatcher,
+                              self.board).run()
+            except BaseException as exc:
+                log_exception(f"worker {wid} crashed:", exc)
+            finally:
+                os._exit(code)
+        proc.pid, proc.spawned_at, proc.stopping = pid, time.time(), False
+        self.board.worker(wid).spawned(pid)
+        log(f"spawned polyhost worker {wid} (pid: {pid}, cores: {self.threads})")
+
+    def _close_master_fds(self) -> None:
+        for sig in SIG_NAMES:
+            signal.signal(sig, signal.SIG_DFL)
+        for fd in (self.sig_r, self.sig_w, self.fifo_fd):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            proc = next((p for p in self.workers.values() if p.pid == pid), None)
+            if proc is None:
+                continue
+            self.board.worker(proc.wid).exited()
+            self._report_exit(proc, status)
+            proc.pid = 0
+
+    def _report_exit(self, proc: WorkerProc, status: int) -> None:
+        lived = time.time() - proc.spawned_at
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            log(f"DAMN ! worker {proc.wid} (pid: {proc.pid}) died, killed by signal "
+                f"{sig} :( trying respawn ...")
+        else:
+            code = os.WEXITSTATUS(status)
+            if code == APP_LOAD_ERROR and self.state == "running":
+                log(f"worker {proc.wid} could not load the app (exit code {code}): "
+                    "stopping the instance instead of respawning (need-app)")
+                self.exit_code = APP_LOAD_ERROR
+                self.begin_stop(graceful=False)
+                return
+            if not proc.stopping and self.state == "running":
+                log(f"worker {proc.wid} exited with code {code}, respawning")
+        if self.state not in ("running", "workers-reload"):
+            return
+        if lived < 1.0 and not proc.stopping:
+            proc.quick_deaths += 1
+            delay = min(30.0, 0.5 * 2 ** (proc.quick_deaths - 1))
+            log(f"worker {proc.wid} respawning too fast: waiting {delay:.1f} seconds")
+            proc.respawn_after = time.time() + delay
+        else:
+            proc.quick_deaths = 0
+            proc.respawn_after = 0.0
+        self.pending.append(proc.wid)
+
+    def respawn_pending(self) -> None:
+        now = time.time()
+        for wid in list(self.pending):
+            proc = self.workers[wid]
+            if proc.respawn_after <= now:
+                self.pending.remove(wid)
+                self.spawn(wid)
+
+    def check_workers(self) -> None:
+        now = time.time()
+        for proc in self.workers.values():
+            if not proc.pid:
+                continue
+            slot = self.board.worker(proc.wid)
+            if slot.harakiri_expired(now - HARAKIRI_GRACE):
+                log(f"*** HARAKIRI ON WORKER {proc.wid} (pid: {proc.pid}, try: 1) ***")
+                slot.harakiri_kill_noted()
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGKILL)
+            elif (self.max_lifetime and not proc.stopping
+                  and now - proc.spawned_at > self.max_lifetime):
+                log(f"worker {proc.wid} lifetime reached ({self.max_lifetime}s): recycling")
+                self._stop_worker(proc, signal.SIGHUP)
+
+    def _stop_worker(self, proc: WorkerProc, sig: int) -> None:
+        proc.stopping = True
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, sig)
+
+    # -- the loop ----------------------------------------------------------------------------
+    def run(self) -> int:
+        try:
+            self.start()
+        except StartupError as exc:
+            log(f"!!! {exc} !!!")
+            self.cleanup(vacuum=True)
+            return 1
+        next_check = 0.0
+        while True:
+            fds = [self.sig_r] + ([self.fifo_fd] if self.fifo_fd >= 0 else [])
+            try:
+                readable, _, _ = select.select(fds, [], [], 0.25)
+            except InterruptedError:
+                readable = []
+            if self.sig_r in readable:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(self.sig_r, 4096)
+            if self.fifo_fd in readable:
+                self._read_fifo()
+            while self.sig_queue:
+                name = SIG_NAMES[self.sig_queue.pop(0)]
+                getattr(self, f"handle_{name}")()
+            self.reap()
+            if self.state in ("running", "workers-reload"):
+                self.respawn_pending()
+            now = time.time()
+            if now >= next_check:
+                next_check = now + 0.25
+                self.check_workers()
+                self._check_touch()
+            if self.state not in ("running", "workers-reload") and self._finish_transition():
+                break
+            if self.state == "workers-reload" and not any(
+                p.stopping for p in self.workers.values()
+            ):
+                self.state = "running"
+        if self.state == "reloading":
+            self.reexec()
+        self.cleanup(vacuum=True)
+        log(f"goodbye to polyhost (exit code {self.exit_code}).")
+        return self.exit_code
+
+    def _enqueue(self, signum: int, _frame: object) -> None:
+        if len(self.sig_queue) < 16:
+            self.sig_queue.append(signum)
+        with contextlib.suppress(OSError):
+            os.write(self.sig_w, b"s")
+
+    def _finish_transition(self) -> bool:
+        """Stopping or reloading: True once every worker is gone (kill at the deadline)."""
+        alive = [p for p in self.workers.values() if p.pid]
+        if not alive:
+            return True
+        if time.time() >= self.deadline:
+            for proc in alive:
+                log(f"worker {proc.wid} (pid: {proc.pid}) did not stop in time: killing it")
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGKILL)
+            self.deadline = time.time() + 5
+        return False
+
+    def begin_stop(self, graceful: bool) -> None:
+        self.state = "stopping"
+        self.pending.clear()
+        self.deadline = time.time() + (self.reload_mercy if graceful else 3)
+        sig = signal.SIGTERM if graceful else signal.SIGINT
+        for proc in self.workers.values():
+            if proc.pid:
+                self._stop_worker(proc, sig)
+
+    def begin_reload(self, graceful: bool = True) -> None:
+        log("...gracefully killing workers..." if graceful else "...brutally killing workers...")
+        self.state = "reloading"
+        self.pending.clear()
+        self.deadline = time.time() + (self.worker_mercy if graceful else 3)
+        for proc in self.workers.values():
+            if proc.pid:
+                self._stop_worker(proc, signal.SIGHUP if graceful else signal.SIGINT)
+
+    def reload_workers(self) -> None:
+        """Restart every worker gracefully without re-exec (FIFO `w`)."""
+        log("...gracefully reloading workers...")
+        self.state = "workers-reload"
+        for proc in self.workers.values():
+            if proc.pid:
+                self._stop_worker(proc, signal.SIGHUP)
+
+    def reexec(self) -> None:
+        """Re-exec the master with the listening sockets inherited: nothing is refused."""
+        log("binary reloading polyhost...")
+        if self.stats_server is not None:
+            self.stats_server.close()
+        env = dict(os.environ)
+        env[INHERIT_ENV] = export_fds(self.listeners)
+        env[RELOAD_ENV] = str(self.reloads + 1)
+        if self.fifo_fd >= 0:
+            os.close(self.fifo_fd)
+        argv = [sys.executable, "-m", "polyhost", *self.config.argv]
+        os.execve(sys.executable, argv, env)
+
+    # -- signal handlers (run from the loop, not in signal context) ---------------------------
+    def handle_hup(self) -> None:
+        if self.state == "running":
+            self.begin_reload()
+
+    def handle_term(self) -> None:
+        if self.config.get("die-on-term"):
+            log("SIGTERM received: graceful shutdown (die-on-term)")
+            self.begin_stop(graceful=True)
+        else:
+            log("SIGTERM received: brutal reload (die-on-term = false, as uWSGI 2.0)")
+            self.begin_reload(graceful=False)
+
+    def handle_int(self) -> None:
+        log("SIGINT/SIGQUIT received...killing workers...")
+        self.begin_stop(graceful=False)
+
+    handle_quit = handle_int
+
+    def handle_usr1(self) -> None:
+        lines = ["*** polyhost status ***"]
+        for name, value in self.config.items():
+            lines.append(f"  {name} = {value}")
+        for proc in self.workers.values():
+            slot = self.board.worker(proc.wid)
+            lines.append(
+                f"  worker {proc.wid} pid {proc.pid} status {slot.status} requests "
+                f"{slot.requests} exceptions {slot.exceptions} respawns {slot.respawn_count}"
+            )
+        log("\n".join(lines))
+
+    def handle_chld(self) -> None:
+        """Children are reaped every cycle."""
+
+    # -- master FIFO and touch-reload -----------------------------------------------------------
+    def _open_fifo(self) -> None:
+        if not self.fifo_path:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            if not stat.S_ISFIFO(os.stat(self.fifo_path).st_mode):
+                raise StartupError(f"master-fifo {self.fifo_path} exists and is not a FIFO")
+            os.unlink(self.fifo_path)
+        os.mkfifo(self.fifo_path, 0o600)
+        self.fifo_fd = os.open(self.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+
+    def _read_fifo(self) -> None:
+        try:
+            data = os.read(self.fifo_fd, 64)
+        except BlockingIOError:
+            return
+        if not data:  # the writer closed: reopen so the next one is read
+            os.close(self.fifo_fd)
+            self.fifo_fd = os.open(self.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            return
+        for command in data.decode("latin-1"):
+            self._fifo_command(command)
+
+    def _fifo_command(self, command: str) -> None:
+        actions = {
+            "r": self.handle_hup,
+            "R": lambda: self.begin_reload(graceful=False),
+            "w": self.reload_workers,
+            "q": lambda: self.begin_stop(graceful=True),
+            "Q": lambda: self.begin_stop(graceful=False),
+            "s": self.handle_usr1,
+            "l": self._reopen_log,
+        }
+        action = actions.get(command)
+        if action is not None:
+            if self.state == "running" or command in "sl":
+                action()
+        elif command not in "\n\r ":
+            log(f"master-fifo: unknown command {command!r} (known: {''.join(actions)})")
+
+    def _reopen_log(self) -> None:
+        logto = self.config.get("logto")
+        if logto:
+            open_logfile(str(logto))
+            log("log reopened")
+
+    def _check_touch(self) -> None:
+        for path, before in self.touch_files.items():
+            now = _mtime(path)
+            if now != before:
+                self.touch_files[path] = now
+                if self.state == "running":
+                    log(f"*** {path} has been touched... grace them all !!! ***")
+                    self.begin_reload()
+
+    # -- stats and cleanup ----------------------------------------------------------------
+    def stats_snapshot(self) -> dict[str, object]:
+        apps = []
+        for index, spec in enumerate(self.specs):
+            loaded = next((a for a in self.dispatcher.apps if a.id == index), None)
+            apps.append({
+                "id": index, "modifier1": runtime_class(spec.runtime).modifier1,
+                "mountpoint": spec.mountpoint,
+                "startup_time": int(loaded.startup_time) if loaded else 0,
+                "requests": 0, "exceptions": 0,
+                "chdir": loaded.chdir if loaded else str(self.config.get("chdir") or ""),
+            })
+        return build_stats(
+            self.board, version=__version__, pid=self.pid,
+            sockets=[listener.stats() for listener in self.listeners], apps=apps,
+        )
+
+    def cleanup(self, vacuum: bool) -> None:
+        if self.stats_server is not None:
+            self.stats_server.close()
+        if not vacuum or not self.config.get("vacuum"):
+            return
+        for listener in self.listeners:
+            if listener.path:
+                with contextlib.suppress(OSError):
+                    os.unlink(listener.path)
+        for option in ("pidfile", "pidfile2"):
+            path = self.config.get(option)
+            if path:
+                with contextlib.suppress(OSError):
+                    os.unlink(str(path))
+        if self.fifo_path:
+            with contextlib.suppress(OSError):
+                os.unlink(self.fifo_path)
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return 0.0
+        raise
+
+
+def _list(value: object) -> list[str]:
+    if not value:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]

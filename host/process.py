@@ -1,0 +1,31 @@
+"""What the current process is (master, worker N, mule ...), for APIs like uwsgi.worker_id()."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from polyhost.config import Config
+    from polyhost.scoreboard import Scoreboard
+
+
+@dataclass
+class ProcessState:
+    """Set by the master before fork and updated by each worker after fork."""
+
+    config: Config | None = None
+    board: Scoreboard | None = None
+    master_pid: int = 0
+    worker_id: int = 0
+    started_on: int = field(default_factory=lambda: int(time.time()))
+    #: per-thread request counters live in the worker; this is the callable giving the id
+    request_id: Any = None
+    #: asks the master for a graceful reload / stop (set by the master: signals itself)
+    reload: Any = None
+    stop: Any = None
+    set_user_harakiri: Any = None
+
+
+CURRENT = ProcessState()

@@ -1,0 +1,298 @@
+"""FastCGI: the record codec (shared with the php-cgi bridge) and `fastcgi-socket` serving.
+
+Records: `version u8, type u8, request id u16be, content length u16be, padding u8, reserved u8`.
+The server side reads BEGIN_REQUEST, PARAMS (name-value pairs) and streams STDIN to the app; the
+answer is a CGI response in STDOUT records, then END_REQUEST. One request at a time per
+connection (no multiplexing, as nginx and uWSGI use it); FCGI_KEEP_CONN keeps the connection.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import time
+from collections import deque
+from typing import BinaryIO
+
+from polyhost.request import ClientGone, Request
+
+RECORD = struct.Struct(">BBHHBx")
+BEGIN_BODY = struct.Struct(">HB5x")
+END_BODY = struct.Struct(">IB3x")
+VERSION = 1
+BEGIN_REQUEST, ABORT_REQUEST, END_REQUEST, PARAMS, STDIN, STDOUT, STDERR = 1, 2, 3, 4, 5, 6, 7
+GET_VALUES, GET_VALUES_RESULT, UNKNOWN_TYPE = 9, 10, 11
+RESPONDER = 1
+KEEP_CONN = 1
+MAX_CONTENT = 0xFFFF
+
+
+class FastCgiError(ValueError):
+    """Malformed FastCGI input."""
+
+
+def record(rtype: int, request_id: int, content: bytes = b"") -> bytes:
+    """One record (content must fit 65535 bytes), padded to 8 bytes."""
+    padding = -len(content) % 8
+    header = RECORD.pack(VERSION, rtype, request_id, len(content), padding)
+    return header + content + b"\0" * padding
+
+
+def stream(rtype: int, request_id: int, data: bytes) -> bytes:
+    """A stream's data as as many records as needed (no terminating empty record)."""
+    view = memoryview(data)
+    return b"".join(
+        record(rtype, request_id, bytes(view[i:i + MAX_CONTENT]))
+        for i in range(0, len(data), MAX_CONTENT)
+    )
+
+
+def encode_pairs(pairs: dict[str, str] | list[tuple[str, str]]) -> bytes:
+    items = pairs.items() if isinstance(pairs, dict) else pairs
+    out = bytearray()
+    for name, value in items:
+        key, val = name.encode("latin-1"), value.encode("latin-1")
+        for length in (len(key), len(val)):
+            out += bytes((length,)) if length < 128 else struct.pack(">I", length | 0x80000000)
+        out += key
+        out += val
+    return bytes(out)
+
+
+def decode_pairs(data: bytes) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    pos = 0
+    while pos < len(data):
+        lengths = []
+        for _ in range(2):
+            if pos >= len(data):
+                raise FastCgiError("truncated FastCGI name-value pair")
+            if data[pos] < 128:
+                lengths.append(data[pos])
+                pos += 1
+            else:
+                if pos + 4 > len(data):
+                    raise FastCgiError("truncated FastCGI name-value length")
+                lengths.append(struct.unpack_from(">I", data, pos)[0] & 0x7FFFFFFF)
+                pos += 4
+        name_len, value_len = lengths
+        if pos + name_len + value_len > len(data):
+            raise FastCgiError("truncated FastCGI name-value pair")
+        name = data[pos:pos + name_len].decode("latin-1")
+        pos += name_len
+        pairs[name] = data[pos:pos + value_len].decode("latin-1")
+        pos += value_len
+    return pairs
+
+
+class RecordReader:
+    """Parses records out of a byte stream; `feed` then iterate `records()`."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        self.buf += data
+
+    def next_record(self) -> tuple[int, int, bytes] | None:
+        if len(self.buf) < 8:
+            return None
+        version, rtype, request_id, length, padding = RECORD.unpack_from(self.buf)
+        if version != VERSION:
+            raise FastCgiError(f"FastCGI version {version} is not supported")
+        total = 8 + length + padding
+        if len(self.buf) < total:
+            return None
+        content = bytes(self.buf[8:8 + length])
+        del self.buf[:total]
+        return rtype, request_id, content
+
+
+class FastCgiBody:
+    """STDIN records, read from the connection as the app asks."""
+
+    __slots__ = ("_buf", "_conn", "complete")
+
+    def __init__(self, conn: FastCgiConnection) -> None:
+        self._conn = conn
+        self._buf = bytearray()
+        self.complete = False
+
+    def push(self, data: bytes) -> None:
+        if data:
+            self._buf += data
+        else:
+            self.complete = True
+
+    def _more(self) -> bool:
+        if self.complete:
+            return False
+        self._conn.receive()
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            while self._more():
+                pass
+            size = len(self._buf)
+        else:
+            while len(self._buf) < size and self._more():
+                pass
+        data = bytes(self._buf[:size])
+        del self._buf[:size]
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        limit = size if size is not None and size >= 0 else None
+        while True:
+            nl = self._buf.find(b"\n")
+            if nl >= 0 and (limit is None or nl < limit):
+                return self.read(nl + 1)
+            if limit is not None and len(self._buf) >= limit:
+                return self.read(limit)
+            if not self._more():
+                return self.read(limit if limit is not None else len(self._buf))
+
+    def drain(self) -> bool:
+        self._buf.clear()
+        while self._more():
+            self._buf.clear()
+        return True
+
+
+class FastCgiConnection:
+    """A FastCGI client connection (nginx `fastcgi_pass`)."""
+
+    def __init__(
+        self, sock: socket.socket, server: tuple[str, str], modifiers: tuple[int, int] | None
+    ) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.modifiers = modifiers or (0, 0)
+        self.reader = RecordReader()
+        self.ready: deque[Request] = deque()
+        self.closed = False
+        self.served = 0
+        self.keep_conn = False
+        self.request_id = 0
+        self._params = bytearray()
+        self._body: FastCgiBody | None = None
+        self._head_size = 0
+
+    def receive(self) -> None:
+        try:
+            data = self.sock.recv(65536)
+        except OSError as exc:
+            raise ClientGone(f"reading from the FastCGI peer failed: {exc}") from exc
+        if not data:
+            raise ClientGone("FastCGI peer closed the connection mid-request")
+        self.feed(data)
+
+    def feed(self, data: bytes) -> None:
+        if not data:
+            self.closed = True
+            return
+        self.reader.feed(data)
+        while (rec := self.reader.next_record()) is not None:
+            self._on_record(*rec)
+
+    def _on_record(self, rtype: int, request_id: int, content: bytes) -> None:
+        if rtype == BEGIN_REQUEST:
+            role, flags = BEGIN_BODY.unpack_from(content)
+            if role != RESPONDER:
+                self.sock.sendall(record(END_REQUEST, request_id, END_BODY.pack(0, 3)))
+                return
+            self.request_id = request_id
+            self.keep_conn = bool(flags & KEEP_CONN)
+            self._params.clear()
+        elif rtype == PARAMS:
+            if content:
+                self._params += content
+                return
+            env = decode_pairs(bytes(self._params))
+            self._head_size = len(self._params)
+            env.setdefault("SCRIPT_NAME", "")
+            self._body = FastCgiBody(self)
+            mod1, mod2 = self.modifiers
+            self.ready.append(Request(env, self._body, mod1, mod2, vars_size=self._head_size,
+                                      started=time.time(),
+                                      extra={"keep_alive": self.keep_conn, "head": False}))
+        elif rtype == STDIN:
+            if self._body is not None:
+                self._body.push(content)
+        elif rtype == ABORT_REQUEST:
+            self.closed = True
+        elif rtype == GET_VALUES:
+            values = encode_pairs({"FCGI_MAX_CONNS": "1", "FCGI_MAX_REQS": "1",
+                                   "FCGI_MPXS_CONNS": "0"})
+            self.sock.sendall(record(GET_VALUES_RESULT, 0, values))
+        else:
+            self.sock.sendall(record(UNKNOWN_TYPE, 0, bytes((rtype,)) + b"\0" * 7))
+
+    def responder(self, request: Request) -> FastCgiResponder:
+        return FastCgiResponder(self, request)
+
+
+class FastCgiResponder:
+    """A CGI-style response (`Status:` header) in STDOUT records, then END_REQUEST."""
+
+    protocol = "fastcgi"
+
+    def __init__(self, conn: FastCgiConnection, request: Request) -> None:
+        self.conn = conn
+        self.request = request
+        self.status = 0
+        self.bytes_sent = 0
+        self.headers_count = 0
+        self.headers_size = 0
+        self.keep_alive = conn.keep_conn
+        self._head: bytes | None = None
+
+    @property
+    def started(self) -> bool:
+        return self.status != 0
+
+    def start(self, status: str, headers: list[tuple[str, str]]) -> None:
+        self.status = int(status[:3])
+        lines = [f"Status: {status}"] + [f"{name}: {value}" for name, value in headers]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.headers_count = len(headers)
+        self.headers_size = len(head)
+        self._head = head
+
+    def _send(self, data: bytes) -> None:
+        if self._head is not None:
+            data = self._head + data
+            self._head = None
+        if data:
+            try:
+                self.conn.sock.sendall(stream(STDOUT, self.conn.request_id, data))
+            except OSError as exc:
+                raise ClientGone(str(exc)) from exc
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.bytes_sent += len(data)
+            self._send(data)
+
+    def sendfile(self, file: BinaryIO, offset: int = 0, count: int | None = None) -> None:
+        if count is None:
+            count = os.fstat(file.fileno()).st_size - offset
+        file.seek(offset)
+        while count > 0:
+            data = file.read(min(count, MAX_CONTENT))
+            if not data:
+                break
+            self.write(data)
+            count -= len(data)
+
+    def finish(self) -> None:
+        self._send(b"")
+        rid = self.conn.request_id
+        try:
+            self.conn.sock.sendall(
+                record(STDOUT, rid) + record(END_REQUEST, rid, END_BODY.pack(0, 0))
+            )
+        except OSError as exc:
+            raise ClientGone(str(exc)) from exc

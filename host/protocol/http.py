@@ -1,0 +1,379 @@
+"""HTTP/1.1 for `http-socket`: httptools parsing into Requests, and the HTTP Responder.
+
+Keep-alive, pipelining (requests parsed ahead wait in order), chunked request bodies (de-chunked
+by the parser), `Expect: 100-continue`, and RFC 9112's rejections (duplicate Content-Length,
+Content-Length with chunked, bad targets, control characters, obs-fold) as 400s.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections import deque
+from typing import BinaryIO
+from urllib.parse import unquote_to_bytes
+
+import httptools
+
+from polyhost.request import ClientGone, Request
+
+RECV_SIZE = 65536
+#: how much of an unread request body we drain to keep a connection alive
+DRAIN_LIMIT = 1 << 20
+
+
+class HttpError(Exception):
+    """A request the server refuses: answered with `status` and the connection closed."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class HttpBody:
+    """The request body, read from the connection as the app asks for it."""
+
+    __slots__ = ("_buf", "_conn", "_continue", "complete", "received")
+
+    def __init__(self, conn: HttpConnection, expect_continue: bool) -> None:
+        self._conn = conn
+        self._buf = bytearray()
+        self._continue = expect_continue
+        self.complete = False
+        self.received = 0
+
+    def push(self, data: bytes) -> None:
+        self._buf += data
+        self.received += len(data)
+
+    def _fill(self, want: int) -> None:
+        """Receive until `want` bytes are buffered (or the body ends); want < 0: all of it."""
+        if self._continue:
+            self._continue = False
+            self._conn.send_raw(b"HTTP/1.1 100 Continue\r\n\r\n")
+        while not self.complete and (want < 0 or len(self._buf) < want):
+            self._conn.receive_into_parser()
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            self._fill(-1)
+            data = bytes(self._buf)
+            self._buf.clear()
+            return data
+        if len(self._buf) < size:
+            self._fill(size)
+        data = bytes(self._buf[:size])
+        del self._buf[:size]
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        while True:
+            nl = self._buf.find(b"\n")
+            limit = size if size is not None and size >= 0 else None
+            if nl >= 0 and (limit is None or nl < limit):
+                return self.read(nl + 1)
+            if limit is not None and len(self._buf) >= limit:
+                return self.read(limit)
+            if self.complete:
+                return self.read(limit if limit is not None else -1)
+            self._fill(len(self._buf) + 1)
+
+    def drain(self) -> bool:
+        """Discard what the app did not read; False when too much is left to keep the connection."""
+        self._buf.clear()
+        while not self.complete:
+            if self.received > DRAIN_LIMIT:
+                return False
+            self._conn.receive_into_parser()
+            self._buf.clear()
+        return True
+
+
+class HttpConnection:
+    """One client connection on an http-socket: parses requests, hands them out in order."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        peer: tuple[str, int] | str,
+        server: tuple[str, str],
+        limit: int,
+        modifiers: tuple[int, int],
+        scheme: str = "http",
+    ) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.remote_addr, self.remote_port = (
+            (peer[0], str(peer[1])) if isinstance(peer, tuple) else ("", "")
+        )
+        self.server_addr, self.server_port = server
+        self.limit = limit
+        self.modifiers = modifiers
+        self.scheme = scheme
+        self.parser = httptools.HttpRequestParser(self)
+        self.ready: deque[Request] = deque()
+        self.error: HttpError | None = None
+        self.closed = False
+        self.served = 0
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head_size = 0
+        self._body: HttpBody | None = None
+
+    # -- reading -----------------------------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        """Parse received bytes; complete request heads are queued in `ready`."""
+        if not data:
+            self.closed = True
+            if self._body is not None and not self._body.complete:
+                raise ClientGone("client closed the connection in the middle of the body")
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            pass  # upgrades (websockets) are not served: the request is answered normally
+        except httptools.HttpParserError as exc:
+            cause = exc.__context__
+            if isinstance(cause, HttpError):
+                self.error = cause
+            else:
+                self.error = HttpError(400, f"bad HTTP request: {exc}")
+            raise self.error from None
+
+    def receive_into_parser(self) -> None:
+        """Blocking receive (socket-timeout applies) while the app reads the body."""
+        try:
+            data = self.sock.recv(RECV_SIZE)
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            raise ClientGone(f"reading the request body failed: {exc}") from exc
+        self.feed(data)
+        if not data:
+            raise ClientGone("client closed the connection in the middle of the body")
+
+    def send_raw(self, data: bytes) -> None:
+        try:
+            self.sock.sendall(data)
+        except OSError as exc:
+            raise ClientGone(str(exc)) from exc
+
+    # -- httptools callbacks ---------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = []
+        self._head_size = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._grow(len(url))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+        self._grow(len(name) + len(value) + 4)
+
+    def _grow(self, n: int) -> None:
+        self._head_size += n
+        if self._head_size > self.limit:
+            raise HttpError(
+                431 if self._headers else 414,
+                f"request head over buffer-size ({self.limit} bytes): raise buffer-size",
+            )
+
+    def on_headers_complete(self) -> None:
+        request = self._build_request()
+        self.ready.append(request)
+
+    def on_body(self, data: bytes) -> None:
+        if self._body is not None:
+            self._body.push(data)
+
+    def on_message_complete(self) -> None:
+        if self._body is not None:
+            self._body.complete = True
+
+    # -- request construction ----------------------------------------------------------------
+    def _build_request(self) -> Request:
+        url = self._url
+        if url.startswith(b"/"):
+            target = url
+        elif url[:7].lower() == b"http://" or url[:8].lower() == b"https://":
+            parsed = httptools.parse_url(url)
+            target = (parsed.path or b"/") + (b"?" + parsed.query if parsed.query else b"")
+        elif url == b"*":
+            target = b"*"
+        else:
+            raise HttpError(400, f"bad request target {url[:80]!r}")
+        hash_pos = target.find(b"#")
+        if hash_pos >= 0:
+            target = target[:hash_pos]
+        path, _, query = target.partition(b"?")
+        method = self.parser.get_method().decode("latin-1")
+        version = self.parser.get_http_version()
+        env: dict[str, str] = {
+            "REQUEST_METHOD": method,
+            "REQUEST_URI": target.decode("latin-1"),
+            "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
+            "QUERY_STRING": query.decode("latin-1"),
+            "SERVER_PROTOCOL": f"HTTP/{version}",
+            "SCRIPT_NAME": "",
+            "SERVER_NAME": self.server_addr,
+            "SERVER_PORT": self.server_port,
+            "REMOTE_ADDR": self.remote_addr,
+            "REMOTE_PORT": self.remote_port,
+            "UWSGI_SCHEME": self.scheme,
+        }
+        expect_continue = False
+        chunked = False
+        for raw_name, raw_value in self._headers:
+            name = raw_name.decode("latin-1").upper().replace("-", "_")
+            value = raw_value.decode("latin-1")
+            if name == "CONTENT_LENGTH":
+                env["CONTENT_LENGTH"] = value
+                continue
+            if name == "CONTENT_TYPE":
+                env["CONTENT_TYPE"] = value
+                continue
+            if name == "HOST":
+                bracketed = value.endswith("]")
+                host, _, port = (value, "", "") if bracketed else value.rpartition(":")
+                if not host or not port.isdigit():
+                    host, port = value, env["SERVER_PORT"]
+                env["SERVER_NAME"] = host
+            elif name == "EXPECT" and value.lower() == "100-continue":
+                expect_continue = version == "1.1"
+            elif name == "TRANSFER_ENCODING":
+                chunked = True
+            key = "HTTP_" + name
+            env[key] = f"{env[key]}, {value}" if key in env else value
+        if chunked:
+            env.pop("CONTENT_LENGTH", None)
+        body = HttpBody(self, expect_continue)
+        if not chunked and env.get("CONTENT_LENGTH", "0") in ("", "0"):
+            body.complete = True
+        self._body = body
+        mod1, mod2 = self.modifiers
+        return Request(
+            env, body, mod1, mod2, vars_size=self._head_size, started=time.time(),
+            extra={"keep_alive": self.parser.should_keep_alive(), "head": method == "HEAD"},
+        )
+
+
+#: responses that never carry a body
+_NO_BODY = frozenset((204, 304))
+
+
+class HttpResponder:
+    """Writes a response on an http-socket: framing, keep-alive and HEAD handling."""
+
+    __slots__ = (
+        "_chunked", "_head", "_is_head", "_length", "bytes_sent", "conn", "headers_count",
+        "headers_size", "keep_alive", "request", "status", "version",
+    )
+
+    def __init__(self, conn: HttpConnection, request: Request) -> None:
+        self.conn = conn
+        self.request = request
+        self.version = request.vars["SERVER_PROTOCOL"]
+        self.keep_alive = bool(request.extra.get("keep_alive"))
+        self._is_head = bool(request.extra.get("head"))
+        self.status = 0
+        self.bytes_sent = 0
+        self.headers_count = 0
+        self.headers_size = 0
+        self._head: bytes | None = None
+        self._chunked = False
+        self._length: int | None = None
+
+    @property
+    def started(self) -> bool:
+        return self.status != 0
+
+    def start(self, status: str, headers: list[tuple[str, str]]) -> None:
+        code = int(status[:3])
+        self.status = code
+        lines = [f"{self.version} {status}"]
+        length: int | None = None
+        has_connection_close = False
+        for name, value in headers:
+            lower = name.lower()
+            if lower == "content-length":
+                length = int(value) if value.strip().isdigit() else None
+            elif lower == "transfer-encoding":
+                continue  # we decide the framing
+            elif lower == "connection":
+                has_connection_close = "close" in value.lower()
+                continue
+            for part in value.split("\n"):
+                lines.append(f"{name}: {part.rstrip(chr(13))}")
+        self.headers_count = len(headers)
+        no_body = code in _NO_BODY or code < 200
+        if has_connection_close:
+            self.keep_alive = False
+        if length is None and not no_body:
+            if self.keep_alive and self.version == "HTTP/1.1" and not self._is_head:
+                self._chunked = True
+                lines.append("Transfer-Encoding: chunked")
+            elif not self._is_head:
+                self.keep_alive = False
+        self._length = length
+        if not self.keep_alive:
+            lines.append("Connection: close")
+        elif self.version == "HTTP/1.0":
+            lines.append("Connection: keep-alive")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.headers_size = len(head)
+        self._head = head
+
+    def write(self, data: bytes) -> None:
+        if self._is_head or not data:
+            return
+        payload = b"%x\r\n%b\r\n" % (len(data), data) if self._chunked else data
+        self.bytes_sent += len(data)
+        self._flush_head(payload)
+
+    def _flush_head(self, payload: bytes) -> None:
+        if self._head is not None:
+            payload = self._head + payload
+            self._head = None
+        if payload:
+            self.conn.send_raw(payload)
+
+    def sendfile(self, file: BinaryIO, offset: int = 0, count: int | None = None) -> None:
+        if count is None:
+            count = os.fstat(file.fileno()).st_size - offset
+        if self._is_head or count <= 0:
+            self._flush_head(b"")
+            return
+        if self._chunked:
+            self._flush_head(b"%x\r\n" % count)
+        else:
+            self._flush_head(b"")
+        sock = self.conn.sock
+        try:
+            sent = sock.sendfile(file, offset, count)
+        except OSError as exc:
+            raise ClientGone(str(exc)) from exc
+        self.bytes_sent += sent
+        if self._chunked:
+            self.conn.send_raw(b"\r\n")
+
+    def finish(self) -> None:
+        if self._chunked and not self._is_head:
+            self._flush_head(b"0\r\n\r\n")
+        else:
+            self._flush_head(b"")
+        if self._length is not None and self.bytes_sent != self._length and not self._is_head:
+            # the app lied about Content-Length: the connection cannot be reused safely
+            self.keep_alive = False
+
+
+def error_response(status: int, reason: str) -> bytes:
+    """A complete `Connection: close` response for requests refused before any app ran."""
+    from polyhost.request import REASONS
+
+    body = f"{status} {REASONS.get(status, 'Error')}: {reason}\n".encode()
+    return (
+        f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\nContent-Type: text/plain\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode("latin-1") + body

@@ -1,0 +1,180 @@
+"""A uwsgi-protocol client connection (nginx `uwsgi_pass`): one request per connection.
+
+The head is the 4-byte header plus the vars block (at most `buffer-size`); the body follows raw,
+`CONTENT_LENGTH` bytes. The answer is a raw HTTP response, as uWSGI writes it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections import deque
+from typing import BinaryIO
+
+from polyhost.protocol.http import RECV_SIZE, HttpError
+from polyhost.protocol.uwsgi import PacketError, decode_vars, unpack_header
+from polyhost.request import ClientGone, Request
+
+
+class SocketBody:
+    """Exactly `length` body bytes: what was received with the head, then the socket."""
+
+    __slots__ = ("_buf", "_remaining", "_sock")
+
+    def __init__(self, sock: socket.socket, initial: bytes, length: int) -> None:
+        self._sock = sock
+        self._buf = bytearray(initial[:length])
+        self._remaining = length - len(self._buf)
+
+    def _recv(self, want: int) -> bool:
+        if self._remaining <= 0:
+            return False
+        try:
+            data = self._sock.recv(min(RECV_SIZE, max(want, 4096), self._remaining))
+        except OSError as exc:
+            raise ClientGone(f"reading the request body failed: {exc}") from exc
+        if not data:
+            raise ClientGone("client closed the connection in the middle of the body")
+        self._remaining -= len(data)
+        self._buf += data
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            while self._recv(RECV_SIZE):
+                pass
+            size = len(self._buf)
+        else:
+            while len(self._buf) < size and self._recv(size - len(self._buf)):
+                pass
+        data = bytes(self._buf[:size])
+        del self._buf[:size]
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        limit = size if size is not None and size >= 0 else None
+        while True:
+            nl = self._buf.find(b"\n")
+            if nl >= 0 and (limit is None or nl < limit):
+                return self.read(nl + 1)
+            if limit is not None and len(self._buf) >= limit:
+                return self.read(limit)
+            if not self._recv(RECV_SIZE):
+                return self.read(limit if limit is not None else len(self._buf))
+
+    def drain(self) -> bool:
+        self._buf.clear()
+        return True
+
+
+class UwsgiConnection:
+    """Collects one uwsgi request head from a non-blocking socket."""
+
+    def __init__(
+        self, sock: socket.socket, peer: object, limit: int, modifiers: tuple[int, int] | None
+    ) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.limit = limit
+        self.forced = modifiers
+        self._buf = bytearray()
+        self.ready: deque[Request] = deque()
+        self.closed = False
+        self.served = 0
+        self.error: HttpError | None = None
+        self.keep_alive_capable = False
+
+    def feed(self, data: bytes) -> None:
+        if not data:
+            self.closed = True
+            if self._buf:
+                raise PacketError(f"truncated uwsgi packet ({len(self._buf)} bytes received)")
+            return
+        self._buf += data
+        if len(self._buf) < 4:
+            return
+        mod1, size, mod2 = unpack_header(self._buf)
+        if size > self.limit:
+            raise PacketError(
+                f"invalid request block size: {size} (max {self.limit}): raise buffer-size"
+            )
+        if len(self._buf) < 4 + size:
+            return
+        env = decode_vars(memoryview(self._buf)[4:4 + size])
+        rest = bytes(self._buf[4 + size:])
+        self._buf.clear()
+        cl = env.get("CONTENT_LENGTH", "")
+        length = int(cl) if cl.isdigit() else 0
+        env.setdefault("SCRIPT_NAME", "")
+        if self.forced is not None:
+            mod1, mod2 = self.forced
+        self.ready.append(
+            Request(env, SocketBody(self.sock, rest, length), mod1, mod2, vars_size=size,
+                    started=time.time(), extra={"keep_alive": False, "head": False})
+        )
+
+
+class UwsgiResponder:
+    """Raw HTTP response on a uwsgi connection: no chunking; the connection closes after it."""
+
+    protocol = "uwsgi"
+
+    __slots__ = (
+        "_head", "bytes_sent", "headers_count", "headers_size", "keep_alive", "request",
+        "sock", "status",
+    )
+
+    def __init__(self, sock: socket.socket, request: Request) -> None:
+        self.sock = sock
+        self.request = request
+        self.status = 0
+        self.bytes_sent = 0
+        self.headers_count = 0
+        self.headers_size = 0
+        self.keep_alive = False
+        self._head: bytes | None = None
+
+    @property
+    def started(self) -> bool:
+        return self.status != 0
+
+    def start(self, status: str, headers: list[tuple[str, str]]) -> None:
+        self.status = int(status[:3])
+        proto = self.request.vars.get("SERVER_PROTOCOL", "HTTP/1.1")
+        lines = [f"{proto} {status}"]
+        for name, value in headers:
+            for part in value.split("\n"):
+                lines.append(f"{name}: {part.rstrip(chr(13))}")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.headers_count = len(headers)
+        self.headers_size = len(head)
+        self._head = head
+
+    def _send(self, data: bytes) -> None:
+        if self._head is not None:
+            data = self._head + data
+            self._head = None
+        if data:
+            try:
+                self.sock.sendall(data)
+            except OSError as exc:
+                raise ClientGone(str(exc)) from exc
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.bytes_sent += len(data)
+            self._send(data)
+
+    def sendfile(self, file: BinaryIO, offset: int = 0, count: int | None = None) -> None:
+        self._send(b"")
+        if count is None:
+            count = os.fstat(file.fileno()).st_size - offset
+        if count > 0:
+            try:
+                self.bytes_sent += self.sock.sendfile(file, offset, count)
+            except OSError as exc:
+                raise ClientGone(str(exc)) from exc
+
+    def finish(self) -> None:
+        self._send(b"")

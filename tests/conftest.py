@@ -1,0 +1,158 @@
+"""Shared test helpers: start real polyhost instances, talk to them over real sockets."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = Path(__file__).resolve().parent / "apps"
+POLYHOST = [sys.executable, "-m", "polyhost"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 15.0, what: str = "") -> object:
+    """Poll `predicate` until it returns something truthy, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
+class Instance:
+    """A running `polyhost` process with its log file."""
+
+    def __init__(self, args: list[str], tmp: Path, port: int | None, cwd: Path | None) -> None:
+        self.args = args
+        self.port = port
+        self.log_path = tmp / f"polyhost-{port or os.getpid()}-{time.monotonic_ns()}.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [*POLYHOST, *args], stdout=self._log, stderr=subprocess.STDOUT,
+            cwd=cwd or ROOT, start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_log(self, text: str, timeout: float = 15.0) -> str:
+        wait_for(lambda: text in self.log() or self.proc.poll() is not None, timeout,
+                 f"{text!r} in the log")
+        log = self.log()
+        assert text in log, f"{text!r} not in log:\n{log}"
+        return log
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"polyhost exited with {self.proc.returncode}:\n{self.log()}")
+            return self.log().count("spawned polyhost worker") >= 1 and _connectable(self.port)
+        wait_for(ready, timeout, "polyhost to accept connections")
+
+    def worker_pids(self) -> list[int]:
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        return [int(p) for p in children.read_text().split()] if children.exists() else []
+
+    def signal(self, sig: int) -> None:
+        os.kill(self.pid, sig)
+
+    def stop(self, timeout: float = 15.0) -> int:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self._log.close()
+        return self.proc.returncode
+
+
+def _connectable(port: int | None) -> bool:
+    if port is None:
+        return True
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def polyhost(tmp_path: Path) -> Iterator[Callable[..., Instance]]:
+    """Start instances with `polyhost(args, port=...)`; all are stopped at the end."""
+    started: list[Instance] = []
+
+    def start(args: list[str], port: int | None = None, ready: bool = True,
+              cwd: Path | None = None) -> Instance:
+        inst = Instance(args, tmp_path, port, cwd)
+        started.append(inst)
+        if ready:
+            inst.wait_ready()
+        return inst
+
+    yield start
+    for inst in started:
+        inst.stop()
+
+
+def http_request(port: int, raw: bytes, timeout: float = 10.0) -> bytes:
+    """Send raw bytes, read until the server closes; returns everything received."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(raw)
+        chunks = []
+        while True:
+            try:
+                data = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        return b"".join(chunks)
+
+
+def get(port: int, path: str = "/", headers: str = "", timeout: float = 10.0,
+        host: str = "t") -> bytes:
+    return http_request(
+        port,
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{headers}\r\n".encode(),
+        timeout,
+    )
+
+
+def split_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers, body
