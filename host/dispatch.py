@@ -108,12 +108,12 @@ class Runtime(ABC):
 #: runtime name -> "module:Class"; each bridge registers its runtime here
 RUNTIMES: dict[str, str] = {
     "python": "polyhost.bridges.python.wsgi:WsgiRuntime",
+    "psgi": "polyhost.bridges.perl.adapter:PsgiRuntime",
+    "rack": "polyhost.bridges.ruby.adapter:RackRuntime",
 }
 
 #: runtimes polyhost knows but that are not built yet: name -> (modifier1, option)
 PLANNED: dict[str, tuple[int, str]] = {
-    "psgi": (5, "psgi"),
-    "rack": (7, "rack"),
     "lua": (6, "lua"),
     "jvm": (8, "jwsgi / ring-app"),
     "cgi": (9, "cgi"),
@@ -157,8 +157,6 @@ def runtime_for_target(target: str) -> str:
 
 #: file types of runtimes not built yet, so that mounting one gives "not available yet"
 SUFFIXES_PLANNED: dict[str, tuple[str, ...]] = {
-    "psgi": (".psgi", ".pl"),
-    "rack": (".ru",),
     "lua": (".lua", ".ws"),
     "jvm": (".clj", ".jar"),
     "php": (".php",),

@@ -7,9 +7,26 @@ import os
 import sys
 import time
 
+#: `log-date`: None (off), "" (uWSGI's default ctime prefix) or a strftime format
+_date_format: str | None = None
+
+
+def set_log_date(value: object) -> None:
+    """Configure the `log-date` prefix from the option value (True/"true" = uWSGI's default)."""
+    global _date_format
+    if not value or value is False:
+        _date_format = None
+    elif value is True or str(value).lower() in ("true", "1", "yes", "on"):
+        _date_format = ""
+    else:
+        _date_format = str(value)
+
 
 def log(message: str) -> None:
     """Write one line to the log; never raises (a full disk must not kill a worker)."""
+    if _date_format is not None:
+        prefix = time.strftime(_date_format) if _date_format else time.ctime() + " - "
+        message = prefix + message
     with contextlib.suppress(OSError):
         os.write(2, (message.rstrip("\n") + "\n").encode("utf-8", "replace"))
 

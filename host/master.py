@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from polyhost import __version__
 from polyhost.apps import app_specs
 from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext, runtime_class
-from polyhost.log import log, log_exception, open_logfile
+from polyhost.log import log, log_exception, open_logfile, set_log_date
 from polyhost.process import CURRENT
 from polyhost.scoreboard import Scoreboard
 from polyhost.sockets import INHERIT_ENV, Listener, SocketError, export_fds, open_listeners
@@ -88,6 +88,10 @@ class Master:
         logto = cfg.get("logto") or cfg.get("daemonize")
         if logto:
             open_logfile(str(logto))
+        set_log_date(cfg.get("log-date"))
+        if not cfg.get("honour-stdin"):
+            _stdin_from_devnull()
+        set_process_title(cfg, "master")
         log(f"*** Starting polyhost {__version__} (uWSGI 2.0.21 compatible) (pid: {self.pid}) ***")
         for warning in cfg.warnings:
             log(f"config: {warning}")
@@ -181,6 +185,7 @@ class Master:
             code = 1
             try:
                 self._close_master_fds()
+                set_process_title(self.config, f"worker {wid}")
                 code = Worker(wid, self.config, self.listeners, self.dispatcher,
                               self.board).run()
             except BaseException as exc:
@@ -495,6 +500,28 @@ class Master:
         if self.fifo_path:
             with contextlib.suppress(OSError):
                 os.unlink(self.fifo_path)
+
+
+def set_process_title(config: Config, role: str) -> None:
+    """procname / procname-prefix / auto-procname, as uWSGI names its processes in ps."""
+    name = config.get("procname")
+    prefix = str(config.get("procname-prefix") or "")
+    if name:
+        title = f"{prefix}{name}"
+    elif config.get("auto-procname") or prefix:
+        title = f"{prefix}polyhost {role}"
+    else:
+        return
+    import setproctitle
+
+    setproctitle.setproctitle(title)
+
+
+def _stdin_from_devnull() -> None:
+    """As uWSGI: stdin is /dev/null unless `honour-stdin` (an app must not read the terminal)."""
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
 
 
 def _mtime(path: str) -> float:

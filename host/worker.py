@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 #: exit code of a worker whose app failed to load: the master stops instead of respawning
 APP_LOAD_ERROR = 22
 EPOLLIN = select.EPOLLIN
+#: with request threads a connection is handed over: one-shot, re-armed when it comes back
+EPOLL_ONESHOT_IN = select.EPOLLIN | select.EPOLLONESHOT
 LISTEN_FLAGS = select.EPOLLIN | getattr(select, "EPOLLEXCLUSIVE", 0)
 
 
@@ -200,17 +202,18 @@ class Worker:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 conn: Connection = HttpConnection(
                     sock, peer, listener.server_addr, self.buffer_size,
-                    listener.modifiers or (0, 0),
+                    listener.modifiers or (0, 0), self.socket_timeout,
                 )
             elif listener.proto == "uwsgi":
-                conn = UwsgiConnection(sock, peer, self.buffer_size, listener.modifiers)
+                conn = UwsgiConnection(sock, self.buffer_size, listener.modifiers,
+                                       self.socket_timeout)
             else:
-                conn = FastCgiConnection(sock, listener.server_addr, listener.modifiers)
+                conn = FastCgiConnection(sock, listener.modifiers, self.socket_timeout)
             conn.listener = listener  # type: ignore[union-attr]
             fd = sock.fileno()
             self.conns[fd] = conn
             self.idle_since[fd] = time.monotonic()
-            self.epoll.register(fd, EPOLLIN)
+            self.epoll.register(fd, EPOLLIN if self.threads == 1 else EPOLL_ONESHOT_IN)
 
     def _read(self, conn: Connection) -> bool:
         """Read what is there; True when a request head is complete."""
@@ -246,11 +249,9 @@ class Worker:
         self._drop(conn)
 
     def _drop(self, conn: Connection) -> None:
-        fd = conn.fd
-        if self.conns.pop(fd, None) is not None:
-            self.idle_since.pop(fd, None)
-            with contextlib.suppress(OSError, ValueError):
-                self.epoll.unregister(fd)
+        """Forget and close a connection (closing the fd also takes it out of the epoll set)."""
+        if self.conns.pop(conn.fd, None) is not None:
+            self.idle_since.pop(conn.fd, None)
         with contextlib.suppress(OSError):
             conn.sock.close()
 
@@ -267,14 +268,12 @@ class Worker:
 
     def _serve_or_queue(self, conn: Connection) -> int:
         """Serve now (one thread) or hand to a request thread; returns 1 if handed over."""
-        fd = conn.fd
-        self.epoll.unregister(fd)
-        self.idle_since.pop(fd, None)
-        if self.threads == 1:
+        self.idle_since.pop(conn.fd, None)
+        if self.threads == 1:  # the fd stays registered: nothing polls while we serve it
             self._serve(conn, 0)
             self._resume(conn)
             return 0
-        self.work.put(conn)
+        self.work.put(conn)  # registered one-shot: not reported again until re-armed
         return 1
 
     def _request_thread(self, core: int) -> None:
@@ -302,18 +301,16 @@ class Worker:
         if conn.closed or getattr(conn, "done", False) or self.stopping:
             self._drop(conn)
             return
-        fd = conn.fd
-        try:
-            conn.sock.setblocking(False)
-            self.epoll.register(fd, EPOLLIN)
-        except OSError:
-            self._drop(conn)
-            return
-        self.idle_since[fd] = time.monotonic()
+        if self.threads > 1:
+            try:
+                self.epoll.modify(conn.fd, EPOLL_ONESHOT_IN)
+            except OSError:
+                self._drop(conn)
+                return
+        self.idle_since[conn.fd] = time.monotonic()
 
     # -- one connection's requests --------------------------------------------------------
     def _serve(self, conn: Connection, core: int) -> None:
-        conn.sock.settimeout(self.socket_timeout)
         self.local.core = core
         try:
             while conn.ready and not conn.closed:
@@ -331,7 +328,7 @@ class Worker:
         if isinstance(conn, HttpConnection):
             responder: HttpResponder | UwsgiResponder = HttpResponder(conn, request)
         elif isinstance(conn, UwsgiConnection):
-            responder = UwsgiResponder(conn.sock, request)
+            responder = UwsgiResponder(conn, request)
         else:
             responder = conn.responder(request)
         conn.served += 1

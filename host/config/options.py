@@ -145,7 +145,6 @@ AVAILABLE = frozenset(
         "log-micros",
         "log-reopen",
         "disable-logging",
-        "memory-report",
         "stats",
         "stats-http",
         "stats-minified",

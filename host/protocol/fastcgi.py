@@ -15,6 +15,7 @@ import time
 from collections import deque
 from typing import BinaryIO
 
+from polyhost.protocol import sockio
 from polyhost.request import ClientGone, Request
 
 RECORD = struct.Struct(">BBHHBx")
@@ -165,9 +166,10 @@ class FastCgiConnection:
     """A FastCGI client connection (nginx `fastcgi_pass`)."""
 
     def __init__(
-        self, sock: socket.socket, server: tuple[str, str], modifiers: tuple[int, int] | None
+        self, sock: socket.socket, modifiers: tuple[int, int] | None, timeout: float
     ) -> None:
         self.sock = sock
+        self.timeout = timeout
         self.fd = sock.fileno()
         self.modifiers = modifiers or (0, 0)
         self.reader = RecordReader()
@@ -181,10 +183,7 @@ class FastCgiConnection:
         self._head_size = 0
 
     def receive(self) -> None:
-        try:
-            data = self.sock.recv(65536)
-        except OSError as exc:
-            raise ClientGone(f"reading from the FastCGI peer failed: {exc}") from exc
+        data = sockio.recv(self.sock, 65536, self.timeout)
         if not data:
             raise ClientGone("FastCGI peer closed the connection mid-request")
         self.feed(data)
@@ -201,7 +200,7 @@ class FastCgiConnection:
         if rtype == BEGIN_REQUEST:
             role, flags = BEGIN_BODY.unpack_from(content)
             if role != RESPONDER:
-                self.sock.sendall(record(END_REQUEST, request_id, END_BODY.pack(0, 3)))
+                self.send(record(END_REQUEST, request_id, END_BODY.pack(0, 3)))
                 return
             self.request_id = request_id
             self.keep_conn = bool(flags & KEEP_CONN)
@@ -226,9 +225,12 @@ class FastCgiConnection:
         elif rtype == GET_VALUES:
             values = encode_pairs({"FCGI_MAX_CONNS": "1", "FCGI_MAX_REQS": "1",
                                    "FCGI_MPXS_CONNS": "0"})
-            self.sock.sendall(record(GET_VALUES_RESULT, 0, values))
+            self.send(record(GET_VALUES_RESULT, 0, values))
         else:
-            self.sock.sendall(record(UNKNOWN_TYPE, 0, bytes((rtype,)) + b"\0" * 7))
+            self.send(record(UNKNOWN_TYPE, 0, bytes((rtype,)) + b"\0" * 7))
+
+    def send(self, data: bytes) -> None:
+        sockio.send_all(self.sock, data, self.timeout)
 
     def responder(self, request: Request) -> FastCgiResponder:
         return FastCgiResponder(self, request)
@@ -266,10 +268,7 @@ class FastCgiResponder:
             data = self._head + data
             self._head = None
         if data:
-            try:
-                self.conn.sock.sendall(stream(STDOUT, self.conn.request_id, data))
-            except OSError as exc:
-                raise ClientGone(str(exc)) from exc
+            self.conn.send(stream(STDOUT, self.conn.request_id, data))
 
     def write(self, data: bytes) -> None:
         if data:
@@ -290,9 +289,4 @@ class FastCgiResponder:
     def finish(self) -> None:
         self._send(b"")
         rid = self.conn.request_id
-        try:
-            self.conn.sock.sendall(
-                record(STDOUT, rid) + record(END_REQUEST, rid, END_BODY.pack(0, 0))
-            )
-        except OSError as exc:
-            raise ClientGone(str(exc)) from exc
+        self.conn.send(record(STDOUT, rid) + record(END_REQUEST, rid, END_BODY.pack(0, 0)))

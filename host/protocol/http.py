@@ -16,6 +16,7 @@ from urllib.parse import unquote_to_bytes
 
 import httptools
 
+from polyhost.protocol import sockio
 from polyhost.request import ClientGone, Request
 
 RECV_SIZE = 65536
@@ -101,9 +102,11 @@ class HttpConnection:
         server: tuple[str, str],
         limit: int,
         modifiers: tuple[int, int],
+        timeout: float,
         scheme: str = "http",
     ) -> None:
         self.sock = sock
+        self.timeout = timeout
         self.fd = sock.fileno()
         self.remote_addr, self.remote_port = (
             (peer[0], str(peer[1])) if isinstance(peer, tuple) else ("", "")
@@ -144,19 +147,13 @@ class HttpConnection:
 
     def receive_into_parser(self) -> None:
         """Blocking receive (socket-timeout applies) while the app reads the body."""
-        try:
-            data = self.sock.recv(RECV_SIZE)
-        except (ConnectionError, TimeoutError, OSError) as exc:
-            raise ClientGone(f"reading the request body failed: {exc}") from exc
+        data = sockio.recv(self.sock, RECV_SIZE, self.timeout)
         self.feed(data)
         if not data:
             raise ClientGone("client closed the connection in the middle of the body")
 
     def send_raw(self, data: bytes) -> None:
-        try:
-            self.sock.sendall(data)
-        except OSError as exc:
-            raise ClientGone(str(exc)) from exc
+        sockio.send_all(self.sock, data, self.timeout)
 
     # -- httptools callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -349,12 +346,8 @@ class HttpResponder:
             self._flush_head(b"%x\r\n" % count)
         else:
             self._flush_head(b"")
-        sock = self.conn.sock
-        try:
-            sent = sock.sendfile(file, offset, count)
-        except OSError as exc:
-            raise ClientGone(str(exc)) from exc
-        self.bytes_sent += sent
+        self.bytes_sent += sockio.send_file(self.conn.sock, file, offset, count,
+                                            self.conn.timeout)
         if self._chunked:
             self.conn.send_raw(b"\r\n")
 

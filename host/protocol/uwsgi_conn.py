@@ -12,6 +12,7 @@ import time
 from collections import deque
 from typing import BinaryIO
 
+from polyhost.protocol import sockio
 from polyhost.protocol.http import RECV_SIZE, HttpError
 from polyhost.protocol.uwsgi import PacketError, decode_vars, unpack_header
 from polyhost.request import ClientGone, Request
@@ -20,20 +21,19 @@ from polyhost.request import ClientGone, Request
 class SocketBody:
     """Exactly `length` body bytes: what was received with the head, then the socket."""
 
-    __slots__ = ("_buf", "_remaining", "_sock")
+    __slots__ = ("_buf", "_remaining", "_sock", "_timeout")
 
-    def __init__(self, sock: socket.socket, initial: bytes, length: int) -> None:
+    def __init__(self, sock: socket.socket, initial: bytes, length: int, timeout: float) -> None:
         self._sock = sock
+        self._timeout = timeout
         self._buf = bytearray(initial[:length])
         self._remaining = length - len(self._buf)
 
     def _recv(self, want: int) -> bool:
         if self._remaining <= 0:
             return False
-        try:
-            data = self._sock.recv(min(RECV_SIZE, max(want, 4096), self._remaining))
-        except OSError as exc:
-            raise ClientGone(f"reading the request body failed: {exc}") from exc
+        data = sockio.recv(self._sock, min(RECV_SIZE, max(want, 4096), self._remaining),
+                           self._timeout)
         if not data:
             raise ClientGone("client closed the connection in the middle of the body")
         self._remaining -= len(data)
@@ -72,9 +72,10 @@ class UwsgiConnection:
     """Collects one uwsgi request head from a non-blocking socket."""
 
     def __init__(
-        self, sock: socket.socket, peer: object, limit: int, modifiers: tuple[int, int] | None
+        self, sock: socket.socket, limit: int, modifiers: tuple[int, int] | None, timeout: float
     ) -> None:
         self.sock = sock
+        self.timeout = timeout
         self.fd = sock.fileno()
         self.limit = limit
         self.forced = modifiers
@@ -109,10 +110,9 @@ class UwsgiConnection:
         env.setdefault("SCRIPT_NAME", "")
         if self.forced is not None:
             mod1, mod2 = self.forced
-        self.ready.append(
-            Request(env, SocketBody(self.sock, rest, length), mod1, mod2, vars_size=size,
-                    started=time.time(), extra={"keep_alive": False, "head": False})
-        )
+        body = SocketBody(self.sock, rest, length, self.timeout)
+        self.ready.append(Request(env, body, mod1, mod2, vars_size=size, started=time.time(),
+                                  extra={"keep_alive": False, "head": False}))
 
 
 class UwsgiResponder:
@@ -122,11 +122,12 @@ class UwsgiResponder:
 
     __slots__ = (
         "_head", "bytes_sent", "headers_count", "headers_size", "keep_alive", "request",
-        "sock", "status",
+        "sock", "status", "timeout",
     )
 
-    def __init__(self, sock: socket.socket, request: Request) -> None:
-        self.sock = sock
+    def __init__(self, conn: UwsgiConnection, request: Request) -> None:
+        self.sock = conn.sock
+        self.timeout = conn.timeout
         self.request = request
         self.status = 0
         self.bytes_sent = 0
@@ -156,10 +157,7 @@ class UwsgiResponder:
             data = self._head + data
             self._head = None
         if data:
-            try:
-                self.sock.sendall(data)
-            except OSError as exc:
-                raise ClientGone(str(exc)) from exc
+            sockio.send_all(self.sock, data, self.timeout)
 
     def write(self, data: bytes) -> None:
         if data:
@@ -171,10 +169,7 @@ class UwsgiResponder:
         if count is None:
             count = os.fstat(file.fileno()).st_size - offset
         if count > 0:
-            try:
-                self.bytes_sent += self.sock.sendfile(file, offset, count)
-            except OSError as exc:
-                raise ClientGone(str(exc)) from exc
+            self.bytes_sent += sockio.send_file(self.sock, file, offset, count, self.timeout)
 
     def finish(self) -> None:
         self._send(b"")

@@ -1,0 +1,70 @@
+"""Blocking-with-timeout I/O on non-blocking sockets, one syscall in the common case.
+
+Client sockets stay non-blocking for their whole life (the worker's epoll loop needs that), and a
+Python socket with a timeout polls before every call; these helpers try the call first and only
+poll when the kernel says EAGAIN, bounded by `socket-timeout`.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+from typing import BinaryIO
+
+from polyhost.request import ClientGone
+
+_POLLIN = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP
+_POLLOUT = select.POLLOUT | select.POLLERR | select.POLLHUP
+
+
+def _wait(sock: socket.socket, events: int, timeout: float, what: str) -> None:
+    poller = select.poll()
+    poller.register(sock.fileno(), events)
+    if not poller.poll(timeout * 1000):
+        raise ClientGone(f"{what} timed out after {timeout:g}s (socket-timeout)")
+
+
+def recv(sock: socket.socket, size: int, timeout: float) -> bytes:
+    """Receive up to `size` bytes, waiting at most `timeout` seconds; b'' means EOF."""
+    while True:
+        try:
+            return sock.recv(size)
+        except (BlockingIOError, InterruptedError):
+            _wait(sock, _POLLIN, timeout, "reading from the client")
+        except OSError as exc:
+            raise ClientGone(f"reading from the client failed: {exc}") from exc
+
+
+def send_all(sock: socket.socket, data: bytes | memoryview, timeout: float) -> None:
+    """Send everything, waiting at most `timeout` seconds each time the buffer is full."""
+    view = memoryview(data)
+    while view:
+        try:
+            sent = sock.send(view)
+        except (BlockingIOError, InterruptedError):
+            _wait(sock, _POLLOUT, timeout, "writing to the client")
+            continue
+        except OSError as exc:
+            raise ClientGone(f"writing to the client failed: {exc}") from exc
+        view = view[sent:]
+
+
+def send_file(
+    sock: socket.socket, file: BinaryIO, offset: int, count: int, timeout: float
+) -> int:
+    """os.sendfile the range [offset, offset+count) of `file`; returns the bytes sent."""
+    total = 0
+    out_fd, in_fd = sock.fileno(), file.fileno()
+    while total < count:
+        try:
+            sent = os.sendfile(out_fd, in_fd, offset + total, min(count - total, 1 << 30))
+        except (BlockingIOError, InterruptedError):
+            _wait(sock, _POLLOUT, timeout, "sending a file to the client")
+            continue
+        except OSError as exc:
+            raise ClientGone(f"sending a file to the client failed: {exc}") from exc
+        if sent == 0:  # the file is shorter than announced
+            break
+        total += sent
+    return total
