@@ -97,6 +97,8 @@ def bind(address: str, *, backlog: int, reuse_port: bool = False) -> tuple[socke
     if family == socket.AF_INET6:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
     _bind_or_explain(sock, addr, address)
+    # clients of every protocol we serve speak first: wake the accept only when data is there
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
     sock.listen(backlog)
     return sock, ""
 

@@ -96,6 +96,7 @@ class Worker:
         self.stopping = False
         self.cores = [Core() for _ in range(self.threads)]
         self.conns: dict[int, Connection] = {}
+        self.fresh: list[Connection] = []
         self.idle_since: dict[int, float] = {}
         self.epoll = select.epoll()
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -166,6 +167,7 @@ class Worker:
                 if listener is not None:
                     if not self.stopping:
                         self._accept(listener)
+                        busy += self._serve_fresh()
                 elif fd == self.wake_r:
                     with contextlib.suppress(BlockingIOError):
                         os.read(self.wake_r, 4096)
@@ -187,8 +189,28 @@ class Worker:
                 next_sweep = now + 1.0
                 self._close_idle()
 
+    def _serve_fresh(self) -> int:
+        """Read connections just accepted right away (their request is usually there)."""
+        handed = 0
+        fresh, self.fresh = self.fresh, []
+        for conn in fresh:
+            if self._read(conn):
+                handed += self._serve_or_queue(conn)
+            elif conn.fd in self.conns:
+                self._arm(conn)
+        return handed
+
+    def _arm(self, conn: Connection) -> None:
+        """Watch a connection for its next request (one-shot when threads hand it over)."""
+        if not conn.registered:
+            conn.registered = True
+            self.epoll.register(conn.fd, EPOLLIN if self.threads == 1 else EPOLL_ONESHOT_IN)
+        elif self.threads > 1:
+            self.epoll.modify(conn.fd, EPOLL_ONESHOT_IN)
+
     def _accept(self, listener: Listener) -> None:
-        for _ in range(64):
+        """Accept a few connections (a few, so keep-alive clients are not starved)."""
+        for _ in range(4):
             try:
                 sock, peer = listener.sock.accept()
             except (BlockingIOError, InterruptedError):
@@ -213,7 +235,7 @@ class Worker:
             fd = sock.fileno()
             self.conns[fd] = conn
             self.idle_since[fd] = time.monotonic()
-            self.epoll.register(fd, EPOLLIN if self.threads == 1 else EPOLL_ONESHOT_IN)
+            self.fresh.append(conn)
 
     def _read(self, conn: Connection) -> bool:
         """Read what is there; True when a request head is complete."""
@@ -301,12 +323,11 @@ class Worker:
         if conn.closed or getattr(conn, "done", False) or self.stopping:
             self._drop(conn)
             return
-        if self.threads > 1:
-            try:
-                self.epoll.modify(conn.fd, EPOLL_ONESHOT_IN)
-            except OSError:
-                self._drop(conn)
-                return
+        try:
+            self._arm(conn)
+        except OSError:
+            self._drop(conn)
+            return
         self.idle_since[conn.fd] = time.monotonic()
 
     # -- one connection's requests --------------------------------------------------------

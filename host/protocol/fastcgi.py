@@ -176,6 +176,7 @@ class FastCgiConnection:
         self.ready: deque[Request] = deque()
         self.closed = False
         self.served = 0
+        self.registered = False
         self.keep_conn = False
         self.request_id = 0
         self._params = bytearray()

@@ -120,6 +120,7 @@ class HttpConnection:
         self.error: HttpError | None = None
         self.closed = False
         self.served = 0
+        self.registered = False
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_size = 0

@@ -83,6 +83,7 @@ class UwsgiConnection:
         self.ready: deque[Request] = deque()
         self.closed = False
         self.served = 0
+        self.registered = False
         self.error: HttpError | None = None
         self.keep_alive_capable = False
 
