@@ -105,20 +105,16 @@ class Runtime(ABC):
         """Release children and resources at worker exit."""
 
 
-#: runtime name -> "module:Class"; each bridge registers its runtime here
+#: runtime name -> "module:Class" of every runtime polyhost has (or will have)
 RUNTIMES: dict[str, str] = {
     "python": "polyhost.bridges.python.wsgi:WsgiRuntime",
     "psgi": "polyhost.bridges.perl.adapter:PsgiRuntime",
+    "lua": "polyhost.bridges.lua.adapter:LuaRuntime",
     "rack": "polyhost.bridges.ruby.adapter:RackRuntime",
-}
-
-#: runtimes polyhost knows but that are not built yet: name -> (modifier1, option)
-PLANNED: dict[str, tuple[int, str]] = {
-    "lua": (6, "lua"),
-    "jvm": (8, "jwsgi / ring-app"),
-    "cgi": (9, "cgi"),
-    "php": (14, "php-docroot / php-app"),
-    "mono": (15, "mono-app"),
+    "jvm": "polyhost.bridges.jvm.adapter:JvmRuntime",
+    "cgi": "polyhost.bridges.cgi.adapter:CgiRuntime",
+    "php": "polyhost.bridges.php.adapter:PhpRuntime",
+    "mono": "polyhost.bridges.mono.adapter:MonoRuntime",
 }
 
 #: modifier1 -> (runtime name, option that provides it) for the "no app" message
@@ -134,34 +130,57 @@ MODIFIER_NAMES: dict[int, tuple[str, str]] = {
     173: ("RPC", "an RPC function (register_rpc)"),
 }
 
-
-def runtime_class(name: str) -> type[Runtime]:
-    module_name, _, class_name = RUNTIMES[name].partition(":")
-    cls: type[Runtime] = getattr(importlib.import_module(module_name), class_name)
-    return cls
-
-
-def runtime_for_target(target: str) -> str:
-    """The runtime of `mount /x=TARGET`, from the target's form (file type, module:callable)."""
-    lowered = target.lower()
-    for name in RUNTIMES:
-        cls = runtime_class(name)
-        if cls.suffixes and lowered.endswith(cls.suffixes):
-            return name
-    for name, suffixes in SUFFIXES_PLANNED.items():
-        if lowered.endswith(suffixes):
-            return name
-    # a bare dotted module path (pkg.mod or pkg.mod:callable) is Python
-    return "python"
-
-
-#: file types of runtimes not built yet, so that mounting one gives "not available yet"
-SUFFIXES_PLANNED: dict[str, tuple[str, ...]] = {
+#: file suffixes that pick a runtime for `mount /x=FILE`
+SUFFIXES: dict[str, tuple[str, ...]] = {
+    "python": (".py", ".wsgi"),
+    "psgi": (".psgi", ".pl"),
+    "rack": (".ru",),
     "lua": (".lua", ".ws"),
     "jvm": (".clj", ".jar"),
     "php": (".php",),
     "cgi": (".cgi",),
 }
+
+
+def runtime_class(name: str) -> type[Runtime]:
+    """The Runtime class of `name`; a runtime this build lacks is a clear AppLoadError."""
+    module_name, _, class_name = RUNTIMES[name].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        raise AppLoadError(
+            f"the {name} runtime is not available yet in this polyhost version"
+        ) from None
+    cls: type[Runtime] = getattr(module, class_name)
+    return cls
+
+
+def runtime_for_target(target: str) -> str:
+    """The runtime of `mount /x=TARGET`, from the target's form.
+
+    A file picks by suffix (an executable without one is CGI); a directory holding an ASP.NET
+    app (web.config, *.aspx) is Mono, one with PHP files is PHP, another is a CGI directory;
+    `Class:method` with a capitalised class is JWSGI, any other `module[:callable]` is Python.
+    """
+    lowered = target.lower()
+    for name, suffixes in SUFFIXES.items():
+        if lowered.endswith(suffixes):
+            return name
+    if os.path.isdir(target):
+        entries = os.listdir(target)
+        if "web.config" in entries or any(e.endswith((".aspx", ".ashx")) for e in entries):
+            return "mono"
+        if any(e.endswith(".php") for e in entries):
+            return "php"
+        return "cgi"
+    if os.path.isfile(target) and os.access(target, os.X_OK):
+        return "cgi"
+    module, _, _ = target.partition(":")
+    if ":" in target and module.rpartition(".")[2][:1].isupper():
+        return "jvm"
+    return "python"
 
 
 def split_mount(value: str) -> tuple[str, str]:
@@ -185,15 +204,13 @@ class Dispatcher:
     def from_specs(cls, ctx: RuntimeContext, specs: list[AppSpec]) -> Dispatcher:
         by_runtime: dict[str, list[AppSpec]] = {}
         for spec in specs:
-            if spec.runtime in PLANNED and spec.runtime not in RUNTIMES:
-                mod1, option = PLANNED[spec.runtime]
-                raise AppLoadError(
-                    f"{spec.origin}: {spec.target!r} needs the {spec.runtime} runtime "
-                    f"(modifier1 {mod1}, option {option}), which is not available yet "
-                    "in this polyhost version"
-                )
             by_runtime.setdefault(spec.runtime, []).append(spec)
-        runtimes = [runtime_class(name)(ctx, group) for name, group in by_runtime.items()]
+        runtimes = []
+        for name, group in by_runtime.items():
+            try:
+                runtimes.append(runtime_class(name)(ctx, group))
+            except AppLoadError as exc:
+                raise AppLoadError(f"{group[0].origin}: {group[0].target!r}: {exc}") from None
         no_default = bool(ctx.config.get("no-default-app"))
         return cls(ctx, runtimes, default_app_fallback=not no_default)
 
@@ -270,6 +287,11 @@ class Dispatcher:
 
     def serve_app(self, app: App | None, request: Request, responder: Responder) -> None:
         """Run one request on the app `select` chose; 501 (HTTP) when there is none."""
+        if app is None and (request.modifier1, request.modifier2) == (173, 2):
+            from polyhost.rpc.remote import serve_http_form
+
+            serve_http_form(request, responder)
+            return
         if app is None:
             name, option = MODIFIER_NAMES.get(request.modifier1, ("unknown", "a matching app"))
             self.ctx.log(

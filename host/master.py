@@ -22,6 +22,10 @@ from typing import TYPE_CHECKING
 from polyhost import __version__
 from polyhost.apps import app_specs
 from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext, runtime_class
+from polyhost.fabric.control import ControlPair
+from polyhost.fabric.processes import run_mule, run_spooler
+from polyhost.fabric.setup import Fabric
+from polyhost.fabric.signals import Target
 from polyhost.log import log, log_exception, open_logfile, set_log_date
 from polyhost.process import CURRENT
 from polyhost.scoreboard import Scoreboard
@@ -45,22 +49,32 @@ class StartupError(Exception):
 
 
 @dataclass
-class WorkerProc:
-    wid: int
+class ChildProc:
+    """A process the master supervises: a worker, a mule or a spooler."""
+
+    kind: str
+    number: int
+    pair: ControlPair
     pid: int = 0
     spawned_at: float = 0.0
     #: consecutive quick deaths, for the respawn backoff
     quick_deaths: int = 0
     respawn_after: float = 0.0
     stopping: bool = False
+    #: mule script or spooler directory
+    arg: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind} {self.number}"
 
 
 @dataclass
 class Master:
     config: Config
     listeners: list[Listener] = field(default_factory=list)
-    workers: dict[int, WorkerProc] = field(default_factory=dict)
-    pending: list[int] = field(default_factory=list)
+    children: list[ChildProc] = field(default_factory=list)
+    pending: list[ChildProc] = field(default_factory=list)
     state: str = "running"  # running | reloading | stopping | workers-reload
 
     def __post_init__(self) -> None:
@@ -117,6 +131,11 @@ class Master:
             keep_vars=bool(cfg.get("stats") or cfg.get("stats-server")),
         )
         CURRENT.board = self.board
+        try:
+            self.fabric = Fabric.from_config(cfg, self.pid)
+        except Exception as exc:
+            raise StartupError(str(exc)) from exc
+        self.fabric.install_in_master()
         ctx = RuntimeContext(cfg, log, 0, self.threads)
         try:
             specs = app_specs(cfg)
@@ -147,9 +166,29 @@ class Master:
             signal.signal(sig, self._enqueue)
         gc.collect()
         gc.freeze()
-        for wid in range(1, self.numproc + 1):
-            self.workers[wid] = WorkerProc(wid)
-            self.spawn(wid)
+        self._plan_children()
+        for child in self.children:
+            self.spawn(child)
+
+    def _plan_children(self) -> None:
+        """Workers, then mules, then spoolers; each keeps its control channel across respawns."""
+        plan = [("worker", wid, "") for wid in range(1, self.numproc + 1)]
+        plan += [("mule", spec.id, spec.script) for spec in self.fabric.mule_list]
+        per_dir = max(1, int(self.config.get("spooler-processes") or 1))
+        plan += [("spooler", i * per_dir + n + 1, directory)
+                 for i, directory in enumerate(self.fabric.spool_dirs) for n in range(per_dir)]
+        for kind, number, arg in plan:
+            child = ChildProc(kind, number, ControlPair.create(), arg=arg)
+            self.children.append(child)
+            slot = self.board.worker(number) if kind == "worker" else None
+            self.fabric.router.processes.append(Target(
+                kind, number, child.pair,
+                idle=(lambda s=slot: s.status == "idle") if slot else (lambda: True),
+            ))
+
+    @property
+    def workers(self) -> list[ChildProc]:
+        return [c for c in self.children if c.kind == "worker"]
 
     def _mode(self) -> str:
         if self.numproc == 1 and self.threads == 1:
@@ -178,31 +217,52 @@ class Master:
             log("*** WARNING: you are running polyhost as root !!! (use the uid option) ***")
 
     # -- workers ----------------------------------------------------------------------------
-    def spawn(self, wid: int) -> None:
-        proc = self.workers[wid]
+    def spawn(self, child: ChildProc) -> None:
         pid = os.fork()
-        if pid == 0:  # the worker
+        if pid == 0:
             code = 1
             try:
-                self._close_master_fds()
-                set_process_title(self.config, f"worker {wid}")
-                code = Worker(wid, self.config, self.listeners, self.dispatcher,
-                              self.board).run()
-            except BaseException as exc:
-                log_exception(f"worker {wid} crashed:", exc)
+                self._close_master_fds(child)
+                set_process_title(self.config, child.name)
+                self.fabric.enter_child(child.pair.child)
+                code = self._child_body(child)
+            except BaseException as exc:  # the child must never return into the master
+                log_exception(f"{child.name} crashed:", exc)
             finally:
                 os._exit(code)
-        proc.pid, proc.spawned_at, proc.stopping = pid, time.time(), False
-        self.board.worker(wid).spawned(pid)
-        log(f"spawned polyhost worker {wid} (pid: {pid}, cores: {self.threads})")
+        child.pid, child.spawned_at, child.stopping = pid, time.time(), False
+        self._target(child).pid = pid
+        if child.kind == "worker":
+            self.board.worker(child.number).spawned(pid)
+            log(f"spawned polyhost worker {child.number} (pid: {pid}, cores: {self.threads})")
+        else:
+            log(f"spawned polyhost {child.name} (pid: {pid})")
 
-    def _close_master_fds(self) -> None:
+    def _child_body(self, child: ChildProc) -> int:
+        if child.kind == "worker":
+            return Worker(child.number, self.config, self.listeners, self.dispatcher,
+                          self.board).run()
+        for listener in self.listeners:  # mules and spoolers serve no socket
+            listener.sock.close()
+        if child.kind == "mule":
+            spec = next(m for m in self.fabric.mule_list if m.id == child.number)
+            return run_mule(self.config, self.dispatcher, self.fabric, spec)
+        return run_spooler(self.config, self.dispatcher, self.fabric, child.arg)
+
+    def _target(self, child: ChildProc) -> Target:
+        return next(t for t in self.fabric.router.processes if t.pair is child.pair)
+
+    def _close_master_fds(self, me: ChildProc) -> None:
         for sig in SIG_NAMES:
             signal.signal(sig, signal.SIG_DFL)
         for fd in (self.sig_r, self.sig_w, self.fifo_fd):
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
+        for other in self.children:  # keep only our own end of our own channel
+            other.pair.master.close()
+            if other is not me:
+                other.pair.child.close()
 
     def reap(self) -> None:
         while True:
@@ -212,66 +272,67 @@ class Master:
                 return
             if pid == 0:
                 return
-            proc = next((p for p in self.workers.values() if p.pid == pid), None)
+            proc = next((p for p in self.children if p.pid == pid), None)
             if proc is None:
                 continue
-            self.board.worker(proc.wid).exited()
+            if proc.kind == "worker":
+                self.board.worker(proc.number).exited()
             self._report_exit(proc, status)
             proc.pid = 0
+            self._target(proc).pid = 0
 
-    def _report_exit(self, proc: WorkerProc, status: int) -> None:
+    def _report_exit(self, proc: ChildProc, status: int) -> None:
         lived = time.time() - proc.spawned_at
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
-            log(f"DAMN ! worker {proc.wid} (pid: {proc.pid}) died, killed by signal "
+            log(f"DAMN ! {proc.name} (pid: {proc.pid}) died, killed by signal "
                 f"{sig} :( trying respawn ...")
         else:
             code = os.WEXITSTATUS(status)
             if code == APP_LOAD_ERROR and self.state == "running":
-                log(f"worker {proc.wid} could not load the app (exit code {code}): "
+                log(f"{proc.name} could not load the app (exit code {code}): "
                     "stopping the instance instead of respawning (need-app)")
                 self.exit_code = APP_LOAD_ERROR
                 self.begin_stop(graceful=False)
                 return
             if not proc.stopping and self.state == "running":
-                log(f"worker {proc.wid} exited with code {code}, respawning")
+                log(f"{proc.name} exited with code {code}, respawning")
         if self.state not in ("running", "workers-reload"):
             return
         if lived < 1.0 and not proc.stopping:
             proc.quick_deaths += 1
             delay = min(30.0, 0.5 * 2 ** (proc.quick_deaths - 1))
-            log(f"worker {proc.wid} respawning too fast: waiting {delay:.1f} seconds")
+            log(f"{proc.name} respawning too fast: waiting {delay:.1f} seconds")
             proc.respawn_after = time.time() + delay
         else:
             proc.quick_deaths = 0
             proc.respawn_after = 0.0
-        self.pending.append(proc.wid)
+        self.pending.append(proc)
 
     def respawn_pending(self) -> None:
         now = time.time()
-        for wid in list(self.pending):
-            proc = self.workers[wid]
+        for proc in list(self.pending):
             if proc.respawn_after <= now:
-                self.pending.remove(wid)
-                self.spawn(wid)
+                self.pending.remove(proc)
+                self.spawn(proc)
 
     def check_workers(self) -> None:
         now = time.time()
-        for proc in self.workers.values():
+        for proc in self.workers:
             if not proc.pid:
                 continue
-            slot = self.board.worker(proc.wid)
+            slot = self.board.worker(proc.number)
             if slot.harakiri_expired(now - HARAKIRI_GRACE):
-                log(f"*** HARAKIRI ON WORKER {proc.wid} (pid: {proc.pid}, try: 1) ***")
+                log(f"*** HARAKIRI ON WORKER {proc.number} (pid: {proc.pid}, try: 1) ***")
                 slot.harakiri_kill_noted()
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(proc.pid, signal.SIGKILL)
             elif (self.max_lifetime and not proc.stopping
                   and now - proc.spawned_at > self.max_lifetime):
-                log(f"worker {proc.wid} lifetime reached ({self.max_lifetime}s): recycling")
+                log(f"worker {proc.number} lifetime reached ({self.max_lifetime}s): recycling")
                 self._stop_worker(proc, signal.SIGHUP)
 
-    def _stop_worker(self, proc: WorkerProc, sig: int) -> None:
+    def _stop_worker(self, proc: ChildProc, sig: int) -> None:
         proc.stopping = True
         with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, sig)
@@ -286,11 +347,15 @@ class Master:
             return 1
         next_check = 0.0
         while True:
-            fds = [self.sig_r] + ([self.fifo_fd] if self.fifo_fd >= 0 else [])
+            fabric_fds = self.fabric.router.fds()
+            fds = [self.sig_r, *fabric_fds] + ([self.fifo_fd] if self.fifo_fd >= 0 else [])
             try:
                 readable, _, _ = select.select(fds, [], [], 0.25)
             except InterruptedError:
                 readable = []
+            for fd in readable:
+                if fd in fabric_fds:
+                    self.fabric.router.on_readable(fd)
             if self.sig_r in readable:
                 with contextlib.suppress(BlockingIOError):
                     os.read(self.sig_r, 4096)
@@ -307,11 +372,10 @@ class Master:
                 next_check = now + 0.25
                 self.check_workers()
                 self._check_touch()
+            self.fabric.tick()
             if self.state not in ("running", "workers-reload") and self._finish_transition():
                 break
-            if self.state == "workers-reload" and not any(
-                p.stopping for p in self.workers.values()
-            ):
+            if self.state == "workers-reload" and not any(p.stopping for p in self.workers):
                 self.state = "running"
         if self.state == "reloading":
             self.reexec()
@@ -327,12 +391,12 @@ class Master:
 
     def _finish_transition(self) -> bool:
         """Stopping or reloading: True once every worker is gone (kill at the deadline)."""
-        alive = [p for p in self.workers.values() if p.pid]
+        alive = [p for p in self.children if p.pid]
         if not alive:
             return True
         if time.time() >= self.deadline:
             for proc in alive:
-                log(f"worker {proc.wid} (pid: {proc.pid}) did not stop in time: killing it")
+                log(f"{proc.name} (pid: {proc.pid}) did not stop in time: killing it")
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(proc.pid, signal.SIGKILL)
             self.deadline = time.time() + 5
@@ -343,7 +407,7 @@ class Master:
         self.pending.clear()
         self.deadline = time.time() + (self.reload_mercy if graceful else 3)
         sig = signal.SIGTERM if graceful else signal.SIGINT
-        for proc in self.workers.values():
+        for proc in self.children:
             if proc.pid:
                 self._stop_worker(proc, sig)
 
@@ -352,7 +416,7 @@ class Master:
         self.state = "reloading"
         self.pending.clear()
         self.deadline = time.time() + (self.worker_mercy if graceful else 3)
-        for proc in self.workers.values():
+        for proc in self.children:
             if proc.pid:
                 self._stop_worker(proc, signal.SIGHUP if graceful else signal.SIGINT)
 
@@ -360,7 +424,7 @@ class Master:
         """Restart every worker gracefully without re-exec (FIFO `w`)."""
         log("...gracefully reloading workers...")
         self.state = "workers-reload"
-        for proc in self.workers.values():
+        for proc in self.workers:
             if proc.pid:
                 self._stop_worker(proc, signal.SIGHUP)
 
@@ -400,12 +464,15 @@ class Master:
         lines = ["*** polyhost status ***"]
         for name, value in self.config.items():
             lines.append(f"  {name} = {value}")
-        for proc in self.workers.values():
-            slot = self.board.worker(proc.wid)
+        for proc in self.workers:
+            slot = self.board.worker(proc.number)
             lines.append(
-                f"  worker {proc.wid} pid {proc.pid} status {slot.status} requests "
+                f"  worker {proc.number} pid {proc.pid} status {slot.status} requests "
                 f"{slot.requests} exceptions {slot.exceptions} respawns {slot.respawn_count}"
             )
+        for proc in self.children:
+            if proc.kind != "worker":
+                lines.append(f"  {proc.name} pid {proc.pid} {proc.arg}")
         log("\n".join(lines))
 
     def handle_chld(self) -> None:
@@ -478,14 +545,23 @@ class Master:
                 "requests": 0, "exceptions": 0,
                 "chdir": loaded.chdir if loaded else str(self.config.get("chdir") or ""),
             })
+        spoolers = [
+            {"dir": c.arg, "pid": c.pid, "tasks": 0, "respawns": 0, "running": 0}
+            for c in self.children if c.kind == "spooler"
+        ]
+        mules = [{"id": c.number, "pid": c.pid} for c in self.children if c.kind == "mule"]
         return build_stats(
             self.board, version=__version__, pid=self.pid,
             sockets=[listener.stats() for listener in self.listeners], apps=apps,
+            caches=self.fabric.stats()["caches"], spoolers=spoolers, mules=mules,
         )
 
     def cleanup(self, vacuum: bool) -> None:
         if self.stats_server is not None:
             self.stats_server.close()
+        fabric = getattr(self, "fabric", None)
+        if fabric is not None:
+            fabric.close(final=True)
         if not vacuum or not self.config.get("vacuum"):
             return
         for listener in self.listeners:

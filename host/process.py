@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from polyhost.config import Config
+    from polyhost.fabric.cache import CacheSet
+    from polyhost.fabric.mules import MuleQueues
     from polyhost.scoreboard import Scoreboard
 
 
@@ -26,6 +28,24 @@ class ProcessState:
     reload: Any = None
     stop: Any = None
     set_user_harakiri: Any = None
+    #: the fabric's shared parts, set by the master before fork
+    caches: CacheSet | None = None
+    mules: MuleQueues | None = None
+    spool_dirs: list[str] = field(default_factory=list)
+    #: set in a spooler process: the directory it serves, and its Spooler
+    spooler_dir: str = ""
+    spooler: Any = None
+    #: run in every worker, mule and spooler right after fork (uwsgidecorators.postfork ...)
+    postfork_hooks: list[Any] = field(default_factory=list)
+
+    def run_postfork_hooks(self) -> None:
+        from polyhost.log import log_exception
+
+        for hook in self.postfork_hooks:
+            try:
+                hook()
+            except Exception as exc:
+                log_exception(f"postfork hook {getattr(hook, '__name__', hook)} failed:", exc)
 
 
 CURRENT = ProcessState()

@@ -21,8 +21,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext
+from polyhost.fabric import signals
+from polyhost.fabric.packets import serve_packet
 from polyhost.log import log, log_exception
 from polyhost.process import CURRENT
+from polyhost.protocol import sockio
 from polyhost.protocol.fastcgi import FastCgiConnection
 from polyhost.protocol.http import (
     RECV_SIZE,
@@ -35,6 +38,7 @@ from polyhost.protocol.uwsgi import PacketError
 from polyhost.protocol.uwsgi_conn import UwsgiConnection, UwsgiResponder
 from polyhost.reqlog import RequestInfo, RequestLogger
 from polyhost.request import BytesBody, ClientGone, Request, simple_error
+from polyhost.static import StaticFiles
 
 if TYPE_CHECKING:
     from polyhost.config import Config
@@ -104,6 +108,7 @@ class Worker:
         self.work: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
         self.watchdog = threading.Condition()
         self.local = threading.local()
+        self.static = StaticFiles.from_config(config)
 
     # -- life cycle ------------------------------------------------------------------------
     def run(self) -> int:
@@ -120,6 +125,7 @@ class Worker:
         except Exception as exc:  # an app's own import error under lazy-apps
             log_exception(f"worker {self.wid} (pid: {self.pid}): app failed to load:", exc)
             return APP_LOAD_ERROR
+        CURRENT.run_postfork_hooks()
         if not self.dispatcher.apps and self.config.get("need-app"):
             log("no app loaded. GAME OVER")
             return APP_LOAD_ERROR
@@ -154,6 +160,10 @@ class Worker:
         for fd in by_fd:
             self.epoll.register(fd, LISTEN_FLAGS)
         self.epoll.register(self.wake_r, EPOLLIN)
+        channel = signals.CLIENT.channel
+        channel_fd = channel.fileno() if channel is not None else -1
+        if channel is not None:
+            self.epoll.register(channel_fd, EPOLLIN)
         self.slot.set_accepting(True)
         busy = 0
         next_sweep = time.monotonic() + 1.0
@@ -168,6 +178,8 @@ class Worker:
                     if not self.stopping:
                         self._accept(listener)
                         busy += self._serve_fresh()
+                elif fd == channel_fd:
+                    signals.CLIENT.dispatch_pending()
                 elif fd == self.wake_r:
                     with contextlib.suppress(BlockingIOError):
                         os.read(self.wake_r, 4096)
@@ -346,6 +358,13 @@ class Worker:
 
     def _handle(self, conn: Connection, request: Request, core: int) -> bool:
         """Run one request; True when the connection may serve another."""
+        packet = request.extra.get("packet")
+        if packet is not None:  # RPC, signal, cache or spool form on a uwsgi socket
+            reply = serve_packet(request.modifier1, request.modifier2, packet)  # type: ignore[arg-type]
+            if reply:
+                with contextlib.suppress(ClientGone):
+                    sockio.send_all(conn.sock, reply, self.socket_timeout)
+            return False
         if isinstance(conn, HttpConnection):
             responder: HttpResponder | UwsgiResponder = HttpResponder(conn, request)
         elif isinstance(conn, UwsgiConnection):
@@ -369,10 +388,11 @@ class Worker:
         try:
             if self.post_buffering:
                 self._buffer_body(request)
-            app = self.dispatcher.select(request)
-            if app is not None:
-                exceptions_before = app.exceptions
-            self.dispatcher.serve_app(app, request, responder)
+            if self.static is None or not self.static.serve(request, responder):
+                app = self.dispatcher.select(request)
+                if app is not None:
+                    exceptions_before = app.exceptions
+                self.dispatcher.serve_app(app, request, responder)
             responder.finish()
             keep = responder.keep_alive and request.body.drain()  # type: ignore[attr-defined]
         except ClientGone as exc:

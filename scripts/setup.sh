@@ -6,12 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 stamp=.setup-stamp
-want=$(cat scripts/apt-packages.txt pyproject.toml | sha256sum | cut -c1-16)
+want=$(cat scripts/apt-packages*.txt pyproject.toml | sha256sum | cut -c1-16)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x .venv/bin/polyhost ]; then
   exit 0
 fi
 
-packages=$(grep -vE '^\s*(#|$)' scripts/apt-packages.txt | tr '\n' ' ')
+# one list per runtime: scripts/apt-packages.txt (core) and scripts/apt-packages-<runtime>.txt
+packages=$(cat scripts/apt-packages*.txt | grep -vE '^\s*(#|$)' | sort -u | tr '\n' ' ')
 missing=$(dpkg-query -W -f='${Package} ${Status}\n' $packages 2>/dev/null \
   | awk '$NF != "installed" {print $1}'; for p in $packages; do
     dpkg-query -W "$p" >/dev/null 2>&1 || echo "$p"; done)

@@ -78,7 +78,7 @@ plugins = python3
 http-socket = 127.0.0.1:{port}
 wsgi-file = {APPS / 'wsgi' / 'basic.py'}
 karakiri = 30
-cache2 = name=x,items=10
+route = ^/old redirect:/new
 processes = 2
 """)
     inst = polyhost([str(ini)], port=port)

@@ -131,7 +131,8 @@ def test_uwsgi_module(server: Instance) -> None:
     assert info["numproc"] == 2 and info["version"] == "2.0.21"
     assert info["spool"] == [-2, -1, 0] and info["request_id"] >= 1
     assert info["opt_socket"] == [f"127.0.0.1:{server.port}"]
-    assert info["has_cache"] is False  # absent until the fabric, never a silent no-op
+    # no cache configured: a clear error, never a silent None
+    assert "no cache configured: add cache2 = name=NAME,items=N" in info["cache_error"]
     server.wait_log("uwsgi.log from the app")
 
 

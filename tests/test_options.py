@@ -22,7 +22,7 @@ def test_fastcgi_socket_behind_nginx(polyhost, tmp_path: Path) -> None:
     location / {{ include /etc/nginx/fastcgi_params; fastcgi_param PATH_INFO $uri;
                   fastcgi_keep_conn on; fastcgi_pass 127.0.0.1:{port}; }}""")
     try:
-        status, headers, body = split_response(get(nginx.port, "/env?x=1"))
+        status, _headers, body = split_response(get(nginx.port, "/env?x=1"))
         env = json.loads(body)
         assert status == 200 and env["QUERY_STRING"] == "x=1" and env["PATH_INFO"] == "/env"
         payload = os.urandom(200_000)

@@ -1,8 +1,7 @@
 """The `uwsgi` module that Python apps import, as real uWSGI injects it.
 
-Process facts (`worker_id`, `masterpid`, `numproc`, `opt` ...) and control (`reload`, `stop`,
-`set_user_harakiri`). The fabric functions (rpc, cache, signals, spooler) are added by the fabric
-and are absent until then: `hasattr(uwsgi, "cache_get")` tells an app honestly.
+Process facts (`worker_id`, `masterpid`, `numproc`, `opt` ...), control (`reload`, `stop`,
+`set_user_harakiri`), and the fabric (rpc, cache, signals, spooler, mules) from uwsgi_fabric.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ import sys
 import types
 
 from polyhost import UWSGI_COMPAT_VERSION
+from polyhost.bridges.python import uwsgi_fabric
 from polyhost.log import log
 from polyhost.process import CURRENT
 
@@ -55,10 +55,6 @@ def stop() -> bool:
     return True
 
 
-def mule_id() -> int:
-    return 0
-
-
 def install() -> types.ModuleType:
     """Create (once) and register the `uwsgi` module in sys.modules."""
     existing = sys.modules.get("uwsgi")
@@ -67,9 +63,14 @@ def install() -> types.ModuleType:
     module = types.ModuleType("uwsgi", "polyhost's implementation of uWSGI's Python API")
     config = CURRENT.config
     functions = (worker_id, masterpid, request_id, total_requests, set_user_harakiri,
-                 reload, stop, mule_id)
+                 reload, stop, *uwsgi_fabric.EXPORTS)
     for function in functions:
         setattr(module, function.__name__, function)
+    module.send_to_spooler = uwsgi_fabric.spool
+    module.farm_get_msg = uwsgi_fabric.mule_get_msg
+    module.post_fork_hook = None
+    module.spooler = None
+    module.mule_msg_hook = None
     module.__dict__.update(
         __polyhost__=True,
         log=log,
@@ -86,4 +87,8 @@ def install() -> types.ModuleType:
         magic_table={},
     )
     sys.modules["uwsgi"] = module
+    CURRENT.postfork_hooks.append(lambda: module.post_fork_hook and module.post_fork_hook())
+    from polyhost.bridges.python import uwsgidecorators
+
+    sys.modules["uwsgidecorators"] = uwsgidecorators
     return module

@@ -17,6 +17,9 @@ from polyhost.protocol.http import RECV_SIZE, HttpError
 from polyhost.protocol.uwsgi import PacketError, decode_vars, unpack_header
 from polyhost.request import ClientGone, Request
 
+#: packets of the fabric's wire forms: spool (17), signal (110), cache (111), RPC (173)
+FABRIC_MODIFIERS = frozenset((17, 110, 111, 173))
+
 
 class SocketBody:
     """Exactly `length` body bytes: what was received with the head, then the socket."""
@@ -102,6 +105,14 @@ class UwsgiConnection:
                 f"invalid request block size: {size} (max {self.limit}): raise buffer-size"
             )
         if len(self._buf) < 4 + size:
+            return
+        if mod1 in FABRIC_MODIFIERS and not (mod1 == 173 and mod2 == 2):
+            # RPC, signal, cache and spool packets: an array or dict payload, not request vars
+            payload = bytes(self._buf[4:4 + size])
+            self._buf.clear()
+            self.ready.append(Request({}, SocketBody(self.sock, b"", 0, self.timeout), mod1,
+                                      mod2, vars_size=size, started=time.time(),
+                                      extra={"packet": payload, "keep_alive": False}))
             return
         env = decode_vars(memoryview(self._buf)[4:4 + size])
         rest = bytes(self._buf[4 + size:])

@@ -68,7 +68,7 @@ def application(environ, start_response):
             "spool": [uwsgi.SPOOL_OK, uwsgi.SPOOL_RETRY, uwsgi.SPOOL_IGNORE],
             "opt_socket": [v.decode() if isinstance(v, bytes) else v
                            for v in _as_list(uwsgi.opt.get("http-socket"))],
-            "has_cache": hasattr(uwsgi, "cache_get"),
+            "cache_error": _error_of(uwsgi.cache_get, "key"),
         }
         uwsgi.log("uwsgi.log from the app")
         start_response("200 OK", [("Content-Type", "application/json")])
@@ -78,6 +78,14 @@ def application(environ, start_response):
         time.sleep(30)
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"Hello World"]
+
+
+def _error_of(function, *args):
+    try:
+        function(*args)
+    except Exception as exc:
+        return str(exc)
+    return ""
 
 
 def _as_list(value):

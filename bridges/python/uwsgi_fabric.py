@@ -1,0 +1,229 @@
+"""The fabric half of Python's `uwsgi` module: RPC, cache, signals, spooler, mules.
+
+Thin: every function converts Python values to bytes and goes through `polyhost.fabric.ops` (or
+the objects behind it), so Python behaves exactly like every other language. Failures raise
+`uwsgi.error`-style exceptions (here FabricError / ValueError) with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from polyhost.fabric import ops, signals
+from polyhost.fabric.ops import FabricError
+from polyhost.process import CURRENT
+from polyhost.rpc.registry import REGISTRY
+
+
+def _b(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return str(value).encode()
+
+
+def _cache(cache: str | bytes | None) -> bytes:
+    return b"" if cache is None else _b(cache)
+
+
+# -- RPC -------------------------------------------------------------------------------------
+def register_rpc(name: str | bytes, function: Callable[..., Any], argc: int = 0) -> bool:
+    REGISTRY.register(_b(name), "python", function)
+    return True
+
+
+def rpc(node: str | bytes | None, name: str | bytes, *args: Any) -> bytes:
+    return ops.call("python", "rpc", [_b(node or b""), _b(name), *map(_b, args)])[0]
+
+
+def call(name: str | bytes, *args: Any) -> bytes:
+    return ops.call("python", "call", [_b(name), *map(_b, args)])[0]
+
+
+def rpc_list() -> tuple[bytes, ...]:
+    return tuple(REGISTRY.names())
+
+
+# -- cache -----------------------------------------------------------------------------------
+def cache_get(key: str | bytes, cache: str | bytes | None = None) -> bytes | None:
+    result = ops.call("python", "cache_get", [_b(key), _cache(cache)])
+    return result[0] if result else None
+
+
+def cache_set(key: str | bytes, value: bytes, expires: int = 0,
+              cache: str | bytes | None = None) -> bool:
+    return ops.call("python", "cache_set", [_b(key), _b(value), _b(expires), _cache(cache)])[0] \
+        == ops.TRUE
+
+
+def cache_update(key: str | bytes, value: bytes, expires: int = 0,
+                 cache: str | bytes | None = None) -> bool:
+    args = [_b(key), _b(value), _b(expires), _cache(cache)]
+    return ops.call("python", "cache_update", args)[0] == ops.TRUE
+
+
+def cache_del(key: str | bytes, cache: str | bytes | None = None) -> bool:
+    return ops.call("python", "cache_del", [_b(key), _cache(cache)])[0] == ops.TRUE
+
+
+def cache_exists(key: str | bytes, cache: str | bytes | None = None) -> bool:
+    return ops.call("python", "cache_exists", [_b(key), _cache(cache)])[0] == ops.TRUE
+
+
+def cache_clear(cache: str | bytes | None = None) -> bool:
+    ops.call("python", "cache_clear", [_cache(cache)])
+    return True
+
+
+def cache_keys(cache: str | bytes | None = None) -> list[bytes]:
+    return ops.call("python", "cache_keys", [_cache(cache)])
+
+
+def _math(op: str, default: int) -> Callable[..., int]:
+    def function(key: str | bytes, amount: int = default, expires: int = 0,
+                 cache: str | bytes | None = None) -> int:
+        args = [_b(key), _b(amount), _b(expires), _cache(cache)]
+        return int(ops.call("python", op, args)[0])
+
+    function.__name__ = op
+    return function
+
+
+cache_inc, cache_dec = _math("cache_inc", 1), _math("cache_dec", 1)
+cache_mul, cache_div = _math("cache_mul", 2), _math("cache_div", 2)
+
+
+def cache_num(key: str | bytes, cache: str | bytes | None = None) -> int:
+    return int(ops.call("python", "cache_num", [_b(key), _cache(cache)])[0])
+
+
+# -- signals ---------------------------------------------------------------------------------
+def register_signal(num: int, who: str, handler: Callable[[int], Any]) -> bool:
+    signals.CLIENT.register(num, who or "", "python", handler)
+    return True
+
+
+def signal(num: int, remote: str | None = None) -> None:
+    if remote:
+        from polyhost.fabric.packets import send_remote_signal
+
+        send_remote_signal(remote, num)
+        return
+    signals.CLIENT.raise_signal(num)
+
+
+def signal_registered(num: int) -> bool:
+    return signals.CLIENT.registered(num)
+
+
+def signal_wait(num: int | None = None) -> int:
+    return signals.CLIENT.wait(num)
+
+
+def signal_received() -> int:
+    return signals.HANDLERS.received
+
+
+def add_timer(num: int, seconds: float, iterations: int = 0) -> bool:
+    signals.CLIENT.add_timer(num, seconds, iterations)
+    return True
+
+
+def add_rb_timer(num: int, seconds: float, iterations: int = 0) -> bool:
+    signals.CLIENT.add_timer(num, seconds, iterations, rb=True)
+    return True
+
+
+def add_cron(num: int, minute: int, hour: int, day: int, month: int, weekday: int) -> bool:
+    signals.CLIENT.add_cron(num, minute, hour, day, month, weekday)
+    return True
+
+
+def add_file_monitor(num: int, path: str) -> bool:
+    signals.CLIENT.add_file_monitor(num, path)
+    return True
+
+
+# -- spooler ---------------------------------------------------------------------------------
+def spool(message: dict[Any, Any] | None = None, **kwargs: Any) -> bytes:
+    """uWSGI's spool(): bytes keys and values (ValueError otherwise); `body` leaves the dict."""
+    task = dict(message or {})
+    task.update(kwargs)
+    pairs: list[tuple[bytes, bytes]] = []
+    for key, value in task.items():
+        if not isinstance(value, bytes):
+            raise ValueError(f"spooler values must be bytes, got {type(value).__name__} for "
+                             f"{key!r} (as uWSGI with Python 3)")
+        pairs.append((_b(key), value))
+    if message is not None:
+        message.pop(b"body", None)
+        message.pop("body", None)
+    return ops.call("python", "spool", [item for pair in pairs for item in pair])[0]
+
+
+send_to_spooler = spool
+
+
+def spooler_pid() -> int:
+    return os.getpid() if CURRENT.spooler_dir else 0
+
+
+def i_am_the_spooler() -> bool:
+    return bool(CURRENT.spooler_dir)
+
+
+def python_spooler(vars_: dict[bytes, bytes], body: bytes) -> int:
+    """Offer a task to `uwsgi.spooler` (the app's assignable spooler function), if any."""
+    from polyhost.fabric.spooler import SPOOL_IGNORE, python_spooler_handler
+
+    function = getattr(sys.modules.get("uwsgi"), "spooler", None)
+    if function is None:
+        return SPOOL_IGNORE
+    return python_spooler_handler(function)(vars_, body)
+
+
+# -- mules -----------------------------------------------------------------------------------
+def mule_msg(message: str | bytes, mule: int | str | None = None) -> bool:
+    args = [_b(message), b"" if mule is None else _b(mule)]
+    return ops.call("python", "mule_msg", args)[0] == ops.TRUE
+
+
+def farm_msg(farm: str, message: str | bytes) -> bool:
+    return mule_msg(message, farm)
+
+
+def mule_get_msg(signals_: bool = True, farms: bool = True, buffer_size: int = 65536,
+                 timeout: int = -1) -> bytes | None:
+    if CURRENT.mules is None or not CURRENT.mules.mule_id:
+        raise FabricError("mule_get_msg can only be called in a mule")
+    return CURRENT.mules.receive(CURRENT.mules.mule_id, None if timeout < 0 else timeout)
+
+
+farm_get_msg = mule_get_msg
+
+
+def mule_id() -> int:
+    return CURRENT.mules.mule_id if CURRENT.mules else 0
+
+
+def in_farm(name: str | None = None) -> bool:
+    mules = CURRENT.mules
+    if mules is None or not mules.mule_id:
+        return False
+    return any(mules.mule_id in ids for farm, ids in mules.members.items()
+               if name is None or farm == name)
+
+
+EXPORTS = [
+    register_rpc, rpc, call, rpc_list, cache_get, cache_set, cache_update, cache_del,
+    cache_exists, cache_clear, cache_keys, cache_inc, cache_dec, cache_mul, cache_div,
+    cache_num, register_signal, signal, signal_registered, signal_wait, signal_received,
+    add_timer, add_rb_timer, add_cron, add_file_monitor, spool, spooler_pid,
+    i_am_the_spooler, mule_msg, farm_msg, mule_get_msg, mule_id, in_farm,
+]

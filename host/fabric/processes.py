@@ -1,0 +1,142 @@
+"""The bodies of the master's non-worker processes: mules and spoolers.
+
+Each loads the instance's runtimes (so every language's signal handlers, mule functions and
+spooler functions exist there), then serves its queue; signals arrive on the control channel.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import runpy
+import select
+import socket
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+from polyhost.dispatch import Dispatcher, RuntimeContext
+from polyhost.fabric import ops, signals
+from polyhost.log import log, log_exception
+from polyhost.process import CURRENT
+
+if TYPE_CHECKING:
+    from polyhost.config import Config
+    from polyhost.fabric.mules import MuleSpec
+    from polyhost.fabric.setup import Fabric
+
+#: the marker uwsgidecorators' mulefunc puts in its pickled messages (as uWSGI)
+MULEFUNC_SERVICE = "uwsgi_mulefunc"
+
+
+def load_runtimes(config: Config, dispatcher: Dispatcher, wid: int) -> None:
+    ctx = RuntimeContext(config, log, wid, 1)
+    dispatcher.post_fork(ctx)
+    CURRENT.run_postfork_hooks()
+
+
+def run_mule(config: Config, dispatcher: Dispatcher, fabric: Fabric, spec: MuleSpec) -> int:
+    """A mule: its script, or a loop running signal handlers and mule functions."""
+    assert fabric.mules is not None
+    fabric.mules.keep_only(spec.id)
+    load_runtimes(config, dispatcher, 0)
+    log(f"mule {spec.id} (pid: {os.getpid()}) ready" + (f": {spec.script}" if spec.script else ""))
+    if spec.script:
+        # the script owns the main thread (it usually loops on mule_get_msg); signals run aside
+        threading.Thread(target=_signal_loop, daemon=True, name="signals").start()
+        sys.argv = [spec.script]
+        try:
+            runpy.run_path(spec.script, run_name="__main__")
+        except SystemExit as exc:
+            return int(exc.code or 0) if isinstance(exc.code, int) else 1
+        except Exception as exc:
+            log_exception(f"mule {spec.id}: {spec.script} failed:", exc)
+            return 1
+        return 0
+    channel = signals.CLIENT.channel
+    readers = [*fabric.mules.readers(spec.id), *([channel] if channel else [])]
+    while True:
+        readable, _, _ = select.select(readers, [], [])
+        for reader in readable:
+            if reader is channel:
+                signals.CLIENT.dispatch_pending()
+                continue
+            try:
+                message = reader.recv(65536, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                continue
+            _mule_message(spec.id, message)
+
+
+def _signal_loop() -> None:
+    channel = signals.CLIENT.channel
+    while channel is not None:
+        select.select([channel], [], [])
+        signals.CLIENT.dispatch_pending()
+
+
+def _mule_message(mule_id: int, message: bytes) -> None:
+    """A message nobody waits for: a mulefunc call, or the app's `mule_msg_hook`."""
+    try:
+        payload = pickle.loads(message) if message[:1] == b"\x80" else None
+    except Exception:
+        payload = None
+    if isinstance(payload, dict) and payload.get("service") == MULEFUNC_SERVICE:
+        function = MULE_FUNCTIONS.get(payload.get("func", ""))
+        if function is None:
+            log(f"mule {mule_id}: mulefunc {payload.get('func')!r} is not registered here")
+            return
+        try:
+            function(*payload.get("args", ()), **payload.get("kwargs", {}))
+        except Exception as exc:
+            log_exception(f"mule {mule_id}: mulefunc {payload.get('func')} failed:", exc)
+        return
+    hook = getattr(sys.modules.get("uwsgi"), "mule_msg_hook", None)
+    if hook is not None:
+        try:
+            hook(message)
+        except Exception as exc:
+            log_exception(f"mule {mule_id}: mule_msg_hook failed:", exc)
+    else:
+        log(f"mule {mule_id}: message of {len(message)} bytes and nothing to handle it "
+            "(set uwsgi.mule_msg_hook or run a mule script that calls mule_get_msg)")
+
+
+#: name -> function, filled by uwsgidecorators.mulefunc in every process
+MULE_FUNCTIONS: dict[str, object] = {}
+
+
+def spooler_handler(vars_: dict[bytes, bytes], body: bytes) -> int:
+    """Offer a task to every runtime with a spooler function, as uWSGI does; first answer wins."""
+    from polyhost.bridges.python.uwsgi_fabric import python_spooler
+    from polyhost.fabric.spooler import SPOOL_IGNORE
+
+    code = python_spooler(vars_, body)
+    if code != SPOOL_IGNORE:
+        return code
+    for runtime in ops.SPOOLER_RUNTIMES:
+        invoker = ops.SPOOLER_INVOKERS.get(runtime)
+        if invoker is not None:
+            code = invoker(vars_, body)
+            if code != SPOOL_IGNORE:
+                return code
+    return SPOOL_IGNORE
+
+
+def run_spooler(config: Config, dispatcher: Dispatcher, fabric: Fabric, directory: str) -> int:
+    """A spooler process for one directory."""
+    from polyhost.fabric.spooler import Spooler
+
+    CURRENT.spooler_dir = directory
+    load_runtimes(config, dispatcher, 0)
+    spooler = Spooler(
+        directory, frequency=float(config.get("spooler-frequency") or 30),
+        ordered=bool(config.get("spooler-ordered")),
+        max_tasks=int(config.get("spooler-max-tasks") or 0),
+        harakiri=int(config.get("spooler-harakiri") or 0), log=log,
+    )
+    CURRENT.spooler = spooler
+    threading.Thread(target=_signal_loop, daemon=True, name="signals").start()
+    log(f"spooler for {directory} (pid: {os.getpid()}) ready")
+    spooler.loop(spooler_handler, lambda: False)
+    return 0

@@ -1,0 +1,91 @@
+"""The per-process RPC registry: name -> (runtime, handle), called from any language.
+
+Every worker loads every app, so every function exists in every worker and a local call runs in
+the caller's own process, in whichever runtime registered it. Arguments and results are bytes
+(uWSGI semantics). Runtimes install an invoker that knows how to call their handles.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+#: uWSGI's limits: names are < 256 bytes, at most 255 arguments
+MAX_NAME = 255
+MAX_ARGS = 255
+
+Invoker = Callable[[object, list[bytes]], bytes]
+
+
+class RpcError(Exception):
+    """An RPC call or registration failed; the message says which function and why."""
+
+
+@dataclass
+class Registry:
+    """Functions registered in this process, and how each runtime calls its own."""
+
+    functions: dict[bytes, tuple[str, object]] = field(default_factory=dict)
+    invokers: dict[str, Invoker] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def install_invoker(self, runtime: str, invoker: Invoker) -> None:
+        self.invokers[runtime] = invoker
+
+    def register(self, name: bytes | str, runtime: str, handle: object) -> None:
+        key = name.encode() if isinstance(name, str) else bytes(name)
+        if not key:
+            raise RpcError("an RPC function needs a name")
+        if len(key) > MAX_NAME:
+            raise RpcError(f"RPC name {key[:40]!r}... is {len(key)} bytes: the limit is {MAX_NAME}")
+        with self.lock:
+            self.functions[key] = (runtime, handle)
+
+    def names(self) -> list[bytes]:
+        return list(self.functions)
+
+    def call(self, name: bytes | str, args: list[bytes]) -> bytes:
+        key = name.encode() if isinstance(name, str) else bytes(name)
+        check_call(key, args)
+        entry = self.functions.get(key)
+        if entry is None:
+            known = ", ".join(sorted(n.decode("latin-1") for n in self.functions)) or "none"
+            raise RpcError(f"no RPC function named {key.decode('latin-1')!r} in this instance "
+                           f"(registered: {known})")
+        runtime, handle = entry
+        invoker = self.invokers.get(runtime)
+        if invoker is None:
+            raise RpcError(f"RPC function {key.decode('latin-1')!r} belongs to the {runtime} "
+                           "runtime, which is not running in this process")
+        return invoker(handle, args)
+
+
+def check_call(name: bytes, args: list[bytes]) -> None:
+    """uWSGI's limits on a call, checked the same way for local and remote calls."""
+    if len(name) > MAX_NAME:
+        raise RpcError(f"RPC name of {len(name)} bytes is over the limit of {MAX_NAME}")
+    if len(args) > MAX_ARGS:
+        raise RpcError(f"RPC call of {name.decode('latin-1')!r} with {len(args)} arguments: "
+                       f"the limit is {MAX_ARGS}")
+
+
+def to_bytes(value: object) -> bytes:
+    """What a function returned, as the bytes RPC carries (str as UTF-8, None as empty)."""
+    if value is None:
+        return b""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return str(value).encode("utf-8")
+
+
+REGISTRY = Registry()
+
+
+def _invoke_python(handle: object, args: list[bytes]) -> bytes:
+    return to_bytes(handle(*args))  # type: ignore[operator]
+
+
+REGISTRY.install_invoker("python", _invoke_python)

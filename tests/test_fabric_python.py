@@ -1,0 +1,142 @@
+"""The fabric from Python apps: RPC (local, remote, HTTP form), signals, timers, mules."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from polyhost.fabric.packets import send_remote_signal
+from polyhost.rpc.registry import RpcError
+from polyhost.rpc.remote import call_remote
+
+from conftest import APPS, Instance, free_port, get, split_response, wait_for
+
+APP = str(APPS / "fabric" / "pyfabric.py")
+
+
+@pytest.fixture(scope="module")
+def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
+    tmp = tmp_path_factory.mktemp("fabric")
+    markers = tmp / "markers"
+    markers.mkdir()
+    watched = tmp / "watched.txt"
+    watched.write_text("0")
+    os.environ["MARKER_DIR"], os.environ["FILEMON_PATH"] = str(markers), str(watched)
+    port, uwsgi_port = free_port(), free_port()
+    inst = Instance(["--http-socket", f"127.0.0.1:{port}", "--socket", f"127.0.0.1:{uwsgi_port}",
+                     "--processes", "2", "--wsgi-file", APP,
+                     "--mule", str(APPS / "fabric" / "mule_script.py"), "--mule",
+                     "--farm", "pair:1,2"], tmp, port, None)
+    inst.markers, inst.watched, inst.uwsgi_port = markers, watched, uwsgi_port  # type: ignore[attr-defined]
+    try:
+        inst.wait_ready()
+        inst.wait_log("spawned polyhost mule 2")
+        yield inst
+    finally:
+        del os.environ["MARKER_DIR"], os.environ["FILEMON_PATH"]
+        assert inst.stop() == 0
+
+
+def body(port: int, path: str) -> bytes:
+    status, _, data = split_response(get(port, path))
+    assert status == 200, data
+    return data
+
+
+def test_local_rpc(fabric: Instance) -> None:
+    assert body(fabric.port, "/rpc?fn=hello&args=py").startswith(b"hello py from worker ")
+    assert body(fabric.port, "/call?fn=hello&arg=c").startswith(b"hello c")
+    assert body(fabric.port, "/rpc_list") == b"big,fails,hello"
+
+
+def test_rpc_errors_are_clear(fabric: Instance) -> None:
+    status, _, data = split_response(get(fabric.port, "/rpc?fn=nothere"))
+    assert status == 500 and b"no RPC function named 'nothere'" in data
+    assert b"registered: big, fails, hello" in data
+    long_name = "n" * 300
+    status, _, data = split_response(get(fabric.port, f"/rpc?fn={long_name}"))
+    assert status == 500 and b"over the limit of 255" in data
+    many = ",".join(["a"] * 300)
+    status, _, data = split_response(get(fabric.port, f"/rpc?fn=hello&args={many}"))
+    assert status == 500 and b"300 arguments" in data
+
+
+def test_remote_rpc_modifier1_173(fabric: Instance) -> None:
+    node = f"127.0.0.1:{fabric.uwsgi_port}"  # type: ignore[attr-defined]
+    assert call_remote(node, b"hello", [b"remote"]).startswith(b"hello remote")
+    assert call_remote(node, b"big", [b"200000"]) == b"x" * 200_000  # modifier2 5 reply
+    with pytest.raises(RpcError, match="no reply"):
+        call_remote(node, b"fails", [])
+    # and from inside an app, through uwsgi.rpc(node, ...)
+    assert body(fabric.port, f"/rpc?node={node}&fn=hello&args=nested").startswith(b"hello nested")
+
+
+def test_rpc_http_form(polyhost) -> None:
+    port = free_port()
+    os.environ.setdefault("MARKER_DIR", "/tmp")
+    polyhost(["--http-socket", f"127.0.0.1:{port}", "--http-socket-modifier1", "173",
+              "--http-socket-modifier2", "2", "--wsgi-file", APP], port=port)
+    status, _headers, data = split_response(get(port, "/hello/form"))
+    assert status == 200 and data.startswith(b"hello form")
+    assert split_response(get(port, "/nothere/x"))[0] == 404
+
+
+def test_signal_to_all_workers(fabric: Instance) -> None:
+    assert body(fabric.port, "/signal?num=17") == b"raised"
+    markers: Path = fabric.markers  # type: ignore[attr-defined]
+    wait_for(lambda: (markers / "sig17-w1-m0").exists() and (markers / "sig17-w2-m0").exists(),
+             10, "both workers to run the handler")
+
+
+def test_signal_to_a_mule_and_to_one_worker(fabric: Instance) -> None:
+    markers: Path = fabric.markers  # type: ignore[attr-defined]
+    body(fabric.port, "/signal?num=18")
+    wait_for(lambda: (markers / "sig18-w0-m1").exists(), 10, "mule 1 to run the handler")
+    body(fabric.port, "/signal?num=19")
+    wait_for(lambda: list(markers.glob("sig19-w*")), 10, "one worker")
+    assert len(list(markers.glob("sig19-w*"))) == 1
+
+
+def test_remote_signal_modifier1_110(fabric: Instance) -> None:
+    markers: Path = fabric.markers  # type: ignore[attr-defined]
+    for marker in markers.glob("sig17-*"):
+        marker.unlink()
+    send_remote_signal(f"127.0.0.1:{fabric.uwsgi_port}", 17)  # type: ignore[attr-defined]
+    wait_for(lambda: len(list(markers.glob("sig17-w*"))) == 2, 10, "the remote signal")
+
+
+def test_timer_fires(fabric: Instance) -> None:
+    timer = fabric.markers / "timer"  # type: ignore[attr-defined]
+    wait_for(lambda: timer.exists() and len(timer.read_text().split()) >= 2, 10, "two ticks")
+
+
+def test_file_monitor(fabric: Instance) -> None:
+    watched: Path = fabric.watched  # type: ignore[attr-defined]
+    watched.write_text("changed")
+    wait_for(lambda: (fabric.markers / "filemon").exists(), 10, "the file monitor")  # type: ignore[attr-defined]
+
+
+def test_mule_messages(fabric: Instance) -> None:
+    markers: Path = fabric.markers  # type: ignore[attr-defined]
+    assert body(fabric.port, "/mule?msg=direct&to=1") == b"True"
+    wait_for(lambda: (markers / "mule-direct").exists(), 10, "mule 1 to get the message")
+    assert (markers / "mule-direct").read_text() == "1"
+
+
+def test_mulefunc_runs_in_the_mule(fabric: Instance) -> None:
+    markers: Path = fabric.markers  # type: ignore[attr-defined]
+    assert body(fabric.port, "/mulefunc?text=hi") == b"sent"
+    wait_for(lambda: (markers / "mulefunc-hi").exists(), 10, "mule 2 to run the function")
+    assert (markers / "mulefunc-hi").read_text().strip() == "2"
+
+
+def test_signal_queue_never_blocks_the_master(fabric: Instance) -> None:
+    with socket.create_connection(("127.0.0.1", fabric.port), timeout=5):
+        pass
+    for _ in range(200):
+        body(fabric.port, "/signal?num=19")
+    assert body(fabric.port, "/") == b"fabric app"
