@@ -113,6 +113,8 @@ class Master:
             self.listeners = open_listeners(cfg, log)
         except (SocketError, OSError) as exc:
             raise StartupError(str(exc)) from exc
+        if cfg.get("rpc-grpc"):
+            self._open_gateway_backend()
         if not self.listeners:
             log("*** no socket configured (socket, http-socket or fastcgi-socket): "
                 "the instance serves nothing ***")
@@ -177,6 +179,8 @@ class Master:
         per_dir = max(1, int(self.config.get("spooler-processes") or 1))
         plan += [("spooler", i * per_dir + n + 1, directory)
                  for i, directory in enumerate(self.fabric.spool_dirs) for n in range(per_dir)]
+        if self.config.get("rpc-grpc"):
+            plan.append(("gateway", 1, str(self.config.get("rpc-grpc"))))
         for kind, number, arg in plan:
             child = ChildProc(kind, number, ControlPair.create(), arg=arg)
             self.children.append(child)
@@ -189,6 +193,18 @@ class Master:
     @property
     def workers(self) -> list[ChildProc]:
         return [c for c in self.children if c.kind == "worker"]
+
+    def _open_gateway_backend(self) -> None:
+        """A private uwsgi socket the gRPC gateway forwards its calls to (modifier1 173)."""
+        from polyhost.fabric.setup import instance_dir
+        from polyhost.sockets import bind
+
+        path = os.path.join(instance_dir(self.pid), "rpc-gateway.sock")
+        sock, created = bind(path, backlog=128)
+        os.chmod(created, 0o600)
+        sock.setblocking(False)
+        self.listeners.append(Listener(path, "uwsgi", sock, None, created))
+        self.gateway_backend = path
 
     def _mode(self) -> str:
         if self.numproc == 1 and self.threads == 1:
@@ -247,6 +263,10 @@ class Master:
         if child.kind == "mule":
             spec = next(m for m in self.fabric.mule_list if m.id == child.number)
             return run_mule(self.config, self.dispatcher, self.fabric, spec)
+        if child.kind == "gateway":
+            from polyhost.rpc.grpc_gateway import serve
+
+            return serve(child.arg, self.gateway_backend)
         return run_spooler(self.config, self.dispatcher, self.fabric, child.arg)
 
     def _target(self, child: ChildProc) -> Target:
@@ -559,6 +579,11 @@ class Master:
     def cleanup(self, vacuum: bool) -> None:
         if self.stats_server is not None:
             self.stats_server.close()
+        backend = getattr(self, "gateway_backend", "")
+        if backend:
+            with contextlib.suppress(OSError):
+                os.unlink(backend)
+                os.rmdir(os.path.dirname(backend))
         fabric = getattr(self, "fabric", None)
         if fabric is not None:
             fabric.close(final=True)

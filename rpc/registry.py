@@ -43,7 +43,7 @@ class Registry:
             self.functions[key] = (runtime, handle)
 
     def names(self) -> list[bytes]:
-        return list(self.functions)
+        return [name for name in self.functions if not name.startswith(b"__polyhost")]
 
     def call(self, name: bytes | str, args: list[bytes]) -> bytes:
         key = name.encode() if isinstance(name, str) else bytes(name)
@@ -89,3 +89,6 @@ def _invoke_python(handle: object, args: list[bytes]) -> bytes:
 
 
 REGISTRY.install_invoker("python", _invoke_python)
+#: what the gRPC gateway's List asks the workers (hidden from rpc_list)
+REGISTRY.register(b"__polyhost_rpc_list__", "python",
+                  lambda: b"\n".join(REGISTRY.names()))

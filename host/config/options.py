@@ -146,6 +146,7 @@ AVAILABLE = frozenset(
         "cache-blocksize",
         "cache-store",
         "add-cache-item",
+        "rpc-grpc",
         "callable",
         "pythonpath",
         "home",
@@ -1796,6 +1797,8 @@ OPTIONS: tuple[Option, ...] = (
         "RPC",
         "rpc",
         _o("rpc-max", INT, "maximum number of rpc slots (default: 64)", default=64),
+        _o("rpc-grpc", STR, "polyhost: serve every RPC function to gRPC clients on ADDR "
+           "(rpc/polyhost_rpc.proto)", metavar="ADDR"),
     ),
     *_section(
         "Cheaper (adaptive workers)",
