@@ -19,7 +19,10 @@ APP_OPTIONS: dict[str, str] = {
     "jwsgi": "jvm",
     "ring-app": "jvm",
     "mono-app": "mono",
+    "mono-handler": "mono",
     "php-app": "php",
+    "php-docroot": "php",
+    "cgi": "cgi",
 }
 
 

@@ -162,7 +162,8 @@ def runtime_for_target(target: str) -> str:
 
     A file picks by suffix (an executable without one is CGI); a directory holding an ASP.NET
     app (web.config, *.aspx) is Mono, one with PHP files is PHP, another is a CGI directory;
-    `Class:method` with a capitalised class is JWSGI, any other `module[:callable]` is Python.
+    `Assembly.dll:Class` is a Mono handler, `Class:method` with a capitalised class is JWSGI,
+    any other `module[:callable]` is Python.
     """
     lowered = target.lower()
     for name, suffixes in SUFFIXES.items():
@@ -178,6 +179,8 @@ def runtime_for_target(target: str) -> str:
     if os.path.isfile(target) and os.access(target, os.X_OK):
         return "cgi"
     module, _, _ = target.partition(":")
+    if ":" in target and module.lower().endswith(".dll"):
+        return "mono"
     if ":" in target and module.rpartition(".")[2][:1].isupper():
         return "jvm"
     return "python"

@@ -30,6 +30,12 @@ class ClientGone(OSError):
     """The client closed or reset the connection while we were reading or writing."""
 
 
+class ResponseAborted(Exception):
+    """A response was started and cannot be completed (its runtime died mid-body): the worker
+    closes the connection without finishing it, so the client sees a truncated response, never
+    a complete-looking one. The cause has already been logged."""
+
+
 class BodyReader(Protocol):
     """The request body as a stream; `remaining` is None for a body of unknown length."""
 

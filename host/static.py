@@ -235,9 +235,7 @@ class StaticFiles:
         if "\0" in path:
             raise Forbidden("NUL byte in the path")
         fs_path = os.fsdecode(path.encode("latin-1"))
-        segments = fs_path.split("/")
-        if ".." in segments:
-            raise Forbidden("'..' in the path")
+        climbs = ".." in fs_path.split("/")
         roots = self.roots
         if self.docroot_from_request and document_root:
             roots = [*roots, _root("", document_root, False)]
@@ -248,6 +246,8 @@ class StaticFiles:
                 rest = fs_path if root.keep_prefix else fs_path[len(root.prefix) :]
             else:
                 rest = fs_path
+            if climbs:
+                raise Forbidden("'..' in the path")
             if root.is_file:
                 if rest.strip("/") and not root.keep_prefix:
                     continue

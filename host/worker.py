@@ -37,7 +37,7 @@ from polyhost.protocol.http import (
 from polyhost.protocol.uwsgi import PacketError
 from polyhost.protocol.uwsgi_conn import UwsgiConnection, UwsgiResponder
 from polyhost.reqlog import RequestInfo, RequestLogger
-from polyhost.request import BytesBody, ClientGone, Request, simple_error
+from polyhost.request import BytesBody, ClientGone, Request, ResponseAborted, simple_error
 from polyhost.static import StaticFiles
 
 if TYPE_CHECKING:
@@ -398,6 +398,8 @@ class Worker:
         except ClientGone as exc:
             log(f"client {request.vars.get('REMOTE_ADDR', '')} gone while serving "
                 f"{request.vars.get('REQUEST_URI', '')}: {exc}")
+        except ResponseAborted:
+            failed = True  # the runtime logged why; closing the connection tells the client
         except Exception as exc:  # a bug in a runtime: log it, answer 500, keep the worker
             failed = True
             log_exception(f"error serving {request.vars.get('REQUEST_URI', '')}:", exc)

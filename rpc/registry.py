@@ -50,7 +50,7 @@ class Registry:
         check_call(key, args)
         entry = self.functions.get(key)
         if entry is None:
-            known = ", ".join(sorted(n.decode("latin-1") for n in self.functions)) or "none"
+            known = ", ".join(sorted(n.decode("latin-1") for n in self.names())) or "none"
             raise RpcError(f"no RPC function named {key.decode('latin-1')!r} in this instance "
                            f"(registered: {known})")
         runtime, handle = entry

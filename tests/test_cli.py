@@ -27,7 +27,8 @@ def test_help_is_grouped_and_short() -> None:
     assert result.returncode == 0
     lines = result.stdout.splitlines()
     assert any("--http-socket" in line for line in lines)
-    assert "--help-option" in result.stdout and len(lines) < 200
+    # one line per implemented option (uWSGI's --help has over 1000, mostly plugin options)
+    assert "--help-option" in result.stdout and len(lines) < 400
 
 
 def test_help_option() -> None:

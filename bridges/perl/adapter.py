@@ -1,0 +1,27 @@
+"""The PSGI runtime (modifier1 5): Perl apps served by psgi_child.pl children."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from polyhost.bridges.child_runtime import ChildRuntime
+
+
+class PsgiRuntime(ChildRuntime):
+    """`--psgi app.psgi` or `--mount /x=app.psgi`: loaded like plackup, one child per thread."""
+
+    name = "psgi"
+    modifier1 = 5
+    option = "psgi"
+    suffixes = (".psgi", ".pl")
+    program = Path(__file__).with_name("psgi_child.pl")
+    interpreter = "perl"
+    interpreter_package = "perl"
+    library = "Plack"
+    library_package = "libplack-perl"
+
+    def child_config(self) -> list[tuple[str, str]]:
+        """`perl-lib` dirs go on @INC as they are; `perl-local-lib` dirs as local::lib trees."""
+        return [("lib", d) for d in self.option_values("perl-lib")] + [
+            ("local_lib", d) for d in self.option_values("perl-local-lib")
+        ]

@@ -1,0 +1,1 @@
+"""Ruby/Rack: a Ruby child program per worker thread, and its Python-side adapter."""

@@ -1,0 +1,5 @@
+# A PSGI app that does not compile.
+use strict;
+use warnings;
+
+my $app = sub { [200, [], ['never']] ;
