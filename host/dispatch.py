@@ -242,32 +242,42 @@ class Dispatcher:
             runtime.close()
 
     def select(self, request: Request) -> App | None:
-        """The app for this request, or None; sets SCRIPT_NAME/PATH_INFO for mountpoints."""
-        candidates = self.apps
+        """The app for this request, or None; sets SCRIPT_NAME/PATH_INFO for mountpoints.
+
+        modifier1 0 (plain HTTP, or nginx without uwsgi_modifier1) picks among every app by
+        mountpoint, whatever its language; another modifier1 only among that runtime's apps.
+        With no mountpoint matching, the app mounted at "" answers, else (uWSGI's 1.9.18
+        "auto-fix") the first app, unless `no-default-app`.
+        """
         mod1 = request.modifier1
-        if mod1 != 0 or any(a.modifier1 == 0 for a in self.apps):
+        if mod1 == 0:
+            candidates = self.apps
+        else:
             candidates = [
                 a for a in self.apps if a.modifier1 == mod1
                 and (mod1 != 8 or a.modifier2 == request.modifier2)
             ]
-            if not candidates and mod1 == 0 and not self.default_app_fallback:
-                return None
         if not candidates:
-            # uWSGI 1.9.18 "auto-fix": modifier1 0 with no Python app goes to the first app
-            if mod1 == 0 and self.default_app_fallback and self.apps:
-                candidates = self.apps
-            else:
-                return None
-        return self._by_mountpoint(request, candidates)
+            return None
+        app = self._by_mountpoint(request, candidates)
+        if app is not None:
+            return app
+        for app in candidates:
+            if not app.mountpoint and app.modifier1 == mod1:
+                return app
+        for app in candidates:
+            if not app.mountpoint:
+                return app
+        return candidates[0] if self.default_app_fallback else None
 
     @staticmethod
-    def _by_mountpoint(request: Request, candidates: list[App]) -> App:
+    def _by_mountpoint(request: Request, candidates: list[App]) -> App | None:
         env = request.vars
         script_name = env.get("SCRIPT_NAME", "")
         path = env.get("PATH_INFO", "")
         if script_name:
             for app in candidates:
-                if app.mountpoint == script_name.rstrip("/"):
+                if app.mountpoint and app.mountpoint == script_name.rstrip("/"):
                     request.mountpoint = app.mountpoint
                     return app
         best: App | None = None
@@ -281,12 +291,7 @@ class Dispatcher:
             env["SCRIPT_NAME"] = script_name.rstrip("/") + best.mountpoint
             env["PATH_INFO"] = path[len(best.mountpoint):]
             request.mountpoint = best.mountpoint
-            return best
-        # the default app: one mounted at "" (or "/"), else the first loaded
-        for app in candidates:
-            if not app.mountpoint:
-                return app
-        return candidates[0]
+        return best
 
     def serve_app(self, app: App | None, request: Request, responder: Responder) -> None:
         """Run one request on the app `select` chose; 501 (HTTP) when there is none."""

@@ -624,8 +624,32 @@ sub cache_update {
 sub spool {
     my ($task) = @_;
     Carp::croak('uwsgi::spool needs a hash ref') unless ref $task eq 'HASH';
-    return scalar _fabric('spool', polyhost::psgi::pack_items(%$task));
+    return scalar _fabric('spool', %$task);
 }
+
+sub cache_keys { return _fabric('cache_keys', $_[0] // '') }
+
+sub _cache_math {
+    my ($op, $key, $amount, $expires, $cache) = @_;
+    return 0 + _fabric($op, $key, $amount // '', $expires // 0, $cache // '');
+}
+sub cache_inc { return _cache_math('cache_inc', @_) }
+sub cache_dec { return _cache_math('cache_dec', @_) }
+sub cache_mul { return _cache_math('cache_mul', @_) }
+sub cache_div { return _cache_math('cache_div', @_) }
+sub cache_num { return 0 + _fabric('cache_num', $_[0], $_[1] // '') }
+
+sub add_timer { _fabric('add_timer', $_[0], $_[1], $_[2] // 0); return 1 }
+sub add_rb_timer { _fabric('add_rb_timer', $_[0], $_[1], $_[2] // 0); return 1 }
+sub add_cron { _fabric('add_cron', @_[0 .. 5]); return 1 }
+sub add_file_monitor { _fabric('add_file_monitor', $_[0], $_[1]); return 1 }
+sub signal_wait { return 0 + _fabric('signal_wait', $_[0] // '') }
+sub signal_received { return 0 + _fabric('signal_received') }
+sub signal_registered { return _fabric('signal_registered', $_[0]) ? 1 : 0 }
+
+sub mule_msg { return _fabric('mule_msg', $_[0], $_[1] // '') ? 1 : 0 }
+sub mule_id { return 0 + (_fabric('process'))[1] }
+sub rpc_list { return _fabric('rpc_list') }
 
 sub register_rpc {
     my ($name, $function) = @_;

@@ -471,6 +471,7 @@ module PolyhostRack
     def load
       read_config
       (@config["lib"] || []).reverse_each { |dir| $LOAD_PATH.unshift(dir) }
+      $LOAD_PATH.push(__dir__) # uwsgidsl.rb, uWSGI's Ruby DSL
       app_file = @config["app"]
       setup_bundler(app_file)
       begin
@@ -489,6 +490,7 @@ module PolyhostRack
       end
       fail_load("#{app_file} did not produce a Rack app (an object responding to call)") unless @app.respond_to?(:call)
       @gc_freq = @config["gc_freq"].to_i
+      UWSGI.register_defined_spooler
       $0 = "polyhost rack w#{@config['worker_id']} #{app_file}"
       @bridge.write_all(@bridge.frame(HELLO, @bridge.pack_items([
         "runtime", "rack", "version", "#{RUBY_VERSION} rack #{Rack.release}", "pid", Process.pid, "app", app_file
@@ -725,16 +727,16 @@ module UWSGI
     end
 
     def cache_exists(key, cache = "")
-      !fabric("cache_exists", key, cache).empty?
+      yes?(fabric("cache_exists", key, cache))
     end
     alias cache_exists? cache_exists
 
     def cache_del(key, cache = "")
-      !fabric("cache_del", key, cache).empty?
+      yes?(fabric("cache_del", key, cache))
     end
 
     def cache_set(key, value, expires = 0, cache = "")
-      !fabric("cache_set", key, value, expires, cache).empty?
+      yes?(fabric("cache_set", key, value, expires, cache))
     end
 
     def cache_set!(key, value, expires = 0, cache = "")
@@ -742,7 +744,7 @@ module UWSGI
     end
 
     def cache_update(key, value, expires = 0, cache = "")
-      !fabric("cache_update", key, value, expires, cache).empty?
+      yes?(fabric("cache_update", key, value, expires, cache))
     end
 
     def cache_update!(key, value, expires = 0, cache = "")
@@ -755,9 +757,77 @@ module UWSGI
     end
 
     def spool(task)
-      fabric("spool", bridge.pack_items(task.to_a.flatten.map(&:to_s))).first
+      fabric("spool", *task.to_a.flatten.map(&:to_s)).first
     end
     alias send_to_spooler spool
+
+    # `UWSGI.spooler = proc { |task| ... }`; a `def spooler(task)` in the module works too
+    def spooler=(callable)
+      @spooler = callable
+      fabric("register_spooler")
+    end
+
+    def register_defined_spooler
+      fabric("register_spooler") if @spooler.nil? && respond_to?(:spooler)
+    end
+
+    def cache_keys(cache = "")
+      fabric("cache_keys", cache)
+    end
+
+    %w[inc dec mul div].each do |op|
+      define_method("cache_#{op}") do |key, amount = "", expires = 0, cache = ""|
+        fabric("cache_#{op}", key, amount, expires, cache).first.to_i
+      end
+    end
+
+    def cache_num(key, cache = "")
+      fabric("cache_num", key, cache).first.to_i
+    end
+
+    def add_timer(num, seconds, iterations = 0)
+      fabric("add_timer", num, seconds, iterations)
+      true
+    end
+
+    def add_rb_timer(num, seconds, iterations = 0)
+      fabric("add_rb_timer", num, seconds, iterations)
+      true
+    end
+
+    def add_cron(num, minute, hour, day, month, weekday)
+      fabric("add_cron", num, minute, hour, day, month, weekday)
+      true
+    end
+
+    def add_file_monitor(num, path)
+      fabric("add_file_monitor", num, path)
+      true
+    end
+
+    def signal_wait(num = "")
+      fabric("signal_wait", num).first.to_i
+    end
+
+    def signal_received
+      fabric("signal_received").first.to_i
+    end
+
+    def signal_registered(num)
+      yes?(fabric("signal_registered", num))
+    end
+
+    def mule_msg(message, mule = "")
+      yes?(fabric("mule_msg", message, mule))
+    end
+
+    def mule_id
+      fabric("process")[1].to_i
+    end
+
+    def rpc_list
+      fabric("rpc_list")
+    end
 
     # CALLs from the worker into this app
     def serve_rpc(name, *args)
@@ -772,13 +842,19 @@ module UWSGI
     end
 
     def serve_spooler(block)
-      raise ArgumentError, "no UWSGI.spooler defined in this Rack app" unless respond_to?(:spooler)
+      handler = @spooler || (respond_to?(:spooler) ? method(:spooler) : nil)
+      raise ArgumentError, "no UWSGI.spooler defined in this Rack app" unless handler
 
       task = bridge.unpack_items(block).each_slice(2).to_h
-      spooler(task).to_s
+      handler.call(task).to_s
     end
 
     private
+
+    # boolean fabric answers are "1" or ""
+    def yes?(result)
+      result.first.to_s == "1"
+    end
 
     def fabric(op, *args)
       bridge.call(op, *args)
