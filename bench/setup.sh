@@ -18,6 +18,15 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y wrk uwsgi-core uwsgi-plugin-py
 .venv/bin/pip install gunicorn
 # the polyhost console script (.venv/bin/polyhost) comes from the editable install
 .venv/bin/pip install -e .
+# Mono (bench/mono_hello.py): uWSGI's mono plugin and uwsgi-src (its plugins/mono/uwsgi.cs, the
+# plugin's C# half, which the bench builds with mcs), Mono with System.Web, pythonnet for polyhost
+DEBIAN_FRONTEND=noninteractive apt-get install -y uwsgi-plugin-mono uwsgi-src mono-runtime \
+    mono-devel mono-mcs libmono-system-web4.0-cil
+.venv/bin/pip install pythonnet
+
+# PSGI and Rack (bench/psgi_rack_hello.py): uWSGI's psgi and rack plugins, Starman, Puma
+DEBIAN_FRONTEND=noninteractive apt-get install -y uwsgi-plugin-psgi uwsgi-plugin-rack-ruby3.1 \
+    starman puma libplack-perl ruby-rack
 
 wrk -v 2>&1 | head -n 1 || true
 echo "uWSGI $(uwsgi --version)"

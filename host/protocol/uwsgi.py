@@ -34,17 +34,19 @@ def unpack_header(data: bytes | bytearray | memoryview) -> tuple[int, int, int]:
 def encode_vars(pairs: Mapping[str, str] | Iterable[tuple[bytes | str, bytes | str]]) -> bytes:
     """Encode key/value pairs (str are latin-1) as a vars block."""
     items = pairs.items() if isinstance(pairs, Mapping) else pairs
-    out = bytearray()
+    out: list[bytes] = []
+    append = out.append
+    pack = U16.pack
     for key, value in items:
         k = key.encode("latin-1") if isinstance(key, str) else key
         v = value.encode("latin-1") if isinstance(value, str) else value
         if len(k) > MAX_PACKET or len(v) > MAX_PACKET:
             raise PacketError(f"uwsgi var {k[:40]!r} is over 64 KiB")
-        out += U16.pack(len(k))
-        out += k
-        out += U16.pack(len(v))
-        out += v
-    return bytes(out)
+        append(pack(len(k)))
+        append(k)
+        append(pack(len(v)))
+        append(v)
+    return b"".join(out)
 
 
 def decode_vars(block: bytes | bytearray | memoryview) -> dict[str, str]:
