@@ -360,7 +360,7 @@ class Worker:
         """Run one request; True when the connection may serve another."""
         packet = request.extra.get("packet")
         if packet is not None:  # RPC, signal, cache or spool form on a uwsgi socket
-            reply = serve_packet(request.modifier1, request.modifier2, packet)  # type: ignore[arg-type]
+            reply = serve_packet(request.modifier1, request.modifier2, packet, request.body)  # type: ignore[arg-type]
             if reply:
                 with contextlib.suppress(ClientGone):
                     sockio.send_all(conn.sock, reply, self.socket_timeout)

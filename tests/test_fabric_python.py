@@ -30,7 +30,8 @@ def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     inst = Instance(["--http-socket", f"127.0.0.1:{port}", "--socket", f"127.0.0.1:{uwsgi_port}",
                      "--processes", "2", "--wsgi-file", APP,
                      "--mule", str(APPS / "fabric" / "mule_script.py"), "--mule",
-                     "--farm", "pair:1,2"], tmp, port, None)
+                     "--farm", "pair:1,2", "--cache2", "name=shared,items=10",
+                     "--add-cache-item", "shared greeting=hello"], tmp, port, None)
     inst.markers, inst.watched, inst.uwsgi_port = markers, watched, uwsgi_port  # type: ignore[attr-defined]
     try:
         inst.wait_ready()
@@ -123,15 +124,15 @@ def test_file_monitor(fabric: Instance) -> None:
 def test_mule_messages(fabric: Instance) -> None:
     markers: Path = fabric.markers  # type: ignore[attr-defined]
     assert body(fabric.port, "/mule?msg=direct&to=1") == b"True"
-    wait_for(lambda: (markers / "mule-direct").exists(), 10, "mule 1 to get the message")
-    assert (markers / "mule-direct").read_text() == "1"
+    marker = markers / "mule-direct"
+    wait_for(lambda: marker.exists() and marker.read_text() == "1", 10, "mule 1's marker")
 
 
 def test_mulefunc_runs_in_the_mule(fabric: Instance) -> None:
     markers: Path = fabric.markers  # type: ignore[attr-defined]
     assert body(fabric.port, "/mulefunc?text=hi") == b"sent"
-    wait_for(lambda: (markers / "mulefunc-hi").exists(), 10, "mule 2 to run the function")
-    assert (markers / "mulefunc-hi").read_text().strip() == "2"
+    marker = markers / "mulefunc-hi"
+    wait_for(lambda: marker.exists() and marker.read_text().strip() == "2", 10, "mule 2's marker")
 
 
 def test_signal_queue_never_blocks_the_master(fabric: Instance) -> None:
@@ -140,3 +141,15 @@ def test_signal_queue_never_blocks_the_master(fabric: Instance) -> None:
     for _ in range(200):
         body(fabric.port, "/signal?num=19")
     assert body(fabric.port, "/") == b"fabric app"
+
+
+def test_remote_cache_names_and_modifier1_111(fabric: Instance, polyhost) -> None:
+    node = f"127.0.0.1:{fabric.uwsgi_port}"  # type: ignore[attr-defined]
+    assert body(fabric.port, "/cache?op=get&k=greeting") == b"hello"  # add-cache-item
+    # a second instance reads and writes the first one's cache by name@host:port
+    port = free_port()
+    polyhost(["--http-socket", f"127.0.0.1:{port}", "--wsgi-file", APP], port=port)
+    assert body(port, f"/cache?op=set&k=remote&v=written&cache=shared@{node}") == b"True"
+    assert body(fabric.port, "/cache?op=get&k=remote") == b"written"
+    assert body(port, f"/cache?op=get&k=greeting&cache=shared@{node}") == b"hello"
+    assert body(port, f"/cache?op=get&k=absent&cache=shared@{node}") == b"MISS"

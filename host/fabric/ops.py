@@ -39,10 +39,20 @@ def _cache_name(args: list[bytes], index: int) -> str | None:
     return _s(args[index]) if len(args) > index and args[index] else None
 
 
-def _caches() -> CacheSet:
-    if CURRENT.caches is None:
-        raise FabricError("no cache configured: add cache2 = name=NAME,items=N")
-    return CURRENT.caches
+_REMOTE_ONLY: list[CacheSet] = []
+
+
+def _caches(name: str | None) -> CacheSet:
+    """The instance's caches; `name@host:port` works even in an instance without its own."""
+    if CURRENT.caches is not None:
+        return CURRENT.caches
+    if name and "@" in name:
+        if not _REMOTE_ONLY:
+            from polyhost.fabric.cache import CacheSet
+
+            _REMOTE_ONLY.append(CacheSet([], ""))
+        return _REMOTE_ONLY[0]
+    raise FabricError("no cache configured: add cache2 = name=NAME,items=N")
 
 
 # -- RPC ---------------------------------------------------------------------------------------
@@ -74,14 +84,16 @@ def op_rpc_list(runtime: str, args: list[bytes]) -> list[bytes]:
 
 # -- cache -------------------------------------------------------------------------------------
 def op_cache_get(runtime: str, args: list[bytes]) -> list[bytes]:
-    value = _caches().get(args[0], _cache_name(args, 1))
+    name = _cache_name(args, 1)
+    value = _caches(name).get(args[0], name)
     return [] if value is None else [value]
 
 
 def _cache_store(method: str) -> Op:
     def op(runtime: str, args: list[bytes]) -> list[bytes]:
         expires = int(args[2] or 0) if len(args) > 2 else 0
-        stored = getattr(_caches(), method)(args[0], args[1], expires, _cache_name(args, 3))
+        name = _cache_name(args, 3)
+        stored = getattr(_caches(name), method)(args[0], args[1], expires, name)
         return [TRUE if stored else FALSE]
 
     return op
@@ -89,32 +101,37 @@ def _cache_store(method: str) -> Op:
 
 def _cache_key_op(method: str) -> Op:
     def op(runtime: str, args: list[bytes]) -> list[bytes]:
-        return [TRUE if getattr(_caches(), method)(args[0], _cache_name(args, 1)) else FALSE]
+        name = _cache_name(args, 1)
+        return [TRUE if getattr(_caches(name), method)(args[0], name) else FALSE]
 
     return op
 
 
 def op_cache_clear(runtime: str, args: list[bytes]) -> list[bytes]:
-    _caches().clear(_cache_name(args, 0))
+    name = _cache_name(args, 0)
+    _caches(name).clear(name)
     return [TRUE]
 
 
 def op_cache_keys(runtime: str, args: list[bytes]) -> list[bytes]:
-    return list(_caches().keys(_cache_name(args, 0)))
+    name = _cache_name(args, 0)
+    return list(_caches(name).keys(name))
 
 
 def _cache_math(method: str, default: int) -> Op:
     def op(runtime: str, args: list[bytes]) -> list[bytes]:
         amount = int(args[1]) if len(args) > 1 and args[1] else default
         expires = int(args[2]) if len(args) > 2 and args[2] else 0
-        value = getattr(_caches(), method)(args[0], amount, expires, _cache_name(args, 3))
+        name = _cache_name(args, 3)
+        value = getattr(_caches(name), method)(args[0], amount, expires, name)
         return [str(value).encode()]
 
     return op
 
 
 def op_cache_num(runtime: str, args: list[bytes]) -> list[bytes]:
-    return [str(_caches().num(args[0], _cache_name(args, 1))).encode()]
+    name = _cache_name(args, 1)
+    return [str(_caches(name).num(args[0], name)).encode()]
 
 
 # -- signals -----------------------------------------------------------------------------------

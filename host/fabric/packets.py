@@ -9,12 +9,15 @@ from polyhost.fabric import signals
 from polyhost.log import log
 from polyhost.process import CURRENT
 from polyhost.protocol.uwsgi import iter_vars, pack_header, unpack_header
+from polyhost.request import BodyReader
 from polyhost.rpc.remote import connect, serve_rpc_packet
 
 RESPONSE = 255
 
 
-def serve_packet(modifier1: int, modifier2: int, payload: bytes) -> bytes | None:
+def serve_packet(modifier1: int, modifier2: int, payload: bytes,
+                 body: BodyReader) -> bytes | None:
+    """Serve one fabric packet; `body` reads what follows it on the connection."""
     try:
         if modifier1 == 173:
             return serve_rpc_packet(payload)
@@ -24,9 +27,11 @@ def serve_packet(modifier1: int, modifier2: int, payload: bytes) -> bytes | None
         if modifier1 == 111:
             if CURRENT.caches is None:
                 raise ValueError("no cache configured (cache2) for a modifier1 111 request")
-            from polyhost.fabric.cache import serve_cache_packet
+            from polyhost.fabric.cache import magic_body_size, serve_cache_packet
 
-            return serve_cache_packet(CURRENT.caches, modifier2, payload)
+            size = magic_body_size(modifier2, payload)
+            value = body.read(size) if size else b""
+            return serve_cache_packet(CURRENT.caches, modifier2, payload, body=value)
         if modifier1 == 17:
             from polyhost.fabric.spool_api import spool_pairs
 

@@ -65,18 +65,10 @@ class Fabric:
         from polyhost.fabric.cache import CacheSet, specs_from_config
 
         self.directory = instance_dir(self.master_pid)
-        self.caches = CacheSet(specs_from_config(self.config), self.directory)
-        for item in _list(self.config.get("add-cache-item")):
-            self._add_cache_item(item)
-
-    def _add_cache_item(self, item: str) -> None:
-        """add-cache-item = [CACHE ]KEY=VALUE, as uWSGI."""
-        assert self.caches is not None
-        cache, _, pair = item.rpartition(" ")
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise ValueError(f"add-cache-item = {item!r}: use [cache ]key=value")
-        self.caches.update(key.encode(), value.encode(), 0, cache or None)
+        self.caches = CacheSet(specs_from_config(self.config), self.directory,
+                               float(self.config.get("socket-timeout") or 4))
+        for line in self.caches.add_items(_list(self.config.get("add-cache-item"))):
+            log(line)
 
     def install_in_master(self) -> None:
         CURRENT.caches, CURRENT.mules, CURRENT.spool_dirs = (

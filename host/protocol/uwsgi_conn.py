@@ -19,6 +19,8 @@ from polyhost.request import ClientGone, Request
 
 #: packets of the fabric's wire forms: spool (17), signal (110), cache (111), RPC (173)
 FABRIC_MODIFIERS = frozenset((17, 110, 111, 173))
+#: the most a fabric packet's trailing body may be (a cache value is at most its blocksize)
+FABRIC_BODY_LIMIT = 1 << 30
 
 
 class SocketBody:
@@ -109,8 +111,11 @@ class UwsgiConnection:
         if mod1 in FABRIC_MODIFIERS and not (mod1 == 173 and mod2 == 2):
             # RPC, signal, cache and spool packets: an array or dict payload, not request vars
             payload = bytes(self._buf[4:4 + size])
+            rest = bytes(self._buf[4 + size:])
             self._buf.clear()
-            self.ready.append(Request({}, SocketBody(self.sock, b"", 0, self.timeout), mod1,
+            # what follows (a cache value, a spool body) is read by the packet's handler
+            body = SocketBody(self.sock, rest, FABRIC_BODY_LIMIT, self.timeout)
+            self.ready.append(Request({}, body, mod1,
                                       mod2, vars_size=size, started=time.time(),
                                       extra={"packet": payload, "keep_alive": False}))
             return

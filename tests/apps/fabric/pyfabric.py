@@ -73,6 +73,12 @@ def application(environ, start_response):
         elif path == "/mulefunc":
             in_a_mule(query["text"])
             body = b"sent"
+        elif path == "/cache":
+            cache = query.get("cache", "shared")
+            if query["op"] == "set":
+                body = str(uwsgi.cache_update(query["k"], query["v"].encode(), 0, cache)).encode()
+            else:
+                body = uwsgi.cache_get(query["k"], cache) or b"MISS"
         elif path == "/rpc_list":
             body = b",".join(sorted(uwsgi.rpc_list()))
         else:
