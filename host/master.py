@@ -61,6 +61,7 @@ class ChildProc:
     quick_deaths: int = 0
     respawn_after: float = 0.0
     stopping: bool = False
+    respawns: int = 0
     #: mule script or spooler directory
     arg: str = ""
 
@@ -246,6 +247,8 @@ class Master:
                 log_exception(f"{child.name} crashed:", exc)
             finally:
                 os._exit(code)
+        if child.spawned_at:
+            child.respawns += 1
         child.pid, child.spawned_at, child.stopping = pid, time.time(), False
         self._target(child).pid = pid
         if child.kind == "worker":
@@ -566,7 +569,8 @@ class Master:
                 "chdir": loaded.chdir if loaded else str(self.config.get("chdir") or ""),
             })
         spoolers = [
-            {"dir": c.arg, "pid": c.pid, "tasks": 0, "respawns": 0, "running": 0}
+            {"dir": c.arg, "pid": c.pid, "tasks": self.fabric.router.spooler_tasks.get(c.arg, 0),
+             "respawns": c.respawns, "running": int(bool(c.pid))}
             for c in self.children if c.kind == "spooler"
         ]
         mules = [{"id": c.number, "pid": c.pid} for c in self.children if c.kind == "mule"]

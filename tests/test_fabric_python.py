@@ -23,6 +23,8 @@ def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     tmp = tmp_path_factory.mktemp("fabric")
     markers = tmp / "markers"
     markers.mkdir()
+    spool_dir = tmp / "spool"
+    spool_dir.mkdir()
     watched = tmp / "watched.txt"
     watched.write_text("0")
     os.environ["MARKER_DIR"], os.environ["FILEMON_PATH"] = str(markers), str(watched)
@@ -31,7 +33,8 @@ def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
                      "--processes", "2", "--wsgi-file", APP,
                      "--mule", str(APPS / "fabric" / "mule_script.py"), "--mule",
                      "--farm", "pair:1,2", "--cache2", "name=shared,items=10",
-                     "--add-cache-item", "shared greeting=hello"], tmp, port, None)
+                     "--add-cache-item", "shared greeting=hello",
+                     "--spooler", str(spool_dir), "--spooler-frequency", "1"], tmp, port, None)
     inst.markers, inst.watched, inst.uwsgi_port = markers, watched, uwsgi_port  # type: ignore[attr-defined]
     try:
         inst.wait_ready()
@@ -153,3 +156,12 @@ def test_remote_cache_names_and_modifier1_111(fabric: Instance, polyhost) -> Non
     assert body(fabric.port, "/cache?op=get&k=remote") == b"written"
     assert body(port, f"/cache?op=get&k=greeting&cache=shared@{node}") == b"hello"
     assert body(port, f"/cache?op=get&k=absent&cache=shared@{node}") == b"MISS"
+
+
+def test_spool_decorator_and_spooler_signal_target(fabric: Instance) -> None:
+    markers: Path = fabric.markers  # type: ignore[attr-defined]
+    assert body(fabric.port, "/spool_job?name=report") == b"queued"
+    marker = markers / "spooled-report"
+    wait_for(lambda: marker.exists() and marker.read_text().strip() == "2", 15, "the spooled job")
+    body(fabric.port, "/signal?num=20")
+    wait_for(lambda: (markers / "sig20-spooler").exists(), 10, "the spooler to run the handler")

@@ -158,9 +158,7 @@ class harakiri:
 
 
 def __getattr__(name: str) -> Any:
-    """spool, spoolforever and spoolraw come from the spooler module, bound to uwsgi.spool."""
+    """spool, spoolforever and spoolraw: the spooler module's decorators over uwsgi.spool."""
     if name in ("spool", "spoolforever", "spoolraw"):
-        from polyhost.fabric import spooler
-
-        return getattr(spooler, f"decorator_{name}")
+        return getattr(_fabric.spool_decorators(), name)
     raise AttributeError(name)

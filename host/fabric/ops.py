@@ -187,7 +187,7 @@ def op_signal_received(runtime: str, args: list[bytes]) -> list[bytes]:
 #: runtimes that registered a spooler function in this process, in registration order
 SPOOLER_RUNTIMES: list[str] = []
 #: runtime name -> how to offer it a task (vars, body) -> SPOOL_OK / SPOOL_RETRY / SPOOL_IGNORE
-SPOOLER_INVOKERS: dict[str, Callable[[dict[bytes, bytes], bytes], int]] = {}
+SPOOLER_INVOKERS: dict[str, Callable[[dict[bytes, bytes], bytes, bytes], int]] = {}
 
 
 def op_spool(runtime: str, args: list[bytes]) -> list[bytes]:

@@ -10,6 +10,7 @@ import os
 import pickle
 import runpy
 import select
+import signal
 import socket
 import sys
 import threading
@@ -106,18 +107,19 @@ def _mule_message(mule_id: int, message: bytes) -> None:
 MULE_FUNCTIONS: dict[str, object] = {}
 
 
-def spooler_handler(vars_: dict[bytes, bytes], body: bytes) -> int:
-    """Offer a task to every runtime with a spooler function, as uWSGI does; first answer wins."""
+def spooler_handler(vars_: dict[bytes, bytes], body: bytes, task_name: bytes) -> object:
+    """Offer a task to every runtime with a spooler function, as uWSGI does: Python's first,
+    then the others in registration order; the first that does not answer SPOOL_IGNORE wins."""
     from polyhost.bridges.python.uwsgi_fabric import python_spooler
     from polyhost.fabric.spooler import SPOOL_IGNORE
 
-    code = python_spooler(vars_, body)
+    code = python_spooler(vars_, body, task_name)
     if code != SPOOL_IGNORE:
         return code
     for runtime in ops.SPOOLER_RUNTIMES:
         invoker = ops.SPOOLER_INVOKERS.get(runtime)
         if invoker is not None:
-            code = invoker(vars_, body)
+            code = invoker(vars_, body, task_name)
             if code != SPOOL_IGNORE:
                 return code
     return SPOOL_IGNORE
@@ -136,7 +138,15 @@ def run_spooler(config: Config, dispatcher: Dispatcher, fabric: Fabric, director
         harakiri=int(config.get("spooler-harakiri") or 0), log=log,
     )
     CURRENT.spooler = spooler
+    signal.signal(signal.SIGUSR1, lambda *_: spooler.wake())  # uWSGI's "new task" nudge
     threading.Thread(target=_signal_loop, daemon=True, name="signals").start()
     log(f"spooler for {directory} (pid: {os.getpid()}) ready")
-    spooler.loop(spooler_handler, lambda: False)
+
+    def report(vars_: dict[bytes, bytes], body: bytes, task_name: bytes) -> object:
+        try:
+            return spooler_handler(vars_, body, task_name)
+        finally:  # the master shows the counters in the stats' spoolers[]
+            signals.CLIENT.send(["spooler_stats", directory, spooler.tasks + 1])
+
+    spooler.loop(report, lambda: False)
     return 0

@@ -142,6 +142,8 @@ class SignalRouter:
         self.monitors: dict[int, tuple[int, str]] = {}  # inotify watch descriptor -> (num, path)
         self._inotify: Any = None
         self._registered_events: set[tuple[Any, ...]] = set()
+        #: spooler directory -> tasks run, reported by the spooler processes
+        self.spooler_tasks: dict[str, int] = {}
         self.master_handlers = HANDLERS
 
     # registration (from the master itself or relayed from a child) ---------------------------
@@ -158,6 +160,8 @@ class SignalRouter:
                 self.add_cron(int(message[1]), *[int(v) for v in message[2:7]])
             elif op == "filemon":
                 self.add_file_monitor(int(message[1]), str(message[2]))
+            elif op == "spooler_stats":
+                self.spooler_tasks[str(message[1])] = int(message[2])
             else:
                 log(f"master: unknown control message {op!r}")
         except (SignalError, ValueError, IndexError, OSError) as exc:
@@ -276,6 +280,10 @@ class SignalClient:
 
     router: SignalRouter | None = None
     channel: socket.socket | None = None
+
+    def send(self, message: list[Any]) -> None:
+        """A control message to the master (direct when this is the master)."""
+        self._send(message)
 
     def _send(self, message: list[Any]) -> None:
         if self.router is not None:

@@ -4,7 +4,7 @@ import os
 from urllib.parse import parse_qs
 
 import uwsgi
-from uwsgidecorators import filemon, mulefunc, rpc, timer
+from uwsgidecorators import filemon, mulefunc, rpc, spool, timer
 
 MARKERS = os.environ["MARKER_DIR"]
 
@@ -30,12 +30,20 @@ def fails() -> bytes:
 
 
 def on_signal(num: int) -> None:
-    mark(f"sig{num}-w{uwsgi.worker_id()}-m{uwsgi.mule_id()}", str(os.getpid()))
+    where = "spooler" if uwsgi.i_am_the_spooler() else f"w{uwsgi.worker_id()}-m{uwsgi.mule_id()}"
+    mark(f"sig{num}-{where}", str(os.getpid()))
+
+
+if "spooler" in uwsgi.opt:  # @spool refuses to decorate without a spooler, as uWSGI's
+    @spool(pass_arguments=True)
+    def spooled_job(name: str, times: int = 1) -> None:
+        mark(f"spooled-{name}", str(times))
 
 
 uwsgi.register_signal(17, "workers", on_signal)
 uwsgi.register_signal(18, "mule1", on_signal)
 uwsgi.register_signal(19, "", on_signal)
+uwsgi.register_signal(20, "spooler", on_signal)
 
 
 @timer(1, signum=30)
@@ -70,6 +78,9 @@ def application(environ, start_response):
         elif path == "/mule":
             body = str(uwsgi.mule_msg(query["msg"].encode(), int(query.get("to", 0)) or None))
             body = body.encode()
+        elif path == "/spool_job":
+            spooled_job.spool(query["name"], times=2)
+            body = b"queued"
         elif path == "/mulefunc":
             in_a_mule(query["text"])
             body = b"sent"
