@@ -165,3 +165,61 @@ def test_spool_decorator_and_spooler_signal_target(fabric: Instance) -> None:
     wait_for(lambda: marker.exists() and marker.read_text().strip() == "2", 15, "the spooled job")
     body(fabric.port, "/signal?num=20")
     wait_for(lambda: (markers / "sig20-spooler").exists(), 10, "the spooler to run the handler")
+
+
+@pytest.mark.parametrize(("num", "expected"), [
+    (21, ["sig21-w2-m0"]),
+    (22, ["sig22-w0-m1", "sig22-w0-m2"]),
+    (23, ["sig23-w1-m0", "sig23-w2-m0"]),
+])
+def test_signal_targets(fabric: Instance, num: int, expected: list[str]) -> None:
+    markers: Path = fabric.markers  # type: ignore[attr-defined]
+    body(fabric.port, f"/signal?num={num}")
+    wait_for(lambda: sorted(p.name for p in markers.glob(f"sig{num}-*")) == expected, 10,
+             f"signal {num} to reach {expected}")
+
+
+def test_cache_inc_from_four_workers_loses_nothing(polyhost, tmp_path: Path) -> None:
+    import threading
+
+    os.environ["MARKER_DIR"] = str(tmp_path)
+    port = free_port()
+    polyhost(["--http-socket", f"127.0.0.1:{port}", "--processes", "4", "--wsgi-file", APP,
+              "--cache2", "name=shared,items=10"], port=port)
+    seen: list[int] = []
+
+    def client() -> None:
+        for _ in range(100):
+            seen.append(int(body(port, "/cache_inc")))
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(seen) == list(range(1, 401))  # every increment got its own value
+
+
+def test_cache_survives_a_graceful_reload(polyhost, tmp_path: Path) -> None:
+    import signal as signals
+
+    os.environ["MARKER_DIR"] = str(tmp_path)
+    port = free_port()
+    inst = polyhost(["--http-socket", f"127.0.0.1:{port}", "--wsgi-file", APP,
+                     "--cache2", "name=shared,items=10"], port=port)
+    assert body(port, "/cache?op=set&k=kept&v=across") == b"True"
+    inst.signal(signals.SIGHUP)
+    inst.wait_log("binary reloading")
+    wait_for(lambda: inst.log().count("spawned polyhost worker") >= 2, 20, "the new worker")
+    assert body(port, "/cache?op=get&k=kept") == b"across"
+
+
+def test_full_signal_queue_is_logged_and_never_blocks(polyhost, tmp_path: Path) -> None:
+    os.environ["MARKER_DIR"] = str(tmp_path)
+    port = free_port()
+    inst = polyhost(["--http-socket", f"127.0.0.1:{port}", "--wsgi-file", APP], port=port)
+    # the only worker is busy raising signals for itself: its queue fills, the master drops
+    assert body(port, "/flood?num=19&n=30000") == b"flooded"
+    log = inst.wait_log("SIGNAL QUEUE IS FULL")
+    assert "signal(s) dropped for worker 1" in log
+    assert body(port, "/") == b"fabric app"

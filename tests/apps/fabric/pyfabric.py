@@ -44,6 +44,9 @@ uwsgi.register_signal(17, "workers", on_signal)
 uwsgi.register_signal(18, "mule1", on_signal)
 uwsgi.register_signal(19, "", on_signal)
 uwsgi.register_signal(20, "spooler", on_signal)
+uwsgi.register_signal(21, "worker2", on_signal)
+uwsgi.register_signal(22, "mules", on_signal)
+uwsgi.register_signal(23, "active-workers", on_signal)
 
 
 @timer(1, signum=30)
@@ -81,6 +84,12 @@ def application(environ, start_response):
         elif path == "/spool_job":
             spooled_job.spool(query["name"], times=2)
             body = b"queued"
+        elif path == "/flood":
+            for _ in range(int(query["n"])):
+                uwsgi.signal(int(query["num"]))
+            body = b"flooded"
+        elif path == "/cache_inc":
+            body = str(uwsgi.cache_inc("counter", 1, 0, "shared")).encode()
         elif path == "/mulefunc":
             in_a_mule(query["text"])
             body = b"sent"
