@@ -86,6 +86,10 @@ def install() -> types.ModuleType:
         version_info=(*(int(p) for p in UWSGI_COMPAT_VERSION.split(".")), 0, ""),
         magic_table={},
     )
+    if CURRENT.caches is not None:  # the hot cache calls bound straight to the shared caches
+        caches = CURRENT.caches
+        module.cache_get, module.cache_set = caches.get, caches.set
+        module.cache_update, module.cache_exists = caches.update, caches.exists
     sys.modules["uwsgi"] = module
     CURRENT.postfork_hooks.append(lambda: module.post_fork_hook and module.post_fork_hook())
     from polyhost.bridges.python import uwsgidecorators

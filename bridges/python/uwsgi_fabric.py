@@ -39,7 +39,9 @@ def register_rpc(name: str | bytes, function: Callable[..., Any], argc: int = 0)
 
 
 def rpc(node: str | bytes | None, name: str | bytes, *args: Any) -> bytes:
-    return ops.call("python", "rpc", [_b(node or b""), _b(name), *map(_b, args)])[0]
+    if not node:  # a local call: straight to the registry
+        return REGISTRY.call(_b(name), [a if type(a) is bytes else _b(a) for a in args])
+    return ops.call("python", "rpc", [_b(node), _b(name), *map(_b, args)])[0]
 
 
 def call(name: str | bytes, *args: Any) -> bytes:
@@ -50,57 +52,76 @@ def rpc_list() -> tuple[bytes, ...]:
     return tuple(REGISTRY.names())
 
 
-# -- cache -----------------------------------------------------------------------------------
+# -- cache -------------------------------------------------------------------------------------
+# Python calls the CacheSet behind the op table directly: the same objects and semantics, without
+# the list-of-bytes round trip the other languages need (these are the hot fabric calls).
+def _name(cache: str | bytes | None) -> str | None:
+    if not cache:
+        return None
+    return cache.decode() if isinstance(cache, bytes) else cache
+
+
+def _caches(cache: str | None) -> Any:
+    return CURRENT.caches or ops.caches_for(cache)
+
+
 def cache_get(key: str | bytes, cache: str | bytes | None = None) -> bytes | None:
-    result = ops.call("python", "cache_get", [_b(key), _cache(cache)])
-    return result[0] if result else None
+    name = _name(cache)
+    return _caches(name).get(key if type(key) is bytes else _b(key), name)
 
 
 def cache_set(key: str | bytes, value: bytes, expires: int = 0,
               cache: str | bytes | None = None) -> bool:
-    return ops.call("python", "cache_set", [_b(key), _b(value), _b(expires), _cache(cache)])[0] \
-        == ops.TRUE
+    name = _name(cache)
+    return _caches(name).set(key if type(key) is bytes else _b(key), _b(value), int(expires),
+                             name)
 
 
 def cache_update(key: str | bytes, value: bytes, expires: int = 0,
                  cache: str | bytes | None = None) -> bool:
-    args = [_b(key), _b(value), _b(expires), _cache(cache)]
-    return ops.call("python", "cache_update", args)[0] == ops.TRUE
+    name = _name(cache)
+    return _caches(name).update(key if type(key) is bytes else _b(key), _b(value),
+                                int(expires), name)
 
 
 def cache_del(key: str | bytes, cache: str | bytes | None = None) -> bool:
-    return ops.call("python", "cache_del", [_b(key), _cache(cache)])[0] == ops.TRUE
+    name = _name(cache)
+    return _caches(name).delete(_b(key), name)
 
 
 def cache_exists(key: str | bytes, cache: str | bytes | None = None) -> bool:
-    return ops.call("python", "cache_exists", [_b(key), _cache(cache)])[0] == ops.TRUE
+    name = _name(cache)
+    return _caches(name).exists(_b(key), name)
 
 
 def cache_clear(cache: str | bytes | None = None) -> bool:
-    ops.call("python", "cache_clear", [_cache(cache)])
+    name = _name(cache)
+    _caches(name).clear(name)
     return True
 
 
 def cache_keys(cache: str | bytes | None = None) -> list[bytes]:
-    return ops.call("python", "cache_keys", [_cache(cache)])
+    name = _name(cache)
+    return list(_caches(name).keys(name))
 
 
-def _math(op: str, default: int) -> Callable[..., int]:
+def _math(method: str, default: int) -> Callable[..., int]:
     def function(key: str | bytes, amount: int = default, expires: int = 0,
                  cache: str | bytes | None = None) -> int:
-        args = [_b(key), _b(amount), _b(expires), _cache(cache)]
-        return int(ops.call("python", op, args)[0])
+        name = _name(cache)
+        return int(getattr(_caches(name), method)(_b(key), int(amount), int(expires), name))
 
-    function.__name__ = op
+    function.__name__ = f"cache_{method}"
     return function
 
 
-cache_inc, cache_dec = _math("cache_inc", 1), _math("cache_dec", 1)
-cache_mul, cache_div = _math("cache_mul", 2), _math("cache_div", 2)
+cache_inc, cache_dec = _math("inc", 1), _math("dec", 1)
+cache_mul, cache_div = _math("mul", 2), _math("div", 2)
 
 
 def cache_num(key: str | bytes, cache: str | bytes | None = None) -> int:
-    return int(ops.call("python", "cache_num", [_b(key), _cache(cache)])[0])
+    name = _name(cache)
+    return int(_caches(name).num(_b(key), name))
 
 
 # -- signals ---------------------------------------------------------------------------------

@@ -1042,6 +1042,8 @@ class CacheSet:
     # -- operations --
 
     def get(self, key: bytes, cache: str | None = None) -> bytes | None:
+        if type(key) is not bytes:  # Python apps pass str keys (uwsgi.cache_get is bound here)
+            key, cache = _as_bytes(key), _as_name(cache)
         target = self._caches.get(cache) if cache else self._default
         return (target or self._target(cache)).get(key)
 
@@ -1051,11 +1053,15 @@ class CacheSet:
 
     def set(self, key: bytes, value: bytes, expires: int = 0, cache: str | None = None) -> bool:
         """Store `key` unless it exists (uWSGI's set does not overwrite)."""
+        if type(key) is not bytes or type(value) is not bytes:
+            key, value, cache = _as_bytes(key), _as_bytes(value), _as_name(cache)
         target = self._caches.get(cache) if cache else self._default
         return (target or self._target(cache)).store(key, value, expires, overwrite=False)
 
     def update(self, key: bytes, value: bytes, expires: int = 0, cache: str | None = None) -> bool:
         """Store `key`, overwriting it."""
+        if type(key) is not bytes or type(value) is not bytes:
+            key, value, cache = _as_bytes(key), _as_bytes(value), _as_name(cache)
         target = self._caches.get(cache) if cache else self._default
         return (target or self._target(cache)).store(key, value, expires, overwrite=True)
 
@@ -1063,6 +1069,8 @@ class CacheSet:
         return self._target(cache).delete(key)
 
     def exists(self, key: bytes, cache: str | None = None) -> bool:
+        if type(key) is not bytes:
+            key, cache = _as_bytes(key), _as_name(cache)
         target = self._caches.get(cache) if cache else self._default
         return (target or self._target(cache)).exists(key)
 
@@ -1140,3 +1148,18 @@ class CacheSet:
         stats server's thread while the master forks."""
         with self._master_lock:
             return [local.stats() for local in self._caches.values()]
+
+
+def _as_bytes(value: object) -> bytes:
+    """str (UTF-8) or bytes-like as bytes: what Python apps pass to uwsgi.cache_*."""
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise CacheError(f"cache keys and values are bytes or str, not {type(value).__name__}")
+
+
+def _as_name(cache: object) -> str | None:
+    if isinstance(cache, bytes):
+        return cache.decode()
+    return cache or None  # type: ignore[return-value]

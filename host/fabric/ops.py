@@ -42,7 +42,7 @@ def _cache_name(args: list[bytes], index: int) -> str | None:
 _REMOTE_ONLY: list[CacheSet] = []
 
 
-def _caches(name: str | None) -> CacheSet:
+def caches_for(name: str | None) -> CacheSet:
     """The instance's caches; `name@host:port` works even in an instance without its own."""
     if CURRENT.caches is not None:
         return CURRENT.caches
@@ -85,7 +85,7 @@ def op_rpc_list(runtime: str, args: list[bytes]) -> list[bytes]:
 # -- cache -------------------------------------------------------------------------------------
 def op_cache_get(runtime: str, args: list[bytes]) -> list[bytes]:
     name = _cache_name(args, 1)
-    value = _caches(name).get(args[0], name)
+    value = caches_for(name).get(args[0], name)
     return [] if value is None else [value]
 
 
@@ -93,7 +93,7 @@ def _cache_store(method: str) -> Op:
     def op(runtime: str, args: list[bytes]) -> list[bytes]:
         expires = int(args[2] or 0) if len(args) > 2 else 0
         name = _cache_name(args, 3)
-        stored = getattr(_caches(name), method)(args[0], args[1], expires, name)
+        stored = getattr(caches_for(name), method)(args[0], args[1], expires, name)
         return [TRUE if stored else FALSE]
 
     return op
@@ -102,20 +102,20 @@ def _cache_store(method: str) -> Op:
 def _cache_key_op(method: str) -> Op:
     def op(runtime: str, args: list[bytes]) -> list[bytes]:
         name = _cache_name(args, 1)
-        return [TRUE if getattr(_caches(name), method)(args[0], name) else FALSE]
+        return [TRUE if getattr(caches_for(name), method)(args[0], name) else FALSE]
 
     return op
 
 
 def op_cache_clear(runtime: str, args: list[bytes]) -> list[bytes]:
     name = _cache_name(args, 0)
-    _caches(name).clear(name)
+    caches_for(name).clear(name)
     return [TRUE]
 
 
 def op_cache_keys(runtime: str, args: list[bytes]) -> list[bytes]:
     name = _cache_name(args, 0)
-    return list(_caches(name).keys(name))
+    return list(caches_for(name).keys(name))
 
 
 def _cache_math(method: str, default: int) -> Op:
@@ -123,7 +123,7 @@ def _cache_math(method: str, default: int) -> Op:
         amount = int(args[1]) if len(args) > 1 and args[1] else default
         expires = int(args[2]) if len(args) > 2 and args[2] else 0
         name = _cache_name(args, 3)
-        value = getattr(_caches(name), method)(args[0], amount, expires, name)
+        value = getattr(caches_for(name), method)(args[0], amount, expires, name)
         return [str(value).encode()]
 
     return op
@@ -131,7 +131,7 @@ def _cache_math(method: str, default: int) -> Op:
 
 def op_cache_num(runtime: str, args: list[bytes]) -> list[bytes]:
     name = _cache_name(args, 1)
-    return [str(_caches(name).num(args[0], name)).encode()]
+    return [str(caches_for(name).num(args[0], name)).encode()]
 
 
 # -- signals -----------------------------------------------------------------------------------
