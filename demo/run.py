@@ -49,7 +49,7 @@ def main() -> int:
                             env=env, start_new_session=True)
     try:
         wait_port(port, proc)
-        for path in ("/", "/flask/"):
+        for path in ("/", "/flask/", "/perl/", "/ruby/"):
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as reply:
                 print(f"GET {path} -> {reply.status}: {reply.read().decode().strip()}")
         with socket.create_connection(("127.0.0.1", int(env["DEMO_STATS_PORT"])), 5) as sock:

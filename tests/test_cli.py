@@ -116,5 +116,8 @@ def test_demo_runs_once() -> None:
     result = subprocess.run([sys.executable, str(ROOT / "demo" / "run.py"), "--once",
                              "--port", "0"], capture_output=True, text=True, timeout=90)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "GET / -> 200: Hello from polyhost worker" in result.stdout
-    assert "GET /flask/ -> 200: Flask at /flask says hi" in result.stdout
+    out = result.stdout
+    assert "GET / -> 200: Hello from Python, worker" in out and "visit 1 " in out
+    assert "GET /flask/ -> 200: Flask at /flask says hi" in out
+    assert "GET /perl/ -> 200: Hello from Perl" in out and "visit 2, PERL CALLS PYTHON!" in out
+    assert "GET /ruby/ -> 200: Hello from Ruby" in out and "visit 3, RUBY CALLS PYTHON!" in out
