@@ -1,0 +1,114 @@
+"""Hello-world Lua/WSAPI: polyhost's Lua runtime (lupa, Lua 5.1) vs real uWSGI 2.0's lua5.1 plugin.
+
+`tests/apps/lua/hello.lua` (a WSAPI function answering the 11-byte `Hello World` from a
+coroutine) served by polyhost (`--lua`) and uWSGI (`uwsgi-plugin-lua5.1`), 2 workers each, on an
+http-socket with modifier1 6. uWSGI's lua plugin runs a full Lua GC after every request by default
+(`lua-gc-freq 0`); polyhost leaves collection to Lua's incremental GC. After the wrk runs, each
+server is started once more to time its first answer (worker spawn, Lua state, app load).
+Run `python bench/lua_hello.py -h`.
+"""
+
+import subprocess
+import sys
+import tempfile
+import time
+
+from harness import (
+    REPO,
+    Comparison,
+    LoadMode,
+    Metric,
+    Ratio,
+    Server,
+    ServerProblem,
+    free_port,
+    run_comparison,
+    stop_process_group,
+    wait_until_serving,
+)
+
+APP = "tests/apps/lua/hello.lua"
+KEEP_ALIVE = LoadMode("keep-alive")
+NO_KEEP_ALIVE = LoadMode("no keep-alive", ("-H", "Connection: close"))
+
+
+def uwsgi_command(port: int, mode_name: str) -> list[str]:
+    # uWSGI 2.0's --http-socket closes every connection; --http11-socket keeps it alive.
+    socket_option = "--http11-socket" if mode_name == KEEP_ALIVE.name else "--http-socket"
+    return [
+        "uwsgi",
+        "--plugins", "lua51",
+        socket_option, f"127.0.0.1:{port}", "--http-socket-modifier1", "6",
+        "--master", "--processes", "2",
+        "--lua", APP,
+        "--disable-logging",
+    ]  # fmt: skip
+
+
+def polyhost_command(port: int, mode_name: str) -> list[str]:
+    return [
+        str(REPO / ".venv/bin/polyhost"),
+        "--http-socket", f"127.0.0.1:{port}", "--http-socket-modifier1", "6",
+        "--master", "--processes", "2",
+        "--lua", APP,
+        "--disable-logging",
+    ]  # fmt: skip
+
+
+COMPARISON = Comparison(
+    title="Hello-world Lua/WSAPI: polyhost vs uWSGI's lua5.1 plugin (2 workers each)",
+    servers=[
+        Server(
+            name="polyhost",
+            command=polyhost_command,
+            version_command=(str(REPO / ".venv/bin/polyhost"), "--version"),
+            note="Lua 5.1 from lupa's wheel (lupa.lua51), one Lua state per worker thread",
+        ),
+        Server(
+            name="uWSGI",
+            command=uwsgi_command,
+            version_command=("uwsgi", "--version"),
+            note=(
+                "uwsgi-plugin-lua5.1; its default lua-gc-freq 0 runs a full Lua GC after every "
+                "request. Keep-alive mode uses --http11-socket (see bench/README.md: a sync "
+                "worker keeps its client's connection, so only 2 of wrk's connections are served)"
+            ),
+        ),
+    ],
+    modes=[KEEP_ALIVE, NO_KEEP_ALIVE],
+    ratios=[
+        Ratio("polyhost", "uWSGI", Metric.REQUESTS_PER_SECOND, {KEEP_ALIVE.name: 0.6}),
+        Ratio("polyhost", "uWSGI", Metric.P99_LATENCY),
+    ],
+)
+
+
+def first_answer_seconds(server: Server) -> str:
+    """Seconds from spawning the server to its first 200 (workers, Lua states, the app)."""
+    port = free_port()
+    argv = server.command(port, NO_KEEP_ALIVE.name)
+    with tempfile.TemporaryFile() as log:
+        started = time.monotonic()
+        process = subprocess.Popen(
+            argv, cwd=server.cwd, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        try:
+            wait_until_serving(process, port, "/", server.start_timeout_s, log)
+            return f"{time.monotonic() - started:.2f} s"
+        except ServerProblem as error:
+            return f"did not start: {error}"
+        finally:
+            stop_process_group(process, server.stop_signal)
+
+
+if __name__ == "__main__":
+    code = run_comparison(COMPARISON)
+    args = sys.argv[1:]
+    only = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--only"]
+    print("\n## start-up (spawn to the first 200)\n")
+    print("| server | first answer after |\n|---|---|")
+    for server in COMPARISON.servers:
+        if not only or server.name in only:
+            print(f"| {server.name} | {first_answer_seconds(server)} |")
+    sys.exit(code)

@@ -1,0 +1,250 @@
+"""The Lua runtime (modifier1 6): WSAPI apps in-process through lupa, one Lua state per thread.
+
+Lua is 5.1 (`lupa.lua51`), the version uWSGI's Debian `lua5.1` plugin embeds and WSAPI apps are
+written for. Every worker thread gets its own Lua state per app (created at load, as uWSGI makes one
+per core), holding the `uwsgi` table, the `--lua-load` files and the app. Strings cross as latin-1,
+so request and response bytes reach Lua and come back unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any, ClassVar
+
+from polyhost import UWSGI_COMPAT_VERSION
+from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext
+from polyhost.process import CURRENT
+from polyhost.request import REASONS, BodyReader, Request, Responder, simple_error
+
+GLUE = Path(__file__).with_name("wsapi.lua")
+#: "200" -> "200 OK" for every code Python knows (polyhost's own reasons win)
+STATUS_LINES = {
+    **{int(s): f"{int(s)} {s.phrase}" for s in HTTPStatus},
+    **{code: f"{code} {reason}" for code, reason in REASONS.items()},
+}
+
+
+def status_line(status: str) -> str:
+    """'200' -> '200 OK'; a status that has its reason is kept."""
+    status = status.strip()
+    if status.isdigit():
+        return STATUS_LINES.get(int(status), f"{status} Unknown")
+    return status
+
+
+class BodySource:
+    """What wsapi_env.input reads from: the body of the request its Lua state is serving."""
+
+    __slots__ = ("body",)
+
+    def __init__(self) -> None:
+        self.body: BodyReader | None = None
+
+    def read(self, size: float = -1) -> str:
+        count = int(size)
+        if count == 0 or self.body is None:
+            return ""
+        return self.body.read(count if count > 0 else -1).decode("latin-1")
+
+    def readline(self) -> str:
+        return "" if self.body is None else self.body.readline().decode("latin-1")
+
+
+class LogSink:
+    """wsapi_env.error and uwsgi.log: Lua text (UTF-8 bytes as latin-1 str) to whole log lines."""
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self._log = log
+        self._pending = ""
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> None:
+        with self._lock:
+            self._pending += text
+            lines = self._pending.split("\n")
+            self._pending = lines.pop()
+        for line in lines:
+            self._log(decode_lua_text(line))
+
+    def line(self, text: str) -> None:
+        self._log(decode_lua_text(text))
+
+
+def decode_lua_text(text: str) -> str:
+    return text.encode("latin-1").decode("utf-8", "replace")
+
+
+class LuaState:
+    """One Lua state: the glue, the `uwsgi` table and one loaded WSAPI app."""
+
+    def __init__(self, runtime: LuaRuntime, spec: AppSpec, path: str) -> None:
+        lua51 = import_lua51(spec)
+        self.lua = lua51.LuaRuntime(
+            encoding="latin-1",
+            unpack_returned_tuples=True,
+            register_eval=False,
+            register_builtins=False,
+        )
+        self.error_type: type[Exception] = lua51.LuaError
+        glue = self.lua.globals().loadstring(GLUE.read_text(), f"@{GLUE}")()
+        self.lua.globals().uwsgi = self.lua.table_from(runtime.api, recursive=True)
+        for extra in runtime.preloads:
+            self._run_file(glue, extra, spec, "lua-load")
+        loaded = self._run_file(glue, path, spec, "lua")
+        app = glue.entry_point(loaded)
+        if app is None:
+            raise AppLoadError(
+                f"{spec.origin}: Lua app {path} returned {self.lua.eval('type')(loaded)}: "
+                "a WSAPI app file must return its run(wsapi_env) function or a table with `run`"
+            )
+        self.source = BodySource()
+        self.serve, self.next_chunk = glue.bind(app, self.source, runtime.sink.write)
+
+    @staticmethod
+    def _run_file(glue: Any, path: str, spec: AppSpec, option: str) -> Any:
+        result = glue.run_file(path)
+        ok, value = (result[0], result[1]) if isinstance(result, tuple) else (result, None)
+        if not ok:
+            raise AppLoadError(f"{spec.origin}: Lua {option} file {path} failed:\n{value}")
+        return value
+
+
+def import_lua51(spec: AppSpec) -> Any:
+    try:
+        from lupa import lua51
+    except ImportError as exc:
+        raise AppLoadError(
+            f"{spec.origin}: the Lua runtime needs lupa with Lua 5.1 ({exc}): "
+            "pip install lupa (in polyhost's environment)"
+        ) from None
+    return lua51
+
+
+class LuaApp:
+    """A WSAPI app: a Lua state per thread, made ahead for the worker's threads."""
+
+    def __init__(self, runtime: LuaRuntime, spec: AppSpec, path: str, threads: int) -> None:
+        self.runtime = runtime
+        self.spec = spec
+        self.path = path
+        self.spare = [LuaState(runtime, spec, path) for _ in range(threads)]
+        self.spare_lock = threading.Lock()
+        self.local = threading.local()
+
+    def state(self) -> LuaState:
+        state: LuaState | None = getattr(self.local, "state", None)
+        if state is None:
+            with self.spare_lock:
+                state = self.spare.pop() if self.spare else None
+            if state is None:  # more threads than the worker said it had
+                state = LuaState(self.runtime, self.spec, self.path)
+            self.local.state = state
+        return state
+
+
+class LuaRuntime(Runtime):
+    """`--lua app.lua` or `--mount /x=app.lua` (also `.ws`), plus `--lua-load` files per state."""
+
+    name = "lua"
+    modifier1 = 6
+    option = "lua"
+    suffixes: ClassVar[tuple[str, ...]] = (".lua", ".ws")
+
+    def __init__(self, ctx: RuntimeContext, specs: list[AppSpec]) -> None:
+        super().__init__(ctx, specs)
+        self.sink = LogSink(ctx.log)
+        self.preloads = [os.path.abspath(p) for p in option_list(ctx.config.get("lua-load"))]
+        self.api = self.uwsgi_api()
+
+    def uwsgi_api(self) -> dict[str, object]:
+        """The `uwsgi` table every Lua state gets (the fabric adds its functions here)."""
+        config = self.ctx.config
+        as_uwsgi_opt = getattr(config, "as_uwsgi_opt", None)
+        return {
+            "version": UWSGI_COMPAT_VERSION,
+            "numproc": int(config.get("processes") or 1),
+            "opt": as_uwsgi_opt() if as_uwsgi_opt else {},
+            "log": self.sink.line,
+            "worker_id": lambda: self.ctx.worker_id,
+            "masterpid": lambda: CURRENT.master_pid,
+            "request_id": lambda: CURRENT.request_id() if CURRENT.request_id else 0,
+        }
+
+    def post_fork(self, ctx: RuntimeContext) -> None:
+        super().post_fork(ctx)
+        self.sink = LogSink(ctx.log)
+        self.api = self.uwsgi_api()
+
+    def load(self, first_id: int) -> list[App]:
+        apps = []
+        for offset, spec in enumerate(self.specs):
+            path = os.path.abspath(spec.target)
+            if not os.path.isfile(path):
+                raise AppLoadError(
+                    f"{spec.origin}: Lua app {spec.target!r} not found (looked for {path})"
+                )
+            started = time.monotonic()
+            handle = LuaApp(self, spec, path, max(1, self.ctx.threads))
+            self.ctx.log(
+                f"Lua 5.1 WSAPI app {spec.target} loaded in {time.monotonic() - started:.3f}s "
+                f"({len(handle.spare)} Lua state(s), worker {self.ctx.worker_id})"
+            )
+            apps.append(
+                App(
+                    first_id + offset,
+                    self,
+                    spec.mountpoint,
+                    spec.target,
+                    self.modifier1,
+                    0,
+                    chdir=os.getcwd(),
+                    handle=handle,
+                )
+            )
+        self.apps = apps
+        return apps
+
+    def handle(self, app: App, request: Request, responder: Responder) -> None:
+        lua_app: LuaApp = app.handle  # type: ignore[assignment]
+        state = lua_app.state()
+        state.source.body = request.body
+        try:
+            result = state.serve(state.lua.table_from(request.vars))
+            if not result[0]:
+                self._fail(app, request, responder, result[1])
+                return
+            _, status, flat, chunk = result
+            fields = flat.split("\0") if flat else []
+            responder.start(status_line(status), list(zip(fields[::2], fields[1::2], strict=True)))
+            next_chunk = state.next_chunk
+            while chunk is not None:
+                if chunk:
+                    responder.write(chunk.encode("latin-1"))
+                ok, chunk = next_chunk()
+                if not ok:
+                    self._fail(app, request, responder, chunk)
+                    return
+        except state.error_type as exc:
+            self._fail(app, request, responder, str(exc))
+        finally:
+            state.source.body = None
+
+    def _fail(self, app: App, request: Request, responder: Responder, error: str) -> None:
+        app.exceptions += 1
+        env = request.vars
+        self.ctx.log(
+            f"{env.get('REQUEST_METHOD')} {env.get('REQUEST_URI')}: Lua error in the WSAPI app "
+            f"{app.target}:\n{decode_lua_text(str(error))}"
+        )
+        simple_error(responder, 500)
+
+
+def option_list(value: object) -> list[str]:
+    if value is None or value is False or value == "":
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]

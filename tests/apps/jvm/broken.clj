@@ -1,0 +1,4 @@
+(ns polyhost.test.broken)
+
+(defn handler [request]
+  (undefined-function request))

@@ -1,0 +1,3 @@
+return function(env)
+  return 200, {}, "unclosed
+end
