@@ -43,6 +43,51 @@ class BodyReader(Protocol):
     def readline(self, size: int = -1) -> bytes: ...
 
 
+class StreamBody:
+    """A body that arrives in pieces: `read`/`readline` over `_more()`, which subclasses
+    implement to append the next piece to `_buf` and return False once the body has ended."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def _more(self) -> bool:
+        raise NotImplementedError
+
+    def read(self, size: int = -1) -> bytes:
+        buf = self._buf
+        if size is None or size < 0:
+            while self._more():
+                pass
+            size = len(buf)
+        else:
+            while len(buf) < size and self._more():
+                pass
+        data = bytes(buf[:size])
+        del buf[:size]
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        limit = size if size is not None and size >= 0 else None
+        buf = self._buf
+        while True:
+            nl = buf.find(b"\n")
+            if nl >= 0 and (limit is None or nl < limit):
+                return self.read(nl + 1)
+            if limit is not None and len(buf) >= limit:
+                return self.read(limit)
+            if not self._more():
+                return self.read(len(buf) if limit is None else limit)
+
+    def drain(self) -> bool:
+        """Discard the rest of the body (to keep the connection); False if it was too big."""
+        self._buf.clear()
+        while self._more():
+            self._buf.clear()
+        return True
+
+
 class BytesBody:
     """A body already held in memory (small bodies, post-buffered bodies, tests)."""
 
@@ -68,7 +113,26 @@ class BytesBody:
         return self._data[start:end]
 
 
-EMPTY_BODY_BYTES = b""
+    def drain(self) -> bool:
+        return True
+
+
+class FileBody:
+    """A body spooled to a file (post-buffering of big bodies)."""
+
+    __slots__ = ("_file",)
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+
+    def read(self, size: int = -1) -> bytes:
+        return self._file.read(-1 if size is None else size)
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._file.readline(-1 if size is None else size)
+
+    def drain(self) -> bool:
+        return True
 
 
 @dataclass(slots=True)

@@ -37,7 +37,14 @@ from polyhost.protocol.http import (
 from polyhost.protocol.uwsgi import PacketError
 from polyhost.protocol.uwsgi_conn import UwsgiConnection, UwsgiResponder
 from polyhost.reqlog import RequestInfo, RequestLogger
-from polyhost.request import BytesBody, ClientGone, Request, ResponseAborted, simple_error
+from polyhost.request import (
+    BytesBody,
+    ClientGone,
+    FileBody,
+    Request,
+    ResponseAborted,
+    simple_error,
+)
 from polyhost.static import StaticFiles
 
 if TYPE_CHECKING:
@@ -438,7 +445,7 @@ class Worker:
             spool.write(chunk)
             remaining -= len(chunk)
         spool.seek(0)
-        request.body = spool  # type: ignore[assignment]
+        request.body = FileBody(spool)
 
     def _log_request(
         self, request: Request, responder: HttpResponder | UwsgiResponder, app_id: int,

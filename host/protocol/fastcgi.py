@@ -16,7 +16,7 @@ from collections import deque
 from typing import BinaryIO
 
 from polyhost.protocol import sockio
-from polyhost.request import ClientGone, Request
+from polyhost.request import ClientGone, Request, StreamBody
 
 RECORD = struct.Struct(">BBHHBx")
 BEGIN_BODY = struct.Struct(">HB5x")
@@ -110,14 +110,14 @@ class RecordReader:
         return rtype, request_id, content
 
 
-class FastCgiBody:
+class FastCgiBody(StreamBody):
     """STDIN records, read from the connection as the app asks."""
 
-    __slots__ = ("_buf", "_conn", "complete")
+    __slots__ = ("_conn", "complete")
 
     def __init__(self, conn: FastCgiConnection) -> None:
+        super().__init__()
         self._conn = conn
-        self._buf = bytearray()
         self.complete = False
 
     def push(self, data: bytes) -> None:
@@ -130,35 +130,6 @@ class FastCgiBody:
         if self.complete:
             return False
         self._conn.receive()
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            while self._more():
-                pass
-            size = len(self._buf)
-        else:
-            while len(self._buf) < size and self._more():
-                pass
-        data = bytes(self._buf[:size])
-        del self._buf[:size]
-        return data
-
-    def readline(self, size: int = -1) -> bytes:
-        limit = size if size is not None and size >= 0 else None
-        while True:
-            nl = self._buf.find(b"\n")
-            if nl >= 0 and (limit is None or nl < limit):
-                return self.read(nl + 1)
-            if limit is not None and len(self._buf) >= limit:
-                return self.read(limit)
-            if not self._more():
-                return self.read(limit if limit is not None else len(self._buf))
-
-    def drain(self) -> bool:
-        self._buf.clear()
-        while self._more():
-            self._buf.clear()
         return True
 
 

@@ -17,7 +17,7 @@ from urllib.parse import unquote_to_bytes
 import httptools
 
 from polyhost.protocol import sockio
-from polyhost.request import ClientGone, Request
+from polyhost.request import ClientGone, Request, StreamBody
 
 RECV_SIZE = 65536
 #: how much of an unread request body we drain to keep a connection alive
@@ -33,14 +33,14 @@ class HttpError(Exception):
         self.reason = reason
 
 
-class HttpBody:
+class HttpBody(StreamBody):
     """The request body, read from the connection as the app asks for it."""
 
-    __slots__ = ("_buf", "_conn", "_continue", "complete", "received")
+    __slots__ = ("_conn", "_continue", "complete", "received")
 
     def __init__(self, conn: HttpConnection, expect_continue: bool) -> None:
+        super().__init__()
         self._conn = conn
-        self._buf = bytearray()
         self._continue = expect_continue
         self.complete = False
         self.received = 0
@@ -49,37 +49,14 @@ class HttpBody:
         self._buf += data
         self.received += len(data)
 
-    def _fill(self, want: int) -> None:
-        """Receive until `want` bytes are buffered (or the body ends); want < 0: all of it."""
+    def _more(self) -> bool:
+        if self.complete:
+            return False
         if self._continue:
             self._continue = False
             self._conn.send_raw(b"HTTP/1.1 100 Continue\r\n\r\n")
-        while not self.complete and (want < 0 or len(self._buf) < want):
-            self._conn.receive_into_parser()
-
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            self._fill(-1)
-            data = bytes(self._buf)
-            self._buf.clear()
-            return data
-        if len(self._buf) < size:
-            self._fill(size)
-        data = bytes(self._buf[:size])
-        del self._buf[:size]
-        return data
-
-    def readline(self, size: int = -1) -> bytes:
-        while True:
-            nl = self._buf.find(b"\n")
-            limit = size if size is not None and size >= 0 else None
-            if nl >= 0 and (limit is None or nl < limit):
-                return self.read(nl + 1)
-            if limit is not None and len(self._buf) >= limit:
-                return self.read(limit)
-            if self.complete:
-                return self.read(limit if limit is not None else -1)
-            self._fill(len(self._buf) + 1)
+        self._conn.receive_into_parser()
+        return True
 
     def drain(self) -> bool:
         """Discard what the app did not read; False when too much is left to keep the connection."""

@@ -15,7 +15,7 @@ from typing import BinaryIO
 from polyhost.protocol import sockio
 from polyhost.protocol.http import RECV_SIZE, HttpError
 from polyhost.protocol.uwsgi import PacketError, decode_vars, unpack_header
-from polyhost.request import ClientGone, Request
+from polyhost.request import ClientGone, Request, StreamBody
 
 #: packets of the fabric's wire forms: spool (17), signal (110), cache (111), RPC (173)
 FABRIC_MODIFIERS = frozenset((17, 110, 111, 173))
@@ -23,54 +23,30 @@ FABRIC_MODIFIERS = frozenset((17, 110, 111, 173))
 FABRIC_BODY_LIMIT = 1 << 30
 
 
-class SocketBody:
+class SocketBody(StreamBody):
     """Exactly `length` body bytes: what was received with the head, then the socket."""
 
-    __slots__ = ("_buf", "_remaining", "_sock", "_timeout")
+    __slots__ = ("_remaining", "_sock", "_timeout")
 
     def __init__(self, sock: socket.socket, initial: bytes, length: int, timeout: float) -> None:
+        super().__init__()
         self._sock = sock
         self._timeout = timeout
-        self._buf = bytearray(initial[:length])
+        self._buf += initial[:length]
         self._remaining = length - len(self._buf)
 
-    def _recv(self, want: int) -> bool:
+    def _more(self) -> bool:
         if self._remaining <= 0:
             return False
-        data = sockio.recv(self._sock, min(RECV_SIZE, max(want, 4096), self._remaining),
-                           self._timeout)
+        data = sockio.recv(self._sock, min(RECV_SIZE, self._remaining), self._timeout)
         if not data:
             raise ClientGone("client closed the connection in the middle of the body")
         self._remaining -= len(data)
         self._buf += data
         return True
 
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            while self._recv(RECV_SIZE):
-                pass
-            size = len(self._buf)
-        else:
-            while len(self._buf) < size and self._recv(size - len(self._buf)):
-                pass
-        data = bytes(self._buf[:size])
-        del self._buf[:size]
-        return data
-
-    def readline(self, size: int = -1) -> bytes:
-        limit = size if size is not None and size >= 0 else None
-        while True:
-            nl = self._buf.find(b"\n")
-            if nl >= 0 and (limit is None or nl < limit):
-                return self.read(nl + 1)
-            if limit is not None and len(self._buf) >= limit:
-                return self.read(limit)
-            if not self._recv(RECV_SIZE):
-                return self.read(limit if limit is not None else len(self._buf))
-
     def drain(self) -> bool:
-        self._buf.clear()
-        return True
+        return True  # one request per connection: nothing to keep it for
 
 
 class UwsgiConnection:
