@@ -28,6 +28,16 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y uwsgi-plugin-mono uwsgi-src mo
 DEBIAN_FRONTEND=noninteractive apt-get install -y uwsgi-plugin-psgi uwsgi-plugin-rack-ruby3.1 \
     starman puma libplack-perl ruby-rack
 
+# Lua (bench/lua_hello.py): uWSGI's lua5.1 plugin; polyhost's Lua 5.1 comes with lupa
+DEBIAN_FRONTEND=noninteractive apt-get install -y uwsgi-plugin-lua5.1
+.venv/bin/pip install lupa
+
+# JWSGI and Ring (bench/jvm_hello.py): uWSGI's jvm, jwsgi and ring plugins for OpenJDK 17 (with
+# their uwsgi.jar), the JDK (javac builds the hello class) and Clojure; JPype for polyhost
+DEBIAN_FRONTEND=noninteractive apt-get install -y uwsgi-plugin-jvm-openjdk-17 \
+    uwsgi-plugin-jwsgi-openjdk-17 uwsgi-plugin-ring-openjdk-17 openjdk-17-jdk-headless clojure
+.venv/bin/pip install jpype1
+
 wrk -v 2>&1 | head -n 1 || true
 echo "uWSGI $(uwsgi --version)"
 .venv/bin/gunicorn --version

@@ -1,0 +1,181 @@
+"""Hello-world ASP.NET on Mono: polyhost's Mono runtime vs real uWSGI 2.0 with its mono plugin.
+
+`bench/apps/mono_hello/hello.ashx` (an IHttpHandler answering the 11-byte `Hello World`) served by
+polyhost (`--mono-app`, pythonnet) and by uWSGI (`uwsgi-plugin-mono`), 2 workers each; polyhost's
+`--mono-handler` form (a plain .NET method, no ASP.NET) runs too. uWSGI's plugin forces a full
+Mono GC after every request by default (`mono-gc-freq 1`); a second uWSGI row uses 1000. After
+the wrk runs, each server is started once more to time how long its first answer takes (CLR start
+plus ASP.NET's first compile of the handler). Run `python bench/mono_hello.py -h`.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from harness import (
+    REPO,
+    Comparison,
+    LoadMode,
+    Metric,
+    Ratio,
+    Server,
+    ServerProblem,
+    free_port,
+    run_comparison,
+    stop_process_group,
+    wait_until_serving,
+)
+
+APP = "bench/apps/mono_hello"
+PATH = "/hello.ashx"
+KEEP_ALIVE = LoadMode("keep-alive")
+NO_KEEP_ALIVE = LoadMode("no keep-alive", ("-H", "Connection: close"))
+#: uWSGI's C# half (uwsgi.dll) is not in Debian's plugin package: built from uwsgi-src's source
+UWSGI_CS = Path("/usr/src/uwsgi/plugins/mono/uwsgi.cs")
+BUILD = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "polyhost" / "bench"
+HANDLER_CS = REPO / "bench" / "apps" / "mono_hello_handler.cs"
+
+
+def mcs(out: Path, source: Path, *references: str) -> Path:
+    """Compile `source` into `out` once (and again when the source is newer)."""
+    if not out.exists() or out.stat().st_mtime < source.stat().st_mtime:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        refs = [f"-r:{ref}" for ref in references]
+        subprocess.run(
+            ["mcs", "-target:library", "-optimize+", "-nologo", f"-out:{out}", *refs, str(source)],
+            check=True,
+        )
+    return out
+
+
+def uwsgi_dll() -> Path:
+    return mcs(BUILD / "uwsgi-mono" / "uwsgi.dll", UWSGI_CS, "System.Web.dll")
+
+
+def uwsgi_command(gc_freq: int | None):
+    def command(port: int, mode_name: str) -> list[str]:
+        # uWSGI 2.0's --http-socket closes every connection; --http11-socket keeps it alive.
+        socket_option = "--http11-socket" if mode_name == KEEP_ALIVE.name else "--http-socket"
+        dll = uwsgi_dll()
+        gc = ["--mono-gc-freq", str(gc_freq)] if gc_freq else []
+        return [
+            "uwsgi",
+            "--plugins", "mono",
+            socket_option, f"127.0.0.1:{port}", "--http-socket-modifier1", "15",
+            "--master", "--processes", "2",
+            "--mono-app", APP, "--mono-assembly", str(dll), "--env", f"MONO_PATH={dll.parent}",
+            *gc,
+            "--disable-logging",
+        ]  # fmt: skip
+
+    return command
+
+
+def polyhost_command(port: int, mode_name: str) -> list[str]:
+    return [
+        str(REPO / ".venv/bin/polyhost"),
+        "--http-socket", f"127.0.0.1:{port}", "--http-socket-modifier1", "15",
+        "--master", "--processes", "2",
+        "--mono-app", APP,
+        "--disable-logging",
+    ]  # fmt: skip
+
+
+def polyhost_handler_command(port: int, mode_name: str) -> list[str]:
+    handler = mcs(BUILD / "mono-hello-handler" / "hello-handler.dll", HANDLER_CS)
+    return [
+        str(REPO / ".venv/bin/polyhost"),
+        "--http-socket", f"127.0.0.1:{port}",
+        "--master", "--processes", "2",
+        "--mono-handler", f"{handler}:Bench.Hello",
+        "--disable-logging",
+    ]  # fmt: skip
+
+
+UWSGI_NOTE = (
+    "uwsgi.dll (the plugin's C# half, not shipped by uwsgi-plugin-mono) is built with mcs from "
+    "uwsgi-src's plugins/mono/uwsgi.cs; keep-alive mode uses --http11-socket (see "
+    "bench/README.md: a sync worker keeps its client's connection, so only 2 of wrk's "
+    "connections are served)"
+)
+COMPARISON = Comparison(
+    title="Hello-world ASP.NET on Mono: polyhost vs uWSGI's mono plugin (2 workers each)",
+    servers=[
+        Server(
+            name="polyhost",
+            command=polyhost_command,
+            version_command=(str(REPO / ".venv/bin/polyhost"), "--version"),
+            start_timeout_s=60,
+        ),
+        Server(
+            name="polyhost mono-handler",
+            command=polyhost_handler_command,
+            start_timeout_s=60,
+            note="the same answer from a plain .NET method (--mono-handler), without ASP.NET",
+        ),
+        Server(
+            name="uWSGI",
+            command=uwsgi_command(None),
+            version_command=("uwsgi", "--version"),
+            start_timeout_s=60,
+            note=UWSGI_NOTE + "; its default mono-gc-freq 1 runs a full GC after every request",
+        ),
+        Server(
+            name="uWSGI gc-freq 1000",
+            command=uwsgi_command(1000),
+            start_timeout_s=60,
+            note="uWSGI with --mono-gc-freq 1000 (a GC every 1000 requests)",
+        ),
+    ],
+    modes=[KEEP_ALIVE, NO_KEEP_ALIVE],
+    ratios=[
+        Ratio(
+            "polyhost", "uWSGI", Metric.REQUESTS_PER_SECOND,
+            {KEEP_ALIVE.name: 1.0, NO_KEEP_ALIVE.name: 1.0},
+        ),
+        Ratio("polyhost", "uWSGI gc-freq 1000", Metric.REQUESTS_PER_SECOND),
+        Ratio("polyhost", "uWSGI", Metric.P99_LATENCY),
+    ],
+    path=PATH,
+)  # fmt: skip
+
+
+def first_answer_seconds(server: Server) -> str:
+    """Seconds from spawning the server to its first 200 on PATH (CLR start + first compile)."""
+    port = free_port()
+    argv = server.command(port, NO_KEEP_ALIVE.name)
+    with tempfile.TemporaryFile() as log:
+        started = time.monotonic()
+        process = subprocess.Popen(
+            argv, cwd=server.cwd, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        try:
+            wait_until_serving(process, port, PATH, server.start_timeout_s, log)
+            elapsed = time.monotonic() - started
+            log.seek(0)
+            clr = [
+                line.split(" CLR started in ")[1].split(" seconds")[0]
+                for line in log.read().decode(errors="replace").splitlines()
+                if " CLR started in " in line
+            ]
+            return f"{elapsed:.2f} s" + (f" (CLR start {', '.join(clr)} s)" if clr else "")
+        except ServerProblem as error:
+            return f"did not start: {error}"
+        finally:
+            stop_process_group(process, server.stop_signal)
+
+
+if __name__ == "__main__":
+    code = run_comparison(COMPARISON)
+    args = sys.argv[1:]
+    only = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--only"]
+    print(f"\n## worker start-up (spawn to the first 200 on {PATH})\n")
+    print("| server | first answer after |\n|---|---|")
+    for server in COMPARISON.servers:
+        if not only or server.name in only:
+            print(f"| {server.name} | {first_answer_seconds(server)} |")
+    sys.exit(code)

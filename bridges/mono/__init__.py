@@ -1,0 +1,1 @@
+"""Mono/.NET: ASP.NET applications and .NET handlers in-process through pythonnet."""

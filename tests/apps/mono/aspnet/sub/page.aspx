@@ -1,0 +1,2 @@
+<%@ Page Language="C#" %>
+<html><body>sub page at <%= Request.FilePath %> info <%= Request.PathInfo %></body></html>
