@@ -175,6 +175,8 @@ class Channel:
         self.worker_id = worker_id
         self.calls = calls
         self.prefix = f"[{program.runtime} w{worker_id}]"
+        #: set by the output pump at EOF: the child exited (or closed its stdout/stderr)
+        self._output_closed = False
         self.hello: dict[str, str] = {}
         self.ready = False
         #: set when the child asked to be retired after the current request (harakiri commit)
@@ -275,7 +277,11 @@ class Channel:
         return f"{program.runtime} app {program.app} failed to load: {text}"
 
     def exited(self) -> bool:
-        return self.proc is None or self.proc.poll() is not None
+        """The child is gone. Asked before every request, so the waitpid runs only once the
+        child's output pipe has closed (it does when the child exits)."""
+        if self.proc is None:
+            return True
+        return self._output_closed and self.proc.poll() is not None
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -497,6 +503,7 @@ class Channel:
                 output.append(line)
             self.log(f"{self.prefix} {line}")
         proc.stdout.close()
+        self._output_closed = True
 
     def _collected_output(self) -> str:
         if self._pump is not None:
