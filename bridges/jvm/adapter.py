@@ -4,7 +4,9 @@ One JVM per worker, started after fork (a JVM does not survive fork) with `-Xrs`
 worker's own signal handling stays in charge. The Java `uwsgi` class (uwsgi.java) and the Ring
 glue (UwsgiRing.java) are compiled with javac on first start into a cache directory keyed by
 their sources and the JDK, then reused. A request crosses into Java as one byte array (the vars,
-then the body or its first 64 KiB) and a small response comes back as one byte array too.
+then the body or its first 64 KiB) and a small response comes back as one byte array too. The
+JVM is one owner on the fabric (`jvm`, host/fabric/inprocess.py): the Java `uwsgi` class calls
+operations and registers RPC functions and signal handlers through the worker's Host proxy.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from typing import Any, ClassVar
 
 from polyhost import UWSGI_COMPAT_VERSION
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext
+from polyhost.fabric.inprocess import InProcessFabric
+from polyhost.fabric.ops import FabricError
 from polyhost.process import CURRENT
 from polyhost.request import REASONS, BodyReader, Request, Responder, simple_error
 
@@ -76,6 +80,25 @@ class Jvm:
 
     def stack_trace(self, error: Any) -> str:
         return str(self.api.stackTrace(error)).rstrip()
+
+    def call_function(self, handle: Any, args: list[bytes]) -> bytes:
+        """Run a registered `uwsgi.RpcBytesFunction` (RpcFunctions are wrapped as one)."""
+        try:
+            reply = handle.function(args)
+        except self.exception as exc:
+            raise JavaCallError(self.stack_trace(exc)) from None
+        return b"" if reply is None else bytes(reply)
+
+    def run_handler(self, handle: Any, num: int) -> None:
+        """Run a registered `uwsgi.SignalHandler`."""
+        try:
+            handle.function(num)
+        except self.exception as exc:
+            raise JavaCallError(self.stack_trace(exc)) from None
+
+
+class JavaCallError(Exception):
+    """A Java RPC function or signal handler threw: the Java stack trace."""
 
 
 _JVM: Jvm | None = None
@@ -208,6 +231,8 @@ class JvmRuntime(Runtime):
     def _setup_api(self, jvm: Jvm) -> None:
         jpype = jvm.jpype
         log = self.ctx.log
+        fabric = InProcessFabric("jvm", jvm.call_function, jvm.run_handler)
+        failed = jpype.JClass("uwsgi$FabricException")
 
         @jpype.JImplements("uwsgi$Host")
         class Host:
@@ -218,6 +243,27 @@ class JvmRuntime(Runtime):
             @jpype.JOverride
             def requestId(self) -> int:
                 return CURRENT.request_id() if CURRENT.request_id else 0
+
+            @jpype.JOverride
+            def fabric(self, op: Any, args: Any) -> list[bytes]:
+                try:
+                    return fabric.call(str(op), [bytes(arg) for arg in args])
+                except FabricError as exc:
+                    raise failed(str(exc)) from None
+
+            @jpype.JOverride
+            def registerRpc(self, name: Any, function: Any) -> None:
+                try:
+                    fabric.register_rpc(str(name).encode(), function)
+                except FabricError as exc:
+                    raise failed(str(exc)) from None
+
+            @jpype.JOverride
+            def registerSignal(self, num: int, target: Any, handler: Any) -> None:
+                try:
+                    fabric.register_signal(int(num), str(target), handler)
+                except FabricError as exc:
+                    raise failed(str(exc)) from None
 
         config = self.ctx.config
         options = jpype.JClass("java.util.HashMap")()

@@ -18,8 +18,9 @@ import java.util.Objects;
  * plugin, and the glue polyhost's Python worker calls through JPype: JWSGI apps, request bodies
  * that read through the worker, and responses encoded for the worker in one byte array.
  *
- * <p>The fabric (rpc, cache, signals) is added to this class when polyhost builds it; until then
- * those methods are absent rather than silent no-ops.
+ * <p>The fabric (RPC, cache, signals, mule messages) goes through the worker's Host proxy to
+ * polyhost's operation table (host/fabric/ops.py): the same calls every other language makes.
+ * A failed operation throws {@link FabricException} with the reason.
  */
 public class uwsgi {
 
@@ -39,6 +40,35 @@ public class uwsgi {
         void log(String line);
 
         long requestId();
+
+        /** A fabric operation by name (host/fabric/ops.py): bytes in, bytes out. */
+        byte[][] fabric(String op, byte[][] args);
+
+        void registerRpc(String name, RpcBytesFunction function);
+
+        void registerSignal(int num, String target, SignalHandler handler);
+    }
+
+    /** uWSGI's RPC function: strings in (UTF-8), a string out (null is an empty reply). */
+    public interface RpcFunction {
+        String function(String... args);
+    }
+
+    /** An RPC function on the raw bytes: the arguments as sent, the reply bytes (null: empty). */
+    public interface RpcBytesFunction {
+        byte[] function(byte[]... args);
+    }
+
+    /** uWSGI's signal handler: runs in this worker when the signal reaches it. */
+    public interface SignalHandler {
+        void function(int signum);
+    }
+
+    /** A fabric operation failed (no such RPC function, no cache, bad signal...): why. */
+    public static class FabricException extends RuntimeException {
+        public FabricException(String message) {
+            super(message);
+        }
     }
 
     /** The rest of a request body, read through the Python worker. */
@@ -77,6 +107,260 @@ public class uwsgi {
     /** One line (or several) to the instance log. */
     public static void log(String message) {
         host.log(message);
+    }
+
+    // -- the fabric -------------------------------------------------------------------------
+
+    private static final byte[][] NO_BYTES = new byte[0][];
+
+    static byte[] utf8(String text) {
+        return text == null ? new byte[0] : text.getBytes(StandardCharsets.UTF_8);
+    }
+
+    static String text(byte[] data) {
+        return new String(data, StandardCharsets.UTF_8);
+    }
+
+    /** Arguments of an operation: String as UTF-8, byte[] as is, numbers in decimal, null empty. */
+    static byte[][] encode(Object... args) {
+        byte[][] encoded = new byte[args.length][];
+        for (int index = 0; index < args.length; index++) {
+            Object arg = args[index];
+            encoded[index] = arg instanceof byte[] ? (byte[]) arg
+                    : arg == null ? new byte[0] : utf8(arg.toString());
+        }
+        return encoded;
+    }
+
+    static String[] texts(byte[][] data) {
+        String[] strings = new String[data.length];
+        for (int index = 0; index < data.length; index++) {
+            strings[index] = text(data[index]);
+        }
+        return strings;
+    }
+
+    private static byte[][] op(String name, Object... args) {
+        byte[][] result = host.fabric(name, encode(args));
+        return result == null ? NO_BYTES : result;
+    }
+
+    private static boolean yes(String name, Object... args) {
+        byte[][] result = op(name, args);
+        return result.length > 0 && result[0].length > 0;
+    }
+
+    private static long number(String name, Object... args) {
+        return Long.parseLong(text(op(name, args)[0]));
+    }
+
+    /** `name` is served by `function` (uWSGI's form: strings in, a string out). */
+    public static boolean register_rpc(String name, RpcFunction function) {
+        Objects.requireNonNull(function, "register_rpc needs a function");
+        host.registerRpc(name, args -> utf8(function.function(texts(args))));
+        return true;
+    }
+
+    /** `name` is served by `function`, which gets and gives bytes unchanged. */
+    public static boolean register_rpc_bytes(String name, RpcBytesFunction function) {
+        Objects.requireNonNull(function, "register_rpc_bytes needs a function");
+        host.registerRpc(name, function);
+        return true;
+    }
+
+    /** uWSGI's rpc: node ("" for this instance, or "host:port"), function name, arguments. */
+    public static String rpc(String... args) {
+        if (args.length < 2) {
+            throw new IllegalArgumentException(
+                    "uwsgi.rpc needs a node (\"\" for local), a function name and its arguments");
+        }
+        return text(op("rpc", (Object[]) args)[0]);
+    }
+
+    /** A call of `name` (or `name@host:port`) with string arguments; the reply as a string. */
+    public static String call(String name, String... args) {
+        Object[] all = new Object[args.length + 1];
+        all[0] = name;
+        System.arraycopy(args, 0, all, 1, args.length);
+        return text(op("call", all)[0]);
+    }
+
+    /** A call with byte arguments; the reply bytes unchanged. */
+    public static byte[] call_bytes(String name, byte[]... args) {
+        Object[] all = new Object[args.length + 1];
+        all[0] = name;
+        System.arraycopy(args, 0, all, 1, args.length);
+        return op("call", all)[0];
+    }
+
+    /** The RPC functions registered in this instance. */
+    public static String[] rpc_list() {
+        return texts(op("rpc_list"));
+    }
+
+    public static byte[] cache_get(String key) {
+        return cache_get(key, null);
+    }
+
+    /** The value, or null when the key is absent (or expired). */
+    public static byte[] cache_get(String key, String cache) {
+        byte[][] found = op("cache_get", key, cache);
+        return found.length == 0 ? null : found[0];
+    }
+
+    public static boolean cache_set(String key, byte[] value) {
+        return cache_set(key, value, 0, null);
+    }
+
+    public static boolean cache_set(String key, byte[] value, long expires) {
+        return cache_set(key, value, expires, null);
+    }
+
+    /** Store only if absent (uWSGI's set); false when the key exists or the cache is full. */
+    public static boolean cache_set(String key, byte[] value, long expires, String cache) {
+        return yes("cache_set", key, value, expires, cache);
+    }
+
+    public static boolean cache_update(String key, byte[] value) {
+        return cache_update(key, value, 0, null);
+    }
+
+    public static boolean cache_update(String key, byte[] value, long expires) {
+        return cache_update(key, value, expires, null);
+    }
+
+    /** Store, replacing any value; `expires` in seconds (0: never). */
+    public static boolean cache_update(String key, byte[] value, long expires, String cache) {
+        return yes("cache_update", key, value, expires, cache);
+    }
+
+    public static boolean cache_del(String key) {
+        return cache_del(key, null);
+    }
+
+    public static boolean cache_del(String key, String cache) {
+        return yes("cache_del", key, cache);
+    }
+
+    public static boolean cache_exists(String key) {
+        return cache_exists(key, null);
+    }
+
+    public static boolean cache_exists(String key, String cache) {
+        return yes("cache_exists", key, cache);
+    }
+
+    public static boolean cache_clear() {
+        return cache_clear(null);
+    }
+
+    public static boolean cache_clear(String cache) {
+        return yes("cache_clear", cache);
+    }
+
+    public static String[] cache_keys() {
+        return cache_keys(null);
+    }
+
+    public static String[] cache_keys(String cache) {
+        return texts(op("cache_keys", cache));
+    }
+
+    public static long cache_inc(String key) {
+        return cache_inc(key, 1, 0, null);
+    }
+
+    public static long cache_inc(String key, long amount) {
+        return cache_inc(key, amount, 0, null);
+    }
+
+    /** Add `amount` to the 64-bit number stored at `key` (absent: 0); the new value. */
+    public static long cache_inc(String key, long amount, long expires, String cache) {
+        return number("cache_inc", key, amount, expires, cache);
+    }
+
+    public static long cache_dec(String key) {
+        return cache_dec(key, 1, 0, null);
+    }
+
+    public static long cache_dec(String key, long amount) {
+        return cache_dec(key, amount, 0, null);
+    }
+
+    public static long cache_dec(String key, long amount, long expires, String cache) {
+        return number("cache_dec", key, amount, expires, cache);
+    }
+
+    public static long cache_mul(String key, long amount) {
+        return cache_mul(key, amount, 0, null);
+    }
+
+    public static long cache_mul(String key, long amount, long expires, String cache) {
+        return number("cache_mul", key, amount, expires, cache);
+    }
+
+    public static long cache_div(String key, long amount) {
+        return cache_div(key, amount, 0, null);
+    }
+
+    public static long cache_div(String key, long amount, long expires, String cache) {
+        return number("cache_div", key, amount, expires, cache);
+    }
+
+    /** `handler` runs when signal `num` (0..255) reaches this process; `who` is its target. */
+    public static boolean register_signal(int num, String who, SignalHandler handler) {
+        Objects.requireNonNull(handler, "register_signal needs a handler");
+        host.registerSignal(num, who == null ? "" : who, handler);
+        return true;
+    }
+
+    /** Raise signal `num`: the master sends it to the target its handler registered. */
+    public static void signal(int num) {
+        op("signal", num);
+    }
+
+    public static boolean signal_registered(int num) {
+        return yes("signal_registered", num);
+    }
+
+    public static boolean add_timer(int num, int seconds) {
+        return add_timer(num, seconds, 0);
+    }
+
+    /** Raise `num` every `seconds`, `iterations` times (0: forever). */
+    public static boolean add_timer(int num, int seconds, int iterations) {
+        return yes("add_timer", num, seconds, iterations);
+    }
+
+    public static boolean add_rb_timer(int num, int seconds) {
+        return add_rb_timer(num, seconds, 0);
+    }
+
+    public static boolean add_rb_timer(int num, int seconds, int iterations) {
+        return yes("add_rb_timer", num, seconds, iterations);
+    }
+
+    /** Raise `num` when the time matches (-1: any; -N: every N), as uWSGI's add_cron. */
+    public static boolean add_cron(int num, int minute, int hour, int day, int month, int weekday) {
+        return yes("add_cron", num, minute, hour, day, month, weekday);
+    }
+
+    /** Raise `num` when the file or directory at `path` changes. */
+    public static boolean add_file_monitor(int num, String path) {
+        return yes("add_file_monitor", num, path);
+    }
+
+    public static boolean mule_msg(String message) {
+        return yes("mule_msg", message, null);
+    }
+
+    public static boolean mule_msg(String message, int mule) {
+        return yes("mule_msg", message, mule);
+    }
+
+    /** A message to a mule: `target` "" (any), a mule number, or a farm name. */
+    public static boolean mule_msg(byte[] message, String target) {
+        return yes("mule_msg", message, target);
     }
 
     /** The stack trace as Throwable.printStackTrace prints it, for the instance log. */

@@ -3,7 +3,9 @@
 Lua is 5.1 (`lupa.lua51`), the version uWSGI's Debian `lua5.1` plugin embeds and WSAPI apps are
 written for. Every worker thread gets its own Lua state per app (created at load, as uWSGI makes one
 per core), holding the `uwsgi` table, the `--lua-load` files and the app. Strings cross as latin-1,
-so request and response bytes reach Lua and come back unchanged.
+so request and response bytes reach Lua and come back unchanged. Each app is one owner on the
+fabric (`lua:<app id>`, host/fabric/inprocess.py); its states' RPC functions and signal handlers
+are called in the calling thread's own state when it registered them, else in the first one.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any, ClassVar
 
 from polyhost import UWSGI_COMPAT_VERSION
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext
+from polyhost.fabric.inprocess import Conversion, InProcessFabric, uwsgi_api
+from polyhost.fabric.ops import FabricError
 from polyhost.process import CURRENT
 from polyhost.request import REASONS, BodyReader, Request, Responder, simple_error
 
@@ -79,10 +83,51 @@ def decode_lua_text(text: str) -> str:
     return text.encode("latin-1").decode("utf-8", "replace")
 
 
+class LuaCallError(Exception):
+    """A Lua RPC function or signal handler failed: Lua's error message with its traceback."""
+
+
+def lua_bytes(value: object) -> bytes:
+    """A Lua value sent through the fabric: strings as their bytes, numbers as tostring."""
+    if isinstance(value, str):
+        return value.encode("latin-1")
+    if isinstance(value, bool):
+        return b"true" if value else b"false"
+    if isinstance(value, int):
+        return str(value).encode()
+    if isinstance(value, float):
+        return (f"{value:.14g}").encode()  # Lua 5.1's LUA_NUMBER_FMT
+    from lupa import lua51
+
+    kind = "nil" if value is None else lua51.lua_type(value) or type(value).__name__
+    raise FabricError(f"a Lua {kind} cannot go through the fabric: pass strings or numbers")
+
+
+def lua_string(data: bytes) -> str:
+    return data.decode("latin-1")
+
+
+def call_lua_function(handle: Any, args: list[bytes]) -> bytes:
+    """Run a registered Lua RPC function (wrapped by wsapi.lua's rpc_function)."""
+    ok, reply = handle(*[arg.decode("latin-1") for arg in args])
+    if not ok:
+        raise LuaCallError(decode_lua_text(reply))
+    return reply.encode("latin-1")  # type: ignore[no-any-return]
+
+
+def run_lua_handler(handle: Any, num: int) -> None:
+    """Run a registered Lua signal handler (wrapped by wsapi.lua's signal_handler)."""
+    result = handle(num)
+    if isinstance(result, tuple) and not result[0]:
+        raise LuaCallError(decode_lua_text(result[1]))
+
+
 class LuaState:
     """One Lua state: the glue, the `uwsgi` table and one loaded WSAPI app."""
 
-    def __init__(self, runtime: LuaRuntime, spec: AppSpec, path: str) -> None:
+    def __init__(
+        self, runtime: LuaRuntime, spec: AppSpec, path: str, fabric: InProcessFabric
+    ) -> None:
         lua51 = import_lua51(spec)
         self.lua = lua51.LuaRuntime(
             encoding="latin-1",
@@ -92,7 +137,9 @@ class LuaState:
         )
         self.error_type: type[Exception] = lua51.LuaError
         glue = self.lua.globals().loadstring(GLUE.read_text(), f"@{GLUE}")()
-        self.lua.globals().uwsgi = self.lua.table_from(runtime.api, recursive=True)
+        uwsgi = self.lua.globals().uwsgi = self.lua.table_from(runtime.api, recursive=True)
+        conversion = Conversion(lua_bytes, lua_string, self.lua.table_from)
+        glue.install_fabric(uwsgi, self.lua.table_from(uwsgi_api(fabric, conversion, self)))
         for extra in runtime.preloads:
             self._run_file(glue, extra, spec, "lua-load")
         loaded = self._run_file(glue, path, spec, "lua")
@@ -128,13 +175,18 @@ def import_lua51(spec: AppSpec) -> Any:
 class LuaApp:
     """A WSAPI app: a Lua state per thread, made ahead for the worker's threads."""
 
-    def __init__(self, runtime: LuaRuntime, spec: AppSpec, path: str, threads: int) -> None:
+    def __init__(
+        self, runtime: LuaRuntime, spec: AppSpec, path: str, threads: int, owner: str
+    ) -> None:
         self.runtime = runtime
         self.spec = spec
         self.path = path
-        self.spare = [LuaState(runtime, spec, path) for _ in range(threads)]
-        self.spare_lock = threading.Lock()
         self.local = threading.local()
+        self.fabric = InProcessFabric(
+            owner, call_lua_function, run_lua_handler, lambda: getattr(self.local, "state", None)
+        )
+        self.spare = [LuaState(runtime, spec, path, self.fabric) for _ in range(threads)]
+        self.spare_lock = threading.Lock()
 
     def state(self) -> LuaState:
         state: LuaState | None = getattr(self.local, "state", None)
@@ -142,7 +194,7 @@ class LuaApp:
             with self.spare_lock:
                 state = self.spare.pop() if self.spare else None
             if state is None:  # more threads than the worker said it had
-                state = LuaState(self.runtime, self.spec, self.path)
+                state = LuaState(self.runtime, self.spec, self.path, self.fabric)
             self.local.state = state
         return state
 
@@ -162,7 +214,7 @@ class LuaRuntime(Runtime):
         self.api = self.uwsgi_api()
 
     def uwsgi_api(self) -> dict[str, object]:
-        """The `uwsgi` table every Lua state gets (the fabric adds its functions here)."""
+        """The `uwsgi` table every Lua state gets (each state adds the fabric's functions)."""
         config = self.ctx.config
         as_uwsgi_opt = getattr(config, "as_uwsgi_opt", None)
         return {
@@ -189,14 +241,15 @@ class LuaRuntime(Runtime):
                     f"{spec.origin}: Lua app {spec.target!r} not found (looked for {path})"
                 )
             started = time.monotonic()
-            handle = LuaApp(self, spec, path, max(1, self.ctx.threads))
+            app_id = first_id + offset
+            handle = LuaApp(self, spec, path, max(1, self.ctx.threads), f"lua:{app_id}")
             self.ctx.log(
                 f"Lua 5.1 WSAPI app {spec.target} loaded in {time.monotonic() - started:.3f}s "
                 f"({len(handle.spare)} Lua state(s), worker {self.ctx.worker_id})"
             )
             apps.append(
                 App(
-                    first_id + offset,
+                    app_id,
                     self,
                     spec.mountpoint,
                     spec.target,

@@ -2,11 +2,13 @@
 --
 -- bind(app, source, sink) gives the state's serve(env) and next_chunk(): the Python side calls
 -- serve once per request, then next_chunk until the body ends. Both run the app under xpcall
--- with debug.traceback, so a Lua error reaches the log with its traceback.
+-- with debug.traceback, so a Lua error reaches the log with its traceback. install_fabric puts
+-- the fabric (rpc, cache, signals) into the state's `uwsgi` table.
 
 local traceback, xpcall, error = debug.traceback, xpcall, error
 local type, tostring, tonumber, select = type, tostring, tonumber, select
 local pairs, ipairs, setmetatable, concat = pairs, ipairs, setmetatable, table.concat
+local pcall, unpack = pcall, unpack
 local find, sub = string.find, string.sub
 
 -- CGI variables WSAPI apps read without checking (uWSGI sets CONTENT_TYPE the same way)
@@ -218,6 +220,98 @@ function glue.run_file(path)
     return false, message
   end
   return xpcall(chunk, traceback)
+end
+
+-- The fabric ------------------------------------------------------------------------------------
+
+-- an error value (any type) with the traceback where it was raised
+local function error_traceback(message)
+  return traceback(tostring(message), 2)
+end
+
+-- fn under xpcall with its arguments: true and its first result, or false and the traceback
+local function protected_call(fn, ...)
+  local count, args = select("#", ...), { ... }
+  return xpcall(function()
+    return fn(unpack(args, 1, count))
+  end, error_traceback)
+end
+
+-- A Lua RPC function as the Python side calls it: true and the reply (a string; a number or
+-- boolean through tostring, nil as ""), or false and the error with its traceback.
+local function rpc_function(name, fn)
+  return function(...)
+    local ok, reply = protected_call(fn, ...)
+    if not ok then
+      return false, reply
+    end
+    local kind = type(reply)
+    if kind == "string" then
+      return true, reply
+    end
+    if reply == nil then
+      return true, ""
+    end
+    if kind == "number" or kind == "boolean" then
+      return true, tostring(reply)
+    end
+    return false, "the Lua RPC function " .. tostring(name) .. " returned a " .. kind
+      .. " (a string, number or nil is needed)"
+  end
+end
+
+-- A Lua signal handler as the Python side calls it: true, or false and the traceback.
+local function signal_handler(fn)
+  return function(num)
+    local ok, message = protected_call(fn, num)
+    if not ok then
+      return false, message
+    end
+    return true
+  end
+end
+
+local function check_function(fn, where)
+  if type(fn) ~= "function" then
+    error(where .. " needs a Lua function, got a " .. type(fn), 3)
+  end
+end
+
+-- A Python function of the fabric: its failure (a Python exception) becomes a Lua error with
+-- the message, raised at the line that called the uwsgi function.
+local function raising(fn)
+  return function(...)
+    local ok, result = pcall(fn, ...)
+    if not ok then
+      error(tostring(result), 2)
+    end
+    return result
+  end
+end
+
+-- Put the fabric functions `api` (the Python side, host/fabric/inprocess.py) into `uwsgi`;
+-- register_rpc and register_signal take Lua functions, run protected when called.
+function glue.install_fabric(uwsgi, api)
+  for name, fn in pairs(api) do
+    uwsgi[name] = raising(fn)
+  end
+  local register_rpc, register_signal = api.register_rpc, api.register_signal
+  function uwsgi.register_rpc(name, fn)
+    check_function(fn, "uwsgi.register_rpc")
+    local ok, result = pcall(register_rpc, name, rpc_function(name, fn))
+    if not ok then
+      error(tostring(result), 2)
+    end
+    return result
+  end
+  function uwsgi.register_signal(num, target, fn)
+    check_function(fn, "uwsgi.register_signal")
+    local ok, result = pcall(register_signal, num, target, signal_handler(fn))
+    if not ok then
+      error(tostring(result), 2)
+    end
+    return result
+  end
 end
 
 return glue
