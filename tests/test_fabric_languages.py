@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,10 +16,21 @@ import pytest
 from conftest import APPS, Instance, free_port, get, split_response, wait_for
 
 FABRIC = APPS / "fabric"
-LANGS = ("py", "pl", "rb", "lua", "clj")
+LANGS = ("py", "pl", "rb", "lua", "clj", "cs")
 #: languages with a spooler API (the issue's list)
 SPOOL_LANGS = ("py", "pl", "rb")
-SIGNALS = {"py": 40, "pl": 41, "rb": 42, "lua": 43, "clj": 44}
+SIGNALS = {"py": 40, "pl": 41, "rb": 42, "lua": 43, "clj": 44, "cs": 47}
+
+
+def csharp_matrix(tmp: Path) -> Path:
+    """matrix_handler.cs built with mcs against polyhost's uwsgi.dll (the C# uwsgi.api)."""
+    from polyhost.bridges.mono import build
+
+    api = build.build([build.UWSGI_API]) / "uwsgi.dll"
+    out = tmp / "matrix.dll"
+    subprocess.run(["mcs", "-target:library", "-nologo", f"-out:{out}", f"-r:{api}",
+                    str(FABRIC / "matrix_handler.cs")], check=True, timeout=120)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +57,8 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
             f"/lua={FABRIC / 'matrix.lua'}",
             "--mount",
             f"/clj={FABRIC / 'matrix.clj'}",
+            "--mount",
+            f"/cs={csharp_matrix(tmp)}:Polyhost.Tests.FabricMatrix",
             "--cache2",
             "name=shared,items=100",
             "--spooler",
@@ -129,7 +143,9 @@ def test_failing_lua_and_java_functions_are_rpc_errors_with_their_traces(
 
 def test_replies_are_bytes_across_runtimes(instance: Instance) -> None:
     # Clojure's (and Java's) call gives a String as uWSGI's; call_bytes gives the bytes
-    for path in [*(f"/{lang}/call" for lang in LANGS if lang != "clj"), "/clj/call_bytes"]:
+    # (C#'s Call, like Java's, gives a string)
+    callers = [f"/{lang}/call" for lang in LANGS if lang not in ("clj", "cs")]
+    for path in [*callers, "/clj/call_bytes"]:
         status, _, body = split_response(get(instance.port, f"{path}?fn=clj_bytes"))
         assert (status, body) == (200, b"\x00\xffA"), path
 

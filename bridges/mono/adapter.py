@@ -26,11 +26,15 @@ from typing import Any, ClassVar
 from polyhost import UWSGI_COMPAT_VERSION
 from polyhost.bridges.mono import build
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext
+from polyhost.fabric.inprocess import InProcessFabric
 from polyhost.process import CURRENT
 from polyhost.request import BodyReader, ClientGone, Request, Responder, simple_error
+from polyhost.rpc.registry import RpcError
 
 #: one lock per process around every call into Mono (see the module docstring)
-MONO_LOCK = threading.Lock()
+#: every call into Mono holds it (two threads in Mono 6.8 at once deadlock); re-entrant because
+#: .NET code calling the fabric can be called back (an RPC function of its own, a signal handler)
+MONO_LOCK = threading.RLock()
 #: request bodies up to this size go to .NET with the call; larger ones are read on demand
 PRELOAD_LIMIT = 1 << 20
 PRELOAD_PIECE = 1 << 16
@@ -372,6 +376,7 @@ def _start_clr(assembly_dir: Path, extra: list[str], ctx: RuntimeContext) -> Sim
 
         aspnet_apps = AspNetApps
     byte_array = System.Array[System.Byte]
+    fabric = _MonoFabric(System, byte_array, Bridge)
     _CLR = SimpleNamespace(
         System=System,
         Bridge=Bridge,
@@ -381,10 +386,16 @@ def _start_clr(assembly_dir: Path, extra: list[str], ctx: RuntimeContext) -> Sim
         read_into=System.Func[System.Int64, System.Int32, System.Int32](_read_into),
         send_file=System.Action[System.String, System.Int64, System.Int64](_send_file),
         log=System.Action[System.String](_log),
+        fabric_call=System.Func[System.String, System.Array[byte_array],
+                                System.Array[byte_array]](fabric.op),
+        register_rpc=System.Action[System.String, System.Delegate](fabric.register_rpc),
+        register_signal=System.Action[System.Int32, System.String, System.Delegate](
+            fabric.register_signal),
     )
     config = ctx.config
     Bridge.Start(
-        _CLR.send, _CLR.read_into, _CLR.send_file, _CLR.log, ctx.worker_id, CURRENT.master_pid,
+        _CLR.send, _CLR.read_into, _CLR.send_file, _CLR.log, _CLR.fabric_call, _CLR.register_rpc,
+        _CLR.register_signal, ctx.worker_id, CURRENT.master_pid,
         UWSGI_COMPAT_VERSION, int(config.get("processes") or 1), _packed_options(config),
     )  # fmt: skip
     _LOG.append(ctx.log)
@@ -401,6 +412,42 @@ def _start_clr(assembly_dir: Path, extra: list[str], ctx: RuntimeContext) -> Sim
         f"(worker {ctx.worker_id}, pid {os.getpid()})"
     )
     return _CLR
+
+
+class _MonoFabric:
+    """The fabric for .NET code: the op table in, and RPC functions / signal handlers written in
+    .NET (delegates) called back under the Mono lock."""
+
+    def __init__(self, system: Any, byte_array: Any, bridge: Any) -> None:
+        self.system, self.byte_array, self.bridge = system, byte_array, bridge
+        self.seat = InProcessFabric("mono", self._invoke_function, self._invoke_handler)
+
+    def op(self, op: str, args: Any) -> Any:
+        result = self.seat.call(str(op), [bytes(arg) for arg in args])  # FabricError -> .NET
+        return self.system.Array[self.byte_array]([self.byte_array(item) for item in result])
+
+    def register_rpc(self, name: str, function: Any) -> None:
+        self.seat.register_rpc(str(name).encode(), function)
+
+    def register_signal(self, num: int, target: str, handler: Any) -> None:
+        self.seat.register_signal(int(num), str(target), handler)
+
+    def _invoke_function(self, function: Any, args: list[bytes]) -> bytes:
+        strings = self.system.Array[self.system.String]([a.decode("utf-8", "replace")
+                                                         for a in args])
+        with MONO_LOCK:
+            try:
+                result = self.bridge.InvokeRpc(function, strings)
+            except Exception as exc:
+                raise RpcError(_dotnet_text(exc)) from None
+        return b"" if result is None else str(result).encode()
+
+    def _invoke_handler(self, handler: Any, num: int) -> None:
+        with MONO_LOCK:
+            try:
+                self.bridge.InvokeSignal(handler, num)
+            except Exception as exc:
+                raise RuntimeError(_dotnet_text(exc)) from None
 
 
 def _clr() -> SimpleNamespace:

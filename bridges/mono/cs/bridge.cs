@@ -81,16 +81,28 @@ namespace Polyhost.Mono {
 
 		/// <summary>Wires the Python callbacks and the uwsgi.api values of this worker.</summary>
 		public static void Start(Action<byte[]> send, Func<long, int, int> readInto,
-				Action<string, long, long> sendFile, Action<string> log, int workerId, int masterPid,
+				Action<string, long, long> sendFile, Action<string> log,
+				Func<string, byte[][], byte[][]> fabric, Action<string, Delegate> registerRpc,
+				Action<int, string, Delegate> registerSignal, int workerId, int masterPid,
 				string version, int numProc, string packedOptions) {
 			Channel = new RequestChannel(send, readInto, sendFile, log);
-			Services = new ProcessServices(log);
+			Services = new ProcessServices(log, fabric, registerRpc, registerSignal);
 			WorkerId = workerId;
 			MasterPid = masterPid;
 			Version = version;
 			NumProc = numProc;
 			Options = packedOptions.Length == 0 ? new string[0] : packedOptions.Split('\0');
 			api.Attach(Services, workerId, masterPid, version, numProc, Options);
+		}
+
+		/// <summary>polyhost calls a registered RPC function (a uwsgi.RpcFunction) through here.</summary>
+		public static string InvokeRpc(Delegate function, string[] args) {
+			return ((RpcFunction) function)(args);
+		}
+
+		/// <summary>polyhost runs a registered signal handler (a uwsgi.SignalHandler) through here.</summary>
+		public static void InvokeSignal(Delegate handler, int signum) {
+			((SignalHandler) handler)(signum);
 		}
 
 		/// <summary>Copies `length` bytes at a native address (Python's bytes buffer) into an array.</summary>
@@ -334,6 +346,8 @@ namespace Polyhost.Mono {
 				throw new ArgumentException(string.Format(
 					"{0} has no public method object[] {1}(IDictionary<string,string> env, Stream body)",
 					type.FullName, methodName));
+			// a static constructor registering RPC functions or signal handlers runs at load time
+			System.Runtime.CompilerServices.RuntimeHelpers.RunClassConstructor(type.TypeHandle);
 			var delegateType = typeof(Func<IDictionary<string, string>, Stream, object[]>);
 			Delegate call = method.IsStatic
 				? Delegate.CreateDelegate(delegateType, method)
