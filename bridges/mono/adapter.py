@@ -334,6 +334,8 @@ def _start_clr(assembly_dir: Path, extra: list[str], ctx: RuntimeContext) -> Sim
         raise AppLoadError("refusing to start the CLR in the master: it does not survive fork")
     started = time.monotonic()
     search = [str(assembly_dir), *(os.path.dirname(path) for path in extra)]
+    # a Mono crash report goes to the instance log, not to mono_crash.*.json files in the cwd
+    os.environ.setdefault("MONO_CRASH_NOFILE", "1")
     os.environ["MONO_PATH"] = os.pathsep.join(
         [*search, *filter(None, [os.environ.get("MONO_PATH")])]
     )
