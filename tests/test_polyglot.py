@@ -101,3 +101,21 @@ def test_no_default_app_refuses_unmatched_requests(polyhost) -> None:
     assert split_response(get(port, "/perl/x"))[2] == b"Hello from /x"
     assert split_response(get(port, "/elsewhere"))[0] == 501
     inst.wait_log("no app for modifier1 0")
+
+
+def test_harakiri_and_max_requests_apply_to_child_runtimes(polyhost) -> None:
+    port = free_port()
+    inst = polyhost(["--http-socket", f"127.0.0.1:{port}", "--harakiri", "1",
+                     "--max-requests", "3", "--min-worker-lifetime", "0",
+                     "--psgi", str(APPS / "psgi" / "conformance.psgi")], port=port)
+    [worker] = inst.worker_pids()
+    assert split_response(get(port, "/sleep", timeout=20))[0] == 504
+    inst.wait_log(f"*** HARAKIRI ON WORKER 1 (pid: {worker}, try: 1) ***")
+    from conftest import wait_for
+
+    wait_for(lambda: inst.worker_pids() not in ([], [worker]), 15, "a new worker")
+    [worker] = inst.worker_pids()
+    for _ in range(3):
+        get(port, "/")
+    inst.wait_log("is done. Seeya!")
+    wait_for(lambda: inst.worker_pids() not in ([], [worker]), 15, "the recycled worker")
