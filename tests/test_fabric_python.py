@@ -156,6 +156,9 @@ def test_remote_cache_names_and_modifier1_111(fabric: Instance, polyhost) -> Non
     assert body(fabric.port, "/cache?op=get&k=remote") == b"written"
     assert body(port, f"/cache?op=get&k=greeting&cache=shared@{node}") == b"hello"
     assert body(port, f"/cache?op=get&k=absent&cache=shared@{node}") == b"MISS"
+    # and RPC between the two instances (modifier1 173), the reply over 64 KiB included
+    assert body(port, f"/rpc?node={node}&fn=hello&args=other").startswith(b"hello other")
+    assert body(port, f"/rpc?node={node}&fn=big&args=100000") == b"x" * 100_000
 
 
 def test_spool_decorator_and_spooler_signal_target(fabric: Instance) -> None:
