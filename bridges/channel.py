@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections import deque
@@ -134,6 +135,14 @@ def body_frames(data: bytes) -> bytes:
     return bytes(out)
 
 
+def private_dir(prefix: str) -> str:
+    """A new directory only this user can enter, for sockets (short: a unix path is limited)."""
+    base = tempfile.gettempdir()
+    if len(base) > 60:
+        base = "/tmp"
+    return tempfile.mkdtemp(prefix=prefix, dir=base)
+
+
 def describe_exit(returncode: int | None) -> str:
     if returncode is None:
         return "stopped answering"
@@ -146,7 +155,7 @@ def describe_exit(returncode: int | None) -> str:
     return f"exited with status {returncode}"
 
 
-def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+def die_with_parent(parent_pid: int) -> Callable[[], None]:
     """preexec_fn: the child gets SIGKILL when the worker dies (even by SIGKILL, e.g. harakiri).
 
     PR_SET_PDEATHSIG fires when the spawning *thread* exits; workers keep their threads for life.
@@ -211,7 +220,7 @@ class Channel:
                 stderr=subprocess.STDOUT,
                 pass_fds=(child_end.fileno(),),
                 env=env,
-                preexec_fn=_die_with_parent(os.getpid()),
+                preexec_fn=die_with_parent(os.getpid()),
             )
         except OSError as exc:
             parent_end.close()

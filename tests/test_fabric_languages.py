@@ -59,6 +59,8 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
             f"/clj={FABRIC / 'matrix.clj'}",
             "--mount",
             f"/cs={csharp_matrix(tmp)}:Polyhost.Tests.FabricMatrix",
+            "--mount",
+            f"/php={FABRIC / 'php'}",
             "--cache2",
             "name=shared,items=100",
             "--spooler",
@@ -227,3 +229,29 @@ def test_spooler_tasks_from_any_language_to_any_spooler(
         f"the {handler} spooler function to run {name}",
     )
     wait_for(lambda: not Path(path).exists(), 10, "the done task to be removed")
+
+
+@pytest.mark.parametrize("callee", LANGS)
+def test_php_calls_every_language(instance: Instance, callee: str) -> None:
+    assert text(instance, f"/php/matrix.php?op=call&fn={callee}_echo&args=hi") == f"{callee}:hi"
+
+
+def test_php_in_a_nested_call(instance: Instance) -> None:
+    chain = "/php/matrix.php?op=call&fn=py_relay&args=rb_relay,pl_echo,php"
+    assert text(instance, chain) == "py>rb>pl:php"
+
+
+@pytest.mark.parametrize("other", LANGS)
+def test_php_shares_the_cache(instance: Instance, other: str) -> None:
+    text(instance, f"/php/matrix.php?op=cache_set&k=from-php-{other}&v=php-wrote")
+    assert text(instance, f"/{other}/cache_get?k=from-php-{other}") == "php-wrote"
+    text(instance, f"/{other}/cache_set?k=for-php-{other}&v={other}-wrote")
+    assert text(instance, f"/php/matrix.php?op=cache_get&k=for-php-{other}") == f"{other}-wrote"
+
+
+def test_php_raises_a_signal_handled_in_ruby(instance: Instance) -> None:
+    markers: Path = instance.markers  # type: ignore[attr-defined]
+    for marker in markers.glob("rb-sig42-*"):
+        marker.unlink()
+    assert text(instance, "/php/matrix.php?op=signal&num=42") == "raised"
+    wait_for(lambda: len(list(markers.glob("rb-sig42-w*"))) == 2, 15, "the Ruby handlers")

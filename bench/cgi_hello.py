@@ -1,0 +1,62 @@
+"""Hello-world CGI: polyhost vs uWSGI's cgi plugin, a shell script forked per request.
+
+`bench/apps/cgi/hello.cgi` (a /bin/sh script printing a header and `hello`), 2 workers each,
+the same wrk runs as bench/wsgi_hello.py (keep-alive on and off). Target of issue 7:
+polyhost >= 1.0x uWSGI.
+"""
+
+import sys
+
+from harness import REPO, Comparison, LoadMode, Metric, Ratio, Server, run_comparison
+
+KEEP_ALIVE = LoadMode("keep-alive")
+NO_KEEP_ALIVE = LoadMode("no keep-alive", ("-H", "Connection: close"))
+CGI_DIR = REPO / "bench" / "apps" / "cgi"
+
+
+def polyhost(port: int, mode_name: str) -> list[str]:
+    return [
+        str(REPO / ".venv/bin/polyhost"), "--http-socket", f"127.0.0.1:{port}",
+        "--http-socket-modifier1", "9", "--master", "--processes", "2",
+        "--cgi", str(CGI_DIR), "--disable-logging",
+    ]  # fmt: skip
+
+
+def uwsgi(port: int, mode_name: str) -> list[str]:
+    # --http-socket in both modes: the cgi plugin relays no Content-Length, so --http11-socket
+    # cannot keep the connection and wrk would wait for the end of every response
+    return [
+        "uwsgi", "--plugins", "cgi", "--http-socket", f"127.0.0.1:{port}",
+        "--http-socket-modifier1", "9", "--master", "--processes", "2",
+        "--cgi", str(CGI_DIR), "--disable-logging",
+    ]  # fmt: skip
+
+
+CGI = Comparison(
+    title="Hello-world CGI (/bin/sh): polyhost vs uWSGI cgi plugin (2 workers each)",
+    servers=[
+        Server(
+            "polyhost", polyhost, version_command=(str(REPO / ".venv/bin/polyhost"), "--version")
+        ),
+        Server(
+            "uWSGI",
+            uwsgi,
+            version_command=("uwsgi", "--version"),
+            note="--http-socket in both modes (uWSGI closes every connection); its cgi plugin "
+            "is in uwsgi-core",
+        ),
+    ],
+    modes=[KEEP_ALIVE, NO_KEEP_ALIVE],
+    ratios=[
+        Ratio(
+            "polyhost",
+            "uWSGI",
+            Metric.REQUESTS_PER_SECOND,
+            {KEEP_ALIVE.name: 1.0, NO_KEEP_ALIVE.name: 1.0},
+        ),
+    ],
+    path="/hello.cgi",
+)
+
+if __name__ == "__main__":
+    sys.exit(run_comparison(CGI, sys.argv[1:]))

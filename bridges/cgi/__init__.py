@@ -1,0 +1,1 @@
+"""CGI (RFC 3875): one process per request, and the CGI response parser PHP shares."""

@@ -1,0 +1,1 @@
+"""PHP: a pool of php-cgi children per worker, spoken to over FastCGI."""

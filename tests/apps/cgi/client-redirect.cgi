@@ -1,0 +1,2 @@
+#!/bin/sh
+printf 'Location: http://example.invalid/elsewhere\r\n\r\n'

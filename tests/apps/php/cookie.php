@@ -1,0 +1,5 @@
+<?php
+setcookie('first', 'one');
+setcookie('second', 'two', ['path' => '/', 'httponly' => true]);
+ksort($_COOKIE);
+echo json_encode($_COOKIE);

@@ -1,0 +1,2 @@
+<?php
+polyhost_no_such_function_here();

@@ -1,0 +1,2 @@
+<?php
+echo "php index at ", $_SERVER['SCRIPT_NAME'], "\n";
