@@ -491,6 +491,8 @@ def ratio_line(
     if missing:
         return f"{label} = n/a ({target_text}; {', '.join(missing)})"
     assert isinstance(numerator, Measurement) and isinstance(denominator, Measurement)
+    if denominator.value(ratio.metric) == 0:
+        return f"{label} = n/a ({target_text}; {ratio.denominator} measured 0)"
     value = numerator.value(ratio.metric) / denominator.value(ratio.metric)
     if target is None:
         return f"{label} = {value:.2f} ({target_text})"

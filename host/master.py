@@ -30,6 +30,7 @@ from polyhost.log import log, log_exception, open_logfile, set_log_date
 from polyhost.process import CURRENT
 from polyhost.scoreboard import Scoreboard
 from polyhost.sockets import INHERIT_ENV, Listener, SocketError, export_fds, open_listeners
+from polyhost.static import StaticFiles
 from polyhost.stats import StatsServer, build_stats
 from polyhost.worker import APP_LOAD_ERROR, Worker
 
@@ -139,6 +140,11 @@ class Master:
         except Exception as exc:
             raise StartupError(str(exc)) from exc
         self.fabric.install_in_master()
+        _apply_env(cfg)
+        try:  # a bad static option stops the start here, not a worker after fork
+            self.serves_static = StaticFiles.from_config(cfg) is not None
+        except ValueError as exc:
+            raise StartupError(str(exc)) from exc
         ctx = RuntimeContext(cfg, log, 0, self.threads)
         try:
             specs = app_specs(cfg)
@@ -147,10 +153,10 @@ class Master:
         except (AppLoadError, ValueError) as exc:
             raise StartupError(str(exc)) from exc
         self.specs = specs
-        if not specs and cfg.get("need-app"):
+        if not specs and not self.serves_static and cfg.get("need-app"):
             raise StartupError(
-                "no app configured (wsgi-file, module, mount, ...): nothing to serve. "
-                "Set one, or need-app = false to start an empty instance"
+                "no app configured (wsgi-file, module, mount, static-map ...): nothing to "
+                "serve. Set one, or need-app = false to start an empty instance"
             )
         for app in self.dispatcher.apps:
             log(f"WSGI app {app.id} ({app.mountpoint or '/'}) ready in "
@@ -605,6 +611,16 @@ class Master:
         if self.fifo_path:
             with contextlib.suppress(OSError):
                 os.unlink(self.fifo_path)
+
+
+def _apply_env(config: Config) -> None:
+    """`env = KEY=VALUE` (and `env = KEY` to remove one) for every runtime and process."""
+    for item in _list(config.get("env")):
+        key, sep, value = item.partition("=")
+        if sep:
+            os.environ[key] = value
+        else:
+            os.environ.pop(key, None)
 
 
 def set_process_title(config: Config, role: str) -> None:

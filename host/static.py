@@ -369,8 +369,12 @@ class StaticFiles:
                 return (mtime if rule.from_mtime else int(time.time())) + rule.seconds
         return None
 
-    def close(self) -> None:
+    def close(self, grace: float = 0.0) -> None:
+        """Stop the offload threads, first letting transfers in flight finish (up to grace s)."""
         if self.offload is not None:
+            deadline = time.monotonic() + grace
+            while self.offload.in_flight() and time.monotonic() < deadline:
+                time.sleep(0.05)
             self.offload.close()
 
 

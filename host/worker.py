@@ -133,7 +133,7 @@ class Worker:
             log_exception(f"worker {self.wid} (pid: {self.pid}): app failed to load:", exc)
             return APP_LOAD_ERROR
         CURRENT.run_postfork_hooks()
-        if not self.dispatcher.apps and self.config.get("need-app"):
+        if not self.dispatcher.apps and self.static is None and self.config.get("need-app"):
             log("no app loaded. GAME OVER")
             return APP_LOAD_ERROR
         threading.Thread(target=self._watch_harakiri, name="harakiri", daemon=True).start()
@@ -144,6 +144,8 @@ class Worker:
         finally:
             for _ in range(1, self.threads):
                 self.work.put(None)
+            if self.static is not None:  # downloads handed to offload threads finish first
+                self.static.close(grace=float(self.config.get("worker-reload-mercy") or 60))
             self.dispatcher.close()
         return 0
 

@@ -300,12 +300,6 @@ def prepare_python_environment(ctx: RuntimeContext) -> None:
         chdir_to(str(chdir))
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    for item in _list(config.get("env")):
-        key, sep, value = item.partition("=")
-        if sep:
-            os.environ[key] = value
-        else:
-            os.environ.pop(key, None)
     for module in _list(config.get("import")):
         importlib.import_module(module)
 
