@@ -38,6 +38,10 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y uwsgi-plugin-jvm-openjdk-17 \
     uwsgi-plugin-jwsgi-openjdk-17 uwsgi-plugin-ring-openjdk-17 openjdk-17-jdk-headless clojure
 .venv/bin/pip install jpype1
 
+# PHP, static files and CGI (bench/php_hello.py, static_file.py, cgi_hello.py): uWSGI's php
+# plugin (its cgi plugin is in uwsgi-core), php-cgi for polyhost, php-fpm behind nginx
+DEBIAN_FRONTEND=noninteractive apt-get install -y uwsgi-plugin-php php-cgi php-fpm nginx-light
+
 wrk -v 2>&1 | head -n 1 || true
 echo "uWSGI $(uwsgi --version)"
 .venv/bin/gunicorn --version
