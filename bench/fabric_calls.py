@@ -1,6 +1,7 @@
 """Fabric calls per second inside one worker: polyhost against real uWSGI 2.0 running the
-same apps (bench/apps/fabric/): local RPC Python->Python, Perl->Python (and Python->JVM once the
-JVM runtime registers `jv_echo`), cache get/set from Python and from Perl.
+same apps (bench/apps/fabric/): local RPC Python->Python, Perl->Python, Python->JVM (polyhost
+only: a Clojure app registers `jv_echo`; uWSGI's loop is reported as nan), cache get/set from
+Python and from Perl.
 
 Both servers get the same two apps on a uwsgi socket (Python on modifier1 0, PSGI on 5) and
 one worker; each request runs a timed loop inside the app and returns calls/s. Rounds
@@ -26,7 +27,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 APPS = REPO / "bench" / "apps" / "fabric"
-LOOPS = [("rpc_py_py", 0), ("rpc_pl_py", 5), ("cache_get_py", 0), ("cache_set_py", 0),
+LOOPS = [("rpc_py_py", 0), ("rpc_pl_py", 5), ("rpc_py_jvm", 0), ("cache_get_py", 0),
+         ("cache_set_py", 0),
          ("cache_update_py", 0), ("cache_get_pl", 5), ("cache_set_pl", 5)]
 
 
@@ -55,6 +57,7 @@ SERVERS = {
     "polyhost": lambda port: [str(REPO / ".venv/bin/polyhost"), "--socket", f"127.0.0.1:{port}",
                               "--wsgi-file", str(APPS / "fabric_bench.py"),
                               "--psgi", str(APPS / "fabric_bench.psgi"),
+                              "--mount", f"/jvm={APPS / 'jv_echo.clj'}",
                               "--cache2", "name=bench,items=1000", "--disable-logging"],
     "uWSGI": lambda port: ["uwsgi", "--plugins", "python3,psgi", "--socket", f"127.0.0.1:{port}",
                            "--master", "--processes", "1",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from polyhost.bridges.channel import CallError, CallHandler, ChannelPool, ChildProgram
+from polyhost.config import option_values
 from polyhost.dispatch import App, AppLoadError, Runtime
 from polyhost.fabric import ops, signals
 from polyhost.protocol.uwsgi import encode_array
@@ -88,17 +89,7 @@ class ChildRuntime(Runtime):
 
     def option_values(self, *names: str) -> list[str]:
         """Values of options that may be repeated; an option the config doesn't know is empty."""
-        values: list[str] = []
-        for name in names:
-            try:
-                value = self.ctx.config.get(name)
-            except KeyError:
-                continue
-            if isinstance(value, list):
-                values.extend(str(v) for v in value if v)
-            elif value is not None and value is not False and value != "":
-                values.append(str(value))
-        return values
+        return [value for name in names for value in option_values(self.ctx.config, name)]
 
     def find_interpreter(self, app: str) -> str:
         found = shutil.which(self.interpreter)

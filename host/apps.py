@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from polyhost.config import option_values
 from polyhost.dispatch import AppSpec, runtime_for_target, split_mount
 
 if TYPE_CHECKING:
@@ -30,9 +31,9 @@ def app_specs(config: Config) -> list[AppSpec]:
     """AppSpecs in config order: single-app options first, then every `mount`."""
     specs: list[AppSpec] = []
     for option, runtime in APP_OPTIONS.items():
-        for index, target in enumerate(_values(config, option)):
+        for index, target in enumerate(option_values(config, option)):
             specs.append(AppSpec(runtime, target, "", config.origin(option, index)))
-    for index, value in enumerate(_values(config, "mount")):
+    for index, value in enumerate(option_values(config, "mount")):
         origin = config.origin("mount", index)
         try:
             mountpoint, target = split_mount(value)
@@ -40,12 +41,3 @@ def app_specs(config: Config) -> list[AppSpec]:
             raise ValueError(f"{origin}: {exc}") from None
         specs.append(AppSpec(runtime_for_target(target), target, mountpoint, origin))
     return specs
-
-
-def _values(config: Config, option: str) -> list[str]:
-    value = config.get(option)
-    if value is None or value == "" or value is False:
-        return []
-    if isinstance(value, list):
-        return [v for v in value if v]
-    return [str(value)]

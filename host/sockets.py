@@ -15,6 +15,8 @@ import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from polyhost.config import as_list
+
 if TYPE_CHECKING:
     from polyhost.config import Config
 
@@ -196,13 +198,13 @@ def open_listeners(config: Config, log: object) -> list[Listener]:
     umask = config.get("umask")
     if umask:
         os.umask(int(str(umask), 8))
-    shared_addresses = _list(config.get("shared-socket"))
+    shared_addresses = as_list(config.get("shared-socket"))
     shared: dict[int, socket.socket] = {}  # bound on first use: an inherited `=N` needs none
     listeners: list[Listener] = []
     for option, proto in SOCKET_OPTIONS.items():
-        values = _list(config.get(option))
+        values = as_list(config.get(option))
         if option == "socket":
-            values += _list(config.get("uwsgi-socket"))
+            values += as_list(config.get("uwsgi-socket"))
         for address in values:
             key = f"{proto} {address}"
             path = ""
@@ -237,11 +239,3 @@ def open_listeners(config: Config, log: object) -> list[Listener]:
     for fd in inherited.values():  # listeners the new config no longer has
         os.close(fd)
     return listeners
-
-
-def _list(value: object) -> list[str]:
-    if not value:
-        return []
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    return [str(value)]

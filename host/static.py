@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from polyhost.config import option_values
 from polyhost.log import log as instance_log
 from polyhost.request import Request, Responder, simple_error
 
@@ -40,19 +41,6 @@ SCRIPT_EXTENSIONS = (".php", ".cgi")
 OFFLOAD_MIN = 128 * 1024
 #: how much one os.sendfile call of an offload thread may send
 OFFLOAD_CHUNK = 1 << 20
-
-
-def _values(config: Config | dict[str, Any], name: str) -> list[str]:
-    """An option's values as a list (repeatable or not); empty when unset or unknown."""
-    try:
-        value = config.get(name)
-    except KeyError:
-        return []
-    if value is None or value is False or value == "":
-        return []
-    if isinstance(value, list | tuple):
-        return [str(v) for v in value if v not in (None, "", False)]
-    return [str(value)]
 
 
 def _flag(config: Config | dict[str, Any], name: str, default: bool) -> bool:
@@ -162,42 +150,42 @@ class StaticFiles:
         """The file server the options describe, or None when no static option is set."""
         roots = []
         for option, keep in (("static-map", False), ("static-map2", True)):
-            for value in _values(config, option):
+            for value in option_values(config, option):
                 prefix, sep, path = value.partition("=")
                 if not sep or not prefix.startswith("/") or not path:
                     raise ValueError(f"{option} needs /mountpoint=DIR, got {value!r}")
                 roots.append(_root(prefix.rstrip("/"), path, keep))
-        roots += [_root("", path, False) for path in _values(config, "check-static")]
+        roots += [_root("", path, False) for path in option_values(config, "check-static")]
         from_docroot = _flag(config, "check-static-docroot", False)
         if not roots and not from_docroot:
             return None
-        skip = {*SCRIPT_EXTENSIONS, *_values(config, "static-skip-ext")}
-        skip.update(_values(config, "php-allowed-ext") or [".php"])
-        skip.update(_values(config, "cgi-allowed-ext"))
+        skip = {*SCRIPT_EXTENSIONS, *option_values(config, "static-skip-ext")}
+        skip.update(option_values(config, "php-allowed-ext") or [".php"])
+        skip.update(option_values(config, "cgi-allowed-ext"))
         mime = mimetypes.MimeTypes(())
-        for mime_file in [SYSTEM_MIME_FILE, *_values(config, "mimefile")]:
+        for mime_file in [SYSTEM_MIME_FILE, *option_values(config, "mimefile")]:
             with contextlib.suppress(FileNotFoundError):
                 mime.read(mime_file)
         expires = []
         for option, subject, from_mtime in _EXPIRES_OPTIONS:
-            for value in _values(config, option):
+            for value in option_values(config, option):
                 pattern, seconds = _split_rule(value, option)
                 regex = None if subject == "type" else re.compile(pattern)
                 expires.append(ExpiresRule(subject, pattern, seconds, from_mtime, regex))
-        threads = int((_values(config, "offload-threads") or ["0"])[0] or 0)
-        timeout = float((_values(config, "socket-timeout") or ["4"])[0])
+        threads = int((option_values(config, "offload-threads") or ["0"])[0] or 0)
+        timeout = float((option_values(config, "socket-timeout") or ["4"])[0])
         return cls(
             roots=roots,
-            index=_values(config, "static-index"),
+            index=option_values(config, "static-index"),
             skip_ext=tuple(sorted(e.lower() for e in skip if e)),
-            safe=[os.path.realpath(p) for p in _values(config, "static-safe")],
+            safe=[os.path.realpath(p) for p in option_values(config, "static-safe")],
             mime=mime,
             honour_range=_flag(config, "honour-range", True),
             expires=expires,
             gzip_all=_flag(config, "static-gzip-all", False),
-            gzip_regex=[re.compile(p) for p in _values(config, "static-gzip")],
-            gzip_prefix=_values(config, "static-gzip-dir"),
-            gzip_suffix=_values(config, "static-gzip-ext"),
+            gzip_regex=[re.compile(p) for p in option_values(config, "static-gzip")],
+            gzip_prefix=option_values(config, "static-gzip-dir"),
+            gzip_suffix=option_values(config, "static-gzip-ext"),
             docroot_from_request=from_docroot,
             offload=OffloadPool(threads, max(timeout, 30.0), log) if threads > 0 else None,
             log=log,

@@ -226,3 +226,26 @@ def test_full_signal_queue_is_logged_and_never_blocks(polyhost, tmp_path: Path) 
     log = inst.wait_log("SIGNAL QUEUE IS FULL")
     assert "signal(s) dropped for worker 1" in log
     assert body(port, "/") == b"fabric app"
+
+
+def test_stats_list_caches_spoolers_and_mules(polyhost, tmp_path: Path) -> None:
+    import json
+
+    os.environ["MARKER_DIR"] = str(tmp_path)
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    port, stats_port = free_port(), free_port()
+    inst = polyhost(["--http-socket", f"127.0.0.1:{port}", "--wsgi-file", APP,
+                     "--cache2", "name=shared,items=10", "--spooler", str(spool_dir),
+                     "--mule", "--stats", f"127.0.0.1:{stats_port}"], port=port)
+    inst.wait_log("spawned polyhost mule 1")
+    assert body(port, "/cache?op=set&k=a&v=b") == b"True"
+    body(port, "/cache?op=get&k=a")
+    with socket.create_connection(("127.0.0.1", stats_port), timeout=5) as sock:
+        stats = json.loads(b"".join(iter(lambda: sock.recv(65536), b"")))
+    [cache] = stats["caches"]
+    assert cache["name"] == "shared" and cache["items"] == 1 and cache["max_items"] == 10
+    assert cache["hits"] >= 1
+    [spooler] = stats["spoolers"]
+    assert spooler["dir"] == str(spool_dir) and spooler["pid"] > 0
+    assert [m["id"] for m in stats["mules"]] == [1]

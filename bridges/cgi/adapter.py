@@ -28,6 +28,7 @@ from urllib.parse import unquote_to_bytes
 from polyhost import __version__
 from polyhost.bridges.cgi.response import CgiHead, CgiHeadError
 from polyhost.bridges.channel import describe_exit
+from polyhost.config import option_values
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext
 from polyhost.request import (
     BodyReader,
@@ -81,18 +82,6 @@ class CgiTimeout(Exception):
     """The script was silent for cgi-timeout seconds."""
 
 
-def _values(config: Any, name: str) -> list[str]:
-    try:
-        value = config.get(name)
-    except KeyError:
-        return []
-    if value is None or value is False or value == "":
-        return []
-    if isinstance(value, list | tuple):
-        return [str(v) for v in value if v]
-    return [str(value)]
-
-
 def _within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
@@ -108,13 +97,13 @@ class CgiRuntime(Runtime):
     def __init__(self, ctx: RuntimeContext, specs: list[AppSpec]) -> None:
         super().__init__(ctx, specs)
         config = ctx.config
-        self.allowed_ext = _values(config, "cgi-allowed-ext")
-        self.index = _values(config, "cgi-index")
-        self.safe = [os.path.realpath(p) for p in _values(config, "cgi-safe")]
-        self.unset = _values(config, "cgi-unset")
-        self.timeout = int((_values(config, "cgi-timeout") or [DEFAULT_TIMEOUT])[0])
+        self.allowed_ext = option_values(config, "cgi-allowed-ext")
+        self.index = option_values(config, "cgi-index")
+        self.safe = [os.path.realpath(p) for p in option_values(config, "cgi-safe")]
+        self.unset = option_values(config, "cgi-unset")
+        self.timeout = int((option_values(config, "cgi-timeout") or [DEFAULT_TIMEOUT])[0])
         self.helpers: list[tuple[str, list[str]]] = []
-        for item in _values(config, "cgi-map-helper"):
+        for item in option_values(config, "cgi-map-helper"):
             ext, sep, command = item.partition("=")
             if not sep or not ext or not command.strip():
                 raise AppLoadError(f"cgi-helper needs .ext=interpreter, got {item!r}")

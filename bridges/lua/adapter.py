@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from polyhost import UWSGI_COMPAT_VERSION
+from polyhost.config import as_list
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext
 from polyhost.fabric.inprocess import Conversion, InProcessFabric, uwsgi_api
 from polyhost.fabric.ops import FabricError
@@ -210,7 +211,7 @@ class LuaRuntime(Runtime):
     def __init__(self, ctx: RuntimeContext, specs: list[AppSpec]) -> None:
         super().__init__(ctx, specs)
         self.sink = LogSink(ctx.log)
-        self.preloads = [os.path.abspath(p) for p in option_list(ctx.config.get("lua-load"))]
+        self.preloads = [os.path.abspath(p) for p in as_list(ctx.config.get("lua-load"))]
         self.api = self.uwsgi_api()
 
     def uwsgi_api(self) -> dict[str, object]:
@@ -295,9 +296,3 @@ class LuaRuntime(Runtime):
             f"{app.target}:\n{decode_lua_text(str(error))}"
         )
         simple_error(responder, 500)
-
-
-def option_list(value: object) -> list[str]:
-    if value is None or value is False or value == "":
-        return []
-    return [str(v) for v in value] if isinstance(value, list) else [str(value)]

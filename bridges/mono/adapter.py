@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 from polyhost import UWSGI_COMPAT_VERSION
 from polyhost.bridges.mono import build
+from polyhost.config import option_values
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext
 from polyhost.fabric.inprocess import InProcessFabric
 from polyhost.process import CURRENT
@@ -107,9 +108,10 @@ class MonoRuntime(Runtime):
                 )
         self.targets = [self._parse(spec) for spec in specs]
         aspnet = any(isinstance(t, AspNetApp) for t in self.targets)
-        self.extra_assemblies = [os.path.abspath(str(p)) for p in _values(ctx, "mono-assembly")]
-        self.index_files = _values(ctx, "mono-index") or list(DEFAULT_INDEX_FILES)
-        self.key_vars = _values(ctx, "mono-key") or ["DOCUMENT_ROOT"]
+        assemblies = option_values(ctx.config, "mono-assembly")
+        self.extra_assemblies = [os.path.abspath(str(p)) for p in assemblies]
+        self.index_files = option_values(ctx.config, "mono-index") or list(DEFAULT_INDEX_FILES)
+        self.key_vars = option_values(ctx.config, "mono-key") or ["DOCUMENT_ROOT"]
         self.gc_every = int(ctx.config.get("mono-gc-freq") or 0)
         self.served = 0
         _check_mono(aspnet)
@@ -467,15 +469,6 @@ def _dotnet_text(exc: BaseException) -> str:
             pass
     inner = getattr(exc, "__cause__", None)
     return f"{type(exc).__name__}: {exc}" + (f" ({inner})" if inner else "")
-
-
-def _values(ctx: RuntimeContext, option: str) -> list[str]:
-    value = ctx.config.get(option)
-    if value is None or value == "" or value is False:
-        return []
-    if isinstance(value, (list, tuple)):
-        return [str(v) for v in value if v]
-    return [str(value)]
 
 
 def _packed_options(config: Any) -> str:

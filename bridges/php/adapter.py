@@ -22,6 +22,7 @@ from typing import Any
 from polyhost import UWSGI_COMPAT_VERSION, __version__
 from polyhost.bridges.php.fabric_socket import FabricSocket
 from polyhost.bridges.php.php_cgi import PhpCgiCommand, PhpCgiPool
+from polyhost.config import option_values
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext
 from polyhost.protocol.fastcgi import encode_pairs
 from polyhost.request import Request, Responder, simple_error
@@ -79,18 +80,6 @@ class Refusal(Exception):
         self.location = location
 
 
-def _values(config: Any, name: str) -> list[str]:
-    try:
-        value = config.get(name)
-    except KeyError:
-        return []
-    if value is None or value is False or value == "":
-        return []
-    if isinstance(value, list | tuple):
-        return [str(v) for v in value if v]
-    return [str(value)]
-
-
 def _within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
@@ -108,14 +97,14 @@ class PhpRuntime(Runtime):
         self.pool: PhpCgiPool | None = None
         self.fabric: FabricSocket | None = None
         config = ctx.config
-        self.index = _values(config, "php-index") or list(DEFAULT_INDEX)
-        self.allowed_ext = _values(config, "php-allowed-ext") or [".php"]
+        self.index = option_values(config, "php-index") or list(DEFAULT_INDEX)
+        self.allowed_ext = option_values(config, "php-allowed-ext") or [".php"]
         self.allowed_docroots = [
-            os.path.realpath(d) for d in _values(config, "php-allowed-docroot")
+            os.path.realpath(d) for d in option_values(config, "php-allowed-docroot")
         ]
-        self.allowed_scripts = _values(config, "php-allowed-script")
+        self.allowed_scripts = option_values(config, "php-allowed-script")
         self.server_software = (
-            _values(config, "php-server-software") or [f"polyhost/{__version__}"]
+            option_values(config, "php-server-software") or [f"polyhost/{__version__}"]
         )[0]
         #: sent before the request's vars, which may override them
         self._default_params = encode_pairs(
@@ -124,7 +113,7 @@ class PhpRuntime(Runtime):
         self._constant_params: dict[PhpApp, bytes] = {}
         self._resolved: dict[tuple[PhpApp, str, str], tuple[float, Script]] = {}
         self.extra_vars: list[tuple[str, str]] = []
-        for item in _values(config, "php-var"):
+        for item in option_values(config, "php-var"):
             key, sep, value = item.partition("=")
             if not sep or not key:
                 raise AppLoadError(f"php-var needs KEY=VALUE, got {item!r}")
@@ -169,7 +158,7 @@ class PhpRuntime(Runtime):
                 for app in apps
             )
         )
-        if _values(self.ctx.config, "php-sapi-name"):
+        if option_values(self.ctx.config, "php-sapi-name"):
             self.ctx.log(
                 "php-sapi-name: php-cgi's SAPI is always cgi-fcgi, and OPcache works with it "
                 "as it is (uWSGI needed the option to enable it); the value is not used"
@@ -207,7 +196,7 @@ class PhpRuntime(Runtime):
     def _command(self, php_cgi: str) -> PhpCgiCommand:
         config = self.ctx.config
         argv = [php_cgi]
-        ini_files = _values(config, "php-ini")
+        ini_files = option_values(config, "php-ini")
         if ini_files:
             if len(ini_files) > 1:
                 self.ctx.log(
@@ -219,7 +208,7 @@ class PhpRuntime(Runtime):
             argv += ["-c", ini_files[-1]]
         user_prepend = ""
         settings: list[str] = []
-        for item in _values(config, "php-set"):
+        for item in option_values(config, "php-set"):
             key, sep, value = item.partition("=")
             if not sep:
                 raise AppLoadError(f"php-set needs key=value, got {item!r}")

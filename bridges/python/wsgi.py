@@ -18,6 +18,7 @@ from typing import Any, BinaryIO, ClassVar
 
 from polyhost import __version__
 from polyhost.bridges.python import uwsgi_api
+from polyhost.config import as_list
 from polyhost.dispatch import App, AppLoadError, Runtime, RuntimeContext, chdir_to
 from polyhost.log import log_exception
 from polyhost.request import Request, Responder, simple_error
@@ -179,7 +180,7 @@ class WsgiRuntime(Runtime):
 
     # -- serving ---------------------------------------------------------------------------
     def handle(self, app: App, request: Request, responder: Responder) -> None:
-        env: dict[str, Any] = dict(request.vars)
+        env: dict[str, Any] = dict(request.vars)  # the worker still logs request.vars
         env.update(self.base_env)
         env["wsgi.input"] = InputStream(request.body)
         env["wsgi.url_scheme"] = env.get("UWSGI_SCHEME") or (
@@ -291,7 +292,7 @@ def prepare_python_environment(ctx: RuntimeContext) -> None:
         for site_dir in site_dirs:
             if site_dir not in sys.path:
                 sys.path.insert(0, site_dir)
-    for entry in _list(config.get("pythonpath")):
+    for entry in as_list(config.get("pythonpath")):
         for path in sorted(glob.glob(entry)) or [entry]:
             if path not in sys.path:
                 sys.path.insert(0, path)
@@ -300,11 +301,5 @@ def prepare_python_environment(ctx: RuntimeContext) -> None:
         chdir_to(str(chdir))
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    for module in _list(config.get("import")):
+    for module in as_list(config.get("import")):
         importlib.import_module(module)
-
-
-def _list(value: object) -> list[str]:
-    if not value:
-        return []
-    return [str(v) for v in value] if isinstance(value, list) else [str(value)]

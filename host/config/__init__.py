@@ -14,14 +14,17 @@ from polyhost.config.help import (
 )
 from polyhost.config.model import ConfigError
 from polyhost.config.options import OPTIONS, Option, find_option
+from polyhost.config.values import as_list, option_values
 
 __all__ = [
     "OPTIONS",
     "Config",
     "ConfigError",
     "Option",
+    "as_list",
     "find_option",
     "load_config",
+    "option_values",
     "render_help",
     "render_option_help",
     "render_show_config",

@@ -14,6 +14,8 @@ import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from polyhost.config import as_list
+
 if TYPE_CHECKING:
     from polyhost.config import Config
 
@@ -33,8 +35,10 @@ class MuleSpec:
 
 def mule_specs(config: Config) -> list[MuleSpec]:
     specs: list[MuleSpec] = []
-    for value in _list(config.get("mule")):
-        script = "" if value in ("", "true", "True", "1") else value
+    value = config.get("mule")
+    # a bare `mule` (an empty or true value) is a mule without a script: each one counts
+    for item in value if isinstance(value, list) else as_list(value):
+        script = "" if item in ("", True, "true", "True", "1") else str(item)
         specs.append(MuleSpec(len(specs) + 1, script))
     for _ in range(int(config.get("mules") or 0)):
         specs.append(MuleSpec(len(specs) + 1))
@@ -43,7 +47,7 @@ def mule_specs(config: Config) -> list[MuleSpec]:
 
 def farm_specs(config: Config, mules: int) -> dict[str, list[int]]:
     farms: dict[str, list[int]] = {}
-    for value in _list(config.get("farm")):
+    for value in as_list(config.get("farm")):
         name, sep, ids = value.partition(":")
         if not sep or not name:
             raise MuleError(f"farm = {value!r}: use farm = NAME:1,2 (mule ids from 1)")
@@ -129,11 +133,3 @@ class MuleQueues:
             if number != mule_id:
                 reader.close()
         self.mule_id = mule_id
-
-
-def _list(value: object) -> list[str]:
-    if value is None or value is False:
-        return []
-    if value is True:
-        return [""]
-    return [str(v) for v in value] if isinstance(value, list) else [str(value)]

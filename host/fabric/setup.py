@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from polyhost.config import as_list
 from polyhost.fabric import signals
 from polyhost.fabric.mules import MuleQueues, MuleSpec, farm_specs, mule_specs
 from polyhost.log import log
@@ -54,7 +55,7 @@ class Fabric:
         if fabric.mule_list:
             farms = farm_specs(config, len(fabric.mule_list))
             fabric.mules = MuleQueues.create(fabric.mule_list, farms)
-        for directory in _list(config.get("spooler")):
+        for directory in as_list(config.get("spooler")):
             path = os.path.abspath(directory)
             if not os.path.isdir(path):
                 raise OSError(f"spooler directory {path} does not exist: create it first")
@@ -67,7 +68,7 @@ class Fabric:
         self.directory = instance_dir(self.master_pid)
         self.caches = CacheSet(specs_from_config(self.config), self.directory,
                                float(self.config.get("socket-timeout") or 4))
-        for line in self.caches.add_items(_list(self.config.get("add-cache-item"))):
+        for line in self.caches.add_items(as_list(self.config.get("add-cache-item"))):
             log(line)
 
     def install_in_master(self) -> None:
@@ -103,9 +104,3 @@ class Fabric:
         if final and self.directory:
             with contextlib.suppress(OSError):
                 os.rmdir(self.directory)
-
-
-def _list(value: object) -> list[str]:
-    if not value:
-        return []
-    return [str(v) for v in value] if isinstance(value, list) else [str(value)]

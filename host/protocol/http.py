@@ -188,7 +188,7 @@ class HttpConnection:
         env: dict[str, str] = {
             "REQUEST_METHOD": method,
             "REQUEST_URI": target.decode("latin-1"),
-            "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
+            "PATH_INFO": (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1"),
             "QUERY_STRING": query.decode("latin-1"),
             "SERVER_PROTOCOL": f"HTTP/{version}",
             "SCRIPT_NAME": "",
