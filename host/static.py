@@ -279,9 +279,9 @@ class StaticFiles:
         if root.is_file:
             if real == root.real:
                 return True
-        elif real.startswith(root.real.rstrip("/") + "/"):
+        elif path_within(real, root.real):
             return True
-        return any(real == safe or real.startswith(safe.rstrip("/") + "/") for safe in self.safe)
+        return any(path_within(real, safe) for safe in self.safe)
 
     # -- response ------------------------------------------------------------------------------
 
@@ -588,3 +588,8 @@ class _OffloadLoop:
         with contextlib.suppress(OSError):
             os.close(transfer.fd)
         transfer.file.close()
+
+
+def path_within(path: str, root: str) -> bool:
+    """`path` is `root` or below it (both already resolved with realpath)."""
+    return path == root or path.startswith(root.rstrip("/") + "/")

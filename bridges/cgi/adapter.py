@@ -38,6 +38,7 @@ from polyhost.request import (
     ResponseAborted,
     simple_error,
 )
+from polyhost.static import path_within
 
 #: uWSGI's default cgi-timeout
 DEFAULT_TIMEOUT = 60
@@ -80,10 +81,6 @@ class Refusal(Exception):
 
 class CgiTimeout(Exception):
     """The script was silent for cgi-timeout seconds."""
-
-
-def _within(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip("/") + "/")
 
 
 class CgiRuntime(Runtime):
@@ -223,8 +220,8 @@ class CgiRuntime(Runtime):
         self, root: CgiRoot, filename: str, script_name: str, path_info: str, document_root: str
     ) -> CgiScript:
         real = os.path.realpath(filename)
-        inside = real == root.real if root.is_file else _within(real, root.real)
-        if not inside and not any(_within(real, safe) for safe in self.safe):
+        inside = real == root.real if root.is_file else path_within(real, root.real)
+        if not inside and not any(path_within(real, safe) for safe in self.safe):
             raise Refusal(403, f"CGI security error: {real} is not under {root.real}")
         if self.allowed_ext and not real.endswith(tuple(self.allowed_ext)):
             raise Refusal(

@@ -26,6 +26,7 @@ from polyhost.config import option_values
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext
 from polyhost.protocol.fastcgi import encode_pairs
 from polyhost.request import Request, Responder, simple_error
+from polyhost.static import path_within
 
 #: the uwsgi_* API, loaded into every script with auto_prepend_file
 API_LIBRARY = Path(__file__).with_name("uwsgi.php")
@@ -78,10 +79,6 @@ class Refusal(Exception):
         self.text = text
         self.log = log
         self.location = location
-
-
-def _within(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip("/") + "/")
 
 
 class PhpRuntime(Runtime):
@@ -328,9 +325,9 @@ class PhpRuntime(Runtime):
             else:
                 raise Refusal(404)
         real = os.path.realpath(filename)
-        if not _within(real, docroot):
+        if not path_within(real, docroot):
             raise Refusal(403, log=f"PHP security error: {real} is not under {docroot}")
-        if self.allowed_docroots and not any(_within(real, d) for d in self.allowed_docroots):
+        if self.allowed_docroots and not any(path_within(real, d) for d in self.allowed_docroots):
             raise Refusal(403, log=f"PHP security error: {real} is not under an allowed docroot")
         if not real.endswith(tuple(self.allowed_ext)):
             raise Refusal(
