@@ -24,9 +24,9 @@ SECRET = b"the secret outside every root\n"
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """root/ (served), outside/ (never served), shared/ (reached through a symlink, static-safe)."""
+    """served/ (the served root), outside/ (never served), shared/ (a symlink target)."""
     base = tmp_path_factory.mktemp("static")
-    root, outside, shared = base / "root", base / "outside", base / "shared"
+    root, outside, shared = base / "served", base / "outside", base / "shared"
     for folder in (root / "sub", root / "docs", outside, shared):
         folder.mkdir(parents=True)
     (root / "a.txt").write_bytes(b"0123456789" * 10)
@@ -52,7 +52,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def files(tree: Path, **options: object) -> StaticFiles:
-    config: dict[str, object] = {"static-map": [f"/s={tree / 'root'}"]}
+    config: dict[str, object] = {"static-map": [f"/s={tree / 'served'}"]}
     config.update({k.replace("_", "-"): v for k, v in options.items()})
     static = StaticFiles.from_config(config)
     assert static is not None
@@ -84,7 +84,7 @@ def test_file_with_type_length_validators(tree: Path) -> None:
     assert response.header(
         "ETag",
     ).startswith('"')  # type: ignore[union-attr]
-    mtime = int((tree / "root" / "a.txt").stat().st_mtime)
+    mtime = int((tree / "served" / "a.txt").stat().st_mtime)
     assert response.header("Last-Modified") == email.utils.formatdate(mtime, usegmt=True)
     assert response.header("Accept-Ranges") == "bytes"
     assert response.sendfiles, "the body goes out with sendfile"
@@ -164,11 +164,11 @@ def test_other_methods_and_missing_files_go_to_the_app(tree: Path) -> None:
 def test_static_index_map2_check_static_and_non_ascii_names(tree: Path) -> None:
     indexed = fetch(files(tree, static_index=["index.html"]), "/s/docs/")
     assert indexed is not None and bytes(indexed.body) == b"docs index\n"
-    map2 = StaticFiles.from_config({"static-map2": [f"/root={tree}"]})
+    map2 = StaticFiles.from_config({"static-map2": [f"/served={tree}"]})
     assert map2 is not None
-    found = fetch(map2, "/root/a.txt")
+    found = fetch(map2, "/served/a.txt")
     assert found is not None and bytes(found.body) == b"0123456789" * 10
-    check = StaticFiles.from_config({"check-static": [str(tree / "root")]})
+    check = StaticFiles.from_config({"check-static": [str(tree / "served")]})
     assert check is not None and fetch(check, "/page.html") is not None
     accented = fetch(files(tree), "/s/caf\u00e9.txt".encode().decode("latin-1"))
     assert accented is not None and bytes(accented.body) == b"accented name\n"
@@ -214,7 +214,7 @@ def test_gzip_sibling_for_clients_that_accept_it(tree: Path) -> None:
     zipped = fetch(static, "/s/style.css", Accept_Encoding="br, gzip;q=0.8")
     assert zipped is not None and zipped.header("Content-Encoding") == "gzip"
     assert zipped.header("Content-Type") == "text/css"
-    assert gzip.decompress(bytes(zipped.body)) == (tree / "root" / "style.css").read_bytes()
+    assert gzip.decompress(bytes(zipped.body)) == (tree / "served" / "style.css").read_bytes()
     assert zipped.header("Vary") == "Accept-Encoding"
     plain = fetch(static, "/s/style.css")
     assert plain is not None and plain.header("Content-Encoding") is None
@@ -240,7 +240,7 @@ def test_expires_by_type_uri_and_mtime(tree: Path) -> None:
         is None
     )
     by_mtime = fetch(files(tree, static_expires_mtime=[r"a\.txt$=100"]), "/s/a.txt")
-    mtime = int((tree / "root" / "a.txt").stat().st_mtime)
+    mtime = int((tree / "served" / "a.txt").stat().st_mtime)
     assert by_mtime is not None
     assert by_mtime.header("Expires") == email.utils.formatdate(mtime + 100, usegmt=True)
 
@@ -258,7 +258,7 @@ def instance(tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[I
             "--wsgi-file",
             str(APPS / "wsgi" / "basic.py"),
             "--static-map",
-            f"/s={tree / 'root'}",
+            f"/s={tree / 'served'}",
             "--offload-threads",
             "2",
             "--socket-timeout",
@@ -319,7 +319,7 @@ def test_small_files_keep_the_connection_alive(instance: Instance) -> None:
 
 
 def test_offloaded_download_does_not_hold_the_worker(instance: Instance, tree: Path) -> None:
-    expected = hashlib.md5((tree / "root" / "big.bin").read_bytes()).hexdigest()
+    expected = hashlib.md5((tree / "served" / "big.bin").read_bytes()).hexdigest()
     slow = socket.create_connection(("127.0.0.1", instance.port), timeout=10)
     try:
         slow.sendall(b"GET /s/big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
