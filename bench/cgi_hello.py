@@ -7,10 +7,17 @@ polyhost >= 1.0x uWSGI.
 
 import sys
 
-from harness import REPO, Comparison, LoadMode, Metric, Ratio, Server, run_comparison
+from harness import (
+    KEEP_ALIVE,
+    NO_KEEP_ALIVE,
+    REPO,
+    Comparison,
+    Metric,
+    Ratio,
+    Server,
+    run_comparison,
+)
 
-KEEP_ALIVE = LoadMode("keep-alive")
-NO_KEEP_ALIVE = LoadMode("no keep-alive", ("-H", "Connection: close"))
 CGI_DIR = REPO / "bench" / "apps" / "cgi"
 
 

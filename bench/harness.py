@@ -587,3 +587,51 @@ def run_comparison(comparison: Comparison, argv: Sequence[str] | None = None) ->
         report += ["", *(f"- {line}" for line in ratio_lines if line is not None)]
     print("\n".join(report))
     return 0
+
+
+KEEP_ALIVE = LoadMode("keep-alive")
+NO_KEEP_ALIVE = LoadMode("no keep-alive", ("-H", "Connection: close"))
+
+
+def first_answer_seconds(
+    server: Server, path: str = "/", startup: tuple[str, str, str] | None = None
+) -> str:
+    """Seconds from spawning `server` to its first 200 on `path`. `startup` = (label, text
+    before, text after) picks the runtime's own start-up seconds out of the server's log, e.g.
+    ("JVM start", " started in ", "s ") for polyhost's "JVM ... started in 0.31s (...)" lines."""
+    port = free_port()
+    argv = server.command(port, NO_KEEP_ALIVE.name)
+    with tempfile.TemporaryFile() as log:
+        started = time.monotonic()
+        process = subprocess.Popen(
+            argv, cwd=server.cwd, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        try:
+            wait_until_serving(process, port, path, server.start_timeout_s, log)
+            elapsed = f"{time.monotonic() - started:.2f} s"
+            if startup is None:
+                return elapsed
+            label, before, after = startup
+            log.seek(0)
+            found = [
+                line.split(before)[1].split(after)[0]
+                for line in log.read().decode(errors="replace").splitlines()
+                if before in line
+            ]
+            return elapsed + (f" ({label} {', '.join(found)} s)" if found else "")
+        except ServerProblem as error:
+            return f"did not start: {error}"
+        finally:
+            stop_process_group(process, server.stop_signal)
+
+
+def print_first_answers(comparison: Comparison, title: str, **options: object) -> None:
+    """The start-up table after a comparison (honours --only like run_comparison)."""
+    args = sys.argv[1:]
+    only = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--only"]
+    print(f"\n## {title}\n")
+    print("| server | first answer after |\n|---|---|")
+    for server in comparison.servers:
+        if not only or server.name in only:
+            print(f"| {server.name} | {first_answer_seconds(server, **options)} |")  # type: ignore[arg-type]

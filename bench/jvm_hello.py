@@ -12,22 +12,18 @@ Run `python bench/jvm_hello.py -h`.
 import os
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 from harness import (
+    KEEP_ALIVE,
+    NO_KEEP_ALIVE,
     REPO,
     Comparison,
-    LoadMode,
     Metric,
     Ratio,
     Server,
-    ServerProblem,
-    free_port,
+    print_first_answers,
     run_comparison,
-    stop_process_group,
-    wait_until_serving,
 )
 
 JWSGI_SOURCE = REPO / "tests" / "apps" / "jvm" / "java" / "JwsgiHello.java"
@@ -37,8 +33,6 @@ RING_APP = "polyhost.test.hello:handler"
 UWSGI_JAR = "/usr/share/java/uwsgi.jar"
 CLOJURE_JAR = "/usr/share/java/clojure.jar"
 BUILD = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "polyhost" / "bench"
-KEEP_ALIVE = LoadMode("keep-alive")
-NO_KEEP_ALIVE = LoadMode("no keep-alive", ("-H", "Connection: close"))
 
 
 def jwsgi_classes() -> Path:
@@ -144,39 +138,10 @@ COMPARISON = Comparison(
 )
 
 
-def first_answer_seconds(server: Server) -> str:
-    """Seconds from spawning the server to its first 200, with polyhost's JVM start-up lines."""
-    port = free_port()
-    argv = server.command(port, NO_KEEP_ALIVE.name)
-    with tempfile.TemporaryFile() as log:
-        started = time.monotonic()
-        process = subprocess.Popen(
-            argv, cwd=server.cwd, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-        try:
-            wait_until_serving(process, port, "/", server.start_timeout_s, log)
-            elapsed = time.monotonic() - started
-            log.seek(0)
-            jvm = [
-                line.split(" started in ")[1].split("s ")[0]
-                for line in log.read().decode(errors="replace").splitlines()
-                if line.startswith("JVM ") and " started in " in line
-            ]
-            return f"{elapsed:.2f} s" + (f" (JVM start {', '.join(jvm)} s)" if jvm else "")
-        except ServerProblem as error:
-            return f"did not start: {error}"
-        finally:
-            stop_process_group(process, server.stop_signal)
-
-
 if __name__ == "__main__":
     code = run_comparison(COMPARISON)
-    args = sys.argv[1:]
-    only = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--only"]
-    print("\n## start-up (spawn to the first 200)\n")
-    print("| server | first answer after |\n|---|---|")
-    for server in COMPARISON.servers:
-        if not only or server.name in only:
-            print(f"| {server.name} | {first_answer_seconds(server)} |")
+    print_first_answers(
+        COMPARISON, "start-up (spawn to the first 200)",
+        startup=("JVM start", " started in ", "s "),
+    )
     sys.exit(code)

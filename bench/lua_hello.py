@@ -8,28 +8,21 @@ server is started once more to time its first answer (worker spawn, Lua state, a
 Run `python bench/lua_hello.py -h`.
 """
 
-import subprocess
 import sys
-import tempfile
-import time
 
 from harness import (
+    KEEP_ALIVE,
+    NO_KEEP_ALIVE,
     REPO,
     Comparison,
-    LoadMode,
     Metric,
     Ratio,
     Server,
-    ServerProblem,
-    free_port,
+    print_first_answers,
     run_comparison,
-    stop_process_group,
-    wait_until_serving,
 )
 
 APP = "tests/apps/lua/hello.lua"
-KEEP_ALIVE = LoadMode("keep-alive")
-NO_KEEP_ALIVE = LoadMode("no keep-alive", ("-H", "Connection: close"))
 
 
 def uwsgi_command(port: int, mode_name: str) -> list[str]:
@@ -83,32 +76,7 @@ COMPARISON = Comparison(
 )
 
 
-def first_answer_seconds(server: Server) -> str:
-    """Seconds from spawning the server to its first 200 (workers, Lua states, the app)."""
-    port = free_port()
-    argv = server.command(port, NO_KEEP_ALIVE.name)
-    with tempfile.TemporaryFile() as log:
-        started = time.monotonic()
-        process = subprocess.Popen(
-            argv, cwd=server.cwd, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-        try:
-            wait_until_serving(process, port, "/", server.start_timeout_s, log)
-            return f"{time.monotonic() - started:.2f} s"
-        except ServerProblem as error:
-            return f"did not start: {error}"
-        finally:
-            stop_process_group(process, server.stop_signal)
-
-
 if __name__ == "__main__":
     code = run_comparison(COMPARISON)
-    args = sys.argv[1:]
-    only = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--only"]
-    print("\n## start-up (spawn to the first 200)\n")
-    print("| server | first answer after |\n|---|---|")
-    for server in COMPARISON.servers:
-        if not only or server.name in only:
-            print(f"| {server.name} | {first_answer_seconds(server)} |")
+    print_first_answers(COMPARISON, "start-up (spawn to the first 200)")
     sys.exit(code)

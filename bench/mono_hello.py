@@ -11,28 +11,22 @@ plus ASP.NET's first compile of the handler). Run `python bench/mono_hello.py -h
 import os
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 from harness import (
+    KEEP_ALIVE,
+    NO_KEEP_ALIVE,
     REPO,
     Comparison,
-    LoadMode,
     Metric,
     Ratio,
     Server,
-    ServerProblem,
-    free_port,
+    print_first_answers,
     run_comparison,
-    stop_process_group,
-    wait_until_serving,
 )
 
 APP = "bench/apps/mono_hello"
 PATH = "/hello.ashx"
-KEEP_ALIVE = LoadMode("keep-alive")
-NO_KEEP_ALIVE = LoadMode("no keep-alive", ("-H", "Connection: close"))
 #: uWSGI's C# half (uwsgi.dll) is not in Debian's plugin package: built from uwsgi-src's source
 UWSGI_CS = Path("/usr/src/uwsgi/plugins/mono/uwsgi.cs")
 BUILD = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "polyhost" / "bench"
@@ -143,39 +137,10 @@ COMPARISON = Comparison(
 )  # fmt: skip
 
 
-def first_answer_seconds(server: Server) -> str:
-    """Seconds from spawning the server to its first 200 on PATH (CLR start + first compile)."""
-    port = free_port()
-    argv = server.command(port, NO_KEEP_ALIVE.name)
-    with tempfile.TemporaryFile() as log:
-        started = time.monotonic()
-        process = subprocess.Popen(
-            argv, cwd=server.cwd, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-        try:
-            wait_until_serving(process, port, PATH, server.start_timeout_s, log)
-            elapsed = time.monotonic() - started
-            log.seek(0)
-            clr = [
-                line.split(" CLR started in ")[1].split(" seconds")[0]
-                for line in log.read().decode(errors="replace").splitlines()
-                if " CLR started in " in line
-            ]
-            return f"{elapsed:.2f} s" + (f" (CLR start {', '.join(clr)} s)" if clr else "")
-        except ServerProblem as error:
-            return f"did not start: {error}"
-        finally:
-            stop_process_group(process, server.stop_signal)
-
-
 if __name__ == "__main__":
     code = run_comparison(COMPARISON)
-    args = sys.argv[1:]
-    only = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--only"]
-    print(f"\n## worker start-up (spawn to the first 200 on {PATH})\n")
-    print("| server | first answer after |\n|---|---|")
-    for server in COMPARISON.servers:
-        if not only or server.name in only:
-            print(f"| {server.name} | {first_answer_seconds(server)} |")
+    print_first_answers(
+        COMPARISON, f"worker start-up (spawn to the first 200 on {PATH})", path=PATH,
+        startup=("CLR start", " CLR started in ", " seconds"),
+    )
     sys.exit(code)

@@ -11,10 +11,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import REPO, Comparison, LoadMode, Metric, Ratio, Server, run_comparison
+from harness import (
+    KEEP_ALIVE,
+    NO_KEEP_ALIVE,
+    REPO,
+    Comparison,
+    Metric,
+    Ratio,
+    Server,
+    run_comparison,
+)
 
-KEEP_ALIVE = LoadMode("keep-alive")
-NO_KEEP_ALIVE = LoadMode("no keep-alive", ("-H", "Connection: close"))
 DOCROOT = REPO / "bench" / "apps" / "php"
 PHP_FPM = shutil.which("php-fpm8.2") or "/usr/sbin/php-fpm8.2"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

@@ -8,10 +8,17 @@ import signal
 import sys
 from collections.abc import Callable
 
-from harness import REPO, Comparison, LoadMode, Metric, Ratio, Server, run_comparison
+from harness import (
+    KEEP_ALIVE,
+    NO_KEEP_ALIVE,
+    REPO,
+    Comparison,
+    Metric,
+    Ratio,
+    Server,
+    run_comparison,
+)
 
-KEEP_ALIVE = LoadMode("keep-alive")
-NO_KEEP_ALIVE = LoadMode("no keep-alive", ("-H", "Connection: close"))
 PSGI_APP = "bench/apps/hello.psgi"
 RACK_APP = "bench/apps/hello.ru"
 

@@ -12,10 +12,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import REPO, Comparison, LoadMode, Metric, Ratio, Server, run_comparison
+from harness import (
+    KEEP_ALIVE,
+    NO_KEEP_ALIVE,
+    REPO,
+    Comparison,
+    Metric,
+    Ratio,
+    Server,
+    run_comparison,
+)
 
-KEEP_ALIVE = LoadMode("keep-alive")
-NO_KEEP_ALIVE = LoadMode("no keep-alive", ("-H", "Connection: close"))
 WSGI_FILE = "bench/apps/hello_wsgi.py"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 FILES = Path(tempfile.mkdtemp(prefix="bench-static-"))

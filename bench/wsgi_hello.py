@@ -6,12 +6,19 @@ the machinery is in bench/harness.py.
 
 import sys
 
-from harness import REPO, Comparison, LoadMode, Metric, Ratio, Server, run_comparison
+from harness import (
+    KEEP_ALIVE,
+    NO_KEEP_ALIVE,
+    REPO,
+    Comparison,
+    Metric,
+    Ratio,
+    Server,
+    run_comparison,
+)
 
 APPS = REPO / "bench" / "apps"
 WSGI_FILE = "bench/apps/hello_wsgi.py"
-KEEP_ALIVE = LoadMode("keep-alive")
-NO_KEEP_ALIVE = LoadMode("no keep-alive", ("-H", "Connection: close"))
 
 
 def uwsgi_command(port: int, mode_name: str) -> list[str]:
