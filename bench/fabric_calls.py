@@ -27,9 +27,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 APPS = REPO / "bench" / "apps" / "fabric"
-LOOPS = [("rpc_py_py", 0), ("rpc_pl_py", 5), ("rpc_py_jvm", 0), ("cache_get_py", 0),
-         ("cache_set_py", 0),
-         ("cache_update_py", 0), ("cache_get_pl", 5), ("cache_set_pl", 5)]
+LOOPS = [
+    ("rpc_py_py", 0),
+    ("rpc_pl_py", 5),
+    ("rpc_py_jvm", 0),
+    ("cache_get_py", 0),
+    ("cache_set_py", 0),
+    ("cache_update_py", 0),
+    ("cache_get_pl", 5),
+    ("cache_set_pl", 5),
+]
 
 
 def free_port() -> int:
@@ -42,10 +49,17 @@ def uwsgi_get(port: int, path: str, query: str, modifier1: int, timeout: float =
     """One request in the uwsgi protocol (so the modifier1 picks Python or Perl)."""
     from host.protocol.uwsgi import encode_vars, pack_header  # the project's codec
 
-    env = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query,
-           "REQUEST_URI": f"{path}?{query}", "SERVER_PROTOCOL": "HTTP/1.1",
-           "SERVER_NAME": "bench", "SERVER_PORT": str(port), "REMOTE_ADDR": "127.0.0.1",
-           "SCRIPT_NAME": ""}
+    env = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "REQUEST_URI": f"{path}?{query}",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "SERVER_NAME": "bench",
+        "SERVER_PORT": str(port),
+        "REMOTE_ADDR": "127.0.0.1",
+        "SCRIPT_NAME": "",
+    }
     block = encode_vars(env)
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(pack_header(modifier1, len(block), 0) + block)
@@ -54,24 +68,46 @@ def uwsgi_get(port: int, path: str, query: str, modifier1: int, timeout: float =
 
 
 SERVERS = {
-    "polyhost": lambda port: [str(REPO / ".venv/bin/polyhost"), "--socket", f"127.0.0.1:{port}",
-                              "--wsgi-file", str(APPS / "fabric_bench.py"),
-                              "--psgi", str(APPS / "fabric_bench.psgi"),
-                              "--mount", f"/jvm={APPS / 'jv_echo.clj'}",
-                              "--cache2", "name=bench,items=1000", "--disable-logging"],
-    "uWSGI": lambda port: ["uwsgi", "--plugins", "python3,psgi", "--socket", f"127.0.0.1:{port}",
-                           "--master", "--processes", "1",
-                           "--wsgi-file", str(APPS / "fabric_bench.py"),
-                           "--psgi", str(APPS / "fabric_bench.psgi"),
-                           "--cache2", "name=bench,items=1000", "--disable-logging"],
+    "polyhost": lambda port: [
+        str(REPO / ".venv/bin/polyhost"),
+        "--socket",
+        f"127.0.0.1:{port}",
+        "--wsgi-file",
+        str(APPS / "fabric_bench.py"),
+        "--psgi",
+        str(APPS / "fabric_bench.psgi"),
+        "--mount",
+        f"/jvm={APPS / 'jv_echo.clj'}",
+        "--cache2",
+        "name=bench,items=1000",
+        "--disable-logging",
+    ],
+    "uWSGI": lambda port: [
+        "uwsgi",
+        "--plugins",
+        "python3,psgi",
+        "--socket",
+        f"127.0.0.1:{port}",
+        "--master",
+        "--processes",
+        "1",
+        "--wsgi-file",
+        str(APPS / "fabric_bench.py"),
+        "--psgi",
+        str(APPS / "fabric_bench.psgi"),
+        "--cache2",
+        "name=bench,items=1000",
+        "--disable-logging",
+    ],
 }
 
 
 def run_server(name: str, calls: int) -> dict[str, float]:
     port = free_port()
     log = open(f"/tmp/fabric-bench-{name}.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(SERVERS[name](port), stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True, cwd=REPO)
+    proc = subprocess.Popen(
+        SERVERS[name](port), stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -81,7 +117,8 @@ def run_server(name: str, calls: int) -> dict[str, float]:
             except OSError:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise SystemExit(
-                        f"{name} did not start; see /tmp/fabric-bench-{name}.log") from None
+                        f"{name} did not start; see /tmp/fabric-bench-{name}.log"
+                    ) from None
                 time.sleep(0.1)
         rates: dict[str, float] = {}
         for loop, modifier1 in LOOPS:
@@ -110,15 +147,19 @@ def main() -> int:
         for name in results:
             for loop, value in run_server(name, args.calls).items():
                 results[name].setdefault(loop, []).append(value)
-    print(f"# Fabric calls per second in one worker ({args.calls} calls per loop, "
-          f"median of {args.rounds} rounds)\n")
+    print(
+        f"# Fabric calls per second in one worker ({args.calls} calls per loop, "
+        f"median of {args.rounds} rounds)\n"
+    )
     print("| loop | polyhost calls/s | uWSGI calls/s | ratio |\n|---|---:|---:|---:|")
     for loop, _ in LOOPS:
         ours = statistics.median(results["polyhost"].get(loop, [float("nan")]))
         theirs = statistics.median(results["uWSGI"].get(loop, [float("nan")]))
         print(f"| {loop} | {ours:,.0f} | {theirs:,.0f} | {ours / theirs:.2f} |")
-    print("\nTargets: cross-language RPC (rpc_pl_py) >= 20,000 calls/s per worker; "
-          "cache_get_py and cache_set_py >= 0.5x uWSGI.")
+    print(
+        "\nTargets: cross-language RPC (rpc_pl_py) >= 20,000 calls/s per worker; "
+        "cache_get_py and cache_set_py >= 0.5x uWSGI."
+    )
     return 0
 
 

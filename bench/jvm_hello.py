@@ -141,7 +141,8 @@ COMPARISON = Comparison(
 if __name__ == "__main__":
     code = run_comparison(COMPARISON)
     print_first_answers(
-        COMPARISON, "start-up (spawn to the first 200)",
+        COMPARISON,
+        "start-up (spawn to the first 200)",
         startup=("JVM start", " started in ", "s "),
     )
     sys.exit(code)

@@ -140,7 +140,9 @@ COMPARISON = Comparison(
 if __name__ == "__main__":
     code = run_comparison(COMPARISON)
     print_first_answers(
-        COMPARISON, f"worker start-up (spawn to the first 200 on {PATH})", path=PATH,
+        COMPARISON,
+        f"worker start-up (spawn to the first 200 on {PATH})",
+        path=PATH,
         startup=("CLR start", " CLR started in ", " seconds"),
     )
     sys.exit(code)

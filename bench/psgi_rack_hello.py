@@ -54,18 +54,28 @@ def puma(port: int, mode_name: str) -> list[str]:
     return ["puma", "-w", "2", "-t", "1:1", "-b", f"tcp://127.0.0.1:{port}", "-q", RACK_APP]
 
 
-UWSGI_NOTE = ("keep-alive mode uses --http11-socket (uWSGI 2.0's --http-socket closes every "
-              "connection); a sync worker then serves only the 2 connections it holds")
+UWSGI_NOTE = (
+    "keep-alive mode uses --http11-socket (uWSGI 2.0's --http-socket closes every "
+    "connection); a sync worker then serves only the 2 connections it holds"
+)
 
 PSGI = Comparison(
     title="Hello-world PSGI: polyhost vs uWSGI psgi plugin vs Starman (2 workers each)",
     servers=[
-        Server("polyhost", polyhost(PSGI_APP),
-               version_command=(str(REPO / ".venv/bin/polyhost"), "--version")),
-        Server("uWSGI", uwsgi("psgi", "psgi", PSGI_APP, 5), version_command=("uwsgi", "--version"),
-               note=UWSGI_NOTE),
-        Server("Starman", starman, version_command=("starman", "--version"),
-               stop_signal=signal.SIGTERM),
+        Server(
+            "polyhost",
+            polyhost(PSGI_APP),
+            version_command=(str(REPO / ".venv/bin/polyhost"), "--version"),
+        ),
+        Server(
+            "uWSGI",
+            uwsgi("psgi", "psgi", PSGI_APP, 5),
+            version_command=("uwsgi", "--version"),
+            note=UWSGI_NOTE,
+        ),
+        Server(
+            "Starman", starman, version_command=("starman", "--version"), stop_signal=signal.SIGTERM
+        ),
     ],
     modes=[KEEP_ALIVE, NO_KEEP_ALIVE],
     ratios=[
@@ -77,10 +87,17 @@ PSGI = Comparison(
 RACK = Comparison(
     title="Hello-world Rack: polyhost vs uWSGI rack plugin vs Puma (2 workers each)",
     servers=[
-        Server("polyhost", polyhost(RACK_APP),
-               version_command=(str(REPO / ".venv/bin/polyhost"), "--version")),
-        Server("uWSGI", uwsgi("rack_ruby31", "rack", RACK_APP, 7),
-               version_command=("uwsgi", "--version"), note=UWSGI_NOTE),
+        Server(
+            "polyhost",
+            polyhost(RACK_APP),
+            version_command=(str(REPO / ".venv/bin/polyhost"), "--version"),
+        ),
+        Server(
+            "uWSGI",
+            uwsgi("rack_ruby31", "rack", RACK_APP, 7),
+            version_command=("uwsgi", "--version"),
+            note=UWSGI_NOTE,
+        ),
         Server("Puma", puma, version_command=("puma", "--version")),
     ],
     modes=[KEEP_ALIVE, NO_KEEP_ALIVE],
@@ -96,7 +113,7 @@ if __name__ == "__main__":
     if "--lang" in args:
         index = args.index("--lang")
         langs = [args[index + 1]]
-        del args[index:index + 2]
+        del args[index : index + 2]
     code = 0
     for lang in langs:
         code |= run_comparison(PSGI if lang == "psgi" else RACK, args)

@@ -74,8 +74,11 @@ class ChildRuntime(Runtime):
             invoke(b"signal", [str(num).encode()])
 
         def spooler(task: dict[bytes, bytes], body: bytes, task_name: bytes) -> int:
-            pairs = [(b"spooler_task_name", task_name), *task.items(),
-                     *([(b"body", body)] if body else [])]
+            pairs = [
+                (b"spooler_task_name", task_name),
+                *task.items(),
+                *([(b"body", body)] if body else []),
+            ]
             result = invoke(b"spooler", [encode_array(item for pair in pairs for item in pair)])
             return int(result[0]) if result and result[0].lstrip(b"-").isdigit() else -1
 

@@ -45,8 +45,11 @@ def main() -> int:
     args = parser.parse_args()
     port = args.port or free_port()
     env = dict(os.environ, DEMO_PORT=str(port), DEMO_STATS_PORT=str(free_port()))
-    proc = subprocess.Popen([sys.executable, "-m", "polyhost", str(HERE / "polyhost.ini")],
-                            env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "polyhost", str(HERE / "polyhost.ini")],
+        env=env,
+        start_new_session=True,
+    )
     try:
         wait_port(port, proc)
         for path in ("/", "/flask/", "/perl/", "/ruby/"):

@@ -56,9 +56,13 @@ class App:
 
     def stats(self) -> dict[str, object]:
         return {
-            "id": self.id, "modifier1": self.modifier1, "mountpoint": self.mountpoint,
-            "startup_time": int(self.startup_time), "requests": self.requests,
-            "exceptions": self.exceptions, "chdir": self.chdir,
+            "id": self.id,
+            "modifier1": self.modifier1,
+            "mountpoint": self.mountpoint,
+            "startup_time": int(self.startup_time),
+            "requests": self.requests,
+            "exceptions": self.exceptions,
+            "chdir": self.chdir,
         }
 
 
@@ -254,8 +258,9 @@ class Dispatcher:
             candidates = self.apps
         else:
             candidates = [
-                a for a in self.apps if a.modifier1 == mod1
-                and (mod1 != 8 or a.modifier2 == request.modifier2)
+                a
+                for a in self.apps
+                if a.modifier1 == mod1 and (mod1 != 8 or a.modifier2 == request.modifier2)
             ]
         if not candidates:
             return None
@@ -283,13 +288,15 @@ class Dispatcher:
         best: App | None = None
         for app in candidates:
             mp = app.mountpoint
-            if mp and (path == mp or path.startswith(mp + "/")) and (
-                best is None or len(mp) > len(best.mountpoint)
+            if (
+                mp
+                and (path == mp or path.startswith(mp + "/"))
+                and (best is None or len(mp) > len(best.mountpoint))
             ):
                 best = app
         if best is not None:
             env["SCRIPT_NAME"] = script_name.rstrip("/") + best.mountpoint
-            env["PATH_INFO"] = path[len(best.mountpoint):]
+            env["PATH_INFO"] = path[len(best.mountpoint) :]
             request.mountpoint = best.mountpoint
         return best
 
@@ -310,7 +317,8 @@ class Dispatcher:
             if getattr(responder, "protocol", "http") == "uwsgi":
                 return  # as uWSGI: log and close, nginx reports the upstream error
             simple_error(
-                responder, 501,
+                responder,
+                501,
                 f"no application for modifier1 {request.modifier1} ({name}); "
                 f"the server needs the option {option}",
             )

@@ -119,8 +119,10 @@ class Master:
         if cfg.get("rpc-grpc"):
             self._open_gateway_backend()
         if not self.listeners:
-            log("*** no socket configured (socket, http-socket or fastcgi-socket): "
-                "the instance serves nothing ***")
+            log(
+                "*** no socket configured (socket, http-socket or fastcgi-socket): "
+                "the instance serves nothing ***"
+            )
         for listener in self.listeners:
             how = "inherited" if self.reloads else "bound to"
             log(f"{listener.proto} socket {how} {listener.name} fd {listener.sock.fileno()}")
@@ -132,7 +134,8 @@ class Master:
         CURRENT.config = cfg
         CURRENT.master_pid = self.pid
         self.board = Scoreboard(
-            self.numproc, self.threads,
+            self.numproc,
+            self.threads,
             keep_vars=bool(cfg.get("stats") or cfg.get("stats-server")),
         )
         CURRENT.board = self.board
@@ -160,14 +163,18 @@ class Master:
                 "serve. Set one, or need-app = false to start an empty instance"
             )
         for app in self.dispatcher.apps:
-            log(f"WSGI app {app.id} ({app.mountpoint or '/'}) ready in "
-                f"{app.startup_time:.2f} seconds: {app.target}")
+            log(
+                f"WSGI app {app.id} ({app.mountpoint or '/'}) ready in "
+                f"{app.startup_time:.2f} seconds: {app.target}"
+            )
         log(f"*** Operational MODE: {self._mode()} *** (master pid: {self.pid})")
         self._open_fifo()
         stats = cfg.get("stats") or cfg.get("stats-server")
         if stats:
             self.stats_server = StatsServer(
-                str(stats), self.stats_snapshot, http=bool(cfg.get("stats-http")),
+                str(stats),
+                self.stats_snapshot,
+                http=bool(cfg.get("stats-http")),
                 minified=bool(cfg.get("stats-minified")),
             )
             self.stats_server.start()
@@ -185,18 +192,25 @@ class Master:
         plan = [("worker", wid, "") for wid in range(1, self.numproc + 1)]
         plan += [("mule", spec.id, spec.script) for spec in self.fabric.mule_list]
         per_dir = max(1, int(self.config.get("spooler-processes") or 1))
-        plan += [("spooler", i * per_dir + n + 1, directory)
-                 for i, directory in enumerate(self.fabric.spool_dirs) for n in range(per_dir)]
+        plan += [
+            ("spooler", i * per_dir + n + 1, directory)
+            for i, directory in enumerate(self.fabric.spool_dirs)
+            for n in range(per_dir)
+        ]
         if self.config.get("rpc-grpc"):
             plan.append(("gateway", 1, str(self.config.get("rpc-grpc"))))
         for kind, number, arg in plan:
             child = ChildProc(kind, number, ControlPair.create(), arg=arg)
             self.children.append(child)
             slot = self.board.worker(number) if kind == "worker" else None
-            self.fabric.router.processes.append(Target(
-                kind, number, child.pair,
-                idle=(lambda s=slot: s.status == "idle") if slot else (lambda: True),
-            ))
+            self.fabric.router.processes.append(
+                Target(
+                    kind,
+                    number,
+                    child.pair,
+                    idle=(lambda s=slot: s.status == "idle") if slot else (lambda: True),
+                )
+            )
 
     @property
     def workers(self) -> list[ChildProc]:
@@ -266,8 +280,9 @@ class Master:
 
     def _child_body(self, child: ChildProc) -> int:
         if child.kind == "worker":
-            return Worker(child.number, self.config, self.listeners, self.dispatcher,
-                          self.board).run()
+            return Worker(
+                child.number, self.config, self.listeners, self.dispatcher, self.board
+            ).run()
         for listener in self.listeners:  # mules and spoolers serve no socket
             listener.sock.close()
         if child.kind == "mule":
@@ -315,13 +330,17 @@ class Master:
         lived = time.time() - proc.spawned_at
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
-            log(f"DAMN ! {proc.name} (pid: {proc.pid}) died, killed by signal "
-                f"{sig} :( trying respawn ...")
+            log(
+                f"DAMN ! {proc.name} (pid: {proc.pid}) died, killed by signal "
+                f"{sig} :( trying respawn ..."
+            )
         else:
             code = os.WEXITSTATUS(status)
             if code == APP_LOAD_ERROR and self.state == "running":
-                log(f"{proc.name} could not load the app (exit code {code}): "
-                    "stopping the instance instead of respawning (need-app)")
+                log(
+                    f"{proc.name} could not load the app (exit code {code}): "
+                    "stopping the instance instead of respawning (need-app)"
+                )
                 self.exit_code = APP_LOAD_ERROR
                 self.begin_stop(graceful=False)
                 return
@@ -357,8 +376,11 @@ class Master:
                 slot.harakiri_kill_noted()
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(proc.pid, signal.SIGKILL)
-            elif (self.max_lifetime and not proc.stopping
-                  and now - proc.spawned_at > self.max_lifetime):
+            elif (
+                self.max_lifetime
+                and not proc.stopping
+                and now - proc.spawned_at > self.max_lifetime
+            ):
                 log(f"worker {proc.number} lifetime reached ({self.max_lifetime}s): recycling")
                 self._stop_worker(proc, signal.SIGHUP)
 
@@ -568,23 +590,38 @@ class Master:
         apps = []
         for index, spec in enumerate(self.specs):
             loaded = next((a for a in self.dispatcher.apps if a.id == index), None)
-            apps.append({
-                "id": index, "modifier1": runtime_class(spec.runtime).modifier1,
-                "mountpoint": spec.mountpoint,
-                "startup_time": int(loaded.startup_time) if loaded else 0,
-                "requests": 0, "exceptions": 0,
-                "chdir": loaded.chdir if loaded else str(self.config.get("chdir") or ""),
-            })
+            apps.append(
+                {
+                    "id": index,
+                    "modifier1": runtime_class(spec.runtime).modifier1,
+                    "mountpoint": spec.mountpoint,
+                    "startup_time": int(loaded.startup_time) if loaded else 0,
+                    "requests": 0,
+                    "exceptions": 0,
+                    "chdir": loaded.chdir if loaded else str(self.config.get("chdir") or ""),
+                }
+            )
         spoolers = [
-            {"dir": c.arg, "pid": c.pid, "tasks": self.fabric.router.spooler_tasks.get(c.arg, 0),
-             "respawns": c.respawns, "running": int(bool(c.pid))}
-            for c in self.children if c.kind == "spooler"
+            {
+                "dir": c.arg,
+                "pid": c.pid,
+                "tasks": self.fabric.router.spooler_tasks.get(c.arg, 0),
+                "respawns": c.respawns,
+                "running": int(bool(c.pid)),
+            }
+            for c in self.children
+            if c.kind == "spooler"
         ]
         mules = [{"id": c.number, "pid": c.pid} for c in self.children if c.kind == "mule"]
         return build_stats(
-            self.board, version=__version__, pid=self.pid,
-            sockets=[listener.stats() for listener in self.listeners], apps=apps,
-            caches=self.fabric.stats()["caches"], spoolers=spoolers, mules=mules,
+            self.board,
+            version=__version__,
+            pid=self.pid,
+            sockets=[listener.stats() for listener in self.listeners],
+            apps=apps,
+            caches=self.fabric.stats()["caches"],
+            spoolers=spoolers,
+            mules=mules,
         )
 
     def cleanup(self, vacuum: bool) -> None:

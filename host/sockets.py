@@ -57,8 +57,12 @@ class Listener:
 
     def stats(self) -> dict[str, object]:
         return {
-            "name": self.name, "proto": self.proto, "queue": 0,
-            "max_queue": 0, "shared": int(self.shared), "can_offload": 0,
+            "name": self.name,
+            "proto": self.proto,
+            "queue": 0,
+            "max_queue": 0,
+            "shared": int(self.shared),
+            "can_offload": 0,
         }
 
 

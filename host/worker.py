@@ -244,12 +244,17 @@ class Worker:
                 if sock.family != socket.AF_UNIX:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 conn: Connection = HttpConnection(
-                    sock, peer, listener.server_addr, self.buffer_size,
-                    listener.modifiers or (0, 0), self.socket_timeout,
+                    sock,
+                    peer,
+                    listener.server_addr,
+                    self.buffer_size,
+                    listener.modifiers or (0, 0),
+                    self.socket_timeout,
                 )
             elif listener.proto == "uwsgi":
-                conn = UwsgiConnection(sock, self.buffer_size, listener.modifiers,
-                                       self.socket_timeout)
+                conn = UwsgiConnection(
+                    sock, self.buffer_size, listener.modifiers, self.socket_timeout
+                )
             else:
                 conn = FastCgiConnection(sock, listener.modifiers, self.socket_timeout)
             conn.listener = listener  # type: ignore[union-attr]
@@ -405,8 +410,10 @@ class Worker:
             responder.finish()
             keep = responder.keep_alive and request.body.drain()  # type: ignore[attr-defined]
         except ClientGone as exc:
-            log(f"client {request.vars.get('REMOTE_ADDR', '')} gone while serving "
-                f"{request.vars.get('REQUEST_URI', '')}: {exc}")
+            log(
+                f"client {request.vars.get('REMOTE_ADDR', '')} gone while serving "
+                f"{request.vars.get('REQUEST_URI', '')}: {exc}"
+            )
         except ResponseAborted:
             failed = True  # the runtime logged why; closing the connection tells the client
         except Exception as exc:  # a bug in a runtime: log it, answer 500, keep the worker
@@ -422,8 +429,11 @@ class Worker:
         exception = failed or (app is not None and app.exceptions > exceptions_before)
         self.requests += 1
         self.slot.end_request(
-            core, responder.bytes_sent + responder.headers_size,
-            int((end - request.started) * 1_000_000), app.id if app else -1, exception,
+            core,
+            responder.bytes_sent + responder.headers_size,
+            int((end - request.started) * 1_000_000),
+            app.id if app else -1,
+            exception,
         )
         if self.logging:
             self._log_request(request, responder, app.id if app else -1, core, end, exception)
@@ -450,21 +460,41 @@ class Worker:
         request.body = FileBody(spool)
 
     def _log_request(
-        self, request: Request, responder: HttpResponder | UwsgiResponder, app_id: int,
-        core: int, end: float, exception: bool,
+        self,
+        request: Request,
+        responder: HttpResponder | UwsgiResponder,
+        app_id: int,
+        core: int,
+        end: float,
+        exception: bool,
     ) -> None:
         env = request.vars
         req_worker = self.slot.app_counters(app_id)[0] if app_id >= 0 else -1
-        log(self.reqlog.line(RequestInfo(
-            pid=self.pid, wid=self.wid, app_id=app_id, req_worker=req_worker,
-            req_total=self.board.total_requests(), vars=env, vars_count=2 * len(env),
-            vars_size=sum(4 + len(k) + len(v) for k, v in env.items()),
-            start=request.started, end=end,
-            status=responder.status, size=responder.bytes_sent, hsize=responder.headers_size,
-            headers=responder.headers_count, core=core, modifier1=request.modifier1,
-            modifier2=request.modifier2, pktsize=request.vars_size,
-            switches=0 if exception else 1,
-        )))
+        log(
+            self.reqlog.line(
+                RequestInfo(
+                    pid=self.pid,
+                    wid=self.wid,
+                    app_id=app_id,
+                    req_worker=req_worker,
+                    req_total=self.board.total_requests(),
+                    vars=env,
+                    vars_count=2 * len(env),
+                    vars_size=sum(4 + len(k) + len(v) for k, v in env.items()),
+                    start=request.started,
+                    end=end,
+                    status=responder.status,
+                    size=responder.bytes_sent,
+                    hsize=responder.headers_size,
+                    headers=responder.headers_count,
+                    core=core,
+                    modifier1=request.modifier1,
+                    modifier2=request.modifier2,
+                    pktsize=request.vars_size,
+                    switches=0 if exception else 1,
+                )
+            )
+        )
 
     def _maybe_recycle(self) -> None:
         lifetime = time.monotonic() - self.started
@@ -473,14 +503,18 @@ class Worker:
                 log(f"...The work of process {self.pid} is done. Seeya!")
                 self._graceful()
             elif self.requests == self.max_requests:
-                log(f"worker {self.wid} reached max-requests ({self.max_requests}) after "
+                log(
+                    f"worker {self.wid} reached max-requests ({self.max_requests}) after "
                     f"{lifetime:.1f}s: recycle deferred until min-worker-lifetime "
-                    f"({self.min_lifetime:.0f}s)")
+                    f"({self.min_lifetime:.0f}s)"
+                )
         if self.reload_on_rss and not self.stopping:
             rss = _rss_bytes()
             if rss > self.reload_on_rss:
-                log(f"worker {self.wid} (pid: {self.pid}) RSS {rss >> 20} MiB is over "
-                    f"reload-on-rss ({self.reload_on_rss >> 20} MiB): recycling")
+                log(
+                    f"worker {self.wid} (pid: {self.pid}) RSS {rss >> 20} MiB is over "
+                    f"reload-on-rss ({self.reload_on_rss >> 20} MiB): recycling"
+                )
                 self._graceful()
 
     # -- harakiri and the uwsgi API ---------------------------------------------------------
@@ -514,8 +548,10 @@ class Worker:
             return
         if isinstance(responder, UwsgiResponder):
             proto = responder.request.vars.get("SERVER_PROTOCOL", "HTTP/1.1")
-            data = (f"{proto} 504 Gateway Timeout\r\nContent-Type: text/plain\r\n"
-                    "Connection: close\r\n\r\nharakiri: the request took too long\n").encode()
+            data = (
+                f"{proto} 504 Gateway Timeout\r\nContent-Type: text/plain\r\n"
+                "Connection: close\r\n\r\nharakiri: the request took too long\n"
+            ).encode()
         else:
             data = error_response(504, "the request took too long (harakiri)")
         with contextlib.suppress(OSError):

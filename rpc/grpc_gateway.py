@@ -29,9 +29,15 @@ class Gateway:
         try:
             result = call_remote(self.backend, request.name.encode(), list(request.args))
         except RpcError as exc:
-            code = grpc.StatusCode.NOT_FOUND if "no reply" in str(exc) else (
-                grpc.StatusCode.INVALID_ARGUMENT if "limit" in str(exc)
-                else grpc.StatusCode.UNAVAILABLE)
+            code = (
+                grpc.StatusCode.NOT_FOUND
+                if "no reply" in str(exc)
+                else (
+                    grpc.StatusCode.INVALID_ARGUMENT
+                    if "limit" in str(exc)
+                    else grpc.StatusCode.UNAVAILABLE
+                )
+            )
             context.abort(code, f"{request.name}: {exc}")
         return pb.CallReply(result=result)
 
@@ -43,14 +49,21 @@ class Gateway:
         return pb.ListReply(names=[n for n in names.decode().split("\n") if n])
 
     def handler(self) -> grpc.GenericRpcHandler:
-        return grpc.method_handlers_generic_handler(SERVICE, {
-            "Call": grpc.unary_unary_rpc_method_handler(
-                self.call, request_deserializer=pb.CallRequest.FromString,
-                response_serializer=pb.CallReply.SerializeToString),
-            "List": grpc.unary_unary_rpc_method_handler(
-                self.list, request_deserializer=pb.ListRequest.FromString,
-                response_serializer=pb.ListReply.SerializeToString),
-        })
+        return grpc.method_handlers_generic_handler(
+            SERVICE,
+            {
+                "Call": grpc.unary_unary_rpc_method_handler(
+                    self.call,
+                    request_deserializer=pb.CallRequest.FromString,
+                    response_serializer=pb.CallReply.SerializeToString,
+                ),
+                "List": grpc.unary_unary_rpc_method_handler(
+                    self.list,
+                    request_deserializer=pb.ListRequest.FromString,
+                    response_serializer=pb.ListReply.SerializeToString,
+                ),
+            },
+        )
 
 
 def serve(address: str, backend: str, threads: int = 8) -> int:

@@ -51,13 +51,17 @@ class Registry:
         entry = self.functions.get(key)
         if entry is None:
             known = ", ".join(sorted(n.decode("latin-1") for n in self.names())) or "none"
-            raise RpcError(f"no RPC function named {key.decode('latin-1')!r} in this instance "
-                           f"(registered: {known})")
+            raise RpcError(
+                f"no RPC function named {key.decode('latin-1')!r} in this instance "
+                f"(registered: {known})"
+            )
         runtime, handle = entry
         invoker = self.invokers.get(runtime)
         if invoker is None:
-            raise RpcError(f"RPC function {key.decode('latin-1')!r} belongs to the {runtime} "
-                           "runtime, which is not running in this process")
+            raise RpcError(
+                f"RPC function {key.decode('latin-1')!r} belongs to the {runtime} "
+                "runtime, which is not running in this process"
+            )
         return invoker(handle, args)
 
 
@@ -66,8 +70,10 @@ def check_call(name: bytes, args: list[bytes]) -> None:
     if len(name) > MAX_NAME:
         raise RpcError(f"RPC name of {len(name)} bytes is over the limit of {MAX_NAME}")
     if len(args) > MAX_ARGS:
-        raise RpcError(f"RPC call of {name.decode('latin-1')!r} with {len(args)} arguments: "
-                       f"the limit is {MAX_ARGS}")
+        raise RpcError(
+            f"RPC call of {name.decode('latin-1')!r} with {len(args)} arguments: "
+            f"the limit is {MAX_ARGS}"
+        )
 
 
 def to_bytes(value: object) -> bytes:
@@ -90,5 +96,4 @@ def _invoke_python(handle: object, args: list[bytes]) -> bytes:
 
 REGISTRY.install_invoker("python", _invoke_python)
 #: what the gRPC gateway's List asks the workers (hidden from rpc_list)
-REGISTRY.register(b"__polyhost_rpc_list__", "python",
-                  lambda: b"\n".join(REGISTRY.names()))
+REGISTRY.register(b"__polyhost_rpc_list__", "python", lambda: b"\n".join(REGISTRY.names()))

@@ -61,8 +61,10 @@ def call_remote(node: str, name: bytes, args: list[bytes], timeout: float = 30.0
             sock.sendall(pack_header(RPC_MODIFIER1, len(payload), 0) + payload)
             header = sock.recv(4, socket.MSG_WAITALL)
             if len(header) < 4:
-                raise RpcError(f"RPC {name.decode('latin-1')!r} on {node}: no reply (the "
-                               "function failed or does not exist there; see that log)")
+                raise RpcError(
+                    f"RPC {name.decode('latin-1')!r} on {node}: no reply (the "
+                    "function failed or does not exist there; see that log)"
+                )
             _, size, mod2 = unpack_header(header)
             body = _read_exact(sock, size)
             if mod2 == LARGE_REPLY:
@@ -77,8 +79,10 @@ def reply_packet(result: bytes) -> bytes:
     """The reply uWSGI sends for a modifier2 0 call."""
     if len(result) <= MAX_PACKET:
         return packet(RPC_MODIFIER1, result, 0)
-    return packet(RPC_MODIFIER1, encode_vars({"CONTENT_LENGTH": str(len(result))}),
-                  LARGE_REPLY) + result
+    return (
+        packet(RPC_MODIFIER1, encode_vars({"CONTENT_LENGTH": str(len(result))}), LARGE_REPLY)
+        + result
+    )
 
 
 def serve_rpc_packet(payload: bytes, registry: Registry = REGISTRY) -> bytes | None:
@@ -93,8 +97,7 @@ def serve_rpc_packet(payload: bytes, registry: Registry = REGISTRY) -> bytes | N
     return reply_packet(registry.call(items[0], items[1:]))
 
 
-def serve_http_form(request: Request, responder: Responder,
-                    registry: Registry = REGISTRY) -> None:
+def serve_http_form(request: Request, responder: Responder, registry: Registry = REGISTRY) -> None:
     """modifier2 2: `PATH_INFO=/func/arg1/arg2` (percent-decoded) answered over HTTP, as uWSGI:
     200 with the result (typed by the client's Accept, else application/binary), 404 when the
     function is missing or returns nothing."""
@@ -111,8 +114,10 @@ def serve_http_form(request: Request, responder: Responder,
         simple_error(responder, 404, f"{parts[0].decode('latin-1')} returned nothing")
         return
     accept = request.vars.get("HTTP_ACCEPT", "")
-    content_type = accept if accept and "," not in accept and "*" not in accept else (
-        "application/binary")
-    responder.start("200 OK", [("Content-Type", content_type),
-                               ("Content-Length", str(len(result)))])
+    content_type = (
+        accept if accept and "," not in accept and "*" not in accept else ("application/binary")
+    )
+    responder.start(
+        "200 OK", [("Content-Type", content_type), ("Content-Length", str(len(result)))]
+    )
     responder.write(result)

@@ -48,8 +48,11 @@ class Instance:
         self.log_path = tmp / f"polyhost-{port or os.getpid()}-{time.monotonic_ns()}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [*POLYHOST, *args], stdout=self._log, stderr=subprocess.STDOUT,
-            cwd=cwd or ROOT, start_new_session=True,
+            [*POLYHOST, *args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd or ROOT,
+            start_new_session=True,
         )
 
     @property
@@ -60,8 +63,11 @@ class Instance:
         return self.log_path.read_text(errors="replace")
 
     def wait_log(self, text: str, timeout: float = 15.0) -> str:
-        wait_for(lambda: text in self.log() or self.proc.poll() is not None, timeout,
-                 f"{text!r} in the log")
+        wait_for(
+            lambda: text in self.log() or self.proc.poll() is not None,
+            timeout,
+            f"{text!r} in the log",
+        )
         log = self.log()
         assert text in log, f"{text!r} not in log:\n{log}"
         return log
@@ -71,6 +77,7 @@ class Instance:
             if self.proc.poll() is not None:
                 raise AssertionError(f"polyhost exited with {self.proc.returncode}:\n{self.log()}")
             return self.log().count("spawned polyhost worker") >= 1 and _connectable(self.port)
+
         wait_for(ready, timeout, "polyhost to accept connections")
 
     def worker_pids(self) -> list[int]:
@@ -109,8 +116,9 @@ def polyhost(tmp_path: Path) -> Iterator[Callable[..., Instance]]:
     """Start instances with `polyhost(args, port=...)`; all are stopped at the end."""
     started: list[Instance] = []
 
-    def start(args: list[str], port: int | None = None, ready: bool = True,
-              cwd: Path | None = None) -> Instance:
+    def start(
+        args: list[str], port: int | None = None, ready: bool = True, cwd: Path | None = None
+    ) -> Instance:
         inst = Instance(args, tmp_path, port, cwd)
         started.append(inst)
         if ready:
@@ -138,8 +146,9 @@ def http_request(port: int, raw: bytes, timeout: float = 10.0) -> bytes:
         return b"".join(chunks)
 
 
-def get(port: int, path: str = "/", headers: str = "", timeout: float = 10.0,
-        host: str = "t") -> bytes:
+def get(
+    port: int, path: str = "/", headers: str = "", timeout: float = 10.0, host: str = "t"
+) -> bytes:
     return http_request(
         port,
         f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{headers}\r\n".encode(),

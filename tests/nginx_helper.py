@@ -43,7 +43,8 @@ http {{
 """)
         self.proc = subprocess.Popen(
             [NGINX, "-c", str(conf), "-p", str(self.dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         wait_for(self._up, 10, "nginx to listen")
 

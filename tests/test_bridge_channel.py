@@ -125,9 +125,7 @@ def test_many_body_packets_stream_to_the_responder(echo: ChannelPool) -> None:
 
 def test_calls_from_the_child(echo: ChannelPool, log: LogLines) -> None:
     response, _ = run(echo, make_request(path="/calls"))
-    assert response.text() == (
-        "log=[] nope=1:nope is not handled by this test"
-    )
+    assert response.text() == ("log=[] nope=1:nope is not handled by this test")
     assert log.wait_for("a line from the child") == "a line from the child"
 
 

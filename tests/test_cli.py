@@ -12,8 +12,7 @@ POLYHOST = [sys.executable, "-m", "polyhost"]
 
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*POLYHOST, *args], capture_output=True, text=True, timeout=60,
-                          cwd=cwd)
+    return subprocess.run([*POLYHOST, *args], capture_output=True, text=True, timeout=60, cwd=cwd)
 
 
 def test_version() -> None:
@@ -40,8 +39,10 @@ def test_help_option() -> None:
 
 def test_show_config_resolves_the_ini(tmp_path: Path) -> None:
     ini = tmp_path / "site.ini"
-    ini.write_text("[uwsgi]\nbase = /srv/%n\nchdir = %(base)\nprocesses = %(%k * 2)\n"
-                   "master\nsocket = :3031\nsocket = /tmp/%n.sock\n")
+    ini.write_text(
+        "[uwsgi]\nbase = /srv/%n\nchdir = %(base)\nprocesses = %(%k * 2)\n"
+        "master\nsocket = :3031\nsocket = /tmp/%n.sock\n"
+    )
     result = run(str(ini), "--show-config")
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -77,7 +78,7 @@ def test_ini_instance_warns_on_typos_and_unavailable_options(polyhost, tmp_path:
     ini.write_text(f"""[uwsgi]
 plugins = python3
 http-socket = 127.0.0.1:{port}
-wsgi-file = {APPS / 'wsgi' / 'basic.py'}
+wsgi-file = {APPS / "wsgi" / "basic.py"}
 karakiri = 30
 route = ^/old redirect:/new
 processes = 2
@@ -94,13 +95,24 @@ def test_daemonize_writes_the_log_file(tmp_path: Path) -> None:
     port = free_port()
     logfile = tmp_path / "daemon.log"
     pidfile = tmp_path / "daemon.pid"
-    result = run("--http-socket", f"127.0.0.1:{port}", "--daemonize", str(logfile),
-                 "--pidfile", str(pidfile), "--wsgi-file", str(APPS / "wsgi" / "basic.py"))
+    result = run(
+        "--http-socket",
+        f"127.0.0.1:{port}",
+        "--daemonize",
+        str(logfile),
+        "--pidfile",
+        str(pidfile),
+        "--wsgi-file",
+        str(APPS / "wsgi" / "basic.py"),
+    )
     assert result.returncode == 0  # the foreground process returns at once
     from conftest import wait_for
 
-    wait_for(lambda: pidfile.exists() and "spawned polyhost worker" in logfile.read_text(),
-             20, "the daemon")
+    wait_for(
+        lambda: pidfile.exists() and "spawned polyhost worker" in logfile.read_text(),
+        20,
+        "the daemon",
+    )
     pid = int(pidfile.read_text())
     try:
         wait_for(lambda: split_response(get(port, "/"))[2] == b"Hello World", 10, "a response")
@@ -113,8 +125,12 @@ def test_daemonize_writes_the_log_file(tmp_path: Path) -> None:
 
 
 def test_demo_runs_once() -> None:
-    result = subprocess.run([sys.executable, str(ROOT / "demo" / "run.py"), "--once",
-                             "--port", "0"], capture_output=True, text=True, timeout=90)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "demo" / "run.py"), "--once", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "GET / -> 200: Hello from Python, worker" in out and "visit 1 " in out

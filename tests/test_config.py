@@ -92,8 +92,13 @@ def test_available_options_are_exactly_the_implemented_ones() -> None:
         "socket-modifier1",
     ):
         assert find_option(name).available, name
-    for name, component in (("psgi", "psgi"), ("rack", "rack"), ("cache2", "cache"),
-                            ("spooler", "spooler"), ("mule", "mule")):
+    for name, component in (
+        ("psgi", "psgi"),
+        ("rack", "rack"),
+        ("cache2", "cache"),
+        ("spooler", "spooler"),
+        ("mule", "mule"),
+    ):
         option = find_option(name)
         assert option is not None and option.available and option.component == component, name
     for name, component in (

@@ -28,8 +28,18 @@ def csharp_matrix(tmp: Path) -> Path:
 
     api = build.build([build.UWSGI_API]) / "uwsgi.dll"
     out = tmp / "matrix.dll"
-    subprocess.run(["mcs", "-target:library", "-nologo", f"-out:{out}", f"-r:{api}",
-                    str(FABRIC / "matrix_handler.cs")], check=True, timeout=120)
+    subprocess.run(
+        [
+            "mcs",
+            "-target:library",
+            "-nologo",
+            f"-out:{out}",
+            f"-r:{api}",
+            str(FABRIC / "matrix_handler.cs"),
+        ],
+        check=True,
+        timeout=120,
+    )
     return out
 
 

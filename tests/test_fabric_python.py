@@ -29,12 +29,34 @@ def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     watched.write_text("0")
     os.environ["MARKER_DIR"], os.environ["FILEMON_PATH"] = str(markers), str(watched)
     port, uwsgi_port = free_port(), free_port()
-    inst = Instance(["--http-socket", f"127.0.0.1:{port}", "--socket", f"127.0.0.1:{uwsgi_port}",
-                     "--processes", "2", "--wsgi-file", APP,
-                     "--mule", str(APPS / "fabric" / "mule_script.py"), "--mule",
-                     "--farm", "pair:1,2", "--cache2", "name=shared,items=10",
-                     "--add-cache-item", "shared greeting=hello",
-                     "--spooler", str(spool_dir), "--spooler-frequency", "1"], tmp, port, None)
+    inst = Instance(
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--socket",
+            f"127.0.0.1:{uwsgi_port}",
+            "--processes",
+            "2",
+            "--wsgi-file",
+            APP,
+            "--mule",
+            str(APPS / "fabric" / "mule_script.py"),
+            "--mule",
+            "--farm",
+            "pair:1,2",
+            "--cache2",
+            "name=shared,items=10",
+            "--add-cache-item",
+            "shared greeting=hello",
+            "--spooler",
+            str(spool_dir),
+            "--spooler-frequency",
+            "1",
+        ],
+        tmp,
+        port,
+        None,
+    )
     inst.markers, inst.watched, inst.uwsgi_port = markers, watched, uwsgi_port  # type: ignore[attr-defined]
     try:
         inst.wait_ready()
@@ -82,8 +104,19 @@ def test_remote_rpc_modifier1_173(fabric: Instance) -> None:
 def test_rpc_http_form(polyhost) -> None:
     port = free_port()
     os.environ.setdefault("MARKER_DIR", "/tmp")
-    polyhost(["--http-socket", f"127.0.0.1:{port}", "--http-socket-modifier1", "173",
-              "--http-socket-modifier2", "2", "--wsgi-file", APP], port=port)
+    polyhost(
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--http-socket-modifier1",
+            "173",
+            "--http-socket-modifier2",
+            "2",
+            "--wsgi-file",
+            APP,
+        ],
+        port=port,
+    )
     status, _headers, data = split_response(get(port, "/hello/form"))
     assert status == 200 and data.startswith(b"hello form")
     assert split_response(get(port, "/nothere/x"))[0] == 404
@@ -92,8 +125,11 @@ def test_rpc_http_form(polyhost) -> None:
 def test_signal_to_all_workers(fabric: Instance) -> None:
     assert body(fabric.port, "/signal?num=17") == b"raised"
     markers: Path = fabric.markers  # type: ignore[attr-defined]
-    wait_for(lambda: (markers / "sig17-w1-m0").exists() and (markers / "sig17-w2-m0").exists(),
-             10, "both workers to run the handler")
+    wait_for(
+        lambda: (markers / "sig17-w1-m0").exists() and (markers / "sig17-w2-m0").exists(),
+        10,
+        "both workers to run the handler",
+    )
 
 
 def test_signal_to_a_mule_and_to_one_worker(fabric: Instance) -> None:
@@ -170,16 +206,22 @@ def test_spool_decorator_and_spooler_signal_target(fabric: Instance) -> None:
     wait_for(lambda: (markers / "sig20-spooler").exists(), 10, "the spooler to run the handler")
 
 
-@pytest.mark.parametrize(("num", "expected"), [
-    (21, ["sig21-w2-m0"]),
-    (22, ["sig22-w0-m1", "sig22-w0-m2"]),
-    (23, ["sig23-w1-m0", "sig23-w2-m0"]),
-])
+@pytest.mark.parametrize(
+    ("num", "expected"),
+    [
+        (21, ["sig21-w2-m0"]),
+        (22, ["sig22-w0-m1", "sig22-w0-m2"]),
+        (23, ["sig23-w1-m0", "sig23-w2-m0"]),
+    ],
+)
 def test_signal_targets(fabric: Instance, num: int, expected: list[str]) -> None:
     markers: Path = fabric.markers  # type: ignore[attr-defined]
     body(fabric.port, f"/signal?num={num}")
-    wait_for(lambda: sorted(p.name for p in markers.glob(f"sig{num}-*")) == expected, 10,
-             f"signal {num} to reach {expected}")
+    wait_for(
+        lambda: sorted(p.name for p in markers.glob(f"sig{num}-*")) == expected,
+        10,
+        f"signal {num} to reach {expected}",
+    )
 
 
 def test_cache_inc_from_four_workers_loses_nothing(polyhost, tmp_path: Path) -> None:
@@ -187,8 +229,19 @@ def test_cache_inc_from_four_workers_loses_nothing(polyhost, tmp_path: Path) -> 
 
     os.environ["MARKER_DIR"] = str(tmp_path)
     port = free_port()
-    polyhost(["--http-socket", f"127.0.0.1:{port}", "--processes", "4", "--wsgi-file", APP,
-              "--cache2", "name=shared,items=10"], port=port)
+    polyhost(
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--processes",
+            "4",
+            "--wsgi-file",
+            APP,
+            "--cache2",
+            "name=shared,items=10",
+        ],
+        port=port,
+    )
     seen: list[int] = []
 
     def client() -> None:
@@ -208,8 +261,17 @@ def test_cache_survives_a_graceful_reload(polyhost, tmp_path: Path) -> None:
 
     os.environ["MARKER_DIR"] = str(tmp_path)
     port = free_port()
-    inst = polyhost(["--http-socket", f"127.0.0.1:{port}", "--wsgi-file", APP,
-                     "--cache2", "name=shared,items=10"], port=port)
+    inst = polyhost(
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--wsgi-file",
+            APP,
+            "--cache2",
+            "name=shared,items=10",
+        ],
+        port=port,
+    )
     assert body(port, "/cache?op=set&k=kept&v=across") == b"True"
     inst.signal(signals.SIGHUP)
     inst.wait_log("binary reloading")
@@ -235,9 +297,22 @@ def test_stats_list_caches_spoolers_and_mules(polyhost, tmp_path: Path) -> None:
     spool_dir = tmp_path / "spool"
     spool_dir.mkdir()
     port, stats_port = free_port(), free_port()
-    inst = polyhost(["--http-socket", f"127.0.0.1:{port}", "--wsgi-file", APP,
-                     "--cache2", "name=shared,items=10", "--spooler", str(spool_dir),
-                     "--mule", "--stats", f"127.0.0.1:{stats_port}"], port=port)
+    inst = polyhost(
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--wsgi-file",
+            APP,
+            "--cache2",
+            "name=shared,items=10",
+            "--spooler",
+            str(spool_dir),
+            "--mule",
+            "--stats",
+            f"127.0.0.1:{stats_port}",
+        ],
+        port=port,
+    )
     inst.wait_log("spawned polyhost mule 1")
     assert body(port, "/cache?op=set&k=a&v=b") == b"True"
     body(port, "/cache?op=get&k=a")

@@ -21,9 +21,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
 
     os.environ["CLOSE_MARKER"] = str(marker)
     inst = Instance(
-        ["--http-socket", f"127.0.0.1:{port}", "--processes", "2",
-         "--wsgi-file", str(APPS / "wsgi" / "basic.py"), "--buffer-size", "8192"],
-        tmp, port, None,
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--processes",
+            "2",
+            "--wsgi-file",
+            str(APPS / "wsgi" / "basic.py"),
+            "--buffer-size",
+            "8192",
+        ],
+        tmp,
+        port,
+        None,
     )
     inst.marker = marker  # type: ignore[attr-defined]
     try:
@@ -45,33 +55,41 @@ def test_hello_and_request_log(server: Instance) -> None:
 
 
 def test_keep_alive_and_pipelining(server: Instance) -> None:
-    raw = b"".join(
-        f"GET /?n={i} HTTP/1.1\r\nHost: t\r\n\r\n".encode() for i in range(3)
-    ) + b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    raw = (
+        b"".join(f"GET /?n={i} HTTP/1.1\r\nHost: t\r\n\r\n".encode() for i in range(3))
+        + b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
     data = http_request(server.port, raw)
     assert data.count(b"HTTP/1.1 200 OK") == 4
     assert data.count(b"Hello World") == 4
 
 
 def test_chunked_request_body_is_dechunked(server: Instance) -> None:
-    raw = (b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
-           b"Connection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+    raw = (
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+        b"Connection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    )
     status, _, body = split_response(http_request(server.port, raw))
     assert status == 200 and body == b"hello world"
 
 
 def test_expect_continue(server: Instance) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
-        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n"
-                     b"Expect: 100-continue\r\nConnection: close\r\n\r\n")
+        sock.sendall(
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n"
+            b"Expect: 100-continue\r\nConnection: close\r\n\r\n"
+        )
         assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue")
         sock.sendall(b"data")
         assert sock.recv(1000).endswith(b"data")
 
 
 def test_streaming_body_is_chunked_and_close_called(server: Instance) -> None:
-    raw = http_request(server.port, b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n"
-                                    b"GET /stream HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    raw = http_request(
+        server.port,
+        b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n"
+        b"GET /stream HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
     _, headers, rest = split_response(raw)
     assert headers["transfer-encoding"] == "chunked"
     chunked, _, second = rest.partition(b"HTTP/1.1 200 OK")
@@ -92,8 +110,7 @@ def test_head_has_no_body(server: Instance) -> None:
 
 
 def test_wsgi_environ(server: Instance) -> None:
-    _, _, body = split_response(get(server.port, "/env?a=1&b=%20", "X-Thing: 1\r\n"
-                                         "X-Thing: 2\r\n"))
+    _, _, body = split_response(get(server.port, "/env?a=1&b=%20", "X-Thing: 1\r\nX-Thing: 2\r\n"))
     env = json.loads(body)
     assert env["REQUEST_METHOD"] == "GET" and env["QUERY_STRING"] == "a=1&b=%20"
     assert env["PATH_INFO"] == "/env" and env["SCRIPT_NAME"] == ""
@@ -105,8 +122,10 @@ def test_wsgi_environ(server: Instance) -> None:
 
 
 def test_input_readline_honours_size(server: Instance) -> None:
-    raw = (b"POST /lines HTTP/1.1\r\nHost: t\r\nContent-Length: 22\r\nConnection: close\r\n\r\n"
-           b"first line\nsecond one\n")
+    raw = (
+        b"POST /lines HTTP/1.1\r\nHost: t\r\nContent-Length: 22\r\nConnection: close\r\n\r\n"
+        b"first line\nsecond one\n"
+    )
     _, _, body = split_response(http_request(server.port, raw))
     assert json.loads(body) == ["first", " line\n", ""]
 
@@ -136,18 +155,30 @@ def test_uwsgi_module(server: Instance) -> None:
     server.wait_log("uwsgi.log from the app")
 
 
-@pytest.mark.parametrize("raw", [
-    b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
-    b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
-    b"3\r\nabc\r\n0\r\n\r\n",
-    b"GET / HTTP/1.1\r\nHost: t\r\nX: a\r\n folded\r\n\r\n",
-    b"GET / HTTP/1.1\r\nHost: t\r\nX: a\x01b\r\n\r\n",
-    b"G@T / HTTP/1.1\r\n\r\n",
-    b"GET / FTP/1.1\r\n\r\n",
-    b"GET nopath HTTP/1.1\r\nHost: t\r\n\r\n",
-    b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
-], ids=["dup-cl", "cl-and-te", "obs-fold", "ctl-char", "bad-method", "bad-version",
-        "bad-target", "bad-chunk"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n0\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: t\r\nX: a\r\n folded\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: t\r\nX: a\x01b\r\n\r\n",
+        b"G@T / HTTP/1.1\r\n\r\n",
+        b"GET / FTP/1.1\r\n\r\n",
+        b"GET nopath HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+    ],
+    ids=[
+        "dup-cl",
+        "cl-and-te",
+        "obs-fold",
+        "ctl-char",
+        "bad-method",
+        "bad-version",
+        "bad-target",
+        "bad-chunk",
+    ],
+)
 def test_bad_http_is_400_and_worker_survives(server: Instance, raw: bytes) -> None:
     pids = sorted(server.worker_pids())
     data = http_request(server.port, raw)

@@ -17,8 +17,18 @@ BASIC = str(APPS / "wsgi" / "basic.py")
 
 def test_graceful_reload_under_load_loses_nothing(polyhost) -> None:
     port = free_port()
-    inst = polyhost(["--http-socket", f"127.0.0.1:{port}", "--processes", "2",
-                     "--wsgi-file", BASIC, "--disable-logging"], port=port)
+    inst = polyhost(
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--processes",
+            "2",
+            "--wsgi-file",
+            BASIC,
+            "--disable-logging",
+        ],
+        port=port,
+    )
     old_workers = set(inst.worker_pids())
     failures: list[str] = []
     done = 0
@@ -43,10 +53,16 @@ def test_graceful_reload_under_load_loses_nothing(polyhost) -> None:
         wait_for(lambda: done > 50, 20, "load to start")
         for reload_number in (1, 2):
             inst.signal(signal.SIGHUP)
-            wait_for(lambda n=reload_number: inst.log().count("binary reloading") >= n, 20,
-                     "the reload")
-            wait_for(lambda old=old_workers: len(inst.worker_pids()) == 2
-                     and not set(inst.worker_pids()) & old, 20, "new workers")
+            wait_for(
+                lambda n=reload_number: inst.log().count("binary reloading") >= n, 20, "the reload"
+            )
+            wait_for(
+                lambda old=old_workers: (
+                    len(inst.worker_pids()) == 2 and not set(inst.worker_pids()) & old
+                ),
+                20,
+                "new workers",
+            )
             old_workers = set(inst.worker_pids())
             before = done
             wait_for(lambda b=before: done > b + 50, 20, "requests after the reload")
@@ -61,8 +77,19 @@ def test_graceful_reload_under_load_loses_nothing(polyhost) -> None:
 
 def test_harakiri_answers_504_and_respawns(polyhost) -> None:
     port = free_port()
-    inst = polyhost(["--http-socket", f"127.0.0.1:{port}", "--processes", "1",
-                     "--harakiri", "1", "--wsgi-file", BASIC], port=port)
+    inst = polyhost(
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--processes",
+            "1",
+            "--harakiri",
+            "1",
+            "--wsgi-file",
+            BASIC,
+        ],
+        port=port,
+    )
     [worker] = inst.worker_pids()
     status = split_response(get(port, "/sleep?20", timeout=15))[0]
     assert status == 504
@@ -82,8 +109,19 @@ def test_user_harakiri_from_the_app(polyhost) -> None:
 
 def test_max_requests_recycles_the_worker(polyhost) -> None:
     port = free_port()
-    inst = polyhost(["--http-socket", f"127.0.0.1:{port}", "--max-requests", "3",
-                     "--min-worker-lifetime", "0", "--wsgi-file", BASIC], port=port)
+    inst = polyhost(
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--max-requests",
+            "3",
+            "--min-worker-lifetime",
+            "0",
+            "--wsgi-file",
+            BASIC,
+        ],
+        port=port,
+    )
     pids = {split_response(get(port, "/pid"))[2] for _ in range(3)}
     assert len(pids) == 1
     inst.wait_log("is done. Seeya!")
@@ -92,8 +130,10 @@ def test_max_requests_recycles_the_worker(polyhost) -> None:
 
 def test_max_requests_deferred_by_min_worker_lifetime(polyhost) -> None:
     port = free_port()
-    inst = polyhost(["--http-socket", f"127.0.0.1:{port}", "--max-requests", "2",
-                     "--wsgi-file", BASIC], port=port)
+    inst = polyhost(
+        ["--http-socket", f"127.0.0.1:{port}", "--max-requests", "2", "--wsgi-file", BASIC],
+        port=port,
+    )
     for _ in range(2):
         get(port, "/")
     inst.wait_log("recycle deferred until min-worker-lifetime (10s)")
@@ -101,21 +141,24 @@ def test_max_requests_deferred_by_min_worker_lifetime(polyhost) -> None:
 
 def test_killed_worker_is_respawned(polyhost) -> None:
     port = free_port()
-    inst = polyhost(["--http-socket", f"127.0.0.1:{port}", "--processes", "2",
-                     "--wsgi-file", BASIC], port=port)
+    inst = polyhost(
+        ["--http-socket", f"127.0.0.1:{port}", "--processes", "2", "--wsgi-file", BASIC], port=port
+    )
     victim = inst.worker_pids()[0]
     os.kill(victim, signal.SIGKILL)
     inst.wait_log(f"(pid: {victim}) died, killed by signal 9")
-    wait_for(lambda: len(inst.worker_pids()) == 2 and victim not in inst.worker_pids(), 10,
-             "respawn")
+    wait_for(
+        lambda: len(inst.worker_pids()) == 2 and victim not in inst.worker_pids(), 10, "respawn"
+    )
     assert split_response(get(port, "/"))[0] == 200
 
 
 def test_app_that_fails_to_load_stops_with_traceback(polyhost, tmp_path: Path) -> None:
     broken = tmp_path / "broken.py"
     broken.write_text("import json\nraise ImportError('no module named missing_dependency')\n")
-    inst = polyhost(["--http-socket", f"127.0.0.1:{free_port()}", "--wsgi-file", str(broken)],
-                    ready=False)
+    inst = polyhost(
+        ["--http-socket", f"127.0.0.1:{free_port()}", "--wsgi-file", str(broken)], ready=False
+    )
     assert inst.proc.wait(20) != 0
     log = inst.log()
     assert "Traceback" in log and "missing_dependency" in log and str(broken) in log
@@ -125,8 +168,18 @@ def test_app_that_fails_to_load_stops_with_traceback(polyhost, tmp_path: Path) -
 def test_lazy_app_failure_does_not_fork_loop(polyhost, tmp_path: Path) -> None:
     broken = tmp_path / "broken.py"
     broken.write_text("1/0\n")
-    inst = polyhost(["--http-socket", f"127.0.0.1:{free_port()}", "--lazy-apps",
-                     "--processes", "2", "--wsgi-file", str(broken)], ready=False)
+    inst = polyhost(
+        [
+            "--http-socket",
+            f"127.0.0.1:{free_port()}",
+            "--lazy-apps",
+            "--processes",
+            "2",
+            "--wsgi-file",
+            str(broken),
+        ],
+        ready=False,
+    )
     assert inst.proc.wait(20) == 22
     log = inst.log()
     assert "ZeroDivisionError" in log and "instead of respawning" in log
@@ -136,10 +189,25 @@ def test_lazy_app_failure_does_not_fork_loop(polyhost, tmp_path: Path) -> None:
 def test_sigterm_stops_and_vacuums(polyhost, tmp_path: Path) -> None:
     sock = tmp_path / "app.sock"
     pidfile = tmp_path / "app.pid"
-    inst = polyhost(["--socket", str(sock), "--chmod-socket", "660", "--vacuum",
-                     "--pidfile", str(pidfile), "--wsgi-file", BASIC], ready=False)
-    wait_for(lambda: sock.exists() and pidfile.exists() and "spawned" in inst.log(), 15,
-             "socket and pidfile")
+    inst = polyhost(
+        [
+            "--socket",
+            str(sock),
+            "--chmod-socket",
+            "660",
+            "--vacuum",
+            "--pidfile",
+            str(pidfile),
+            "--wsgi-file",
+            BASIC,
+        ],
+        ready=False,
+    )
+    wait_for(
+        lambda: sock.exists() and pidfile.exists() and "spawned" in inst.log(),
+        15,
+        "socket and pidfile",
+    )
     assert oct(sock.stat().st_mode & 0o777) == "0o660"
     assert int(pidfile.read_text()) == inst.pid
     inst.signal(signal.SIGTERM)
@@ -167,8 +235,10 @@ def test_sigusr1_logs_status(polyhost) -> None:
 def test_master_fifo_commands(polyhost, tmp_path: Path) -> None:
     port = free_port()
     fifo = tmp_path / "master.fifo"
-    inst = polyhost(["--http-socket", f"127.0.0.1:{port}", "--master-fifo", str(fifo),
-                     "--wsgi-file", BASIC], port=port)
+    inst = polyhost(
+        ["--http-socket", f"127.0.0.1:{port}", "--master-fifo", str(fifo), "--wsgi-file", BASIC],
+        port=port,
+    )
 
     def send(command: str) -> None:
         fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
@@ -182,8 +252,15 @@ def test_master_fifo_commands(polyhost, tmp_path: Path) -> None:
     wait_for(lambda: inst.worker_pids() not in ([], [worker]), 15, "workers reload")
     send("r")
     inst.wait_log("binary reloading")
-    wait_for(lambda: fifo.exists() and len(inst.worker_pids()) == 1 and "spawned" in
-             inst.log().rsplit("binary reloading", 1)[1], 20, "reload via fifo")
+    wait_for(
+        lambda: (
+            fifo.exists()
+            and len(inst.worker_pids()) == 1
+            and "spawned" in inst.log().rsplit("binary reloading", 1)[1]
+        ),
+        20,
+        "reload via fifo",
+    )
     send("q")
     assert inst.proc.wait(15) == 0
 
@@ -192,8 +269,17 @@ def test_touch_reload(polyhost, tmp_path: Path) -> None:
     port = free_port()
     touched = tmp_path / "reload.txt"
     touched.write_text("x")
-    inst = polyhost(["--http-socket", f"127.0.0.1:{port}", "--touch-reload", str(touched),
-                     "--wsgi-file", BASIC], port=port)
+    inst = polyhost(
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--touch-reload",
+            str(touched),
+            "--wsgi-file",
+            BASIC,
+        ],
+        port=port,
+    )
     time.sleep(0.05)  # mtime granularity: make the touch visible as a change
     os.utime(touched, (time.time() + 5, time.time() + 5))
     inst.wait_log("has been touched... grace them all")
@@ -202,8 +288,19 @@ def test_touch_reload(polyhost, tmp_path: Path) -> None:
 
 def test_stats_server_json(polyhost) -> None:
     port, stats_port = free_port(), free_port()
-    polyhost(["--http-socket", f"127.0.0.1:{port}", "--processes", "2",
-              "--stats", f"127.0.0.1:{stats_port}", "--wsgi-file", BASIC], port=port)
+    polyhost(
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--processes",
+            "2",
+            "--stats",
+            f"127.0.0.1:{stats_port}",
+            "--wsgi-file",
+            BASIC,
+        ],
+        port=port,
+    )
     for _ in range(3):
         get(port, "/")
 
@@ -247,18 +344,25 @@ def _try_connect(sock: socket.socket, address: str) -> bool:
 
 def test_shared_socket_reference(polyhost) -> None:
     port = free_port()
-    polyhost(["--shared-socket", f"127.0.0.1:{port}", "--http-socket", "=0",
-              "--wsgi-file", BASIC], port=port)
+    polyhost(
+        ["--shared-socket", f"127.0.0.1:{port}", "--http-socket", "=0", "--wsgi-file", BASIC],
+        port=port,
+    )
     assert split_response(get(port, "/"))[2] == b"Hello World"
 
 
 def test_threads_serve_concurrently(polyhost) -> None:
     port = free_port()
-    polyhost(["--http-socket", f"127.0.0.1:{port}", "--threads", "4",
-              "--wsgi-file", BASIC], port=port)
+    polyhost(
+        ["--http-socket", f"127.0.0.1:{port}", "--threads", "4", "--wsgi-file", BASIC], port=port
+    )
     results: list[int] = []
-    threads = [threading.Thread(target=lambda: results.append(
-        split_response(get(port, "/sleep?1", timeout=10))[0])) for _ in range(4)]
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(split_response(get(port, "/sleep?1", timeout=10))[0])
+        )
+        for _ in range(4)
+    ]
     started = time.monotonic()
     for thread in threads:
         thread.start()

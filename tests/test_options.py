@@ -18,16 +18,21 @@ BASIC = str(APPS / "wsgi" / "basic.py")
 def test_fastcgi_socket_behind_nginx(polyhost, tmp_path: Path) -> None:
     port = free_port()
     polyhost(["--fastcgi-socket", f"127.0.0.1:{port}", "--wsgi-file", BASIC], port=port)
-    nginx = Nginx(tmp_path, f"""
+    nginx = Nginx(
+        tmp_path,
+        f"""
     location / {{ include /etc/nginx/fastcgi_params; fastcgi_param PATH_INFO $uri;
-                  fastcgi_keep_conn on; fastcgi_pass 127.0.0.1:{port}; }}""")
+                  fastcgi_keep_conn on; fastcgi_pass 127.0.0.1:{port}; }}""",
+    )
     try:
         status, _headers, body = split_response(get(nginx.port, "/env?x=1"))
         env = json.loads(body)
         assert status == 200 and env["QUERY_STRING"] == "x=1" and env["PATH_INFO"] == "/env"
         payload = os.urandom(200_000)
-        raw = (f"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {len(payload)}\r\n"
-               "Connection: close\r\n\r\n").encode() + payload
+        raw = (
+            f"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {len(payload)}\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode() + payload
         assert split_response(http_request(nginx.port, raw))[2] == payload
         for _ in range(3):  # keep-conn: nginx reuses the FastCGI connection
             assert split_response(get(nginx.port, "/"))[2] == b"Hello World"
@@ -38,8 +43,10 @@ def test_fastcgi_socket_behind_nginx(polyhost, tmp_path: Path) -> None:
 
 def test_post_buffering_reads_the_body_first(polyhost) -> None:
     port = free_port()
-    polyhost(["--http-socket", f"127.0.0.1:{port}", "--post-buffering", "4096",
-              "--wsgi-file", BASIC], port=port)
+    polyhost(
+        ["--http-socket", f"127.0.0.1:{port}", "--post-buffering", "4096", "--wsgi-file", BASIC],
+        port=port,
+    )
     for size in (100, 3_000_000):  # in memory, then through a temporary file
         payload = os.urandom(size)
         head = f"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {size}\r\n\r\n".encode()
@@ -51,13 +58,17 @@ def test_post_buffering_reads_the_body_first(polyhost) -> None:
 
 def test_reload_on_rss(polyhost, tmp_path: Path) -> None:
     app = tmp_path / "grow.py"
-    app.write_text("HOARD = []\n\ndef application(e, sr):\n"
-                   "    HOARD.append(bytearray(40 * 1024 * 1024))\n"
-                   "    sr('200 OK', [('Content-Type', 'text/plain')])\n"
-                   "    import os\n    return [str(os.getpid()).encode()]\n")
+    app.write_text(
+        "HOARD = []\n\ndef application(e, sr):\n"
+        "    HOARD.append(bytearray(40 * 1024 * 1024))\n"
+        "    sr('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    import os\n    return [str(os.getpid()).encode()]\n"
+    )
     port = free_port()
-    inst = polyhost(["--http-socket", f"127.0.0.1:{port}", "--reload-on-rss", "60",
-                     "--wsgi-file", str(app)], port=port)
+    inst = polyhost(
+        ["--http-socket", f"127.0.0.1:{port}", "--reload-on-rss", "60", "--wsgi-file", str(app)],
+        port=port,
+    )
     first = split_response(get(port, "/"))[2]
     second = split_response(get(port, "/"))[2]
     assert first == second
@@ -67,8 +78,10 @@ def test_reload_on_rss(polyhost, tmp_path: Path) -> None:
 
 def test_max_worker_lifetime(polyhost) -> None:
     port = free_port()
-    inst = polyhost(["--http-socket", f"127.0.0.1:{port}", "--max-worker-lifetime", "1",
-                     "--wsgi-file", BASIC], port=port)
+    inst = polyhost(
+        ["--http-socket", f"127.0.0.1:{port}", "--max-worker-lifetime", "1", "--wsgi-file", BASIC],
+        port=port,
+    )
     first = split_response(get(port, "/pid"))[2]
     inst.wait_log("lifetime reached (1s): recycling")
     wait_for(lambda: split_response(get(port, "/pid"))[2] != first, 10, "a new worker")
@@ -77,47 +90,96 @@ def test_max_worker_lifetime(polyhost) -> None:
 def test_logto_and_log_format(polyhost, tmp_path: Path) -> None:
     port = free_port()
     logfile = tmp_path / "requests.log"
-    inst = polyhost(["--http-socket", f"127.0.0.1:{port}", "--logto", str(logfile),
-                     "--log-format", "%(method) %(uri) %(status) %(rsize) wid=%(wid) "
-                     "ua=%(uagent) %(var.HTTP_X_TRACE)", "--wsgi-file", BASIC], ready=False)
-    wait_for(lambda: logfile.exists() and "spawned polyhost worker" in logfile.read_text(), 15,
-             "the log file")
-    wait_for(lambda: split_response(get(port, "/", "User-Agent: t1\r\nX-Trace: abc\r\n")), 10,
-             "a response")
+    inst = polyhost(
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--logto",
+            str(logfile),
+            "--log-format",
+            "%(method) %(uri) %(status) %(rsize) wid=%(wid) ua=%(uagent) %(var.HTTP_X_TRACE)",
+            "--wsgi-file",
+            BASIC,
+        ],
+        ready=False,
+    )
+    wait_for(
+        lambda: logfile.exists() and "spawned polyhost worker" in logfile.read_text(),
+        15,
+        "the log file",
+    )
+    wait_for(
+        lambda: split_response(get(port, "/", "User-Agent: t1\r\nX-Trace: abc\r\n")),
+        10,
+        "a response",
+    )
     wait_for(lambda: "GET / 200 11 wid=1 ua=t1 abc" in logfile.read_text(), 10, "the line")
     assert inst.log() == ""  # everything went to the logto file
 
 
 def test_virtualenv_and_pythonpath(polyhost, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
-                   timeout=60)
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60
+    )
     [site] = list(venv.glob("lib/python3*/site-packages"))
     (site / "venvonly.py").write_text("WHERE = 'venv'\n")
     extra = tmp_path / "extra"
     extra.mkdir()
     (extra / "extraonly.py").write_text("WHERE = 'pythonpath'\n")
     app = tmp_path / "app.py"
-    app.write_text("import venvonly, extraonly\n\ndef application(e, sr):\n"
-                   "    sr('200 OK', [('Content-Type', 'text/plain')])\n"
-                   "    return [(venvonly.WHERE + ' ' + extraonly.WHERE).encode()]\n")
+    app.write_text(
+        "import venvonly, extraonly\n\ndef application(e, sr):\n"
+        "    sr('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [(venvonly.WHERE + ' ' + extraonly.WHERE).encode()]\n"
+    )
     port = free_port()
-    polyhost(["--http-socket", f"127.0.0.1:{port}", "--virtualenv", str(venv),
-              "--pythonpath", str(extra), "--wsgi-file", str(app)], port=port)
+    polyhost(
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--virtualenv",
+            str(venv),
+            "--pythonpath",
+            str(extra),
+            "--wsgi-file",
+            str(app),
+        ],
+        port=port,
+    )
     assert split_response(get(port, "/"))[2] == b"venv pythonpath"
 
 
 def test_bad_virtualenv_is_a_clear_error(polyhost, tmp_path: Path) -> None:
-    inst = polyhost(["--http-socket", f"127.0.0.1:{free_port()}", "--home", str(tmp_path),
-                     "--wsgi-file", BASIC], ready=False)
+    inst = polyhost(
+        [
+            "--http-socket",
+            f"127.0.0.1:{free_port()}",
+            "--home",
+            str(tmp_path),
+            "--wsgi-file",
+            BASIC,
+        ],
+        ready=False,
+    )
     assert inst.proc.wait(20) == 1
     assert "has no lib/python3*/site-packages" in inst.log()
 
 
 def test_stats_http(polyhost) -> None:
     port, stats_port = free_port(), free_port()
-    polyhost(["--http-socket", f"127.0.0.1:{port}", "--stats", f"127.0.0.1:{stats_port}",
-              "--stats-http", "--wsgi-file", BASIC], port=port)
+    polyhost(
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--stats",
+            f"127.0.0.1:{stats_port}",
+            "--stats-http",
+            "--wsgi-file",
+            BASIC,
+        ],
+        port=port,
+    )
     status, headers, body = split_response(get(stats_port, "/"))
     assert status == 200 and headers["content-type"].startswith("application/json")
     assert json.loads(body)["workers"][0]["id"] == 1
@@ -131,9 +193,13 @@ def test_inherited_fd_socket(polyhost, tmp_path: Path) -> None:
     fd = listener.fileno()
     log = tmp_path / "fd.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "polyhost", "--http-socket", f"fd://{fd}",
-                                 "--wsgi-file", BASIC], pass_fds=[fd], stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "polyhost", "--http-socket", f"fd://{fd}", "--wsgi-file", BASIC],
+            pass_fds=[fd],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     listener.close()
     try:
         wait_for(lambda: "spawned polyhost worker" in log.read_text(), 15, "startup")
@@ -145,8 +211,18 @@ def test_inherited_fd_socket(polyhost, tmp_path: Path) -> None:
 
 def test_procname(polyhost) -> None:
     port = free_port()
-    inst = polyhost(["--http-socket", f"127.0.0.1:{port}", "--auto-procname",
-                     "--procname-prefix", "site-", "--wsgi-file", BASIC], port=port)
+    inst = polyhost(
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--auto-procname",
+            "--procname-prefix",
+            "site-",
+            "--wsgi-file",
+            BASIC,
+        ],
+        port=port,
+    )
     [worker] = inst.worker_pids()
     assert Path(f"/proc/{worker}/cmdline").read_bytes().startswith(b"site-polyhost worker 1")
     assert Path(f"/proc/{inst.pid}/cmdline").read_bytes().startswith(b"site-polyhost master")

@@ -19,18 +19,37 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, i
     tmp = tmp_path_factory.mktemp("polyglot")
     django_dir = tmp / "django"
     django_dir.mkdir()
-    subprocess.run([sys.executable, "-m", "django", "startproject", "mysite", str(django_dir)],
-                   check=True, timeout=60)
+    subprocess.run(
+        [sys.executable, "-m", "django", "startproject", "mysite", str(django_dir)],
+        check=True,
+        timeout=60,
+    )
     port, uwsgi_port = free_port(), free_port()
-    inst = Instance([
-        "--http-socket", f"127.0.0.1:{port}", "--socket", f"127.0.0.1:{uwsgi_port}",
-        "--processes", "2", "--chdir", str(django_dir),
-        "--env", "DJANGO_SETTINGS_MODULE=mysite.settings",
-        "--mount", "/=mysite.wsgi:application",
-        "--mount", f"/perl={APPS / 'psgi' / 'hello.psgi'}",
-        "--mount", f"/ruby={APPS / 'rack' / 'sinatra' / 'config.ru'}",
-        "--stats", f"127.0.0.1:{free_port()}",
-    ], tmp, port, None)
+    inst = Instance(
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--socket",
+            f"127.0.0.1:{uwsgi_port}",
+            "--processes",
+            "2",
+            "--chdir",
+            str(django_dir),
+            "--env",
+            "DJANGO_SETTINGS_MODULE=mysite.settings",
+            "--mount",
+            "/=mysite.wsgi:application",
+            "--mount",
+            f"/perl={APPS / 'psgi' / 'hello.psgi'}",
+            "--mount",
+            f"/ruby={APPS / 'rack' / 'sinatra' / 'config.ru'}",
+            "--stats",
+            f"127.0.0.1:{free_port()}",
+        ],
+        tmp,
+        port,
+        None,
+    )
     try:
         inst.wait_ready()
         yield inst, uwsgi_port, tmp
@@ -44,13 +63,15 @@ def test_three_languages_on_one_port(site: tuple[Instance, int, Path]) -> None:
     assert status == 200 and b"Django administration" in body
     assert split_response(get(inst.port, "/perl/x/y"))[2] == b"Hello from /x/y"
     assert split_response(get(inst.port, "/ruby/hello/poly?suffix=!"))[2] == b"Hello poly!"
-    raw = (b"POST /ruby/raw HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nConnection: close\r\n"
-           b"\r\nhello")
+    raw = (
+        b"POST /ruby/raw HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
+    )
     assert split_response(http_request(inst.port, raw))[2] == b"got hello"
 
 
 def test_stats_list_each_app_with_modifier1_and_mountpoint(
-        site: tuple[Instance, int, Path]) -> None:
+    site: tuple[Instance, int, Path],
+) -> None:
     import json
     import socket
 
@@ -60,16 +81,22 @@ def test_stats_list_each_app_with_modifier1_and_mountpoint(
         data = b"".join(iter(lambda: sock.recv(65536), b""))
     apps = json.loads(data)["workers"][0]["apps"]
     assert [(a["mountpoint"], a["modifier1"]) for a in apps] == [
-        ("", 0), ("/perl", 5), ("/ruby", 7)]
+        ("", 0),
+        ("/perl", 5),
+        ("/ruby", 7),
+    ]
 
 
 def test_nginx_picks_the_runtime_by_modifier1(site: tuple[Instance, int, Path]) -> None:
     _, uwsgi_port, tmp = site
-    nginx = Nginx(tmp, f"""
+    nginx = Nginx(
+        tmp,
+        f"""
     location /perl/ {{ uwsgi_pass 127.0.0.1:{uwsgi_port}; uwsgi_modifier1 5; }}
     location /ruby/ {{ uwsgi_pass 127.0.0.1:{uwsgi_port}; uwsgi_modifier1 7; }}
     location / {{ uwsgi_pass 127.0.0.1:{uwsgi_port}; }}
-    """)
+    """,
+    )
     try:
         assert split_response(get(nginx.port, "/perl/a"))[2] == b"Hello from /a"
         assert split_response(get(nginx.port, "/ruby/hello/nginx"))[2] == b"Hello nginx"
@@ -81,23 +108,43 @@ def test_nginx_picks_the_runtime_by_modifier1(site: tuple[Instance, int, Path]) 
 
 def test_http_modifier1_routes_everything_to_one_runtime(polyhost) -> None:
     port = free_port()
-    polyhost(["--http-socket", f"127.0.0.1:{port}", "--http-socket-modifier1", "5",
-              "--psgi", str(APPS / "psgi" / "hello.psgi"),
-              "--wsgi-file", str(APPS / "wsgi" / "basic.py")], port=port)
+    polyhost(
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--http-socket-modifier1",
+            "5",
+            "--psgi",
+            str(APPS / "psgi" / "hello.psgi"),
+            "--wsgi-file",
+            str(APPS / "wsgi" / "basic.py"),
+        ],
+        port=port,
+    )
     assert split_response(get(port, "/anything"))[2] == b"Hello from /anything"
 
 
 def test_auto_fix_sends_modifier1_0_to_the_only_app(polyhost) -> None:
     port = free_port()
-    polyhost(["--http-socket", f"127.0.0.1:{port}", "--psgi",
-              str(APPS / "psgi" / "hello.psgi")], port=port)
+    polyhost(
+        ["--http-socket", f"127.0.0.1:{port}", "--psgi", str(APPS / "psgi" / "hello.psgi")],
+        port=port,
+    )
     assert split_response(get(port, "/auto"))[2] == b"Hello from /auto"
 
 
 def test_no_default_app_refuses_unmatched_requests(polyhost) -> None:
     port = free_port()
-    inst = polyhost(["--http-socket", f"127.0.0.1:{port}", "--no-default-app", "--mount",
-                     f"/perl={APPS / 'psgi' / 'hello.psgi'}"], port=port)
+    inst = polyhost(
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--no-default-app",
+            "--mount",
+            f"/perl={APPS / 'psgi' / 'hello.psgi'}",
+        ],
+        port=port,
+    )
     assert split_response(get(port, "/perl/x"))[2] == b"Hello from /x"
     assert split_response(get(port, "/elsewhere"))[0] == 501
     inst.wait_log("no app for modifier1 0")
@@ -105,9 +152,21 @@ def test_no_default_app_refuses_unmatched_requests(polyhost) -> None:
 
 def test_harakiri_and_max_requests_apply_to_child_runtimes(polyhost) -> None:
     port = free_port()
-    inst = polyhost(["--http-socket", f"127.0.0.1:{port}", "--harakiri", "1",
-                     "--max-requests", "3", "--min-worker-lifetime", "0",
-                     "--psgi", str(APPS / "psgi" / "conformance.psgi")], port=port)
+    inst = polyhost(
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--harakiri",
+            "1",
+            "--max-requests",
+            "3",
+            "--min-worker-lifetime",
+            "0",
+            "--psgi",
+            str(APPS / "psgi" / "conformance.psgi"),
+        ],
+        port=port,
+    )
     [worker] = inst.worker_pids()
     assert split_response(get(port, "/sleep", timeout=20))[0] == 504
     inst.wait_log(f"*** HARAKIRI ON WORKER 1 (pid: {worker}, try: 1) ***")

@@ -16,21 +16,36 @@ from conftest import APPS, free_port
 def test_grpc_gateway_calls_registered_functions(polyhost, tmp_path: Path) -> None:
     os.environ["MARKER_DIR"] = str(tmp_path)
     port, grpc_port = free_port(), free_port()
-    inst = polyhost(["--http-socket", f"127.0.0.1:{port}", "--processes", "2",
-                     "--wsgi-file", str(APPS / "fabric" / "pyfabric.py"),
-                     "--rpc-grpc", f"127.0.0.1:{grpc_port}"], port=port)
+    inst = polyhost(
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--processes",
+            "2",
+            "--wsgi-file",
+            str(APPS / "fabric" / "pyfabric.py"),
+            "--rpc-grpc",
+            f"127.0.0.1:{grpc_port}",
+        ],
+        port=port,
+    )
     inst.wait_log(f"rpc-grpc gateway listening on 127.0.0.1:{grpc_port}")
     with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
-        call = channel.unary_unary("/polyhost.rpc.Rpc/Call",
-                                   request_serializer=pb.CallRequest.SerializeToString,
-                                   response_deserializer=pb.CallReply.FromString)
-        listing = channel.unary_unary("/polyhost.rpc.Rpc/List",
-                                      request_serializer=pb.ListRequest.SerializeToString,
-                                      response_deserializer=pb.ListReply.FromString)
+        call = channel.unary_unary(
+            "/polyhost.rpc.Rpc/Call",
+            request_serializer=pb.CallRequest.SerializeToString,
+            response_deserializer=pb.CallReply.FromString,
+        )
+        listing = channel.unary_unary(
+            "/polyhost.rpc.Rpc/List",
+            request_serializer=pb.ListRequest.SerializeToString,
+            response_deserializer=pb.ListReply.FromString,
+        )
         reply = call(pb.CallRequest(name="hello", args=[b"grpc"]), timeout=10)
         assert reply.result.startswith(b"hello grpc from worker ")
         assert call(pb.CallRequest(name="big", args=[b"100000"]), timeout=10).result == (
-            b"x" * 100_000)
+            b"x" * 100_000
+        )
         assert sorted(listing(pb.ListRequest(), timeout=10).names) == ["big", "fails", "hello"]
         with pytest.raises(grpc.RpcError) as error:
             call(pb.CallRequest(name="nothere"), timeout=10)

@@ -30,8 +30,19 @@ def test_signal_numbers_and_targets() -> None:
     assert check_num(255) == 255
     with pytest.raises(SignalError, match="out of range"):
         check_num(256)
-    for target in ("", "worker", "worker3", "workers", "active-workers", "mule", "mule2",
-                   "mules", "spooler", "farm_pair", "/var/spool/one"):
+    for target in (
+        "",
+        "worker",
+        "worker3",
+        "workers",
+        "active-workers",
+        "mule",
+        "mule2",
+        "mules",
+        "spooler",
+        "farm_pair",
+        "/var/spool/one",
+    ):
         assert check_target(target) == target
     with pytest.raises(SignalError, match="unknown signal target 'workerz'"):
         check_target("workerz")

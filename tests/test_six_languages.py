@@ -19,21 +19,45 @@ def six(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, in
     tmp = tmp_path_factory.mktemp("six")
     django_dir = tmp / "django"
     django_dir.mkdir()
-    subprocess.run([sys.executable, "-m", "django", "startproject", "mysite", str(django_dir)],
-                   check=True, timeout=60)
+    subprocess.run(
+        [sys.executable, "-m", "django", "startproject", "mysite", str(django_dir)],
+        check=True,
+        timeout=60,
+    )
     port, uwsgi_port = free_port(), free_port()
-    inst = Instance([
-        "--http-socket", f"127.0.0.1:{port}", "--socket", f"127.0.0.1:{uwsgi_port}",
-        "--processes", "2", "--threads", "2", "--chdir", str(django_dir),
-        "--env", "DJANGO_SETTINGS_MODULE=mysite.settings",
-        "--mount", "/=mysite.wsgi:application",
-        "--mount", f"/sinatra={APPS / 'rack' / 'sinatra' / 'config.ru'}",
-        "--mount", f"/perl={APPS / 'psgi' / 'hello.psgi'}",
-        "--mount", f"/clojure={APPS / 'jvm' / 'hello.clj'}",
-        "--mount", f"/lua={APPS / 'lua' / 'hello.lua'}",
-        "--mount", f"/aspnet={APPS / 'mono' / 'aspnet'}",
-        "--stats", f"127.0.0.1:{free_port()}",
-    ], tmp, port, None)
+    inst = Instance(
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--socket",
+            f"127.0.0.1:{uwsgi_port}",
+            "--processes",
+            "2",
+            "--threads",
+            "2",
+            "--chdir",
+            str(django_dir),
+            "--env",
+            "DJANGO_SETTINGS_MODULE=mysite.settings",
+            "--mount",
+            "/=mysite.wsgi:application",
+            "--mount",
+            f"/sinatra={APPS / 'rack' / 'sinatra' / 'config.ru'}",
+            "--mount",
+            f"/perl={APPS / 'psgi' / 'hello.psgi'}",
+            "--mount",
+            f"/clojure={APPS / 'jvm' / 'hello.clj'}",
+            "--mount",
+            f"/lua={APPS / 'lua' / 'hello.lua'}",
+            "--mount",
+            f"/aspnet={APPS / 'mono' / 'aspnet'}",
+            "--stats",
+            f"127.0.0.1:{free_port()}",
+        ],
+        tmp,
+        port,
+        None,
+    )
     try:
         inst.wait_ready(timeout=60)
         yield inst, uwsgi_port, tmp
@@ -68,14 +92,17 @@ def test_runtimes_start_lazily_and_log_their_start_up(six: tuple[Instance, int, 
 def test_behind_nginx_by_modifier1(six: tuple[Instance, int, Path]) -> None:
     _, uwsgi_port, tmp = six
     upstream = f"uwsgi_pass 127.0.0.1:{uwsgi_port};"
-    nginx = Nginx(tmp, f"""
+    nginx = Nginx(
+        tmp,
+        f"""
     location /sinatra/ {{ {upstream} uwsgi_modifier1 7; }}
     location /perl/ {{ {upstream} uwsgi_modifier1 5; }}
     location /clojure/ {{ {upstream} uwsgi_modifier1 8; uwsgi_modifier2 1; }}
     location /lua/ {{ {upstream} uwsgi_modifier1 6; }}
     location /aspnet/ {{ {upstream} uwsgi_modifier1 15; }}
     location / {{ {upstream} }}
-    """)
+    """,
+    )
     try:
         assert b"Django administration" in body(nginx.port, "/admin/login/", host="127.0.0.1")
         assert body(nginx.port, "/sinatra/hello/nginx") == b"Hello nginx"
@@ -89,8 +116,10 @@ def test_behind_nginx_by_modifier1(six: tuple[Instance, int, Path]) -> None:
 
 def test_a_python_only_worker_never_starts_a_jvm(polyhost) -> None:
     port = free_port()
-    inst = polyhost(["--http-socket", f"127.0.0.1:{port}", "--wsgi-file",
-                     str(APPS / "wsgi" / "basic.py")], port=port)
+    inst = polyhost(
+        ["--http-socket", f"127.0.0.1:{port}", "--wsgi-file", str(APPS / "wsgi" / "basic.py")],
+        port=port,
+    )
     for pid in inst.worker_pids():
         maps = Path(f"/proc/{pid}/maps").read_text()
         assert "libjvm" not in maps and "libmono" not in maps

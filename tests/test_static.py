@@ -349,11 +349,11 @@ def test_app_still_serves_what_is_not_a_file(instance: Instance) -> None:
 def test_a_static_only_instance_starts_and_a_bad_map_stops_it_at_once(polyhost, tmp_path) -> None:
     (tmp_path / "a.txt").write_text("static only")
     port = free_port()
-    polyhost(["--http-socket", f"127.0.0.1:{port}", "--static-map", f"/s={tmp_path}"],
-             port=port)
+    polyhost(["--http-socket", f"127.0.0.1:{port}", "--static-map", f"/s={tmp_path}"], port=port)
     assert split_response(get(port, "/s/a.txt"))[2] == b"static only"
-    bad = polyhost(["--http-socket", f"127.0.0.1:{free_port()}", "--static-map", "nowhere"],
-                   ready=False)
+    bad = polyhost(
+        ["--http-socket", f"127.0.0.1:{free_port()}", "--static-map", "nowhere"], ready=False
+    )
     assert bad.proc.wait(20) == 1
     assert "static-map needs /mountpoint=DIR, got 'nowhere'" in bad.log()
     assert "spawned polyhost worker" not in bad.log()

@@ -18,8 +18,19 @@ from nginx_helper import Nginx
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     tmp = tmp_path_factory.mktemp("uwsgi")
     port = free_port()
-    inst = Instance(["--socket", f"127.0.0.1:{port}", "--processes", "2",
-                     "--wsgi-file", str(APPS / "wsgi" / "basic.py")], tmp, port, None)
+    inst = Instance(
+        [
+            "--socket",
+            f"127.0.0.1:{port}",
+            "--processes",
+            "2",
+            "--wsgi-file",
+            str(APPS / "wsgi" / "basic.py"),
+        ],
+        tmp,
+        port,
+        None,
+    )
     try:
         inst.wait_ready()
         yield inst
@@ -37,8 +48,14 @@ def uwsgi_request(port: int, env: dict[str, str], body: bytes = b"", mod1: int =
     return b"".join(chunks)
 
 
-BASE = {"REQUEST_METHOD": "GET", "SERVER_PROTOCOL": "HTTP/1.1", "SERVER_NAME": "t",
-        "SERVER_PORT": "80", "REMOTE_ADDR": "10.1.2.3", "QUERY_STRING": ""}
+BASE = {
+    "REQUEST_METHOD": "GET",
+    "SERVER_PROTOCOL": "HTTP/1.1",
+    "SERVER_NAME": "t",
+    "SERVER_PORT": "80",
+    "REMOTE_ADDR": "10.1.2.3",
+    "QUERY_STRING": "",
+}
 
 
 def test_raw_uwsgi_request(server: Instance) -> None:
@@ -49,8 +66,11 @@ def test_raw_uwsgi_request(server: Instance) -> None:
 
 def test_uwsgi_body(server: Instance) -> None:
     body = b"x" * 100_000
-    raw = uwsgi_request(server.port, {**BASE, "REQUEST_METHOD": "POST", "PATH_INFO": "/echo",
-                                      "CONTENT_LENGTH": str(len(body))}, body)
+    raw = uwsgi_request(
+        server.port,
+        {**BASE, "REQUEST_METHOD": "POST", "PATH_INFO": "/echo", "CONTENT_LENGTH": str(len(body))},
+        body,
+    )
     assert split_response(raw)[2] == body
 
 
@@ -80,18 +100,23 @@ def test_unknown_modifier_logs_and_closes(server: Instance) -> None:
 
 
 def test_behind_nginx(server: Instance, tmp_path_factory: pytest.TempPathFactory) -> None:
-    nginx = Nginx(tmp_path_factory.mktemp("nginx"), f"""
+    nginx = Nginx(
+        tmp_path_factory.mktemp("nginx"),
+        f"""
     location / {{ uwsgi_pass 127.0.0.1:{server.port}; }}
     location /perl {{ uwsgi_pass 127.0.0.1:{server.port}; uwsgi_modifier1 5; }}
-    """)
+    """,
+    )
     try:
         status, _, body = split_response(get(nginx.port, "/env?q=1"))
         env = json.loads(body)
         assert status == 200 and env["QUERY_STRING"] == "q=1" and env["PATH_INFO"] == "/env"
         assert env["REMOTE_ADDR"] == "127.0.0.1"
         big = b"y" * 300_000
-        raw = (f"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {len(big)}\r\n"
-               "Connection: close\r\n\r\n").encode() + big
+        raw = (
+            f"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {len(big)}\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode() + big
         from conftest import http_request
 
         assert split_response(http_request(nginx.port, raw))[2] == big

@@ -390,11 +390,13 @@ def _start_clr(assembly_dir: Path, extra: list[str], ctx: RuntimeContext) -> Sim
         read_into=System.Func[System.Int64, System.Int32, System.Int32](_read_into),
         send_file=System.Action[System.String, System.Int64, System.Int64](_send_file),
         log=System.Action[System.String](_log),
-        fabric_call=System.Func[System.String, System.Array[byte_array],
-                                System.Array[byte_array]](fabric.op),
+        fabric_call=System.Func[System.String, System.Array[byte_array], System.Array[byte_array]](
+            fabric.op
+        ),
         register_rpc=System.Action[System.String, System.Delegate](fabric.register_rpc),
         register_signal=System.Action[System.Int32, System.String, System.Delegate](
-            fabric.register_signal),
+            fabric.register_signal
+        ),
     )
     config = ctx.config
     Bridge.Start(
@@ -437,8 +439,9 @@ class _MonoFabric:
         self.seat.register_signal(int(num), str(target), handler)
 
     def _invoke_function(self, function: Any, args: list[bytes]) -> bytes:
-        strings = self.system.Array[self.system.String]([a.decode("utf-8", "replace")
-                                                         for a in args])
+        strings = self.system.Array[self.system.String](
+            [a.decode("utf-8", "replace") for a in args]
+        )
         with MONO_LOCK:
             try:
                 result = self.bridge.InvokeRpc(function, strings)

@@ -49,8 +49,9 @@ class FabricSocket:
                     return
                 items = decode_array(payload)
                 try:
-                    reply = frames(RESULT, encode_array(ops.call("php", items[0].decode(),
-                                                                 items[1:])), 0)
+                    reply = frames(
+                        RESULT, encode_array(ops.call("php", items[0].decode(), items[1:])), 0
+                    )
                 except ops.FabricError as exc:
                     reply = frames(RESULT, encode_array([str(exc).encode()]), 1)
                 try:

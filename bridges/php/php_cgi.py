@@ -530,5 +530,3 @@ class PhpCgiPool:
                 proc.kill()
                 proc.wait(timeout=EXIT_GRACE)
         shutil.rmtree(self.dir, ignore_errors=True)
-
-

@@ -62,8 +62,16 @@ def install() -> types.ModuleType:
         return existing
     module = types.ModuleType("uwsgi", "polyhost's implementation of uWSGI's Python API")
     config = CURRENT.config
-    functions = (worker_id, masterpid, request_id, total_requests, set_user_harakiri,
-                 reload, stop, *uwsgi_fabric.EXPORTS)
+    functions = (
+        worker_id,
+        masterpid,
+        request_id,
+        total_requests,
+        set_user_harakiri,
+        reload,
+        stop,
+        *uwsgi_fabric.EXPORTS,
+    )
     for function in functions:
         setattr(module, function.__name__, function)
     module.send_to_spooler = uwsgi_fabric.spool

@@ -70,18 +70,20 @@ def cache_get(key: str | bytes, cache: str | bytes | None = None) -> bytes | Non
     return _caches(name).get(key if type(key) is bytes else _b(key), name)
 
 
-def cache_set(key: str | bytes, value: bytes, expires: int = 0,
-              cache: str | bytes | None = None) -> bool:
+def cache_set(
+    key: str | bytes, value: bytes, expires: int = 0, cache: str | bytes | None = None
+) -> bool:
     name = _name(cache)
-    return _caches(name).set(key if type(key) is bytes else _b(key), _b(value), int(expires),
-                             name)
+    return _caches(name).set(key if type(key) is bytes else _b(key), _b(value), int(expires), name)
 
 
-def cache_update(key: str | bytes, value: bytes, expires: int = 0,
-                 cache: str | bytes | None = None) -> bool:
+def cache_update(
+    key: str | bytes, value: bytes, expires: int = 0, cache: str | bytes | None = None
+) -> bool:
     name = _name(cache)
-    return _caches(name).update(key if type(key) is bytes else _b(key), _b(value),
-                                int(expires), name)
+    return _caches(name).update(
+        key if type(key) is bytes else _b(key), _b(value), int(expires), name
+    )
 
 
 def cache_del(key: str | bytes, cache: str | bytes | None = None) -> bool:
@@ -106,8 +108,9 @@ def cache_keys(cache: str | bytes | None = None) -> list[bytes]:
 
 
 def _math(method: str, default: int) -> Callable[..., int]:
-    def function(key: str | bytes, amount: int = default, expires: int = 0,
-                 cache: str | bytes | None = None) -> int:
+    def function(
+        key: str | bytes, amount: int = default, expires: int = 0, cache: str | bytes | None = None
+    ) -> int:
         name = _name(cache)
         return int(getattr(_caches(name), method)(_b(key), int(amount), int(expires), name))
 
@@ -179,8 +182,10 @@ def spool(message: dict[Any, Any] | None = None, **kwargs: Any) -> bytes:
     pairs: list[tuple[bytes, bytes]] = []
     for key, value in task.items():
         if not isinstance(value, bytes):
-            raise ValueError(f"spooler values must be bytes, got {type(value).__name__} for "
-                             f"{key!r} (as uWSGI with Python 3)")
+            raise ValueError(
+                f"spooler values must be bytes, got {type(value).__name__} for "
+                f"{key!r} (as uWSGI with Python 3)"
+            )
         pairs.append((_b(key), value))
     if message is not None:
         message.pop(b"body", None)
@@ -236,8 +241,9 @@ def farm_msg(farm: str, message: str | bytes) -> bool:
     return mule_msg(message, farm)
 
 
-def mule_get_msg(signals_: bool = True, farms: bool = True, buffer_size: int = 65536,
-                 timeout: int = -1) -> bytes | None:
+def mule_get_msg(
+    signals_: bool = True, farms: bool = True, buffer_size: int = 65536, timeout: int = -1
+) -> bytes | None:
     if CURRENT.mules is None or not CURRENT.mules.mule_id:
         raise FabricError("mule_get_msg can only be called in a mule")
     return CURRENT.mules.receive(CURRENT.mules.mule_id, None if timeout < 0 else timeout)
@@ -254,14 +260,43 @@ def in_farm(name: str | None = None) -> bool:
     mules = CURRENT.mules
     if mules is None or not mules.mule_id:
         return False
-    return any(mules.mule_id in ids for farm, ids in mules.members.items()
-               if name is None or farm == name)
+    return any(
+        mules.mule_id in ids for farm, ids in mules.members.items() if name is None or farm == name
+    )
 
 
 EXPORTS = [
-    register_rpc, rpc, call, rpc_list, cache_get, cache_set, cache_update, cache_del,
-    cache_exists, cache_clear, cache_keys, cache_inc, cache_dec, cache_mul, cache_div,
-    cache_num, register_signal, signal, signal_registered, signal_wait, signal_received,
-    add_timer, add_rb_timer, add_cron, add_file_monitor, spool, spooler_pid,
-    i_am_the_spooler, mule_msg, farm_msg, mule_get_msg, mule_id, in_farm,
+    register_rpc,
+    rpc,
+    call,
+    rpc_list,
+    cache_get,
+    cache_set,
+    cache_update,
+    cache_del,
+    cache_exists,
+    cache_clear,
+    cache_keys,
+    cache_inc,
+    cache_dec,
+    cache_mul,
+    cache_div,
+    cache_num,
+    register_signal,
+    signal,
+    signal_registered,
+    signal_wait,
+    signal_received,
+    add_timer,
+    add_rb_timer,
+    add_cron,
+    add_file_monitor,
+    spool,
+    spooler_pid,
+    i_am_the_spooler,
+    mule_msg,
+    farm_msg,
+    mule_get_msg,
+    mule_id,
+    in_farm,
 ]

@@ -64,8 +64,9 @@ class rbtimer(timer):
 
 
 class cron:
-    def __init__(self, minute: int, hour: int, day: int, month: int, dayweek: int,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, minute: int, hour: int, day: int, month: int, dayweek: int, **kwargs: Any
+    ) -> None:
         self.num = kwargs.get("signum", get_free_signal())
         self.fields = (minute, hour, day, month, dayweek)
         self.target = kwargs.get("target", "")
@@ -106,8 +107,9 @@ class mulefunc:
 
         @functools.wraps(function)
         def send(*args: Any, **kwargs: Any) -> bool:
-            message = pickle.dumps({"service": MULEFUNC_SERVICE, "func": name, "args": args,
-                                    "kwargs": kwargs})
+            message = pickle.dumps(
+                {"service": MULEFUNC_SERVICE, "func": name, "args": args, "kwargs": kwargs}
+            )
             return _fabric.mule_msg(message, self.target or None)
 
         self.sender = send

@@ -142,10 +142,18 @@ class WsgiRuntime(Runtime):
         callable_name = str(self.ctx.config.get("callable") or "application")
         for offset, spec in enumerate(self.specs):
             handle = self._load_one(spec.target, callable_name, spec.origin)
-            apps.append(App(
-                first_id + offset, self, spec.mountpoint, spec.target, 0, 0,
-                chdir=os.getcwd(), handle=handle,
-            ))
+            apps.append(
+                App(
+                    first_id + offset,
+                    self,
+                    spec.mountpoint,
+                    spec.target,
+                    0,
+                    0,
+                    chdir=os.getcwd(),
+                    handle=handle,
+                )
+            )
         return apps
 
     def _load_one(self, target: str, callable_name: str, origin: str) -> WsgiApp:
@@ -162,8 +170,9 @@ class WsgiRuntime(Runtime):
         except SystemExit as exc:
             raise AppLoadError(f"{origin}: loading {target} called sys.exit({exc.code})") from exc
         except FileNotFoundError as exc:
-            raise AppLoadError(f"{origin}: cannot load {target}: no such file "
-                               f"(cwd {os.getcwd()})") from exc
+            raise AppLoadError(
+                f"{origin}: cannot load {target}: no such file (cwd {os.getcwd()})"
+            ) from exc
         except Exception as exc:
             log_exception(f"{origin}: failed to load the WSGI app {target}:", exc)
             raise AppLoadError(
@@ -173,8 +182,7 @@ class WsgiRuntime(Runtime):
         app = getattr(module, name, None)
         if app is None or not callable(app):
             raise AppLoadError(
-                f"{origin}: {where} has no callable {name!r}: set `callable` or use "
-                f"module:callable"
+                f"{origin}: {where} has no callable {name!r}: set `callable` or use module:callable"
             )
         return app  # type: ignore[no-any-return]
 
@@ -221,8 +229,13 @@ class WsgiRuntime(Runtime):
                     raise AssertionError("the app returned without calling start_response")
                 responder.start(*headers_set)
                 _sendfile(responder, result.filelike)
-            elif (type(result) is list and len(result) == 1 and headers_set
-                  and isinstance(result[0], bytes) and not responder.started):
+            elif (
+                type(result) is list
+                and len(result) == 1
+                and headers_set
+                and isinstance(result[0], bytes)
+                and not responder.started
+            ):
                 # one-piece bodies get a Content-Length instead of chunked framing
                 headers = headers_set[1]
                 if not any(name.lower() == "content-length" for name, _ in headers):
@@ -241,8 +254,11 @@ class WsgiRuntime(Runtime):
                     responder.start(*headers_set)
         except Exception as exc:
             app.exceptions += 1
-            log_exception(f"{env.get('REQUEST_METHOD')} {env.get('REQUEST_URI')}: "
-                          f"exception in the WSGI app {app.target}:", exc)
+            log_exception(
+                f"{env.get('REQUEST_METHOD')} {env.get('REQUEST_URI')}: "
+                f"exception in the WSGI app {app.target}:",
+                exc,
+            )
             simple_error(responder, 500)
         finally:
             close = getattr(result, "close", None)
@@ -287,8 +303,10 @@ def prepare_python_environment(ctx: RuntimeContext) -> None:
     if home:
         site_dirs = glob.glob(os.path.join(str(home), "lib", "python3*", "site-packages"))
         if not site_dirs:
-            raise AppLoadError(f"home/virtualenv {home!r} has no lib/python3*/site-packages: "
-                               "is it a Python 3 virtualenv?")
+            raise AppLoadError(
+                f"home/virtualenv {home!r} has no lib/python3*/site-packages: "
+                "is it a Python 3 virtualenv?"
+            )
         for site_dir in site_dirs:
             if site_dir not in sys.path:
                 sys.path.insert(0, site_dir)

@@ -13,7 +13,9 @@ uwsgi.register_rpc("shout", shout)
 
 def application(environ, start_response):
     visits = uwsgi.cache_inc("visits", 1, 0, "demo")
-    body = (f"Hello from Python, worker {uwsgi.worker_id()} of {uwsgi.numproc}: "
-            f"visit {visits} (counter shared with Perl and Ruby)\n").encode()
+    body = (
+        f"Hello from Python, worker {uwsgi.worker_id()} of {uwsgi.numproc}: "
+        f"visit {visits} (counter shared with Perl and Ruby)\n"
+    ).encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]

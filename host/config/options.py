@@ -1862,8 +1862,12 @@ OPTIONS: tuple[Option, ...] = (
         "RPC",
         "rpc",
         _o("rpc-max", INT, "maximum number of rpc slots (default: 64)", default=64),
-        _o("rpc-grpc", STR, "polyhost: serve every RPC function to gRPC clients on ADDR "
-           "(rpc/polyhost_rpc.proto)", metavar="ADDR"),
+        _o(
+            "rpc-grpc",
+            STR,
+            "polyhost: serve every RPC function to gRPC clients on ADDR (rpc/polyhost_rpc.proto)",
+            metavar="ADDR",
+        ),
     ),
     *_section(
         "Cheaper (adaptive workers)",

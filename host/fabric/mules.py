@@ -82,8 +82,10 @@ class MuleQueues:
         if not specs:
             return cls()
         return cls(
-            mules={spec.id: _pair() for spec in specs}, shared=_pair(),
-            farms={name: _pair() for name in farms}, members=farms,
+            mules={spec.id: _pair() for spec in specs},
+            shared=_pair(),
+            farms={name: _pair() for name in farms},
+            members=farms,
         )
 
     def send(self, message: bytes, target: int | str | None = None) -> bool:

@@ -59,7 +59,7 @@ def caches_for(name: str | None) -> CacheSet:
 def op_rpc(runtime: str, args: list[bytes]) -> list[bytes]:
     """[node, name, args...]: node "" (or the local name) calls in this process."""
     if len(args) < 2:
-        raise FabricError("rpc needs a node (\"\" for local) and a function name")
+        raise FabricError('rpc needs a node ("" for local) and a function name')
     node, name, rest = _s(args[0]), args[1], args[2:]
     return [call_remote(node, name, rest) if node else REGISTRY.call(name, rest)]
 
@@ -228,28 +228,50 @@ def op_log(runtime: str, args: list[bytes]) -> list[bytes]:
 
 def op_process(runtime: str, args: list[bytes]) -> list[bytes]:
     """Process facts in one round trip: worker_id, mule_id, masterpid, request_id, numproc."""
-    return [str(v).encode() for v in (
-        CURRENT.worker_id, CURRENT.mules.mule_id if CURRENT.mules else 0, CURRENT.master_pid,
-        CURRENT.request_id() if CURRENT.request_id else 0,
-        CURRENT.config.get("processes") if CURRENT.config else 1,
-    )]
+    return [
+        str(v).encode()
+        for v in (
+            CURRENT.worker_id,
+            CURRENT.mules.mule_id if CURRENT.mules else 0,
+            CURRENT.master_pid,
+            CURRENT.request_id() if CURRENT.request_id else 0,
+            CURRENT.config.get("processes") if CURRENT.config else 1,
+        )
+    ]
 
 
 OPS: dict[str, Op] = {
-    "rpc": op_rpc, "call": op_call, "register_rpc": op_register_rpc, "rpc_list": op_rpc_list,
-    "cache_get": op_cache_get, "cache_set": _cache_store("set"),
-    "cache_update": _cache_store("update"), "cache_del": _cache_key_op("delete"),
-    "cache_exists": _cache_key_op("exists"), "cache_clear": op_cache_clear,
-    "cache_keys": op_cache_keys, "cache_inc": _cache_math("inc", 1),
-    "cache_dec": _cache_math("dec", 1), "cache_mul": _cache_math("mul", 2),
-    "cache_div": _cache_math("div", 2), "cache_num": op_cache_num,
-    "signal": op_signal, "register_signal": op_register_signal, "add_timer": op_add_timer,
-    "add_rb_timer": op_add_rb_timer, "add_cron": op_add_cron,
-    "add_file_monitor": op_add_file_monitor, "signal_registered": op_signal_registered,
-    "signal_wait": op_signal_wait, "signal_received": op_signal_received,
-    "spool": op_spool, "register_spooler": op_register_spooler,
-    "mule_msg": op_mule_msg, "mule_get_msg": op_mule_get_msg,
-    "log": op_log, "process": op_process,
+    "rpc": op_rpc,
+    "call": op_call,
+    "register_rpc": op_register_rpc,
+    "rpc_list": op_rpc_list,
+    "cache_get": op_cache_get,
+    "cache_set": _cache_store("set"),
+    "cache_update": _cache_store("update"),
+    "cache_del": _cache_key_op("delete"),
+    "cache_exists": _cache_key_op("exists"),
+    "cache_clear": op_cache_clear,
+    "cache_keys": op_cache_keys,
+    "cache_inc": _cache_math("inc", 1),
+    "cache_dec": _cache_math("dec", 1),
+    "cache_mul": _cache_math("mul", 2),
+    "cache_div": _cache_math("div", 2),
+    "cache_num": op_cache_num,
+    "signal": op_signal,
+    "register_signal": op_register_signal,
+    "add_timer": op_add_timer,
+    "add_rb_timer": op_add_rb_timer,
+    "add_cron": op_add_cron,
+    "add_file_monitor": op_add_file_monitor,
+    "signal_registered": op_signal_registered,
+    "signal_wait": op_signal_wait,
+    "signal_received": op_signal_received,
+    "spool": op_spool,
+    "register_spooler": op_register_spooler,
+    "mule_msg": op_mule_msg,
+    "mule_get_msg": op_mule_get_msg,
+    "log": op_log,
+    "process": op_process,
 }
 
 

@@ -15,8 +15,7 @@ from polyhost.rpc.remote import connect, serve_rpc_packet
 RESPONSE = 255
 
 
-def serve_packet(modifier1: int, modifier2: int, payload: bytes,
-                 body: BodyReader) -> bytes | None:
+def serve_packet(modifier1: int, modifier2: int, payload: bytes, body: BodyReader) -> bytes | None:
     """Serve one fabric packet; `body` reads what follows it on the connection."""
     try:
         if modifier1 == 173:

@@ -99,8 +99,10 @@ def _mule_message(mule_id: int, message: bytes) -> None:
         except Exception as exc:
             log_exception(f"mule {mule_id}: mule_msg_hook failed:", exc)
     else:
-        log(f"mule {mule_id}: message of {len(message)} bytes and nothing to handle it "
-            "(set uwsgi.mule_msg_hook or run a mule script that calls mule_get_msg)")
+        log(
+            f"mule {mule_id}: message of {len(message)} bytes and nothing to handle it "
+            "(set uwsgi.mule_msg_hook or run a mule script that calls mule_get_msg)"
+        )
 
 
 #: name -> function, filled by uwsgidecorators.mulefunc in every process
@@ -132,10 +134,12 @@ def run_spooler(config: Config, dispatcher: Dispatcher, fabric: Fabric, director
     CURRENT.spooler_dir = directory
     load_runtimes(config, dispatcher, 0)
     spooler = Spooler(
-        directory, frequency=float(config.get("spooler-frequency") or 30),
+        directory,
+        frequency=float(config.get("spooler-frequency") or 30),
         ordered=bool(config.get("spooler-ordered")),
         max_tasks=int(config.get("spooler-max-tasks") or 0),
-        harakiri=int(config.get("spooler-harakiri") or 0), log=log,
+        harakiri=int(config.get("spooler-harakiri") or 0),
+        log=log,
     )
     CURRENT.spooler = spooler
     signal.signal(signal.SIGUSR1, lambda *_: spooler.wake())  # uWSGI's "new task" nudge

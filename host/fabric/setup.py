@@ -66,14 +66,20 @@ class Fabric:
         from polyhost.fabric.cache import CacheSet, specs_from_config
 
         self.directory = instance_dir(self.master_pid)
-        self.caches = CacheSet(specs_from_config(self.config), self.directory,
-                               float(self.config.get("socket-timeout") or 4))
+        self.caches = CacheSet(
+            specs_from_config(self.config),
+            self.directory,
+            float(self.config.get("socket-timeout") or 4),
+        )
         for line in self.caches.add_items(as_list(self.config.get("add-cache-item"))):
             log(line)
 
     def install_in_master(self) -> None:
         CURRENT.caches, CURRENT.mules, CURRENT.spool_dirs = (
-            self.caches, self.mules, self.spool_dirs)
+            self.caches,
+            self.mules,
+            self.spool_dirs,
+        )
         signals.in_master(self.router)
 
     def enter_child(self, channel: socket.socket) -> None:

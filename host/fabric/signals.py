@@ -41,9 +41,16 @@ def check_target(target: str) -> str:
     base = target.rstrip("0123456789")
     if target.startswith("farm_") or target.startswith("/"):
         return target
-    if base not in ("", "worker", "workers", "active-workers", "mule", "mules", "spooler",
-                    "spoolers") or (base in ("workers", "mules", "active-workers")
-                                    and base != target):
+    if base not in (
+        "",
+        "worker",
+        "workers",
+        "active-workers",
+        "mule",
+        "mules",
+        "spooler",
+        "spoolers",
+    ) or (base in ("workers", "mules", "active-workers") and base != target):
         raise SignalError(
             f"unknown signal target {target!r}: use worker, workers, active-workers, workerN, "
             "mule, mules, muleN, spooler or farm_NAME"
@@ -68,8 +75,7 @@ class SignalHandlers:
         self.received = num
         entry = self.handlers.get(num)
         if entry is None:
-            log(f"signal {num} received but no handler is registered for it in pid "
-                f"{os.getpid()}")
+            log(f"signal {num} received but no handler is registered for it in pid {os.getpid()}")
             return
         runtime, handle = entry
         invoker = self.invokers.get(runtime)
@@ -181,8 +187,9 @@ class SignalRouter:
         if self._once(("timer", num, seconds, iterations)):
             self.timers.append(Timer(num, seconds, iterations, time.monotonic() + seconds))
 
-    def add_cron(self, num: int, minute: int, hour: int, day: int, month: int,
-                 weekday: int) -> None:
+    def add_cron(
+        self, num: int, minute: int, hour: int, day: int, month: int, weekday: int
+    ) -> None:
         check_num(num)
         fields = (minute, hour, day, month, weekday)
         if self._once(("cron", num, *fields)):
@@ -196,8 +203,16 @@ class SignalRouter:
 
         if self._inotify is None:
             self._inotify = INotify(nonblocking=True)
-        mask = (flags.MODIFY | flags.ATTRIB | flags.CREATE | flags.DELETE | flags.MOVED_TO
-                | flags.MOVED_FROM | flags.CLOSE_WRITE | flags.DELETE_SELF)
+        mask = (
+            flags.MODIFY
+            | flags.ATTRIB
+            | flags.CREATE
+            | flags.DELETE
+            | flags.MOVED_TO
+            | flags.MOVED_FROM
+            | flags.CLOSE_WRITE
+            | flags.DELETE_SELF
+        )
         wd = self._inotify.add_watch(path, mask)
         self.monitors[wd] = (num, path)
 
@@ -239,8 +254,10 @@ class SignalRouter:
         for process in self.processes:
             if process.pair.pending_report:
                 process.pair.pending_report = False
-                log(f"*** SIGNAL QUEUE IS FULL: {process.pair.dropped} signal(s) dropped for "
-                    f"{process.kind} {process.number} (pid {process.pid}) ***")
+                log(
+                    f"*** SIGNAL QUEUE IS FULL: {process.pair.dropped} signal(s) dropped for "
+                    f"{process.kind} {process.number} (pid {process.pid}) ***"
+                )
 
     def route(self, num: int) -> None:
         """Deliver `num` to the process(es) its registration names."""
@@ -254,7 +271,7 @@ class SignalRouter:
     def _resolve(self, target: str) -> list[Target]:
         alive = [p for p in self.processes if p.pid]
         base = target.rstrip("0123456789")
-        number = int(target[len(base):]) if target[len(base):] else 0
+        number = int(target[len(base) :]) if target[len(base) :] else 0
         if base in ("", "worker"):
             workers = [p for p in alive if p.kind == "worker"]
             if number:
@@ -302,11 +319,11 @@ class SignalClient:
         self._send(["signal", check_num(num)])
 
     def add_timer(self, num: int, seconds: float, iterations: int = 0, rb: bool = False) -> None:
-        self._send(["rbtimer" if rb else "timer", check_num(num), float(seconds),
-                    int(iterations)])
+        self._send(["rbtimer" if rb else "timer", check_num(num), float(seconds), int(iterations)])
 
-    def add_cron(self, num: int, minute: int, hour: int, day: int, month: int,
-                 weekday: int) -> None:
+    def add_cron(
+        self, num: int, minute: int, hour: int, day: int, month: int, weekday: int
+    ) -> None:
         self._send(["cron", check_num(num), minute, hour, day, month, weekday])
 
     def add_file_monitor(self, num: int, path: str) -> None:

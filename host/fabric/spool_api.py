@@ -25,6 +25,12 @@ def spool_pairs(pairs: list[tuple[bytes, bytes]]) -> bytes:
             options[key.decode()] = value.decode("utf-8", "replace")
         task[key] = value
     at = float(options["at"]) if options.get("at") else None
-    path = spool(CURRENT.spool_dirs, task, body=body, spooler=options.get("spooler"),
-                 priority=options.get("priority"), at=at)
+    path = spool(
+        CURRENT.spool_dirs,
+        task,
+        body=body,
+        spooler=options.get("spooler"),
+        priority=options.get("priority"),
+        at=at,
+    )
     return path.encode() if isinstance(path, str) else path

@@ -44,7 +44,7 @@ def stream(rtype: int, request_id: int, data: bytes) -> bytes:
     """A stream's data as as many records as needed (no terminating empty record)."""
     view = memoryview(data)
     return b"".join(
-        record(rtype, request_id, bytes(view[i:i + MAX_CONTENT]))
+        record(rtype, request_id, bytes(view[i : i + MAX_CONTENT]))
         for i in range(0, len(data), MAX_CONTENT)
     )
 
@@ -80,9 +80,9 @@ def decode_pairs(data: bytes) -> dict[str, str]:
         name_len, value_len = lengths
         if pos + name_len + value_len > len(data):
             raise FastCgiError("truncated FastCGI name-value pair")
-        name = data[pos:pos + name_len].decode("latin-1")
+        name = data[pos : pos + name_len].decode("latin-1")
         pos += name_len
-        pairs[name] = data[pos:pos + value_len].decode("latin-1")
+        pairs[name] = data[pos : pos + value_len].decode("latin-1")
         pos += value_len
     return pairs
 
@@ -105,7 +105,7 @@ class RecordReader:
         total = 8 + length + padding
         if len(self.buf) < total:
             return None
-        content = bytes(self.buf[8:8 + length])
+        content = bytes(self.buf[8 : 8 + length])
         del self.buf[:total]
         return rtype, request_id, content
 
@@ -186,17 +186,26 @@ class FastCgiConnection:
             env.setdefault("SCRIPT_NAME", "")
             self._body = FastCgiBody(self)
             mod1, mod2 = self.modifiers
-            self.ready.append(Request(env, self._body, mod1, mod2, vars_size=self._head_size,
-                                      started=time.time(),
-                                      extra={"keep_alive": self.keep_conn, "head": False}))
+            self.ready.append(
+                Request(
+                    env,
+                    self._body,
+                    mod1,
+                    mod2,
+                    vars_size=self._head_size,
+                    started=time.time(),
+                    extra={"keep_alive": self.keep_conn, "head": False},
+                )
+            )
         elif rtype == STDIN:
             if self._body is not None:
                 self._body.push(content)
         elif rtype == ABORT_REQUEST:
             self.closed = True
         elif rtype == GET_VALUES:
-            values = encode_pairs({"FCGI_MAX_CONNS": "1", "FCGI_MAX_REQS": "1",
-                                   "FCGI_MPXS_CONNS": "0"})
+            values = encode_pairs(
+                {"FCGI_MAX_CONNS": "1", "FCGI_MAX_REQS": "1", "FCGI_MPXS_CONNS": "0"}
+            )
             self.send(record(GET_VALUES_RESULT, 0, values))
         else:
             self.send(record(UNKNOWN_TYPE, 0, bytes((rtype,)) + b"\0" * 7))

@@ -229,7 +229,12 @@ class HttpConnection:
         self._body = body
         mod1, mod2 = self.modifiers
         return Request(
-            env, body, mod1, mod2, vars_size=self._head_size, started=time.time(),
+            env,
+            body,
+            mod1,
+            mod2,
+            vars_size=self._head_size,
+            started=time.time(),
             extra={"keep_alive": self.parser.should_keep_alive(), "head": method == "HEAD"},
         )
 
@@ -242,8 +247,18 @@ class HttpResponder:
     """Writes a response on an http-socket: framing, keep-alive and HEAD handling."""
 
     __slots__ = (
-        "_chunked", "_head", "_is_head", "_length", "bytes_sent", "conn", "headers_count",
-        "headers_size", "keep_alive", "request", "status", "version",
+        "_chunked",
+        "_head",
+        "_is_head",
+        "_length",
+        "bytes_sent",
+        "conn",
+        "headers_count",
+        "headers_size",
+        "keep_alive",
+        "request",
+        "status",
+        "version",
     )
 
     def __init__(self, conn: HttpConnection, request: Request) -> None:
@@ -324,8 +339,7 @@ class HttpResponder:
             self._flush_head(b"%x\r\n" % count)
         else:
             self._flush_head(b"")
-        self.bytes_sent += sockio.send_file(self.conn.sock, file, offset, count,
-                                            self.conn.timeout)
+        self.bytes_sent += sockio.send_file(self.conn.sock, file, offset, count, self.conn.timeout)
         if self._chunked:
             self.conn.send_raw(b"\r\n")
 

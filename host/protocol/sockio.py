@@ -50,9 +50,7 @@ def send_all(sock: socket.socket, data: bytes | memoryview, timeout: float) -> N
         view = view[sent:]
 
 
-def send_file(
-    sock: socket.socket, file: BinaryIO, offset: int, count: int, timeout: float
-) -> int:
+def send_file(sock: socket.socket, file: BinaryIO, offset: int, count: int, timeout: float) -> int:
     """os.sendfile the range [offset, offset+count) of `file`; returns the bytes sent."""
     total = 0
     out_fd, in_fd = sock.fileno(), file.fileno()

@@ -68,13 +68,13 @@ def iter_vars(block: bytes | bytearray | memoryview) -> Iterable[tuple[str, str]
             raise PacketError("empty uwsgi var key")
         if pos + klen + 2 > end:
             raise PacketError("truncated uwsgi var key")
-        key = data[pos:pos + klen].decode("latin-1")
+        key = data[pos : pos + klen].decode("latin-1")
         pos += klen
         (vlen,) = U16.unpack_from(data, pos)
         pos += 2
         if pos + vlen > end:
             raise PacketError(f"truncated uwsgi var value for {key}")
-        yield key, data[pos:pos + vlen].decode("latin-1")
+        yield key, data[pos : pos + vlen].decode("latin-1")
         pos += vlen
 
 
@@ -100,7 +100,7 @@ def decode_array(block: bytes | bytearray | memoryview) -> list[bytes]:
         pos += 2
         if pos + size > len(data):
             raise PacketError("truncated uwsgi array item")
-        items.append(data[pos:pos + size])
+        items.append(data[pos : pos + size])
         pos += size
     return items
 

@@ -86,17 +86,25 @@ class UwsgiConnection:
             return
         if mod1 in FABRIC_MODIFIERS and not (mod1 == 173 and mod2 == 2):
             # RPC, signal, cache and spool packets: an array or dict payload, not request vars
-            payload = bytes(self._buf[4:4 + size])
-            rest = bytes(self._buf[4 + size:])
+            payload = bytes(self._buf[4 : 4 + size])
+            rest = bytes(self._buf[4 + size :])
             self._buf.clear()
             # what follows (a cache value, a spool body) is read by the packet's handler
             body = SocketBody(self.sock, rest, FABRIC_BODY_LIMIT, self.timeout)
-            self.ready.append(Request({}, body, mod1,
-                                      mod2, vars_size=size, started=time.time(),
-                                      extra={"packet": payload, "keep_alive": False}))
+            self.ready.append(
+                Request(
+                    {},
+                    body,
+                    mod1,
+                    mod2,
+                    vars_size=size,
+                    started=time.time(),
+                    extra={"packet": payload, "keep_alive": False},
+                )
+            )
             return
-        env = decode_vars(memoryview(self._buf)[4:4 + size])
-        rest = bytes(self._buf[4 + size:])
+        env = decode_vars(memoryview(self._buf)[4 : 4 + size])
+        rest = bytes(self._buf[4 + size :])
         self._buf.clear()
         cl = env.get("CONTENT_LENGTH", "")
         length = int(cl) if cl.isdigit() else 0
@@ -104,8 +112,17 @@ class UwsgiConnection:
         if self.forced is not None:
             mod1, mod2 = self.forced
         body = SocketBody(self.sock, rest, length, self.timeout)
-        self.ready.append(Request(env, body, mod1, mod2, vars_size=size, started=time.time(),
-                                  extra={"keep_alive": False, "head": False}))
+        self.ready.append(
+            Request(
+                env,
+                body,
+                mod1,
+                mod2,
+                vars_size=size,
+                started=time.time(),
+                extra={"keep_alive": False, "head": False},
+            )
+        )
 
 
 class UwsgiResponder:
@@ -114,8 +131,15 @@ class UwsgiResponder:
     protocol = "uwsgi"
 
     __slots__ = (
-        "_head", "bytes_sent", "headers_count", "headers_size", "keep_alive", "request",
-        "sock", "status", "timeout",
+        "_head",
+        "bytes_sent",
+        "headers_count",
+        "headers_size",
+        "keep_alive",
+        "request",
+        "sock",
+        "status",
+        "timeout",
     )
 
     def __init__(self, conn: UwsgiConnection, request: Request) -> None:

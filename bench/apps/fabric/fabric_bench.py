@@ -32,6 +32,7 @@ def application(environ, start_response):
         "cache_update_py": lambda: uwsgi.cache_update("bench-key", value, 0, "bench"),
     }
     body = json.dumps({what: rate(loops[what], calls)}).encode()
-    start_response("200 OK", [("Content-Type", "application/json"),
-                              ("Content-Length", str(len(body)))])
+    start_response(
+        "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
     return [body]

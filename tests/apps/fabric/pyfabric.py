@@ -35,6 +35,7 @@ def on_signal(num: int) -> None:
 
 
 if "spooler" in uwsgi.opt:  # @spool refuses to decorate without a spooler, as uWSGI's
+
     @spool(pass_arguments=True)
     def spooled_job(name: str, times: int = 1) -> None:
         mark(f"spooled-{name}", str(times))
@@ -55,6 +56,7 @@ def every_second(num: int) -> None:
 
 
 if os.environ.get("FILEMON_PATH"):
+
     @filemon(os.environ["FILEMON_PATH"], signum=31)
     def changed(num: int) -> None:
         mark("filemon", str(num))
@@ -71,8 +73,11 @@ def application(environ, start_response):
     status = "200 OK"
     try:
         if path == "/rpc":
-            body = uwsgi.rpc(query.get("node", ""), query["fn"], *query.get("args", "").split(",")
-                             if query.get("args") else [])
+            body = uwsgi.rpc(
+                query.get("node", ""),
+                query["fn"],
+                *query.get("args", "").split(",") if query.get("args") else [],
+            )
         elif path == "/call":
             body = uwsgi.call(query["fn"], query.get("arg", "x"))
         elif path == "/signal":
@@ -106,6 +111,7 @@ def application(environ, start_response):
     except Exception as exc:
         status = "500 Internal Server Error"
         body = f"{type(exc).__name__}: {exc}".encode()
-    start_response(status, [("Content-Type", "application/octet-stream"),
-                            ("Content-Length", str(len(body)))])
+    start_response(
+        status, [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(body)))]
+    )
     return [body]

@@ -12,8 +12,11 @@ def hello(name: str):
 
 @app.post("/form")
 def form():
-    return jsonify(fields=request.form.to_dict(), length=request.content_length,
-                   script_name=request.script_root)
+    return jsonify(
+        fields=request.form.to_dict(),
+        length=request.content_length,
+        script_name=request.script_root,
+    )
 
 
 @app.post("/upload")

@@ -35,8 +35,10 @@ def application(environ, start_response):
         length = environ.get("CONTENT_LENGTH")
         stream = environ["wsgi.input"]
         data = stream.read(int(length)) if length else stream.read()
-        start_response("200 OK", [("Content-Type", "application/octet-stream"),
-                                  ("Content-Length", str(len(data)))])
+        start_response(
+            "200 OK",
+            [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(data)))],
+        )
         return [data]
     if path == "/lines":
         stream = environ["wsgi.input"]
@@ -61,13 +63,19 @@ def application(environ, start_response):
         return [str(os.getpid()).encode()]
     if path == "/uwsgi":
         info = {
-            "worker_id": uwsgi.worker_id(), "masterpid": uwsgi.masterpid(),
-            "numproc": uwsgi.numproc, "request_id": uwsgi.request_id(),
-            "total_requests": uwsgi.total_requests(), "version": uwsgi.version.decode(),
-            "started_on": uwsgi.started_on, "hostname": uwsgi.hostname.decode(),
+            "worker_id": uwsgi.worker_id(),
+            "masterpid": uwsgi.masterpid(),
+            "numproc": uwsgi.numproc,
+            "request_id": uwsgi.request_id(),
+            "total_requests": uwsgi.total_requests(),
+            "version": uwsgi.version.decode(),
+            "started_on": uwsgi.started_on,
+            "hostname": uwsgi.hostname.decode(),
             "spool": [uwsgi.SPOOL_OK, uwsgi.SPOOL_RETRY, uwsgi.SPOOL_IGNORE],
-            "opt_socket": [v.decode() if isinstance(v, bytes) else v
-                           for v in _as_list(uwsgi.opt.get("http-socket"))],
+            "opt_socket": [
+                v.decode() if isinstance(v, bytes) else v
+                for v in _as_list(uwsgi.opt.get("http-socket"))
+            ],
             "cache_error": _error_of(uwsgi.cache_get, "key"),
         }
         uwsgi.log("uwsgi.log from the app")
