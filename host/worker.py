@@ -137,12 +137,14 @@ class Worker:
             log("no app loaded. GAME OVER")
             return APP_LOAD_ERROR
         threading.Thread(target=self._watch_harakiri, name="harakiri", daemon=True).start()
-        for index in range(1, self.threads):
-            threading.Thread(target=self._request_thread, args=(index,), daemon=True).start()
+        # threads = N: N request threads (cores 0..N-1); the loop thread only does the I/O
+        request_threads = self.threads if self.threads > 1 else 0
+        for core in range(request_threads):
+            threading.Thread(target=self._request_thread, args=(core,), daemon=True).start()
         try:
             self._loop()
         finally:
-            for _ in range(1, self.threads):
+            for _ in range(request_threads):
                 self.work.put(None)
             if self.static is not None:  # downloads handed to offload threads finish first
                 self.static.close(grace=float(self.config.get("worker-reload-mercy") or 60))
@@ -171,6 +173,8 @@ class Worker:
         self.epoll.register(self.wake_r, EPOLLIN)
         channel = signals.CLIENT.channel
         channel_fd = channel.fileno() if channel is not None else -1
+        # with request threads the loop keeps reading signals while a request waits for one
+        signals.CLIENT.shared_reader = self.threads > 1
         if channel is not None:
             self.epoll.register(channel_fd, EPOLLIN)
         self.slot.set_accepting(True)

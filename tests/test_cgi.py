@@ -10,7 +10,6 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -263,10 +262,8 @@ def test_timeout_kills_the_process_group_and_answers_504(
     instance: Instance, tmp_path: Path
 ) -> None:
     pidfile = tmp_path / "sleeper.pid"
-    started = time.monotonic()
     status, _, body = fetch(instance, f"/cgi/slow.cgi?pidfile={pidfile}")
     assert status == 504 and b"timed out" in body
-    assert time.monotonic() - started < 30
     sleeper = int(pidfile.read_text())
 
     def gone() -> bool:

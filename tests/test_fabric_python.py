@@ -324,3 +324,42 @@ def test_stats_list_caches_spoolers_and_mules(polyhost, tmp_path: Path) -> None:
     [spooler] = stats["spoolers"]
     assert spooler["dir"] == str(spool_dir) and spooler["pid"] > 0
     assert [m["id"] for m in stats["mules"]] == [1]
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_signal_wait_in_a_request(polyhost, tmp_path: Path, threads: str) -> None:
+    import threading
+    import time
+
+    os.environ["MARKER_DIR"] = str(tmp_path)
+    port, uwsgi_port = free_port(), free_port()
+    polyhost(
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--socket",
+            f"127.0.0.1:{uwsgi_port}",
+            "--processes",
+            "2",
+            "--threads",
+            threads,
+            "--wsgi-file",
+            APP,
+        ],
+        port=port,
+    )
+    answers: list[bytes] = []
+    waiter = threading.Thread(
+        target=lambda: answers.append(split_response(get(port, "/wait?num=26", timeout=30))[2])
+    )
+    waiter.start()
+    # raised remotely (modifier1 110, served by whichever worker is free) until the wait,
+    # which may start after the first raise, has seen one
+    deadline = time.monotonic() + 15
+    while not answers and time.monotonic() < deadline:
+        send_remote_signal(f"127.0.0.1:{uwsgi_port}", 26)
+        waiter.join(0.2)
+    waiter.join(10)
+    [answer] = answers
+    got, received, worker = answer.split()
+    assert (got, received) == (b"26", b"26") and worker in (b"w1", b"w2")

@@ -18,7 +18,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -631,10 +630,9 @@ def test_live_exception_keeps_the_worker_and_stats_show_the_jvm_rss(instance) ->
 def test_live_harakiri_kills_a_worker_stuck_in_java(instance) -> None:  # type: ignore[no-untyped-def]
     inst, _, _ = instance
     before = inst.worker_pids()
-    started = time.monotonic()
+    # the app sleeps 60 s; the client's 30 s timeout bounds the wait for harakiri's 504
     status, _, _ = split_response(get(inst.port, "/jwsgi/sleep?60000", timeout=30))
     assert status == 504
-    assert time.monotonic() - started < 30
     inst.wait_log("HARAKIRI ON WORKER 1")
     wait_for(lambda: inst.worker_pids() and inst.worker_pids() != before, 30, "a new worker")
     wait_for(lambda: b"Hello World" in get(inst.port, "/hello"), 60, "the new worker's JVM")

@@ -356,18 +356,16 @@ def test_threads_serve_concurrently(polyhost) -> None:
     polyhost(
         ["--http-socket", f"127.0.0.1:{port}", "--threads", "4", "--wsgi-file", BASIC], port=port
     )
-    results: list[int] = []
+    results: list[bytes] = []
     threads = [
         threading.Thread(
-            target=lambda: results.append(split_response(get(port, "/sleep?1", timeout=10))[0])
+            target=lambda: results.append(split_response(get(port, "/barrier?4", timeout=20))[2])
         )
         for _ in range(4)
     ]
-    started = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(15)
-    assert results == [200] * 4
-    # four 1-second requests on 4 threads of one worker overlap (sequentially they'd take 4 s)
-    assert time.monotonic() - started < 3.5
+        thread.join(30)
+    # the app's barrier opens only when 4 requests are inside the one worker at the same time
+    assert sorted(results) == [b"together"] * 4

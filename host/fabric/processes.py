@@ -44,6 +44,7 @@ def run_mule(config: Config, dispatcher: Dispatcher, fabric: Fabric, spec: MuleS
     log(f"mule {spec.id} (pid: {os.getpid()}) ready" + (f": {spec.script}" if spec.script else ""))
     if spec.script:
         # the script owns the main thread (it usually loops on mule_get_msg); signals run aside
+        signals.CLIENT.shared_reader = True
         threading.Thread(target=_signal_loop, daemon=True, name="signals").start()
         sys.argv = [spec.script]
         try:
@@ -143,6 +144,7 @@ def run_spooler(config: Config, dispatcher: Dispatcher, fabric: Fabric, director
     )
     CURRENT.spooler = spooler
     signal.signal(signal.SIGUSR1, lambda *_: spooler.wake())  # uWSGI's "new task" nudge
+    signals.CLIENT.shared_reader = True
     threading.Thread(target=_signal_loop, daemon=True, name="signals").start()
     log(f"spooler for {directory} (pid: {os.getpid()}) ready")
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -66,13 +68,19 @@ class SignalHandlers:
     invokers: dict[str, SignalInvoker] = field(default_factory=dict)
     received: int = -1
     handled: int = 0
+    #: signals seen so far, and the condition signal_wait sleeps on
+    count: int = 0
+    arrived: threading.Condition = field(default_factory=threading.Condition)
 
     def install_invoker(self, runtime: str, invoker: SignalInvoker) -> None:
         self.invokers[runtime] = invoker
 
     def run(self, num: int) -> None:
         """Run the handler of `num` here; an exception is logged, never raised."""
-        self.received = num
+        with self.arrived:  # wake threads blocked in signal_wait
+            self.received = num
+            self.count += 1
+            self.arrived.notify_all()
         entry = self.handlers.get(num)
         if entry is None:
             log(f"signal {num} received but no handler is registered for it in pid {os.getpid()}")
@@ -297,6 +305,8 @@ class SignalClient:
 
     router: SignalRouter | None = None
     channel: socket.socket | None = None
+    #: another thread reads the channel and dispatches (signal_wait then waits for it)
+    shared_reader: bool = False
 
     def send(self, message: list[Any]) -> None:
         """A control message to the master (direct when this is the master)."""
@@ -333,26 +343,36 @@ class SignalClient:
         return check_num(num) in HANDLERS.handlers
 
     def wait(self, num: int | None = None, timeout: float | None = None) -> int:
-        """Block until a signal arrives (num: that one), run its handler, return its number."""
+        """Block until a signal arrives (num: that one), run its handler, return its number;
+        -1 after `timeout` seconds. When another thread reads the channel (a worker's loop with
+        request threads, a script mule's signal thread), wait for it to dispatch; else read."""
         if self.channel is None:
             raise SignalError("signal_wait needs a worker, mule or spooler process")
-        import select
-
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-            readable, _, _ = select.select([self.channel], [], [], wait)
-            if not readable:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            got = self._next_by_reader(left) if self.shared_reader else self._next_here(left)
+            if got == -1 or (got >= 0 and (num is None or got == num)):
+                return got
+
+    def _next_here(self, timeout: float | None) -> int:
+        """The next signal read from the channel here: -1 on timeout, -2 for another message."""
+        assert self.channel is not None
+        readable, _, _ = select.select([self.channel], [], [], timeout)
+        if not readable:
+            return -1
+        message = control.receive(self.channel)
+        if not message or message[0] != "signal":
+            return -2
+        HANDLERS.run(int(message[1]))
+        return int(message[1])
+
+    def _next_by_reader(self, timeout: float | None) -> int:
+        with HANDLERS.arrived:
+            seen = HANDLERS.count
+            if not HANDLERS.arrived.wait_for(lambda: HANDLERS.count != seen, timeout):
                 return -1
-            message = control.receive(self.channel)
-            if message and message[0] == "signal":
-                got = int(message[1])
-                if got in HANDLERS.handlers:
-                    HANDLERS.run(got)
-                else:
-                    HANDLERS.received = got
-                if num is None or got == num:
-                    return got
+            return HANDLERS.received
 
     def dispatch_pending(self) -> None:
         """Run the handlers of every signal waiting on the channel (the worker loop calls it)."""

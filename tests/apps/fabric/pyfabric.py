@@ -48,6 +48,7 @@ uwsgi.register_signal(20, "spooler", on_signal)
 uwsgi.register_signal(21, "worker2", on_signal)
 uwsgi.register_signal(22, "mules", on_signal)
 uwsgi.register_signal(23, "active-workers", on_signal)
+uwsgi.register_signal(26, "workers", lambda num: None)
 
 
 @timer(1, signum=30)
@@ -89,6 +90,9 @@ def application(environ, start_response):
         elif path == "/spool_job":
             spooled_job.spool(query["name"], times=2)
             body = b"queued"
+        elif path == "/wait":
+            got = uwsgi.signal_wait(int(query["num"]))
+            body = f"{got} {uwsgi.signal_received()} w{uwsgi.worker_id()}".encode()
         elif path == "/flood":
             for _ in range(int(query["n"])):
                 uwsgi.signal(int(query["num"]))

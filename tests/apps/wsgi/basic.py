@@ -2,11 +2,14 @@
 
 import json
 import os
+import threading
 import time
 
 import uwsgi
 
 CLOSED_MARKER = os.environ.get("CLOSE_MARKER", "")
+#: /barrier opens when 4 requests wait in it at once (proves request threads run concurrently)
+BARRIER = threading.Barrier(4)
 
 
 class Streamed:
@@ -58,6 +61,14 @@ def application(environ, start_response):
         time.sleep(float(environ.get("QUERY_STRING") or 1))
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"slept"]
+    if path == "/barrier":
+        try:
+            BARRIER.wait(timeout=10)
+            body = b"together"
+        except threading.BrokenBarrierError:
+            body = b"alone"
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [body]
     if path == "/pid":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [str(os.getpid()).encode()]
