@@ -226,3 +226,34 @@ def test_procname(polyhost) -> None:
     [worker] = inst.worker_pids()
     assert Path(f"/proc/{worker}/cmdline").read_bytes().startswith(b"site-polyhost worker 1")
     assert Path(f"/proc/{inst.pid}/cmdline").read_bytes().startswith(b"site-polyhost master")
+
+
+def test_chown_socket_umask_and_reuse_port(polyhost, tmp_path: Path) -> None:
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    sock = tmp_path / "owned.sock"
+    inst = polyhost(
+        [
+            "--socket",
+            str(sock),
+            "--chown-socket",
+            f"nobody:{nobody.pw_gid}",
+            "--umask",
+            "077",
+            "--wsgi-file",
+            BASIC,
+        ],
+        ready=False,
+    )
+    wait_for(lambda: sock.exists() and "spawned polyhost worker" in inst.log(), 15, "the socket")
+    info = sock.stat()
+    assert (info.st_uid, info.st_gid) == (nobody.pw_uid, nobody.pw_gid)
+    assert info.st_mode & 0o077 == 0  # umask 077 applied when the socket was created
+    # reuse-port: a second instance binds the same port (the kernel balances between them)
+    port = free_port()
+    for _ in range(2):
+        polyhost(
+            ["--http-socket", f"127.0.0.1:{port}", "--reuse-port", "--wsgi-file", BASIC], port=port
+        )
+    assert split_response(get(port, "/"))[2] == b"Hello World"
