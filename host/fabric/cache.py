@@ -1042,8 +1042,13 @@ class CacheSet:
     # -- operations --
 
     def get(self, key: bytes, cache: str | None = None) -> bytes | None:
-        if type(key) is not bytes:  # Python apps pass str keys (uwsgi.cache_get is bound here)
-            key, cache = _as_bytes(key), _as_name(cache)
+        # Python's uwsgi.cache_get is bound here: str keys and names converted inline (hot path)
+        if type(key) is str:
+            key = key.encode()
+        elif type(key) is not bytes:
+            key = _as_bytes(key)
+        if type(cache) is bytes:
+            cache = cache.decode()
         target = self._caches.get(cache) if cache else self._default
         return (target or self._target(cache)).get(key)
 
@@ -1053,15 +1058,27 @@ class CacheSet:
 
     def set(self, key: bytes, value: bytes, expires: int = 0, cache: str | None = None) -> bool:
         """Store `key` unless it exists (uWSGI's set does not overwrite)."""
-        if type(key) is not bytes or type(value) is not bytes:
-            key, value, cache = _as_bytes(key), _as_bytes(value), _as_name(cache)
+        if type(key) is str:
+            key = key.encode()
+        elif type(key) is not bytes:
+            key = _as_bytes(key)
+        if type(value) is not bytes:
+            value = _as_bytes(value)
+        if type(cache) is bytes:
+            cache = cache.decode()
         target = self._caches.get(cache) if cache else self._default
         return (target or self._target(cache)).store(key, value, expires, overwrite=False)
 
     def update(self, key: bytes, value: bytes, expires: int = 0, cache: str | None = None) -> bool:
         """Store `key`, overwriting it."""
-        if type(key) is not bytes or type(value) is not bytes:
-            key, value, cache = _as_bytes(key), _as_bytes(value), _as_name(cache)
+        if type(key) is str:
+            key = key.encode()
+        elif type(key) is not bytes:
+            key = _as_bytes(key)
+        if type(value) is not bytes:
+            value = _as_bytes(value)
+        if type(cache) is bytes:
+            cache = cache.decode()
         target = self._caches.get(cache) if cache else self._default
         return (target or self._target(cache)).store(key, value, expires, overwrite=True)
 
@@ -1069,8 +1086,9 @@ class CacheSet:
         return self._target(cache).delete(key)
 
     def exists(self, key: bytes, cache: str | None = None) -> bool:
-        if type(key) is not bytes:
-            key, cache = _as_bytes(key), _as_name(cache)
+        key = key if type(key) is bytes else _as_bytes(key)
+        if type(cache) is bytes:
+            cache = cache.decode()
         target = self._caches.get(cache) if cache else self._default
         return (target or self._target(cache)).exists(key)
 
@@ -1157,9 +1175,3 @@ def _as_bytes(value: object) -> bytes:
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
     raise CacheError(f"cache keys and values are bytes or str, not {type(value).__name__}")
-
-
-def _as_name(cache: object) -> str | None:
-    if isinstance(cache, bytes):
-        return cache.decode()
-    return cache or None  # type: ignore[return-value]
