@@ -165,3 +165,22 @@ def split_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     return status, headers, body
+
+
+def django_project(directory: Path) -> list[str]:
+    """A real `django-admin startproject mysite` in `directory`; returns the polyhost options
+    that serve it (chdir, settings, mounted at /)."""
+    directory.mkdir(exist_ok=True)
+    subprocess.run(
+        [sys.executable, "-m", "django", "startproject", "mysite", str(directory)],
+        check=True,
+        timeout=60,
+    )
+    return [
+        "--chdir",
+        str(directory),
+        "--env",
+        "DJANGO_SETTINGS_MODULE=mysite.settings",
+        "--mount",
+        "/=mysite.wsgi:application",
+    ]

@@ -3,27 +3,19 @@ over HTTP and by modifier1 per nginx location."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import APPS, Instance, free_port, get, http_request, split_response
+from conftest import APPS, Instance, django_project, free_port, get, http_request, split_response
 from nginx_helper import Nginx
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, int, Path]]:
     tmp = tmp_path_factory.mktemp("polyglot")
-    django_dir = tmp / "django"
-    django_dir.mkdir()
-    subprocess.run(
-        [sys.executable, "-m", "django", "startproject", "mysite", str(django_dir)],
-        check=True,
-        timeout=60,
-    )
+    django = django_project(tmp / "django")
     port, uwsgi_port = free_port(), free_port()
     inst = Instance(
         [
@@ -33,12 +25,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, i
             f"127.0.0.1:{uwsgi_port}",
             "--processes",
             "2",
-            "--chdir",
-            str(django_dir),
-            "--env",
-            "DJANGO_SETTINGS_MODULE=mysite.settings",
-            "--mount",
-            "/=mysite.wsgi:application",
+            *django,
             "--mount",
             f"/perl={APPS / 'psgi' / 'hello.psgi'}",
             "--mount",

@@ -3,27 +3,19 @@ ASP.NET app on one port by mountpoint, and behind nginx by modifier1 per locatio
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import APPS, Instance, free_port, get, split_response
+from conftest import APPS, Instance, django_project, free_port, get, split_response
 from nginx_helper import Nginx
 
 
 @pytest.fixture(scope="module")
 def six(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, int, Path]]:
     tmp = tmp_path_factory.mktemp("six")
-    django_dir = tmp / "django"
-    django_dir.mkdir()
-    subprocess.run(
-        [sys.executable, "-m", "django", "startproject", "mysite", str(django_dir)],
-        check=True,
-        timeout=60,
-    )
+    django = django_project(tmp / "django")
     port, uwsgi_port = free_port(), free_port()
     inst = Instance(
         [
@@ -35,12 +27,7 @@ def six(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, in
             "2",
             "--threads",
             "2",
-            "--chdir",
-            str(django_dir),
-            "--env",
-            "DJANGO_SETTINGS_MODULE=mysite.settings",
-            "--mount",
-            "/=mysite.wsgi:application",
+            *django,
             "--mount",
             f"/sinatra={APPS / 'rack' / 'sinatra' / 'config.ru'}",
             "--mount",
