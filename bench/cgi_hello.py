@@ -15,28 +15,24 @@ from harness import (
     Metric,
     Ratio,
     Server,
+    polyhost_argv,
     run_comparison,
+    uwsgi_argv,
 )
 
 CGI_DIR = REPO / "bench" / "apps" / "cgi"
 
 
 def polyhost(port: int, mode_name: str) -> list[str]:
-    return [
-        str(REPO / ".venv/bin/polyhost"), "--http-socket", f"127.0.0.1:{port}",
-        "--http-socket-modifier1", "9", "--master", "--processes", "2",
-        "--cgi", str(CGI_DIR), "--disable-logging",
-    ]  # fmt: skip
+    return polyhost_argv(port, "--http-socket-modifier1", "9", "--cgi", str(CGI_DIR))
 
 
 def uwsgi(port: int, mode_name: str) -> list[str]:
-    # --http-socket in both modes: the cgi plugin relays no Content-Length, so --http11-socket
-    # cannot keep the connection and wrk would wait for the end of every response
-    return [
-        "uwsgi", "--plugins", "cgi", "--http-socket", f"127.0.0.1:{port}",
-        "--http-socket-modifier1", "9", "--master", "--processes", "2",
-        "--cgi", str(CGI_DIR), "--disable-logging",
-    ]  # fmt: skip
+    # the cgi plugin relays no Content-Length: --http-socket in both modes
+    return uwsgi_argv(
+        port, mode_name, "cgi", "--http-socket-modifier1", "9", "--cgi", str(CGI_DIR),
+        keep_alive=False,
+    )  # fmt: skip
 
 
 CGI = Comparison(

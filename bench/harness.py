@@ -635,3 +635,24 @@ def print_first_answers(comparison: Comparison, title: str, **options: object) -
     for server in comparison.servers:
         if not only or server.name in only:
             print(f"| {server.name} | {first_answer_seconds(server, **options)} |")  # type: ignore[arg-type]
+
+
+def polyhost_argv(port: int, *options: str) -> list[str]:
+    """polyhost as every comparison runs it: an http-socket, 2 workers, no request log."""
+    return [
+        str(REPO / ".venv/bin/polyhost"), "--http-socket", f"127.0.0.1:{port}",
+        "--master", "--processes", "2", *options, "--disable-logging",
+    ]  # fmt: skip
+
+
+def uwsgi_argv(
+    port: int, mode_name: str, plugins: str, *options: str, keep_alive: bool = True
+) -> list[str]:
+    """Real uWSGI the same way. Keep-alive mode takes --http11-socket (2.0's --http-socket
+    closes every connection); `keep_alive=False` for plugins that send no Content-Length,
+    where --http11-socket would hang each response."""
+    http11 = keep_alive and mode_name == KEEP_ALIVE.name
+    return [
+        "uwsgi", "--plugins", plugins, "--http11-socket" if http11 else "--http-socket",
+        f"127.0.0.1:{port}", "--master", "--processes", "2", *options, "--disable-logging",
+    ]  # fmt: skip

@@ -18,34 +18,21 @@ from harness import (
     Metric,
     Ratio,
     Server,
+    polyhost_argv,
     print_first_answers,
     run_comparison,
+    uwsgi_argv,
 )
 
 APP = "tests/apps/lua/hello.lua"
 
 
 def uwsgi_command(port: int, mode_name: str) -> list[str]:
-    # uWSGI 2.0's --http-socket closes every connection; --http11-socket keeps it alive.
-    socket_option = "--http11-socket" if mode_name == KEEP_ALIVE.name else "--http-socket"
-    return [
-        "uwsgi",
-        "--plugins", "lua51",
-        socket_option, f"127.0.0.1:{port}", "--http-socket-modifier1", "6",
-        "--master", "--processes", "2",
-        "--lua", APP,
-        "--disable-logging",
-    ]  # fmt: skip
+    return uwsgi_argv(port, mode_name, "lua51", "--http-socket-modifier1", "6", "--lua", APP)
 
 
 def polyhost_command(port: int, mode_name: str) -> list[str]:
-    return [
-        str(REPO / ".venv/bin/polyhost"),
-        "--http-socket", f"127.0.0.1:{port}", "--http-socket-modifier1", "6",
-        "--master", "--processes", "2",
-        "--lua", APP,
-        "--disable-logging",
-    ]  # fmt: skip
+    return polyhost_argv(port, "--http-socket-modifier1", "6", "--lua", APP)
 
 
 COMPARISON = Comparison(

@@ -21,8 +21,10 @@ from harness import (
     Metric,
     Ratio,
     Server,
+    polyhost_argv,
     print_first_answers,
     run_comparison,
+    uwsgi_argv,
 )
 
 APP = "bench/apps/mono_hello"
@@ -51,42 +53,23 @@ def uwsgi_dll() -> Path:
 
 def uwsgi_command(gc_freq: int | None):
     def command(port: int, mode_name: str) -> list[str]:
-        # uWSGI 2.0's --http-socket closes every connection; --http11-socket keeps it alive.
-        socket_option = "--http11-socket" if mode_name == KEEP_ALIVE.name else "--http-socket"
         dll = uwsgi_dll()
         gc = ["--mono-gc-freq", str(gc_freq)] if gc_freq else []
-        return [
-            "uwsgi",
-            "--plugins", "mono",
-            socket_option, f"127.0.0.1:{port}", "--http-socket-modifier1", "15",
-            "--master", "--processes", "2",
-            "--mono-app", APP, "--mono-assembly", str(dll), "--env", f"MONO_PATH={dll.parent}",
-            *gc,
-            "--disable-logging",
-        ]  # fmt: skip
+        return uwsgi_argv(
+            port, mode_name, "mono", "--http-socket-modifier1", "15", "--mono-app", APP,
+            "--mono-assembly", str(dll), "--env", f"MONO_PATH={dll.parent}", *gc,
+        )  # fmt: skip
 
     return command
 
 
 def polyhost_command(port: int, mode_name: str) -> list[str]:
-    return [
-        str(REPO / ".venv/bin/polyhost"),
-        "--http-socket", f"127.0.0.1:{port}", "--http-socket-modifier1", "15",
-        "--master", "--processes", "2",
-        "--mono-app", APP,
-        "--disable-logging",
-    ]  # fmt: skip
+    return polyhost_argv(port, "--http-socket-modifier1", "15", "--mono-app", APP)
 
 
 def polyhost_handler_command(port: int, mode_name: str) -> list[str]:
     handler = mcs(BUILD / "mono-hello-handler" / "hello-handler.dll", HANDLER_CS)
-    return [
-        str(REPO / ".venv/bin/polyhost"),
-        "--http-socket", f"127.0.0.1:{port}",
-        "--master", "--processes", "2",
-        "--mono-handler", f"{handler}:Bench.Hello",
-        "--disable-logging",
-    ]  # fmt: skip
+    return polyhost_argv(port, "--mono-handler", f"{handler}:Bench.Hello")
 
 
 UWSGI_NOTE = (

@@ -19,7 +19,9 @@ from harness import (
     Metric,
     Ratio,
     Server,
+    polyhost_argv,
     run_comparison,
+    uwsgi_argv,
 )
 
 DOCROOT = REPO / "bench" / "apps" / "php"
@@ -32,21 +34,15 @@ UWSGI_NOTE = (
 
 
 def polyhost(port: int, mode_name: str) -> list[str]:
-    return [
-        str(REPO / ".venv/bin/polyhost"), "--http-socket", f"127.0.0.1:{port}",
-        "--http-socket-modifier1", "14", "--master", "--processes", "2",
-        "--php-docroot", str(DOCROOT), "--disable-logging",
-    ]  # fmt: skip
+    return polyhost_argv(port, "--http-socket-modifier1", "14", "--php-docroot", str(DOCROOT))
 
 
 def uwsgi(port: int, mode_name: str) -> list[str]:
-    # --http-socket in both modes: the php plugin sends no Content-Length, so --http11-socket
-    # cannot keep the connection and wrk would wait for the end of every response
-    return [
-        "uwsgi", "--plugins", "php", "--http-socket", f"127.0.0.1:{port}",
-        "--http-socket-modifier1", "14", "--master", "--processes", "2",
-        "--php-docroot", str(DOCROOT), "--php-allowed-ext", ".php", "--disable-logging",
-    ]  # fmt: skip
+    # the php plugin sends no Content-Length: --http-socket in both modes
+    return uwsgi_argv(
+        port, mode_name, "php", "--http-socket-modifier1", "14", "--php-docroot", str(DOCROOT),
+        "--php-allowed-ext", ".php", keep_alive=False,
+    )  # fmt: skip
 
 
 def nginx_php_fpm(port: int, mode_name: str) -> list[str]:

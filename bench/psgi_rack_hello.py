@@ -16,7 +16,9 @@ from harness import (
     Metric,
     Ratio,
     Server,
+    polyhost_argv,
     run_comparison,
+    uwsgi_argv,
 )
 
 PSGI_APP = "bench/apps/hello.psgi"
@@ -25,22 +27,16 @@ RACK_APP = "bench/apps/hello.ru"
 
 def polyhost(app: str) -> Callable[[int, str], list[str]]:
     def command(port: int, mode_name: str) -> list[str]:
-        return [
-            str(REPO / ".venv/bin/polyhost"), "--http-socket", f"127.0.0.1:{port}",
-            "--processes", "2", "--mount", f"/={app}", "--disable-logging",
-        ]  # fmt: skip
+        return polyhost_argv(port, "--mount", f"/={app}")
 
     return command
 
 
 def uwsgi(plugin: str, option: str, app: str, modifier1: int) -> Callable[[int, str], list[str]]:
     def command(port: int, mode_name: str) -> list[str]:
-        socket_option = "--http11-socket" if mode_name == KEEP_ALIVE.name else "--http-socket"
-        return [
-            "uwsgi", "--plugins", plugin, socket_option, f"127.0.0.1:{port}",
-            "--http-socket-modifier1", str(modifier1), "--master", "--processes", "2",
-            f"--{option}", app, "--disable-logging",
-        ]  # fmt: skip
+        return uwsgi_argv(
+            port, mode_name, plugin, "--http-socket-modifier1", str(modifier1), f"--{option}", app
+        )
 
     return command
 

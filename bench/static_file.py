@@ -20,7 +20,9 @@ from harness import (
     Metric,
     Ratio,
     Server,
+    polyhost_argv,
     run_comparison,
+    uwsgi_argv,
 )
 
 WSGI_FILE = "bench/apps/hello_wsgi.py"
@@ -30,20 +32,13 @@ FILES = Path(tempfile.mkdtemp(prefix="bench-static-"))
 
 
 def polyhost(port: int, mode_name: str) -> list[str]:
-    return [
-        str(REPO / ".venv/bin/polyhost"), "--http-socket", f"127.0.0.1:{port}",
-        "--master", "--processes", "2", "--wsgi-file", WSGI_FILE,
-        "--check-static", str(FILES), "--disable-logging",
-    ]  # fmt: skip
+    return polyhost_argv(port, "--wsgi-file", WSGI_FILE, "--check-static", str(FILES))
 
 
 def uwsgi(port: int, mode_name: str) -> list[str]:
-    socket_option = "--http11-socket" if mode_name == KEEP_ALIVE.name else "--http-socket"
-    return [
-        "uwsgi", "--plugins", "python3", socket_option, f"127.0.0.1:{port}",
-        "--master", "--processes", "2", "--wsgi-file", WSGI_FILE,
-        "--check-static", str(FILES), "--disable-logging",
-    ]  # fmt: skip
+    return uwsgi_argv(
+        port, mode_name, "python3", "--wsgi-file", WSGI_FILE, "--check-static", str(FILES)
+    )
 
 
 def nginx(port: int, mode_name: str) -> list[str]:

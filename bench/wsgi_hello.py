@@ -14,7 +14,9 @@ from harness import (
     Metric,
     Ratio,
     Server,
+    polyhost_argv,
     run_comparison,
+    uwsgi_argv,
 )
 
 APPS = REPO / "bench" / "apps"
@@ -22,26 +24,11 @@ WSGI_FILE = "bench/apps/hello_wsgi.py"
 
 
 def uwsgi_command(port: int, mode_name: str) -> list[str]:
-    # uWSGI 2.0's --http-socket closes every connection; --http11-socket keeps it alive.
-    socket_option = "--http11-socket" if mode_name == KEEP_ALIVE.name else "--http-socket"
-    return [
-        "uwsgi",
-        "--plugins", "python3",
-        socket_option, f"127.0.0.1:{port}",
-        "--master", "--processes", "2",
-        "--wsgi-file", WSGI_FILE,
-        "--disable-logging",
-    ]  # fmt: skip
+    return uwsgi_argv(port, mode_name, "python3", "--wsgi-file", WSGI_FILE)
 
 
 def polyhost_command(port: int, mode_name: str) -> list[str]:
-    return [
-        str(REPO / ".venv/bin/polyhost"),
-        "--http-socket", f"127.0.0.1:{port}",
-        "--master", "--processes", "2",
-        "--wsgi-file", WSGI_FILE,
-        "--disable-logging",
-    ]  # fmt: skip
+    return polyhost_argv(port, "--wsgi-file", WSGI_FILE)
 
 
 def gunicorn_command(port: int, mode_name: str) -> list[str]:
