@@ -1058,19 +1058,16 @@ class CacheSet:
 
     def set(self, key: bytes, value: bytes, expires: int = 0, cache: str | None = None) -> bool:
         """Store `key` unless it exists (uWSGI's set does not overwrite)."""
-        if type(key) is str:
-            key = key.encode()
-        elif type(key) is not bytes:
-            key = _as_bytes(key)
-        if type(value) is not bytes:
-            value = _as_bytes(value)
-        if type(cache) is bytes:
-            cache = cache.decode()
-        target = self._caches.get(cache) if cache else self._default
-        return (target or self._target(cache)).store(key, value, expires, overwrite=False)
+        return self._store(key, value, expires, cache, False)
 
     def update(self, key: bytes, value: bytes, expires: int = 0, cache: str | None = None) -> bool:
         """Store `key`, overwriting it."""
+        return self._store(key, value, expires, cache, True)
+
+    def _store(
+        self, key: bytes, value: bytes, expires: int, cache: str | None, overwrite: bool
+    ) -> bool:
+        # Python's uwsgi.cache_set/update land here: str keys and names converted inline
         if type(key) is str:
             key = key.encode()
         elif type(key) is not bytes:
@@ -1080,7 +1077,7 @@ class CacheSet:
         if type(cache) is bytes:
             cache = cache.decode()
         target = self._caches.get(cache) if cache else self._default
-        return (target or self._target(cache)).store(key, value, expires, overwrite=True)
+        return (target or self._target(cache)).store(key, value, expires, overwrite=overwrite)
 
     def delete(self, key: bytes, cache: str | None = None) -> bool:
         return self._target(cache).delete(key)
