@@ -184,7 +184,7 @@ class PhpCgiChild:
                 self._send(message)
                 self.clean = self._stream_body(body, length, relay)
             while not relay.ended:
-                relay.record(*self._next_record())
+                relay.record(*self._next_record(relay.release))
         except (FastCgiError, CgiHeadError) as exc:
             raise ChildDied(f"sent a malformed response ({exc})") from None
         relay.flush_errors()
@@ -255,9 +255,14 @@ class PhpCgiChild:
         except OSError as exc:
             raise ChildDied(f"{self.exit_description()} (writing failed: {exc})") from None
 
-    def _next_record(self) -> tuple[int, int, bytes]:
+    def _next_record(
+        self, before_waiting: Callable[[], None] = lambda: None
+    ) -> tuple[int, int, bytes]:
+        """The next record; `before_waiting` runs when none is at hand and PHP must be waited
+        for (the relay sends what it holds)."""
         assert self.sock is not None
         while (rec := self.reader.next_record()) is None:
+            before_waiting()
             try:
                 data = self.sock.recv(READ_SIZE)
             except TimeoutError:
@@ -314,10 +319,19 @@ class PhpCgiChild:
             os.unlink(self.sock_path)
 
 
-class _Relay:
-    """Turns one request's records into the response: STDOUT to the client, STDERR to the log."""
+#: a response body up to this size that PHP sends in one go gets a Content-Length
+HOLD_LIMIT = 64 * 1024
 
-    __slots__ = ("ended", "errors", "head", "log", "log_prefix", "responder", "started")
+
+class _Relay:
+    """Turns one request's records into the response: STDOUT to the client, STDERR to the log.
+
+    The start of the body is held while more of it is already at hand: a response PHP sends in
+    one go (the common case) then goes out with a Content-Length (keep-alive friendly, no
+    chunked framing); output PHP flushes in pieces still streams as soon as PHP pauses.
+    """
+
+    __slots__ = ("ended", "errors", "head", "held", "log", "log_prefix", "responder", "started")
 
     def __init__(
         self, head: CgiHead, responder: Responder, log: Callable[[str], None], log_prefix: str
@@ -329,10 +343,16 @@ class _Relay:
         self.started = False
         self.ended = False
         self.errors = bytearray()
+        self.held: bytearray | None = None
 
     def record(self, rtype: int, request_id: int, content: bytes) -> None:
         if rtype == STDOUT:
             if not content:
+                return
+            if self.held is not None:
+                self.held += content
+                if len(self.held) > HOLD_LIMIT:
+                    self.release()
                 return
             if self.started:
                 self.responder.write(content)
@@ -340,19 +360,35 @@ class _Relay:
             body = self.head.feed(content)
             if body is not None:
                 self.started = True
-                self.responder.start(self.head.status, self.head.headers)
-                if body:
-                    self.responder.write(body)
+                self.held = bytearray(body)
         elif rtype == STDERR:
             self.errors += content
             if len(self.errors) > 8192 or b"\n" in content:
                 self.flush_errors(partial=True)
         elif rtype == END_REQUEST:
             self.ended = True
-            if not self.started:
+            if self.held is not None:
+                code = int(self.head.status[:3])
+                headers = self.head.headers
+                if (
+                    code not in (204, 304)
+                    and code >= 200
+                    and not any(name.lower() == "content-length" for name, _ in headers)
+                ):
+                    headers.append(("Content-Length", str(len(self.held))))
+                self.release()
+            elif not self.started:
                 self.head.finish()
                 self.started = True
                 self.responder.start(self.head.status, self.head.headers)
+
+    def release(self) -> None:
+        """Send the head and what is held: PHP paused, so stream from here on."""
+        held, self.held = self.held, None
+        if held is not None:
+            self.responder.start(self.head.status, self.head.headers)
+            if held:
+                self.responder.write(bytes(held))
 
     def flush_errors(self, partial: bool = False) -> None:
         data = self.errors
