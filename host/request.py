@@ -7,8 +7,6 @@ Runtimes never touch sockets directly.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
@@ -211,12 +209,3 @@ def simple_error(responder: Responder, code: int, text: str = "") -> None:
         [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
     )
     responder.write(body)
-
-
-def file_size(file: BinaryIO) -> int:
-    """Size of an open file, for Content-Length of file bodies."""
-    return os.fstat(file.fileno()).st_size
-
-
-#: a hook the worker gives runtimes so they can report exceptions for stats
-ExceptionHook = Callable[[BaseException | None], None]

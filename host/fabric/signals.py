@@ -67,7 +67,6 @@ class SignalHandlers:
     handlers: dict[int, tuple[str, object]] = field(default_factory=dict)
     invokers: dict[str, SignalInvoker] = field(default_factory=dict)
     received: int = -1
-    handled: int = 0
     #: signals seen so far, and the condition signal_wait sleeps on
     count: int = 0
     arrived: threading.Condition = field(default_factory=threading.Condition)
@@ -91,7 +90,6 @@ class SignalHandlers:
             if invoker is None:
                 raise SignalError(f"no {runtime} runtime in this process for signal {num}")
             invoker(handle, num)
-            self.handled += 1
         except Exception as exc:
             log_exception(f"error in the handler of signal {num} ({runtime}):", exc)
 
@@ -158,7 +156,6 @@ class SignalRouter:
         self._registered_events: set[tuple[Any, ...]] = set()
         #: spooler directory -> tasks run, reported by the spooler processes
         self.spooler_tasks: dict[str, int] = {}
-        self.master_handlers = HANDLERS
 
     # registration (from the master itself or relayed from a child) ---------------------------
     def handle_message(self, message: list[Any]) -> None:
