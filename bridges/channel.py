@@ -3,7 +3,8 @@
 A `Channel` is one child interpreter on the other end of a socketpair: it spawns the child,
 waits for HELLO, relays one request at a time as uwsgi packets (bridges/PROTOCOL.md) and serves
 the child's CALLs while it waits. A `ChannelPool` gives each worker thread its own channel and
-replaces children that die. Nothing here knows Perl or Ruby: a runtime describes its child with a
+replaces children that die (its checkout logic, `ThreadChildPool`, is shared with php-cgi's
+pool). Nothing here knows Perl or Ruby: a runtime describes its child with a
 `ChildProgram`.
 """
 
@@ -21,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from polyhost.dispatch import AppLoadError
 from polyhost.protocol.uwsgi import (
@@ -550,7 +552,86 @@ class Channel:
                 proc.wait(timeout=EXIT_GRACE)
 
 
-class ChannelPool:
+class PooledChild(Protocol):
+    """What `ThreadChildPool` needs of a child process."""
+
+    def spawn(self) -> None: ...
+
+    def wait_ready(self) -> None: ...
+
+
+ChildT = TypeVar("ChildT", bound=PooledChild)
+
+
+class ThreadChildPool(Generic[ChildT]):
+    """Child processes checked out one per worker thread: a prespawned idle one, else a new one.
+
+    Subclasses say how a child is made (`_create_child`) and how all of them stop (`close`).
+    """
+
+    def __init__(self, log: Callable[[str], None], worker_id: int, size: int, prefix: str) -> None:
+        self.log = log
+        self.worker_id = worker_id
+        self.size = max(1, size)
+        self.prefix = prefix
+        self._idle: list[ChildT] = []
+        self._all: list[ChildT] = []
+        self._local = threading.local()
+        self._lock = threading.Lock()
+
+    def _create_child(self) -> ChildT:
+        raise NotImplementedError
+
+    def close(self, grace: float = EXIT_GRACE) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Spawn one child per thread, all loading at once; raise AppLoadError if one fails."""
+        children = [self._new_child() for _ in range(self.size)]
+        try:
+            for child in children:
+                child.spawn()
+            for child in children:
+                child.wait_ready()
+        except AppLoadError:
+            self.close(grace=0)
+            raise
+        self._idle.extend(children)
+
+    def _new_child(self) -> ChildT:
+        child = self._create_child()
+        with self._lock:
+            self._all.append(child)
+        return child
+
+    def _untrack(self, child: ChildT) -> None:
+        with self._lock:
+            if child in self._all:
+                self._all.remove(child)
+
+    def _forget(self, child: ChildT) -> None:
+        """This thread no longer has `child`; the caller has stopped it or is retiring it."""
+        self._local.child = None
+        self._untrack(child)
+
+    def child(self) -> ChildT:
+        """This thread's child, taking an idle one or spawning one (not yet waited for)."""
+        child: ChildT | None = getattr(self._local, "child", None)
+        if child is None:
+            with self._lock:
+                child = self._idle.pop() if self._idle else None
+            if child is None:
+                child = self._new_child()
+                try:
+                    child.spawn()
+                except AppLoadError:
+                    self._forget(child)
+                    raise
+            self._local.child = child
+        return child
+
+
+class ChannelPool(ThreadChildPool[Channel]):
     """The children of one app in one worker: one per worker thread, replaced when they die."""
 
     def __init__(
@@ -561,85 +642,40 @@ class ChannelPool:
         calls: CallHandler,
         size: int,
     ) -> None:
+        super().__init__(log, worker_id, size, f"[{program.runtime} w{worker_id}]")
         self.program = program
-        self.log = log
-        self.worker_id = worker_id
         self.calls = calls
-        self.size = max(1, size)
-        self.prefix = f"[{program.runtime} w{worker_id}]"
-        self._idle: list[Channel] = []
-        self._all: list[Channel] = []
-        self._local = threading.local()
-        self._lock = threading.Lock()
         self._closed = False
 
-    def start(self) -> None:
-        """Spawn one child per thread, all loading at once; raise AppLoadError if one fails."""
-        channels = [self._new_channel() for _ in range(self.size)]
-        try:
-            for channel in channels:
-                channel.spawn()
-            for channel in channels:
-                channel.wait_ready()
-        except AppLoadError:
-            for channel in channels:
-                channel.kill()
-            with self._lock:
-                self._all.clear()
-            raise
-        self._idle.extend(channels)
+    def _create_child(self) -> Channel:
+        return Channel(self.program, self.log, self.worker_id, self.calls)
 
-    def _new_channel(self) -> Channel:
-        channel = Channel(self.program, self.log, self.worker_id, self.calls)
-        with self._lock:
-            self._all.append(channel)
-        return channel
-
-    def _forget(self, channel: Channel) -> None:
+    def _discard(self, channel: Channel) -> None:
         channel.kill()
-        self._local.channel = None
-        with self._lock:
-            if channel in self._all:
-                self._all.remove(channel)
-
-    def channel(self) -> Channel:
-        """This thread's channel, taking an idle child or spawning one (not yet waited for)."""
-        channel: Channel | None = getattr(self._local, "channel", None)
-        if channel is None:
-            with self._lock:
-                channel = self._idle.pop() if self._idle else None
-            if channel is None:
-                channel = self._new_channel()
-                try:
-                    channel.spawn()
-                except AppLoadError:
-                    self._forget(channel)
-                    raise
-            self._local.channel = channel
-        return channel
+        self._forget(channel)
 
     def ready_channel(self) -> Channel:
         """This thread's channel with its app loaded; raises AppLoadError."""
-        channel = self.channel()
+        channel = self.child()
         if channel.ready and channel.exited():
             self.log(f"{self.prefix} child {channel.exit_description()} while idle; respawning")
-            self._forget(channel)
-            channel = self.channel()
+            self._discard(channel)
+            channel = self.child()
         if not channel.ready:
             try:
                 channel.wait_ready()
             except AppLoadError:
-                self._forget(channel)
+                self._discard(channel)
                 raise
         return channel
 
     def _respawn(self, old: Channel) -> None:
         """Kill `old` and start its successor, which loads while this request is answered."""
-        self._forget(old)
+        self._discard(old)
         if self._closed:
             return
         try:
-            self.channel()
+            self.child()
         except AppLoadError as exc:
             self.log(f"{self.prefix} {exc}")
 

@@ -198,7 +198,7 @@ def test_big_upload_and_download_stream_through() -> None:
     runtime, _ = load_runtime(RackRuntime, CONFORMANCE)
     try:
         pool: ChannelPool = runtime.apps[0].handle  # type: ignore[assignment]
-        child_pid = pool.channel().pid
+        child_pid = pool.child().pid
         child_base = peak_rss_kib(child_pid)
         reset_peak_rss()
         base = peak_rss_kib()

@@ -12,6 +12,7 @@ crashes mid-request answers 502 and is replaced. The record codec is polyhost.pr
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import select
 import shutil
@@ -23,7 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from polyhost.bridges.cgi.response import CgiHead, CgiHeadError
-from polyhost.bridges.channel import describe_exit, die_with_parent, private_dir
+from polyhost.bridges.channel import (
+    ThreadChildPool,
+    describe_exit,
+    die_with_parent,
+    private_dir,
+)
 from polyhost.dispatch import AppLoadError
 from polyhost.protocol.fastcgi import (
     BEGIN_BODY,
@@ -402,66 +408,20 @@ class _Relay:
                 self.log(f"{self.log_prefix} {line}")
 
 
-class PhpCgiPool:
+class PhpCgiPool(ThreadChildPool[PhpCgiChild]):
     """The php-cgi children of one worker: one per thread, replaced when they exit or die."""
 
     def __init__(
         self, command: PhpCgiCommand, log: Callable[[str], None], worker_id: int, size: int
     ) -> None:
+        super().__init__(log, worker_id, size, f"[php w{worker_id}]")
         self.command = command
-        self.log = log
-        self.worker_id = worker_id
-        self.size = max(1, size)
-        self.prefix = f"[php w{worker_id}]"
         self.dir = private_dir(f"polyhost-php-w{worker_id}-")
-        self._idle: list[PhpCgiChild] = []
-        self._all: list[PhpCgiChild] = []
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._counter = 0
+        self._counter = itertools.count(1)
 
-    def start(self) -> None:
-        """Spawn one child per thread and wait until each answers; AppLoadError otherwise."""
-        children = [self._new_child() for _ in range(self.size)]
-        try:
-            for child in children:
-                child.spawn()
-            for child in children:
-                child.wait_ready()
-        except AppLoadError:
-            self.close()
-            raise
-        self._idle.extend(children)
-
-    def _new_child(self) -> PhpCgiChild:
-        with self._lock:
-            self._counter += 1
-            path = os.path.join(self.dir, f"php-{self._counter}.sock")
-            child = PhpCgiChild(self.command, path, self.log, self.prefix)
-            self._all.append(child)
-        return child
-
-    def _forget(self, child: PhpCgiChild) -> None:
-        self._local.child = None
-        with self._lock:
-            if child in self._all:
-                self._all.remove(child)
-
-    def child(self) -> PhpCgiChild:
-        """This thread's child, spawning one if it has none (php-cgi accepts when it is up)."""
-        child: PhpCgiChild | None = getattr(self._local, "child", None)
-        if child is None:
-            with self._lock:
-                child = self._idle.pop() if self._idle else None
-            if child is None:
-                child = self._new_child()
-                try:
-                    child.spawn()
-                except AppLoadError:
-                    self._forget(child)
-                    raise
-            self._local.child = child
-        return child
+    def _create_child(self) -> PhpCgiChild:
+        path = os.path.join(self.dir, f"php-{next(self._counter)}.sock")
+        return PhpCgiChild(self.command, path, self.log, self.prefix)
 
     def _replace(self, child: PhpCgiChild, retired: bool) -> None:
         """Put this thread's next child in place: the standby if one is warming up."""
@@ -490,15 +450,10 @@ class PhpCgiPool:
         try:
             standby.spawn()
         except AppLoadError as exc:
-            self._forget_standby(standby)
+            self._untrack(standby)
             self.log(f"{self.prefix} {exc}")
             return
         self._local.standby = standby
-
-    def _forget_standby(self, child: PhpCgiChild) -> None:
-        with self._lock:
-            if child in self._all:
-                self._all.remove(child)
 
     def serve(
         self,
