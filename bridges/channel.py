@@ -157,6 +157,32 @@ def describe_exit(returncode: int | None) -> str:
     return f"exited with status {returncode}"
 
 
+def describe_process_exit(proc: subprocess.Popen[bytes] | None) -> str:
+    """How a child ended, for ChildDied and the log; waits up to EXIT_GRACE for it to end."""
+    if proc is None:
+        return "is not running"
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=EXIT_GRACE)
+    return f"(pid {proc.pid}) {describe_exit(proc.returncode)}"
+
+
+def reap_process(proc: subprocess.Popen[bytes], deadline: float) -> None:
+    """Wait for `proc` until `deadline` (time.monotonic()), then SIGKILL it."""
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+    if proc.returncode is None:
+        proc.kill()
+        proc.wait(timeout=EXIT_GRACE)
+
+
+def kill_process(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGKILL a child that still runs and wait (bounded) for it."""
+    if proc is not None and proc.poll() is None:
+        proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=EXIT_GRACE)
+
+
 def die_with_parent(parent_pid: int) -> Callable[[], None]:
     """preexec_fn: the child gets SIGKILL when the worker dies (even by SIGKILL, e.g. harakiri).
 
@@ -495,12 +521,7 @@ class Channel:
                     return self._next_packet()
 
     def exit_description(self) -> str:
-        proc = self.proc
-        if proc is None:
-            return "is not running"
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=EXIT_GRACE)
-        return f"(pid {proc.pid}) {describe_exit(proc.returncode)}"
+        return describe_process_exit(self.proc)
 
     # -- output and shutdown -----------------------------------------------------------------
 
@@ -534,22 +555,12 @@ class Channel:
     def reap(self, deadline: float) -> None:
         """Wait for the child until `deadline` (time.monotonic()), then SIGKILL it."""
         self.close()
-        proc = self.proc
-        if proc is None:
-            return
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-        if proc.returncode is None:
-            proc.kill()
-            proc.wait(timeout=EXIT_GRACE)
+        if self.proc is not None:
+            reap_process(self.proc, deadline)
 
     def kill(self) -> None:
         self.close()
-        proc = self.proc
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=EXIT_GRACE)
+        kill_process(self.proc)
 
 
 class PooledChild(Protocol):

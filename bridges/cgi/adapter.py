@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from polyhost import __version__
+from polyhost.bridges.cgi.refusal import Refusal
 from polyhost.bridges.cgi.response import CgiHead, CgiHeadError
 from polyhost.bridges.channel import describe_exit
 from polyhost.config import option_values
@@ -67,16 +68,6 @@ class CgiScript:
     script_name: str
     path_info: str
     document_root: str
-
-
-class Refusal(Exception):
-    """The request runs no script: the status, and the reason for the log (if any)."""
-
-    def __init__(self, status: int, log: str = "", location: str = "") -> None:
-        super().__init__(log)
-        self.status = status
-        self.log = log
-        self.location = location
 
 
 class CgiTimeout(Exception):
@@ -158,15 +149,7 @@ class CgiRuntime(Runtime):
             script = self.resolve(root, env)
             argv = self._argv(script, env.get("QUERY_STRING", ""))
         except Refusal as refusal:
-            if refusal.log:
-                self.ctx.log(f"{self.prefix} {refusal.log}")
-            if refusal.location:
-                responder.start(
-                    "301 Moved Permanently",
-                    [("Location", refusal.location), ("Content-Length", "0")],
-                )
-            else:
-                simple_error(responder, refusal.status)
+            refusal.answer(responder, self.ctx.log, self.prefix)
             return True
         run = _CgiRun(self, script, argv, request, responder)
         ok = run.execute()

@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from polyhost import UWSGI_COMPAT_VERSION, __version__
+from polyhost.bridges.cgi.refusal import Refusal
 from polyhost.bridges.php.fabric_socket import FabricSocket
 from polyhost.bridges.php.php_cgi import PhpCgiCommand, PhpCgiPool
 from polyhost.config import option_values
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext
 from polyhost.protocol.fastcgi import encode_pairs
-from polyhost.request import Request, Responder, simple_error
+from polyhost.request import Request, Responder
 from polyhost.static import path_within
 
 #: the uwsgi_* API, loaded into every script with auto_prepend_file
@@ -68,17 +69,6 @@ class Script:
     filename: str
     script_name: str
     path_info: str
-
-
-class Refusal(Exception):
-    """The request cannot run a script: status, text for the client, optional log line."""
-
-    def __init__(self, status: int, text: str = "", log: str = "", location: str = "") -> None:
-        super().__init__(text)
-        self.status = status
-        self.text = text
-        self.log = log
-        self.location = location
 
 
 class PhpRuntime(Runtime):
@@ -243,15 +233,7 @@ class PhpRuntime(Runtime):
         try:
             script = self.resolve(php_app, env)
         except Refusal as refusal:
-            if refusal.log:
-                self.ctx.log(f"[php w{self.ctx.worker_id}] {refusal.log}")
-            if refusal.location:
-                responder.start(
-                    "301 Moved Permanently",
-                    [("Location", refusal.location), ("Content-Length", "0")],
-                )
-            else:
-                simple_error(responder, refusal.status, refusal.text)
+            refusal.answer(responder, self.ctx.log, f"[php w{self.ctx.worker_id}]")
             return
         body, length = request.body, request.content_length
         spool = None

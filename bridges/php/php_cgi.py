@@ -25,10 +25,13 @@ from dataclasses import dataclass
 
 from polyhost.bridges.cgi.response import CgiHead, CgiHeadError
 from polyhost.bridges.channel import (
+    EXIT_GRACE,
     ThreadChildPool,
-    describe_exit,
+    describe_process_exit,
     die_with_parent,
+    kill_process,
     private_dir,
+    reap_process,
 )
 from polyhost.dispatch import AppLoadError
 from polyhost.protocol.fastcgi import (
@@ -59,7 +62,6 @@ INLINE_BODY_MAX = 64 * 1024
 READ_SIZE = 256 * 1024
 #: seconds a new child gets to answer its first FastCGI management record
 START_TIMEOUT = 30.0
-EXIT_GRACE = 5.0
 #: how many requests before PHP_FCGI_MAX_REQUESTS the successor of a child is started
 STANDBY_LEAD = 50
 _POLL_ERR = select.POLLERR | select.POLLHUP | select.POLLNVAL
@@ -283,12 +285,7 @@ class PhpCgiChild:
     # -- life ------------------------------------------------------------------------------
 
     def exit_description(self) -> str:
-        proc = self.proc
-        if proc is None:
-            return "is not running"
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=EXIT_GRACE)
-        return f"(pid {proc.pid}) {describe_exit(proc.returncode)}"
+        return describe_process_exit(self.proc)
 
     def _pump_output(self) -> None:
         proc = self.proc
@@ -302,13 +299,8 @@ class PhpCgiChild:
         if self.sock is not None:
             self.sock.close()
             self.sock = None
-        proc = self.proc
-        if proc is not None:
-            try:
-                proc.wait(timeout=EXIT_GRACE)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=EXIT_GRACE)
+        if self.proc is not None:
+            reap_process(self.proc, time.monotonic() + EXIT_GRACE)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.sock_path)
 
@@ -316,11 +308,7 @@ class PhpCgiChild:
         if self.sock is not None:
             self.sock.close()
             self.sock = None
-        proc = self.proc
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=EXIT_GRACE)
+        kill_process(self.proc)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.sock_path)
 
@@ -512,12 +500,6 @@ class PhpCgiPool(ThreadChildPool[PhpCgiChild]):
                 child.proc.terminate()
         deadline = time.monotonic() + grace
         for child in children:
-            proc = child.proc
-            if proc is None:
-                continue
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            if proc.returncode is None:
-                proc.kill()
-                proc.wait(timeout=EXIT_GRACE)
+            if child.proc is not None:
+                reap_process(child.proc, deadline)
         shutil.rmtree(self.dir, ignore_errors=True)
