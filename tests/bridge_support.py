@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import shutil
+import subprocess
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
+
+import pytest
 
 from polyhost.bridges.channel import CallError, CallHandler
 from polyhost.bridges.child_runtime import ChildRuntime
@@ -216,3 +222,35 @@ def basic_calls(log: Callable[[str], None]) -> CallHandler:
         raise CallError(f"{name} is not handled by this test")
 
     return handle
+
+
+def wait_gone(pid: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        stat = Path(f"/proc/{pid}/stat")
+        if stat.exists() and stat.read_text().split(") ")[1].startswith("Z"):
+            return  # a zombie waiting for its parent to reap it
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} still alive after {timeout}s")
+
+
+def runs(*command: str) -> bool:
+    """The program is installed and this command succeeds."""
+    return (
+        shutil.which(command[0]) is not None
+        and subprocess.run(command, capture_output=True).returncode == 0
+    )
+
+
+needs_plack = pytest.mark.skipif(
+    not runs("perl", "-MPlack::Util", "-e1"),
+    reason="needs perl and Plack (apt-get install libplack-perl)",
+)
+needs_rack = pytest.mark.skipif(
+    not runs("ruby", "-e", "require 'rack'"),
+    reason="needs ruby and rack (apt-get install ruby-rack)",
+)

@@ -10,8 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bridge_support import CollectingResponder, LogLines, PatternBody, basic_calls, make_request
-from test_psgi import wait_gone
+from bridge_support import (
+    CollectingResponder,
+    LogLines,
+    PatternBody,
+    basic_calls,
+    make_request,
+    wait_gone,
+)
 
 from polyhost.bridges.channel import (
     BODY,

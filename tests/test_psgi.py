@@ -1,5 +1,6 @@
 """The PSGI runtime with real perl children: env conformance under Plack::Middleware::Lint, every
-body type, the streaming interface, errors, big bodies, crashes, load failures, missing runtime."""
+body type, the streaming interface, errors, idle deaths, load failures, missing runtime (what
+Rack shares is in test_child_runtimes.py)."""
 
 from __future__ import annotations
 
@@ -10,37 +11,28 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from bridge_support import (
-    LogLines,
     PatternBody,
     load_runtime,
     make_request,
-    peak_rss_kib,
-    reset_peak_rss,
+    needs_plack,
     serve,
+    wait_gone,
 )
 
 from polyhost.bridges.channel import ChannelPool
 from polyhost.bridges.child_runtime import ChildRuntime
 from polyhost.bridges.perl.adapter import PsgiRuntime
-from polyhost.dispatch import AppLoadError, AppSpec, RuntimeContext
-from polyhost.rpc.registry import REGISTRY, RpcError
+from polyhost.dispatch import AppLoadError
 
 APPS = Path(__file__).parent / "apps" / "psgi"
 CONFORMANCE = str(APPS / "conformance.psgi")
-BIG = 50 * 1024 * 1024
 
-pytestmark = pytest.mark.skipif(
-    subprocess.run(["perl", "-MPlack::Util", "-e1"], capture_output=True).returncode != 0
-    if shutil.which("perl")
-    else True,
-    reason="needs perl and Plack (apt-get install libplack-perl)",
-)
+pytestmark = needs_plack
 
 
 @pytest.fixture(scope="module")
@@ -53,20 +45,6 @@ def psgi() -> Iterator[tuple[ChildRuntime, object]]:
 def get(psgi, path: str, **kwargs):  # type: ignore[no-untyped-def]
     runtime, _ = psgi
     return serve(runtime, make_request(path=path, **kwargs))
-
-
-def wait_gone(pid: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        stat = Path(f"/proc/{pid}/stat")
-        if stat.exists() and stat.read_text().split(") ")[1].startswith("Z"):
-            return  # a zombie waiting for its parent to reap it
-        time.sleep(0.01)
-    raise AssertionError(f"process {pid} still alive after {timeout}s")
 
 
 def test_env_conforms_under_lint(psgi) -> None:  # type: ignore[no-untyped-def]
@@ -95,12 +73,6 @@ def test_env_conforms_under_lint(psgi) -> None:  # type: ignore[no-untyped-def]
     assert env["CONTENT_TYPE"] == "text/x"
     assert "HTTP_CONTENT_TYPE" not in env and "HTTP_CONTENT_LENGTH" not in env
     assert response.body.count(b"HTTP_X_CUSTOM=caf\xe9\n") == 1  # header bytes, not decoded
-
-
-def test_request_vars_over_64k_are_joined(psgi) -> None:  # type: ignore[no-untyped-def]
-    response = get(psgi, "/env", headers={"X-One": "1" * 60000, "X-Two": "2" * 60000})
-    env = dict(line.split("=", 1) for line in response.text().splitlines())
-    assert (env["HTTP_X_ONE"], env["HTTP_X_TWO"]) == ("1" * 60000, "2" * 60000)
 
 
 def test_https_scheme_and_defaults(psgi) -> None:  # type: ignore[no-untyped-def]
@@ -223,28 +195,6 @@ def test_harakiri_commit_retires_the_child() -> None:
         runtime.close()
 
 
-def test_big_upload_and_download_stream_through() -> None:
-    runtime, _ = load_runtime(PsgiRuntime, CONFORMANCE)
-    try:
-        pool: ChannelPool = runtime.apps[0].handle  # type: ignore[assignment]
-        child_pid = pool.child().pid
-        child_base = peak_rss_kib(child_pid)
-        reset_peak_rss()
-        base = peak_rss_kib()
-        body = PatternBody(BIG, piece=65536)
-        request = make_request(path="/upload", method="POST", body=body, content_length=BIG)
-        response = serve(runtime, request)
-        assert response.text() == f"{BIG} {body.expected_md5} " + "".join(chr(i) for i in range(10))
-        download = serve(runtime, make_request(path="/download", query=str(BIG)), keep_body=False)
-        assert download.bytes_sent == BIG
-        grown = peak_rss_kib() - base
-        assert grown < 16 * 1024, f"the worker's peak RSS grew by {grown} KiB"
-        child_grown = peak_rss_kib(child_pid) - child_base
-        assert child_grown < 16 * 1024, f"the perl child's peak RSS grew by {child_grown} KiB"
-    finally:
-        runtime.close()
-
-
 def test_chunked_upload_of_unknown_length() -> None:
     runtime, _ = load_runtime(PsgiRuntime, CONFORMANCE)
     try:
@@ -254,29 +204,6 @@ def test_chunked_upload_of_unknown_length() -> None:
         )
         assert "CONTENT_LENGTH" not in request.vars
         assert serve(runtime, request).text().startswith(f"300000 {body.expected_md5} ")
-    finally:
-        runtime.close()
-
-
-def test_child_killed_mid_request_gives_502_and_is_respawned() -> None:
-    runtime, log = load_runtime(PsgiRuntime, CONFORMANCE)
-    try:
-        results = []
-        thread = threading.Thread(
-            target=lambda: results.append(serve(runtime, make_request(path="/sleep")))
-        )
-        thread.start()
-        pid = int(log.wait_for("sleeping in ").rsplit(" ", 1)[1])
-        os.kill(pid, signal.SIGKILL)
-        thread.join(timeout=20)
-        assert not thread.is_alive()
-        assert results[0].status == 502
-        line = log.wait_for("answering 502")
-        assert "[psgi w1]" in line and "worker 1" in line and "SIGKILL" in line
-        assert "GET /sleep" in line
-        assert runtime.apps[0].exceptions == 1
-        after = serve(runtime, make_request(path="/pid"))
-        assert after.status == 200 and int(after.text()) != pid
     finally:
         runtime.close()
 
@@ -315,46 +242,6 @@ def test_one_child_per_thread() -> None:
         assert {channel.pid for channel in pool._all} == pids
     finally:
         runtime.close()
-
-
-def test_programs_run_by_the_app_do_not_hide_the_childs_death() -> None:
-    """The bridge socket is close-on-exec: a program the app started does not keep it open."""
-    runtime, log = load_runtime(PsgiRuntime, CONFORMANCE)
-    spawned = 0
-    try:
-        results = []
-        thread = threading.Thread(
-            target=lambda: results.append(serve(runtime, make_request(path="/spawn-and-sleep")))
-        )
-        thread.start()
-        words = log.wait_for(", sleeping in ").split()
-        spawned, pid = int(words[-4].rstrip(",")), int(words[-1])
-        os.kill(pid, signal.SIGKILL)
-        thread.join(timeout=20)
-        assert not thread.is_alive() and results[0].status == 502
-    finally:
-        if spawned:
-            os.kill(spawned, signal.SIGKILL)
-        runtime.close()
-
-
-def test_calls_nest_in_both_directions() -> None:
-    """The app registers an RPC function at load time through the real fabric op table, then
-    a request calls it through the worker, which calls back into the same child while that
-    child waits for the result."""
-    log = LogLines()
-    ctx = RuntimeContext(config={}, log=log, worker_id=2, threads=1)  # type: ignore[arg-type]
-    runtime = PsgiRuntime(ctx, [AppSpec("psgi", str(APPS / "rpc.psgi"), "", "test")])
-    runtime.load(0)
-    try:
-        assert b"double" in REGISTRY.names()
-        assert serve(runtime, make_request(query="21")).text() == "double=42"
-        log.wait_for("double(21) in")
-        with pytest.raises(RpcError, match="no RPC function named 'triple'"):
-            REGISTRY.call(b"triple", [b"1"])
-    finally:
-        runtime.close()
-        REGISTRY.functions.pop(b"double", None)
 
 
 def test_perl_lib_options_reach_inc(tmp_path: Path) -> None:

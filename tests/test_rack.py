@@ -1,14 +1,13 @@
 """The Rack runtime with real ruby children: env conformance under Rack::Lint, each/call/to_path
-bodies, close, errors, rack.input, a real Sinatra app, big bodies, crashes, load failures."""
+bodies, close, errors, rack.input, a real Sinatra app, load failures (what PSGI shares is in
+test_child_runtimes.py)."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import signal
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,34 +17,19 @@ from bridge_support import (
     PatternBody,
     load_runtime,
     make_request,
-    peak_rss_kib,
-    reset_peak_rss,
+    needs_rack,
+    runs,
     serve,
 )
-from test_psgi import wait_gone
 
-from polyhost.bridges.channel import ChannelPool
 from polyhost.bridges.child_runtime import ChildRuntime
 from polyhost.bridges.ruby.adapter import RackRuntime
-from polyhost.dispatch import AppLoadError, AppSpec, RuntimeContext
-from polyhost.rpc.registry import REGISTRY, RpcError
+from polyhost.dispatch import AppLoadError
 
 APPS = Path(__file__).parent / "apps" / "rack"
 CONFORMANCE = str(APPS / "conformance.ru")
-BIG = 50 * 1024 * 1024
 
-
-def _has(*command: str) -> bool:
-    return (
-        shutil.which(command[0]) is not None
-        and subprocess.run(command, capture_output=True).returncode == 0
-    )
-
-
-pytestmark = pytest.mark.skipif(
-    not _has("ruby", "-e", "require 'rack'"),
-    reason="needs ruby and rack (apt-get install ruby-rack)",
-)
+pytestmark = needs_rack
 
 
 @pytest.fixture(scope="module")
@@ -82,12 +66,6 @@ def test_env_conforms_under_lint(rack) -> None:  # type: ignore[no-untyped-def]
     assert env["CONTENT_TYPE"] == "text/x"
     assert "HTTP_CONTENT_TYPE" not in env
     assert b"HTTP_X_CUSTOM=caf\xe9\n" in response.body
-
-
-def test_request_vars_over_64k_are_joined(rack) -> None:  # type: ignore[no-untyped-def]
-    response = get(rack, "/env", headers={"X-One": "1" * 60000, "X-Two": "2" * 60000})
-    env = dict(line.split("=", 1) for line in response.text().splitlines())
-    assert (env["HTTP_X_ONE"], env["HTTP_X_TWO"]) == ("1" * 60000, "2" * 60000)
 
 
 def test_mountpoint_split_reaches_the_app(rack) -> None:  # type: ignore[no-untyped-def]
@@ -194,91 +172,6 @@ def test_uwsgi_module(rack) -> None:  # type: ignore[no-untyped-def]
     log.wait_for("UWSGI.log from the app")
 
 
-def test_big_upload_and_download_stream_through() -> None:
-    runtime, _ = load_runtime(RackRuntime, CONFORMANCE)
-    try:
-        pool: ChannelPool = runtime.apps[0].handle  # type: ignore[assignment]
-        child_pid = pool.child().pid
-        child_base = peak_rss_kib(child_pid)
-        reset_peak_rss()
-        base = peak_rss_kib()
-        body = PatternBody(BIG, piece=65536)
-        request = make_request(path="/upload", method="POST", body=body, content_length=BIG)
-        assert (
-            serve(runtime, request).text() == f"{BIG} {body.expected_md5} {bytes(range(10)).hex()}"
-        )
-        download = serve(runtime, make_request(path="/download", query=str(BIG)), keep_body=False)
-        assert download.bytes_sent == BIG
-        grown = peak_rss_kib() - base
-        assert grown < 16 * 1024, f"the worker's peak RSS grew by {grown} KiB"
-        child_grown = peak_rss_kib(child_pid) - child_base
-        assert child_grown < 16 * 1024, f"the ruby child's peak RSS grew by {child_grown} KiB"
-    finally:
-        runtime.close()
-
-
-def test_child_killed_mid_request_gives_502_and_is_respawned() -> None:
-    runtime, log = load_runtime(RackRuntime, CONFORMANCE)
-    try:
-        results = []
-        thread = threading.Thread(
-            target=lambda: results.append(serve(runtime, make_request(path="/sleep")))
-        )
-        thread.start()
-        pid = int(log.wait_for("sleeping in ").rsplit(" ", 1)[1])
-        os.kill(pid, signal.SIGKILL)
-        thread.join(timeout=20)
-        assert not thread.is_alive()
-        assert results[0].status == 502
-        line = log.wait_for("answering 502")
-        assert "[rack w1]" in line and "worker 1" in line and "SIGKILL" in line
-        after = serve(runtime, make_request(path="/pid"))
-        assert after.status == 200 and int(after.text()) != pid
-        wait_gone(pid)
-    finally:
-        runtime.close()
-
-
-def test_programs_run_by_the_app_do_not_hide_the_childs_death() -> None:
-    """The bridge socket is close-on-exec: a program the app started does not keep it open."""
-    runtime, log = load_runtime(RackRuntime, CONFORMANCE)
-    spawned = 0
-    try:
-        results = []
-        thread = threading.Thread(
-            target=lambda: results.append(serve(runtime, make_request(path="/spawn-and-sleep")))
-        )
-        thread.start()
-        words = log.wait_for(", sleeping in ").split()
-        spawned, pid = int(words[-4].rstrip(",")), int(words[-1])
-        os.kill(pid, signal.SIGKILL)
-        thread.join(timeout=20)
-        assert not thread.is_alive() and results[0].status == 502
-    finally:
-        if spawned:
-            os.kill(spawned, signal.SIGKILL)
-        runtime.close()
-
-
-def test_calls_nest_in_both_directions() -> None:
-    """The app registers an RPC function at load time through the real fabric op table, then
-    a request calls it through the worker, which calls back into the same child while that
-    child waits for the result."""
-    log = LogLines()
-    ctx = RuntimeContext(config={}, log=log, worker_id=3, threads=1)  # type: ignore[arg-type]
-    runtime = RackRuntime(ctx, [AppSpec("rack", str(APPS / "rpc.ru"), "", "test")])
-    runtime.load(0)
-    try:
-        assert b"double" in REGISTRY.names()
-        assert serve(runtime, make_request(query="21")).text() == "double=42"
-        log.wait_for("double(21) in")
-        with pytest.raises(RpcError, match="no RPC function named 'triple'"):
-            REGISTRY.call(b"triple", [b"1"])
-    finally:
-        runtime.close()
-        REGISTRY.functions.pop(b"double", None)
-
-
 @pytest.mark.skipif(
     not os.environ.get("POLYHOST_TEST_RACK3_LIB"),
     reason="Debian 12 ships Rack 2.2: set POLYHOST_TEST_RACK3_LIB to the lib/ of a Rack 3 checkout",
@@ -309,7 +202,7 @@ def sinatra() -> Iterator[ChildRuntime]:
     runtime.close()
 
 
-@pytest.mark.skipif(not _has("ruby", "-e", "require 'sinatra/base'"), reason="needs ruby-sinatra")
+@pytest.mark.skipif(not runs("ruby", "-e", "require 'sinatra/base'"), reason="needs ruby-sinatra")
 class TestSinatra:
     def test_routes_and_params(self, sinatra: ChildRuntime) -> None:
         assert serve(sinatra, make_request()).text() == "Sinatra on polyhost"
