@@ -593,6 +593,11 @@ KEEP_ALIVE = LoadMode("keep-alive")
 NO_KEEP_ALIVE = LoadMode("no keep-alive", ("-H", "Connection: close"))
 
 
+def in_both_modes(target: float) -> dict[str, float]:
+    """A Ratio's targets when keep-alive and no keep-alive have the same bound."""
+    return {KEEP_ALIVE.name: target, NO_KEEP_ALIVE.name: target}
+
+
 def first_answer_seconds(
     server: Server, path: str = "/", startup: tuple[str, str, str] | None = None
 ) -> str:

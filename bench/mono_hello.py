@@ -21,6 +21,7 @@ from harness import (
     Metric,
     Ratio,
     Server,
+    in_both_modes,
     polyhost_argv,
     print_first_answers,
     run_comparison,
@@ -111,7 +112,7 @@ COMPARISON = Comparison(
     ratios=[
         Ratio(
             "polyhost", "uWSGI", Metric.REQUESTS_PER_SECOND,
-            {KEEP_ALIVE.name: 1.0, NO_KEEP_ALIVE.name: 1.0},
+            in_both_modes(1.0),
         ),
         Ratio("polyhost", "uWSGI gc-freq 1000", Metric.REQUESTS_PER_SECOND),
         Ratio("polyhost", "uWSGI", Metric.P99_LATENCY),

@@ -14,6 +14,7 @@ from harness import (
     Metric,
     Ratio,
     Server,
+    in_both_modes,
     polyhost_argv,
     run_comparison,
     uwsgi_argv,
@@ -78,7 +79,7 @@ COMPARISON = Comparison(
             "polyhost",
             "uWSGI",
             Metric.P99_LATENCY,
-            {KEEP_ALIVE.name: 2.0, NO_KEEP_ALIVE.name: 2.0},
+            in_both_modes(2.0),
         ),
     ],
 )
