@@ -45,6 +45,8 @@ class Instance:
     def __init__(self, args: list[str], tmp: Path, port: int | None, cwd: Path | None) -> None:
         self.args = args
         self.port = port
+        #: the uwsgi-protocol port, for instances started by `serving(..., uwsgi_socket=True)`
+        self.uwsgi_port: int | None = None
         self.log_path = tmp / f"polyhost-{port or os.getpid()}-{time.monotonic_ns()}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
@@ -99,6 +101,27 @@ class Instance:
                 self.proc.wait(5)
         self._log.close()
         return self.proc.returncode
+
+
+@contextlib.contextmanager
+def serving(
+    tmp: Path, args: list[str], uwsgi_socket: bool = False, timeout: float = 20.0
+) -> Iterator[Instance]:
+    """A ready polyhost with `args` on a fresh 127.0.0.1 HTTP port (and a uwsgi socket on
+    `uwsgi_port` when asked for); it must exit with status 0 when the block ends."""
+    port = free_port()
+    sockets = ["--http-socket", f"127.0.0.1:{port}"]
+    uwsgi_port = None
+    if uwsgi_socket:
+        uwsgi_port = free_port()
+        sockets += ["--socket", f"127.0.0.1:{uwsgi_port}"]
+    inst = Instance([*sockets, *args], tmp, port, None)
+    inst.uwsgi_port = uwsgi_port
+    try:
+        inst.wait_ready(timeout)
+        yield inst
+    finally:
+        assert inst.stop() == 0
 
 
 def _connectable(port: int | None) -> bool:

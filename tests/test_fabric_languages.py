@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import APPS, Instance, free_port, get, split_response, wait_for
+from conftest import APPS, Instance, get, serving, split_response, wait_for
 
 FABRIC = APPS / "fabric"
 LANGS = ("py", "pl", "rb", "lua", "clj", "cs")
@@ -50,54 +50,46 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     markers.mkdir()
     spool.mkdir()
     os.environ["MARKER_DIR"] = str(markers)
-    port = free_port()
-    inst = Instance(
-        [
-            "--http-socket",
-            f"127.0.0.1:{port}",
-            "--processes",
-            "2",
-            "--mount",
-            f"/py={FABRIC / 'matrix.py'}",
-            "--mount",
-            f"/pl={FABRIC / 'matrix.psgi'}",
-            "--mount",
-            f"/rb={FABRIC / 'matrix.ru'}",
-            "--mount",
-            f"/lua={FABRIC / 'matrix.lua'}",
-            "--mount",
-            f"/clj={FABRIC / 'matrix.clj'}",
-            "--mount",
-            f"/cs={csharp_matrix(tmp)}:Polyhost.Tests.FabricMatrix",
-            "--mount",
-            f"/php={FABRIC / 'php'}",
-            "--cache2",
-            "name=shared,items=100",
-            "--spooler",
-            str(spool),
-            "--spooler-frequency",
-            "1",
-        ],
-        tmp,
-        port,
-        None,
-    )
-    inst.markers = markers  # type: ignore[attr-defined]
+    args = [
+        "--processes",
+        "2",
+        "--mount",
+        f"/py={FABRIC / 'matrix.py'}",
+        "--mount",
+        f"/pl={FABRIC / 'matrix.psgi'}",
+        "--mount",
+        f"/rb={FABRIC / 'matrix.ru'}",
+        "--mount",
+        f"/lua={FABRIC / 'matrix.lua'}",
+        "--mount",
+        f"/clj={FABRIC / 'matrix.clj'}",
+        "--mount",
+        f"/cs={csharp_matrix(tmp)}:Polyhost.Tests.FabricMatrix",
+        "--mount",
+        f"/php={FABRIC / 'php'}",
+        "--cache2",
+        "name=shared,items=100",
+        "--spooler",
+        str(spool),
+        "--spooler-frequency",
+        "1",
+    ]
     try:
-        inst.wait_ready(timeout=60)
-        # a JVM starts in each worker: wait until both serve Clojure (and registered its handlers)
-        loaded = [
-            f"Ring app polyhost.test.fabric-matrix:handler loaded (worker {n})" for n in (1, 2)
-        ]
-        wait_for(
-            lambda: all(line in inst.log() for line in loaded) or inst.proc.poll() is not None,
-            120,
-            "the Clojure app in both workers",
-        )
-        yield inst
+        with serving(tmp, args, timeout=60) as inst:
+            inst.markers = markers  # type: ignore[attr-defined]
+            # a JVM starts in each worker: wait until both serve Clojure (and registered its
+            # handlers)
+            loaded = [
+                f"Ring app polyhost.test.fabric-matrix:handler loaded (worker {n})" for n in (1, 2)
+            ]
+            wait_for(
+                lambda: all(line in inst.log() for line in loaded) or inst.proc.poll() is not None,
+                120,
+                "the Clojure app in both workers",
+            )
+            yield inst
     finally:
         del os.environ["MARKER_DIR"]
-        assert inst.stop() == 0
 
 
 def text(instance: Instance, path: str) -> str:

@@ -13,7 +13,7 @@ from polyhost.fabric.packets import send_remote_signal
 from polyhost.rpc.registry import RpcError
 from polyhost.rpc.remote import call_remote
 
-from conftest import APPS, Instance, free_port, get, split_response, wait_for
+from conftest import APPS, Instance, free_port, get, serving, split_response, wait_for
 
 APP = str(APPS / "fabric" / "pyfabric.py")
 
@@ -28,43 +28,32 @@ def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     watched = tmp / "watched.txt"
     watched.write_text("0")
     os.environ["MARKER_DIR"], os.environ["FILEMON_PATH"] = str(markers), str(watched)
-    port, uwsgi_port = free_port(), free_port()
-    inst = Instance(
-        [
-            "--http-socket",
-            f"127.0.0.1:{port}",
-            "--socket",
-            f"127.0.0.1:{uwsgi_port}",
-            "--processes",
-            "2",
-            "--wsgi-file",
-            APP,
-            "--mule",
-            str(APPS / "fabric" / "mule_script.py"),
-            "--mule",
-            "--farm",
-            "pair:1,2",
-            "--cache2",
-            "name=shared,items=10",
-            "--add-cache-item",
-            "shared greeting=hello",
-            "--spooler",
-            str(spool_dir),
-            "--spooler-frequency",
-            "1",
-        ],
-        tmp,
-        port,
-        None,
-    )
-    inst.markers, inst.watched, inst.uwsgi_port = markers, watched, uwsgi_port  # type: ignore[attr-defined]
+    args = [
+        "--processes",
+        "2",
+        "--wsgi-file",
+        APP,
+        "--mule",
+        str(APPS / "fabric" / "mule_script.py"),
+        "--mule",
+        "--farm",
+        "pair:1,2",
+        "--cache2",
+        "name=shared,items=10",
+        "--add-cache-item",
+        "shared greeting=hello",
+        "--spooler",
+        str(spool_dir),
+        "--spooler-frequency",
+        "1",
+    ]
     try:
-        inst.wait_ready()
-        inst.wait_log("spawned polyhost mule 2")
-        yield inst
+        with serving(tmp, args, uwsgi_socket=True) as inst:
+            inst.markers, inst.watched = markers, watched  # type: ignore[attr-defined]
+            inst.wait_log("spawned polyhost mule 2")
+            yield inst
     finally:
         del os.environ["MARKER_DIR"], os.environ["FILEMON_PATH"]
-        assert inst.stop() == 0
 
 
 def body(port: int, path: str) -> bytes:

@@ -3,45 +3,35 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import APPS, Instance, free_port, get, http_request, split_response, wait_for
+from conftest import APPS, Instance, get, http_request, serving, split_response, wait_for
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     tmp = tmp_path_factory.mktemp("http")
-    port = free_port()
     marker = tmp / "closed.txt"
-    import os
-
     os.environ["CLOSE_MARKER"] = str(marker)
-    inst = Instance(
-        [
-            "--http-socket",
-            f"127.0.0.1:{port}",
-            "--processes",
-            "2",
-            "--wsgi-file",
-            str(APPS / "wsgi" / "basic.py"),
-            "--buffer-size",
-            "8192",
-        ],
-        tmp,
-        port,
-        None,
-    )
-    inst.marker = marker  # type: ignore[attr-defined]
+    args = [
+        "--processes",
+        "2",
+        "--wsgi-file",
+        str(APPS / "wsgi" / "basic.py"),
+        "--buffer-size",
+        "8192",
+    ]
     try:
-        inst.wait_ready()
-        yield inst
+        with serving(tmp, args) as inst:
+            inst.marker = marker  # type: ignore[attr-defined]
+            yield inst
     finally:
         del os.environ["CLOSE_MARKER"]
-        assert inst.stop() == 0
 
 
 def test_hello_and_request_log(server: Instance) -> None:

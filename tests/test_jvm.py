@@ -27,7 +27,7 @@ import pytest
 from polyhost.bridges.jvm.adapter import CLOJURE_JAR, compiled_classes, find_java_home
 from polyhost.protocol.uwsgi import encode_vars, pack_header
 
-from conftest import APPS, Instance, free_port, get, http_request, split_response, wait_for
+from conftest import APPS, Instance, free_port, get, http_request, serving, split_response, wait_for
 
 JVM_APPS = APPS / "jvm"
 HOST = JVM_APPS / "runtime_host.py"
@@ -509,39 +509,28 @@ def instance(
     java_apps: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Instance, int, int]]:
     tmp = tmp_path_factory.mktemp("jvm-live")
-    port, uwsgi_port, stats_port = free_port(), free_port(), free_port()
-    inst = Instance(
-        [
-            "--http-socket",
-            f"127.0.0.1:{port}",
-            "--socket",
-            f"127.0.0.1:{uwsgi_port}",
-            "--stats",
-            f"127.0.0.1:{stats_port}",
-            "--processes",
-            "1",
-            "--harakiri",
-            "2",
-            "--jvm-classpath",
-            str(java_apps / "lib" / "*"),
-            "--mount",
-            f"/notes-app={NOTES}",
-            "--mount",
-            "/jwsgi=JwsgiConformance:application",
-            "--mount",
-            f"/hello={java_apps / 'lib' / 'jwsgi-tests.jar'}",
-            "--mount",
-            f"/lua={APPS / 'lua' / 'hello.lua'}",
-        ],
-        tmp,
-        port,
-        None,
-    )
-    try:
-        inst.wait_ready(timeout=60)
-        yield inst, uwsgi_port, stats_port
-    finally:
-        assert inst.stop() == 0
+    stats_port = free_port()
+    args = [
+        "--stats",
+        f"127.0.0.1:{stats_port}",
+        "--processes",
+        "1",
+        "--harakiri",
+        "2",
+        "--jvm-classpath",
+        str(java_apps / "lib" / "*"),
+        "--mount",
+        f"/notes-app={NOTES}",
+        "--mount",
+        "/jwsgi=JwsgiConformance:application",
+        "--mount",
+        f"/hello={java_apps / 'lib' / 'jwsgi-tests.jar'}",
+        "--mount",
+        f"/lua={APPS / 'lua' / 'hello.lua'}",
+    ]
+    with serving(tmp, args, uwsgi_socket=True, timeout=60) as inst:
+        assert inst.uwsgi_port is not None
+        yield inst, inst.uwsgi_port, stats_port
 
 
 def form_post(port: int, path: str, form: str) -> bytes:

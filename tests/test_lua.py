@@ -27,7 +27,7 @@ from polyhost.bridges.lua.adapter import LuaRuntime
 from polyhost.dispatch import AppLoadError, Runtime
 from polyhost.protocol.uwsgi import encode_vars, pack_header
 
-from conftest import APPS, Instance, free_port, split_response
+from conftest import APPS, Instance, serving, split_response
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("lupa") is None, reason="needs lupa (pip install lupa)"
@@ -228,35 +228,23 @@ def test_missing_lupa_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None
 @pytest.fixture(scope="module")
 def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, int]]:
     tmp = tmp_path_factory.mktemp("lua")
-    port, uwsgi_port = free_port(), free_port()
-    inst = Instance(
-        [
-            "--http-socket",
-            f"127.0.0.1:{port}",
-            "--socket",
-            f"127.0.0.1:{uwsgi_port}",
-            "--processes",
-            "1",
-            "--threads",
-            "2",
-            "--wsgi-file",
-            str(APPS / "wsgi" / "basic.py"),
-            "--mount",
-            f"/lua={CONFORMANCE}",
-            "--mount",
-            f"/ws={LUA / 'table_app.ws'}",
-            "--lua-load",
-            str(LUA / "preload.lua"),
-        ],
-        tmp,
-        port,
-        None,
-    )
-    try:
-        inst.wait_ready()
-        yield inst, uwsgi_port
-    finally:
-        assert inst.stop() == 0
+    args = [
+        "--processes",
+        "1",
+        "--threads",
+        "2",
+        "--wsgi-file",
+        str(APPS / "wsgi" / "basic.py"),
+        "--mount",
+        f"/lua={CONFORMANCE}",
+        "--mount",
+        f"/ws={LUA / 'table_app.ws'}",
+        "--lua-load",
+        str(LUA / "preload.lua"),
+    ]
+    with serving(tmp, args, uwsgi_socket=True) as inst:
+        assert inst.uwsgi_port is not None
+        yield inst, inst.uwsgi_port
 
 
 def uwsgi_get(port: int, modifier1: int, script_name: str, path: str) -> bytes:

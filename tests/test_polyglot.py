@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import APPS, Instance, django_project, free_port, get, http_request, split_response
+from conftest import (
+    APPS,
+    Instance,
+    django_project,
+    free_port,
+    get,
+    http_request,
+    serving,
+    split_response,
+)
 from nginx_helper import Nginx
 
 
@@ -16,32 +25,20 @@ from nginx_helper import Nginx
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, int, Path]]:
     tmp = tmp_path_factory.mktemp("polyglot")
     django = django_project(tmp / "django")
-    port, uwsgi_port = free_port(), free_port()
-    inst = Instance(
-        [
-            "--http-socket",
-            f"127.0.0.1:{port}",
-            "--socket",
-            f"127.0.0.1:{uwsgi_port}",
-            "--processes",
-            "2",
-            *django,
-            "--mount",
-            f"/perl={APPS / 'psgi' / 'hello.psgi'}",
-            "--mount",
-            f"/ruby={APPS / 'rack' / 'sinatra' / 'config.ru'}",
-            "--stats",
-            f"127.0.0.1:{free_port()}",
-        ],
-        tmp,
-        port,
-        None,
-    )
-    try:
-        inst.wait_ready()
-        yield inst, uwsgi_port, tmp
-    finally:
-        assert inst.stop() == 0
+    args = [
+        "--processes",
+        "2",
+        *django,
+        "--mount",
+        f"/perl={APPS / 'psgi' / 'hello.psgi'}",
+        "--mount",
+        f"/ruby={APPS / 'rack' / 'sinatra' / 'config.ru'}",
+        "--stats",
+        f"127.0.0.1:{free_port()}",
+    ]
+    with serving(tmp, args, uwsgi_socket=True) as inst:
+        assert inst.uwsgi_port is not None
+        yield inst, inst.uwsgi_port, tmp
 
 
 def test_three_languages_on_one_port(site: tuple[Instance, int, Path]) -> None:

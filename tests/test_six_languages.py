@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import APPS, Instance, django_project, free_port, get, split_response
+from conftest import APPS, Instance, django_project, free_port, get, serving, split_response
 from nginx_helper import Nginx
 
 
@@ -16,40 +16,28 @@ from nginx_helper import Nginx
 def six(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, int, Path]]:
     tmp = tmp_path_factory.mktemp("six")
     django = django_project(tmp / "django")
-    port, uwsgi_port = free_port(), free_port()
-    inst = Instance(
-        [
-            "--http-socket",
-            f"127.0.0.1:{port}",
-            "--socket",
-            f"127.0.0.1:{uwsgi_port}",
-            "--processes",
-            "2",
-            "--threads",
-            "2",
-            *django,
-            "--mount",
-            f"/sinatra={APPS / 'rack' / 'sinatra' / 'config.ru'}",
-            "--mount",
-            f"/perl={APPS / 'psgi' / 'hello.psgi'}",
-            "--mount",
-            f"/clojure={APPS / 'jvm' / 'hello.clj'}",
-            "--mount",
-            f"/lua={APPS / 'lua' / 'hello.lua'}",
-            "--mount",
-            f"/aspnet={APPS / 'mono' / 'aspnet'}",
-            "--stats",
-            f"127.0.0.1:{free_port()}",
-        ],
-        tmp,
-        port,
-        None,
-    )
-    try:
-        inst.wait_ready(timeout=60)
-        yield inst, uwsgi_port, tmp
-    finally:
-        assert inst.stop() == 0
+    args = [
+        "--processes",
+        "2",
+        "--threads",
+        "2",
+        *django,
+        "--mount",
+        f"/sinatra={APPS / 'rack' / 'sinatra' / 'config.ru'}",
+        "--mount",
+        f"/perl={APPS / 'psgi' / 'hello.psgi'}",
+        "--mount",
+        f"/clojure={APPS / 'jvm' / 'hello.clj'}",
+        "--mount",
+        f"/lua={APPS / 'lua' / 'hello.lua'}",
+        "--mount",
+        f"/aspnet={APPS / 'mono' / 'aspnet'}",
+        "--stats",
+        f"127.0.0.1:{free_port()}",
+    ]
+    with serving(tmp, args, uwsgi_socket=True, timeout=60) as inst:
+        assert inst.uwsgi_port is not None
+        yield inst, inst.uwsgi_port, tmp
 
 
 def body(port: int, path: str, host: str = "t") -> bytes:
