@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from bridge_support import peak_rss_kib
 
-from conftest import APPS, Instance, free_port, get, http_request, split_response, wait_for
+from conftest import APPS, Instance, free_port, get, split_response, wait_for
 
 CGI = APPS / "cgi"
 CGIT = "/usr/lib/cgit/cgit.cgi"
@@ -206,10 +206,7 @@ def test_helper_index_and_executable_bit(instance: Instance) -> None:
     ],
 )
 def test_traversal_is_403(instance: Instance, target: str) -> None:
-    raw = http_request(
-        instance.port,  # type: ignore[arg-type]
-        f"GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode(),
-    )
+    raw = get(instance.port, target)  # type: ignore[arg-type]
     status, _, body = split_response(raw)
     assert status == 403, raw[:200]
     assert b"escape.cgi" not in body

@@ -17,7 +17,7 @@ from bridge_support import CollectingResponder, make_request
 
 from polyhost.static import StaticFiles
 
-from conftest import APPS, Instance, free_port, get, http_request, split_response
+from conftest import APPS, Instance, free_port, get, split_response
 
 SECRET = b"the secret outside every root\n"
 
@@ -287,10 +287,7 @@ def instance(tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[I
     ],
 )
 def test_traversal_over_http_never_returns_the_secret(instance: Instance, target: str) -> None:
-    raw = http_request(
-        instance.port,  # type: ignore[arg-type]
-        f"GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode(),
-    )
+    raw = get(instance.port, target)  # type: ignore[arg-type]
     status, _, body = split_response(raw)
     assert SECRET not in body
     # refused, or not a file at all: then the app answers
