@@ -264,7 +264,7 @@ class Dispatcher:
             ]
         if not candidates:
             return None
-        app = self._by_mountpoint(request, candidates)
+        app = self.by_mountpoint(request, candidates)
         if app is not None:
             return app
         for app in candidates:
@@ -276,7 +276,9 @@ class Dispatcher:
         return candidates[0] if self.default_app_fallback else None
 
     @staticmethod
-    def _by_mountpoint(request: Request, candidates: list[App]) -> App | None:
+    def by_mountpoint(request: Request, candidates: list[App]) -> App | None:
+        """The candidate with the longest mountpoint under the request's path (or the one its
+        SCRIPT_NAME names), moving that prefix from PATH_INFO to SCRIPT_NAME; None if none."""
         env = request.vars
         script_name = env.get("SCRIPT_NAME", "")
         path = env.get("PATH_INFO", "")

@@ -30,7 +30,7 @@ from polyhost.bridges.cgi.refusal import Refusal
 from polyhost.bridges.cgi.response import CgiHead, CgiHeadError
 from polyhost.bridges.channel import describe_exit
 from polyhost.config import option_values
-from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext
+from polyhost.dispatch import App, AppLoadError, AppSpec, Dispatcher, Runtime, RuntimeContext
 from polyhost.request import (
     BodyReader,
     BytesBody,
@@ -256,21 +256,14 @@ class CgiRuntime(Runtime):
         redirected = Request(
             env, BytesBody(), request.modifier1, request.modifier2, started=request.started
         )
-        best: App | None = None
-        for app in self.apps:
-            mp = app.mountpoint
-            if (not mp or env["PATH_INFO"] == mp or env["PATH_INFO"].startswith(mp + "/")) and (
-                best is None or len(mp) > len(best.mountpoint)
-            ):
-                best = app
-        if best is not None and best.mountpoint:
-            env["SCRIPT_NAME"] = best.mountpoint
-            env["PATH_INFO"] = env["PATH_INFO"][len(best.mountpoint) :]
-            return self._serve(best, redirected, responder, depth + 1)
+        mounted = Dispatcher.by_mountpoint(redirected, self.apps)
+        if mounted is not None:
+            return self._serve(mounted, redirected, responder, depth + 1)
         if self._static_files() is not None and self._static.serve(redirected, responder):
             return True
-        if best is not None:
-            return self._serve(best, redirected, responder, depth + 1)
+        root = next((app for app in self.apps if not app.mountpoint), None)
+        if root is not None:
+            return self._serve(root, redirected, responder, depth + 1)
         self.ctx.log(
             f"{self.prefix} {script.filename}: local redirect to {location!r} matches "
             "no CGI mount or static file"
