@@ -26,8 +26,8 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from polyhost import __version__
-from polyhost.bridges.cgi.refusal import Refusal
 from polyhost.bridges.cgi.response import CgiHead, CgiHeadError
+from polyhost.bridges.cgi.script_path import Refusal, walk_to_script
 from polyhost.bridges.channel import describe_exit
 from polyhost.config import option_values
 from polyhost.dispatch import App, AppLoadError, AppSpec, Dispatcher, Runtime, RuntimeContext
@@ -170,34 +170,15 @@ class CgiRuntime(Runtime):
         if root.is_file:
             document_root = os.path.dirname(root.real)
             return self._checked(root, root.real, script_name, path, document_root)
-        current = root.real
-        filename = None
-        consumed = 0
-        for index, segment in enumerate(segments):
-            if not segment:
-                continue
-            current = os.path.join(current, os.fsdecode(segment.encode("latin-1")))
-            if not os.path.exists(current):
-                raise Refusal(404)
-            consumed = index
-            if not os.path.isdir(current):
-                filename = current
-                break
-        if filename is None:
-            if not path.endswith("/"):
-                query = env.get("QUERY_STRING", "")
-                location = f"{script_name}{path}/" + (f"?{query}" if query else "")
-                raise Refusal(301, location=location)
-            for name in self.index:
-                candidate = os.path.join(current, name)
-                if os.path.isfile(candidate):
-                    return self._checked(root, candidate, script_name + path + name, "", root.real)
-            raise Refusal(404)
-        rest = "/".join(segments[consumed + 1 :])
-        url_script = "/".join(segments[: consumed + 1])
-        return self._checked(
-            root, filename, script_name + url_script, f"/{rest}" if rest else "", root.real
+        filename, url_script, path_info = walk_to_script(
+            root.real,
+            path,
+            script_name,
+            env.get("QUERY_STRING", ""),
+            self.index,
+            os.path.isfile,
         )
+        return self._checked(root, filename, script_name + url_script, path_info, root.real)
 
     def _checked(
         self, root: CgiRoot, filename: str, script_name: str, path_info: str, document_root: str

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from polyhost import UWSGI_COMPAT_VERSION, __version__
-from polyhost.bridges.cgi.refusal import Refusal
+from polyhost.bridges.cgi.script_path import Refusal, walk_to_script
 from polyhost.bridges.php.fabric_socket import FabricSocket
 from polyhost.bridges.php.php_cgi import PhpCgiCommand, PhpCgiPool
 from polyhost.config import option_values
@@ -274,38 +274,9 @@ class PhpRuntime(Runtime):
         if ".." in segments:
             raise Refusal(403, log=f"PHP security error: '..' in {path!r}")
         docroot = php_app.docroot
-        current = docroot
-        consumed = 0
-        filename = None
-        for index, segment in enumerate(segments):
-            if not segment:
-                continue
-            current = os.path.join(current, os.fsdecode(segment.encode("latin-1")))
-            try:
-                is_dir = os.path.isdir(current) if os.path.exists(current) else None
-            except ValueError:
-                raise Refusal(404) from None
-            if is_dir is None:
-                raise Refusal(404)
-            consumed = index
-            if not is_dir:
-                filename = current
-                break
-        rest = "/".join(segments[consumed + 1 :]) if filename else ""
-        url_script = "/".join(segments[: consumed + 1]) if filename else path
-        if filename is None:
-            if not path.endswith("/"):
-                query = env.get("QUERY_STRING", "")
-                location = f"{script_name}{path}/" + (f"?{query}" if query else "")
-                raise Refusal(301, location=location)
-            for name in self.index:
-                candidate = os.path.join(current, name)
-                if os.access(candidate, os.R_OK) and not os.path.isdir(candidate):
-                    filename = candidate
-                    url_script = path + name
-                    break
-            else:
-                raise Refusal(404)
+        filename, url_script, path_info = walk_to_script(
+            docroot, path, script_name, env.get("QUERY_STRING", ""), self.index, _readable_file
+        )
         real = os.path.realpath(filename)
         if not path_within(real, docroot):
             raise Refusal(403, log=f"PHP security error: {real} is not under {docroot}")
@@ -319,7 +290,7 @@ class PhpRuntime(Runtime):
             )
         if self.allowed_scripts and real not in self.allowed_scripts:
             raise Refusal(403, log=f"PHP security error: {real} is not an allowed script")
-        return Script(real, script_name + url_script, f"/{rest}" if rest else "")
+        return Script(real, script_name + url_script, path_info)
 
     def _params(self, php_app: PhpApp, script: Script, env: dict[str, str], length: int) -> bytes:
         """The FastCGI params: defaults, the request's vars, then ours (php-cgi keeps the last
@@ -365,6 +336,10 @@ def _php_version(php_cgi: str) -> str:
         return "(version unknown)"
     parts = out.split()
     return parts[1] if len(parts) > 1 else "(version unknown)"
+
+
+def _readable_file(path: str) -> bool:
+    return os.access(path, os.R_OK) and not os.path.isdir(path)
 
 
 def _spool(body: Any) -> tuple[Any, int]:
