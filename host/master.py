@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from polyhost import __version__
 from polyhost.apps import app_specs
-from polyhost.config import as_list
+from polyhost.config import option_values
 from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext, runtime_class
 from polyhost.fabric.control import ControlPair
 from polyhost.fabric.processes import run_mule, run_spooler
@@ -93,8 +93,8 @@ class Master:
         self.sig_r, self.sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.sig_queue: list[int] = []
         self.deadline = 0.0
-        self.touch_files = {p: _mtime(p) for p in as_list(cfg.get("touch-reload"))}
-        self.fifo_path = (as_list(cfg.get("master-fifo")) or [""])[0]
+        self.touch_files = {p: _mtime(p) for p in option_values(cfg, "touch-reload")}
+        self.fifo_path = (option_values(cfg, "master-fifo") or [""])[0]
         self.fifo_fd = -1
         self.stats_server: StatsServer | None = None
         self.exit_code = 0
@@ -653,7 +653,7 @@ class Master:
 
 def _apply_env(config: Config) -> None:
     """`env = KEY=VALUE` (and `env = KEY` to remove one) for every runtime and process."""
-    for item in as_list(config.get("env")):
+    for item in option_values(config, "env"):
         key, sep, value = item.partition("=")
         if sep:
             os.environ[key] = value

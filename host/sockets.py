@@ -15,7 +15,7 @@ import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from polyhost.config import as_list
+from polyhost.config import option_values
 
 if TYPE_CHECKING:
     from polyhost.config import Config
@@ -202,13 +202,13 @@ def open_listeners(config: Config, log: object) -> list[Listener]:
     umask = config.get("umask")
     if umask:
         os.umask(int(str(umask), 8))
-    shared_addresses = as_list(config.get("shared-socket"))
+    shared_addresses = option_values(config, "shared-socket")
     shared: dict[int, socket.socket] = {}  # bound on first use: an inherited `=N` needs none
     listeners: list[Listener] = []
     for option, proto in SOCKET_OPTIONS.items():
-        values = as_list(config.get(option))
+        values = option_values(config, option)
         if option == "socket":
-            values += as_list(config.get("uwsgi-socket"))
+            values += option_values(config, "uwsgi-socket")
         for address in values:
             key = f"{proto} {address}"
             path = ""

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from polyhost import UWSGI_COMPAT_VERSION
-from polyhost.config import as_list
+from polyhost.config import option_values
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext
 from polyhost.fabric.inprocess import InProcessFabric
 from polyhost.fabric.ops import FabricError
@@ -130,9 +130,9 @@ class JvmRuntime(Runtime):
         try:
             if ring:
                 self._load_clojure(jvm)
-            for name in as_list(config.get("jvm-main-class")):
+            for name in option_values(config, "jvm-main-class"):
                 self._run_main(jvm, name)
-            for name in as_list(config.get("jvm-class")):
+            for name in option_values(config, "jvm-class"):
                 java_class(jvm, name, "jvm-class")
             apps = []
             for offset, (spec, (kind, target, _)) in enumerate(zip(self.specs, plans, strict=True)):
@@ -192,7 +192,7 @@ class JvmRuntime(Runtime):
         classpath = [str(classes)]
         if clojure and clojure not in classpath:
             classpath.append(clojure)
-        for entry in [*as_list(config.get("jvm-classpath")), *jars]:
+        for entry in [*option_values(config, "jvm-classpath"), *jars]:
             classpath.extend(expand_classpath(entry))
         classpath.append(".")
         with _JVM_LOCK:
@@ -205,7 +205,7 @@ class JvmRuntime(Runtime):
                     )
                 return _JVM
             started = time.monotonic()
-            options = ["-Xrs", *as_list(config.get("jvm-opt"))]
+            options = ["-Xrs", *option_values(config, "jvm-opt")]
             try:
                 jpype.startJVM(
                     *options,
@@ -284,7 +284,7 @@ class JvmRuntime(Runtime):
         started = time.monotonic()
         compiler = jvm.jpype.JClass("clojure.lang.Compiler")
         version = jvm.jpype.JClass("clojure.lang.RT").var("clojure.core", "clojure-version")
-        for path in as_list(self.ctx.config.get("ring-load")):
+        for path in option_values(self.ctx.config, "ring-load"):
             if not os.path.isfile(path):
                 raise AppLoadError(f"ring-load: Clojure file {path!r} not found")
             self._clojure_file(jvm, compiler, os.path.abspath(path))
@@ -441,7 +441,7 @@ def libjvm(java_home: Path) -> Path:
 
 def find_clojure_jar(config: Any) -> str:
     """A clojure jar on --jvm-classpath, else Debian's."""
-    for entry in as_list(config.get("jvm-classpath")):
+    for entry in option_values(config, "jvm-classpath"):
         for path in expand_classpath(entry):
             if re.fullmatch(r"clojure(-[\d.]+)?\.jar", os.path.basename(path)):
                 return path

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from polyhost import UWSGI_COMPAT_VERSION
-from polyhost.config import as_list
+from polyhost.config import option_values
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext
 from polyhost.fabric.inprocess import Conversion, InProcessFabric, uwsgi_api
 from polyhost.fabric.ops import FabricError
@@ -211,7 +211,7 @@ class LuaRuntime(Runtime):
     def __init__(self, ctx: RuntimeContext, specs: list[AppSpec]) -> None:
         super().__init__(ctx, specs)
         self.sink = LogSink(ctx.log)
-        self.preloads = [os.path.abspath(p) for p in as_list(ctx.config.get("lua-load"))]
+        self.preloads = [os.path.abspath(p) for p in option_values(ctx.config, "lua-load")]
         self.api = self.uwsgi_api()
 
     def uwsgi_api(self) -> dict[str, object]:

@@ -18,7 +18,7 @@ from typing import Any, BinaryIO, ClassVar
 
 from polyhost import __version__
 from polyhost.bridges.python import uwsgi_api
-from polyhost.config import as_list
+from polyhost.config import option_values
 from polyhost.dispatch import App, AppLoadError, Runtime, RuntimeContext, chdir_to
 from polyhost.log import log_exception
 from polyhost.request import Request, Responder, simple_error
@@ -310,7 +310,7 @@ def prepare_python_environment(ctx: RuntimeContext) -> None:
         for site_dir in site_dirs:
             if site_dir not in sys.path:
                 sys.path.insert(0, site_dir)
-    for entry in as_list(config.get("pythonpath")):
+    for entry in option_values(config, "pythonpath"):
         for path in sorted(glob.glob(entry)) or [entry]:
             if path not in sys.path:
                 sys.path.insert(0, path)
@@ -319,5 +319,5 @@ def prepare_python_environment(ctx: RuntimeContext) -> None:
         chdir_to(str(chdir))
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    for module in as_list(config.get("import")):
+    for module in option_values(config, "import"):
         importlib.import_module(module)

@@ -14,7 +14,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from polyhost.config import as_list
+from polyhost.config import as_list, option_values
 
 if TYPE_CHECKING:
     from polyhost.config import Config
@@ -47,7 +47,7 @@ def mule_specs(config: Config) -> list[MuleSpec]:
 
 def farm_specs(config: Config, mules: int) -> dict[str, list[int]]:
     farms: dict[str, list[int]] = {}
-    for value in as_list(config.get("farm")):
+    for value in option_values(config, "farm"):
         name, sep, ids = value.partition(":")
         if not sep or not name:
             raise MuleError(f"farm = {value!r}: use farm = NAME:1,2 (mule ids from 1)")

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from polyhost.config import as_list
+from polyhost.config import option_values
 from polyhost.fabric import signals
 from polyhost.fabric.mules import MuleQueues, MuleSpec, farm_specs, mule_specs
 from polyhost.log import log
@@ -55,7 +55,7 @@ class Fabric:
         if fabric.mule_list:
             farms = farm_specs(config, len(fabric.mule_list))
             fabric.mules = MuleQueues.create(fabric.mule_list, farms)
-        for directory in as_list(config.get("spooler")):
+        for directory in option_values(config, "spooler"):
             path = os.path.abspath(directory)
             if not os.path.isdir(path):
                 raise OSError(f"spooler directory {path} does not exist: create it first")
@@ -71,7 +71,7 @@ class Fabric:
             self.directory,
             float(self.config.get("socket-timeout") or 4),
         )
-        for line in self.caches.add_items(as_list(self.config.get("add-cache-item"))):
+        for line in self.caches.add_items(option_values(self.config, "add-cache-item")):
             log(line)
 
     def install_in_master(self) -> None:
