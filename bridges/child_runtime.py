@@ -37,6 +37,10 @@ class ChildRuntime(Runtime):
     #: seconds a child may take to load its app
     load_timeout: ClassVar[float] = 60.0
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.debian_packages = (cls.interpreter_package, cls.library_package)
+
     def log(self, line: str) -> None:
         """The log of the process hosting the runtime now (the worker's after fork)."""
         self.ctx.log(line)

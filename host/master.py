@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING
 
 from polyhost import __version__
 from polyhost.apps import app_specs
+from polyhost.catalog import CATALOG
 from polyhost.config import option_values
-from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext, runtime_class
+from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext
 from polyhost.fabric.control import ControlPair
 from polyhost.fabric.processes import run_mule, run_spooler
 from polyhost.fabric.setup import Fabric
@@ -593,7 +594,7 @@ class Master:
             apps.append(
                 {
                     "id": index,
-                    "modifier1": runtime_class(spec.runtime).modifier1,
+                    "modifier1": CATALOG.get(spec.runtime).modifier1,
                     "mountpoint": spec.mountpoint,
                     "startup_time": int(loaded.startup_time) if loaded else 0,
                     "requests": 0,

@@ -262,6 +262,11 @@ def _section(group: str, component: str, *rows: dict[str, Any]) -> list[Option]:
     return options
 
 
+def _runtime_section(runtime: str, *rows: dict[str, Any]) -> list[Option]:
+    """A runtime's options: grouped under the runtime's name, which the catalog titles."""
+    return _section(runtime, runtime, *rows)
+
+
 OPTIONS: tuple[Option, ...] = (
     *_section(
         "Configuration",
@@ -1019,8 +1024,7 @@ OPTIONS: tuple[Option, ...] = (
             "privileges drop",
         ),
     ),
-    *_section(
-        "Python (WSGI)",
+    *_runtime_section(
         "python",
         _o(
             "module",
@@ -2862,8 +2866,7 @@ OPTIONS: tuple[Option, ...] = (
         _o("autoload", FLAG, "try to automatically load plugins when unknown options are found"),
         _o("dlopen", LIST, "blindly load a shared library"),
     ),
-    *_section(
-        "Perl (PSGI)",
+    *_runtime_section(
         "psgi",
         _o("psgi", STR, "load a psgi app"),
         _o("psgi-enable-psgix-io", FLAG, "enable psgix.io support"),
@@ -2884,8 +2887,7 @@ OPTIONS: tuple[Option, ...] = (
         _o("plshell-oneshot", FLAG, "run a perl interactive shell (one shot)"),
         _o("perl-no-plack", FLAG, "force the use of do instead of Plack::Util::load_psgi"),
     ),
-    *_section(
-        "Ruby (Rack)",
+    *_runtime_section(
         "rack",
         _o("rails", STR, "load a rails <= 2.x app"),
         _o("rack", STR, "load a rack app"),
@@ -2925,8 +2927,7 @@ OPTIONS: tuple[Option, ...] = (
             aliases=("rb-threads", "rbthread", "rb-thread"),
         ),
     ),
-    *_section(
-        "Lua (WSAPI)",
+    *_runtime_section(
         "lua",
         _o("lua", STR, "load lua wsapi app"),
         _o("lua-load", LIST, "load a lua file"),
@@ -2943,8 +2944,7 @@ OPTIONS: tuple[Option, ...] = (
             default=0,
         ),
     ),
-    *_section(
-        "JVM (JWSGI, Ring)",
+    *_runtime_section(
         "jvm",
         _o("jvm-main-class", LIST, "load the specified class and call its main() function"),
         _o("jvm-opt", LIST, "add the specified jvm option"),
@@ -2954,8 +2954,7 @@ OPTIONS: tuple[Option, ...] = (
         _o("ring-load", LIST, "load the specified clojure script", aliases=("clojure-load",)),
         _o("ring-app", STR, "map the specified ring application (syntax namespace:function)"),
     ),
-    *_section(
-        "Mono (ASP.NET)",
+    *_runtime_section(
         "mono",
         _o(
             "mono-app",
@@ -2989,8 +2988,7 @@ OPTIONS: tuple[Option, ...] = (
         _o("mono-exec", LIST, "exec the specified assembly just before app loading"),
         _o("mono-index", LIST, "add an asp.net index file"),
     ),
-    *_section(
-        "PHP",
+    *_runtime_section(
         "php",
         _o("php-ini", LIST, "set php.ini path", aliases=("php-config",)),
         _o(
@@ -3041,8 +3039,7 @@ OPTIONS: tuple[Option, ...] = (
         ),
         _o("php-sapi-name", STR, "hack the sapi name (required for enabling zend opcode cache)"),
     ),
-    *_section(
-        "CGI",
+    *_runtime_section(
         "cgi",
         _o("cgi", LIST, "add a cgi mountpoint/directory/script"),
         _o("cgi-map-helper", LIST, "add a cgi map-helper", aliases=("cgi-helper",)),
@@ -3104,17 +3101,10 @@ def all_option_names() -> list[str]:
     return list(_BY_NAME)
 
 
-#: How warnings name a component that is not available yet: "needs <title>".
+#: How warnings name a component that is not available yet: "needs <title>" (a runtime's title
+#: comes from the catalog).
 COMPONENT_TITLES = {
     "core": "a core feature",
-    "python": "the Python runtime",
-    "psgi": "the PSGI runtime",
-    "rack": "the Rack runtime",
-    "lua": "the Lua (WSAPI) runtime",
-    "jvm": "the JVM runtime",
-    "mono": "the Mono runtime",
-    "php": "the PHP runtime",
-    "cgi": "the CGI runtime",
     "go": "the Go runtime",
     "cache": "the cache",
     "spooler": "the spooler",
@@ -3178,6 +3168,24 @@ PLUGIN_COMPONENTS = {
     "syslog": "logging",
     "rsyslog": "logging",
 }
+
+
+def component_title(component: str) -> str:
+    """How a message names a component: "the Perl (PSGI) runtime", "the cache"."""
+    from polyhost.catalog import CATALOG  # the bridges import the config: looked up when asked
+
+    runtime = CATALOG.find(component)
+    if runtime is not None:
+        return f"the {runtime.title()} runtime"
+    return COMPONENT_TITLES.get(component, component)
+
+
+def group_title(option: Option) -> str:
+    """The --help heading of an option: its group, or its runtime's title from the catalog."""
+    from polyhost.catalog import CATALOG
+
+    runtime = CATALOG.find(option.group)
+    return option.group if runtime is None else runtime.title()
 
 
 def plugin_component(plugin: str) -> str | None:
