@@ -149,7 +149,7 @@ def _answers(cache: CacheSet) -> bool:
 
 
 def test_password_is_not_shown() -> None:
-    from polyhost.fabric.cache_redis import redacted
+    from polyhost.fabric.redis_url import redacted
 
     assert redacted("redis://:s3cret@10.0.0.1:6379/0") == "redis://:***@10.0.0.1:6379/0"
     assert redacted("rediss://app:s3cret@h/1") == "rediss://app:***@h/1"
@@ -219,12 +219,11 @@ def test_counter_shared_by_two_instances(pair: tuple[Instance, Instance]) -> Non
 
 
 def test_inc_from_four_workers_in_each_of_two_instances_is_exact(
-    server: RedisServer, tmp_path: Path
+    server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import os
     from concurrent.futures import ThreadPoolExecutor
 
-    os.environ["MARKER_DIR"] = str(tmp_path)
+    monkeypatch.setenv("MARKER_DIR", str(tmp_path))
     args = [
         "--processes",
         "4",
@@ -233,16 +232,13 @@ def test_inc_from_four_workers_in_each_of_two_instances_is_exact(
         "--mount",
         f"/py={FABRIC / 'matrix.py'}",
     ]
-    try:
-        with serving(tmp_path, args) as one, serving(tmp_path, args) as two:
-            per_instance = 200
-            targets = [one, two] * per_instance
-            with ThreadPoolExecutor(16) as pool:
-                values = list(pool.map(lambda i: int(text(i, "/py/cache_inc?k=exact")), targets))
-            # every increment happened once, atomically: the results are 1..N, each once
-            assert sorted(values) == list(range(1, 2 * per_instance + 1))
-            assert text(one, "/py/cache_inc?k=exact") == str(2 * per_instance + 1)
-            pids = {*one.worker_pids(), *two.worker_pids()}
-            assert len(pids) == 8
-    finally:
-        del os.environ["MARKER_DIR"]
+    with serving(tmp_path, args) as one, serving(tmp_path, args) as two:
+        per_instance = 200
+        targets = [one, two] * per_instance
+        with ThreadPoolExecutor(16) as pool:
+            values = list(pool.map(lambda i: int(text(i, "/py/cache_inc?k=exact")), targets))
+        # every increment happened once, atomically: the results are 1..N, each once
+        assert sorted(values) == list(range(1, 2 * per_instance + 1))
+        assert text(one, "/py/cache_inc?k=exact") == str(2 * per_instance + 1)
+        pids = {*one.worker_pids(), *two.worker_pids()}
+        assert len(pids) == 8

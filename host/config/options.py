@@ -149,6 +149,7 @@ AVAILABLE = frozenset(
         "spooler-ordered",
         "spooler-max-tasks",
         "spooler-harakiri",
+        "spooler-external",
         "cache2",
         "cache",
         "cache-blocksize",

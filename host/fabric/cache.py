@@ -62,6 +62,7 @@ from polyhost.fabric.cache_remote import (
     magic_body_size,
     serve_cache_packet,
 )
+from polyhost.fabric.redis_url import is_redis_url
 
 if TYPE_CHECKING:
     from polyhost.fabric.cache_redis import RedisCache
@@ -199,7 +200,7 @@ _INT_FIELDS = frozenset(
         "local_memo",
     }
 )
-_BACKEND_SCHEMES = ("redis://", "rediss://", "unix://")
+
 _BOOL_FIELDS = frozenset({"bitmap", "purge_lru", "clear_on_full", "no_expire", "store_delete"})
 _TRUE = frozenset({"1", "true", "yes", "on", "y"})
 _FALSE = frozenset({"0", "false", "no", "off", "n"})
@@ -280,7 +281,7 @@ def _check_spec(spec: CacheSpec, where: str) -> None:
     if spec.store == "":
         raise CacheError(f"{where}: store= needs a file name")
     if spec.backend is not None:
-        if not spec.backend.startswith(_BACKEND_SCHEMES):
+        if not is_redis_url(spec.backend):
             raise CacheError(
                 f"{where}: backend={spec.backend} is not a Redis URL; write"
                 " backend=redis://HOST:PORT/DB (or rediss://... for TLS, unix:///path.sock)"

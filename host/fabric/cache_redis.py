@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from polyhost.fabric.cache import _MATH, INT64_MIN, CacheError
+from polyhost.fabric.redis_url import redacted
 
 if TYPE_CHECKING:
     from polyhost.fabric.cache import CacheSpec
@@ -55,16 +56,6 @@ def redis_client(url: str, timeout: float, what: str) -> redis.Redis:
             f"{what}: {url!r} is not a Redis URL ({exc}); write redis://HOST:PORT/DB,"
             " rediss://HOST:PORT/DB or unix:///path/to/redis.sock"
         ) from None
-
-
-def redacted(url: str) -> str:
-    """A Redis URL without its password, for messages and stats."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, place = rest.rpartition("@")
-    if not at:
-        return url
-    user = credentials.partition(":")[0]
-    return f"{scheme}{sep}{user + ':' if user else ':'}***@{place}"
 
 
 class RedisCache:
