@@ -154,3 +154,37 @@ def test_redis_down_is_a_clear_error_and_the_instance_keeps_serving(tmp_path: Pa
             server.start()
             inst.wait_log("Redis is reachable again", timeout=20)
             assert request(inst, "/raw?name=after").startswith(b"redis://")
+
+
+@pytest.fixture(scope="module")
+def languages(
+    server: RedisServer, markers: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Instance, Instance]]:
+    """Python, Perl and Ruby apps in two instances sharing one stream."""
+    tmp = tmp_path_factory.mktemp("languages")
+    fabric = APPS / "fabric"
+    args = [
+        "--mount", f"/py={fabric / 'matrix.py'}",
+        "--mount", f"/pl={fabric / 'matrix.psgi'}",
+        "--mount", f"/rb={fabric / 'matrix.ru'}",
+        "--spooler", stream_url(server, "polyglot"),
+        "--spooler-frequency", "1",
+    ]  # fmt: skip
+    with serving(tmp, args, timeout=60) as one, serving(tmp, args, timeout=60) as two:
+        yield one, two
+
+
+@pytest.mark.parametrize(
+    ("enqueuer", "handler"), [(e, h) for e in ("py", "pl", "rb") for h in ("py", "pl", "rb")]
+)
+def test_every_language_spools_through_redis(
+    languages: tuple[Instance, Instance], markers: Path, enqueuer: str, handler: str
+) -> None:
+    name = f"redis-{enqueuer}2{handler}"
+    queued = request(languages[0], f"/{enqueuer}/spool?handler={handler}&name={name}")
+    assert queued.startswith(b"redis://127.0.0.1:") and b"?stream=polyglot" in queued
+    wait_for(
+        lambda: (markers / f"{handler}-spooled-{name}").exists(),
+        20,
+        f"the {handler} spooler function to run {name}",
+    )

@@ -21,6 +21,7 @@ from polyhost.fabric.mules import MuleQueues, MuleSpec, farm_specs, mule_specs
 from polyhost.fabric.redis_url import is_redis_url
 from polyhost.log import log
 from polyhost.process import CURRENT
+from polyhost.rpc.nodes import NodeGroups
 
 if TYPE_CHECKING:
     from polyhost.config import Config
@@ -46,6 +47,7 @@ class Fabric:
     spool_dirs: list[str] = field(default_factory=list)
     #: `spooler-external`: spoolers this instance writes to and another instance serves
     external_spoolers: list[str] = field(default_factory=list)
+    node_groups: NodeGroups | None = None
     router: signals.SignalRouter = field(default_factory=signals.SignalRouter)
     next_sweep: float = 0.0
     directory: str = ""
@@ -60,6 +62,9 @@ class Fabric:
             farms = farm_specs(config, len(fabric.mule_list))
             fabric.mules = MuleQueues.create(fabric.mule_list, farms)
         fabric.spool_dirs = [_spooler_place(value) for value in option_values(config, "spooler")]
+        fabric.node_groups = NodeGroups(
+            option_values(config, "rpc-nodes"), lambda i: config.origin("rpc-nodes", i)
+        )
         fabric.external_spoolers = [
             _spooler_place(value) for value in option_values(config, "spooler-external")
         ]
@@ -78,7 +83,11 @@ class Fabric:
             log(line)
 
     def install_in_master(self) -> None:
-        CURRENT.caches, CURRENT.mules = self.caches, self.mules
+        CURRENT.caches, CURRENT.mules, CURRENT.node_groups = (
+            self.caches,
+            self.mules,
+            self.node_groups,
+        )
         CURRENT.spool_dirs = [*self.spool_dirs, *self.external_spoolers]
         signals.in_master(self.router)
 
