@@ -42,6 +42,8 @@ DEFAULT_GROUP = "polyhost"
 MAX_TASK_BYTES = 64 << 20
 #: longest a spooler blocks in XREADGROUP before looking at delayed tasks and should_stop()
 BLOCK_MS = 1000
+#: seconds between moving due delayed tasks and looking for abandoned ones
+CHORES_EVERY = 1.0
 _PICKLE = b"\x80"
 
 #: atomically move the due members of a delayed set into their stream (with the task field)
@@ -174,6 +176,8 @@ class StreamSpooler:
         self._groups: set[str] = set()
         self._move_due = self._redis.register_script(_MOVE_DUE)
         self._down_since = 0.0
+        self._next_chores = 0.0
+        self._known_streams: list[str] = []
 
     # -- streams and groups --
 
@@ -206,6 +210,7 @@ class StreamSpooler:
                 ran = self._serve_once(handler)
             except redis.RedisError as exc:
                 self._groups.clear()  # a restarted Redis may have lost them: made again
+                self._known_streams = []
                 self._unreachable(exc)
                 time.sleep(min(1.0, runner.frequency))  # bounded: Redis is down, retry
                 continue
@@ -223,12 +228,35 @@ class StreamSpooler:
             )
 
     def _serve_once(self, handler: Callable[..., object]) -> bool:
-        """Move due delayed tasks, take over abandoned ones, else wait for one; run what came."""
-        streams = self._streams()
+        """Once a second: move due delayed tasks and take over abandoned ones; then run the next
+        task, from the priority streams first, waiting up to BLOCK_MS for one."""
+        if time.monotonic() >= self._next_chores or not self._known_streams:
+            self._next_chores = time.monotonic() + CHORES_EVERY
+            self._known_streams = self._streams()
+            if self._chores(handler):
+                return True
+        streams = self._known_streams
+        for stream in streams[:-1]:  # priority streams first, without waiting
+            found = self._redis.xreadgroup(self.spec.group, self.consumer, {stream: ">"}, count=1)
+            if found:
+                entry_id, fields = found[0][1][0]
+                self._run(stream, entry_id, fields, handler)
+                return True
+        found = self._blocking.xreadgroup(
+            self.spec.group, self.consumer, {streams[-1]: ">"}, count=1, block=BLOCK_MS
+        )
+        if not found:
+            return False
+        entry_id, fields = found[0][1][0]
+        self._run(streams[-1], entry_id, fields, handler)
+        return True
+
+    def _chores(self, handler: Callable[..., object]) -> bool:
+        """Move the due delayed tasks into their streams; run one abandoned task if any."""
         now = time.time()
-        for stream in streams:
+        for stream in self._known_streams:
             self._move_due(keys=[f"{stream}:delayed", stream], args=[now])
-        for stream in streams:
+        for stream in self._known_streams:
             claimed = self._redis.xautoclaim(
                 stream,
                 self.spec.group,
@@ -246,20 +274,7 @@ class StreamSpooler:
                 )
                 self._run(stream, entry_id, fields, handler)
                 return True
-        for stream in streams[:-1]:  # priority streams first, without waiting
-            found = self._redis.xreadgroup(self.spec.group, self.consumer, {stream: ">"}, count=1)
-            if found:
-                entry_id, fields = found[0][1][0]
-                self._run(stream, entry_id, fields, handler)
-                return True
-        found = self._blocking.xreadgroup(
-            self.spec.group, self.consumer, {streams[-1]: ">"}, count=1, block=BLOCK_MS
-        )
-        if not found:
-            return False
-        entry_id, fields = found[0][1][0]
-        self._run(streams[-1], entry_id, fields, handler)
-        return True
+        return False
 
     def _run(
         self,
