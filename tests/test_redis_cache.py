@@ -242,3 +242,45 @@ def test_inc_from_four_workers_in_each_of_two_instances_is_exact(
         assert text(one, "/py/cache_inc?k=exact") == str(2 * per_instance + 1)
         pids = {*one.worker_pids(), *two.worker_pids()}
         assert len(pids) == 8
+
+
+def test_tls_and_unix_socket_urls(tmp_path: Path) -> None:
+    with redis_server(tmp_path, tls=True) as server:
+        over_tls = caches(server, "tls")
+        assert server.url.startswith("rediss://")
+        assert over_tls.update(b"k", b"over tls") and over_tls.get(b"k") == b"over tls"
+        over_unix = CacheSet(
+            [parse_cache2(f"name=tls,backend=unix://{server.socket_path}", "test")],
+            "/nonexistent-cache-dir",
+        )
+        assert over_unix.get(b"k") == b"over tls"  # the same server, the same cache
+
+
+def test_redis_down_in_every_language_then_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MARKER_DIR", str(tmp_path))
+    with redis_server(tmp_path) as server:
+        args = [
+            "--socket-timeout", "2",
+            "--cache2", f"name=shared,backend={server.url}",
+            "--mount", f"/py={FABRIC / 'matrix.py'}",
+            "--mount", f"/pl={FABRIC / 'matrix.psgi'}",
+            "--mount", f"/rb={FABRIC / 'matrix.ru'}",
+        ]  # fmt: skip
+        with serving(tmp_path, args) as inst:
+            for lang in ("py", "pl", "rb"):
+                text(inst, f"/{lang}/cache_set?k={lang}&v=1")
+            server.stop()
+            for lang in ("py", "pl", "rb"):
+                started = time.monotonic()
+                status, _, _ = split_response(get(inst.port, f"/{lang}/cache_get?k={lang}"))
+                assert status == 500 and time.monotonic() - started < 6
+            log = inst.log()
+            assert log.count("cache 'shared' on redis://127.0.0.1:") >= 3
+            assert "Connection refused" in log
+            assert text(inst, "/py/") == "python"  # everything else is served
+            server.start()
+            for lang in ("py", "pl", "rb"):
+                text(inst, f"/{lang}/cache_set?k={lang}&v=back")
+                assert text(inst, f"/{lang}/cache_get?k={lang}") == "back"
