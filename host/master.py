@@ -26,6 +26,7 @@ from polyhost.config import option_values
 from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext
 from polyhost.fabric.control import ControlPair
 from polyhost.fabric.processes import run_mule, run_spooler
+from polyhost.fabric.redis_url import redacted
 from polyhost.fabric.setup import Fabric
 from polyhost.fabric.signals import Target
 from polyhost.log import log, log_exception, open_logfile, set_log_date
@@ -604,7 +605,7 @@ class Master:
             )
         spoolers = [
             {
-                "dir": c.arg,
+                "dir": redacted(c.arg),
                 "pid": c.pid,
                 "tasks": self.fabric.router.spooler_tasks.get(c.arg, 0),
                 "respawns": c.respawns,

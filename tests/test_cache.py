@@ -128,7 +128,7 @@ def test_parse_cache2_keys_and_aliases() -> None:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("name=c,items=3,itemz=4", "unknown key 'itemz'; known keys: bitmap, blocks, blocksize"),
+        ("name=c,items=3,itemz=4", "unknown key 'itemz'; known keys: backend, bitmap, blocks"),
         ("items=3", "needs a name"),
         ("name=c", "needs its maximum number of items"),
         ("name=c,items=three", "items=three is not an integer"),

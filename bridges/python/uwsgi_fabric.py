@@ -221,9 +221,13 @@ def spool_decorators() -> Any:
     """uwsgidecorators' spool family, made on first use; like uWSGI's module, it installs its
     dispatcher as `uwsgi.spooler` unless the app set its own."""
     if not _DECORATORS:
-        from polyhost.fabric.spooler import SpoolDecorators
+        from polyhost.fabric.spooler import SpoolDecorators, spools_to_redis
 
-        decorators = SpoolDecorators(spool, lambda: bool(CURRENT.spool_dirs))
+        decorators = SpoolDecorators(
+            spool,
+            lambda: bool(CURRENT.spool_dirs),
+            lambda spooler: spools_to_redis(CURRENT.spool_dirs, spooler),
+        )
         module = sys.modules.get("uwsgi")
         if module is not None and getattr(module, "spooler", None) is None:
             module.spooler = decorators.manage_spool_request

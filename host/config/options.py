@@ -149,12 +149,14 @@ AVAILABLE = frozenset(
         "spooler-ordered",
         "spooler-max-tasks",
         "spooler-harakiri",
+        "spooler-external",
         "cache2",
         "cache",
         "cache-blocksize",
         "cache-store",
         "add-cache-item",
         "rpc-grpc",
+        "rpc-nodes",
         "callable",
         "pythonpath",
         "home",
@@ -1871,6 +1873,14 @@ OPTIONS: tuple[Option, ...] = (
             STR,
             "polyhost: serve every RPC function to gRPC clients on ADDR (rpc/polyhost_rpc.proto)",
             metavar="ADDR",
+        ),
+        _o(
+            "rpc-nodes",
+            LIST,
+            "polyhost: name a group of nodes (GROUP=ADDR[,ADDR...]): uwsgi.rpc('group:GROUP', ...)"
+            " calls one of them (round robin, an unreachable node skipped) and"
+            " uwsgi.signal(N, 'group:GROUP') raises N on every one",
+            metavar="GROUP=ADDR[,ADDR...]",
         ),
     ),
     *_section(

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 from polyhost.config import option_values
 from polyhost.fabric import signals
 from polyhost.fabric.mules import MuleQueues, MuleSpec, farm_specs, mule_specs
+from polyhost.fabric.redis_url import is_redis_url
 from polyhost.log import log
 from polyhost.process import CURRENT
+from polyhost.rpc.nodes import NodeGroups
 
 if TYPE_CHECKING:
     from polyhost.config import Config
@@ -41,7 +43,11 @@ class Fabric:
     caches: CacheSet | None = None
     mules: MuleQueues | None = None
     mule_list: list[MuleSpec] = field(default_factory=list)
+    #: the spoolers this instance serves (directories, redis:// streams)
     spool_dirs: list[str] = field(default_factory=list)
+    #: `spooler-external`: spoolers this instance writes to and another instance serves
+    external_spoolers: list[str] = field(default_factory=list)
+    node_groups: NodeGroups | None = None
     router: signals.SignalRouter = field(default_factory=signals.SignalRouter)
     next_sweep: float = 0.0
     directory: str = ""
@@ -55,11 +61,13 @@ class Fabric:
         if fabric.mule_list:
             farms = farm_specs(config, len(fabric.mule_list))
             fabric.mules = MuleQueues.create(fabric.mule_list, farms)
-        for directory in option_values(config, "spooler"):
-            path = os.path.abspath(directory)
-            if not os.path.isdir(path):
-                raise OSError(f"spooler directory {path} does not exist: create it first")
-            fabric.spool_dirs.append(path)
+        fabric.spool_dirs = [_spooler_place(value) for value in option_values(config, "spooler")]
+        fabric.node_groups = NodeGroups(
+            option_values(config, "rpc-nodes"), lambda i: config.origin("rpc-nodes", i)
+        )
+        fabric.external_spoolers = [
+            _spooler_place(value) for value in option_values(config, "spooler-external")
+        ]
         return fabric
 
     def _open_caches(self) -> None:
@@ -75,11 +83,12 @@ class Fabric:
             log(line)
 
     def install_in_master(self) -> None:
-        CURRENT.caches, CURRENT.mules, CURRENT.spool_dirs = (
+        CURRENT.caches, CURRENT.mules, CURRENT.node_groups = (
             self.caches,
             self.mules,
-            self.spool_dirs,
+            self.node_groups,
         )
+        CURRENT.spool_dirs = [*self.spool_dirs, *self.external_spoolers]
         signals.in_master(self.router)
 
     def enter_child(self, channel: socket.socket) -> None:
@@ -110,3 +119,17 @@ class Fabric:
         if final and self.directory:
             with contextlib.suppress(OSError):
                 os.rmdir(self.directory)
+
+
+def _spooler_place(value: str) -> str:
+    """A `spooler`/`spooler-external` value checked at start: a directory that exists (as an
+    absolute path), or a Redis stream URL that names its stream."""
+    if is_redis_url(value):
+        from polyhost.fabric.spooler_redis import StreamSpec
+
+        StreamSpec(value)  # a bad stream URL stops the start, with the reason
+        return value
+    path = os.path.abspath(value)
+    if not os.path.isdir(path):
+        raise OSError(f"spooler directory {path} does not exist: create it first")
+    return path
