@@ -270,7 +270,8 @@ class Emperor:
                 self.changed(vassal, item)
         for vassal in list(self.vassals.values()):
             if vassal.monitor == monitor.arg and vassal.name not in names:
-                if vassal.status == "dead":
+                if vassal.status == "dead":  # its stop hook ran when it died
+                    log_verbose(f"[emperor] removed uwsgi instance {vassal.name}")
                     self._forget(vassal)
                 elif vassal.status not in ("stopping",):
                     self.stop(vassal)
@@ -417,6 +418,8 @@ class Emperor:
             f"[emperor] vassal {vassal.name} (pid: {vassal.proc.pid if vassal.proc else -1}) "
             f"died ({how})"
         )
+        if self.stop_hook:
+            run_hook("stop", self.stop_hook, vassal.name, self.settings.vassals_dir)
         respawn_at = self.blacklist.next_start(vassal.name)
         if not vassal.loyal and not self.no_blacklist:
             self.blacklist.add(vassal.name)
