@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext
 from polyhost.fabric import signals
 from polyhost.fabric.packets import serve_packet
-from polyhost.log import log, log_exception
+from polyhost.log import log, log_exception, log_request
 from polyhost.process import CURRENT
 from polyhost.protocol import sockio
 from polyhost.protocol.fastcgi import FastCgiConnection
@@ -474,7 +474,7 @@ class Worker:
     ) -> None:
         env = request.vars
         req_worker = self.slot.app_counters(app_id)[0] if app_id >= 0 else -1
-        log(
+        log_request(
             self.reqlog.line(
                 RequestInfo(
                     pid=self.pid,

@@ -226,6 +226,8 @@ AVAILABLE = frozenset(
         "vassals-set",
         "heartbeat",
         "die-on-idle",
+        "logger",
+        "req-logger",
         "php-var",
         "php-sapi-name",
         "php-server-software",

@@ -40,6 +40,7 @@ from polyhost.emperor.vassal import (
     start,
 )
 from polyhost.log import log, open_logfile, set_log_date
+from polyhost.zmqlog import install_loggers
 
 if TYPE_CHECKING:
     from polyhost.config import Config
@@ -119,6 +120,7 @@ class Emperor:
         if cfg.get("logto") or cfg.get("daemonize"):
             open_logfile(str(cfg.get("logto") or cfg.get("daemonize")))
         set_log_date(cfg.get("log-date"))
+        install_loggers(cfg)
         from polyhost.master import set_process_title
 
         procname = cfg.get("emperor-procname")
