@@ -225,7 +225,6 @@ AVAILABLE = frozenset(
         "vassals-stop-hook",
         "vassals-set",
         "heartbeat",
-        "die-on-idle",
         "logger",
         "req-logger",
         "php-var",
