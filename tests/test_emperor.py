@@ -361,3 +361,77 @@ def test_glob_and_symlinked_apps_enabled(realm: tuple[Path, Instance, int]) -> N
     # disabling the site (removing the symlink) stops it
     (root / "apps-enabled/shop.ini").unlink()
     emperor.wait_log("[emperor] removed uwsgi instance shop.ini")
+
+
+# -- the Emperor's own ini, vassal templates and hooks, heartbeats, SIGHUP -----------------------
+
+
+def test_emperor_ini_with_templates_hooks_heartbeat_and_rolling_reload(tmp_path: Path) -> None:
+    (tmp_path / "tiny.py").write_text(TINY_APP)
+    vassals = tmp_path / "vassals"
+    vassals.mkdir()
+    ports = {"one": free_port(), "two": free_port()}
+    for name, port in ports.items():
+        (vassals / f"{name}.ini").write_text(f"[uwsgi]\nhttp-socket = 127.0.0.1:{port}\n")
+    # every vassal gets the app from the include and a heartbeat from vassal-set
+    (tmp_path / "common.ini").write_text(f"[uwsgi]\nwsgi-file = {tmp_path}/tiny.py\n")
+    hooks = tmp_path / "hooks.log"
+    stats_port = free_port()
+    (tmp_path / "emperor.ini").write_text(
+        f"""[uwsgi]
+master = true
+emperor = {vassals}
+emperor-pidfile = {tmp_path}/emperor.pid
+emperor-stats = 127.0.0.1:{stats_port}
+emperor-procname = polyhost-test-emperor
+emperor-required-heartbeat = 2
+emperor-freq = 1
+chmod-socket = 660
+vassals-include = {tmp_path}/common.ini
+vassal-set = heartbeat=1
+vassals-start-hook = echo start >> {hooks}; echo
+vassals-stop-hook = echo stop >> {hooks}; echo
+"""
+    )
+    emperor = Instance(["--ini", str(tmp_path / "emperor.ini")], tmp_path, None, tmp_path)
+    try:
+        for name in ports:
+            wait_for(lambda n=name: accepting(stats_port, f"{n}.ini"), 30, f"{name} accepting")
+            assert split_response(get(ports[name]))[2] == f"tiny {ports[name]}".encode()
+        assert (tmp_path / "emperor.pid").read_text().strip() == str(emperor.pid)
+        assert (
+            Path(f"/proc/{emperor.pid}/cmdline").read_bytes().startswith(b"polyhost-test-emperor")
+        )
+        assert hooks.read_text().count("start") == 2
+        assert "[emperor] running vassal start-hook:" in emperor.log()
+        wait_for(lambda: vassal(stats_port, "one.ini")["last_heartbeat"] > 0, 10, "heartbeat")
+        # SIGHUP: every vassal reloads, one after the other
+        emperor.signal(signal.SIGHUP)
+        emperor.wait_log("reloading every vassal, one by one")
+        wait_for(
+            lambda: emperor.log().count("[emperor] reload the uwsgi instance") == 2, 30, "both"
+        )
+        log = emperor.log()
+        first, second = (line for line in log.splitlines() if "reload the uwsgi instance" in line)
+        name = first.rsplit(" ", 1)[1]
+        assert log.index(f"vassal {name} is ready to accept", log.index(first)) < log.index(second)
+        for name in ports:
+            wait_for(lambda n=name: accepting(stats_port, f"{n}.ini"), 30, f"{name} back")
+        # a vassal that stops beating is killed and respawned
+        stuck = vassal(stats_port, "two.ini")["pid"]
+        os.kill(stuck, signal.SIGSTOP)
+        emperor.wait_log("[emperor] vassal two.ini sent no heartbeat in last 2 seconds")
+        wait_for(
+            lambda: (
+                (v := vassal(stats_port, "two.ini"))
+                and v["pid"] not in (-1, stuck)
+                and v["accepting"]
+            ),
+            30,
+            "two.ini respawned",
+        )
+        assert split_response(get(ports["two"]))[0] == 200
+        assert "stop" in hooks.read_text()
+    finally:
+        assert emperor.stop() == 0
+    assert not (tmp_path / "emperor.pid").exists()
