@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 
 from polyhost import __version__
 from polyhost.bridges.python import uwsgi_api
+from polyhost.bridges.python.hooks import install_python_hooks
 from polyhost.config import option_values
 from polyhost.dispatch import App, AppLoadError, Runtime, RuntimeContext, chdir_to
 from polyhost.log import log_exception
@@ -128,6 +129,7 @@ class WsgiRuntime(Runtime):
 
     def __init__(self, ctx: RuntimeContext, specs: list[Any]) -> None:
         super().__init__(ctx, specs)
+        install_python_hooks()  # in the master: every process forked from it has them
         self.preload = not (ctx.config.get("lazy-apps") or ctx.config.get("lazy"))
         self.errors = ErrorStream(ctx.log)
         threads = int(ctx.config.get("threads") or 1)
