@@ -283,11 +283,14 @@ class Worker:
         except HttpError as exc:
             self._refuse(conn, exc.status, exc.reason)
             return False
-        except (PacketError, ValueError) as exc:
-            log(f"bad request on {conn.listener.name}: {exc}")  # type: ignore[union-attr]
+        except ClientGone:
             self._drop(conn)
             return False
-        except ClientGone:
+        except Exception as exc:  # a malformed head (or a parser bug) closes it, never the worker
+            kind = (
+                "bad request" if isinstance(exc, PacketError | ValueError) else "unparsable input"
+            )
+            log(f"{kind} on {conn.listener.name}: {printable(str(exc))}")  # type: ignore[union-attr]
             self._drop(conn)
             return False
         if conn.ready:
@@ -298,7 +301,7 @@ class Worker:
 
     def _refuse(self, conn: Connection, status: int, reason: str) -> None:
         addr = getattr(conn, "remote_addr", "")
-        log(f"HTTP {status} to {addr} on {conn.listener.name}: {reason}")  # type: ignore[union-attr]
+        log(f"HTTP {status} to {addr} on {conn.listener.name}: {printable(reason)}")  # type: ignore[union-attr]
         with contextlib.suppress(OSError):
             conn.sock.send(error_response(status, reason))
         self._drop(conn)

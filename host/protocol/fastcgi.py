@@ -177,6 +177,8 @@ class FastCgiConnection:
 
     def _on_record(self, rtype: int, request_id: int, content: bytes) -> None:
         if rtype == BEGIN_REQUEST:
+            if len(content) < BEGIN_BODY.size:
+                raise PacketError(f"FastCGI BEGIN_REQUEST of {len(content)} bytes (8 expected)")
             role, flags = BEGIN_BODY.unpack_from(content)
             if role != RESPONDER:
                 self.send(record(END_REQUEST, request_id, END_BODY.pack(0, 3)))
