@@ -29,6 +29,7 @@ from polyhost.fabric.processes import run_mule, run_spooler
 from polyhost.fabric.redis_url import redacted
 from polyhost.fabric.setup import Fabric
 from polyhost.fabric.signals import Target
+from polyhost.lifeline import die_with_parent
 from polyhost.log import log, log_exception, open_logfile, set_log_date
 from polyhost.process import CURRENT
 from polyhost.scoreboard import Scoreboard
@@ -262,6 +263,7 @@ class Master:
         if pid == 0:
             code = 1
             try:
+                die_with_parent(self.pid)
                 self._close_master_fds(child)
                 set_process_title(self.config, child.name)
                 self.fabric.enter_child(child.pair.child)

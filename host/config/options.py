@@ -150,6 +150,7 @@ AVAILABLE = frozenset(
         "spooler-max-tasks",
         "spooler-harakiri",
         "spooler-external",
+        "limit-post",
         "cache2",
         "cache",
         "cache-blocksize",
