@@ -16,6 +16,7 @@ from collections import deque
 from typing import BinaryIO
 
 from polyhost.protocol import sockio
+from polyhost.protocol.response_head import checked_header, checked_status
 from polyhost.protocol.uwsgi import PacketError
 from polyhost.request import ClientGone, Request, StreamBody
 
@@ -251,8 +252,9 @@ class FastCgiResponder:
         return self.status != 0
 
     def start(self, status: str, headers: list[tuple[str, str]]) -> None:
-        self.status = int(status[:3])
-        lines = [f"Status: {status}"] + [f"{name}: {value}" for name, value in headers]
+        code, status_text = checked_status(status)
+        lines = [f"Status: {status_text}", *(checked_header(n, v) for n, v in headers)]
+        self.status = code
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         self.headers_count = len(headers)
         self.headers_size = len(head)
