@@ -26,16 +26,11 @@ from polyhost.fabric.packets import serve_packet
 from polyhost.log import log, log_exception, printable
 from polyhost.process import CURRENT
 from polyhost.protocol import sockio
+from polyhost.protocol.connection import Connection, WireResponder
 from polyhost.protocol.fastcgi import FastCgiConnection
-from polyhost.protocol.http import (
-    RECV_SIZE,
-    HttpConnection,
-    HttpError,
-    HttpResponder,
-    error_response,
-)
+from polyhost.protocol.http import RECV_SIZE, HttpConnection, HttpError, error_response
 from polyhost.protocol.uwsgi import PacketError
-from polyhost.protocol.uwsgi_conn import UwsgiConnection, UwsgiResponder
+from polyhost.protocol.uwsgi_conn import UwsgiConnection
 from polyhost.reqlog import RequestInfo, RequestLogger
 from polyhost.request import (
     BytesBody,
@@ -65,12 +60,10 @@ class Core:
     """A request slot (one per thread): what harakiri needs to answer the client."""
 
     deadline: float = 0.0
-    sock: socket.socket | None = None
-    responder: HttpResponder | UwsgiResponder | None = None
+    conn: Connection | None = None
+    request: Request | None = None
+    responder: WireResponder | None = None
     fired: bool = False
-
-
-Connection = HttpConnection | UwsgiConnection | FastCgiConnection
 
 
 class Worker:
@@ -250,6 +243,7 @@ class Worker:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 conn: Connection = HttpConnection(
                     sock,
+                    listener.name,
                     peer,
                     listener.server_addr,
                     self.buffer_size,
@@ -258,13 +252,12 @@ class Worker:
                 )
             elif listener.proto == "uwsgi":
                 conn = UwsgiConnection(
-                    sock, self.buffer_size, listener.modifiers, self.socket_timeout
+                    sock, listener.name, self.buffer_size, listener.modifiers, self.socket_timeout
                 )
             else:
                 conn = FastCgiConnection(
-                    sock, self.buffer_size, listener.modifiers, self.socket_timeout
+                    sock, listener.name, self.buffer_size, listener.modifiers, self.socket_timeout
                 )
-            conn.listener = listener  # type: ignore[union-attr]
             fd = sock.fileno()
             self.conns[fd] = conn
             self.idle_since[fd] = time.monotonic()
@@ -290,7 +283,7 @@ class Worker:
             kind = (
                 "bad request" if isinstance(exc, PacketError | ValueError) else "unparsable input"
             )
-            log(f"{kind} on {conn.listener.name}: {printable(str(exc))}")  # type: ignore[union-attr]
+            log(f"{kind} on {conn.listener}: {printable(str(exc))}")
             self._drop(conn)
             return False
         if conn.ready:
@@ -300,8 +293,7 @@ class Worker:
         return False
 
     def _refuse(self, conn: Connection, status: int, reason: str) -> None:
-        addr = getattr(conn, "remote_addr", "")
-        log(f"HTTP {status} to {addr} on {conn.listener.name}: {printable(reason)}")  # type: ignore[union-attr]
+        log(f"HTTP {status} to {conn.remote_addr} on {conn.listener}: {printable(reason)}")
         with contextlib.suppress(OSError):
             conn.sock.send(error_response(status, reason))
         self._drop(conn)
@@ -356,7 +348,7 @@ class Worker:
 
     def _resume(self, conn: Connection) -> None:
         """Back to the loop after serving: keep-alive, or close."""
-        if conn.closed or getattr(conn, "done", False) or self.stopping:
+        if conn.closed or conn.done or self.stopping:
             self._drop(conn)
             return
         try:
@@ -373,10 +365,10 @@ class Worker:
             while conn.ready and not conn.closed:
                 request = conn.ready.popleft()
                 if not self._handle(conn, request, core):
-                    conn.done = True  # type: ignore[union-attr]
+                    conn.done = True
                     return
         except HttpError as exc:
-            conn.done = True  # type: ignore[union-attr]
+            conn.done = True
             with contextlib.suppress(OSError):
                 conn.sock.send(error_response(exc.status, exc.reason))
 
@@ -389,17 +381,12 @@ class Worker:
                 with contextlib.suppress(ClientGone):
                     sockio.send_all(conn.sock, reply, self.socket_timeout)
             return False
-        if isinstance(conn, HttpConnection):
-            responder: HttpResponder | UwsgiResponder = HttpResponder(conn, request)
-        elif isinstance(conn, UwsgiConnection):
-            responder = UwsgiResponder(conn, request)
-        else:
-            responder = conn.responder(request)
+        responder = conn.responder(request)
         conn.served += 1
         if self.stopping:
             responder.keep_alive = False  # tell the client before we close
         slot = self.cores[core]
-        slot.sock, slot.responder, slot.fired = conn.sock, responder, False
+        slot.conn, slot.request, slot.responder, slot.fired = conn, request, responder, False
         slot.deadline = time.time() + self.harakiri if self.harakiri else 0.0
         if slot.deadline:
             with self.watchdog:
@@ -447,7 +434,7 @@ class Worker:
                 responder.finish()
         finally:
             slot.deadline = 0.0
-            slot.sock = slot.responder = None
+            slot.conn = slot.request = slot.responder = None
         end = time.time()
         exception = failed or (app is not None and app.exceptions > exceptions_before)
         self.requests += 1
@@ -485,7 +472,7 @@ class Worker:
     def _log_request(
         self,
         request: Request,
-        responder: HttpResponder | UwsgiResponder,
+        responder: WireResponder,
         app_id: int,
         core: int,
         end: float,
@@ -566,20 +553,12 @@ class Worker:
 
     @staticmethod
     def _answer_504(core: Core) -> None:
-        responder, sock = core.responder, core.sock
-        if responder is None or sock is None or responder.started:
+        conn, request, responder = core.conn, core.request, core.responder
+        if conn is None or request is None or responder is None or responder.started:
             return
-        if isinstance(responder, UwsgiResponder):
-            proto = responder.request.vars.get("SERVER_PROTOCOL", "HTTP/1.1")
-            data = (
-                f"{proto} 504 Gateway Timeout\r\nContent-Type: text/plain\r\n"
-                "Connection: close\r\n\r\nharakiri: the request took too long\n"
-            ).encode()
-        else:
-            data = error_response(504, "the request took too long (harakiri)")
         with contextlib.suppress(OSError):
-            os.write(sock.fileno(), data)
-            sock.shutdown(socket.SHUT_RDWR)
+            os.write(conn.sock.fileno(), conn.harakiri_reply(request))
+            conn.sock.shutdown(socket.SHUT_RDWR)
 
 
 class BodyOverLimit(Exception):

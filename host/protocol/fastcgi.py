@@ -12,10 +12,11 @@ import os
 import socket
 import struct
 import time
-from collections import deque
 from typing import BinaryIO
 
 from polyhost.protocol import sockio
+from polyhost.protocol.connection import Connection
+from polyhost.protocol.http import error_response
 from polyhost.protocol.response_head import checked_header, checked_status
 from polyhost.protocol.uwsgi import PacketError
 from polyhost.request import ClientGone, Request, StreamBody
@@ -135,27 +136,22 @@ class FastCgiBody(StreamBody):
         return True
 
 
-class FastCgiConnection:
+class FastCgiConnection(Connection):
     """A FastCGI client connection (nginx `fastcgi_pass`)."""
 
     def __init__(
         self,
         sock: socket.socket,
+        listener: str,
         limit: int,
         modifiers: tuple[int, int] | None,
         timeout: float,
     ) -> None:
-        self.sock = sock
+        super().__init__(sock, listener, timeout)
         #: most bytes of PARAMS one request may send (`buffer-size`, as uwsgi vars)
         self.limit = limit
-        self.timeout = timeout
-        self.fd = sock.fileno()
         self.modifiers = modifiers or (0, 0)
         self.reader = RecordReader()
-        self.ready: deque[Request] = deque()
-        self.closed = False
-        self.served = 0
-        self.registered = False
         self.keep_conn = False
         self.request_id = 0
         self._params = bytearray()
@@ -230,6 +226,9 @@ class FastCgiConnection:
 
     def responder(self, request: Request) -> FastCgiResponder:
         return FastCgiResponder(self, request)
+
+    def harakiri_reply(self, request: Request) -> bytes:
+        return error_response(504, "the request took too long (harakiri)")
 
 
 class FastCgiResponder:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections import deque
 from typing import BinaryIO
 from urllib.parse import unquote_to_bytes
 
@@ -18,6 +17,7 @@ import httptools
 
 from polyhost.log import log, printable
 from polyhost.protocol import sockio
+from polyhost.protocol.connection import Connection
 from polyhost.protocol.response_head import checked_header, checked_status
 from polyhost.request import ClientGone, Request, StreamBody
 
@@ -71,12 +71,13 @@ class HttpBody(StreamBody):
         return True
 
 
-class HttpConnection:
+class HttpConnection(Connection):
     """One client connection on an http-socket: parses requests, hands them out in order."""
 
     def __init__(
         self,
         sock: socket.socket,
+        listener: str,
         peer: tuple[str, int] | str,
         server: tuple[str, str],
         limit: int,
@@ -84,9 +85,7 @@ class HttpConnection:
         timeout: float,
         scheme: str = "http",
     ) -> None:
-        self.sock = sock
-        self.timeout = timeout
-        self.fd = sock.fileno()
+        super().__init__(sock, listener, timeout)
         self.remote_addr, self.remote_port = (
             (peer[0], str(peer[1])) if isinstance(peer, tuple) else ("", "")
         )
@@ -95,11 +94,7 @@ class HttpConnection:
         self.modifiers = modifiers
         self.scheme = scheme
         self.parser = httptools.HttpRequestParser(self)
-        self.ready: deque[Request] = deque()
         self.error: HttpError | None = None
-        self.closed = False
-        self.served = 0
-        self.registered = False
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_size = 0
@@ -131,6 +126,12 @@ class HttpConnection:
         self.feed(data)
         if not data:
             raise ClientGone("client closed the connection in the middle of the body")
+
+    def responder(self, request: Request) -> HttpResponder:
+        return HttpResponder(self, request)
+
+    def harakiri_reply(self, request: Request) -> bytes:
+        return error_response(504, "the request took too long (harakiri)")
 
     def send_raw(self, data: bytes) -> None:
         sockio.send_all(self.sock, data, self.timeout)
