@@ -229,6 +229,10 @@ AVAILABLE = frozenset(
         "static-gzip-ext",
         "honour-range",
         "offload-threads",
+        # WebSockets in the worker, fastrouter and subscriptions (issue 11, points 6-7)
+        "websockets-max-size",
+        "websockets-ping-freq",
+        "websockets-pong-tolerance",
     ]
 )
 
