@@ -52,3 +52,13 @@ def open_logfile(path: str) -> None:
 def ctime(epoch: float | None = None) -> str:
     """uWSGI's log date: `Mon Nov 23 15:37:51 2026`."""
     return time.ctime(epoch)
+
+
+def printable(text: str, limit: int = 256) -> str:
+    """Text that came from a peer, safe in a log line or a header: control characters escaped
+    (`\\xNN`), at most `limit` characters."""
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)

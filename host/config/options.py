@@ -233,6 +233,23 @@ AVAILABLE = frozenset(
         "websockets-max-size",
         "websockets-ping-freq",
         "websockets-pong-tolerance",
+        "fastrouter",
+        "fastrouter-processes",
+        "fastrouter-use-pattern",
+        "fastrouter-use-base",
+        "fastrouter-to",
+        "fastrouter-gracetime",
+        "fastrouter-quiet",
+        "fastrouter-subscription-server",
+        "fastrouter-timeout",
+        "fastrouter-stats",
+        "subscribe-to",
+        "subscribe2",
+        "subscribe-freq",
+        "subscription-tolerance",
+        "subscribe-with-modifier1",
+        "weight",
+        "auto-weight",
     ]
 )
 

@@ -28,7 +28,7 @@ from wsproto.events import (
 from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError, generate_accept_token
 
-from polyhost.log import log
+from polyhost.log import log, printable
 from polyhost.process import CURRENT
 from polyhost.protocol import sockio
 from polyhost.request import ClientGone, Request, Responder
@@ -71,10 +71,10 @@ class WebSocket:
             f"{env.get('SERVER_PROTOCOL', 'HTTP/1.1')} {_STATUS}",
             "Upgrade: WebSocket",
             "Connection: Upgrade",
-            f"Sec-WebSocket-Origin: {_header_safe(origin)}",
+            f"Sec-WebSocket-Origin: {printable(origin)}",
         ]
         if proto:
-            lines.append(f"Sec-WebSocket-Protocol: {_header_safe(proto)}")
+            lines.append(f"Sec-WebSocket-Protocol: {printable(proto)}")
         lines.append(
             f"Sec-WebSocket-Accept: {generate_accept_token(key.encode('latin-1')).decode()}"
         )
@@ -159,12 +159,9 @@ class WebSocket:
         data = event.data.encode("utf-8") if isinstance(event.data, str) else bytes(event.data)
         self._size += len(data)
         if self._size > self.max_size:
-            env = self.request.vars
             log(
-                f'[uwsgi-websocket] "{env.get("REQUEST_METHOD", "")} '
-                f'{env.get("REQUEST_URI", "")}" ({env.get("REMOTE_ADDR", "")}) invalid packet '
-                f"size received: {self._size}, max allowed: {self.max_size} "
-                "(websockets-max-size)"
+                f"[uwsgi-websocket] {self._who()} invalid packet size received: {self._size}, "
+                f"max allowed: {self.max_size} (websockets-max-size)"
             )
             self._fail("message over websockets-max-size", CloseReason.MESSAGE_TOO_BIG)
         self._parts.append(data)
@@ -190,17 +187,21 @@ class WebSocket:
         now = time.monotonic()
         if self.last_ping and self.last_pong < self.last_ping:
             if now - self.last_ping > self.pong_tolerance:
-                env = self.request.vars
                 log(
-                    f'[uwsgi-websocket] "{env.get("REQUEST_METHOD", "")} '
-                    f'{env.get("REQUEST_URI", "")}" ({env.get("REMOTE_ADDR", "")}) no PONG '
-                    f"received in {self.pong_tolerance:g} seconds !!!"
+                    f"[uwsgi-websocket] {self._who()} no PONG received in "
+                    f"{self.pong_tolerance:g} seconds !!!"
                 )
                 self._fail("no pong received", CloseReason.POLICY_VIOLATION)
             return
         if not self.last_ping or now - self.last_ping >= self.ping_freq:
             self.last_ping = now
             self._send(self._open("send websocket ping").send(Ping()))
+
+    def _who(self) -> str:
+        """uWSGI's REQ_DATA: `"METHOD URI" (addr)`, escaped."""
+        env = self.request.vars
+        what = f"{env.get('REQUEST_METHOD', '')} {env.get('REQUEST_URI', '')}"
+        return f'"{printable(what)}" ({env.get("REMOTE_ADDR", "")})'
 
     # -- state -------------------------------------------------------------------------------
     def _open(self, what: str) -> Connection:
@@ -218,8 +219,3 @@ class WebSocket:
             with contextlib.suppress(OSError, LocalProtocolError):
                 self._send(ws.send(CloseConnection(code=code)))
         raise OSError(f"unable to receive websocket message: {why}")
-
-
-def _header_safe(value: str) -> str:
-    """A client-provided value echoed in a header: no CR/LF or other control characters."""
-    return "".join(ch for ch in value if ch >= " " and ch != "\x7f")
