@@ -107,8 +107,9 @@ def test_router_only_instance_starts_without_app(router: Router) -> None:
 def test_two_nodes_round_robin_then_one_killed(router: Router, tmp_path: Path) -> None:
     sub = f"--subscribe-to 127.0.0.1:{router.sub_port}:two.example"
     with serving(tmp_path, node_args("a", sub), uwsgi_socket=True) as a:
+        b_port = free_port()
         b = Instance(
-            ["--socket", f"127.0.0.1:{free_port()}", *node_args("b", sub)], tmp_path, None, None
+            ["--socket", f"127.0.0.1:{b_port}", *node_args("b", sub)], tmp_path, None, None
         )
         try:
             b.wait_log("spawned polyhost worker")
@@ -119,6 +120,7 @@ def test_two_nodes_round_robin_then_one_killed(router: Router, tmp_path: Path) -
             assert bodies[0] != bodies[1]  # weighted round robin with equal weights alternates
             os.killpg(b.pid, signal.SIGKILL)  # no unsubscribe: the router finds out by itself
             b.proc.wait(5)
+            wait_for(lambda: not _connectable(b_port), 5, "b's workers to be gone too")
             answers = [request(router.port, "two.example") for _ in range(4)]
             assert answers == [(200, b"a two.example\n")] * 4  # the refused node was retried on a
             router.inst.wait_log("two.example => marking 127.0.0.1:")
