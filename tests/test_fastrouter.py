@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from polyhost.router.announcer import ConfigError, parse_subscribe2, parse_subscribe_to
 from polyhost.router.subscriptions import (
     Subscription,
     SubscriptionTable,
@@ -242,33 +243,38 @@ def test_stats_document(router: Router) -> None:
     assert {"pid", "uid", "gid", "cwd", "active_sessions", "subscriptions", "cheap"} <= set(doc)
 
 
-def test_static_nodes_and_use_base(tmp_path: Path) -> None:
+def test_static_nodes_pattern_and_base(tmp_path: Path) -> None:
     sockets = tmp_path / "nodes"
     sockets.mkdir()
-    with serving(tmp_path, node_args("base", f"--socket {sockets}/based.example")):
-        port, dead = free_port(), free_port()
-        with serving(tmp_path, node_args("static"), uwsgi_socket=True) as static:
-            to = Instance(
-                ["--fastrouter", f"127.0.0.1:{port}", "--fastrouter-to", f"127.0.0.1:{dead}",
-                 "--fastrouter-to", f"127.0.0.1:{static.uwsgi_port}"],
-                tmp_path, None, None,
-            )  # fmt: skip
-            base_port = free_port()
-            base = Instance(
-                ["--fastrouter", f"127.0.0.1:{base_port}", "--fastrouter-use-base", f"{sockets}/"],
-                tmp_path, None, None,
-            )  # fmt: skip
-            try:
-                to.wait_log("uWSGI fastrouter bound on")
-                base.wait_log("uWSGI fastrouter bound on")
-                answers = {request(port, "any.example") for _ in range(4)}
-                assert answers == {(200, b"static any.example\n")}  # the dead node is skipped
-                to.wait_log(f"marking 127.0.0.1:{dead} as failed")
-                assert request(base_port, "based.example") == (200, b"base based.example\n")
-                assert request(base_port, "../nodes/based.example")[0] == 502
-            finally:
-                to.stop()
-                base.stop()
+    with (
+        serving(tmp_path, node_args("unix", f"--socket {sockets}/unix.example")),
+        serving(tmp_path, node_args("static"), uwsgi_socket=True) as static,
+    ):
+        to_port, dead, base_port, pattern_port = (free_port() for _ in range(4))
+        routers = [
+            Instance(
+                ["--fastrouter", f"127.0.0.1:{port}", *args], tmp_path, None, None
+            )
+            for port, args in (
+                (to_port, ["--fastrouter-to", f"127.0.0.1:{dead}",
+                           "--fastrouter-to", f"127.0.0.1:{static.uwsgi_port}"]),
+                (base_port, ["--fastrouter-use-base", f"{sockets}/"]),
+                (pattern_port, ["--fastrouter-use-pattern", f"{sockets}/%s"]),
+            )
+        ]  # fmt: skip
+        try:
+            for router in routers:
+                router.wait_log("uWSGI fastrouter bound on")
+            answers = {request(to_port, "any.example") for _ in range(4)}
+            assert answers == {(200, b"static any.example\n")}  # the dead node is skipped
+            routers[0].wait_log(f"marking 127.0.0.1:{dead} as failed")
+            for port in (base_port, pattern_port):
+                assert request(port, "unix.example") == (200, b"unix unix.example\n")
+                # a key must not walk out of the socket directory
+                assert request(port, "../nodes/unix.example")[0] == 502
+        finally:
+            for router in routers:
+                router.stop()
 
 
 def test_fastrouter_behind_nginx(router: Router, tmp_path: Path) -> None:
@@ -331,3 +337,55 @@ def _connectable(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+def test_subscribe_option_forms(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.txt"
+    keys.write_text("# comment\none.example\ntwo.example,5\n")
+    assert [
+        (a.server, a.key, a.address, a.modifier1)
+        for a in parse_subscribe_to(f"127.0.0.1:2626:@{keys}", "127.0.0.1:3031")
+    ] == [
+        ("127.0.0.1:2626", "one.example", "127.0.0.1:3031", 0),
+        ("127.0.0.1:2626", "two.example", "127.0.0.1:3031", 5),
+    ]
+    (announce,) = parse_subscribe_to("10.0.0.2:4000=/run/sub.sock:k.example,7", "x")
+    assert (announce.server, announce.key, announce.address, announce.modifier1) == (
+        "/run/sub.sock",
+        "k.example",
+        "10.0.0.2:4000",
+        7,
+    )
+    two = parse_subscribe2("server=127.0.0.1:2626,key=k,socket=1,weight=4,modifier2=1", ["a", "b"])
+    assert (two.server, two.key, two.address, two.weight, two.modifier2) == (
+        "127.0.0.1:2626",
+        "k",
+        "b",
+        4,
+        1,
+    )
+    with pytest.raises(ConfigError, match="server= and key= are required"):
+        parse_subscribe2("key=k", ["a"])
+    with pytest.raises(ConfigError, match="use SERVER:KEY"):
+        parse_subscribe_to("127.0.0.1:2626", "a")
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        ([], "fastrouter has nowhere to send requests"),
+        (
+            ["--fastrouter-subscription-server", "127.0.0.1:0", "--fastrouter-processes", "2"],
+            "fastrouter-processes > 1 with a fastrouter-subscription-server is not supported",
+        ),
+    ],
+)
+def test_unusable_router_options_stop_the_start(
+    tmp_path: Path, args: list[str], error: str
+) -> None:
+    inst = Instance(["--fastrouter", f"127.0.0.1:{free_port()}", *args], tmp_path, None, None)
+    try:
+        assert inst.proc.wait(15) == 1
+        assert error in inst.log()
+    finally:
+        inst.stop()

@@ -11,7 +11,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from conftest import APPS, Instance, get, serving, split_response
+from conftest import APPS, Instance, free_port, get, serving, split_response
 from nginx_helper import Nginx
 
 APP = str(APPS / "wsgi" / "ws_echo.py")
@@ -153,3 +153,27 @@ def test_uwsgi_socket_behind_nginx(server: Instance, tmp_path: Path) -> None:
             assert ws.recv() == b"\x00\x01\xff"
     finally:
         nginx.stop()
+
+
+def test_through_nginx_and_the_fastrouter(server: Instance, tmp_path: Path) -> None:
+    """nginx -> polyhost's fastrouter -> the worker: the upgraded bytes are relayed both ways."""
+    port = free_port()
+    router = Instance(
+        ["--fastrouter", f"127.0.0.1:{port}", "--fastrouter-to", f"127.0.0.1:{server.uwsgi_port}"],
+        tmp_path,
+        None,
+        None,
+    )
+    nginx = None
+    try:
+        router.wait_log("uWSGI fastrouter bound on")
+        nginx = Nginx(
+            tmp_path, f"location / {{ uwsgi_pass 127.0.0.1:{port}; uwsgi_read_timeout 60s; }}"
+        )
+        with connect(f"ws://127.0.0.1:{nginx.port}/via-fastrouter") as ws:
+            ws.send("through the fastrouter")
+            assert ws.recv() == "through the fastrouter"
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        assert router.stop() == 0
