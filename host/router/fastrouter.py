@@ -18,6 +18,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from polyhost.config import option_values
@@ -54,19 +55,138 @@ class NoNode(Exception):
 
 
 async def connect_backend(
-    address: str, timeout: float
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    address: str, protocol: Callable[[], asyncio.Protocol], timeout: float
+) -> asyncio.Transport:
     """Connect to a node named as uWSGI names sockets: host:port, :port, /path, @abstract."""
+    loop = asyncio.get_running_loop()
     if address.startswith("@"):
-        connecting = asyncio.open_unix_connection("\0" + address[1:], limit=RELAY_SIZE)
+        connecting = loop.create_unix_connection(protocol, "\0" + address[1:])
     elif "/" in address:
-        connecting = asyncio.open_unix_connection(address, limit=RELAY_SIZE)
+        connecting = loop.create_unix_connection(protocol, address)
     else:
         _, (host, port) = parse_inet(address)
         if host in ("0.0.0.0", ""):
             host = "127.0.0.1"
-        connecting = asyncio.open_connection(host, port, limit=RELAY_SIZE)
-    return await asyncio.wait_for(connecting, timeout)
+        connecting = loop.create_connection(protocol, host, port)
+    transport, _ = await asyncio.wait_for(connecting, timeout)
+    return transport  # type: ignore[return-value]
+
+
+class _BackendSide(asyncio.Protocol):
+    """The node's side of a session: what the node answers goes to the client."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def data_received(self, data: bytes) -> None:
+        session = self.session
+        session.last = session.loop.time()
+        session.client.write(data)
+
+    def eof_received(self) -> bool:
+        self.session.client.close()  # after what is buffered for the client has been sent
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.session.client.close()
+
+    def pause_writing(self) -> None:  # the node reads slower than the client sends
+        self.session.client.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.session.client.resume_reading()
+
+
+class Session(asyncio.Protocol):
+    """One client connection: collect the uwsgi head, connect a node, then relay both ways
+    with flow control (a slow side pauses the reading of the other: memory stays flat)."""
+
+    def __init__(self, router: FastRouter) -> None:
+        self.router = router
+        self.loop = asyncio.get_running_loop()
+        self.buf = bytearray()
+        self.client: asyncio.Transport = None  # type: ignore[assignment]
+        self.backend: asyncio.Transport | None = None
+        self.routing = False
+        self.client_eof = False
+        self.closed = False
+        self.last = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.client = transport  # type: ignore[assignment]
+        self.last = self.loop.time()
+        self.router.sessions.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.last = self.loop.time()
+        if self.backend is not None:
+            self.backend.write(data)
+            return
+        self.buf += data
+        if self.routing:
+            if len(self.buf) > RELAY_SIZE:
+                self.client.pause_reading()  # resumed once the node is connected
+            return
+        if len(self.buf) < 4:
+            return
+        modifier1, size, modifier2 = HEADER.unpack_from(self.buf)
+        if len(self.buf) < 4 + size:
+            return
+        try:
+            env = decode_vars(memoryview(self.buf)[4 : 4 + size])
+        except PacketError as exc:
+            log(f"[uwsgi-{NAME}] invalid uwsgi request: {exc}")
+            self.client.close()
+            return
+        key = env.get("UWSGI_FASTROUTER_KEY") or env.get("HTTP_HOST") or env.get("SERVER_NAME", "")
+        if not key or len(key) > 0xFF:
+            log(f"[uwsgi-{NAME}] request without a usable key (HTTP_HOST): closing")
+            self.client.close()
+            return
+        self.routing = True
+        self.loop.create_task(self._route(key, (modifier1, modifier2)))
+
+    async def _route(self, key: str, modifiers: tuple[int, int]) -> None:
+        backend, sent = await self.router.connect(key, modifiers, self)
+        if backend is None:
+            return
+        if self.closed:  # the client left while we were connecting
+            backend.close()
+            return
+        self.backend = backend
+        self.buf[0], self.buf[3] = sent
+        backend.write(bytes(self.buf))
+        self.buf = bytearray()
+        if self.client_eof and backend.can_write_eof():
+            backend.write_eof()
+        self.client.resume_reading()
+
+    def refuse(self, reason: str) -> None:
+        """Answer 502 and close (no node, or none accepted the connection)."""
+        if not self.closed:
+            self.client.write(error_response(502, reason))
+            self.client.close()
+
+    def eof_received(self) -> bool:
+        if self.backend is not None and self.backend.can_write_eof():
+            self.backend.write_eof()  # the request is complete; the answer may still come
+            return True
+        self.client_eof = True
+        return self.routing  # still connecting: keep the connection for the answer
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.router.sessions.discard(self)
+        if self.backend is not None:
+            self.backend.close()
+
+    def pause_writing(self) -> None:  # the client reads slower than the node answers
+        if self.backend is not None:
+            self.backend.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.backend is not None:
+            self.backend.resume_reading()
 
 
 class FastRouter:
@@ -86,7 +206,7 @@ class FastRouter:
         self.table = SubscriptionTable(NAME, tolerance) if self.subscription_servers else None
         self.stats_address = str(get("fastrouter-stats") or "")
         self.quiet = bool(get("fastrouter-quiet"))
-        self.active = 0
+        self.sessions: set[Session] = set()
         if not (self.pattern or self.table or self.base or self.static):
             raise RouterConfigError(
                 "fastrouter has nowhere to send requests: add fastrouter-to, "
@@ -132,55 +252,23 @@ class FastRouter:
                 node.dead_since = time.monotonic()
                 log(f"[uwsgi-{NAME}] {printable(key)} => marking {printable(address)} as failed")
 
-    # -- one client ----------------------------------------------------------------------------
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.active += 1
-        backend: asyncio.StreamWriter | None = None
-        try:
-            head = await asyncio.wait_for(reader.readexactly(4), self.timeout)
-            modifier1, size, modifier2 = HEADER.unpack(head)
-            block = await asyncio.wait_for(reader.readexactly(size), self.timeout)
-            env = decode_vars(block)
-            key = (
-                env.get("UWSGI_FASTROUTER_KEY")
-                or env.get("HTTP_HOST")
-                or env.get("SERVER_NAME", "")
-            )
-            if not key or len(key) > 0xFF:
-                log(f"[uwsgi-{NAME}] request without a usable key (HTTP_HOST): closing")
-                return
-            connected = await self._connect(key, (modifier1, modifier2), writer)
-            if connected is None:
-                return
-            backend_reader, backend, (mod1, mod2) = connected
-            backend.write(HEADER.pack(mod1, size, mod2) + block)
-            await self._relay(reader, writer, backend_reader, backend)
-        except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
-            pass  # the client went away or stalled: nothing to answer
-        except PacketError as exc:
-            log(f"[uwsgi-{NAME}] invalid uwsgi request: {exc}")
-        finally:
-            self.active -= 1
-            for stream in (backend, writer):
-                if stream is not None:
-                    stream.close()
-
-    async def _connect(
-        self, key: str, modifiers: tuple[int, int], client: asyncio.StreamWriter
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, tuple[int, int]] | None:
-        """A connected node (retrying refusals on others), or None once the client got a 502."""
+    # -- connecting a session to a node -----------------------------------------------------
+    async def connect(
+        self, key: str, modifiers: tuple[int, int], session: Session
+    ) -> tuple[asyncio.Transport | None, tuple[int, int]]:
+        """A node's transport (refusals retried on others), or None once the client got a 502."""
         for attempt in range(1, MAX_TRIES + 1):
             try:
                 address, sent = self.choose(key, modifiers)
             except NoNode:
                 log(f"[uwsgi-{NAME}] no node for key {printable(key)}")
-                client.write(error_response(502, f"no node for {printable(key)}"))
-                with contextlib.suppress(ConnectionError):
-                    await client.drain()
-                return None
+                session.refuse(f"no node for {printable(key)}")
+                return None, modifiers
             try:
-                reader, writer = await connect_backend(address, self.timeout)
-                return reader, writer, sent
+                backend = await connect_backend(
+                    address, lambda: _BackendSide(session), self.timeout
+                )
+                return backend, sent
             except (OSError, TimeoutError, SocketError) as exc:
                 if not self.quiet:
                     why = "timeout" if isinstance(exc, TimeoutError) else exc.strerror or exc
@@ -189,53 +277,31 @@ class FastRouter:
                         f"({attempt - 1} retries): {why}"
                     )
                 self.failed(key, address)
-        client.write(error_response(502, f"no node for {printable(key)} accepted the connection"))
-        with contextlib.suppress(ConnectionError):
-            await client.drain()
-        return None
+        session.refuse(f"no node for {printable(key)} accepted the connection")
+        return None, modifiers
 
-    async def _relay(
-        self,
-        client_reader: asyncio.StreamReader,
-        client: asyncio.StreamWriter,
-        backend_reader: asyncio.StreamReader,
-        backend: asyncio.StreamWriter,
-    ) -> None:
-        """Copy both ways until the backend has answered (or either side goes away)."""
-        upstream = asyncio.ensure_future(self._copy(client_reader, backend, half_close=True))
-        try:
-            await self._copy(backend_reader, client, half_close=False)
-        finally:
-            upstream.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionError, OSError):
-                await upstream
-
-    async def _copy(
-        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, half_close: bool
-    ) -> None:
-        while True:
-            data = await asyncio.wait_for(source.read(RELAY_SIZE), self.timeout)
-            if not data:
-                if half_close and sink.can_write_eof():
-                    with contextlib.suppress(OSError):
-                        sink.write_eof()
-                return
-            sink.write(data)
-            await sink.drain()  # back-pressure: a slow reader slows the writer, memory stays flat
+    def close_idle(self) -> None:
+        """fastrouter-timeout: drop sessions where nothing moved for that long."""
+        limit = asyncio.get_running_loop().time() - self.timeout
+        for session in [s for s in self.sessions if s.last < limit]:
+            session.client.abort()
+            if session.backend is not None:
+                session.backend.abort()
 
     # -- the process -----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, object]:
         statics = [
             {"name": n.name, "hits": n.hits, "grace": int(n.dead_since)} for n in self.static
         ]
-        return router_stats(NAME, self.addresses, self.active, statics, self.table)
+        return router_stats(NAME, self.addresses, len(self.sessions), statics, self.table)
 
     async def serve(self) -> None:
         servers = []
         for address in self.addresses:
             sock, _ = bind(address, backlog=1024, reuse_port=True)
             sock.setblocking(False)
-            servers.append(await asyncio.start_server(self.handle, sock=sock, limit=RELAY_SIZE))
+            loop = asyncio.get_running_loop()
+            servers.append(await loop.create_server(lambda: Session(self), sock=sock))
             log(f"uWSGI {NAME} bound on {address} fd {sock.fileno()}")
         assert self.table is not None or not self.subscription_servers
         transports = [
@@ -255,6 +321,7 @@ class FastRouter:
         while not stop.is_set():  # a router never outlives its master
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
+            self.close_idle()
             if self.table is not None:
                 self.table.expire()
             if os.getppid() != master:
@@ -273,6 +340,15 @@ def _safe_key(key: str) -> bool:
     return not ("/" in key or "\0" in key or key.startswith(".") or ".." in key)
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (several times faster at relaying), else None."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop  # type: ignore[no-any-return]
+
+
 def run(config: object) -> int:
     """The body of a fastrouter process (forked by the master)."""
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
@@ -282,7 +358,8 @@ def run(config: object) -> int:
         log(f"!!! {exc} !!!")
         return 1
     try:
-        asyncio.run(router.serve())
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(router.serve())
     except (OSError, SocketError) as exc:
         log(f"!!! {NAME}: {exc} !!!")
         return 1
