@@ -389,3 +389,25 @@ def test_unusable_router_options_stop_the_start(
         assert error in inst.log()
     finally:
         inst.stop()
+
+
+def test_router_survives_reload_and_dies_with_its_master(tmp_path: Path) -> None:
+    port, dead = free_port(), free_port()
+    inst = Instance(
+        ["--fastrouter", f"127.0.0.1:{port}", "--fastrouter-to", f"127.0.0.1:{dead}"],
+        tmp_path,
+        None,
+        None,
+    )
+    try:
+        inst.wait_log("uWSGI fastrouter bound on")
+        inst.signal(signal.SIGHUP)  # graceful reload: the master re-execs, the router comes back
+        wait_for(lambda: inst.log().count("uWSGI fastrouter bound on") == 2, 15, "the new router")
+        # its only node refuses: marked failed, and then there is no node left for the key
+        assert request(port, "r.example") == (502, b"502 Bad Gateway: no node for r.example\n")
+        (router_pid,) = inst.worker_pids()
+        os.kill(inst.pid, signal.SIGKILL)
+        inst.proc.wait(5)
+        wait_for(lambda: not Path(f"/proc/{router_pid}").exists(), 10, "the orphaned router")
+    finally:
+        inst.stop()
