@@ -11,7 +11,6 @@ pool). Nothing here knows Perl or Ruby: a runtime describes its child with a
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import socket
@@ -78,7 +77,6 @@ OUTPUT_LINES_KEPT = 40
 CallHandler = Callable[[bytes, list[bytes]], list[bytes]]
 
 _PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 class CallError(Exception):
@@ -188,9 +186,12 @@ def die_with_parent(parent_pid: int) -> Callable[[], None]:
 
     PR_SET_PDEATHSIG fires when the spawning *thread* exits; workers keep their threads for life.
     """
+    import ctypes  # here, before the fork: not in every process that lists the runtimes
+
+    libc = ctypes.CDLL(None, use_errno=True)
 
     def setup() -> None:
-        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent_pid:  # the worker died before prctl took effect
             os._exit(1)
 

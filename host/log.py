@@ -54,11 +54,14 @@ def ctime(epoch: float | None = None) -> str:
     return time.ctime(epoch)
 
 
-def printable(text: str, limit: int = 256) -> str:
-    """Text that came from a peer, safe in a log line or a header: control characters escaped
-    (`\\xNN`), at most `limit` characters."""
-    if len(text) > limit:
-        text = text[:limit] + "..."
+def printable(text: str) -> str:
+    """Client-supplied text made safe for one log line: every control character (CR, LF, ESC,
+    C1 ...) written as a \\xNN (or \\uNNNN) escape, so a request cannot forge or split lines."""
     if text.isprintable():
         return text
-    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
+    return "".join(c if c.isprintable() else _escape(c) for c in text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

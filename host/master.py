@@ -21,12 +21,15 @@ from typing import TYPE_CHECKING
 
 from polyhost import __version__
 from polyhost.apps import app_specs
+from polyhost.catalog import CATALOG
 from polyhost.config import option_values
-from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext, runtime_class
+from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext
 from polyhost.fabric.control import ControlPair
 from polyhost.fabric.processes import run_mule, run_spooler
+from polyhost.fabric.redis_url import redacted
 from polyhost.fabric.setup import Fabric
 from polyhost.fabric.signals import Target
+from polyhost.lifeline import die_with_parent
 from polyhost.log import log, log_exception, open_logfile, set_log_date
 from polyhost.process import CURRENT
 from polyhost.router.announcer import Announcer, ConfigError
@@ -284,6 +287,7 @@ class Master:
         if pid == 0:
             code = 1
             try:
+                die_with_parent(self.pid)
                 self._close_master_fds(child)
                 set_process_title(self.config, child.name)
                 self.fabric.enter_child(child.pair.child)
@@ -625,7 +629,7 @@ class Master:
             apps.append(
                 {
                     "id": index,
-                    "modifier1": runtime_class(spec.runtime).modifier1,
+                    "modifier1": CATALOG.get(spec.runtime).modifier1,
                     "mountpoint": spec.mountpoint,
                     "startup_time": int(loaded.startup_time) if loaded else 0,
                     "requests": 0,
@@ -635,7 +639,7 @@ class Master:
             )
         spoolers = [
             {
-                "dir": c.arg,
+                "dir": redacted(c.arg),
                 "pid": c.pid,
                 "tasks": self.fabric.router.spooler_tasks.get(c.arg, 0),
                 "respawns": c.respawns,

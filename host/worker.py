@@ -24,7 +24,7 @@ from polyhost import websocket
 from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext
 from polyhost.fabric import signals
 from polyhost.fabric.packets import serve_packet
-from polyhost.log import log, log_exception
+from polyhost.log import log, log_exception, printable
 from polyhost.process import CURRENT
 from polyhost.protocol import sockio
 from polyhost.protocol.fastcgi import FastCgiConnection
@@ -94,6 +94,7 @@ class Worker:
         self.pid = os.getpid()
         self.threads = max(1, int(config.get("threads") or 1))
         self.buffer_size = int(config.get("buffer-size") or 4096)
+        self.limit_post = int(config.get("limit-post") or 0)
         self.socket_timeout = float(config.get("socket-timeout") or 4)
         self.keepalive_timeout = max(self.socket_timeout, 15.0)
         self.harakiri = int(config.get("harakiri") or 0)
@@ -261,7 +262,9 @@ class Worker:
                     sock, self.buffer_size, listener.modifiers, self.socket_timeout
                 )
             else:
-                conn = FastCgiConnection(sock, listener.modifiers, self.socket_timeout)
+                conn = FastCgiConnection(
+                    sock, self.buffer_size, listener.modifiers, self.socket_timeout
+                )
             conn.listener = listener  # type: ignore[union-attr]
             fd = sock.fileno()
             self.conns[fd] = conn
@@ -281,11 +284,14 @@ class Worker:
         except HttpError as exc:
             self._refuse(conn, exc.status, exc.reason)
             return False
-        except (PacketError, ValueError) as exc:
-            log(f"bad request on {conn.listener.name}: {exc}")  # type: ignore[union-attr]
+        except ClientGone:
             self._drop(conn)
             return False
-        except ClientGone:
+        except Exception as exc:  # a malformed head (or a parser bug) closes it, never the worker
+            kind = (
+                "bad request" if isinstance(exc, PacketError | ValueError) else "unparsable input"
+            )
+            log(f"{kind} on {conn.listener.name}: {printable(str(exc))}")  # type: ignore[union-attr]
             self._drop(conn)
             return False
         if conn.ready:
@@ -296,7 +302,7 @@ class Worker:
 
     def _refuse(self, conn: Connection, status: int, reason: str) -> None:
         addr = getattr(conn, "remote_addr", "")
-        log(f"HTTP {status} to {addr} on {conn.listener.name}: {reason}")  # type: ignore[union-attr]
+        log(f"HTTP {status} to {addr} on {conn.listener.name}: {printable(reason)}")  # type: ignore[union-attr]
         with contextlib.suppress(OSError):
             conn.sock.send(error_response(status, reason))
         self._drop(conn)
@@ -406,6 +412,10 @@ class Worker:
         failed = False
         keep = False
         try:
+            if self.limit_post and (request.content_length or 0) > self.limit_post:
+                raise BodyOverLimit(
+                    f"{request.content_length} bytes over limit-post {self.limit_post}"
+                )
             if self.post_buffering:
                 self._buffer_body(request)
             if self.static is None or not self.static.serve(request, responder):
@@ -420,6 +430,15 @@ class Worker:
                 f"client {request.vars.get('REMOTE_ADDR', '')} gone while serving "
                 f"{request.vars.get('REQUEST_URI', '')}: {exc}"
             )
+        except BodyOverLimit as exc:  # refused before a byte of the body was read
+            log(
+                f"request body of {request.vars.get('REMOTE_ADDR', '')} for "
+                f"{printable(request.vars.get('REQUEST_URI', ''))} refused: {exc}"
+            )
+            responder.keep_alive = False
+            with contextlib.suppress(Exception):
+                simple_error(responder, 413)
+                responder.finish()
         except ResponseAborted:
             failed = True  # the runtime logged why; closing the connection tells the client
         except Exception as exc:  # a bug in a runtime: log it, answer 500, keep the worker
@@ -563,6 +582,10 @@ class Worker:
         with contextlib.suppress(OSError):
             os.write(sock.fileno(), data)
             sock.shutdown(socket.SHUT_RDWR)
+
+
+class BodyOverLimit(Exception):
+    """The declared request body is over `limit-post`: answered 413 without reading it."""
 
 
 def _rss_bytes() -> int:

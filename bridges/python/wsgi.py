@@ -14,10 +14,11 @@ import importlib.util
 import os
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, BinaryIO
 
 from polyhost import __version__
 from polyhost.bridges.python import uwsgi_api
+from polyhost.bridges.python.hooks import install_python_hooks
 from polyhost.config import option_values
 from polyhost.dispatch import App, AppLoadError, Runtime, RuntimeContext, chdir_to
 from polyhost.log import log_exception
@@ -110,13 +111,25 @@ class InputStream:
 
 
 class WsgiRuntime(Runtime):
+    """`--wsgi-file FILE`, `--module mod[:callable]` or a mount of either: WSGI in the worker."""
+
     name = "python"
+    language = "Python"
+    interface = "WSGI"
     modifier1 = 0
-    option = "wsgi-file / module"
-    suffixes: ClassVar[tuple[str, ...]] = (".py", ".wsgi")
+    app_options = ("wsgi-file", "module")
+    suffixes = (".py", ".wsgi")
+
+    @classmethod
+    def takes_unclaimed(cls, target: str) -> bool:
+        """A `module[:callable]` name: anything but a directory or an executable file."""
+        return not os.path.isdir(target) and not (
+            os.path.isfile(target) and os.access(target, os.X_OK)
+        )
 
     def __init__(self, ctx: RuntimeContext, specs: list[Any]) -> None:
         super().__init__(ctx, specs)
+        install_python_hooks()  # in the master: every process forked from it has them
         self.preload = not (ctx.config.get("lazy-apps") or ctx.config.get("lazy"))
         self.errors = ErrorStream(ctx.log)
         threads = int(ctx.config.get("threads") or 1)

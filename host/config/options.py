@@ -149,12 +149,15 @@ AVAILABLE = frozenset(
         "spooler-ordered",
         "spooler-max-tasks",
         "spooler-harakiri",
+        "spooler-external",
+        "limit-post",
         "cache2",
         "cache",
         "cache-blocksize",
         "cache-store",
         "add-cache-item",
         "rpc-grpc",
+        "rpc-nodes",
         "callable",
         "pythonpath",
         "home",
@@ -281,6 +284,11 @@ def _section(group: str, component: str, *rows: dict[str, Any]) -> list[Option]:
             )
         )
     return options
+
+
+def _runtime_section(runtime: str, *rows: dict[str, Any]) -> list[Option]:
+    """A runtime's options: grouped under the runtime's name, which the catalog titles."""
+    return _section(runtime, runtime, *rows)
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -1040,8 +1048,7 @@ OPTIONS: tuple[Option, ...] = (
             "privileges drop",
         ),
     ),
-    *_section(
-        "Python (WSGI)",
+    *_runtime_section(
         "python",
         _o(
             "module",
@@ -1888,6 +1895,14 @@ OPTIONS: tuple[Option, ...] = (
             STR,
             "polyhost: serve every RPC function to gRPC clients on ADDR (rpc/polyhost_rpc.proto)",
             metavar="ADDR",
+        ),
+        _o(
+            "rpc-nodes",
+            LIST,
+            "polyhost: name a group of nodes (GROUP=ADDR[,ADDR...]): uwsgi.rpc('group:GROUP', ...)"
+            " calls one of them (round robin, an unreachable node skipped) and"
+            " uwsgi.signal(N, 'group:GROUP') raises N on every one",
+            metavar="GROUP=ADDR[,ADDR...]",
         ),
     ),
     *_section(
@@ -2883,8 +2898,7 @@ OPTIONS: tuple[Option, ...] = (
         _o("autoload", FLAG, "try to automatically load plugins when unknown options are found"),
         _o("dlopen", LIST, "blindly load a shared library"),
     ),
-    *_section(
-        "Perl (PSGI)",
+    *_runtime_section(
         "psgi",
         _o("psgi", STR, "load a psgi app"),
         _o("psgi-enable-psgix-io", FLAG, "enable psgix.io support"),
@@ -2905,8 +2919,7 @@ OPTIONS: tuple[Option, ...] = (
         _o("plshell-oneshot", FLAG, "run a perl interactive shell (one shot)"),
         _o("perl-no-plack", FLAG, "force the use of do instead of Plack::Util::load_psgi"),
     ),
-    *_section(
-        "Ruby (Rack)",
+    *_runtime_section(
         "rack",
         _o("rails", STR, "load a rails <= 2.x app"),
         _o("rack", STR, "load a rack app"),
@@ -2946,8 +2959,7 @@ OPTIONS: tuple[Option, ...] = (
             aliases=("rb-threads", "rbthread", "rb-thread"),
         ),
     ),
-    *_section(
-        "Lua (WSAPI)",
+    *_runtime_section(
         "lua",
         _o("lua", STR, "load lua wsapi app"),
         _o("lua-load", LIST, "load a lua file"),
@@ -2964,8 +2976,7 @@ OPTIONS: tuple[Option, ...] = (
             default=0,
         ),
     ),
-    *_section(
-        "JVM (JWSGI, Ring)",
+    *_runtime_section(
         "jvm",
         _o("jvm-main-class", LIST, "load the specified class and call its main() function"),
         _o("jvm-opt", LIST, "add the specified jvm option"),
@@ -2975,8 +2986,7 @@ OPTIONS: tuple[Option, ...] = (
         _o("ring-load", LIST, "load the specified clojure script", aliases=("clojure-load",)),
         _o("ring-app", STR, "map the specified ring application (syntax namespace:function)"),
     ),
-    *_section(
-        "Mono (ASP.NET)",
+    *_runtime_section(
         "mono",
         _o(
             "mono-app",
@@ -3010,8 +3020,7 @@ OPTIONS: tuple[Option, ...] = (
         _o("mono-exec", LIST, "exec the specified assembly just before app loading"),
         _o("mono-index", LIST, "add an asp.net index file"),
     ),
-    *_section(
-        "PHP",
+    *_runtime_section(
         "php",
         _o("php-ini", LIST, "set php.ini path", aliases=("php-config",)),
         _o(
@@ -3062,8 +3071,7 @@ OPTIONS: tuple[Option, ...] = (
         ),
         _o("php-sapi-name", STR, "hack the sapi name (required for enabling zend opcode cache)"),
     ),
-    *_section(
-        "CGI",
+    *_runtime_section(
         "cgi",
         _o("cgi", LIST, "add a cgi mountpoint/directory/script"),
         _o("cgi-map-helper", LIST, "add a cgi map-helper", aliases=("cgi-helper",)),
@@ -3125,17 +3133,10 @@ def all_option_names() -> list[str]:
     return list(_BY_NAME)
 
 
-#: How warnings name a component that is not available yet: "needs <title>".
+#: How warnings name a component that is not available yet: "needs <title>" (a runtime's title
+#: comes from the catalog).
 COMPONENT_TITLES = {
     "core": "a core feature",
-    "python": "the Python runtime",
-    "psgi": "the PSGI runtime",
-    "rack": "the Rack runtime",
-    "lua": "the Lua (WSAPI) runtime",
-    "jvm": "the JVM runtime",
-    "mono": "the Mono runtime",
-    "php": "the PHP runtime",
-    "cgi": "the CGI runtime",
     "go": "the Go runtime",
     "cache": "the cache",
     "spooler": "the spooler",
@@ -3199,6 +3200,24 @@ PLUGIN_COMPONENTS = {
     "syslog": "logging",
     "rsyslog": "logging",
 }
+
+
+def component_title(component: str) -> str:
+    """How a message names a component: "the Perl (PSGI) runtime", "the cache"."""
+    from polyhost.catalog import CATALOG  # the bridges import the config: looked up when asked
+
+    runtime = CATALOG.find(component)
+    if runtime is not None:
+        return f"the {runtime.title()} runtime"
+    return COMPONENT_TITLES.get(component, component)
+
+
+def group_title(option: Option) -> str:
+    """The --help heading of an option: its group, or its runtime's title from the catalog."""
+    from polyhost.catalog import CATALOG
+
+    runtime = CATALOG.find(option.group)
+    return option.group if runtime is None else runtime.title()
 
 
 def plugin_component(plugin: str) -> str | None:

@@ -16,6 +16,7 @@ from collections import deque
 from typing import BinaryIO
 
 from polyhost.protocol import sockio
+from polyhost.protocol.uwsgi import PacketError
 from polyhost.request import ClientGone, Request, StreamBody
 
 RECORD = struct.Struct(">BBHHBx")
@@ -137,9 +138,15 @@ class FastCgiConnection:
     """A FastCGI client connection (nginx `fastcgi_pass`)."""
 
     def __init__(
-        self, sock: socket.socket, modifiers: tuple[int, int] | None, timeout: float
+        self,
+        sock: socket.socket,
+        limit: int,
+        modifiers: tuple[int, int] | None,
+        timeout: float,
     ) -> None:
         self.sock = sock
+        #: most bytes of PARAMS one request may send (`buffer-size`, as uwsgi vars)
+        self.limit = limit
         self.timeout = timeout
         self.fd = sock.fileno()
         self.modifiers = modifiers or (0, 0)
@@ -170,6 +177,8 @@ class FastCgiConnection:
 
     def _on_record(self, rtype: int, request_id: int, content: bytes) -> None:
         if rtype == BEGIN_REQUEST:
+            if len(content) < BEGIN_BODY.size:
+                raise PacketError(f"FastCGI BEGIN_REQUEST of {len(content)} bytes (8 expected)")
             role, flags = BEGIN_BODY.unpack_from(content)
             if role != RESPONDER:
                 self.send(record(END_REQUEST, request_id, END_BODY.pack(0, 3)))
@@ -179,6 +188,11 @@ class FastCgiConnection:
             self._params.clear()
         elif rtype == PARAMS:
             if content:
+                if len(self._params) + len(content) > self.limit:
+                    raise PacketError(
+                        f"FastCGI params of request {request_id} over {self.limit} bytes:"
+                        " raise buffer-size"
+                    )
                 self._params += content
                 return
             env = decode_pairs(bytes(self._params))
