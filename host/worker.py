@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from polyhost import websocket
 from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext
 from polyhost.fabric import signals
 from polyhost.fabric.packets import serve_packet
@@ -383,6 +384,7 @@ class Worker:
             return False
         responder = conn.responder(request)
         conn.served += 1
+        websocket.bind(conn.sock, request, responder)
         if self.stopping:
             responder.keep_alive = False  # tell the client before we close
         slot = self.cores[core]

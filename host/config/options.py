@@ -232,6 +232,27 @@ AVAILABLE = frozenset(
         "static-gzip-ext",
         "honour-range",
         "offload-threads",
+        # WebSockets in the worker, fastrouter and subscriptions (issue 11, points 6-7)
+        "websockets-max-size",
+        "websockets-ping-freq",
+        "websockets-pong-tolerance",
+        "fastrouter",
+        "fastrouter-processes",
+        "fastrouter-use-pattern",
+        "fastrouter-use-base",
+        "fastrouter-to",
+        "fastrouter-gracetime",
+        "fastrouter-quiet",
+        "fastrouter-subscription-server",
+        "fastrouter-timeout",
+        "fastrouter-stats",
+        "subscribe-to",
+        "subscribe2",
+        "subscribe-freq",
+        "subscription-tolerance",
+        "subscribe-with-modifier1",
+        "weight",
+        "auto-weight",
     ]
 )
 
