@@ -75,6 +75,9 @@ class AppSpec:
     target: str
     mountpoint: str = ""
     origin: str = "command line"
+    #: the option that named it ("wsgi-file", "module", "mount"): a runtime may read a target
+    #: differently by option (Python: `wsgi-file` is always a file, `module` only if it exists)
+    option: str = ""
 
 
 class Runtime(ABC):

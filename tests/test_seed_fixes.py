@@ -1,0 +1,97 @@
+"""What the uWSGI docs' own examples tripped over (issue 12), each fix shown on a real instance:
+Django's `module = mysite.wsgi`, factories, `from uwsgidecorators import *` ..."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import POLYHOST, get, serving, split_response, wait_for
+
+
+def test_django_module_form_without_callable(tmp_path: Path) -> None:
+    """The Django tutorial's `--module mysite.wsgi`: the module, not a file called so."""
+    subprocess.run(
+        [sys.executable, "-m", "django", "startproject", "mysite", str(tmp_path)],
+        check=True,
+        timeout=60,
+    )
+    (tmp_path / "site.ini").write_text(
+        f"[uwsgi]\nchdir = {tmp_path}\nmodule = mysite.wsgi\n"
+        "env = DJANGO_SETTINGS_MODULE=mysite.settings\nmaster = true\n"
+    )
+    with serving(tmp_path, ["--ini", str(tmp_path / "site.ini")]) as inst:
+        status, _, body = split_response(get(inst.port, "/admin/login/", host="127.0.0.1"))
+        assert status == 200 and b"Django administration" in body
+
+
+def test_wsgi_file_stays_a_file_and_a_factory_is_called_once(tmp_path: Path) -> None:
+    (tmp_path / "factoryapp.py").write_text(
+        "CALLS = []\n"
+        "def create_app():\n"
+        "    CALLS.append(1)\n"
+        "    def app(env, start_response):\n"
+        "        start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "        return [b'made %d' % len(CALLS)]\n"
+        "    return app\n"
+    )
+    args = ["--chdir", str(tmp_path), "--module", "factoryapp:create_app()"]
+    with serving(tmp_path, args) as inst:
+        for _ in range(3):
+            assert split_response(get(inst.port))[2] == b"made 1"
+    args = ["--chdir", str(tmp_path), "--module", "factoryapp", "--callable", "create_app()"]
+    with serving(tmp_path, args) as inst:
+        assert split_response(get(inst.port))[2] == b"made 1"
+    # `wsgi-file` names a file even when a module of that name exists
+    missing = subprocess.run(
+        [
+            *POLYHOST,
+            "--http-socket",
+            "127.0.0.1:0",
+            "--chdir",
+            str(tmp_path),
+            "--wsgi-file",
+            "factoryapp.wsgi",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert missing.returncode != 0 and "no such file" in missing.stdout + missing.stderr
+
+
+def test_star_import_of_uwsgidecorators_runs_a_spooler_task(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    done = tmp_path / "done.txt"
+    (tmp_path / "tasks.py").write_text(
+        "from uwsgidecorators import *\n"
+        "\n"
+        "@spool\n"
+        "def write_down(arguments):\n"
+        f"    open({str(done)!r}, 'a').write(arguments['word'])\n"
+        "\n"
+        "@lock\n"
+        "def guarded():\n"
+        "    return b'locked'\n"
+        "\n"
+        "def application(env, start_response):\n"
+        "    write_down.spool(word='hello')\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [guarded()]\n"
+    )
+    args = ["--chdir", str(tmp_path), "--module", "tasks", "--spooler", str(spool)]
+    with serving(tmp_path, args) as inst:
+        assert split_response(get(inst.port))[2] == b"locked"
+        wait_for(lambda: done.exists() and done.read_text() == "hello", what="the spooled task")
+
+
+def test_star_import_exports_what_uwsgis_module_does() -> None:
+    from polyhost.bridges.python import uwsgidecorators
+
+    namespace: dict[str, object] = {}
+    exec("from polyhost.bridges.python.uwsgidecorators import *", namespace)
+    expected = "spool spoolforever spoolraw mulefunc timer rbtimer cron filemon signal rpc"
+    for name in (*expected.split(), "postfork", "thread", "lock", "harakiri", "erlang"):
+        assert namespace[name] is getattr(uwsgidecorators, name), name
