@@ -306,6 +306,20 @@ class Dispatcher:
         )
 
 
+_CHDIR_DONE: list[str] = []
+
+
+def apply_chdir(config: Config, inherited: bool = False) -> None:
+    """The `chdir` option, once per process tree (as uWSGI, before sockets and apps of every
+    runtime): the master does it first; a runtime loaded without a master does it itself.
+    `inherited`: the process started in that directory already (a re-exec'd master)."""
+    chdir = config.get("chdir")
+    if chdir and not _CHDIR_DONE:
+        if not inherited:
+            chdir_to(str(chdir))
+        _CHDIR_DONE.append(os.getcwd())
+
+
 def chdir_to(path: str) -> None:
     """chdir with an operator-readable error."""
     try:

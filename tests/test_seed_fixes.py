@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import POLYHOST, get, serving, split_response, wait_for
+from conftest import APPS, POLYHOST, get, serving, split_response, wait_for
+
+SEED_APPS = APPS / "seeds"
 
 
 def test_django_module_form_without_callable(tmp_path: Path) -> None:
@@ -95,3 +97,23 @@ def test_star_import_exports_what_uwsgis_module_does() -> None:
     expected = "spool spoolforever spoolraw mulefunc timer rbtimer cron filemon signal rpc"
     for name in (*expected.split(), "postfork", "thread", "lock", "harakiri", "erlang"):
         assert namespace[name] is getattr(uwsgidecorators, name), name
+
+
+def test_classic_sinatra_with_logging_answers_200(tmp_path: Path) -> None:
+    app_dir = SEED_APPS / "sinatra_classic"
+    with serving(tmp_path, ["--chdir", str(app_dir), "--rack", "config.ru"]) as inst:
+        status, _, body = split_response(get(inst.port))
+        assert (status, body) == (200, b"Hello classic")
+        inst.wait_log("INFO -- : serving root")  # Sinatra's Logger on rack.errors
+        status, _, _ = split_response(get(inst.port, "/boom"))
+        assert status == 500
+        inst.wait_log("RuntimeError - kaboom")
+        inst.wait_log("app.rb:8:in")  # the backtrace, not only the request line
+
+
+def test_psgi_errors_is_an_io_handle(tmp_path: Path) -> None:
+    with serving(tmp_path, ["--psgi", str(SEED_APPS / "errors.psgi")]) as inst:
+        assert split_response(get(inst.port))[2] == b"logged"
+        for line in ("printed line", "said line", "written line", "formatted line"):
+            inst.wait_log(line)
+        assert "and more" not in inst.log()

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 from polyhost import __version__
 from polyhost.bridges.python import uwsgi_api
 from polyhost.config import option_values
-from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext, chdir_to
+from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext, apply_chdir
 from polyhost.log import log_exception
 from polyhost.request import Request, Responder, simple_error
 
@@ -351,9 +351,7 @@ def prepare_python_environment(ctx: RuntimeContext) -> None:
         for path in sorted(glob.glob(entry)) or [entry]:
             if path not in sys.path:
                 sys.path.insert(0, path)
-    chdir = config.get("chdir")
-    if chdir:
-        chdir_to(str(chdir))
+    apply_chdir(config)
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     for module in option_values(config, "import"):
