@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from polyhost.config import ConfigError, load_config
+
 from conftest import APPS, POLYHOST, get, serving, split_response, wait_for
 
 SEED_APPS = APPS / "seeds"
@@ -117,3 +121,53 @@ def test_psgi_errors_is_an_io_handle(tmp_path: Path) -> None:
         for line in ("printed line", "said line", "written line", "formatted line"):
             inst.wait_log(line)
         assert "and more" not in inst.log()
+
+
+def test_xml_config_forms(tmp_path: Path) -> None:
+    """The docs' `<uwsgi>` files: repeated elements, bare elements, `id` blocks, `<app>`."""
+    plain = tmp_path / "app.xml"
+    plain.write_text(
+        "<uwsgi>\n  <socket>127.0.0.1:3031</socket>\n  <master/>\n  <processes>4</processes>\n"
+        "  <env>A=1</env>\n  <env>B=2</env>\n"
+        '  <app mountpoint="/x">myapp.py</app>\n  <threads id="big">8</threads>\n</uwsgi>\n'
+    )
+    cfg = load_config(["--xml", str(plain)], environ={})
+    assert cfg.get("socket") == ["127.0.0.1:3031"] and cfg.get("master") is True
+    assert cfg.get("processes") == 4 and cfg.get("env") == ["A=1", "B=2"]
+    assert cfg.get("mount") == ["/x=myapp.py"]
+    assert cfg.get("threads") == 8  # as uWSGI: without a selector, id'd elements count too
+    assert cfg.origin("processes") == f"{plain}:4"
+    picked = load_config([f"{plain}:other"], environ={})
+    assert picked.get("threads") == 1 and picked.get("processes") == 4  # the default
+    several = tmp_path / "several.xml"
+    several.write_text(
+        '<all><uwsgi id="one"><processes>1</processes></uwsgi>'
+        '<uwsgi id="two"><processes>2</processes></uwsgi></all>'
+    )
+    assert load_config(["-x", f"{several}:two"], environ={}).get("processes") == 2
+    with pytest.raises(ConfigError, match=r"no <uwsgi> element with id='three'.*'one', id='two'"):
+        load_config(["--xml", f"{several}:three"], environ={})
+    (tmp_path / "bad.xml").write_text("<uwsgi>\n<socket>\n")
+    with pytest.raises(ConfigError, match=r"bad.xml:3: invalid XML"):
+        load_config(["--xml", str(tmp_path / "bad.xml")], environ={})
+
+
+def test_section_selectors_and_keys_outside_sections(tmp_path: Path) -> None:
+    ini = tmp_path / "myconf.ini"
+    ini.write_text(
+        "processes = 9\n[uwsgi]\nini = :app1\n[app1]\nprocesses = 2\n[app2]\nprocesses = 3\n"
+    )
+    cfg = load_config(["--ini", f"{ini}:app2"], environ={})
+    assert cfg.get("processes") == 3
+    cfg = load_config(["--ini", str(ini)], environ={})
+    assert cfg.get("processes") == 2  # `ini = :app1`: that section of this file
+    assert any(
+        "ignored processes (line 1): keys before any [section] header" in warning
+        for warning in cfg.warnings
+    ), cfg.warnings
+    yml = tmp_path / "conf.yaml"
+    yml.write_text("uwsgi:\n  processes: 1\napp1:\n  processes: 5\n")
+    assert load_config(["--yaml", f"{yml}:app1"], environ={}).get("processes") == 5
+    js = tmp_path / "conf.json"
+    js.write_text('{"uwsgi": {"processes": 1}, "app1": {"processes": 6}}')
+    assert load_config(["--json", f"{js}:app1"], environ={}).get("processes") == 6
