@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import sys
 import xml.etree.ElementTree as ET
-from xml.parsers import expat
 from collections.abc import Callable
+from xml.parsers import expat
 
 import yaml
 
