@@ -23,7 +23,7 @@ from polyhost import __version__
 from polyhost.apps import app_specs
 from polyhost.catalog import CATALOG
 from polyhost.config import option_values
-from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext
+from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext, apply_chdir
 from polyhost.fabric.control import ControlPair
 from polyhost.fabric.processes import run_mule, run_spooler
 from polyhost.fabric.redis_url import redacted
@@ -119,6 +119,12 @@ class Master:
         log(f"*** Starting polyhost {__version__} (uWSGI 2.0.21 compatible) (pid: {self.pid}) ***")
         for warning in cfg.warnings:
             log(f"config: {warning}")
+        if cfg.get("chdir") and not self.reloads:
+            log(f"chdir() to {cfg.get('chdir')}")
+        try:  # a re-exec'd master is there already
+            apply_chdir(cfg, inherited=bool(self.reloads))
+        except AppLoadError as exc:
+            raise StartupError(f"{cfg.origin('chdir')}: {exc}") from exc
         try:
             self.listeners = open_listeners(cfg, log)
         except (SocketError, OSError) as exc:

@@ -818,8 +818,6 @@ def test_options_not_available_yet_are_kept_and_reported(tmp_path: Path) -> None
 
 
 def test_unsupported_config_formats(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot read XML config files"):
-        load("--xml", str(tmp_path / "app.xml"))
     with pytest.raises(ConfigError, match="unknown config format"):
         load(ini(tmp_path, "include = other.conf\n"))
 

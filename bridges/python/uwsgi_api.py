@@ -7,6 +7,7 @@ the WebSocket calls from uwsgi_websocket.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import socket
@@ -56,6 +57,24 @@ def stop() -> bool:
     return True
 
 
+#: uWSGI's user lock 0, made at import (in the master, which imports every bridge before fork)
+#: so that every worker, mule and spooler shares it: a POSIX semaphore
+_USER_LOCK = multiprocessing.Lock()
+
+
+def lock(num: int = 0) -> None:
+    """Take the instance-wide user lock (uWSGI's `uwsgi.lock()`; only lock 0 exists)."""
+    if num != 0:
+        raise ValueError(f"uwsgi.lock({num}): polyhost has one user lock, number 0")
+    _USER_LOCK.acquire()
+
+
+def unlock(num: int = 0) -> None:
+    if num != 0:
+        raise ValueError(f"uwsgi.unlock({num}): polyhost has one user lock, number 0")
+    _USER_LOCK.release()
+
+
 def install() -> types.ModuleType:
     """Create (once) and register the `uwsgi` module in sys.modules."""
     existing = sys.modules.get("uwsgi")
@@ -71,6 +90,8 @@ def install() -> types.ModuleType:
         set_user_harakiri,
         reload,
         stop,
+        lock,
+        unlock,
         *uwsgi_fabric.EXPORTS,
         *uwsgi_websocket.EXPORTS,
     )
