@@ -24,6 +24,7 @@ from polyhost.apps import app_specs
 from polyhost.catalog import CATALOG
 from polyhost.config import option_values
 from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext, apply_chdir
+from polyhost.emperor.link import EmperorLink
 from polyhost.fabric.control import ControlPair
 from polyhost.fabric.processes import run_mule, run_spooler
 from polyhost.fabric.redis_url import redacted
@@ -105,6 +106,7 @@ class Master:
         self.routers: dict[str, int] = {}
         self.routers_only = False
         self.exit_code = 0
+        self.emperor: EmperorLink | None = None
 
     # -- start -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -113,6 +115,9 @@ class Master:
         if logto:
             open_logfile(str(logto))
         set_log_date(cfg.get("log-date"))
+        self.emperor = EmperorLink.from_env(cfg)
+        if self.emperor is not None:
+            self.emperor.keep_stdin_socket(cfg)
         if not cfg.get("honour-stdin"):
             _stdin_from_devnull()
         set_process_title(cfg, "master")
@@ -129,6 +134,8 @@ class Master:
             self.listeners = open_listeners(cfg, log)
         except (SocketError, OSError) as exc:
             raise StartupError(str(exc)) from exc
+        if self.emperor is not None:
+            self.listeners += self.emperor.extra_listeners()
         if cfg.get("rpc-grpc"):
             self._open_gateway_backend()
         self._check_routers()
@@ -273,19 +280,7 @@ class Master:
                 pidfile.write(f"{self.pid}\n")
 
     def _drop_privileges(self) -> None:
-        if os.getuid() != 0:
-            return
-        gid, uid = self.config.get("gid"), self.config.get("uid")
-        if gid:
-            import grp
-
-            os.setgid(int(gid) if str(gid).isdigit() else grp.getgrnam(str(gid)).gr_gid)
-        if uid:
-            import pwd
-
-            os.setuid(int(uid) if str(uid).isdigit() else pwd.getpwnam(str(uid)).pw_uid)
-        if not uid:
-            log("*** WARNING: you are running polyhost as root !!! (use the uid option) ***")
+        drop_privileges(self.config)
 
     # -- workers ----------------------------------------------------------------------------
     def spawn(self, child: ChildProc) -> None:
@@ -338,7 +333,8 @@ class Master:
     def _close_master_fds(self, me: ChildProc) -> None:
         for sig in SIG_NAMES:
             signal.signal(sig, signal.SIG_DFL)
-        for fd in (self.sig_r, self.sig_w, self.fifo_fd):
+        emperor_fd = self.emperor.fd if self.emperor is not None else -1
+        for fd in (self.sig_r, self.sig_w, self.fifo_fd, emperor_fd):
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
@@ -462,6 +458,7 @@ class Master:
                 next_check = now + 0.25
                 self.check_workers()
                 self._check_touch()
+                self._check_emperor()
             self.fabric.tick()
             if self.announcer is not None and self.state == "running":
                 self.announcer.tick()
@@ -571,6 +568,17 @@ class Master:
 
     def handle_chld(self) -> None:
         """Children are reaped every cycle."""
+
+    def _check_emperor(self) -> None:
+        """A vassal reports to its Emperor and obeys it (polyhost.emperor.link)."""
+        if self.emperor is None or not self.emperor.alive:
+            return
+        busy = lambda: any(self.board.worker(p.number).status == "busy" for p in self.workers)  # noqa: E731
+        command = self.emperor.poll(self.board, busy)
+        if command == "reload" and self.state == "running":
+            self.begin_reload()
+        elif command in ("stop", "graceful-stop") and self.state != "stopping":
+            self.begin_stop(graceful=command == "graceful-stop")
 
     # -- master FIFO and touch-reload -----------------------------------------------------------
     def _open_fifo(self) -> None:
@@ -716,6 +724,49 @@ def set_process_title(config: Config, role: str) -> None:
     import setproctitle
 
     setproctitle.setproctitle(title)
+
+
+def drop_privileges(config: Config) -> None:
+    """`gid` then `uid` when root; without root a uid/gid naming someone else is refused."""
+    gid, uid = config.get("gid"), config.get("uid")
+    if os.getuid() != 0:
+        _refuse_other_user(uid, gid)
+        return
+    if gid:
+        import grp
+
+        os.setgroups([])  # no root supplementary groups left behind
+        os.setgid(int(gid) if str(gid).isdigit() else grp.getgrnam(str(gid)).gr_gid)
+    if uid:
+        import pwd
+
+        os.setuid(int(uid) if str(uid).isdigit() else pwd.getpwnam(str(uid)).pw_uid)
+    if not uid:
+        log("*** WARNING: you are running polyhost as root !!! (use the uid option) ***")
+
+
+def _refuse_other_user(uid: object, gid: object) -> None:
+    """Not root (e.g. a tyrant vassal): a uid/gid naming someone else cannot be honoured."""
+    import grp
+    import pwd
+
+    for option, value, current, lookup in (
+        ("uid", uid, os.getuid(), lambda v: pwd.getpwnam(v).pw_uid),
+        ("gid", gid, os.getgid(), lambda v: grp.getgrnam(v).gr_gid),
+    ):
+        if not value:
+            continue
+        text = str(value)
+        try:
+            wanted = int(text) if text.isdigit() else lookup(text)
+        except KeyError:
+            raise StartupError(f"{option} = {text}: no such user or group") from None
+        if wanted != current:
+            raise StartupError(
+                f"{option} = {text}: this instance runs as {option} {current} without root "
+                f"privileges and cannot switch to {wanted} (a tyrant vassal runs as the owner "
+                "of its file; remove the option or chown the file)"
+            )
 
 
 def _stdin_from_devnull() -> None:
