@@ -353,33 +353,15 @@ class TaskRunner:
 class Spooler(TaskRunner):
     """One spooler directory, served by the process(es) that call `loop`."""
 
-    def __init__(
-        self,
-        directory: str,
-        *,
-        frequency: float = 30,
-        ordered: bool = False,
-        max_tasks: int = 0,
-        harakiri: int = 0,
-        log: Callable[[str], None],
-        quiet: bool = False,
-        chdir: str | None = None,
-    ) -> None:
+    def __init__(self, directory: str, *, ordered: bool = False, **settings: Any) -> None:
+        """`settings` are TaskRunner's: frequency, max_tasks, harakiri, log, quiet, chdir."""
         try:
             os.makedirs(directory, 0o750, exist_ok=True)
         except OSError as exc:
             raise SpoolError(
                 f"cannot create spooler directory {directory}: {exc.strerror}"
             ) from None
-        super().__init__(
-            os.path.realpath(directory),
-            frequency=frequency,
-            max_tasks=max_tasks,
-            harakiri=harakiri,
-            log=log,
-            quiet=quiet,
-            chdir=chdir,
-        )
+        super().__init__(os.path.realpath(directory), **settings)
         self.ordered = ordered
         self._hostname = socket.gethostname()
         self._next_due: float | None = None
