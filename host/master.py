@@ -23,15 +23,17 @@ from polyhost import __version__
 from polyhost.apps import app_specs
 from polyhost.catalog import CATALOG
 from polyhost.config import option_values
-from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext
+from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext, apply_chdir
 from polyhost.emperor.link import EmperorLink
 from polyhost.fabric.control import ControlPair
 from polyhost.fabric.processes import run_mule, run_spooler
 from polyhost.fabric.redis_url import redacted
 from polyhost.fabric.setup import Fabric
 from polyhost.fabric.signals import Target
+from polyhost.lifeline import die_with_parent
 from polyhost.log import log, log_exception, open_logfile, set_log_date
 from polyhost.process import CURRENT
+from polyhost.router.announcer import Announcer, ConfigError
 from polyhost.scoreboard import Scoreboard
 from polyhost.sockets import INHERIT_ENV, Listener, SocketError, export_fds, open_listeners
 from polyhost.static import StaticFiles
@@ -101,6 +103,9 @@ class Master:
         self.fifo_path = (option_values(cfg, "master-fifo") or [""])[0]
         self.fifo_fd = -1
         self.stats_server: StatsServer | None = None
+        self.announcer: Announcer | None = None
+        self.routers: dict[str, int] = {}
+        self.routers_only = False
         self.exit_code = 0
         self.emperor: EmperorLink | None = None
 
@@ -121,6 +126,12 @@ class Master:
         log(f"*** Starting polyhost {__version__} (uWSGI 2.0.21 compatible) (pid: {self.pid}) ***")
         for warning in cfg.warnings:
             log(f"config: {warning}")
+        if cfg.get("chdir") and not self.reloads:
+            log(f"chdir() to {cfg.get('chdir')}")
+        try:  # a re-exec'd master is there already
+            apply_chdir(cfg, inherited=bool(self.reloads))
+        except AppLoadError as exc:
+            raise StartupError(f"{cfg.origin('chdir')}: {exc}") from exc
         try:
             self.listeners = open_listeners(cfg, log)
         except (SocketError, OSError) as exc:
@@ -129,7 +140,8 @@ class Master:
             self.listeners += self.emperor.extra_listeners()
         if cfg.get("rpc-grpc"):
             self._open_gateway_backend()
-        if not self.listeners:
+        self._check_routers()
+        if not self.listeners and not self.routers:
             log(
                 "*** no socket configured (socket, http-socket or fastcgi-socket): "
                 "the instance serves nothing ***"
@@ -168,7 +180,9 @@ class Master:
         except (AppLoadError, ValueError) as exc:
             raise StartupError(str(exc)) from exc
         self.specs = specs
-        if not specs and not self.serves_static and cfg.get("need-app"):
+        # an instance that is only a router has no workers, so no app to need
+        self.routers_only = bool(self.routers and not specs and not self.listeners)
+        if not specs and not self.serves_static and cfg.get("need-app") and not self.routers_only:
             raise StartupError(
                 "no app configured (wsgi-file, module, mount, static-map ...): nothing to "
                 "serve. Set one, or need-app = false to start an empty instance"
@@ -201,6 +215,9 @@ class Master:
     def _plan_children(self) -> None:
         """Workers, then mules, then spoolers; each keeps its control channel across respawns."""
         plan = [("worker", wid, "") for wid in range(1, self.numproc + 1)]
+        if self.routers_only:
+            plan = []
+        plan += [("fastrouter", n, "") for n in range(1, self.routers.get("fastrouter", 0) + 1)]
         plan += [("mule", spec.id, spec.script) for spec in self.fabric.mule_list]
         per_dir = max(1, int(self.config.get("spooler-processes") or 1))
         plan += [
@@ -222,6 +239,20 @@ class Master:
                     idle=(lambda s=slot: s.status == "idle") if slot else (lambda: True),
                 )
             )
+
+    def _check_routers(self) -> None:
+        """Router processes to start and node-side subscriptions, checked before any fork."""
+        cfg = self.config
+        self.routers: dict[str, int] = {}
+        try:
+            if option_values(cfg, "fastrouter"):  # asyncio is loaded only where a router runs
+                from polyhost.router import fastrouter
+
+                fastrouter.check_config(cfg)
+                self.routers["fastrouter"] = max(1, int(cfg.get("fastrouter-processes") or 1))
+            self.announcer = Announcer.from_config(cfg, [ls.name for ls in self.listeners])
+        except (ValueError, ConfigError) as exc:  # RouterConfigError is a ValueError
+            raise StartupError(str(exc)) from exc
 
     @property
     def workers(self) -> list[ChildProc]:
@@ -259,6 +290,7 @@ class Master:
         if pid == 0:
             code = 1
             try:
+                die_with_parent(self.pid)
                 self._close_master_fds(child)
                 set_process_title(self.config, child.name)
                 self.fabric.enter_child(child.pair.child)
@@ -291,6 +323,10 @@ class Master:
             from polyhost.rpc.grpc_gateway import serve
 
             return serve(child.arg, self.gateway_backend)
+        if child.kind == "fastrouter":
+            from polyhost.router import fastrouter
+
+            return fastrouter.run(self.config)
         return run_spooler(self.config, self.dispatcher, self.fabric, child.arg)
 
     def _target(self, child: ChildProc) -> Target:
@@ -426,6 +462,8 @@ class Master:
                 self._check_touch()
                 self._check_emperor()
             self.fabric.tick()
+            if self.announcer is not None and self.state == "running":
+                self.announcer.tick()
             if self.state not in ("running", "workers-reload") and self._finish_transition():
                 break
             if self.state == "workers-reload" and not any(p.stopping for p in self.workers):
@@ -456,6 +494,8 @@ class Master:
         return False
 
     def begin_stop(self, graceful: bool) -> None:
+        if self.announcer is not None and self.state != "stopping":
+            self.announcer.unsubscribe()
         self.state = "stopping"
         self.pending.clear()
         self.deadline = time.time() + (self.reload_mercy if graceful else 3)

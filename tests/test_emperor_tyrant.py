@@ -72,10 +72,11 @@ def _has_extended_acl(path: str) -> bool:
 
 
 def _python_home_parent() -> str:
-    """/root when the interpreter lives under it and others cannot search it."""
-    real = os.path.realpath(sys.executable)
-    if real.startswith("/root/") and not os.stat("/root").st_mode & 0o001:
-        return "/root"
+    """The directory above the interpreter that other users cannot search (a home of mode
+    0700, typically), or "" when they can reach it."""
+    for parent in Path(os.path.realpath(sys.executable)).parents:
+        if parent != parent.parent and not os.stat(parent).st_mode & 0o001:
+            return str(parent)
     return ""
 
 
