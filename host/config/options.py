@@ -226,6 +226,7 @@ AVAILABLE = frozenset(
         "vassals-stop-hook",
         "vassals-set",
         "heartbeat",
+        "die-on-idle",
         "logger",
         "req-logger",
         "php-var",
