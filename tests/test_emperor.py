@@ -4,6 +4,7 @@ symlinked apps-enabled, the stats JSON, and SIGTERM leaving no process behind.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -419,6 +420,7 @@ vassals-stop-hook = echo stop >> {hooks}; echo
             wait_for(lambda n=name: accepting(stats_port, f"{n}.ini"), 30, f"{name} back")
         # a vassal that stops beating is killed and respawned
         stuck = vassal(stats_port, "two.ini")["pid"]
+        stuck_family = [stuck, *descendants(stuck)]
         os.kill(stuck, signal.SIGSTOP)
         emperor.wait_log("[emperor] vassal two.ini sent no heartbeat in last 2 seconds")
         wait_for(
@@ -431,7 +433,58 @@ vassals-stop-hook = echo stop >> {hooks}; echo
             "two.ini respawned",
         )
         assert split_response(get(ports["two"]))[0] == 200
+        wait_for(lambda: not any(alive(p) for p in stuck_family), 20, "its old workers gone")
         assert "stop" in hooks.read_text()
     finally:
         assert emperor.stop() == 0
     assert not (tmp_path / "emperor.pid").exists()
+
+
+# -- an Emperor killed -9 leaves no vassal behind ------------------------------------------------
+
+
+def test_emperor_killed_9_takes_every_vassal_with_it(tmp_path: Path) -> None:
+    """Reloaded (re-exec'd), stopped (SIGSTOP) and throttled vassals all go with their Emperor:
+    none may go on serving, or spin, without it."""
+    (tmp_path / "tiny.py").write_text(TINY_APP)
+    vassals = tmp_path / "vassals"
+    vassals.mkdir()
+    reloaded, frozen = free_port(), free_port()
+    (vassals / "reloaded.ini").write_text(
+        tiny_ini(tmp_path, reloaded) + "master = true\nprocesses = 2\n"
+    )
+    (vassals / "frozen.ini").write_text(tiny_ini(tmp_path, frozen) + "heartbeat = 1\n")
+    (vassals / "broken.ini").write_text(
+        f"[uwsgi]\nhttp-socket = 127.0.0.1:{free_port()}\nwsgi-file = {tmp_path}/no.py\n"
+        "need-app = true\n"
+    )
+    stats_port = free_port()
+    emperor = Instance(
+        ["--emperor", str(vassals), "--emperor-stats", f"127.0.0.1:{stats_port}"],
+        tmp_path,
+        None,
+        tmp_path,
+    )
+    family: list[int] = []
+    try:
+        for name in ("reloaded.ini", "frozen.ini"):
+            wait_for(lambda n=name: accepting(stats_port, n), 30, f"{name} accepting")
+        os.utime(vassals / "reloaded.ini")
+        emperor.wait_log("[emperor] reload the uwsgi instance reloaded.ini")
+        wait_for(lambda: accepting(stats_port, "reloaded.ini"), 30, "reloaded.ini back")
+        emperor.wait_log("[emperor] vassal broken.ini (pid:")
+        frozen_pid = vassal(stats_port, "frozen.ini")["pid"]  # type: ignore[index]
+        os.kill(frozen_pid, signal.SIGSTOP)
+        family = descendants(emperor.pid)
+        assert len(family) >= 5  # two masters, their workers
+        os.kill(emperor.pid, signal.SIGKILL)
+        assert emperor.proc.wait(10) == -signal.SIGKILL
+        wait_for(lambda: not any(alive(p) for p in family), 20, "every vassal process gone")
+        for port in (reloaded, frozen):
+            with pytest.raises(OSError):
+                get(port)
+    finally:
+        for pid in family:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        emperor.stop()

@@ -9,9 +9,11 @@ the test's duration, removed after."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -20,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_emperor import accepting, children, stats
+from test_emperor import accepting, alive, children, descendants, stats
 
 from conftest import Instance, free_port, wait_for
 
@@ -57,18 +59,22 @@ def users() -> Iterator[dict[str, pwd.struct_passwd]]:
     finally:
         if acl_path:
             entries = ",".join(f"u:{u}" for u in created)
-            undo = ["-x", entries] if had_acl else ["-b"]  # -b: back to the plain mode bits
-            subprocess.run(["setfacl", *undo, acl_path], capture_output=True, check=False)
+            subprocess.run(["setfacl", "-x", entries, acl_path], capture_output=True, check=False)
+            if not had_acl and not _has_extended_acl(acl_path, named_only=True):
+                # back to the plain mode bits, unless someone else added an entry meanwhile
+                subprocess.run(["setfacl", "-b", acl_path], capture_output=True, check=False)
         for name in created:
             subprocess.run(["userdel", name], capture_output=True, check=False)
         if group_made:
             subprocess.run(["groupdel", WEB_GROUP], capture_output=True, check=False)
 
 
-def _has_extended_acl(path: str) -> bool:
+def _has_extended_acl(path: str, named_only: bool = False) -> bool:
+    """An entry beyond the mode bits (a named user or group; with named_only, not the mask)."""
     out = subprocess.run(["getfacl", "-c", path], capture_output=True, text=True, check=True)
     lines = [line for line in out.stdout.splitlines() if line and not line.startswith("#")]
-    return any(not line.startswith(("user::", "group::", "other::")) for line in lines)
+    plain = ("user::", "group::", "other::") + (("mask::",) if named_only else ())
+    return any(not line.startswith(plain) for line in lines)
 
 
 def _python_home_parent() -> str:
@@ -202,3 +208,35 @@ def http_request_body(port: int) -> bytes:
     from conftest import get, split_response
 
     return split_response(get(port))[2]
+
+
+def test_vassal_dropping_its_own_privileges_stops_when_its_emperor_is_killed(
+    users: dict[str, pwd.struct_passwd], land: Path
+) -> None:
+    """A vassal's own `uid` clears the kernel's parent-death signal: it must notice the closed
+    Emperor channel and stop, as uWSGI's vassals do."""
+    vassals = land / "vassals"
+    vassals.mkdir()
+    (land / "whoami.py").write_text(WHOAMI_APP)
+    port = free_port()
+    (vassals / "site.ini").write_text(
+        f"[uwsgi]\nmaster = true\nprocesses = 2\nhttp-socket = 127.0.0.1:{port}\n"
+        f"wsgi-file = {land}/whoami.py\nuid = phtyr-bob\ngid = phtyr-bob\n"
+    )
+    emperor = Instance(["--emperor", str(vassals)], land, port, land)
+    family: list[int] = []
+    try:
+        emperor.wait_ready()
+        assert http_request_body(port).startswith(f"uid {users['phtyr-bob'].pw_uid} ".encode())
+        family = descendants(emperor.pid)
+        assert len(family) == 3
+        os.kill(emperor.pid, signal.SIGKILL)
+        emperor.proc.wait(10)
+        wait_for(lambda: not any(alive(p) for p in family), 20, "the vassal's processes gone")
+        log = emperor.log()
+        assert "lost connection with my emperor !!!" in log and "goodbye to polyhost" in log
+    finally:
+        for pid in family:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        emperor.stop()
