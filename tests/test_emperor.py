@@ -255,9 +255,9 @@ def test_broken_vassal_is_throttled_while_others_serve(kingdom: Kingdom, nginx: 
     assert len(item_log) <= deaths
 
 
-def test_yaml_and_json_vassals(kingdom: Kingdom) -> None:
+def test_yaml_json_xml_and_js_vassals(kingdom: Kingdom) -> None:
     (kingdom.root / "tiny.py").write_text(TINY_APP)
-    ports = {"tiny-y.yaml": free_port(), "tiny-j.json": free_port()}
+    ports = {n: free_port() for n in ("tiny-y.yaml", "tiny-j.json", "tiny-x.xml", "tiny-s.js")}
     (kingdom.vassals / "tiny-y.yaml").write_text(
         f"uwsgi:\n  http-socket: 127.0.0.1:{ports['tiny-y.yaml']}\n"
         f"  wsgi-file: {kingdom.root}/tiny.py\n"
@@ -272,9 +272,17 @@ def test_yaml_and_json_vassals(kingdom: Kingdom) -> None:
             }
         )
     )
+    (kingdom.vassals / "tiny-x.xml").write_text(
+        f"<uwsgi><http-socket>127.0.0.1:{ports['tiny-x.xml']}</http-socket>"
+        f"<wsgi-file>{kingdom.root}/tiny.py</wsgi-file></uwsgi>\n"
+    )
+    js = {"http-socket": f"127.0.0.1:{ports['tiny-s.js']}", "wsgi-file": f"{kingdom.root}/tiny.py"}
+    (kingdom.vassals / "tiny-s.js").write_text(json.dumps({"uwsgi": js}))
     for name, port in ports.items():
         wait_for(lambda n=name: accepting(kingdom.stats_port, n), 30, name)
         assert split_response(get(port))[2] == f"tiny {port}".encode()
+        # started once the file was closed: never on half a config, then reloaded at once
+        assert f"reload the uwsgi instance {name}" not in kingdom.emperor.log()
         (kingdom.vassals / name).unlink()
 
 

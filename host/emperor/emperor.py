@@ -15,7 +15,7 @@ import signal
 import time
 from typing import TYPE_CHECKING
 
-from inotify_simple import INotify
+from inotify_simple import Event, INotify
 from inotify_simple import flags as inotify_flags
 
 from polyhost import __version__
@@ -54,8 +54,9 @@ WATCH_FLAGS = (
     | inotify_flags.MOVED_FROM
     | inotify_flags.CLOSE_WRITE
     | inotify_flags.ATTRIB
-    | inotify_flags.MODIFY
 )
+#: events that mean "scan now"; a CREATE of a regular file waits for its CLOSE_WRITE
+SCAN_EVENTS = WATCH_FLAGS & ~inotify_flags.CREATE | inotify_flags.Q_OVERFLOW
 #: a rolling reload moves on after this long even if the vassal never accepts again
 ROLLING_RELOAD_WAIT = 60.0
 
@@ -202,8 +203,7 @@ class Emperor:
                     with contextlib.suppress(BlockingIOError):
                         os.read(self.sig_r, 4096)
                 elif kind == "inotify":
-                    self.inotify.read(timeout=0)
-                    rescan = True
+                    rescan = self._worth_a_scan(self.inotify.read(timeout=0)) or rescan
                 elif kind == "zmq":
                     target.receive()  # type: ignore[union-attr]
                     rescan = True
@@ -255,6 +255,19 @@ class Emperor:
                     f"{self.freq} seconds"
                 )
                 self.watched[directory] = -1
+
+    def _worth_a_scan(self, events: list[Event]) -> bool:
+        """A file being written is scanned once closed, so a new vassal starts on its whole
+        config instead of starting on part of it and reloading at once; a new symlink (or
+        directory) has no close: its CREATE counts. A hard link waits for the periodic scan."""
+        dirs = {wd: directory for directory, wd in self.watched.items()}
+        for event in events:
+            if event.mask & SCAN_EVENTS:
+                return True
+            path = os.path.join(dirs.get(event.wd, ""), event.name)
+            if event.mask & inotify_flags.CREATE and (os.path.islink(path) or os.path.isdir(path)):
+                return True
+        return False
 
     def reconcile(self, monitor: FileMonitor | ZmqMonitor, seen: list[Seen]) -> None:
         names = set()
