@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_emperor import accepting, alive, children, descendants, stats
+from test_emperor import accepting, alive, children, descendants, session_members, stats
 
 from conftest import Instance, free_port, wait_for
 
@@ -228,11 +228,12 @@ def test_vassal_dropping_its_own_privileges_stops_when_its_emperor_is_killed(
     try:
         emperor.wait_ready()
         assert http_request_body(port).startswith(f"uid {users['phtyr-bob'].pw_uid} ".encode())
+        wait_for(lambda: len(descendants(emperor.pid)) == 3, 20, "a master and two workers")
         family = descendants(emperor.pid)
-        assert len(family) == 3
         os.kill(emperor.pid, signal.SIGKILL)
         emperor.proc.wait(10)
         wait_for(lambda: not any(alive(p) for p in family), 20, "the vassal's processes gone")
+        wait_for(lambda: not session_members(emperor.pid), 20, "the session empty")
         log = emperor.log()
         assert "lost connection with my emperor !!!" in log and "goodbye to polyhost" in log
     finally:

@@ -435,11 +435,12 @@ class Emperor:
         )
         if self.stop_hook:
             run_hook("stop", self.stop_hook, vassal.name, self.settings.vassals_dir)
-        respawn_at = self.blacklist.next_start(vassal.name)
         if not vassal.loyal and not self.no_blacklist:
             self.blacklist.add(vassal.name)
         vassal.status = "dead"
-        vassal.respawn_at = respawn_at
+        # as uWSGI: the entry starts at emperor-throttle microseconds (its unit slip), so the
+        # second death waits one emperor-throttle, the third two ...
+        vassal.respawn_at = self.blacklist.next_start(vassal.name)
         vassal.ready = vassal.accepting = False
 
     def _remove(self, vassal: Vassal) -> None:

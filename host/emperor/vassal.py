@@ -212,7 +212,8 @@ def close_channel(vassal: Vassal) -> None:
 @dataclass
 class BlacklistItem:
     throttle_us: int
-    attempt: int = 1
+    #: as uWSGI's: 0 at the first death, so "unloyal bad behaving" is logged at the third
+    attempt: int = 0
     first_attempt: float = field(default_factory=time.time)
     last_attempt: float = field(default_factory=time.time)
 
