@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Instance, free_port, get, split_response, wait_for
+from conftest import Instance, _connectable, free_port, get, split_response, wait_for
 from nginx_helper import Nginx
 
 SKELETON = """[uwsgi]
@@ -381,9 +381,27 @@ def test_glob_and_symlinked_apps_enabled(realm: tuple[Path, Instance, int]) -> N
     os.utime(root / "apps-available/shop.ini")
     emperor.wait_log("[emperor] reload the uwsgi instance shop.ini")
     wait_for(lambda: accepting(stats_port, "shop.ini"), 30, "shop back")
+    # pointing the symlink at another file reloads the vassal with that config
+    moved_port = free_port()
+    (root / "apps-available/shop2.ini").write_text(tiny_ini(root, moved_port))
+    (root / "apps-enabled/next.ini").symlink_to(root / "apps-available/shop2.ini")
+    os.replace(root / "apps-enabled/next.ini", root / "apps-enabled/shop.ini")
+    wait_for(
+        lambda: emperor.log().count("[emperor] reload the uwsgi instance shop.ini") == 2, 30, "2nd"
+    )
+    wait_for(lambda: _connectable(moved_port), 30, "shop on its new port")
+    assert split_response(get(moved_port))[0] == 200
     # disabling the site (removing the symlink) stops it
     (root / "apps-enabled/shop.ini").unlink()
     emperor.wait_log("[emperor] removed uwsgi instance shop.ini")
+    # a hard link has no inotify close: the periodic scan (emperor-freq) finds it
+    hard_port = free_port()
+    (root / "hard.ini").write_text(tiny_ini(root, hard_port))
+    os.link(root / "hard.ini", root / "apps-enabled/hard.ini")
+    wait_for(lambda: accepting(stats_port, "hard.ini"), 30, "the hard-linked vassal")
+    # SIGUSR1 logs every vassal's status
+    emperor.signal(signal.SIGUSR1)
+    emperor.wait_log("[emperor] vassal hard.ini pid ")
 
 
 # -- the Emperor's own ini, vassal templates and hooks, heartbeats, SIGHUP -----------------------
