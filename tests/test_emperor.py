@@ -623,3 +623,55 @@ def test_shutdown_kills_a_vassal_that_does_not_stop_after_reload_mercy(tmp_path:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         emperor.stop()
+
+
+# -- nofollow, vassals-inherit, what is accepted but not built -----------------------------------
+
+
+def test_nofollow_inherit_and_the_options_not_built(tmp_path: Path) -> None:
+    (tmp_path / "tiny.py").write_text(TINY_APP)
+    (tmp_path / "common.ini").write_text(
+        f"[uwsgi]\nwsgi-file = {tmp_path}/tiny.py\nprocesses = 2\n"
+    )
+    vassals, available = tmp_path / "vassals", tmp_path / "available"
+    vassals.mkdir()
+    available.mkdir()
+    port, stats_port = free_port(), free_port()
+    # the vassal's own file wins over the inherited template (processes)
+    (available / "site.ini").write_text(
+        f"[uwsgi]\nhttp-socket = 127.0.0.1:{port}\nprocesses = 1\nvassal-sos = 4\n"
+    )
+    (vassals / "site.ini").symlink_to(available / "site.ini")
+    emperor = Instance(
+        [
+            "--emperor",
+            str(vassals),
+            "--emperor-nofollow",
+            "--vassals-inherit",
+            str(tmp_path / "common.ini"),
+            "--emperor-broodlord",
+            "2",
+            "--emperor-stats",
+            f"127.0.0.1:{stats_port}",
+        ],
+        tmp_path,
+        None,
+        tmp_path,
+    )
+    try:
+        wait_for(lambda: accepting(stats_port, "site.ini"), 30, "site.ini accepting")
+        assert split_response(get(port))[2] == f"tiny {port}".encode()
+        master = vassal(stats_port, "site.ini")["pid"]  # type: ignore[index]
+        assert len(children(master)) == 1
+        log = emperor.log()
+        assert "broodlord mode is not built in polyhost" in log
+        assert "option 'vassal-sos' is not available yet in polyhost" in log
+        # nofollow: the symlink's own mtime counts, not its target's
+        os.utime(available / "site.ini")
+        (vassals / "other.ini").write_text(tiny_ini(tmp_path, free_port()))
+        wait_for(lambda: accepting(stats_port, "other.ini"), 30, "a scan after the touch")
+        assert "reload the uwsgi instance site.ini" not in emperor.log()
+        os.utime(vassals / "site.ini", follow_symlinks=False)
+        emperor.wait_log("[emperor] reload the uwsgi instance site.ini")
+    finally:
+        assert emperor.stop() == 0
