@@ -87,6 +87,38 @@ def test_on_demand_vassal_starts_at_first_connection_and_goes_back_when_idle(
     assert not (sockets / "lazy.socket").exists()
 
 
+@pytest.mark.parametrize("how", ["extension", "exec"])
+def test_on_demand_socket_named_by_a_file_or_a_command(emperor_dir: Path, how: str) -> None:
+    """uWSGI's other two ways of naming the socket: the first line of NAME+EXT, or the output
+    of `CMD NAME` (the vassal's name as the monitor sees it)."""
+    sockets = emperor_dir / "sockets"
+    sockets.mkdir()
+    (emperor_dir / "vassals" / "lazy.ini").write_text(
+        f"[uwsgi]\nwsgi-file = {emperor_dir}/tiny.py\n"
+    )
+    if how == "extension":
+        expected = sockets / "from-file.sock"
+        (emperor_dir / "vassals" / "lazy.ini.od").write_text(f"{expected}\nignored\n")
+        option = ["--emperor-on-demand-extension", ".od"]
+    else:
+        expected = sockets / "lazy-by-exec.sock"
+        script = emperor_dir / "name-socket.sh"
+        script.write_text(f'#!/bin/sh\necho "{sockets}/${{1%.ini}}-by-exec.sock"\n')
+        script.chmod(0o755)
+        option = ["--emperor-on-demand-exec", str(script)]
+    emperor = Instance(
+        ["--emperor", str(emperor_dir / "vassals"), *option], emperor_dir, None, emperor_dir
+    )
+    try:
+        emperor.wait_log(f'waiting for connections on socket "{expected}"')
+        assert "lazy.ini has been spawned" not in emperor.log()
+        assert uwsgi_get(expected).endswith(b"tiny on demand")
+        emperor.wait_log("[emperor] vassal lazy.ini has been spawned")
+    finally:
+        assert emperor.stop() == 0
+    assert not expected.exists()
+
+
 @pytest.fixture
 def zmq_emperor(emperor_dir: Path) -> Iterator[tuple[Instance, zmq.Socket, int]]:
     port, stats_port = free_port(), free_port()

@@ -303,6 +303,8 @@ class Emperor:
         self.refused.pop(item.name, None)
         if time.time() < self.blacklist.next_start(item.name):
             return  # throttled; a later scan retries
+        if isinstance(monitor, FileMonitor):
+            item.socket_name = monitor.on_demand_socket(item)
         vassal = Vassal(item, monitor.arg, last_mod=item.stamp[0] // 1_000_000_000)
         self.vassals[item.name] = vassal
         if item.socket_name:
@@ -317,6 +319,7 @@ class Emperor:
             vassal.respawn_at = time.time() + self.throttle_ms / 1000
 
     def changed(self, vassal: Vassal, item: Seen) -> None:
+        item.socket_name = item.socket_name or vassal.seen.socket_name
         vassal.seen = item
         vassal.last_mod = item.stamp[0] // 1_000_000_000
         if vassal.status == "dead":

@@ -126,10 +126,12 @@ class FileMonitor:
             return None
         owner = link if opts.tyrant_nofollow else st
         target = os.readlink(path) if stat.S_ISLNK(link.st_mode) else ""
-        socket_name = opts.on_demand_socket(path)
-        return Seen(
-            name, path, (st.st_mtime_ns, target), owner.st_uid, owner.st_gid, cwd, socket_name
-        )
+        return Seen(name, path, (st.st_mtime_ns, target), owner.st_uid, owner.st_gid, cwd)
+
+    def on_demand_socket(self, item: Seen) -> str:
+        """The on-demand socket of a new vassal (asked once, as uWSGI does: the exec option
+        runs a command)."""
+        return self.options.on_demand_socket(item.path, item.name, item.cwd)
 
 
 class ZmqMonitor:
@@ -235,8 +237,10 @@ class MonitorOptions:
     on_demand_extension: str
     on_demand_exec: str
 
-    def on_demand_socket(self, path: str) -> str:
-        """uWSGI's emperor_check_on_demand_socket(): the socket the Emperor binds for `path`."""
+    def on_demand_socket(self, path: str, name: str, cwd: str) -> str:
+        """uWSGI's emperor_check_on_demand_socket(): the socket the Emperor binds for the
+        vassal file `path`; the exec command gets its `name` as the monitor sees it, run in
+        the monitor's directory `cwd`."""
         if self.on_demand_extension:
             try:
                 with open(path + self.on_demand_extension, encoding="utf-8") as source:
@@ -251,8 +255,9 @@ class MonitorOptions:
             import subprocess
 
             out = subprocess.run(
-                f"{self.on_demand_exec} {shlex.quote(path)}",
+                f"{self.on_demand_exec} {shlex.quote(name)}",
                 shell=True,
+                cwd=cwd,
                 capture_output=True,
                 timeout=10,
                 check=False,
