@@ -241,3 +241,33 @@ def test_vassal_dropping_its_own_privileges_stops_when_its_emperor_is_killed(
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         emperor.stop()
+
+
+def test_tyrant_zmq_vassals_run_as_the_uid_and_gid_of_the_message(
+    users: dict[str, pwd.struct_passwd], land: Path
+) -> None:
+    import zmq
+
+    (land / "whoami.py").write_text(WHOAMI_APP)
+    port, zmq_port = free_port(), free_port()
+    alice = users["phtyr-alice"]
+    config = f"[uwsgi]\nhttp-socket = 127.0.0.1:{port}\nwsgi-file = {land}/whoami.py\n"
+    emperor = Instance(
+        ["--emperor", f"zmq://tcp://127.0.0.1:{zmq_port}", "--emperor-tyrant"], land, port, land
+    )
+    context = zmq.Context()
+    push = context.socket(zmq.PUSH)
+    push.connect(f"tcp://127.0.0.1:{zmq_port}")
+    try:
+        emperor.wait_log("*** starting polyhost Emperor ***")
+        push.send_multipart([b"touch", b"rooted.ini", config.encode()])  # no uid: root
+        emperor.wait_log("[emperor-tyrant] invalid permissions for vassal rooted.ini")
+        ids = [str(alice.pw_uid).encode(), str(alice.pw_gid).encode()]
+        push.send_multipart([b"touch", b"alice.ini", config.encode(), *ids])
+        emperor.wait_ready()
+        assert http_request_body(port) == f"uid {alice.pw_uid} gid {alice.pw_gid}".encode()
+        emperor.wait_log(f"dropping privileges to {alice.pw_uid} {alice.pw_gid} for instance alice")
+    finally:
+        push.close(linger=0)
+        context.term()
+        assert emperor.stop() == 0
