@@ -271,3 +271,27 @@ def test_tyrant_zmq_vassals_run_as_the_uid_and_gid_of_the_message(
         push.close(linger=0)
         context.term()
         assert emperor.stop() == 0
+
+
+def test_tyrant_nofollow_takes_the_owner_of_the_symlink(
+    users: dict[str, pwd.struct_passwd], land: Path
+) -> None:
+    vassals, available = land / "vassals", land / "available"
+    vassals.mkdir()
+    available.mkdir()
+    (land / "whoami.py").write_text(WHOAMI_APP)
+    alice, bob = users["phtyr-alice"], users["phtyr-bob"]
+    port = free_port()
+    target = available / "site.ini"
+    target.write_text(f"[uwsgi]\nhttp-socket = 127.0.0.1:{port}\nwsgi-file = {land}/whoami.py\n")
+    os.chown(target, bob.pw_uid, bob.pw_gid)
+    link = vassals / "site.ini"
+    link.symlink_to(target)
+    os.lchown(link, alice.pw_uid, alice.pw_gid)
+    args = ["--emperor", str(vassals), "--emperor-tyrant", "--emperor-tyrant-nofollow"]
+    emperor = Instance(args, land, port, land)
+    try:
+        emperor.wait_ready()
+        assert http_request_body(port) == f"uid {alice.pw_uid} gid {alice.pw_gid}".encode()
+    finally:
+        assert emperor.stop() == 0
