@@ -57,6 +57,8 @@ WATCH_FLAGS = (
 )
 #: events that mean "scan now"; a CREATE of a regular file waits for its CLOSE_WRITE
 SCAN_EVENTS = WATCH_FLAGS & ~inotify_flags.CREATE | inotify_flags.Q_OVERFLOW
+#: the longest the loop sleeps without an event
+IDLE_WAKEUP = 1.0
 #: a rolling reload moves on after this long even if the vassal never accepts again
 ROLLING_RELOAD_WAIT = 60.0
 
@@ -193,7 +195,7 @@ class Emperor:
                 self.scan()
             fds = self._fds()
             try:
-                readable, _, _ = select.select(list(fds), [], [], 0.25)
+                readable, _, _ = select.select(list(fds), [], [], self._timeout(next_scan))
             except InterruptedError:
                 readable = []
             rescan = False
@@ -220,6 +222,12 @@ class Emperor:
             if self.ragnarok_at and self._ragnarok_done():
                 log_verbose("The Emperor is buried.")
                 return 0
+
+    def _timeout(self, next_scan: float) -> float:
+        """Until the next scan or throttled respawn, at most IDLE_WAKEUP s (heartbeats and
+        mercy are counted in seconds); messages, signals and inotify wake the loop at once."""
+        due = [next_scan] + [v.respawn_at for v in self.vassals.values() if v.status == "dead"]
+        return min(max(min(due) - time.time(), 0.01), IDLE_WAKEUP)
 
     def _fds(self) -> dict[int, tuple[str, object]]:
         fds: dict[int, tuple[str, object]] = {
