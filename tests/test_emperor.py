@@ -96,6 +96,11 @@ def session_members(session: int) -> list[int]:
     return members
 
 
+def emperor_with_stats(root: Path, stats_port: int, *args: str) -> Instance:
+    """An Emperor started in `root` (its log there too) with its stats on 127.0.0.1."""
+    return Instance([*args, "--emperor-stats", f"127.0.0.1:{stats_port}"], root, None, root)
+
+
 def accepting(port: int, name: str) -> bool:
     info = vassal(port, name)
     return bool(info and info["accepting"] and info["pid"] > 0)
@@ -116,12 +121,7 @@ class Kingdom:
             self.add(name)
         (self.vassals / "site.skel").write_text("not a vassal")
         (self.vassals / "notes.txt").write_text("not a vassal")
-        self.emperor = Instance(
-            ["--emperor", str(self.vassals), "--emperor-stats", f"127.0.0.1:{self.stats_port}"],
-            root,
-            None,
-            root,
-        )
+        self.emperor = emperor_with_stats(root, self.stats_port, "--emperor", str(self.vassals))
 
     def add(self, name: str) -> None:
         skel = SKELETON.format(sites=self.sites, run=self.run)
@@ -331,18 +331,13 @@ def realm(tmp_path: Path) -> Iterator[tuple[Path, Instance, int]]:
     for d in ("apps-available", "apps-enabled", "globbed/one", "globbed/two"):
         (tmp_path / d).mkdir(parents=True)
     stats_port = free_port()
-    emperor = Instance(
-        [
-            "--emperor",
-            str(tmp_path / "apps-enabled"),
-            "--emperor",
-            str(tmp_path / "globbed/*/site.ini"),
-            "--emperor-stats",
-            f"127.0.0.1:{stats_port}",
-        ],
+    emperor = emperor_with_stats(
         tmp_path,
-        None,
-        tmp_path,
+        stats_port,
+        "--emperor",
+        str(tmp_path / "apps-enabled"),
+        "--emperor",
+        str(tmp_path / "globbed/*/site.ini"),
     )
     try:
         wait_for(lambda: _stats_up(stats_port), 20, "emperor stats")
@@ -357,6 +352,13 @@ def _stats_up(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+def blacklisted(port: int, attempt: int) -> dict | None:
+    """The blacklist entry with this attempt count (None while the Emperor is not up)."""
+    if not _stats_up(port):
+        return None
+    return next((b for b in stats(port)["blacklist"] if b["attempt"] == attempt), None)
 
 
 def tiny_ini(root: Path, port: int) -> str:
@@ -499,12 +501,7 @@ def test_emperor_killed_9_takes_every_vassal_with_it(tmp_path: Path) -> None:
         "need-app = true\n"
     )
     stats_port = free_port()
-    emperor = Instance(
-        ["--emperor", str(vassals), "--emperor-stats", f"127.0.0.1:{stats_port}"],
-        tmp_path,
-        None,
-        tmp_path,
-    )
+    emperor = emperor_with_stats(tmp_path, stats_port, "--emperor", str(vassals))
     family: list[int] = []
     try:
         for name in ("reloaded.ini", "frozen.ini"):
@@ -545,35 +542,22 @@ def test_throttled_vassal_starts_at_once_when_its_file_changes_and_turns_loyal(
     (vassals / "site.ini").write_text(
         f"[uwsgi]\nhttp-socket = 127.0.0.1:{port}\nwsgi-file = {tmp_path}/site.py\n"
     )
-    emperor = Instance(
-        [
-            "--emperor",
-            str(vassals),
-            "--emperor-throttle",
-            "60000",
-            "--emperor-stats",
-            f"127.0.0.1:{stats_port}",
-        ],
-        tmp_path,
-        None,
-        tmp_path,
+    emperor = emperor_with_stats(
+        tmp_path, stats_port, "--emperor", str(vassals), "--emperor-throttle", "60000"
     )
     try:
         # as uWSGI's: the first death throttles by 60000 us (uWSGI's unit slip), the second
         # by 60 s more
-        def blacklisted() -> dict | None:
-            if not _stats_up(stats_port):
-                return None
-            return next((b for b in stats(stats_port)["blacklist"] if b["attempt"] == 1), None)
-
-        wait_for(blacklisted, 30, "site.ini blacklisted after its second death")
-        assert blacklisted() == {
-            "id": "site.ini",
-            "throttle_level": 60060,
-            "attempt": 1,
-            "first_attempt": blacklisted()["first_attempt"],  # type: ignore[index]
-            "last_attempt": blacklisted()["last_attempt"],  # type: ignore[index]
+        wait_for(lambda: blacklisted(stats_port, 1), 30, "blacklisted after its second death")
+        item = blacklisted(stats_port, 1)
+        assert item is not None and set(item) == {
+            "id",
+            "throttle_level",
+            "attempt",
+            "first_attempt",
+            "last_attempt",
         }
+        assert (item["id"], item["throttle_level"]) == ("site.ini", 60060)
         assert emperor.log().count("RuntimeError: not deployed yet (traceback above)") == 2
         (tmp_path / "site.py").write_text(TINY_APP)
         os.utime(vassals / "site.ini")  # the deploy: well within the 60 s throttle
@@ -594,18 +578,8 @@ def test_shutdown_kills_a_vassal_that_does_not_stop_after_reload_mercy(tmp_path:
     vassals.mkdir()
     stats_port = free_port()
     (vassals / "stuck.ini").write_text(tiny_ini(tmp_path, free_port()))
-    emperor = Instance(
-        [
-            "--emperor",
-            str(vassals),
-            "--reload-mercy",
-            "2",
-            "--emperor-stats",
-            f"127.0.0.1:{stats_port}",
-        ],
-        tmp_path,
-        None,
-        tmp_path,
+    emperor = emperor_with_stats(
+        tmp_path, stats_port, "--emperor", str(vassals), "--reload-mercy", "2"
     )
     family: list[int] = []
     try:
@@ -642,21 +616,16 @@ def test_nofollow_inherit_and_the_options_not_built(tmp_path: Path) -> None:
         f"[uwsgi]\nhttp-socket = 127.0.0.1:{port}\nprocesses = 1\nvassal-sos = 4\n"
     )
     (vassals / "site.ini").symlink_to(available / "site.ini")
-    emperor = Instance(
-        [
-            "--emperor",
-            str(vassals),
-            "--emperor-nofollow",
-            "--vassals-inherit",
-            str(tmp_path / "common.ini"),
-            "--emperor-broodlord",
-            "2",
-            "--emperor-stats",
-            f"127.0.0.1:{stats_port}",
-        ],
+    emperor = emperor_with_stats(
         tmp_path,
-        None,
-        tmp_path,
+        stats_port,
+        "--emperor",
+        str(vassals),
+        "--emperor-nofollow",
+        "--vassals-inherit",
+        str(tmp_path / "common.ini"),
+        "--emperor-broodlord",
+        "2",
     )
     try:
         wait_for(lambda: accepting(stats_port, "site.ini"), 30, "site.ini accepting")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import zmq
-from test_emperor import TINY_APP, accepting, alive, stats, vassal
+from test_emperor import TINY_APP, accepting, alive, emperor_with_stats, stats, vassal
 
 from polyhost.protocol.uwsgi import encode_vars, packet
 
@@ -56,18 +56,13 @@ def test_on_demand_vassal_starts_at_first_connection_and_goes_back_when_idle(
         f"[uwsgi]\nwsgi-file = {emperor_dir}/tiny.py\nidle = 1\ndie-on-idle = true\n"
     )
     stats_port = free_port()
-    emperor = Instance(
-        [
-            "--emperor",
-            str(emperor_dir / "vassals"),
-            "--emperor-on-demand-directory",
-            str(sockets),
-            "--emperor-stats",
-            f"127.0.0.1:{stats_port}",
-        ],
+    emperor = emperor_with_stats(
         emperor_dir,
-        None,
-        emperor_dir,
+        stats_port,
+        "--emperor",
+        str(emperor_dir / "vassals"),
+        "--emperor-on-demand-directory",
+        str(sockets),
     )
     try:
         emperor.wait_log(f'waiting for connections on socket "{sockets}/lazy.socket"')
@@ -122,16 +117,8 @@ def test_on_demand_socket_named_by_a_file_or_a_command(emperor_dir: Path, how: s
 @pytest.fixture
 def zmq_emperor(emperor_dir: Path) -> Iterator[tuple[Instance, zmq.Socket, int]]:
     port, stats_port = free_port(), free_port()
-    emperor = Instance(
-        [
-            "--emperor",
-            f"zmq://tcp://127.0.0.1:{port}",
-            "--emperor-stats",
-            f"127.0.0.1:{stats_port}",
-        ],
-        emperor_dir,
-        None,
-        emperor_dir,
+    emperor = emperor_with_stats(
+        emperor_dir, stats_port, "--emperor", f"zmq://tcp://127.0.0.1:{port}"
     )
     context = zmq.Context()
     push = context.socket(zmq.PUSH)

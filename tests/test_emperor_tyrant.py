@@ -22,7 +22,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_emperor import accepting, alive, children, descendants, session_members, stats
+from test_emperor import (
+    accepting,
+    alive,
+    children,
+    descendants,
+    emperor_with_stats,
+    session_members,
+    stats,
+)
 
 from conftest import Instance, free_port, wait_for
 
@@ -139,18 +147,13 @@ def test_tyrant_runs_each_vassal_as_its_files_owner(
     sneaky.write_text(skeleton + "uid = phtyr-bob\n")
     os.chown(sneaky, users["phtyr-alice"].pw_uid, users["phtyr-alice"].pw_gid)
     stats_port = free_port()
-    emperor = Instance(
-        [
-            "--emperor",
-            str(vassals),
-            "--emperor-tyrant",
-            "--emperor-tyrant-initgroups",
-            "--emperor-stats",
-            f"127.0.0.1:{stats_port}",
-        ],
+    emperor = emperor_with_stats(
         land,
-        None,
-        land,
+        stats_port,
+        "--emperor",
+        str(vassals),
+        "--emperor-tyrant",
+        "--emperor-tyrant-initgroups",
     )
     try:
         for name in ("alice", "bob"):

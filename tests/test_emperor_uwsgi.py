@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_emperor import _stats_up, stats
+from test_emperor import blacklisted, stats
 
 from conftest import POLYHOST, Instance, free_port, wait_for
 
@@ -40,14 +40,7 @@ def _after_two_deaths(program: list[str], root: Path) -> dict:
         [*args, "--emperor-stats", f"127.0.0.1:{stats_port}"], root, None, root, program
     )
     try:
-
-        def blacklisted() -> dict | None:
-            if not _stats_up(stats_port):
-                return None
-            data = stats(stats_port)
-            return data if any(b["attempt"] == 1 for b in data["blacklist"]) else None
-
-        wait_for(blacklisted, 30, "broken.ini blacklisted after its second death")
+        wait_for(lambda: blacklisted(stats_port, 1), 30, "broken.ini blacklisted twice")
         return stats(stats_port)
     finally:
         emperor.stop()
