@@ -135,6 +135,7 @@ def test_tyrant_runs_each_vassal_as_its_files_owner(
     os.chmod(run, 0o2775)  # the blog's chgrp + g+w on the socket directory
     skeleton = (
         f"[uwsgi]\nhttp-socket = {run}/%n.sock\nchmod-socket = 660\nvacuum = true\n"
+        f"chown-socket = phtyr-%n:{WEB_GROUP}\n"
         f"wsgi-file = {land}/whoami.py\nprocesses = 2\n"
     )
     for name in ("alice", "bob"):
@@ -144,7 +145,7 @@ def test_tyrant_runs_each_vassal_as_its_files_owner(
         os.chown(path, user.pw_uid, user.pw_gid)
     (vassals / "rooty.ini").write_text(skeleton)  # owned by root: refused
     sneaky = vassals / "sneaky.ini"
-    sneaky.write_text(skeleton + "uid = phtyr-bob\n")
+    sneaky.write_text(skeleton.replace("phtyr-%n", "phtyr-alice") + "uid = phtyr-bob\n")
     os.chown(sneaky, users["phtyr-alice"].pw_uid, users["phtyr-alice"].pw_gid)
     stats_port = free_port()
     emperor = emperor_with_stats(
@@ -167,7 +168,7 @@ def test_tyrant_runs_each_vassal_as_its_files_owner(
             for pid in [master, *workers]:
                 assert proc_ids(pid) == (user.pw_uid, user.pw_gid)
             sock = run / f"{name}.sock"
-            assert sock.stat().st_uid == user.pw_uid
+            assert (sock.stat().st_uid, sock.stat().st_gid) == (user.pw_uid, web_gid)
             assert oct(sock.stat().st_mode & 0o777) == "0o660"
             assert http_over_unix(sock).endswith(f"uid {user.pw_uid} gid {user.pw_gid}".encode())
         log = emperor.wait_log("[emperor-tyrant] invalid permissions for vassal rooty.ini")
