@@ -260,7 +260,7 @@ def test_broken_vassal_is_throttled_while_others_serve(kingdom: Kingdom, nginx: 
     kingdom.emperor.wait_log("[emperor] removed uwsgi instance broken.ini")
     log = kingdom.emperor.log()
     assert "unloyal bad behaving vassal found: broken.ini throttling it" in log
-    deaths = log.count("[emperor] vassal broken.ini (pid:")
+    deaths = log.count("[emperor] curse the uwsgi instance broken.ini (pid:")  # uWSGI's line
     errors = log.count("failed to load the WSGI app app:app: RuntimeError: broken site")
     assert deaths >= 3
     assert errors in (deaths, deaths + 1)  # one traceback per attempt (the last may be stopping)
@@ -509,7 +509,7 @@ def test_emperor_killed_9_takes_every_vassal_with_it(tmp_path: Path) -> None:
         os.utime(vassals / "reloaded.ini")
         emperor.wait_log("[emperor] reload the uwsgi instance reloaded.ini")
         wait_for(lambda: accepting(stats_port, "reloaded.ini"), 30, "reloaded.ini back")
-        emperor.wait_log("[emperor] vassal broken.ini (pid:")
+        emperor.wait_log("[emperor] curse the uwsgi instance broken.ini (pid:")
         frozen_pid = vassal(stats_port, "frozen.ini")["pid"]  # type: ignore[index]
         os.kill(frozen_pid, signal.SIGSTOP)
         family = descendants(emperor.pid)

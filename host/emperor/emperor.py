@@ -441,8 +441,8 @@ class Emperor:
 
     def _died(self, vassal: Vassal, how: str) -> None:
         log_verbose(
-            f"[emperor] vassal {vassal.name} (pid: {vassal.proc.pid if vassal.proc else -1}) "
-            f"died ({how})"
+            f"[emperor] curse the uwsgi instance {vassal.name} "
+            f"(pid: {vassal.proc.pid if vassal.proc else -1}): {how}"
         )
         if self.stop_hook:
             run_hook("stop", self.stop_hook, vassal.name, self.settings.vassals_dir)
