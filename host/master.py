@@ -84,12 +84,12 @@ class Master:
     def __post_init__(self) -> None:
         cfg = self.config
         self.pid = os.getpid()
-        self.numproc = max(1, int(cfg.get("processes") or 1))
-        self.threads = max(1, int(cfg.get("threads") or 1))
-        self.harakiri = int(cfg.get("harakiri") or 0)
-        self.max_lifetime = int(cfg.get("max-worker-lifetime") or 0)
-        self.worker_mercy = float(cfg.get("worker-reload-mercy") or 60)
-        self.reload_mercy = float(cfg.get("reload-mercy") or 30)
+        self.numproc = max(1, cfg.get("processes"))
+        self.threads = max(1, cfg.get("threads"))
+        self.harakiri = cfg.get("harakiri")
+        self.max_lifetime = cfg.get("max-worker-lifetime")
+        self.worker_mercy = cfg.get("worker-reload-mercy")
+        self.reload_mercy = cfg.get("reload-mercy")
         self.reloads = int(os.environ.pop(RELOAD_ENV, "0") or 0)
         self.sig_r, self.sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.sig_queue: list[int] = []
@@ -105,7 +105,7 @@ class Master:
         cfg = self.config
         logto = cfg.get("logto") or cfg.get("daemonize")
         if logto:
-            open_logfile(str(logto))
+            open_logfile(logto)
         set_log_date(cfg.get("log-date"))
         if not cfg.get("honour-stdin"):
             _stdin_from_devnull()
@@ -131,7 +131,7 @@ class Master:
         self._drop_privileges()
         self._write_pidfile("pidfile2")
         if cfg.get("logto2"):
-            open_logfile(str(cfg.get("logto2")))
+            open_logfile(cfg.get("logto2"))
         CURRENT.config = cfg
         CURRENT.master_pid = self.pid
         self.board = Scoreboard(
@@ -175,8 +175,8 @@ class Master:
             self.stats_server = StatsServer(
                 str(stats),
                 self.stats_snapshot,
-                http=bool(cfg.get("stats-http")),
-                minified=bool(cfg.get("stats-minified")),
+                http=cfg.get("stats-http"),
+                minified=cfg.get("stats-minified"),
             )
             self.stats_server.start()
             log(f"stats server enabled on {stats}")
@@ -192,14 +192,14 @@ class Master:
         """Workers, then mules, then spoolers; each keeps its control channel across respawns."""
         plan = [("worker", wid, "") for wid in range(1, self.numproc + 1)]
         plan += [("mule", spec.id, spec.script) for spec in self.fabric.mule_list]
-        per_dir = max(1, int(self.config.get("spooler-processes") or 1))
+        per_dir = max(1, self.config.get("spooler-processes"))
         plan += [
             ("spooler", i * per_dir + n + 1, directory)
             for i, directory in enumerate(self.fabric.spool_dirs)
             for n in range(per_dir)
         ]
         if self.config.get("rpc-grpc"):
-            plan.append(("gateway", 1, str(self.config.get("rpc-grpc"))))
+            plan.append(("gateway", 1, self.config.get("rpc-grpc")))
         for kind, number, arg in plan:
             child = ChildProc(kind, number, ControlPair.create(), arg=arg)
             self.children.append(child)
@@ -574,7 +574,7 @@ class Master:
     def _reopen_log(self) -> None:
         logto = self.config.get("logto")
         if logto:
-            open_logfile(str(logto))
+            open_logfile(logto)
             log("log reopened")
 
     def _check_touch(self) -> None:
@@ -599,7 +599,7 @@ class Master:
                     "startup_time": int(loaded.startup_time) if loaded else 0,
                     "requests": 0,
                     "exceptions": 0,
-                    "chdir": loaded.chdir if loaded else str(self.config.get("chdir") or ""),
+                    "chdir": loaded.chdir if loaded else self.config.get("chdir") or "",
                 }
             )
         spoolers = [
@@ -665,7 +665,7 @@ def _apply_env(config: Config) -> None:
 def set_process_title(config: Config, role: str) -> None:
     """procname / procname-prefix / auto-procname, as uWSGI names its processes in ps."""
     name = config.get("procname")
-    prefix = str(config.get("procname-prefix") or "")
+    prefix = config.get("procname-prefix") or ""
     if name:
         title = f"{prefix}{name}"
     elif config.get("auto-procname") or prefix:

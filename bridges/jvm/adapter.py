@@ -130,7 +130,7 @@ class JvmRuntime(Runtime):
     # -- loading ---------------------------------------------------------------------------
     def load(self, first_id: int) -> list[App]:
         config = self.ctx.config
-        ring_app = str(config.get("ring-app") or "")
+        ring_app = config.get("ring-app") or ""
         plans = [self._plan(spec, ring_app) for spec in self.specs]
         ring = any(kind == RING for kind, _, _ in plans)
         jars = [path for kind, _, path in plans if kind == JWSGI and path]
@@ -284,7 +284,7 @@ class JvmRuntime(Runtime):
             Host(),
             self.ctx.worker_id,
             CURRENT.master_pid,
-            int(config.get("processes") or 1),
+            config.get("processes"),
             UWSGI_COMPAT_VERSION,
             options,
         )

@@ -223,7 +223,7 @@ class LuaRuntime(Runtime):
         as_uwsgi_opt = getattr(config, "as_uwsgi_opt", None)
         return {
             "version": UWSGI_COMPAT_VERSION,
-            "numproc": int(config.get("processes") or 1),
+            "numproc": config.get("processes"),
             "opt": as_uwsgi_opt() if as_uwsgi_opt else {},
             "log": self.sink.line,
             "worker_id": lambda: self.ctx.worker_id,

@@ -124,7 +124,7 @@ class MonoRuntime(Runtime):
         self.extra_assemblies = [os.path.abspath(str(p)) for p in assemblies]
         self.index_files = option_values(ctx.config, "mono-index") or list(DEFAULT_INDEX_FILES)
         self.key_vars = option_values(ctx.config, "mono-key") or ["DOCUMENT_ROOT"]
-        self.gc_every = int(ctx.config.get("mono-gc-freq") or 0)
+        self.gc_every = ctx.config.get("mono-gc-freq")
         self.served = 0
         _check_mono(aspnet)
         wanted = [build.UWSGI_API, build.BRIDGE] + ([build.ASPNET] if aspnet else [])
@@ -414,7 +414,7 @@ def _start_clr(assembly_dir: Path, extra: list[str], ctx: RuntimeContext) -> Sim
     Bridge.Start(
         _CLR.send, _CLR.read_into, _CLR.send_file, _CLR.log, _CLR.fabric_call, _CLR.register_rpc,
         _CLR.register_signal, ctx.worker_id, CURRENT.master_pid,
-        UWSGI_COMPAT_VERSION, int(config.get("processes") or 1), _packed_options(config),
+        UWSGI_COMPAT_VERSION, config.get("processes"), _packed_options(config),
     )  # fmt: skip
     _LOG.append(ctx.log)
     version = str(

@@ -10,12 +10,11 @@ from typing import Any
 from polyhost.config.argv import parse_argv, parse_environ, suggestion
 from polyhost.config.engine import Assembler, PlaceholderResolver
 from polyhost.config.model import ConfigError, Directive, Entry
-from polyhost.config.options import (
-    Option,
+from polyhost.config.option import Option, parse_value
+from polyhost.config.option_index import (
     component_available,
     component_title,
     find_option,
-    parse_value,
     plugin_component,
 )
 

@@ -8,7 +8,9 @@ from polyhost.config.argv import suggestion
 from polyhost.config.config import Config
 from polyhost.config.engine import FILE_OPTIONS
 from polyhost.config.model import ConfigError
-from polyhost.config.options import OPTIONS, Option, component_title, find_option, group_title
+from polyhost.config.option import Option
+from polyhost.config.option_index import component_title, find_option, group_title
+from polyhost.config.options import OPTIONS
 
 _HELP_COLUMN = 38
 _METAVARS = {"int": "N", "float": "NUMBER", "str": "VALUE"}

@@ -270,9 +270,9 @@ def specs_from_config(config: Any) -> list[CacheSpec]:
         spec = CacheSpec(
             name="default",
             max_items=int(items),
-            blocksize=int(config.get("cache-blocksize") or 65536),
+            blocksize=config.get("cache-blocksize"),
             store=config.get("cache-store") or None,
-            store_sync=int(config.get("cache-store-sync") or 0),
+            store_sync=config.get("cache-store-sync"),
             origin=origin,
         )
         _check_spec(spec, f"{origin}: cache = {items}")

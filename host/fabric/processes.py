@@ -92,10 +92,10 @@ def run_spooler(config: Config, dispatcher: Dispatcher, fabric: Fabric, director
     load_runtimes(config, dispatcher, 0)
     spooler = Spooler(
         directory,
-        frequency=float(config.get("spooler-frequency") or 30),
-        ordered=bool(config.get("spooler-ordered")),
-        max_tasks=int(config.get("spooler-max-tasks") or 0),
-        harakiri=int(config.get("spooler-harakiri") or 0),
+        frequency=config.get("spooler-frequency"),
+        ordered=config.get("spooler-ordered"),
+        max_tasks=config.get("spooler-max-tasks"),
+        harakiri=config.get("spooler-harakiri"),
         log=log,
     )
     CURRENT.spooler = spooler

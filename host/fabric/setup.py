@@ -69,7 +69,7 @@ class Fabric:
         self.caches = CacheSet(
             specs_from_config(self.config),
             self.directory,
-            float(self.config.get("socket-timeout") or 4),
+            self.config.get("socket-timeout"),
         )
         for line in self.caches.add_items(option_values(self.config, "add-cache-item")):
             log(line)
