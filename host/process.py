@@ -32,6 +32,8 @@ class ProcessState:
     caches: CacheSet | None = None
     mules: MuleQueues | None = None
     spool_dirs: list[str] = field(default_factory=list)
+    #: `rpc-nodes` groups (polyhost.rpc.nodes.NodeGroups)
+    node_groups: Any = None
     #: set in a spooler process: the directory it serves, and its Spooler
     spooler_dir: str = ""
     spooler: Any = None

@@ -20,10 +20,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from polyhost import websocket
 from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext
 from polyhost.fabric import signals
 from polyhost.fabric.packets import serve_packet
-from polyhost.log import log, log_exception
+from polyhost.log import log, log_exception, printable
 from polyhost.process import CURRENT
 from polyhost.protocol import sockio
 from polyhost.protocol.connection import Connection, WireResponder
@@ -86,6 +87,7 @@ class Worker:
         self.pid = os.getpid()
         self.threads = max(1, config.get("threads"))
         self.buffer_size = config.get("buffer-size")
+        self.limit_post = config.get("limit-post")
         self.socket_timeout = config.get("socket-timeout")
         self.keepalive_timeout = max(self.socket_timeout, 15.0)
         self.harakiri = config.get("harakiri")
@@ -255,7 +257,7 @@ class Worker:
                 )
             else:
                 conn = FastCgiConnection(
-                    sock, listener.name, listener.modifiers, self.socket_timeout
+                    sock, listener.name, self.buffer_size, listener.modifiers, self.socket_timeout
                 )
             fd = sock.fileno()
             self.conns[fd] = conn
@@ -275,11 +277,14 @@ class Worker:
         except HttpError as exc:
             self._refuse(conn, exc.status, exc.reason)
             return False
-        except (PacketError, ValueError) as exc:
-            log(f"bad request on {conn.listener}: {exc}")
+        except ClientGone:
             self._drop(conn)
             return False
-        except ClientGone:
+        except Exception as exc:  # a malformed head (or a parser bug) closes it, never the worker
+            kind = (
+                "bad request" if isinstance(exc, PacketError | ValueError) else "unparsable input"
+            )
+            log(f"{kind} on {conn.listener}: {printable(str(exc))}")
             self._drop(conn)
             return False
         if conn.ready:
@@ -289,7 +294,7 @@ class Worker:
         return False
 
     def _refuse(self, conn: Connection, status: int, reason: str) -> None:
-        log(f"HTTP {status} to {conn.remote_addr} on {conn.listener}: {reason}")
+        log(f"HTTP {status} to {conn.remote_addr} on {conn.listener}: {printable(reason)}")
         with contextlib.suppress(OSError):
             conn.sock.send(error_response(status, reason))
         self._drop(conn)
@@ -379,6 +384,7 @@ class Worker:
             return False
         responder = conn.responder(request)
         conn.served += 1
+        websocket.bind(conn.sock, request, responder)
         if self.stopping:
             responder.keep_alive = False  # tell the client before we close
         slot = self.cores[core]
@@ -393,6 +399,10 @@ class Worker:
         failed = False
         keep = False
         try:
+            if self.limit_post and (request.content_length or 0) > self.limit_post:
+                raise BodyOverLimit(
+                    f"{request.content_length} bytes over limit-post {self.limit_post}"
+                )
             if self.post_buffering:
                 self._buffer_body(request)
             if self.static is None or not self.static.serve(request, responder):
@@ -407,6 +417,15 @@ class Worker:
                 f"client {request.vars.get('REMOTE_ADDR', '')} gone while serving "
                 f"{request.vars.get('REQUEST_URI', '')}: {exc}"
             )
+        except BodyOverLimit as exc:  # refused before a byte of the body was read
+            log(
+                f"request body of {request.vars.get('REMOTE_ADDR', '')} for "
+                f"{printable(request.vars.get('REQUEST_URI', ''))} refused: {exc}"
+            )
+            responder.keep_alive = False
+            with contextlib.suppress(Exception):
+                simple_error(responder, 413)
+                responder.finish()
         except ResponseAborted:
             failed = True  # the runtime logged why; closing the connection tells the client
         except Exception as exc:  # a bug in a runtime: log it, answer 500, keep the worker
@@ -542,6 +561,10 @@ class Worker:
         with contextlib.suppress(OSError):
             os.write(conn.sock.fileno(), conn.harakiri_reply(request))
             conn.sock.shutdown(socket.SHUT_RDWR)
+
+
+class BodyOverLimit(Exception):
+    """The declared request body is over `limit-post`: answered 413 without reading it."""
 
 
 def _rss_bytes() -> int:

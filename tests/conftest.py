@@ -181,6 +181,19 @@ def http_request(port: int, raw: bytes, timeout: float = 10.0) -> bytes:
         return b"".join(chunks)
 
 
+def uwsgi_request(port: int, env: dict[str, str], body: bytes = b"", mod1: int = 0) -> bytes:
+    """One request over the uwsgi protocol (as nginx `uwsgi_pass`); returns the raw answer."""
+    from polyhost.protocol.uwsgi import encode_vars, pack_header
+
+    block = encode_vars(env)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(pack_header(mod1, len(block), 0) + block + body)
+        chunks = []
+        while data := sock.recv(65536):
+            chunks.append(data)
+    return b"".join(chunks)
+
+
 def get(
     port: int, path: str = "/", headers: str = "", timeout: float = 10.0, host: str = "t"
 ) -> bytes:

@@ -39,8 +39,6 @@ MONO_LOCK = threading.RLock()
 #: request bodies up to this size go to .NET with the call; larger ones are read on demand
 PRELOAD_LIMIT = 1 << 20
 PRELOAD_PIECE = 1 << 16
-#: default pages of a directory request when no mono-index is given (XSP's list)
-DEFAULT_INDEX_FILES = ("index.aspx", "Default.aspx", "default.aspx", "index.html", "index.htm")
 #: signals the worker handles in Python; Mono's start-up takes some of them (SIGQUIT)
 WORKER_SIGNALS = (
     signal.SIGINT,
@@ -122,8 +120,8 @@ class MonoRuntime(Runtime):
         aspnet = any(isinstance(t, AspNetApp) for t in self.targets)
         assemblies = option_values(ctx.config, "mono-assembly")
         self.extra_assemblies = [os.path.abspath(str(p)) for p in assemblies]
-        self.index_files = option_values(ctx.config, "mono-index") or list(DEFAULT_INDEX_FILES)
-        self.key_vars = option_values(ctx.config, "mono-key") or ["DOCUMENT_ROOT"]
+        self.index_files = option_values(ctx.config, "mono-index")
+        self.key_vars = option_values(ctx.config, "mono-key")
         self.gc_every = ctx.config.get("mono-gc-freq")
         self.served = 0
         _check_mono(aspnet)

@@ -11,6 +11,8 @@ import pickle
 from collections.abc import Callable
 from typing import Any
 
+import msgpack
+
 from polyhost.fabric.spooler import SPOOL_IGNORE, SPOOL_OK, SPOOL_RETRY, SpoolHandler
 
 
@@ -44,9 +46,12 @@ class SpoolDecorators:
         self,
         spool_function: Callable[[dict[bytes, bytes]], object],
         spooler_configured: Callable[[], bool] = lambda: True,
+        spools_to_redis: Callable[[Any], bool] = lambda spooler: False,
     ) -> None:
         self.spool_function = spool_function
         self.spooler_configured = spooler_configured
+        #: spools_to_redis(the task's `spooler` or None): arguments then travel as msgpack
+        self.spools_to_redis = spools_to_redis
         #: function name -> function, the decorated functions of this process
         self.spooler_functions: dict[str, Callable[..., Any]] = {}
 
@@ -78,7 +83,7 @@ class SpoolDecorators:
         if not self.spooler_configured():
             raise Exception(f"you have to enable the uWSGI spooler to use @{decorator} decorator")
         self.spooler_functions[f.__name__] = f
-        return SpooledFunction(f, pass_arguments, forced_return, self.spool_function)
+        return SpooledFunction(f, pass_arguments, forced_return, self)
 
     def manage_spool_request(self, vars: dict[Any, bytes]) -> int:
         """uwsgidecorators' spooler function: run the @spool function a task names.
@@ -92,8 +97,10 @@ class SpoolDecorators:
         if function is None:
             return SPOOL_IGNORE
         if "args" in task:
+            # msgpack for tasks that went through Redis (never pickle there), else uWSGI's pickle
+            load = _unpack_arguments if task.get("ud_spool_codec") == b"msgpack" else pickle.loads
             for key in ("args", "kwargs"):
-                task[key] = pickle.loads(task.pop(key))
+                task[key] = load(task.pop(key))
         task = {key: _decode(value) for key, value in task.items()}
         result = function(*task["args"], **task["kwargs"]) if "args" in task else function(task)
         return int(task.get("ud_spool_ret", result))
@@ -107,11 +114,11 @@ class SpooledFunction:
         f: Callable[..., Any],
         pass_arguments: bool,
         forced_return: int | None,
-        spool_function: Callable[[dict[bytes, bytes]], object],
+        decorators: SpoolDecorators,
     ) -> None:
         self.f = f
         self.pass_arguments = pass_arguments
-        self.spool_function = spool_function
+        self.decorators = decorators
         self.base_dict: dict[str, Any] = {"ud_spool_func": f.__name__}
         if forced_return is not None:
             self.base_dict["ud_spool_ret"] = str(forced_return)
@@ -127,14 +134,23 @@ class SpooledFunction:
             for key in ("message_dict", "spooler", "priority", "at", "body"):
                 if key in kwargs:
                     arguments[key] = kwargs.pop(key)
-            arguments["args"] = pickle.dumps(args)
-            arguments["kwargs"] = pickle.dumps(kwargs)
-        return self.spool_function(
+            if self.decorators.spools_to_redis(arguments.get("spooler")):
+                arguments["ud_spool_codec"] = "msgpack"
+                arguments["args"] = msgpack.packb(list(args), use_bin_type=True)
+                arguments["kwargs"] = msgpack.packb(kwargs, use_bin_type=True)
+            else:
+                arguments["args"] = pickle.dumps(args)
+                arguments["kwargs"] = pickle.dumps(kwargs)
+        return self.decorators.spool_function(
             {_encode(key): _encode(value) for key, value in arguments.items()}
         )
 
     def spool(self, *args: Any, **kwargs: Any) -> object:
         return self(*args, **kwargs)
+
+
+def _unpack_arguments(data: bytes) -> Any:
+    return msgpack.unpackb(data, raw=False)
 
 
 def _encode(value: Any) -> Any:

@@ -212,8 +212,13 @@ def spool_decorators() -> Any:
     dispatcher as `uwsgi.spooler` unless the app set its own."""
     if not _DECORATORS:
         from polyhost.bridges.python.spool_decorators import SpoolDecorators
+        from polyhost.fabric.spooler import spools_to_redis
 
-        decorators = SpoolDecorators(spool, lambda: bool(CURRENT.spool_dirs))
+        decorators = SpoolDecorators(
+            spool,
+            lambda: bool(CURRENT.spool_dirs),
+            lambda spooler: spools_to_redis(CURRENT.spool_dirs, spooler),
+        )
         module = sys.modules.get("uwsgi")
         if module is not None and getattr(module, "spooler", None) is None:
             module.spooler = decorators.manage_spool_request

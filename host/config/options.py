@@ -1,19 +1,20 @@
-"""The option table: every uWSGI 2.0 option polyhost knows, the type of its value, the component
-that reads it, and whether polyhost implements it yet.
+"""The option table: every uWSGI 2.0 option polyhost knows, the type of its value and its
+default, the component that reads it, and whether polyhost implements it yet.
 
 The rows come from uWSGI 2.0.21's own option arrays (the core and the plugins of the languages
 polyhost hosts), so a config written for uWSGI never meets "unknown option" here. Options of
 features polyhost has not built yet are accepted and reported at start-up, never dropped silently.
-To turn a feature on, mark its rows `available=True` (and give them their help text). The
-row model and builders are in `option.py`, the lookups in `option_index.py`.
+To turn a feature on, mark its rows `available=True` (with their help text). Only rows live here:
+the row builders and value parsing are in `option_model`, the look-ups in `option_lookup`.
 """
 
 from __future__ import annotations
 
-from polyhost.config.option import FLAG, INT, LIST, STR, Option
-from polyhost.config.option import row as _o
-from polyhost.config.option import runtime_section as _runtime_section
-from polyhost.config.option import section as _section
+from polyhost import __version__
+from polyhost.config.option_model import FLAG, INT, LIST, STR, Option
+from polyhost.config.option_model import row as _o
+from polyhost.config.option_model import runtime_section as _runtime_section
+from polyhost.config.option_model import section as _section
 
 OPTIONS: tuple[Option, ...] = (
     *_section(
@@ -502,11 +503,18 @@ OPTIONS: tuple[Option, ...] = (
         _o("freebind", FLAG, "put socket in freebind mode"),
         _o("map-socket", LIST, "map sockets to specific workers"),
         _o("no-fd-passing", FLAG, "disable file descriptor passing"),
-        _o("weight", INT, "weight of the instance (used by clustering/lb/subscriptions)"),
+        _o(
+            "weight",
+            INT,
+            "weight of the instance (used by clustering/lb/subscriptions)",
+            available=True,
+            default=0,
+        ),
         _o(
             "auto-weight",
             FLAG,
             "set weight of the instance (used by clustering/lb/subscriptions) automatically",
+            available=True,
         ),
         _o("no-defer-accept", FLAG, "disable deferred-accept on sockets"),
         _o("tcp-nodelay", FLAG, "enable TCP NODELAY on each request"),
@@ -621,7 +629,13 @@ OPTIONS: tuple[Option, ...] = (
             available=True,
         ),
         _o("honour-stdin", FLAG, "do not remap stdin to /dev/null", available=True),
-        _o("procname-prefix", STR, "prefix the process names", metavar="PREFIX", available=True),
+        _o(
+            "procname-prefix",
+            STR,
+            "prefix the process names",
+            metavar="PREFIX",
+            available=True,
+        ),
         _o("procname", STR, "set the process names", metavar="NAME", available=True),
         _o(
             "auto-procname",
@@ -771,7 +785,7 @@ OPTIONS: tuple[Option, ...] = (
             INT,
             "set the memory collector frequency when evil reloads are in place",
         ),
-        _o("limit-post", INT, "limit request body"),
+        _o("limit-post", INT, "limit request body", available=True, default=0),
         _o(
             "catch-exceptions",
             FLAG,
@@ -883,7 +897,13 @@ OPTIONS: tuple[Option, ...] = (
     *_section(
         "Applications",
         "core",
-        _o("chdir", STR, "chdir to DIR before loading apps", metavar="DIR", available=True),
+        _o(
+            "chdir",
+            STR,
+            "chdir to DIR before loading apps",
+            metavar="DIR",
+            available=True,
+        ),
         _o("env", LIST, "set an environment variable", metavar="NAME=VALUE", available=True),
         _o(
             "mount",
@@ -1716,7 +1736,13 @@ OPTIONS: tuple[Option, ...] = (
             aliases=("static-gzip-suffix",),
             available=True,
         ),
-        _o("honour-range", FLAG, "enable support for the HTTP Range header", available=True),
+        _o(
+            "honour-range",
+            FLAG,
+            "enable support for the HTTP Range header (polyhost default: on)",
+            available=True,
+            default=True,
+        ),
         _o(
             "offload-threads",
             INT,
@@ -1732,13 +1758,7 @@ OPTIONS: tuple[Option, ...] = (
         "Cache",
         "cache",
         _o("cache", INT, "create a shared cache containing given elements", available=True),
-        _o(
-            "cache-blocksize",
-            INT,
-            "set cache blocksize (default 65536)",
-            default=65536,
-            available=True,
-        ),
+        _o("cache-blocksize", INT, "set cache blocksize", available=True, default=65536),
         _o("cache-store", STR, "enable persistent cache to disk", available=True),
         _o("cache-store-sync", INT, "set frequency of sync for persistent cache", default=0),
         _o("cache-no-expire", FLAG, "disable auto sweep of expired items"),
@@ -1791,30 +1811,31 @@ OPTIONS: tuple[Option, ...] = (
             "spooler-external",
             LIST,
             "map spoolers requests to a spooler directory managed by an external instance",
+            available=True,
         ),
         _o("spooler-ordered", FLAG, "try to order the execution of spooler tasks", available=True),
         _o("spooler-chdir", STR, "chdir() to specified directory before each spooler task"),
         _o(
             "spooler-processes",
             INT,
-            "set the number of processes for spoolers (default 1)",
-            default=1,
+            "set the number of processes for spoolers",
             available=True,
+            default=1,
         ),
         _o("spooler-quiet", FLAG, "do not be verbose with spooler tasks"),
         _o(
             "spooler-max-tasks",
             INT,
             "set the maximum number of tasks to run before recycling a spooler",
-            default=0,
             available=True,
+            default=0,
         ),
         _o(
             "spooler-harakiri",
             INT,
             "set harakiri timeout for spooler tasks",
-            default=0,
             available=True,
+            default=0,
         ),
         _o(
             "spooler-frequency",
@@ -1896,6 +1917,15 @@ OPTIONS: tuple[Option, ...] = (
             metavar="ADDR",
             available=True,
         ),
+        _o(
+            "rpc-nodes",
+            LIST,
+            "polyhost: name a group of nodes (GROUP=ADDR[,ADDR...]): uwsgi.rpc('group:GROUP', ...)"
+            " calls one of them (round robin, an unreachable node skipped) and"
+            " uwsgi.signal(N, 'group:GROUP') raises N on every one",
+            metavar="GROUP=ADDR[,ADDR...]",
+            available=True,
+        ),
     ),
     *_section(
         "Cheaper (adaptive workers)",
@@ -1928,8 +1958,8 @@ OPTIONS: tuple[Option, ...] = (
             INT,
             "if total workers resident memory usage is higher try to stop workers",
         ),
-        _o("idle", INT, "set idle mode (put uWSGI in cheap mode after inactivity)"),
-        _o("die-on-idle", FLAG, "shutdown uWSGI when idle"),
+        _o("idle", INT, "set idle mode (put uWSGI in cheap mode after inactivity)", default=0),
+        _o("die-on-idle", FLAG, "shutdown uWSGI when idle", available=True),
         _o(
             "cheaper-busyness-max",
             INT,
@@ -1988,7 +2018,7 @@ OPTIONS: tuple[Option, ...] = (
     *_section(
         "Emperor",
         "emperor",
-        _o("emperor", LIST, "run the Emperor"),
+        _o("emperor", LIST, "run the Emperor", available=True),
         _o("emperor-proxy-socket", STR, "force the vassal to became an Emperor proxy"),
         _o("emperor-wrapper", STR, "set a binary wrapper for vassals"),
         _o(
@@ -2001,24 +2031,54 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "set a binary wrapper for vassals to try as a last resort",
         ),
-        _o("emperor-nofollow", FLAG, "do not follow symlinks when checking for mtime"),
-        _o("emperor-procname", STR, "set the Emperor process name"),
-        _o("emperor-freq", INT, "set the Emperor scan frequency (default 3 seconds)", default=3),
+        _o(
+            "emperor-nofollow",
+            FLAG,
+            "do not follow symlinks when checking for mtime",
+            available=True,
+        ),
+        _o("emperor-procname", STR, "set the Emperor process name", available=True),
+        _o(
+            "emperor-freq",
+            INT,
+            "set the Emperor scan frequency (default 3 seconds)",
+            default=3,
+            available=True,
+        ),
         _o(
             "emperor-required-heartbeat",
             INT,
             "set the Emperor tolerance about heartbeats",
             default=30,
+            available=True,
         ),
         _o("emperor-curse-tolerance", INT, "set the Emperor tolerance about cursed vassals"),
-        _o("emperor-pidfile", STR, "write the Emperor pid in the specified file"),
-        _o("emperor-tyrant", FLAG, "put the Emperor in Tyrant mode"),
+        _o(
+            "emperor-pidfile",
+            STR,
+            "write the Emperor pid in the specified file",
+            available=True,
+        ),
+        _o("emperor-tyrant", FLAG, "put the Emperor in Tyrant mode", available=True),
         _o(
             "emperor-tyrant-nofollow",
             FLAG,
             "do not follow symlinks when checking for uid/gid in Tyrant mode",
+            available=True,
         ),
-        _o("emperor-stats", STR, "run the Emperor stats server", aliases=("emperor-stats-server",)),
+        _o(
+            "emperor-tyrant-initgroups",
+            FLAG,
+            "add additional groups set via initgroups() in Tyrant mode",
+            available=True,
+        ),
+        _o(
+            "emperor-stats",
+            STR,
+            "run the Emperor stats server",
+            aliases=("emperor-stats-server",),
+            available=True,
+        ),
         _o("early-emperor", FLAG, "spawn the emperor as soon as possibile"),
         _o("emperor-broodlord", INT, "run the emperor in BroodLord mode"),
         _o(
@@ -2026,6 +2086,7 @@ OPTIONS: tuple[Option, ...] = (
             INT,
             "set throttling level (in milliseconds) for bad behaving vassals (default 1000)",
             default=1000,
+            available=True,
         ),
         _o(
             "emperor-max-throttle",
@@ -2033,6 +2094,7 @@ OPTIONS: tuple[Option, ...] = (
             "set max throttling level (in milliseconds) for bad behaving vassals (default 3 "
             "minutes)",
             default=180000,
+            available=True,
         ),
         _o(
             "emperor-magic-exec",
@@ -2044,6 +2106,7 @@ OPTIONS: tuple[Option, ...] = (
             STR,
             "search for text file (vassal name + extension) containing the on demand socket name",
             aliases=("emperor-on-demand-ext",),
+            available=True,
         ),
         _o(
             "emperor-on-demand-directory",
@@ -2051,26 +2114,34 @@ OPTIONS: tuple[Option, ...] = (
             "enable on demand mode binding to the unix socket in the specified directory "
             "named like the vassal + .socket",
             aliases=("emperor-on-demand-dir",),
+            available=True,
         ),
         _o(
             "emperor-on-demand-exec",
             STR,
             "use the output of the specified command as on demand socket name (the vassal "
             "name is passed as the only argument)",
+            available=True,
         ),
         _o(
             "emperor-extra-extension",
             LIST,
             "allows the specified extension in the Emperor (vassal will be called with --config)",
             aliases=("emperor-extra-ext",),
+            available=True,
         ),
-        _o("emperor-no-blacklist", FLAG, "disable Emperor blacklisting subsystem"),
+        _o("emperor-no-blacklist", FLAG, "disable Emperor blacklisting subsystem", available=True),
         _o(
             "emperor-use-clone",
             STR,
             "use clone() instead of fork() passing the specified unshare() flags",
         ),
-        _o("emperor-graceful-shutdown", FLAG, "use vassals graceful shutdown during ragnarok"),
+        _o(
+            "emperor-graceful-shutdown",
+            FLAG,
+            "use vassals graceful shutdown during ragnarok",
+            available=True,
+        ),
         _o("emperor-cap", STR, "set vassals capability", aliases=("vassals-cap", "vassal-cap")),
         _o(
             "imperial-monitor-list",
@@ -2078,26 +2149,44 @@ OPTIONS: tuple[Option, ...] = (
             "list enabled imperial monitors",
             aliases=("imperial-monitors-list",),
         ),
-        _o("vassals-inherit", LIST, "add config templates to vassals config (uses --inherit)"),
+        _o(
+            "vassals-inherit",
+            LIST,
+            "add config templates to vassals config (uses --inherit)",
+            available=True,
+        ),
         _o(
             "vassals-include",
             LIST,
             "include config templates to vassals config (uses --include instead of --inherit)",
+            available=True,
         ),
         _o(
             "vassals-inherit-before",
             LIST,
             "add config templates to vassals config (uses --inherit, parses before the "
             "vassal file)",
+            available=True,
         ),
         _o(
             "vassals-include-before",
             LIST,
             "include config templates to vassals config (uses --include instead of "
             "--inherit, parses before the vassal file)",
+            available=True,
         ),
-        _o("vassals-start-hook", STR, "run the specified command before each vassal starts"),
-        _o("vassals-stop-hook", STR, "run the specified command after vassal's death"),
+        _o(
+            "vassals-start-hook",
+            STR,
+            "run the specified command before each vassal starts",
+            available=True,
+        ),
+        _o(
+            "vassals-stop-hook",
+            STR,
+            "run the specified command after vassal's death",
+            available=True,
+        ),
         _o("vassal-sos", INT, "ask emperor for reinforcement when overloaded"),
         _o(
             "vassal-sos-backlog",
@@ -2110,8 +2199,9 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "automatically set the specified option (via --set) for every vassal",
             aliases=("vassal-set",),
+            available=True,
         ),
-        _o("heartbeat", INT, "announce healthiness to the emperor"),
+        _o("heartbeat", INT, "announce healthiness to the emperor", available=True, default=0),
     ),
     *_section(
         "Subscriptions",
@@ -2153,14 +2243,28 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "subscribe to the specified subscription server",
             aliases=("st", "subscribe"),
+            available=True,
         ),
         _o(
             "subscribe2",
             LIST,
             "subscribe to the specified subscription server using advanced keyval syntax",
+            available=True,
         ),
-        _o("subscribe-freq", INT, "send subscription announce at the specified interval"),
-        _o("subscription-tolerance", INT, "set tolerance for subscription servers"),
+        _o(
+            "subscribe-freq",
+            INT,
+            "send subscription announce at the specified interval",
+            available=True,
+            default=10,
+        ),
+        _o(
+            "subscription-tolerance",
+            INT,
+            "set tolerance for subscription servers",
+            available=True,
+            default=17,
+        ),
         _o(
             "unsubscribe-on-graceful-reload",
             FLAG,
@@ -2171,7 +2275,12 @@ OPTIONS: tuple[Option, ...] = (
             FLAG,
             "configure subscriptions but do not send them (useful with master fifo)",
         ),
-        _o("subscribe-with-modifier1", STR, "force the specififed modifier1 when subscribing"),
+        _o(
+            "subscribe-with-modifier1",
+            STR,
+            "force the specififed modifier1 when subscribing",
+            available=True,
+        ),
     ),
     *_section(
         "Legion",
@@ -2236,12 +2345,14 @@ OPTIONS: tuple[Option, ...] = (
     *_section(
         "Gateways (fastrouter, rawrouter, sslrouter)",
         "gateway",
-        _o("fastrouter", LIST, "run the fastrouter on the specified port"),
+        _o("fastrouter", LIST, "run the fastrouter on the specified port", available=True),
         _o(
             "fastrouter-processes",
             INT,
             "prefork the specified number of fastrouter processes",
             aliases=("fastrouter-workers",),
+            available=True,
+            default=1,
         ),
         _o("fastrouter-zerg", LIST, "attach the fastrouter to a zerg server"),
         _o(
@@ -2250,8 +2361,18 @@ OPTIONS: tuple[Option, ...] = (
             "use uWSGI cache as hostname->server mapper for the fastrouter",
             bare="",
         ),
-        _o("fastrouter-use-pattern", STR, "use a pattern for fastrouter hostname->server mapping"),
-        _o("fastrouter-use-base", STR, "use a base dir for fastrouter hostname->server mapping"),
+        _o(
+            "fastrouter-use-pattern",
+            STR,
+            "use a pattern for fastrouter hostname->server mapping",
+            available=True,
+        ),
+        _o(
+            "fastrouter-use-base",
+            STR,
+            "use a base dir for fastrouter hostname->server mapping",
+            available=True,
+        ),
         _o("fastrouter-fallback", LIST, "fallback to the specified node in case of error"),
         _o(
             "fastrouter-use-code-string",
@@ -2264,22 +2385,31 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "forward requests to the specified uwsgi server (you can specify it multiple "
             "times for load balancing)",
+            available=True,
         ),
         _o(
             "fastrouter-gracetime",
             INT,
             "retry connections to dead static nodes after the specified amount of seconds",
+            available=True,
+            default=30,
         ),
         _o("fastrouter-events", INT, "set the maximum number of concurrent events"),
-        _o("fastrouter-quiet", FLAG, "do not report failed connections to instances"),
+        _o(
+            "fastrouter-quiet",
+            FLAG,
+            "do not report failed connections to instances",
+            available=True,
+        ),
         _o("fastrouter-cheap", FLAG, "run the fastrouter in cheap mode"),
         _o(
             "fastrouter-subscription-server",
             LIST,
             "run the fastrouter subscription server on the specified address",
+            available=True,
         ),
         _o("fastrouter-subscription-slot", STR, "*** deprecated ***"),
-        _o("fastrouter-timeout", INT, "set fastrouter timeout"),
+        _o("fastrouter-timeout", INT, "set fastrouter timeout", available=True, default=60),
         _o("fastrouter-post-buffering", INT, "enable fastrouter post buffering"),
         _o(
             "fastrouter-post-buffering-dir",
@@ -2291,6 +2421,7 @@ OPTIONS: tuple[Option, ...] = (
             STR,
             "run the fastrouter stats server",
             aliases=("fastrouter-stats-server", "fastrouter-ss"),
+            available=True,
         ),
         _o("fastrouter-harakiri", INT, "enable fastrouter harakiri"),
         _o("fastrouter-uid", STR, "drop fastrouter privileges to the specified uid"),
@@ -2479,12 +2610,16 @@ OPTIONS: tuple[Option, ...] = (
             INT,
             "set the frequency (in seconds) of websockets automatic ping packets",
             aliases=("websocket-ping-freq",),
+            available=True,
+            default=30,
         ),
         _o(
             "websockets-pong-tolerance",
             INT,
             "set the tolerance (in seconds) of websockets ping/pong subsystem",
             aliases=("websocket-pong-tolerance",),
+            available=True,
+            default=3,
         ),
         _o(
             "websockets-max-size",
@@ -2492,6 +2627,7 @@ OPTIONS: tuple[Option, ...] = (
             "set the max allowed size of websocket messages (in Kbytes, default 1024)",
             aliases=("websocket-max-size",),
             default=1024,
+            available=True,
         ),
         _o(
             "chunked-input-limit",
@@ -3031,14 +3167,15 @@ OPTIONS: tuple[Option, ...] = (
             INT,
             "run the Mono GC every <n> requests (default 0: never forced; uWSGI forces it after"
             " every request)",
-            default=0,
             available=True,
+            default=0,
         ),
         _o(
             "mono-key",
             LIST,
             "select the ApplicationHost based on the specified CGI var",
             available=True,
+            default=("DOCUMENT_ROOT",),
         ),
         _o("mono-version", STR, "set the Mono jit version"),
         _o("mono-config", STR, "set the Mono config file", available=True),
@@ -3050,7 +3187,13 @@ OPTIONS: tuple[Option, ...] = (
             available=True,
         ),
         _o("mono-exec", LIST, "exec the specified assembly just before app loading"),
-        _o("mono-index", LIST, "add an asp.net index file", available=True),
+        _o(
+            "mono-index",
+            LIST,
+            "add an asp.net index file",
+            available=True,
+            default=("index.aspx", "Default.aspx", "default.aspx", "index.html", "index.htm"),
+        ),
     ),
     *_runtime_section(
         "php",
@@ -3059,17 +3202,29 @@ OPTIONS: tuple[Option, ...] = (
             "php-ini-append", LIST, "set php.ini path (append mode)", aliases=("php-config-append",)
         ),
         _o("php-set", LIST, "set a php config directive", available=True),
-        _o("php-index", LIST, "list the php index files", available=True),
+        _o("php-index", LIST, "list the php index files", available=True, default=("index.php",)),
         _o("php-docroot", STR, "force php DOCUMENT_ROOT", available=True),
         _o("php-allowed-docroot", LIST, "list the allowed document roots", available=True),
-        _o("php-allowed-ext", LIST, "list the allowed php file extensions", available=True),
+        _o(
+            "php-allowed-ext",
+            LIST,
+            "list the allowed php file extensions",
+            available=True,
+            default=(".php",),
+        ),
         _o(
             "php-allowed-script",
             LIST,
             "list the allowed php scripts (require absolute path)",
             available=True,
         ),
-        _o("php-server-software", STR, "force php SERVER_SOFTWARE", available=True),
+        _o(
+            "php-server-software",
+            STR,
+            "force php SERVER_SOFTWARE",
+            available=True,
+            default=f"polyhost/{__version__}",
+        ),
         _o("php-app", STR, "force the php file to run at each request", available=True),
         _o(
             "php-app-qs",
@@ -3119,7 +3274,7 @@ OPTIONS: tuple[Option, ...] = (
         _o("cgi-map-helper", LIST, "add a cgi map-helper", aliases=("cgi-helper",), available=True),
         _o("cgi-from-docroot", FLAG, "blindly enable cgi in DOCUMENT_ROOT"),
         _o("cgi-buffer-size", INT, "set cgi buffer size"),
-        _o("cgi-timeout", INT, "set cgi script timeout", available=True),
+        _o("cgi-timeout", INT, "set cgi script timeout", available=True, default=60),
         _o("cgi-index", LIST, "add a cgi index file", available=True),
         _o("cgi-allowed-ext", LIST, "cgi allowed extension", available=True),
         _o("cgi-unset", LIST, "unset specified environment variables", available=True),
@@ -3155,6 +3310,7 @@ OPTIONS: tuple[Option, ...] = (
         ),
     ),
 )
+
 
 #: How warnings name a component that is not available yet: "needs <title>" (a runtime's title
 #: comes from the catalog).

@@ -13,7 +13,7 @@ import signal
 import socket
 import sys
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from polyhost.dispatch import Dispatcher, RuntimeContext
 from polyhost.fabric import signals
@@ -85,24 +85,34 @@ def _mule_message(mule_id: int, message: bytes) -> None:
 
 
 def run_spooler(config: Config, dispatcher: Dispatcher, fabric: Fabric, directory: str) -> int:
-    """A spooler process for one directory."""
-    from polyhost.fabric.spooler import Spooler
+    """A spooler process for one directory or Redis stream."""
+    from polyhost.fabric.redis_url import is_redis_url, redacted
+    from polyhost.fabric.spooler import Spooler, TaskRunner
 
     CURRENT.spooler_dir = directory
     load_runtimes(config, dispatcher, 0)
-    spooler = Spooler(
-        directory,
-        frequency=config.get("spooler-frequency"),
-        ordered=config.get("spooler-ordered"),
-        max_tasks=config.get("spooler-max-tasks"),
-        harakiri=config.get("spooler-harakiri"),
-        log=log,
-    )
+    settings: dict[str, Any] = {
+        "frequency": config.get("spooler-frequency"),
+        "max_tasks": config.get("spooler-max-tasks"),
+        "harakiri": config.get("spooler-harakiri"),
+        "log": log,
+    }
+    loop: Any
+    if is_redis_url(directory):
+        from polyhost.fabric.spooler_redis import StreamSpec, StreamSpooler
+
+        spooler: TaskRunner = TaskRunner(redacted(directory), **settings)
+        timeout = config.get("socket-timeout")
+        spec = StreamSpec(directory, settings["harakiri"])
+        loop = StreamSpooler(spec, spooler, timeout).loop
+    else:
+        spooler = Spooler(directory, ordered=config.get("spooler-ordered"), **settings)
+        loop = spooler.loop
     CURRENT.spooler = spooler
     signal.signal(signal.SIGUSR1, lambda *_: spooler.wake())  # uWSGI's "new task" nudge
     signals.CLIENT.shared_reader = True
     threading.Thread(target=_signal_loop, daemon=True, name="signals").start()
-    log(f"spooler for {directory} (pid: {os.getpid()}) ready")
+    log(f"spooler for {spooler.directory} (pid: {os.getpid()}) ready")
 
     def report(vars_: dict[bytes, bytes], body: bytes, task_name: bytes) -> object:
         try:
@@ -110,5 +120,5 @@ def run_spooler(config: Config, dispatcher: Dispatcher, fabric: Fabric, director
         finally:  # the master shows the counters in the stats' spoolers[]
             signals.CLIENT.send(["spooler_stats", directory, spooler.tasks + 1])
 
-    spooler.loop(report, lambda: False)
+    loop(report, lambda: False)
     return 0

@@ -17,6 +17,8 @@ from typing import BinaryIO
 from polyhost.protocol import sockio
 from polyhost.protocol.connection import Connection
 from polyhost.protocol.http import error_response
+from polyhost.protocol.response_head import checked_header, checked_status
+from polyhost.protocol.uwsgi import PacketError
 from polyhost.request import ClientGone, Request, StreamBody
 
 RECORD = struct.Struct(">BBHHBx")
@@ -141,10 +143,13 @@ class FastCgiConnection(Connection):
         self,
         sock: socket.socket,
         listener: str,
+        limit: int,
         modifiers: tuple[int, int] | None,
         timeout: float,
     ) -> None:
         super().__init__(sock, listener, timeout)
+        #: most bytes of PARAMS one request may send (`buffer-size`, as uwsgi vars)
+        self.limit = limit
         self.modifiers = modifiers or (0, 0)
         self.reader = RecordReader()
         self.keep_conn = False
@@ -169,6 +174,8 @@ class FastCgiConnection(Connection):
 
     def _on_record(self, rtype: int, request_id: int, content: bytes) -> None:
         if rtype == BEGIN_REQUEST:
+            if len(content) < BEGIN_BODY.size:
+                raise PacketError(f"FastCGI BEGIN_REQUEST of {len(content)} bytes (8 expected)")
             role, flags = BEGIN_BODY.unpack_from(content)
             if role != RESPONDER:
                 self.send(record(END_REQUEST, request_id, END_BODY.pack(0, 3)))
@@ -178,6 +185,11 @@ class FastCgiConnection(Connection):
             self._params.clear()
         elif rtype == PARAMS:
             if content:
+                if len(self._params) + len(content) > self.limit:
+                    raise PacketError(
+                        f"FastCGI params of request {request_id} over {self.limit} bytes:"
+                        " raise buffer-size"
+                    )
                 self._params += content
                 return
             env = decode_pairs(bytes(self._params))
@@ -239,8 +251,9 @@ class FastCgiResponder:
         return self.status != 0
 
     def start(self, status: str, headers: list[tuple[str, str]]) -> None:
-        self.status = int(status[:3])
-        lines = [f"Status: {status}"] + [f"{name}: {value}" for name, value in headers]
+        code, status_text = checked_status(status)
+        lines = [f"Status: {status_text}", *(checked_header(n, v) for n, v in headers)]
+        self.status = code
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         self.headers_count = len(headers)
         self.headers_size = len(head)

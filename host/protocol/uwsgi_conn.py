@@ -14,6 +14,7 @@ from typing import BinaryIO
 from polyhost.protocol import sockio
 from polyhost.protocol.connection import Connection
 from polyhost.protocol.http import RECV_SIZE
+from polyhost.protocol.response_head import checked_header, checked_status
 from polyhost.protocol.uwsgi import PacketError, decode_vars, unpack_header
 from polyhost.request import ClientGone, Request, StreamBody
 
@@ -166,12 +167,10 @@ class UwsgiResponder:
         return self.status != 0
 
     def start(self, status: str, headers: list[tuple[str, str]]) -> None:
-        self.status = int(status[:3])
+        code, status_text = checked_status(status)
         proto = self.request.vars.get("SERVER_PROTOCOL", "HTTP/1.1")
-        lines = [f"{proto} {status}"]
-        for name, value in headers:
-            for part in value.split("\n"):
-                lines.append(f"{name}: {part.rstrip(chr(13))}")
+        lines = [f"{proto} {status_text}", *(checked_header(n, v) for n, v in headers)]
+        self.status = code
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         self.headers_count = len(headers)
         self.headers_size = len(head)

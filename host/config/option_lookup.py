@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from polyhost.config.option import Option
+from polyhost.config.option_model import Option
 from polyhost.config.options import COMPONENT_TITLES, OPTIONS, PLUGIN_COMPONENTS
 
 _BY_NAME: dict[str, Option] = {}

@@ -26,6 +26,7 @@ class Option:
     aliases: tuple[str, ...] = ()
     short: str | None = None
     component: str = "core"
+    #: implemented by polyhost; False: accepted and reported "not available yet" at start-up
     available: bool = False
     #: what a bare `--name` stands for on the command line (uWSGI's optional-argument options)
     bare: str | None = None
