@@ -23,6 +23,7 @@ from __future__ import annotations
 import socket
 from typing import TYPE_CHECKING
 
+from polyhost.client_socket import connect
 from polyhost.protocol.uwsgi import (
     MAX_PACKET,
     PacketError,
@@ -33,7 +34,6 @@ from polyhost.protocol.uwsgi import (
     packet,
     unpack_header,
 )
-from polyhost.rpc.remote import connect
 
 if TYPE_CHECKING:
     from polyhost.fabric.cache import CacheSet

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import socket
 
+from polyhost.client_socket import connect
 from polyhost.fabric import signals
 from polyhost.log import log
 from polyhost.process import CURRENT
 from polyhost.protocol.uwsgi import iter_vars, pack_header, unpack_header
 from polyhost.request import BodyReader
 from polyhost.rpc.nodes import is_group, node_groups
-from polyhost.rpc.remote import connect, serve_rpc_packet
+from polyhost.rpc.remote import serve_rpc_packet
 
 RESPONSE = 255
 
