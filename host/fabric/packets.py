@@ -28,7 +28,7 @@ def serve_packet(modifier1: int, modifier2: int, payload: bytes, body: BodyReade
         if modifier1 == 111:
             if CURRENT.caches is None:
                 raise ValueError("no cache configured (cache2) for a modifier1 111 request")
-            from polyhost.fabric.cache import magic_body_size, serve_cache_packet
+            from polyhost.fabric.cache_remote import magic_body_size, serve_cache_packet
 
             size = magic_body_size(CURRENT.caches, modifier2, payload)
             value = body.read(size) if size else b""
