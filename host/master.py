@@ -26,13 +26,13 @@ from polyhost.config import option_values
 from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext, apply_chdir
 from polyhost.emperor.link import EmperorLink
 from polyhost.fabric.control import ControlPair
-from polyhost.fabric.processes import run_mule, run_spooler
+from polyhost.fabric.instance import Fabric
+from polyhost.fabric.mule_spooler_main import run_mule, run_spooler
 from polyhost.fabric.redis_url import redacted
-from polyhost.fabric.setup import Fabric
 from polyhost.fabric.signals import Target
 from polyhost.lifeline import die_with_parent
 from polyhost.log import log, log_exception, open_logfile, set_log_date
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 from polyhost.router.announcer import Announcer, ConfigError
 from polyhost.scoreboard import Scoreboard
 from polyhost.sockets import INHERIT_ENV, Listener, SocketError, export_fds, open_listeners
@@ -258,7 +258,7 @@ class Master:
 
     def _open_gateway_backend(self) -> None:
         """A private uwsgi socket the gRPC gateway forwards its calls to (modifier1 173)."""
-        from polyhost.fabric.setup import instance_dir
+        from polyhost.fabric.instance import instance_dir
         from polyhost.sockets import bind
 
         path = os.path.join(instance_dir(self.pid), "rpc-gateway.sock")

@@ -25,7 +25,7 @@ from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext
 from polyhost.fabric import signals
 from polyhost.fabric.packets import serve_packet
 from polyhost.log import log, log_exception, printable
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 from polyhost.protocol import sockio
 from polyhost.protocol.connection import Connection, WireResponder
 from polyhost.protocol.fastcgi import FastCgiConnection

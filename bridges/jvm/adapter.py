@@ -29,7 +29,7 @@ from polyhost.config import option_values
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext
 from polyhost.fabric.inprocess import InProcessFabric
 from polyhost.fabric.ops import FabricError
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 from polyhost.request import REASONS, BodyReader, Request, Responder, simple_error
 
 HERE = Path(__file__).parent

@@ -23,7 +23,7 @@ from polyhost.config import option_values
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext
 from polyhost.fabric.inprocess import Conversion, InProcessFabric, uwsgi_api
 from polyhost.fabric.ops import FabricError
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 from polyhost.request import REASONS, BodyReader, Request, Responder, simple_error
 
 GLUE = Path(__file__).with_name("wsapi.lua")

@@ -28,7 +28,7 @@ from polyhost.bridges.mono import build
 from polyhost.config import option_values
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext
 from polyhost.fabric.inprocess import InProcessFabric
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 from polyhost.request import BodyReader, ClientGone, Request, Responder, simple_error
 from polyhost.rpc.registry import RpcError
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from polyhost import UWSGI_COMPAT_VERSION
 from polyhost.bridges.python import uwsgi_fabric, uwsgi_websocket
 from polyhost.log import log
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 
 if TYPE_CHECKING:
     from polyhost.config import Config

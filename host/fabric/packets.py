@@ -8,7 +8,7 @@ import socket
 from polyhost.client_socket import connect
 from polyhost.fabric import signals
 from polyhost.log import log
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 from polyhost.protocol.uwsgi import iter_vars, pack_header, unpack_header
 from polyhost.request import BodyReader
 from polyhost.rpc.nodes import is_group, node_groups

@@ -29,7 +29,7 @@ from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError, generate_accept_token
 
 from polyhost.log import log, printable
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 from polyhost.protocol import sockio
 from polyhost.request import ClientGone, Request, Responder
 

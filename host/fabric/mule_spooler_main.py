@@ -19,12 +19,12 @@ from polyhost.dispatch import Dispatcher, RuntimeContext
 from polyhost.fabric import signals
 from polyhost.fabric.hooks import HOOKS
 from polyhost.log import log, log_exception
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 
 if TYPE_CHECKING:
     from polyhost.config import Config
+    from polyhost.fabric.instance import Fabric
     from polyhost.fabric.mules import MuleSpec
-    from polyhost.fabric.setup import Fabric
 
 
 def load_runtimes(config: Config, dispatcher: Dispatcher, wid: int) -> None:

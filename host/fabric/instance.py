@@ -21,7 +21,7 @@ from polyhost.fabric import signals
 from polyhost.fabric.mules import MuleQueues, MuleSpec, farm_specs, mule_specs
 from polyhost.fabric.redis_url import is_redis_url
 from polyhost.log import log
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 from polyhost.rpc.nodes import NodeGroups
 
 if TYPE_CHECKING:
