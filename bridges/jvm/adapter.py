@@ -277,8 +277,7 @@ class JvmRuntime(Runtime):
 
         config = self.ctx.config
         options = jpype.JClass("java.util.HashMap")()
-        as_uwsgi_opt = getattr(config, "as_uwsgi_opt", None)
-        for key, value in (as_uwsgi_opt() if as_uwsgi_opt else {}).items():
+        for key, value in config.as_uwsgi_opt().items():
             options.put(key, java_option(jpype, value))
         jvm.api.setup(
             Host(),

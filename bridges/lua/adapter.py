@@ -220,11 +220,10 @@ class LuaRuntime(Runtime):
     def uwsgi_api(self) -> dict[str, object]:
         """The `uwsgi` table every Lua state gets (each state adds the fabric's functions)."""
         config = self.ctx.config
-        as_uwsgi_opt = getattr(config, "as_uwsgi_opt", None)
         return {
             "version": UWSGI_COMPAT_VERSION,
             "numproc": config.get("processes"),
-            "opt": as_uwsgi_opt() if as_uwsgi_opt else {},
+            "opt": config.as_uwsgi_opt(),
             "log": self.sink.line,
             "worker_id": lambda: self.ctx.worker_id,
             "masterpid": lambda: CURRENT.master_pid,

@@ -25,7 +25,7 @@ from typing import Any
 
 from polyhost import UWSGI_COMPAT_VERSION
 from polyhost.bridges.mono import build
-from polyhost.config import option_values
+from polyhost.config import Config, option_values
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext
 from polyhost.fabric.inprocess import InProcessFabric
 from polyhost.process_state import CURRENT
@@ -484,11 +484,9 @@ def _dotnet_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" + (f" ({inner})" if inner else "")
 
 
-def _packed_options(config: Any) -> str:
+def _packed_options(config: Config) -> str:
     """Options as "name\\0value\\0..." for uwsgi.api.Opt (flags are "true")."""
-    items = config.items() if hasattr(config, "items") else []
     fields: list[str] = []
-    for key, value in items:
-        for item in value if isinstance(value, (list, tuple)) else [value]:
-            fields += [str(key), "true" if item is True else str(item)]
+    for key, value in config.items():
+        fields += [key, "true" if value is True else value]
     return "\0".join(field.replace("\0", "") for field in fields)
