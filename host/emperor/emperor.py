@@ -206,13 +206,13 @@ class Emperor:
                         os.read(self.sig_r, 4096)
                 elif kind == "inotify":
                     rescan = self._worth_a_scan(self.inotify.read(timeout=0)) or rescan
-                elif kind == "zmq":
-                    target.receive()  # type: ignore[union-attr]
-                    rescan = True
                 elif kind == "channel":
                     self._on_message(target)  # type: ignore[arg-type]
                 elif kind == "on-demand":
                     self._on_demand_connection(target)  # type: ignore[arg-type]
+            for monitor in self.monitors:
+                if isinstance(monitor, ZmqMonitor):
+                    rescan = monitor.receive() or rescan
             while self.sig_queue:
                 getattr(self, f"handle_{SIG_NAMES[self.sig_queue.pop(0)]}")()
             if rescan and not self.ragnarok_at:
@@ -236,7 +236,7 @@ class Emperor:
         }
         for monitor in self.monitors:
             if isinstance(monitor, ZmqMonitor):
-                fds[monitor.fd] = ("zmq", monitor)
+                fds[monitor.fd] = ("zmq", monitor)  # only wakes the loop: see receive()
         for vassal in self.vassals.values():
             if vassal.channel is not None:
                 fds[vassal.channel.fileno()] = ("channel", vassal)

@@ -164,13 +164,17 @@ class ZmqMonitor:
     def watch_dirs(self, seen: list[Seen]) -> set[str]:
         return set()
 
-    def receive(self) -> None:
-        """Drain the PULL socket (its fd is edge-triggered: read until EAGAIN)."""
+    def receive(self) -> bool:
+        """Drain the PULL socket; whether anything came. Its fd only wakes the Emperor's
+        select (edge-triggered, it may stay quiet while messages wait), so this runs on every
+        loop and asks zmq itself."""
         import zmq
 
+        received = False
         while self.sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-            parts = self.sock.recv_multipart(zmq.NOBLOCK)
-            self._command(parts)
+            self._command(self.sock.recv_multipart(zmq.NOBLOCK))
+            received = True
+        return received
 
     def _command(self, parts: list[bytes]) -> None:
         if len(parts) < 2:
