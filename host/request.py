@@ -40,11 +40,19 @@ REASONS = {
     502: "Bad Gateway",
     503: "Service Unavailable",
     504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
 }
 
 
 class ClientGone(OSError):
     """The client closed or reset the connection while we were reading or writing."""
+
+
+class BodyTimeout(ClientGone):
+    """The request body did not arrive within http-body-timeout: answered 408 if nothing was
+    sent yet, and the connection closed."""
+
+    status = 408
 
 
 class ResponseAborted(Exception):

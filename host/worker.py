@@ -30,10 +30,12 @@ from polyhost.protocol import sockio
 from polyhost.protocol.connection import Connection, WireResponder
 from polyhost.protocol.fastcgi import FastCgiConnection
 from polyhost.protocol.http import RECV_SIZE, HttpConnection, HttpError, error_response
+from polyhost.protocol.http_rules import HeadLimits
 from polyhost.protocol.uwsgi import PacketError
 from polyhost.protocol.uwsgi_conn import UwsgiConnection
 from polyhost.reqlog import RequestInfo, RequestLogger
 from polyhost.request import (
+    BodyTimeout,
     BytesBody,
     ClientGone,
     FileBody,
@@ -90,6 +92,9 @@ class Worker:
         self.limit_post = int(config.get("limit-post") or 0)
         self.socket_timeout = float(config.get("socket-timeout") or 4)
         self.keepalive_timeout = max(self.socket_timeout, 15.0)
+        self.head_limits = HeadLimits.from_config(config)
+        body_timeout = config.get("http-body-timeout")
+        self.body_timeout = float(60 if body_timeout is None else body_timeout)
         self.harakiri = int(config.get("harakiri") or 0)
         self.max_requests = int(config.get("max-requests") or 0)
         self.min_lifetime = float(config.get("min-worker-lifetime") or 0)
@@ -250,6 +255,8 @@ class Worker:
                     self.buffer_size,
                     listener.modifiers or (0, 0),
                     self.socket_timeout,
+                    limits=self.head_limits,
+                    body_timeout=self.body_timeout,
                 )
             elif listener.proto == "uwsgi":
                 conn = UwsgiConnection(
@@ -294,9 +301,7 @@ class Worker:
         return False
 
     def _refuse(self, conn: Connection, status: int, reason: str) -> None:
-        log(f"HTTP {status} to {conn.remote_addr} on {conn.listener}: {printable(reason)}")
-        with contextlib.suppress(OSError):
-            conn.sock.send(error_response(status, reason))
+        _answer_refusal(conn, status, reason)
         self._drop(conn)
 
     def _drop(self, conn: Connection) -> None:
@@ -368,10 +373,9 @@ class Worker:
                 if not self._handle(conn, request, core):
                     conn.done = True
                     return
-        except HttpError as exc:
+        except HttpError as exc:  # found in a pipelined head or a chunked body
             conn.done = True
-            with contextlib.suppress(OSError):
-                conn.sock.send(error_response(exc.status, exc.reason))
+            _answer_refusal(conn, exc.status, exc.reason)
 
     def _handle(self, conn: Connection, request: Request, core: int) -> bool:
         """Run one request; True when the connection may serve another."""
@@ -412,6 +416,17 @@ class Worker:
                 self.dispatcher.serve_app(app, request, responder)
             responder.finish()
             keep = responder.keep_alive and request.body.drain()  # type: ignore[attr-defined]
+        except BodyTimeout as exc:  # a body trickling in: the worker is not held any longer
+            log(
+                f"request body of {request.vars.get('REMOTE_ADDR', '')} for "
+                f"{printable(request.vars.get('REQUEST_URI', ''))} timed out: {exc}"
+            )
+            if not responder.started:
+                responder.keep_alive = False
+                with contextlib.suppress(Exception):
+                    simple_error(responder, BodyTimeout.status)
+                    responder.finish()
+            sockio.discard_unread(conn.sock)
         except ClientGone as exc:
             log(
                 f"client {request.vars.get('REMOTE_ADDR', '')} gone while serving "
@@ -565,6 +580,14 @@ class Worker:
 
 class BodyOverLimit(Exception):
     """The declared request body is over `limit-post`: answered 413 without reading it."""
+
+
+def _answer_refusal(conn: Connection, status: int, reason: str) -> None:
+    """Log a refused request once, with the peer and the reason, and answer it."""
+    log(f"HTTP {status} to {conn.remote_addr} on {conn.listener}: {printable(reason)}")
+    with contextlib.suppress(OSError):
+        conn.sock.send(error_response(status, reason))
+    sockio.discard_unread(conn.sock)
 
 
 def _rss_bytes() -> int:

@@ -66,3 +66,15 @@ def send_file(sock: socket.socket, file: BinaryIO, offset: int, count: int, time
             break
         total += sent
     return total
+
+
+def discard_unread(sock: socket.socket, limit: int = 1 << 20) -> None:
+    """Before closing a connection whose request was not read to its end: send FIN after the
+    answer and read away what already arrived (at most `limit` bytes, never waiting), so the
+    close does not reset the connection and destroy the answer before the client reads it."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        while limit > 0 and (data := sock.recv(65536)):
+            limit -= len(data)
+    except OSError:
+        pass
