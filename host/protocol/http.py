@@ -491,8 +491,13 @@ class HttpResponder:
             self._flush_head(b"0\r\n\r\n")
         else:
             self._flush_head(b"")
-        if self._length is not None and self.bytes_sent != self._length and not self._is_head:
-            # the app lied about Content-Length: the connection cannot be reused safely
+        if self._length is not None and self.bytes_sent < self._length and not self._is_head:
+            # the client waits for the rest: closing tells it the response is cut
+            log(
+                f"the app sent {self.bytes_sent} bytes of its Content-Length ({self._length})"
+                f" for {printable(self.request.vars.get('REQUEST_URI', ''))}: the connection"
+                " closes"
+            )
             self.keep_alive = False
 
 
