@@ -15,11 +15,14 @@ from conftest import APPS, Instance, get, serving, split_response
 FORGIVING = APPS / "conformance"
 
 
+def app_server(factory: pytest.TempPathFactory, option: str, app: str) -> Iterator[Instance]:
+    with serving(factory.mktemp(app), [f"--{option}", str(FORGIVING / app)]) as inst:
+        yield inst
+
+
 @pytest.fixture(scope="module")
 def wsgi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
-    args = ["--wsgi-file", str(FORGIVING / "forgiving.py")]
-    with serving(tmp_path_factory.mktemp("wsgi"), args) as inst:
-        yield inst
+    yield from app_server(tmp_path_factory, "wsgi-file", "forgiving.py")
 
 
 @pytest.mark.parametrize(
@@ -48,9 +51,7 @@ def test_wsgi_body_shorter_than_its_content_length_is_cut_and_logged(wsgi: Insta
 
 @pytest.fixture(scope="module")
 def psgi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
-    args = ["--psgi", str(FORGIVING / "forgiving.psgi")]
-    with serving(tmp_path_factory.mktemp("psgi"), args) as inst:
-        yield inst
+    yield from app_server(tmp_path_factory, "psgi", "forgiving.psgi")
 
 
 @needs_plack
@@ -73,9 +74,7 @@ def test_psgi(psgi: Instance, path: str, status: int, body: bytes, logged: str) 
 
 @pytest.fixture(scope="module")
 def rack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
-    args = ["--rack", str(FORGIVING / "forgiving.ru")]
-    with serving(tmp_path_factory.mktemp("rack"), args) as inst:
-        yield inst
+    yield from app_server(tmp_path_factory, "rack", "forgiving.ru")
 
 
 @needs_rack
