@@ -56,6 +56,10 @@ EPOLLIN = select.EPOLLIN
 #: with request threads a connection is handed over: one-shot, re-armed when it comes back
 EPOLL_ONESHOT_IN = select.EPOLLIN | select.EPOLLONESHOT
 LISTEN_FLAGS = select.EPOLLIN | getattr(select, "EPOLLEXCLUSIVE", 0)
+#: seconds a stopping worker still waits for the next request of an idle keep-alive connection
+#: (answered with `Connection: close`) before closing it: a client under load sends it within
+#: milliseconds, so a reload closes its connections between requests instead of under them
+STOP_GRACE = 2.0
 
 
 @dataclass
@@ -105,6 +109,8 @@ class Worker:
         self.started = time.monotonic()
         self.requests = 0
         self.stopping = False
+        #: when the loop saw `stopping` (the start of the keep-alive connections' STOP_GRACE)
+        self.stop_started = 0.0
         self.cores = [Core() for _ in range(self.threads)]
         self.conns: dict[int, Connection] = {}
         self.fresh: list[Connection] = []
@@ -182,14 +188,16 @@ class Worker:
         next_sweep = time.monotonic() + 1.0
         while not self.stopping or busy or self.conns:
             try:
-                events = self.epoll.poll(1.0)
+                events = self.epoll.poll(0.25 if self.stopping else 1.0)
             except InterruptedError:
                 continue
             for fd, _ in events:
                 listener = by_fd.get(fd)
                 if listener is not None:
                     if not self.stopping:
-                        self._accept(listener)
+                        # no more connections than free request threads: the rest stay in
+                        # the backlog for the other workers (and are not lost with this one)
+                        self._accept(listener, max(1, self.threads - busy))
                         busy += self._serve_fresh()
                 elif fd == channel_fd:
                     signals.CLIENT.dispatch_pending()
@@ -201,16 +209,22 @@ class Worker:
                     conn = self.conns.get(fd)
                     if conn is not None and self._read(conn):
                         busy += self._serve_or_queue(conn)
+            now = time.monotonic()
             if self.stopping:
                 if by_fd:
                     self.slot.set_accepting(False)
                     for fd in by_fd:
                         self.epoll.unregister(fd)
                     by_fd = {}
-                # keep-alive connections close now; accepted ones still get their request
-                self._close_idle(served_only=True)
-            now = time.monotonic()
-            if now >= next_sweep:
+                    self.stop_started = now
+                    idle = sum(1 for fd in self.idle_since if self.conns[fd].served)
+                    if idle:
+                        log(
+                            f"worker {self.wid} (pid: {self.pid}) stopping: {idle} idle keep-alive"
+                            f" connection(s) get {STOP_GRACE:g}s for one more request"
+                        )
+                self._close_idle()
+            elif now >= next_sweep:
                 next_sweep = now + 1.0
                 self._close_idle()
 
@@ -233,9 +247,9 @@ class Worker:
         elif self.threads > 1:
             self.epoll.modify(conn.fd, EPOLL_ONESHOT_IN)
 
-    def _accept(self, listener: Listener) -> None:
-        """Accept a few connections (a few, so keep-alive clients are not starved)."""
-        for _ in range(4):
+    def _accept(self, listener: Listener, count: int) -> None:
+        """Accept up to `count` connections: those the worker is about to serve."""
+        for _ in range(count):
             try:
                 sock, peer = listener.sock.accept()
             except (BlockingIOError, InterruptedError):
@@ -311,15 +325,18 @@ class Worker:
         with contextlib.suppress(OSError):
             conn.sock.close()
 
-    def _close_idle(self, served_only: bool = False) -> None:
-        """Close idle connections: timed out ones, or (stopping) those done with a request."""
+    def _close_idle(self) -> None:
+        """Close idle connections that timed out; once stopping, one that was answered gets
+        STOP_GRACE (from its last answer, or from the stop) to send one more request."""
         now = time.monotonic()
         for fd, since in list(self.idle_since.items()):
             conn = self.conns.get(fd)
             if conn is None:
                 continue
             timeout = self.keepalive_timeout if conn.served else self.socket_timeout
-            if since < now - timeout or (served_only and conn.served):
+            if self.stopping and conn.served:
+                since, timeout = max(since, self.stop_started), min(timeout, STOP_GRACE)
+            if since < now - timeout:
                 self._drop(conn)
 
     def _serve_or_queue(self, conn: Connection) -> int:
@@ -354,7 +371,7 @@ class Worker:
 
     def _resume(self, conn: Connection) -> None:
         """Back to the loop after serving: keep-alive, or close."""
-        if conn.closed or conn.done or self.stopping:
+        if conn.closed or conn.done:  # a stopping worker's keep-alive ones get STOP_GRACE
             self._drop(conn)
             return
         try:
@@ -465,7 +482,7 @@ class Worker:
         if self.logging:
             self._log_request(request, responder, app.id if app else -1, core, end, exception)
         self._maybe_recycle()
-        return keep and not self.stopping
+        return keep  # when stopping, only a response started before it says keep-alive
 
     def _buffer_body(self, request: Request) -> None:
         """post-buffering: read the whole body first (memory up to the limit, then a temp file)."""
