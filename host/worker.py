@@ -95,7 +95,12 @@ class Worker:
         self.buffer_size = int(config.get("buffer-size") or 4096)
         self.limit_post = int(config.get("limit-post") or 0)
         self.socket_timeout = float(config.get("socket-timeout") or 4)
-        self.keepalive_timeout = max(self.socket_timeout, 15.0)
+        # `http-keepalive N` (N > 1) is the idle timeout of keep-alive connections, as uWSGI's
+        # router takes it; else at least 15 s
+        keepalive = int(config.get("http-keepalive") or 0)
+        self.keepalive_timeout = (
+            float(keepalive) if keepalive > 1 else max(self.socket_timeout, 15.0)
+        )
         self.head_limits = HeadLimits.from_config(config)
         body_timeout = config.get("http-body-timeout")
         self.body_timeout = float(60 if body_timeout is None else body_timeout)

@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from pathlib import Path
 
 from conftest import APPS, free_port, get, split_response, wait_for
@@ -163,3 +164,15 @@ def test_stats_on_every_interface_warns(polyhost) -> None:
     inst = polyhost([*args, "--stats", f":{stats_port}"], port=port)
     inst.wait_log(f"the stats server on 0.0.0.0:{stats_port} is reachable from other hosts")
     assert busy_workers(stats_port) == []
+
+
+def test_http_keepalive_below_15_seconds_is_honoured(polyhost) -> None:
+    port = free_port()
+    args = ["--http-socket", f"127.0.0.1:{port}", "--wsgi-file", BASIC, "--http-keepalive", "2"]
+    polyhost(args, port=port)
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert read_response(sock)[0] == 200
+        answered = time.monotonic()
+        assert sock.recv(100) == b""  # the idle connection is closed by the server ...
+        assert 1.5 < time.monotonic() - answered < 14  # ... after http-keepalive, not 15 s
