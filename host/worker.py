@@ -279,11 +279,21 @@ class Worker:
                 )
             elif listener.proto == "uwsgi":
                 conn = UwsgiConnection(
-                    sock, listener.name, self.buffer_size, listener.modifiers, self.socket_timeout
+                    sock,
+                    listener.name,
+                    self.buffer_size,
+                    listener.modifiers,
+                    self.socket_timeout,
+                    self.body_timeout,
                 )
             else:
                 conn = FastCgiConnection(
-                    sock, listener.name, self.buffer_size, listener.modifiers, self.socket_timeout
+                    sock,
+                    listener.name,
+                    self.buffer_size,
+                    listener.modifiers,
+                    self.socket_timeout,
+                    self.body_timeout,
                 )
             fd = sock.fileno()
             self.conns[fd] = conn

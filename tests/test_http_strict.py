@@ -12,18 +12,23 @@ from collections.abc import Iterator
 
 import pytest
 
+from polyhost.protocol import fastcgi
 from polyhost.protocol.http import HttpConnection
+from polyhost.protocol.uwsgi import encode_vars, pack_header
 
-from conftest import APPS, Instance, get, http_request, serving, split_response
+from conftest import APPS, Instance, free_port, get, http_request, serving, split_response
 
 APP = APPS / "wsgi" / "basic.py"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
+    fastcgi_port = free_port()
     args = ["--wsgi-file", str(APP), "--limit-request-fields", "20"]
     args += ["--limit-request-line", "300", "--http-body-timeout", "2"]
-    with serving(tmp_path_factory.mktemp("strict"), args) as inst:
+    args += ["--fastcgi-socket", f"127.0.0.1:{fastcgi_port}"]
+    with serving(tmp_path_factory.mktemp("strict"), args, uwsgi_socket=True) as inst:
+        inst.fastcgi_port = fastcgi_port  # type: ignore[attr-defined]
         yield inst
 
 
@@ -182,19 +187,40 @@ def read_answer(sock: socket.socket, timeout: float) -> bytes:
     return data
 
 
-def test_a_trickling_body_is_answered_408(server: Instance) -> None:
+TRICKLE_ENV = {
+    "REQUEST_METHOD": "POST", "REQUEST_URI": "/echo", "PATH_INFO": "/echo", "QUERY_STRING": "",
+    "SERVER_PROTOCOL": "HTTP/1.1", "SERVER_NAME": "t", "SERVER_PORT": "80",
+    "REMOTE_ADDR": "127.0.0.1", "CONTENT_LENGTH": "100",
+}  # fmt: skip
+
+
+def trickle_head(kind: str) -> bytes:
+    if kind == "http":
+        return b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n"
+    if kind == "uwsgi":
+        block = encode_vars(TRICKLE_ENV)
+        return pack_header(0, len(block), 0) + block
+    begin = fastcgi.record(fastcgi.BEGIN_REQUEST, 1, fastcgi.BEGIN_BODY.pack(fastcgi.RESPONDER, 0))
+    params = fastcgi.record(fastcgi.PARAMS, 1, fastcgi.encode_pairs(TRICKLE_ENV))
+    return begin + params + fastcgi.record(fastcgi.PARAMS, 1, b"")
+
+
+@pytest.mark.parametrize("kind", ["http", "uwsgi", "fastcgi"])
+def test_a_trickling_body_is_answered_408(server: Instance, kind: str) -> None:
     """One byte every half second never runs into socket-timeout (4 s), but the whole body
-    has http-body-timeout (2 s here) to arrive."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n")
+    has http-body-timeout (2 s here) to arrive, on every socket type."""
+    port = {"http": server.port, "uwsgi": server.uwsgi_port, "fastcgi": server.fastcgi_port}[kind]  # type: ignore[attr-defined]
+    byte = fastcgi.record(fastcgi.STDIN, 1, b"x") if kind == "fastcgi" else b"x"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(trickle_head(kind))
         started = time.monotonic()
         while time.monotonic() - started < 30:
             readable, _, _ = select.select([sock], [], [], 0.5)
             if readable:
                 break
-            sock.sendall(b"x")
+            sock.sendall(byte)
         data = read_answer(sock, 30)
-    assert data.startswith(b"HTTP/1.1 408 Request Timeout"), data[:200]
+    assert b"408 Request Timeout" in data, data[:200]
     server.wait_log("(http-body-timeout 2s)")
     assert split_response(get(server.port, "/"))[0] == 200
 

@@ -628,8 +628,8 @@ OPTIONS: tuple[Option, ...] = (
         _o(
             "http-body-timeout",
             INT,
-            "polyhost: seconds a request body may take to arrive on an http-socket, one more"
-            " per 64 KiB received (default 60, 0: none); a slower one is answered 408",
+            "polyhost: seconds a request body may take to arrive (on every socket type), one"
+            " more per 64 KiB received (default 60, 0: none); a slower one is answered 408",
             default=60,
             metavar="SECONDS",
         ),

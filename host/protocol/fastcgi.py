@@ -114,25 +114,32 @@ class RecordReader:
 
 
 class FastCgiBody(StreamBody):
-    """STDIN records, read from the connection as the app asks."""
+    """STDIN records, read from the connection as the app asks (within http-body-timeout)."""
 
-    __slots__ = ("_conn", "complete")
+    __slots__ = ("_conn", "_deadline", "complete", "received")
 
-    def __init__(self, conn: FastCgiConnection) -> None:
+    def __init__(self, conn: FastCgiConnection, timeout: float) -> None:
         super().__init__()
         self._conn = conn
+        self._deadline = sockio.BodyDeadline(timeout)
         self.complete = False
+        self.received = 0
 
     def push(self, data: bytes) -> None:
         if data:
             self._buf += data
+            self.received += len(data)
         else:
             self.complete = True
 
     def _more(self) -> bool:
         if self.complete:
             return False
-        self._conn.receive()
+        conn = self._conn
+        data = self._deadline.recv(conn.sock, 65536, conn.timeout, self.received)
+        if not data:
+            raise ClientGone("FastCGI peer closed the connection mid-request")
+        conn.feed(data)
         return True
 
 
@@ -146,8 +153,10 @@ class FastCgiConnection(Connection):
         limit: int,
         modifiers: tuple[int, int] | None,
         timeout: float,
+        body_timeout: float = 0.0,
     ) -> None:
         super().__init__(sock, listener, timeout)
+        self.body_timeout = body_timeout
         #: most bytes of PARAMS one request may send (`buffer-size`, as uwsgi vars)
         self.limit = limit
         self.modifiers = modifiers or (0, 0)
@@ -157,12 +166,6 @@ class FastCgiConnection(Connection):
         self._params = bytearray()
         self._body: FastCgiBody | None = None
         self._head_size = 0
-
-    def receive(self) -> None:
-        data = sockio.recv(self.sock, 65536, self.timeout)
-        if not data:
-            raise ClientGone("FastCGI peer closed the connection mid-request")
-        self.feed(data)
 
     def feed(self, data: bytes) -> None:
         if not data:
@@ -195,7 +198,7 @@ class FastCgiConnection(Connection):
             env = decode_pairs(bytes(self._params))
             self._head_size = len(self._params)
             env.setdefault("SCRIPT_NAME", "")
-            self._body = FastCgiBody(self)
+            self._body = FastCgiBody(self, self.body_timeout)
             mod1, mod2 = self.modifiers
             self.ready.append(
                 Request(

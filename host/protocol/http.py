@@ -45,9 +45,6 @@ from polyhost.request import BodyTimeout, ClientGone, Request, StreamBody
 RECV_SIZE = 65536
 #: how much of an unread request body we drain to keep a connection alive
 DRAIN_LIMIT = 1 << 20
-#: http-body-timeout grows by a second for every this many bytes received, so only a body that
-#: trickles in slower than this (64 KiB/s) can run out of time
-BODY_RATE = 65536
 #: the methods llhttp parses itself; any other token goes through as a stand-in GET
 _LLHTTP_METHODS = frozenset(
     (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH", b"TRACE", b"CONNECT")
@@ -66,14 +63,13 @@ class HttpBody(StreamBody):
     the client is handed out as far as it came, then reading it fails (ClientGone); one that
     does not arrive within http-body-timeout fails with BodyTimeout (a 408)."""
 
-    __slots__ = ("_conn", "_continue", "_deadline", "_gone", "_started", "complete", "received")
+    __slots__ = ("_conn", "_continue", "_deadline", "_gone", "complete", "received")
 
     def __init__(self, conn: HttpConnection, expect_continue: bool, timeout: float) -> None:
         super().__init__()
         self._conn = conn
         self._continue = expect_continue
-        self._started = time.monotonic()
-        self._deadline = timeout
+        self._deadline = sockio.BodyDeadline(timeout)
         self._gone: ClientGone | None = None
         self.complete = False
         self.received = 0
@@ -102,27 +98,11 @@ class HttpBody(StreamBody):
         return True
 
     def _receive(self) -> None:
-        """One receive, bounded by socket-timeout and by what is left of http-body-timeout."""
-        timeout = self._conn.timeout
-        if self._deadline:
-            timeout = min(timeout, self._time_left())
-        try:
-            self._conn.receive_into_parser(timeout)
-        except ClientGone:
-            if self._deadline:
-                self._time_left()  # the deadline, not socket-timeout, ran out: say so
-            raise
-
-    def _time_left(self) -> float:
-        """Seconds left of http-body-timeout; BodyTimeout once there are none."""
-        elapsed = time.monotonic() - self._started
-        left = self._deadline + self.received / BODY_RATE - elapsed
-        if left <= 0:
-            raise BodyTimeout(
-                f"{self.received} bytes of the body in {elapsed:.0f}s (http-body-timeout"
-                f" {self._deadline:g}s): raise http-body-timeout for slow uploads"
-            )
-        return left
+        conn = self._conn
+        data = self._deadline.recv(conn.sock, RECV_SIZE, conn.timeout, self.received)
+        conn.feed(data)
+        if not data:
+            raise ClientGone("client closed the connection in the middle of the body")
 
     def drain(self) -> bool:
         """Discard what the app did not read; False when too much is left to keep the connection."""
@@ -225,13 +205,6 @@ class HttpConnection(Connection):
         check_method(method)
         self._stand_in = method.decode("latin-1")
         return b"GET" + data[space:]
-
-    def receive_into_parser(self, timeout: float | None = None) -> None:
-        """Blocking receive (socket-timeout, or `timeout`) while the app reads the body."""
-        data = sockio.recv(self.sock, RECV_SIZE, self.timeout if timeout is None else timeout)
-        self.feed(data)
-        if not data:
-            raise ClientGone("client closed the connection in the middle of the body")
 
     def responder(self, request: Request) -> HttpResponder:
         return HttpResponder(self, request)

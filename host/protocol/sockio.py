@@ -10,9 +10,14 @@ from __future__ import annotations
 import os
 import select
 import socket
+import time
 from typing import BinaryIO
 
-from polyhost.request import ClientGone
+from polyhost.request import BodyTimeout, ClientGone
+
+#: http-body-timeout grows by a second for every this many bytes received, so only a body that
+#: trickles in slower than this (64 KiB/s) can run out of time
+BODY_RATE = 65536
 
 _POLLIN = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP
 _POLLOUT = select.POLLOUT | select.POLLERR | select.POLLHUP
@@ -78,3 +83,37 @@ def discard_unread(sock: socket.socket, limit: int = 1 << 20) -> None:
             limit -= len(data)
     except OSError:
         pass
+
+
+class BodyDeadline:
+    """`http-body-timeout` for one request body, on any socket: `timeout` seconds from now, one
+    more per BODY_RATE bytes received (0: none). A body slower than that fails with BodyTimeout
+    (a 408), so a client trickling a byte a second cannot hold a worker."""
+
+    __slots__ = ("_started", "_timeout")
+
+    def __init__(self, timeout: float) -> None:
+        self._started = time.monotonic()
+        self._timeout = timeout
+
+    def recv(self, sock: socket.socket, size: int, timeout: float, received: int) -> bytes:
+        """`recv` bounded by socket-timeout (`timeout`) and by what is left of the deadline."""
+        if not self._timeout:
+            return recv(sock, size, timeout)
+        try:
+            return recv(sock, size, min(timeout, self._left(received)))
+        except BodyTimeout:
+            raise
+        except ClientGone:
+            self._left(received)  # the deadline, not socket-timeout, ran out: say so
+            raise
+
+    def _left(self, received: int) -> float:
+        elapsed = time.monotonic() - self._started
+        left = self._timeout + received / BODY_RATE - elapsed
+        if left <= 0:
+            raise BodyTimeout(
+                f"{received} bytes of the body in {elapsed:.0f}s (http-body-timeout"
+                f" {self._timeout:g}s): raise http-body-timeout for slow uploads"
+            )
+        return left

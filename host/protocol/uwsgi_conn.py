@@ -25,21 +25,36 @@ FABRIC_BODY_LIMIT = 1 << 30
 
 
 class SocketBody(StreamBody):
-    """Exactly `length` body bytes: what was received with the head, then the socket."""
+    """Exactly `length` body bytes: what was received with the head, then the socket (within
+    http-body-timeout, `body_timeout`)."""
 
-    __slots__ = ("_remaining", "_sock", "_timeout")
+    __slots__ = ("_deadline", "_length", "_remaining", "_sock", "_timeout")
 
-    def __init__(self, sock: socket.socket, initial: bytes, length: int, timeout: float) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        initial: bytes,
+        length: int,
+        timeout: float,
+        body_timeout: float = 0.0,
+    ) -> None:
         super().__init__()
         self._sock = sock
         self._timeout = timeout
+        self._deadline = sockio.BodyDeadline(body_timeout)
         self._buf += initial[:length]
+        self._length = length
         self._remaining = length - len(self._buf)
 
     def _more(self) -> bool:
         if self._remaining <= 0:
             return False
-        data = sockio.recv(self._sock, min(RECV_SIZE, self._remaining), self._timeout)
+        data = self._deadline.recv(
+            self._sock,
+            min(RECV_SIZE, self._remaining),
+            self._timeout,
+            self._length - self._remaining,
+        )
         if not data:
             raise ClientGone("client closed the connection in the middle of the body")
         self._remaining -= len(data)
@@ -60,8 +75,10 @@ class UwsgiConnection(Connection):
         limit: int,
         modifiers: tuple[int, int] | None,
         timeout: float,
+        body_timeout: float = 0.0,
     ) -> None:
         super().__init__(sock, listener, timeout)
+        self.body_timeout = body_timeout
         self.limit = limit
         self.forced = modifiers
         self._buf = bytearray()
@@ -120,7 +137,7 @@ class UwsgiConnection(Connection):
         env.setdefault("SCRIPT_NAME", "")
         if self.forced is not None:
             mod1, mod2 = self.forced
-        body = SocketBody(self.sock, rest, length, self.timeout)
+        body = SocketBody(self.sock, rest, length, self.timeout, self.body_timeout)
         self.ready.append(
             Request(
                 env,
