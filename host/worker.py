@@ -277,17 +277,9 @@ class Worker:
                     limits=self.head_limits,
                     body_timeout=self.body_timeout,
                 )
-            elif listener.proto == "uwsgi":
-                conn = UwsgiConnection(
-                    sock,
-                    listener.name,
-                    self.buffer_size,
-                    listener.modifiers,
-                    self.socket_timeout,
-                    self.body_timeout,
-                )
             else:
-                conn = FastCgiConnection(
+                kind = UwsgiConnection if listener.proto == "uwsgi" else FastCgiConnection
+                conn = kind(
                     sock,
                     listener.name,
                     self.buffer_size,
