@@ -70,24 +70,41 @@ class BodyReader(Protocol):
 
 class StreamBody:
     """A body that arrives in pieces: `read`/`readline` over `_more()`, which subclasses
-    implement to append the next piece to `_buf` and return False once the body has ended."""
+    implement to append the next piece to `_buf` and return False once the body has ended.
+    A body the client cuts short is handed out as far as it came, then reading fails."""
 
-    __slots__ = ("_buf",)
+    __slots__ = ("_buf", "_gone")
 
     def __init__(self) -> None:
         self._buf = bytearray()
+        self._gone: ClientGone | None = None
 
     def _more(self) -> bool:
         raise NotImplementedError
 
+    def _pull(self) -> bool:
+        """`_more()`, except that a client gone with bytes still buffered ends the body there
+        (the app reads them) and fails the next read; a body timeout fails at once."""
+        if self._gone is not None:
+            raise self._gone
+        try:
+            return self._more()
+        except BodyTimeout:
+            raise
+        except ClientGone as exc:
+            if not self._buf:
+                raise
+            self._gone = exc
+            return False
+
     def read(self, size: int = -1) -> bytes:
         buf = self._buf
         if size is None or size < 0:
-            while self._more():
+            while self._pull():
                 pass
             size = len(buf)
         else:
-            while len(buf) < size and self._more():
+            while len(buf) < size and self._pull():
                 pass
         data = bytes(buf[:size])
         del buf[:size]
@@ -102,7 +119,7 @@ class StreamBody:
                 return self.read(nl + 1)
             if limit is not None and len(buf) >= limit:
                 return self.read(limit)
-            if not self._more():
+            if not self._pull():
                 return self.read(len(buf) if limit is None else limit)
 
     def drain(self) -> bool:

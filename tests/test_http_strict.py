@@ -187,32 +187,42 @@ def read_answer(sock: socket.socket, timeout: float) -> bytes:
     return data
 
 
-TRICKLE_ENV = {
+POST_ENV = {
     "REQUEST_METHOD": "POST", "REQUEST_URI": "/echo", "PATH_INFO": "/echo", "QUERY_STRING": "",
     "SERVER_PROTOCOL": "HTTP/1.1", "SERVER_NAME": "t", "SERVER_PORT": "80",
-    "REMOTE_ADDR": "127.0.0.1", "CONTENT_LENGTH": "100",
+    "REMOTE_ADDR": "127.0.0.1",
 }  # fmt: skip
+SOCKET_TYPES = ["http", "uwsgi", "fastcgi"]
 
 
-def trickle_head(kind: str) -> bytes:
+def port_of(inst: Instance, kind: str) -> int:
+    return {"http": inst.port, "uwsgi": inst.uwsgi_port, "fastcgi": inst.fastcgi_port}[kind]  # type: ignore[attr-defined,return-value]
+
+
+def post_head(kind: str, length: int) -> bytes:
+    """The head of a POST /echo declaring `length` body bytes, in the socket type's protocol."""
     if kind == "http":
-        return b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n"
+        return b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % length
+    env = {**POST_ENV, "CONTENT_LENGTH": str(length)}
     if kind == "uwsgi":
-        block = encode_vars(TRICKLE_ENV)
+        block = encode_vars(env)
         return pack_header(0, len(block), 0) + block
     begin = fastcgi.record(fastcgi.BEGIN_REQUEST, 1, fastcgi.BEGIN_BODY.pack(fastcgi.RESPONDER, 0))
-    params = fastcgi.record(fastcgi.PARAMS, 1, fastcgi.encode_pairs(TRICKLE_ENV))
+    params = fastcgi.record(fastcgi.PARAMS, 1, fastcgi.encode_pairs(env))
     return begin + params + fastcgi.record(fastcgi.PARAMS, 1, b"")
 
 
-@pytest.mark.parametrize("kind", ["http", "uwsgi", "fastcgi"])
+def body_piece(kind: str, data: bytes) -> bytes:
+    return fastcgi.record(fastcgi.STDIN, 1, data) if kind == "fastcgi" else data
+
+
+@pytest.mark.parametrize("kind", SOCKET_TYPES)
 def test_a_trickling_body_is_answered_408(server: Instance, kind: str) -> None:
     """One byte every half second never runs into socket-timeout (4 s), but the whole body
     has http-body-timeout (2 s here) to arrive, on every socket type."""
-    port = {"http": server.port, "uwsgi": server.uwsgi_port, "fastcgi": server.fastcgi_port}[kind]  # type: ignore[attr-defined]
-    byte = fastcgi.record(fastcgi.STDIN, 1, b"x") if kind == "fastcgi" else b"x"
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(trickle_head(kind))
+    byte = body_piece(kind, b"x")
+    with socket.create_connection(("127.0.0.1", port_of(server, kind)), timeout=10) as sock:
+        sock.sendall(post_head(kind, 100))
         started = time.monotonic()
         while time.monotonic() - started < 30:
             readable, _, _ = select.select([sock], [], [], 0.5)
@@ -225,12 +235,13 @@ def test_a_trickling_body_is_answered_408(server: Instance, kind: str) -> None:
     assert split_response(get(server.port, "/"))[0] == 200
 
 
-def test_a_body_cut_short_reaches_the_app_as_far_as_it_came(server: Instance) -> None:
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabcd")
+@pytest.mark.parametrize("kind", SOCKET_TYPES)
+def test_a_body_cut_short_reaches_the_app_as_far_as_it_came(server: Instance, kind: str) -> None:
+    with socket.create_connection(("127.0.0.1", port_of(server, kind)), timeout=10) as sock:
+        sock.sendall(post_head(kind, 10) + body_piece(kind, b"abcd"))
         sock.shutdown(socket.SHUT_WR)
-        status, _, body = split_response(read_answer(sock, 30))
-    assert (status, body) == (200, b"abcd")
+        answer = read_answer(sock, 30)
+    assert b"200 OK" in answer and b"\r\n\r\nabcd" in answer, answer
     assert split_response(get(server.port, "/"))[0] == 200
 
 

@@ -40,7 +40,7 @@ from polyhost.protocol.http_rules import (
     request_target,
 )
 from polyhost.protocol.response_head import checked_header, checked_status
-from polyhost.request import BodyTimeout, ClientGone, Request, StreamBody
+from polyhost.request import ClientGone, Request, StreamBody
 
 RECV_SIZE = 65536
 #: how much of an unread request body we drain to keep a connection alive
@@ -59,18 +59,16 @@ class _Ignored(Exception):
 
 
 class HttpBody(StreamBody):
-    """The request body, read from the connection as the app asks for it: a body cut short by
-    the client is handed out as far as it came, then reading it fails (ClientGone); one that
-    does not arrive within http-body-timeout fails with BodyTimeout (a 408)."""
+    """The request body, read from the connection as the app asks for it; one that does not
+    arrive within http-body-timeout fails with BodyTimeout (a 408)."""
 
-    __slots__ = ("_conn", "_continue", "_deadline", "_gone", "complete", "received")
+    __slots__ = ("_conn", "_continue", "_deadline", "complete", "received")
 
     def __init__(self, conn: HttpConnection, expect_continue: bool, timeout: float) -> None:
         super().__init__()
         self._conn = conn
         self._continue = expect_continue
         self._deadline = sockio.BodyDeadline(timeout)
-        self._gone: ClientGone | None = None
         self.complete = False
         self.received = 0
 
@@ -81,20 +79,10 @@ class HttpBody(StreamBody):
     def _more(self) -> bool:
         if self.complete:
             return False
-        if self._gone is not None:
-            raise self._gone
         if self._continue:
             self._continue = False
             self._conn.send_raw(b"HTTP/1.1 100 Continue\r\n\r\n")
-        try:
-            self._receive()
-        except BodyTimeout:
-            raise
-        except ClientGone as exc:
-            if not self._buf:
-                raise
-            self._gone = exc  # the app gets what arrived; its next read fails
-            return False
+        self._receive()
         return True
 
     def _receive(self) -> None:
