@@ -44,6 +44,12 @@ REASONS = {
 }
 
 
+def decimal(text: str) -> int | None:
+    """The value of a length field such as CONTENT_LENGTH: ASCII digits only ("²" and "-1" are
+    not lengths), else None."""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 class ClientGone(OSError):
     """The client closed or reset the connection while we were reading or writing."""
 
@@ -196,8 +202,7 @@ class Request:
 
     @property
     def content_length(self) -> int | None:
-        value = self.vars.get("CONTENT_LENGTH", "")
-        return int(value) if value.isdigit() else None
+        return decimal(self.vars.get("CONTENT_LENGTH", ""))
 
 
 class Responder(Protocol):

@@ -16,7 +16,16 @@ from polyhost.protocol import fastcgi
 from polyhost.protocol.http import HttpConnection
 from polyhost.protocol.uwsgi import encode_vars, pack_header
 
-from conftest import APPS, Instance, free_port, get, http_request, serving, split_response
+from conftest import (
+    APPS,
+    Instance,
+    free_port,
+    get,
+    http_request,
+    serving,
+    split_response,
+    uwsgi_request,
+)
 
 APP = APPS / "wsgi" / "basic.py"
 
@@ -273,3 +282,16 @@ def test_allowed_underscores_are_kept_but_never_collide(lenient: Instance) -> No
     for headers in (b"X_Tenant: a\r\nX-Tenant: b\r\n", b"X-Tenant: b\r\nX_Tenant: a\r\n"):
         data = http_request(lenient.port, b"GET /env HTTP/1.1\r\nHost: t\r\n" + headers + b"\r\n")
         assert data.startswith(b"HTTP/1.1 400 ") and b"maps onto HTTP_X_TENANT" in data
+
+
+@pytest.mark.parametrize("length", ["\u00b2", "-1", "+5", "0x10"])
+def test_a_uwsgi_content_length_that_is_not_digits_is_refused(
+    server: Instance, length: str
+) -> None:
+    assert server.uwsgi_port is not None
+    env = {**POST_ENV, "CONTENT_LENGTH": length}
+    answer = uwsgi_request(server.uwsgi_port, env, b"abcde")
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request"), answer
+    assert b"is not a length" in answer
+    empty = uwsgi_request(server.uwsgi_port, {**env, "CONTENT_LENGTH": ""})  # as nginx sends
+    assert empty.startswith(b"HTTP/1.1 200 OK")

@@ -40,7 +40,7 @@ from polyhost.protocol.http_rules import (
     request_target,
 )
 from polyhost.protocol.response_head import checked_header, checked_status
-from polyhost.request import ClientGone, Request, StreamBody
+from polyhost.request import ClientGone, Request, StreamBody, decimal
 
 RECV_SIZE = 65536
 #: how much of an unread request body we drain to keep a connection alive
@@ -378,7 +378,7 @@ class HttpResponder:
             line = checked_header(name, value)
             lower = name.lower()
             if lower == "content-length":
-                length = int(value) if value.strip().isdigit() else None
+                length = decimal(value.strip())
             elif lower == "transfer-encoding":
                 continue  # we decide the framing
             elif lower == "connection":

@@ -14,9 +14,10 @@ from typing import BinaryIO
 from polyhost.protocol import sockio
 from polyhost.protocol.connection import Connection
 from polyhost.protocol.http import RECV_SIZE
+from polyhost.protocol.http_rules import HttpError
 from polyhost.protocol.response_head import checked_header, checked_status
 from polyhost.protocol.uwsgi import PacketError, decode_vars, unpack_header
-from polyhost.request import ClientGone, Request, StreamBody
+from polyhost.request import ClientGone, Request, StreamBody, decimal
 
 #: packets of the fabric's wire forms: spool (17), signal (110), cache (111), RPC (173)
 FABRIC_MODIFIERS = frozenset((17, 110, 111, 173))
@@ -132,8 +133,12 @@ class UwsgiConnection(Connection):
         env = decode_vars(memoryview(self._buf)[4 : 4 + size])
         rest = bytes(self._buf[4 + size :])
         self._buf.clear()
-        cl = env.get("CONTENT_LENGTH", "")
-        length = int(cl) if cl.isdigit() else 0
+        declared = env.get("CONTENT_LENGTH", "")
+        length = decimal(declared)
+        if length is None:
+            if declared:  # nginx sends it empty for a request without a body
+                raise HttpError(400, f"CONTENT_LENGTH {declared[:40]!r} is not a length")
+            length = 0
         env.setdefault("SCRIPT_NAME", "")
         if self.forced is not None:
             mod1, mod2 = self.forced
