@@ -137,6 +137,7 @@ class UwsgiConnection(Connection):
         length = decimal(declared)
         if length is None:
             if declared:  # nginx sends it empty for a request without a body
+                self.remote_addr = env.get("REMOTE_ADDR", "")  # for the log line
                 raise HttpError(400, f"CONTENT_LENGTH {declared[:40]!r} is not a length")
             length = 0
         env.setdefault("SCRIPT_NAME", "")
