@@ -244,6 +244,20 @@ def test_a_trickling_body_is_answered_408(server: Instance, kind: str) -> None:
     assert split_response(get(server.port, "/"))[0] == 200
 
 
+def test_a_body_read_late_is_not_a_timeout(server: Instance) -> None:
+    """http-body-timeout runs from the app's first read: an app that reads after longer than
+    it (3 s here) still gets a body that arrived, and after a 100 Continue the client has the
+    whole of it to send."""
+    head = b"POST /late-echo?3 HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+    raw = http_request(server.port, head + b"Connection: close\r\n\r\nhello", timeout=30)
+    assert split_response(raw)[::2] == (200, b"hello")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head + b"Expect: 100-continue\r\nConnection: close\r\n\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue")
+        sock.sendall(b"hello")
+        assert split_response(read_answer(sock, 30))[::2] == (200, b"hello")
+
+
 @pytest.mark.parametrize("kind", SOCKET_TYPES)
 def test_a_body_cut_short_reaches_the_app_as_far_as_it_came(server: Instance, kind: str) -> None:
     with socket.create_connection(("127.0.0.1", port_of(server, kind)), timeout=10) as sock:

@@ -86,34 +86,34 @@ def discard_unread(sock: socket.socket, limit: int = 1 << 20) -> None:
 
 
 class BodyDeadline:
-    """`http-body-timeout` for one request body, on any socket: `timeout` seconds from now, one
-    more per BODY_RATE bytes received (0: none). A body slower than that fails with BodyTimeout
-    (a 408), so a client trickling a byte a second cannot hold a worker."""
+    """`http-body-timeout` for one request body, on any socket: `timeout` seconds from the first
+    read of it (when the app starts reading; after a `100 Continue`), one more per BODY_RATE
+    bytes received (0: none). What has arrived is always read; a body that keeps the reader
+    waiting past that fails with BodyTimeout (a 408), so a client trickling a byte a second
+    cannot hold a worker."""
 
     __slots__ = ("_started", "_timeout")
 
     def __init__(self, timeout: float) -> None:
-        self._started = time.monotonic()
+        self._started = 0.0
         self._timeout = timeout
 
     def recv(self, sock: socket.socket, size: int, timeout: float, received: int) -> bytes:
         """`recv` bounded by socket-timeout (`timeout`) and by what is left of the deadline."""
         if not self._timeout:
             return recv(sock, size, timeout)
+        if not self._started:
+            self._started = time.monotonic()
         try:
-            return recv(sock, size, min(timeout, self._left(received)))
-        except BodyTimeout:
-            raise
+            return recv(sock, size, min(timeout, max(0.0, self._left(received))))
         except ClientGone:
-            self._left(received)  # the deadline, not socket-timeout, ran out: say so
+            if self._left(received) <= 0:  # the deadline, not socket-timeout, ran out: say so
+                elapsed = time.monotonic() - self._started
+                raise BodyTimeout(
+                    f"{received} bytes of the body in {elapsed:.0f}s (http-body-timeout"
+                    f" {self._timeout:g}s): raise http-body-timeout for slow uploads"
+                ) from None
             raise
 
     def _left(self, received: int) -> float:
-        elapsed = time.monotonic() - self._started
-        left = self._timeout + received / BODY_RATE - elapsed
-        if left <= 0:
-            raise BodyTimeout(
-                f"{received} bytes of the body in {elapsed:.0f}s (http-body-timeout"
-                f" {self._timeout:g}s): raise http-body-timeout for slow uploads"
-            )
-        return left
+        return self._timeout + received / BODY_RATE - (time.monotonic() - self._started)
