@@ -179,20 +179,23 @@ class HttpConnection(Connection):
 
     def _method_stand_in(self, data: bytes) -> bytes:
         """At the start of a request: a method llhttp does not know becomes GET (the request
-        keeps its own); the start of a line held back until its method is complete."""
+        keeps its own); the start of a line held back until its method is complete. Empty
+        lines before the request line are left to llhttp, which skips them (RFC 9112 §2.2)."""
         self._pending = b""
-        space = data.find(b" ", 0, _METHOD_MAX)
+        begin = len(data) - len(data.lstrip(b"\r\n"))
+        space = data.find(b" ", begin, begin + _METHOD_MAX)
         if space < 0:
-            if len(data) < _METHOD_MAX and TOKEN.fullmatch(data):
+            rest = data[begin:]
+            if len(data) < _METHOD_MAX and (not rest or TOKEN.fullmatch(rest)):
                 self._pending = data  # wait for the rest of the method
                 return b""
-            return data  # leading empty lines, or garbage llhttp refuses
-        method = data[:space]
+            return data  # garbage llhttp refuses, or empty lines it skips
+        method = data[begin:space]
         if method in _LLHTTP_METHODS or not method:
             return data
         check_method(method)
         self._stand_in = method.decode("latin-1")
-        return b"GET" + data[space:]
+        return data[:begin] + b"GET" + data[space:]
 
     def responder(self, request: Request) -> HttpResponder:
         return HttpResponder(self, request)
