@@ -450,7 +450,7 @@ class Worker:
                 with contextlib.suppress(Exception):
                     simple_error(responder, BodyTimeout.status)
                     responder.finish()
-            sockio.discard_unread(conn.sock)
+            sockio.discard_unread(conn.sock)  # the trickler may still be sending
         except ClientGone as exc:
             log(
                 f"client {request.vars.get('REMOTE_ADDR', '')} gone while serving "
@@ -611,7 +611,7 @@ def _answer_refusal(conn: Connection, status: int, reason: str) -> None:
     log(f"HTTP {status} to {conn.remote_addr} on {conn.listener}: {printable(reason)}")
     with contextlib.suppress(OSError):
         conn.sock.send(error_response(status, reason))
-    sockio.discard_unread(conn.sock)
+    sockio.discard_unread(conn.sock, linger=0.0)  # what arrived; a refused client gets no wait
 
 
 def _rss_bytes() -> int:

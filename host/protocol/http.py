@@ -30,13 +30,14 @@ from polyhost.protocol.http_rules import (
     HeadLimits,
     HttpError,
     cgi_variable,
-    check_field,
     check_host,
     check_line,
     check_method,
     check_trailer,
     check_transfer_encoding,
+    check_underscores,
     check_version,
+    refuse_field,
     request_target,
 )
 from polyhost.protocol.response_head import checked_header, checked_status
@@ -158,7 +159,7 @@ class HttpConnection(Connection):
         if self._closing:
             return
         if self._between:
-            data = self._method_stand_in(self._pending + data)
+            data = self._method_stand_in(self._pending + data if self._pending else data)
             if not data:
                 return
         try:
@@ -182,7 +183,7 @@ class HttpConnection(Connection):
         keeps its own); the start of a line held back until its method is complete. Empty
         lines before the request line are left to llhttp, which skips them (RFC 9112 §2.2)."""
         self._pending = b""
-        begin = len(data) - len(data.lstrip(b"\r\n"))
+        begin = len(data) - len(data.lstrip(b"\r\n")) if data[:1] in b"\r\n" else 0
         space = data.find(b" ", begin, begin + _METHOD_MAX)
         if space < 0:
             rest = data[begin:]
@@ -223,12 +224,16 @@ class HttpConnection(Connection):
         check_line(len(self._url), self.head_limits)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._grow(len(name) + len(value) + 4)
+        size = len(name) + len(value)
+        self._grow(size + 4)
         if self._body is not None:  # after the head: a field of the chunked trailer
             check_trailer(name)
             return
-        self._headers.append((name, value))
-        check_field(name, value, len(self._headers), self.head_limits)
+        headers = self._headers
+        headers.append((name, value))
+        limits = self.head_limits
+        if len(headers) > limits.fields or size + 2 > limits.field_size:
+            refuse_field(name, value, len(headers), limits)
 
     def _grow(self, n: int) -> None:
         self._head_size += n
@@ -261,7 +266,7 @@ class HttpConnection(Connection):
         self._method = method
         target = request_target(method, self._url)
         path, _, query = target.partition(b"?")
-        if method == "CONNECT" and target != b"*" and not target.startswith(b"/"):
+        if method == "CONNECT":  # the target is an authority, not a path
             path = b""
         env: dict[str, str] = {
             "REQUEST_METHOD": method,
@@ -279,18 +284,15 @@ class HttpConnection(Connection):
         expect_continue = False
         chunked = False
         hosts = 0
-        #: the variable of each header so far: True when it came from a name with `_`
-        underscored: dict[str, bool] = {}
-        limits = self.head_limits
+        allow_underscores = self.head_limits.allow_underscores
+        #: with underscores allowed, the variable of each header so far (check_underscores)
+        seen: dict[str, bool] = {}
         for raw_name, raw_value in self._headers:
-            key = cgi_variable(raw_name, limits)
+            key = cgi_variable(raw_name, allow_underscores)
             if key is None:
                 continue  # a name with `_`: dropped (http-allow-underscores keeps it)
-            has_underscore = b"_" in raw_name
-            if underscored.setdefault(key, has_underscore) != has_underscore:
-                raise HttpError(
-                    400, f"the header {raw_name[:40]!r} maps onto {key}, as another one does"
-                )
+            if allow_underscores:
+                check_underscores(raw_name, key, seen)
             value = raw_value.decode("latin-1")
             if key == "CONTENT_LENGTH" or key == "CONTENT_TYPE":
                 env[key] = value

@@ -36,6 +36,8 @@ FORBIDDEN_TRAILERS = frozenset((
 ))  # fmt: skip
 #: the variables CGI gives some headers instead of HTTP_<NAME>
 _CGI_PLAIN = frozenset(("CONTENT_LENGTH", "CONTENT_TYPE"))
+#: header names seen (those without `_`) and their variable
+_VARIABLES: dict[bytes, str] = {}
 
 
 class HttpError(Exception):
@@ -108,21 +110,36 @@ def request_target(method: str, url: bytes) -> bytes:
     return target.partition(b"#")[0]
 
 
-def cgi_variable(name: bytes, limits: HeadLimits) -> str | None:
+def cgi_variable(name: bytes, allow_underscores: bool) -> str | None:
     """The CGI variable a header maps onto (CONTENT_LENGTH, CONTENT_TYPE or HTTP_<NAME>), or None
     for a name with `_` that is dropped (the default, as nginx's `underscores_in_headers off`)."""
+    known = _VARIABLES.get(name)
+    if known is not None:
+        return known
     text = name.decode("latin-1").upper()
     if "_" in text:
-        if not limits.allow_underscores:
+        if not allow_underscores:
             return None
         return "HTTP_" + text.replace("-", "_")  # never CONTENT_LENGTH: not framing data
     variable = text.replace("-", "_")
-    return variable if variable in _CGI_PLAIN else "HTTP_" + variable
+    variable = variable if variable in _CGI_PLAIN else "HTTP_" + variable
+    if len(_VARIABLES) < 512:  # the usual names, mapped once
+        _VARIABLES[name] = variable
+    return variable
 
 
-def check_field(name: bytes, value: bytes, count: int, limits: HeadLimits) -> None:
-    """One header line against limit-request-field-size and limit-request-fields (`count` is the
-    number of fields so far, this one included)."""
+def check_underscores(name: bytes, variable: str, seen: dict[str, bool]) -> None:
+    """With http-allow-underscores: `X_Name` and `X-Name` must not both map onto HTTP_X_NAME
+    (`seen`: the variables of the headers so far, True for those from a name with `_`)."""
+    has_underscore = b"_" in name
+    if seen.setdefault(variable, has_underscore) != has_underscore:
+        raise HttpError(400, f"the header {name[:40]!r} maps onto {variable}, as another one does")
+
+
+def refuse_field(name: bytes, value: bytes, count: int, limits: HeadLimits) -> None:
+    """Raise the refusal of a header line over limit-request-field-size or past
+    limit-request-fields (`count`: the fields so far, this one included); a no-op for one within
+    both, so a parser may call it for every field or only once its own quick test fails."""
     if count > limits.fields:
         raise HttpError(431, f"more than {limits.fields} header fields (limit-request-fields)")
     if len(name) + len(value) + 2 > limits.field_size:

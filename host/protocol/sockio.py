@@ -73,15 +73,27 @@ def send_file(sock: socket.socket, file: BinaryIO, offset: int, count: int, time
     return total
 
 
-def discard_unread(sock: socket.socket, limit: int = 1 << 20) -> None:
-    """Before closing a connection whose request was not read to its end: send FIN after the
-    answer and read away what already arrived (at most `limit` bytes, never waiting), so the
-    close does not reset the connection and destroy the answer before the client reads it."""
+def discard_unread(sock: socket.socket, linger: float = 1.0, limit: int = 1 << 20) -> None:
+    """Before closing a connection whose request was not read to its end (a refusal, a 408):
+    send FIN after the answer and read away what the client still sends, until it closes or
+    `linger` seconds pass (at most `limit` bytes), so the close does not reset the connection
+    and destroy the answer before the client reads it (nginx's lingering close)."""
+    deadline = time.monotonic() + linger
     try:
         sock.shutdown(socket.SHUT_WR)
-        while limit > 0 and (data := sock.recv(65536)):
+        while limit > 0:
+            try:
+                data = sock.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                _wait(sock, _POLLIN, left, "lingering")
+                continue
+            if not data:
+                return
             limit -= len(data)
-    except OSError:
+    except OSError:  # ClientGone (the linger ran out) or a reset: nothing more to do
         pass
 
 
