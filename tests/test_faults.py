@@ -176,3 +176,33 @@ def test_http_keepalive_below_15_seconds_is_honoured(polyhost) -> None:
         answered = time.monotonic()
         assert sock.recv(100) == b""  # the idle connection is closed by the server ...
         assert 1.5 < time.monotonic() - answered < 14  # ... after http-keepalive, not 15 s
+
+
+def test_harakiri_on_a_fastcgi_socket_answers_in_fastcgi_records(polyhost) -> None:
+    """The 504 harakiri sends is a FastCGI answer there (STDOUT, END_REQUEST), not raw HTTP."""
+    from polyhost.protocol import fastcgi
+
+    port, fcgi_port = free_port(), free_port()
+    args = ["--http-socket", f"127.0.0.1:{port}", "--wsgi-file", BASIC, "--harakiri", "1"]
+    inst = polyhost([*args, "--fastcgi-socket", f"127.0.0.1:{fcgi_port}"], port=port)
+    env = {"REQUEST_METHOD": "GET", "PATH_INFO": "/sleep", "QUERY_STRING": "20"}
+    begin = fastcgi.BEGIN_BODY.pack(fastcgi.RESPONDER, 0)
+    request = (
+        fastcgi.record(fastcgi.BEGIN_REQUEST, 1, begin)
+        + fastcgi.record(fastcgi.PARAMS, 1, fastcgi.encode_pairs(env))
+        + fastcgi.record(fastcgi.PARAMS, 1)
+        + fastcgi.record(fastcgi.STDIN, 1)
+    )
+    with socket.create_connection(("127.0.0.1", fcgi_port), timeout=30) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    reader = fastcgi.RecordReader()
+    reader.feed(answer)
+    records = []
+    while (rec := reader.next_record()) is not None:
+        records.append(rec)
+    assert records[0][0] == fastcgi.STDOUT and records[0][2].startswith(b"Status: 504 ")
+    assert records[-1][0] == fastcgi.END_REQUEST
+    inst.wait_log("*** HARAKIRI ON WORKER 1")

@@ -16,7 +16,6 @@ from typing import BinaryIO
 
 from polyhost.protocol import sockio
 from polyhost.protocol.connection import Connection
-from polyhost.protocol.http import error_response
 from polyhost.protocol.response_head import checked_header, checked_status
 from polyhost.protocol.uwsgi import PacketError
 from polyhost.request import ClientGone, Request, StreamBody
@@ -231,7 +230,18 @@ class FastCgiConnection(Connection):
         return FastCgiResponder(self, request)
 
     def harakiri_reply(self, request: Request) -> bytes:
-        return error_response(504, "the request took too long (harakiri)")
+        """A 504 in STDOUT records and the END_REQUEST, as any FastCGI answer (never raw HTTP,
+        which the web server would read as a broken record)."""
+        rid = self.request_id
+        answer = (
+            b"Status: 504 Gateway Timeout\r\nContent-Type: text/plain\r\n\r\n"
+            b"the request took too long (harakiri)\n"
+        )
+        return (
+            stream(STDOUT, rid, answer)
+            + record(STDOUT, rid)
+            + record(END_REQUEST, rid, END_BODY.pack(0, 0))
+        )
 
 
 class FastCgiResponder:
