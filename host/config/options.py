@@ -396,6 +396,47 @@ OPTIONS: tuple[Option, ...] = (
             available=True,
         ),
         _o(
+            "http-body-timeout",
+            INT,
+            "polyhost: seconds a request body may take to arrive (on every socket type), one"
+            " more per 64 KiB received (default 60, 0: none); a slower one is answered 408",
+            default=60,
+            metavar="SECONDS",
+            available=True,
+        ),
+        _o(
+            "http-allow-underscores",
+            FLAG,
+            "polyhost: keep request headers whose name has '_' (dropped by default, as nginx"
+            " does); one that maps onto the variable of another header is still refused",
+            available=True,
+        ),
+        _o(
+            "limit-request-fields",
+            INT,
+            "polyhost: most header fields in an HTTP request (default 100, as gunicorn)",
+            default=100,
+            metavar="N",
+            available=True,
+        ),
+        _o(
+            "limit-request-line",
+            INT,
+            "polyhost: longest HTTP request line in bytes (default 4094, as gunicorn)",
+            default=4094,
+            metavar="BYTES",
+            available=True,
+        ),
+        _o(
+            "limit-request-field-size",
+            INT,
+            "polyhost: longest HTTP header line in bytes (default 8190, as gunicorn)",
+            default=8190,
+            aliases=("limit-request-field_size",),
+            metavar="BYTES",
+            available=True,
+        ),
+        _o(
             "http-socket-modifier1",
             INT,
             "force the modifier1 of requests on http sockets",
