@@ -368,6 +368,14 @@ class WorkerSlot:
         else:
             self._account(tx, rt_us, app_index, exception)
 
+    def count_request(self, tx: int, rt_us: int, app_index: int, exception: bool) -> None:
+        """A request served by the worker's event loop (ASGI), which holds no core."""
+        if self._life != _process_pid:
+            self._start_life()
+        with self._lock:
+            self._busy_cores += 1  # _account takes it off again: the cores' state is untouched
+            self._account(tx, rt_us, app_index, exception)
+
     def _account(self, tx: int, rt_us: int, app_index: int, exception: bool) -> None:
         mem = self._mem
         self._requests += 1

@@ -24,6 +24,7 @@ from polyhost import websocket
 from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext
 from polyhost.fabric import signals
 from polyhost.fabric.packets import serve_packet
+from polyhost.handover import Handover
 from polyhost.log import log, log_exception, printable
 from polyhost.process import CURRENT
 from polyhost.protocol import sockio
@@ -111,6 +112,8 @@ class Worker:
         self.watchdog = threading.Condition()
         self.local = threading.local()
         self.static = StaticFiles.from_config(config)
+        #: set when an app's runtime takes connections over (ASGI's event loop)
+        self.handover: Handover | None = None
 
     # -- life cycle ------------------------------------------------------------------------
     def run(self) -> int:
@@ -128,6 +131,8 @@ class Worker:
             log_exception(f"worker {self.wid} (pid: {self.pid}): app failed to load:", exc)
             return APP_LOAD_ERROR
         CURRENT.run_postfork_hooks()
+        if any(app.runtime.adopts(app) for app in self.dispatcher.apps):
+            self.handover = Handover(self)
         if not self.dispatcher.apps and self.static is None and self.config.get("need-app"):
             log("no app loaded. GAME OVER")
             return APP_LOAD_ERROR
@@ -192,6 +197,10 @@ class Worker:
                     with contextlib.suppress(BlockingIOError):
                         os.read(self.wake_r, 4096)
                     busy -= self._take_returned()
+                    if self.handover is not None:
+                        for conn in self.handover.take_returned():
+                            self.conns[conn.fd] = conn
+                            busy += self._serve_or_queue(conn)
                 else:
                     conn = self.conns.get(fd)
                     if conn is not None and self._read(conn):
@@ -348,7 +357,17 @@ class Worker:
             self._resume(conn)
 
     def _resume(self, conn: Connection) -> None:
-        """Back to the loop after serving: keep-alive, or close."""
+        """Back to the loop after serving: keep-alive, close, or hand over (ASGI)."""
+        adopted = conn.adopted
+        if adopted is not None and self.handover is not None:
+            conn.adopted = None
+            if conn.registered:
+                conn.registered = False
+                self.epoll.unregister(conn.fd)
+            self.conns.pop(conn.fd, None)
+            self.idle_since.pop(conn.fd, None)
+            self.handover.hand_over(conn, *adopted)
+            return
         if conn.closed or conn.done or self.stopping:
             self._drop(conn)
             return
@@ -365,6 +384,11 @@ class Worker:
         try:
             while conn.ready and not conn.closed:
                 request = conn.ready.popleft()
+                if self.handover is not None:
+                    app = self.handover.adopting_app(conn, request)
+                    if app is not None:  # _resume hands it over
+                        conn.adopted = (request, app)
+                        return
                 if not self._handle(conn, request, core):
                     conn.done = True
                     return

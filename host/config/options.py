@@ -281,6 +281,11 @@ AVAILABLE = frozenset(
         "subscribe-with-modifier1",
         "weight",
         "auto-weight",
+        # ASGI (issue 17)
+        "asgi",
+        "asgi-file",
+        "asgi-factory",
+        "lifespan",
     ]
 )
 
@@ -3103,6 +3108,18 @@ OPTIONS: tuple[Option, ...] = (
             aliases=("php-exec-end",),
         ),
         _o("php-sapi-name", STR, "hack the sapi name (required for enabling zend opcode cache)"),
+    ),
+    *_runtime_section(
+        "asgi",
+        _o("asgi", LIST, "load an ASGI 3 app (module:app, or module with `callable`)"),
+        _o("asgi-file", LIST, "load an ASGI app from a file (callable app or application)"),
+        _o("asgi-factory", FLAG, "the ASGI app named is a factory: call it to get the app"),
+        _o(
+            "lifespan",
+            STR,
+            "ASGI lifespan events per worker: auto (if the app supports them), on or off",
+            default="auto",
+        ),
     ),
     *_runtime_section(
         "cgi",

@@ -99,6 +99,8 @@ class HttpConnection(Connection):
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_size = 0
         self._body: HttpBody | None = None
+        #: bytes after an `Upgrade` request's head (a WebSocket's first frames), once upgraded
+        self.upgrade_tail: bytes | None = None
 
     # -- reading -----------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -110,8 +112,10 @@ class HttpConnection(Connection):
             return
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            pass  # upgrades (websockets) are not served: the request is answered normally
+        except httptools.HttpParserUpgrade as exc:
+            # the parser stops at an upgrade: an ASGI app may take it (a WebSocket), else the
+            # request is answered normally
+            self.upgrade_tail = data[exc.args[0] :]
         except httptools.HttpParserError as exc:
             cause = exc.__context__
             if isinstance(cause, HttpError):
@@ -238,7 +242,11 @@ class HttpConnection(Connection):
             mod2,
             vars_size=self._head_size,
             started=time.time(),
-            extra={"keep_alive": self.parser.should_keep_alive(), "head": method == "HEAD"},
+            extra={
+                "keep_alive": self.parser.should_keep_alive(),
+                "head": method == "HEAD",
+                "headers": self._headers,
+            },
         )
 
 
