@@ -186,7 +186,7 @@ class HttpCycle:
                 await self.io.call(simple_error, self.responder, 500)
                 await self._finish()
                 return True
-            return False
+            return self.complete  # a complete response stays valid: the connection too
         if self.complete:
             return True
         if not self.responder.started:
