@@ -162,9 +162,7 @@ class HttpChannel(asyncio.Protocol):
         ok = await cycle.run(http_scope(request, app, self.engine.state_for(app)))
         if self.writable is not None and not self.gone:
             await self.writable
-        self.engine.requests += 1
-        assert self.engine.host is not None
-        self.engine.host.done(request, responder, app, not ok)
+        self.engine.ended(request, responder, app, not ok)
         if not ok or not responder.keep_alive or self.gone:
             return False
         return await self._drain_body(request)

@@ -124,10 +124,21 @@ class Engine:
 
     def _beat(self) -> None:
         """Re-arm harakiri every second while the loop turns."""
-        if self.host is not None and self.harakiri:
-            self.host.arm_harakiri(self.harakiri)
+        self._arm_harakiri()
         if self.loop is not None and not self.loop.is_closed():
             self.loop.call_later(1.0, self._beat)
+
+    def _arm_harakiri(self) -> None:
+        if self.host is not None and self.harakiri:
+            self.host.arm_harakiri(self.harakiri)
+
+    def ended(self, request: Request, responder: Responder, app: App, failed: bool) -> None:
+        """A request (or WebSocket) ended: the worker counts and logs it; its end of request
+        clears the harakiri deadline, re-armed here at once for the loop's next work."""
+        self.requests += 1
+        assert self.host is not None
+        self.host.done(request, responder, app, failed)
+        self._arm_harakiri()
 
     async def _startup(self) -> None:
         for lifespan in self.lifespans:
@@ -169,7 +180,9 @@ class Engine:
     # -- connections ---------------------------------------------------------------------------
     def adopt(self, host: Host, conn: HttpConnection, request: Request, app: App) -> None:
         """Take over an HTTP connection whose request `request` is for `app` (worker thread)."""
-        self.host = host
+        if self.host is None:
+            self.host = host
+            self._arm_harakiri()  # before the loop runs the first request
         assert self.loop is not None
         self.loop.call_soon_threadsafe(self._adopt, conn, request, app)
 

@@ -248,9 +248,7 @@ class WebSocket:
             self._close(1011 if failed else 1000, "")
         if self.accepted:
             channel.engine.websockets -= 1
-        channel.engine.requests += 1
-        assert channel.engine.host is not None
-        channel.engine.host.done(self.request, self.outcome, self.app, failed)  # type: ignore[arg-type]
+        channel.engine.ended(self.request, self.outcome, self.app, failed)  # type: ignore[arg-type]
         channel.close()
 
     def shutdown(self) -> None:

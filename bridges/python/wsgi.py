@@ -318,9 +318,12 @@ def names_a_file(target: str, option: str) -> bool:
 
 def load_target(spec: AppSpec, names: tuple[str, ...], kind: str) -> Any:
     """The first callable of `names` in a Python app target (WSGI or ASGI): a file (`app.py`,
-    `app.wsgi`) or a module (`pkg.mod`, or `pkg.mod:attr` naming it); a name `factory()` is
-    called once, at load (as uWSGI)."""
+    `app.wsgi`, `app.py:attr`) or a module (`pkg.mod`, or `pkg.mod:attr` naming it); a name
+    `factory()` is called once, at load (as uWSGI)."""
     target, origin = spec.target, spec.origin
+    file_path, sep, attr = target.rpartition(":")
+    if sep and file_path.endswith((".py", ".wsgi")) and os.path.isfile(file_path):
+        target, names = file_path, (attr,)
     try:
         if names_a_file(target, spec.option):
             module = _load_file(target)
