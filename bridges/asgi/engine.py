@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import socket
 import threading
 import time
+from collections.abc import Awaitable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -204,11 +206,31 @@ class Engine:
             sock.close()
             channel.conn.sock.close()
 
+    def run_awaitable(self, awaitable: Awaitable[Any]) -> Any:
+        """The result of what an async RPC function or signal handler (registered by an ASGI
+        app) returned, from a thread that may block: on this process's loop when it runs
+        (another thread waits), else on a loop of its own (a mule, a spooler)."""
+        loop, thread = self.loop, self.thread
+        if loop is None or thread is None or not loop.is_running():
+            return asyncio.run(awaited(awaitable))
+        if threading.get_ident() == thread.ident:
+            if inspect.iscoroutine(awaitable):
+                awaitable.close()
+            raise RuntimeError(
+                "an async RPC function or signal handler called from the event loop would "
+                "block it: use `await uwsgi.acall(...)` / `await uwsgi.arpc(...)` in async code"
+            )
+        return asyncio.run_coroutine_threadsafe(awaited(awaitable), loop).result()
+
     def serve_blocking(self, app: App, request: Request, responder: Responder) -> None:
         """Run one request from a uwsgi/FastCGI listener on the loop; this thread waits."""
         from polyhost.bridges.asgi.cycle import run_blocking
 
         self.call(run_blocking(self, app, request, responder)).result()
+
+
+async def awaited(value: Awaitable[Any]) -> Any:
+    return await value
 
 
 def asgi_callable(app: App) -> AsgiApp:

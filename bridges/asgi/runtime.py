@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
-from collections.abc import Awaitable
 from typing import Any
 
 from polyhost.bridges.asgi.detect import AsgiApp, as_asgi3, is_asgi
-from polyhost.bridges.asgi.engine import ENGINE
+from polyhost.bridges.asgi.engine import ENGINE, awaited
 from polyhost.bridges.python import uwsgi_api
+from polyhost.bridges.python.hooks import install_python_hooks
 from polyhost.bridges.python.wsgi import load_target, prepare_python_environment
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext
 from polyhost.request import Request, Responder
@@ -35,6 +35,7 @@ class AsgiRuntime(Runtime):
 
     def __init__(self, ctx: RuntimeContext, specs: list[Any]) -> None:
         super().__init__(ctx, specs)
+        install_python_hooks()  # RPC functions and signal handlers the apps register
         self.preload = not (ctx.config.get("lazy-apps") or ctx.config.get("lazy"))
 
     @property
@@ -73,7 +74,7 @@ class AsgiRuntime(Runtime):
             try:
                 found = found()
                 if inspect.isawaitable(found):
-                    found = asyncio.run(_awaited(found))
+                    found = asyncio.run(awaited(found))
             except Exception as exc:
                 raise AppLoadError(
                     f"{origin}: the ASGI factory {target} failed: {type(exc).__name__}: {exc}"
@@ -104,7 +105,3 @@ class AsgiRuntime(Runtime):
 
     def close(self) -> None:
         ENGINE.stop()
-
-
-async def _awaited(value: Awaitable[Any]) -> Any:
-    return await value

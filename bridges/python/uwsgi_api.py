@@ -15,7 +15,7 @@ import sys
 import types
 
 from polyhost import UWSGI_COMPAT_VERSION
-from polyhost.bridges.python import uwsgi_fabric, uwsgi_websocket
+from polyhost.bridges.python import uwsgi_async, uwsgi_fabric, uwsgi_websocket
 from polyhost.log import log
 from polyhost.process import CURRENT
 
@@ -94,6 +94,7 @@ def install() -> types.ModuleType:
         unlock,
         *uwsgi_fabric.EXPORTS,
         *uwsgi_websocket.EXPORTS,
+        *uwsgi_async.EXPORTS,
     )
     for function in functions:
         setattr(module, function.__name__, function)
