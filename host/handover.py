@@ -96,3 +96,6 @@ class Handover:
 
     def arm_harakiri(self, seconds: int) -> None:
         self.worker.slot.set_user_harakiri(seconds)
+
+    def open_websockets(self, count: int) -> None:
+        self.worker.slot.set_websockets(count)

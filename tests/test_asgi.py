@@ -12,10 +12,12 @@ import asyncio
 import contextlib
 import json
 import random
+import signal
 import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -249,12 +251,23 @@ def test_websocket_garbage_frames_are_bounded(site: tuple[Instance, Path]) -> No
     assert split_response(get(inst.port, "/items/9"))[0] == 200
 
 
+def stats_of(inst: Instance) -> dict[str, Any]:
+    stats_port = int(inst.args[inst.args.index("--stats") + 1].rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", stats_port), timeout=10) as sock:
+        return json.loads(b"".join(iter(lambda: sock.recv(65536), b"")))  # type: ignore[no-any-return]
+
+
+def open_websockets(inst: Instance) -> int:
+    return sum(worker["websockets"] for worker in stats_of(inst)["workers"])
+
+
 def test_thousand_websockets_held_by_two_workers(site: tuple[Instance, Path]) -> None:
+    """1,000 echo WebSockets open at once on 2 workers, counted per worker in the stats."""
     from websockets.asyncio.client import connect as aconnect
 
     inst, _ = site
 
-    async def hold() -> set[int]:
+    async def hold() -> None:
         sockets = []
         try:
             for _ in range(10):  # in batches, not to overflow the listen backlog
@@ -268,20 +281,17 @@ def test_thousand_websockets_held_by_two_workers(site: tuple[Instance, Path]) ->
                 await ws.send(f"m{i}")
             replies = await asyncio.gather(*(ws.recv() for ws in sockets))
             assert replies == [f"echo:m{i}" for i in range(len(sockets))]
-            pid_raw = await asyncio.to_thread(get, inst.port, "/pid")
-            return {int(body_of(pid_raw))}
+            assert await asyncio.to_thread(open_websockets, inst) == 1000
         finally:
             await asyncio.gather(*(ws.close() for ws in sockets))
 
-    assert asyncio.run(hold())
+    asyncio.run(hold())
+    wait_for(lambda: open_websockets(inst) == 0, 30, "the closed WebSockets to leave the stats")
 
 
 def test_stats_count_asgi_requests(site: tuple[Instance, Path]) -> None:
     inst, _ = site
-    stats_port = int(inst.args[inst.args.index("--stats") + 1].rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", stats_port), timeout=10) as sock:
-        stats = json.loads(b"".join(iter(lambda: sock.recv(65536), b"")))
-    assert sum(worker["requests"] for worker in stats["workers"]) > 5
+    assert sum(worker["requests"] for worker in stats_of(inst)["workers"]) > 5
 
 
 def test_uwsgi_socket_request_to_an_asgi_app(site: tuple[Instance, Path]) -> None:
@@ -364,3 +374,22 @@ def test_asgi_options_are_in_help() -> None:
     ).stdout
     assert "--asgi-file" in out and "--lifespan" in out
     assert sys.executable
+
+
+def test_reload_closes_websockets_with_1001_and_logs_them(tmp_path: Path) -> None:
+    """A graceful reload drains an open WebSocket with a 1001 close; its log line, written
+    when it closes, carries its duration (>= the time it was held open)."""
+    args = ["--asgi-file", FASTAPI, "--lifespan", "off", "--master", "--worker-reload-mercy", "20"]
+    with serving(tmp_path, args) as inst:
+        with connect(f"ws://127.0.0.1:{inst.port}/ws", compression=None) as ws:
+            ws.send("before")
+            assert ws.recv(timeout=20) == "echo:before"
+            wait_for(lambda: inst.proc.pid and inst.worker_pids(), what="the worker")
+            inst.signal(signal.SIGHUP)
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=30)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+        line = inst.wait_log("GET /ws => generated", timeout=20).split("GET /ws => generated")[1]
+        assert "(HTTP/1.1 101)" in line.split("\n")[0]
+        assert int(line.split(" msecs")[0].rsplit(" ", 1)[1]) >= 0
+        inst.wait_log("spawned polyhost worker 1", timeout=20)

@@ -54,6 +54,9 @@ class Host(Protocol):
     def arm_harakiri(self, seconds: int) -> None:
         """Kill the worker unless re-armed within `seconds` (0: disarm)."""
 
+    def open_websockets(self, count: int) -> None:
+        """The WebSockets open now, for the stats."""
+
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
     """uvloop's loop when installed, else asyncio's."""
@@ -133,6 +136,12 @@ class Engine:
     def _arm_harakiri(self) -> None:
         if self.host is not None and self.harakiri:
             self.host.arm_harakiri(self.harakiri)
+
+    def count_websocket(self, change: int) -> None:
+        """A WebSocket opened (+1) or closed (-1)."""
+        self.websockets += change
+        if self.host is not None:
+            self.host.open_websockets(self.websockets)
 
     def ended(self, request: Request, responder: Responder, app: App, failed: bool) -> None:
         """A request (or WebSocket) ended: the worker counts and logs it; its end of request

@@ -179,7 +179,7 @@ class WebSocket:
             head = self.ws.send(accept)
             self.outcome.headers_size = len(head)
             self._write(head)
-            self.channel.engine.websockets += 1
+            self.channel.engine.count_websocket(+1)
         elif kind == "websocket.send":
             if not self.accepted:
                 raise RuntimeError("websocket.send before websocket.accept")
@@ -247,7 +247,7 @@ class WebSocket:
         elif self.accepted and not self.closed:
             self._close(1011 if failed else 1000, "")
         if self.accepted:
-            channel.engine.websockets -= 1
+            channel.engine.count_websocket(-1)
         channel.engine.ended(self.request, self.outcome, self.app, failed)  # type: ignore[arg-type]
         channel.close()
 
