@@ -37,6 +37,7 @@ from conftest import (
     split_response,
     wait_for,
 )
+from nginx_helper import Nginx
 
 ASGI_APPS = APPS / "asgi"
 FASTAPI = str(ASGI_APPS / "fastapi_app.py")
@@ -393,3 +394,23 @@ def test_reload_closes_websockets_with_1001_and_logs_them(tmp_path: Path) -> Non
         assert "(HTTP/1.1 101)" in line.split("\n")[0]
         assert int(line.split(" msecs")[0].rsplit(" ", 1)[1]) >= 0
         inst.wait_log("spawned polyhost worker 1", timeout=20)
+
+
+def test_websocket_behind_nginx_proxying_http(site: tuple[Instance, Path], tmp_path: Path) -> None:
+    inst, _ = site
+    nginx = Nginx(
+        tmp_path,
+        f"""location / {{
+      proxy_pass http://127.0.0.1:{inst.port};
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection "upgrade";
+    }}""",
+    )
+    try:
+        with connect(f"ws://127.0.0.1:{nginx.port}/ws", compression=None) as ws:
+            ws.send("through nginx")
+            assert ws.recv(timeout=20) == "echo:through nginx"
+        assert json.loads(body_of(get(nginx.port, "/items/3?q=n"))) == {"item_id": 3, "q": "n"}
+    finally:
+        nginx.stop()
