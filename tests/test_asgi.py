@@ -393,7 +393,8 @@ def test_reload_closes_websockets_with_1001_and_logs_them(tmp_path: Path) -> Non
         line = inst.wait_log("GET /ws => generated", timeout=20).split("GET /ws => generated")[1]
         assert "(HTTP/1.1 101)" in line.split("\n")[0]
         assert int(line.split(" msecs")[0].rsplit(" ", 1)[1]) >= 0
-        inst.wait_log("spawned polyhost worker 1", timeout=20)
+        # the re-exec'd master is up again (stopping it mid-exec would kill it)
+        wait_for(lambda: inst.log().count("spawned polyhost worker 1") == 2, 30, "the reload")
 
 
 def test_websocket_behind_nginx_proxying_http(site: tuple[Instance, Path], tmp_path: Path) -> None:

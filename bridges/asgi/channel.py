@@ -109,12 +109,18 @@ class HttpChannel(asyncio.Protocol):
             waiter.set_result(None)
 
     async def _wait(self, timeout: float | None = None) -> None:
-        self._waiter = asyncio.get_running_loop().create_future()
+        """Until `_wake` (data, EOF, a drained buffer) or `timeout` seconds (one timer, not
+        asyncio.wait_for's task and callbacks: this is once per keep-alive request)."""
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
         if timeout is None:
-            await self._waiter
-        else:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._waiter, timeout)
+            await waiter
+            return
+        timer = loop.call_later(timeout, self._wake)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
 
     def _resume_reading(self) -> None:
         if self.paused_reading and not self.gone and self.transport is not None:
