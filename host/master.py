@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from polyhost import __version__
 from polyhost.apps import app_specs
+from polyhost.async_cores import cores_of
 from polyhost.catalog import CATALOG
 from polyhost.config import option_values
 from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext, apply_chdir
@@ -90,6 +91,8 @@ class Master:
         self.pid = os.getpid()
         self.numproc = max(1, int(cfg.get("processes") or 1))
         self.threads = max(1, int(cfg.get("threads") or 1))
+        #: per worker: the threads, or the async cores of --gevent/--async/--asyncio
+        self.cores = cores_of(cfg)
         self.harakiri = int(cfg.get("harakiri") or 0)
         self.max_lifetime = int(cfg.get("max-worker-lifetime") or 0)
         self.worker_mercy = float(cfg.get("worker-reload-mercy") or 60)
@@ -156,7 +159,7 @@ class Master:
         CURRENT.master_pid = self.pid
         self.board = Scoreboard(
             self.numproc,
-            self.threads,
+            self.cores,
             keep_vars=bool(cfg.get("stats") or cfg.get("stats-server")),
         )
         CURRENT.board = self.board
@@ -269,6 +272,8 @@ class Master:
         self.gateway_backend = path
 
     def _mode(self) -> str:
+        if self.cores > self.threads:  # async cores, as uWSGI says it
+            return "async" if self.numproc == 1 else "preforking+async"
         if self.numproc == 1 and self.threads == 1:
             return "single process"
         return "preforking+threaded" if self.threads > 1 else "preforking"
@@ -303,7 +308,7 @@ class Master:
         self._target(child).pid = pid
         if child.kind == "worker":
             self.board.worker(child.number).spawned(pid)
-            log(f"spawned polyhost worker {child.number} (pid: {pid}, cores: {self.threads})")
+            log(f"spawned polyhost worker {child.number} (pid: {pid}, cores: {self.cores})")
         else:
             log(f"spawned polyhost {child.name} (pid: {pid})")
 

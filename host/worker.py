@@ -9,6 +9,7 @@ was sent yet) and the master then kills the worker.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import queue
 import select
@@ -20,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from polyhost import websocket
+from polyhost import async_cores, websocket
 from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext
 from polyhost.fabric import signals
 from polyhost.fabric.packets import serve_packet
@@ -55,6 +56,8 @@ EPOLLIN = select.EPOLLIN
 #: with request threads a connection is handed over: one-shot, re-armed when it comes back
 EPOLL_ONESHOT_IN = select.EPOLLIN | select.EPOLLONESHOT
 LISTEN_FLAGS = select.EPOLLIN | getattr(select, "EPOLLEXCLUSIVE", 0)
+#: the core serving the current request (per request thread, and per greenlet on async cores)
+CORE: contextvars.ContextVar[int] = contextvars.ContextVar("core", default=0)
 
 
 @dataclass
@@ -87,6 +90,10 @@ class Worker:
         self.slot = board.worker(wid)
         self.pid = os.getpid()
         self.threads = max(1, int(config.get("threads") or 1))
+        #: --gevent/--async/--asyncio: requests run on async cores, not request threads
+        self.async_cores = async_cores.for_worker(config)
+        #: more than one request at a time: connections are handed over, registered one-shot
+        self.concurrent = self.threads > 1 or self.async_cores is not None
         self.buffer_size = int(config.get("buffer-size") or 4096)
         self.limit_post = int(config.get("limit-post") or 0)
         self.socket_timeout = float(config.get("socket-timeout") or 4)
@@ -101,7 +108,7 @@ class Worker:
         self.started = time.monotonic()
         self.requests = 0
         self.stopping = False
-        self.cores = [Core() for _ in range(self.threads)]
+        self.cores = [Core() for _ in range(async_cores.cores_of(config))]
         self.conns: dict[int, Connection] = {}
         self.fresh: list[Connection] = []
         self.idle_since: dict[int, float] = {}
@@ -110,7 +117,6 @@ class Worker:
         self.returned: queue.SimpleQueue[Connection] = queue.SimpleQueue()
         self.work: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
         self.watchdog = threading.Condition()
-        self.local = threading.local()
         self.static = StaticFiles.from_config(config)
         #: set when an app's runtime takes connections over (ASGI's event loop)
         self.handover: Handover | None = None
@@ -123,8 +129,10 @@ class Worker:
         CURRENT.request_id = self.request_id
         ctx = RuntimeContext(self.config, log, self.wid, self.threads)
         try:
+            if self.async_cores is not None:
+                self.async_cores.prepare(self.config)  # before the apps load (monkey patching)
             self.dispatcher.post_fork(ctx)
-        except AppLoadError as exc:
+        except (AppLoadError, async_cores.AsyncCoresError) as exc:
             log(f"worker {self.wid} (pid: {self.pid}): {exc}")
             return APP_LOAD_ERROR
         except Exception as exc:  # an app's own import error under lazy-apps
@@ -138,7 +146,9 @@ class Worker:
             return APP_LOAD_ERROR
         threading.Thread(target=self._watch_harakiri, name="harakiri", daemon=True).start()
         # threads = N: N request threads (cores 0..N-1); the loop thread only does the I/O
-        request_threads = self.threads if self.threads > 1 else 0
+        request_threads = self.threads if self.threads > 1 and not self.async_cores else 0
+        if self.async_cores is not None:
+            self.async_cores.start(self._serve_on_core)
         for core in range(request_threads):
             threading.Thread(target=self._request_thread, args=(core,), daemon=True).start()
         try:
@@ -174,7 +184,7 @@ class Worker:
         channel = signals.CLIENT.channel
         channel_fd = channel.fileno() if channel is not None else -1
         # with request threads the loop keeps reading signals while a request waits for one
-        signals.CLIENT.shared_reader = self.threads > 1
+        signals.CLIENT.shared_reader = self.concurrent
         if channel is not None:
             self.epoll.register(channel_fd, EPOLLIN)
         self.slot.set_accepting(True)
@@ -233,8 +243,8 @@ class Worker:
         """Watch a connection for its next request (one-shot when threads hand it over)."""
         if not conn.registered:
             conn.registered = True
-            self.epoll.register(conn.fd, EPOLLIN if self.threads == 1 else EPOLL_ONESHOT_IN)
-        elif self.threads > 1:
+            self.epoll.register(conn.fd, EPOLL_ONESHOT_IN if self.concurrent else EPOLLIN)
+        elif self.concurrent:
             self.epoll.modify(conn.fd, EPOLL_ONESHOT_IN)
 
     def _accept(self, listener: Listener) -> None:
@@ -329,11 +339,15 @@ class Worker:
     def _serve_or_queue(self, conn: Connection) -> int:
         """Serve now (one thread) or hand to a request thread; returns 1 if handed over."""
         self.idle_since.pop(conn.fd, None)
-        if self.threads == 1:  # the fd stays registered: nothing polls while we serve it
+        if not self.concurrent:  # the fd stays registered: nothing polls while we serve it
             self._serve(conn, 0)
             self._resume(conn)
             return 0
-        self.work.put(conn)  # registered one-shot: not reported again until re-armed
+        # registered one-shot: not reported again until re-armed
+        if self.async_cores is not None:
+            self.async_cores.submit(conn)
+        else:
+            self.work.put(conn)
         return 1
 
     def _request_thread(self, core: int) -> None:
@@ -341,10 +355,14 @@ class Worker:
             conn = self.work.get()
             if conn is None:
                 return
-            self._serve(conn, core)
-            self.returned.put(conn)
-            with contextlib.suppress(OSError):
-                os.write(self.wake_w, b"r")
+            self._serve_on_core(conn, core)
+
+    def _serve_on_core(self, conn: Connection, core: int) -> None:
+        """A request thread or async core serves a connection, then gives it back."""
+        self._serve(conn, core)
+        self.returned.put(conn)
+        with contextlib.suppress(OSError):
+            os.write(self.wake_w, b"r")
 
     def _take_returned(self) -> int:
         count = 0
@@ -380,7 +398,7 @@ class Worker:
 
     # -- one connection's requests --------------------------------------------------------
     def _serve(self, conn: Connection, core: int) -> None:
-        self.local.core = core
+        CORE.set(core)
         try:
             while conn.ready and not conn.closed:
                 request = conn.ready.popleft()
@@ -555,7 +573,7 @@ class Worker:
 
     # -- harakiri and the uwsgi API ---------------------------------------------------------
     def set_user_harakiri(self, seconds: int) -> None:
-        core = self.cores[getattr(self.local, "core", 0)]
+        core = self.cores[CORE.get()]
         core.deadline = time.time() + seconds if seconds else 0.0
         self.slot.set_user_harakiri(seconds)
         with self.watchdog:

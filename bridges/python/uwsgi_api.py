@@ -14,7 +14,7 @@ import socket
 import sys
 import types
 
-from polyhost import UWSGI_COMPAT_VERSION
+from polyhost import UWSGI_COMPAT_VERSION, async_cores
 from polyhost.bridges.python import uwsgi_async, uwsgi_fabric, uwsgi_websocket
 from polyhost.log import log
 from polyhost.process import CURRENT
@@ -95,6 +95,7 @@ def install() -> types.ModuleType:
         *uwsgi_fabric.EXPORTS,
         *uwsgi_websocket.EXPORTS,
         *uwsgi_async.EXPORTS,
+        *async_cores.EXPORTS,
     )
     for function in functions:
         setattr(module, function.__name__, function)

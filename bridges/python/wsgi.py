@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, BinaryIO
 
 from polyhost import __version__
+from polyhost.async_cores import apps_load_per_worker
 from polyhost.bridges.asgi.detect import as_asgi3, is_asgi
 from polyhost.bridges.asgi.engine import ENGINE
 from polyhost.bridges.python import uwsgi_api
@@ -133,7 +134,10 @@ class WsgiRuntime(Runtime):
     def __init__(self, ctx: RuntimeContext, specs: list[Any]) -> None:
         super().__init__(ctx, specs)
         install_python_hooks()  # in the master: every process forked from it has them
-        self.preload = not (ctx.config.get("lazy-apps") or ctx.config.get("lazy"))
+        config = ctx.config
+        self.preload = not (
+            config.get("lazy-apps") or config.get("lazy") or apps_load_per_worker(config)
+        )
         self.errors = ErrorStream(ctx.log)
         #: ids of the apps that turned out to be ASGI
         self.asgi_apps: set[int] = set()

@@ -281,6 +281,15 @@ AVAILABLE = frozenset(
         "subscribe-with-modifier1",
         "weight",
         "auto-weight",
+        # async cores for WSGI apps (issue 17 point 7)
+        "gevent",
+        "gevent-monkey-patch",
+        "gevent-early-monkey-patch",
+        "gevent-wait-for-hub",
+        "async",
+        "greenlet",
+        "ugreen",
+        "asyncio",
         # ASGI (issue 17)
         "asgi",
         "asgi-file",
