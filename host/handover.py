@@ -93,6 +93,8 @@ class Handover:
         )
         if worker.logging:
             worker._log_request(request, responder, app.id, 0, end, failed)
+        worker.requests += 1
+        worker._maybe_recycle()  # max-requests, reload-on-rss count the loop's requests too
 
     def arm_harakiri(self, seconds: int) -> None:
         self.worker.slot.set_user_harakiri(seconds)

@@ -415,3 +415,19 @@ def test_websocket_behind_nginx_proxying_http(site: tuple[Instance, Path], tmp_p
         assert json.loads(body_of(get(nginx.port, "/items/3?q=n"))) == {"item_id": 3, "q": "n"}
     finally:
         nginx.stop()
+
+
+def test_max_requests_recycles_and_closes_websockets_with_1001(tmp_path: Path) -> None:
+    args = ["--asgi-file", FASTAPI, "--lifespan", "off", "--master", "--max-requests", "3"]
+    args += ["--min-worker-lifetime", "0"]
+    with serving(tmp_path, args) as inst:
+        first = inst.worker_pids()
+        with connect(f"ws://127.0.0.1:{inst.port}/ws", compression=None) as ws:
+            for item in range(3):
+                assert split_response(get(inst.port, f"/items/{item}"))[0] == 200
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=30)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+        inst.wait_log("The work of process", timeout=20)
+        wait_for(lambda: inst.worker_pids() and inst.worker_pids() != first, 30, "respawn")
+        assert split_response(get(inst.port, "/items/9"))[0] == 200
