@@ -139,16 +139,24 @@ class HttpCycle:
             return
         body = bytes(message.get("body", b""))
         more = bool(message.get("more_body", False))
+        await self.io.call(self._respond, body, more)  # one call (and wait) per body event
+        if not more:
+            self.complete = True
+            self.io.response_complete()
+
+    def _respond(self, body: bytes, more: bool) -> None:
+        """The head (on the first body event), the body, the end: the Responder's calls."""
+        responder = self.responder
         if self.pending is not None:
             status, headers = self.pending
             self.pending = None
             if not more and not any(name.lower() == "content-length" for name, _ in headers):
                 headers.append(("Content-Length", str(len(body))))
-            await self.io.call(self.responder.start, status, headers)
+            responder.start(status, headers)
         if body:
-            await self.io.call(self.responder.write, body)
+            responder.write(body)
         if not more:
-            await self._finish()
+            responder.finish()
 
     async def _send_path(self, path: str) -> None:
         with open(path, "rb") as file:
