@@ -44,12 +44,12 @@ class AsyncCoresError(Exception):
 
 def async_cores(config: Config) -> int:
     """N of `gevent`, `asyncio` or `async` (0: the worker uses threads)."""
-    return max(int(config.get(name) or 0) for name in ("gevent", "asyncio", "async"))
+    return max(config.get(name) for name in ("gevent", "asyncio", "async"))
 
 
 def cores_of(config: Config) -> int:
     """The cores of each worker: the async cores, else the threads."""
-    return max(async_cores(config), int(config.get("threads") or 1), 1)
+    return max(async_cores(config), config.get("threads"), 1)
 
 
 def apps_load_per_worker(config: Config) -> bool:

@@ -89,13 +89,13 @@ class Engine:
 
     # -- configuration -----------------------------------------------------------------------
     def configure(self, config: Config) -> None:
-        mode = str(config.get("lifespan") or "auto").lower()
+        mode = config.get("lifespan").lower()
         if mode not in ("auto", "on", "off"):
             raise AppLoadError(f"lifespan = {mode!r}: use auto, on or off")
         self.lifespan_mode = mode
-        self.harakiri = int(config.get("harakiri") or 0)
-        self.mercy = float(config.get("worker-reload-mercy") or 60)
-        self.websocket_max_size = int(config.get("websockets-max-size") or 1024) * 1024
+        self.harakiri = config.get("harakiri")
+        self.mercy = float(config.get("worker-reload-mercy"))
+        self.websocket_max_size = config.get("websockets-max-size") * 1024
 
     def add_app(self, app: App) -> None:
         if app not in self.apps:

@@ -43,10 +43,10 @@ class AsgiRuntime(Runtime):
         return self.preload
 
     def load(self, first_id: int) -> list[App]:
-        uwsgi_api.install()
+        uwsgi_api.install(self.ctx.config)
         prepare_python_environment(self.ctx)
         config = self.ctx.config
-        default = str(config.get("callable")) if config.is_set("callable") else ""
+        default = config.get("callable") if config.is_set("callable") else ""
         apps = []
         for offset, spec in enumerate(self.specs):
             obj = self._load_app(spec, default)

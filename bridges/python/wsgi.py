@@ -141,12 +141,12 @@ class WsgiRuntime(Runtime):
         self.errors = ErrorStream(ctx.log)
         #: ids of the apps that turned out to be ASGI
         self.asgi_apps: set[int] = set()
-        threads = int(ctx.config.get("threads") or 1)
+        threads = ctx.config.get("threads")
         self.base_env: dict[str, Any] = {
             "wsgi.version": (1, 0),
             "wsgi.errors": self.errors,
             "wsgi.multithread": threads > 1,
-            "wsgi.multiprocess": int(ctx.config.get("processes") or 1) > 1,
+            "wsgi.multiprocess": ctx.config.get("processes") > 1,
             "wsgi.run_once": False,
             "wsgi.file_wrapper": FileWrapper,
             "SERVER_SOFTWARE": f"polyhost/{__version__}",
@@ -158,14 +158,12 @@ class WsgiRuntime(Runtime):
 
     # -- loading ---------------------------------------------------------------------------
     def load(self, first_id: int) -> list[App]:
-        uwsgi_api.install()
+        uwsgi_api.install(self.ctx.config)
         prepare_python_environment(self.ctx)
         apps = []
         config = self.ctx.config
         # a file or module without `application` may hold an ASGI `app`
-        names = (
-            (str(config.get("callable")),) if config.is_set("callable") else ("application", "app")
-        )
+        names = (config.get("callable"),) if config.is_set("callable") else ("application", "app")
         for offset, spec in enumerate(self.specs):
             handle = load_target(spec, names, "WSGI")
             asgi = is_asgi(handle)
