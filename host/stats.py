@@ -125,6 +125,7 @@ def _worker_stats(
         "respawn_count": slot.respawn_count,
         "tx": slot.tx,
         "avg_rt": slot.avg_rt,
+        "websockets": slot.websockets,  # polyhost's: open WebSockets of ASGI apps
         "apps": worker_apps,
     }
     if not no_cores:

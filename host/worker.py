@@ -9,6 +9,7 @@ was sent yet) and the master then kills the worker.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import queue
 import select
@@ -20,10 +21,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from polyhost import websocket
+from polyhost import async_cores, websocket
 from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext
 from polyhost.fabric import signals
 from polyhost.fabric.packets import serve_packet
+from polyhost.handover import Handover
 from polyhost.log import log, log_exception, log_request, printable
 from polyhost.process_state import CURRENT
 from polyhost.protocol import sockio
@@ -60,6 +62,8 @@ LISTEN_FLAGS = select.EPOLLIN | getattr(select, "EPOLLEXCLUSIVE", 0)
 #: (answered with `Connection: close`) before closing it: a client under load sends it within
 #: milliseconds, so a reload closes its connections between requests instead of under them
 STOP_GRACE = 2.0
+#: the core serving the current request (per request thread, and per greenlet on async cores)
+CORE: contextvars.ContextVar[int] = contextvars.ContextVar("core", default=0)
 
 
 @dataclass
@@ -92,6 +96,10 @@ class Worker:
         self.slot = board.worker(wid)
         self.pid = os.getpid()
         self.threads = max(1, config.get("threads"))
+        #: --gevent/--async/--asyncio: requests run on async cores, not request threads
+        self.async_cores = async_cores.for_worker(config)
+        #: more than one request at a time: connections are handed over, registered one-shot
+        self.concurrent = self.threads > 1 or self.async_cores is not None
         self.buffer_size = config.get("buffer-size")
         self.limit_post = config.get("limit-post")
         self.socket_timeout = config.get("socket-timeout")
@@ -115,7 +123,7 @@ class Worker:
         self.stopping = False
         #: when the loop saw `stopping` (the start of the keep-alive connections' STOP_GRACE)
         self.stop_started = 0.0
-        self.cores = [Core() for _ in range(self.threads)]
+        self.cores = [Core() for _ in range(async_cores.cores_of(config))]
         self.conns: dict[int, Connection] = {}
         self.fresh: list[Connection] = []
         self.idle_since: dict[int, float] = {}
@@ -124,8 +132,9 @@ class Worker:
         self.returned: queue.SimpleQueue[Connection] = queue.SimpleQueue()
         self.work: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
         self.watchdog = threading.Condition()
-        self.local = threading.local()
         self.static = StaticFiles.from_config(config)
+        #: set when an app's runtime takes connections over (ASGI's event loop)
+        self.handover: Handover | None = None
 
     # -- life cycle ------------------------------------------------------------------------
     def run(self) -> int:
@@ -135,20 +144,26 @@ class Worker:
         CURRENT.request_id = self.request_id
         ctx = RuntimeContext(self.config, log, self.wid, self.threads)
         try:
+            if self.async_cores is not None:
+                self.async_cores.prepare(self.config)  # before the apps load (monkey patching)
             self.dispatcher.post_fork(ctx)
-        except AppLoadError as exc:
+        except (AppLoadError, async_cores.AsyncCoresError) as exc:
             log(f"worker {self.wid} (pid: {self.pid}): {exc}")
             return APP_LOAD_ERROR
         except Exception as exc:  # an app's own import error under lazy-apps
             log_exception(f"worker {self.wid} (pid: {self.pid}): app failed to load:", exc)
             return APP_LOAD_ERROR
         CURRENT.run_postfork_hooks()
+        if any(app.runtime.adopts(app) for app in self.dispatcher.apps):
+            self.handover = Handover(self)
         if not self.dispatcher.apps and self.static is None and self.config.get("need-app"):
             log("no app loaded. GAME OVER")
             return APP_LOAD_ERROR
         threading.Thread(target=self._watch_harakiri, name="harakiri", daemon=True).start()
         # threads = N: N request threads (cores 0..N-1); the loop thread only does the I/O
-        request_threads = self.threads if self.threads > 1 else 0
+        request_threads = self.threads if self.threads > 1 and not self.async_cores else 0
+        if self.async_cores is not None:
+            self.async_cores.start(self._serve_on_core)
         for core in range(request_threads):
             threading.Thread(target=self._request_thread, args=(core,), daemon=True).start()
         try:
@@ -184,7 +199,7 @@ class Worker:
         channel = signals.CLIENT.channel
         channel_fd = channel.fileno() if channel is not None else -1
         # with request threads the loop keeps reading signals while a request waits for one
-        signals.CLIENT.shared_reader = self.threads > 1
+        signals.CLIENT.shared_reader = self.concurrent
         if channel is not None:
             self.epoll.register(channel_fd, EPOLLIN)
         self.slot.set_accepting(True)
@@ -199,9 +214,9 @@ class Worker:
                 listener = by_fd.get(fd)
                 if listener is not None:
                     if not self.stopping:
-                        # no more connections than free request threads: the rest stay in
-                        # the backlog for the other workers (and are not lost with this one)
-                        self._accept(listener, max(1, self.threads - busy))
+                        # no more connections than free cores (threads, async cores): the rest
+                        # stay in the backlog for the other workers (not lost with this one)
+                        self._accept(listener, max(1, len(self.cores) - busy))
                         busy += self._serve_fresh()
                 elif fd == channel_fd:
                     signals.CLIENT.dispatch_pending()
@@ -209,6 +224,10 @@ class Worker:
                     with contextlib.suppress(BlockingIOError):
                         os.read(self.wake_r, 4096)
                     busy -= self._take_returned()
+                    if self.handover is not None:
+                        for conn in self.handover.take_returned():
+                            self.conns[conn.fd] = conn
+                            busy += self._serve_or_queue(conn)
                 else:
                     conn = self.conns.get(fd)
                     if conn is not None and self._read(conn):
@@ -247,8 +266,8 @@ class Worker:
         """Watch a connection for its next request (one-shot when threads hand it over)."""
         if not conn.registered:
             conn.registered = True
-            self.epoll.register(conn.fd, EPOLLIN if self.threads == 1 else EPOLL_ONESHOT_IN)
-        elif self.threads > 1:
+            self.epoll.register(conn.fd, EPOLL_ONESHOT_IN if self.concurrent else EPOLLIN)
+        elif self.concurrent:
             self.epoll.modify(conn.fd, EPOLL_ONESHOT_IN)
 
     def _accept(self, listener: Listener, count: int) -> None:
@@ -348,11 +367,15 @@ class Worker:
     def _serve_or_queue(self, conn: Connection) -> int:
         """Serve now (one thread) or hand to a request thread; returns 1 if handed over."""
         self.idle_since.pop(conn.fd, None)
-        if self.threads == 1:  # the fd stays registered: nothing polls while we serve it
+        if not self.concurrent:  # the fd stays registered: nothing polls while we serve it
             self._serve(conn, 0)
             self._resume(conn)
             return 0
-        self.work.put(conn)  # registered one-shot: not reported again until re-armed
+        # registered one-shot: not reported again until re-armed
+        if self.async_cores is not None:
+            self.async_cores.submit(conn)
+        else:
+            self.work.put(conn)
         return 1
 
     def _request_thread(self, core: int) -> None:
@@ -360,10 +383,14 @@ class Worker:
             conn = self.work.get()
             if conn is None:
                 return
-            self._serve(conn, core)
-            self.returned.put(conn)
-            with contextlib.suppress(OSError):
-                os.write(self.wake_w, b"r")
+            self._serve_on_core(conn, core)
+
+    def _serve_on_core(self, conn: Connection, core: int) -> None:
+        """A request thread or async core serves a connection, then gives it back."""
+        self._serve(conn, core)
+        self.returned.put(conn)
+        with contextlib.suppress(OSError):
+            os.write(self.wake_w, b"r")
 
     def _take_returned(self) -> int:
         count = 0
@@ -376,7 +403,17 @@ class Worker:
             self._resume(conn)
 
     def _resume(self, conn: Connection) -> None:
-        """Back to the loop after serving: keep-alive, or close."""
+        """Back to the loop after serving: keep-alive, close, or hand over (ASGI)."""
+        adopted = conn.adopted
+        if adopted is not None and self.handover is not None:
+            conn.adopted = None
+            if conn.registered:
+                conn.registered = False
+                self.epoll.unregister(conn.fd)
+            self.conns.pop(conn.fd, None)
+            self.idle_since.pop(conn.fd, None)
+            self.handover.hand_over(conn, *adopted)
+            return
         if conn.closed or conn.done:  # a stopping worker's keep-alive ones get STOP_GRACE
             self._drop(conn)
             return
@@ -389,10 +426,15 @@ class Worker:
 
     # -- one connection's requests --------------------------------------------------------
     def _serve(self, conn: Connection, core: int) -> None:
-        self.local.core = core
+        CORE.set(core)
         try:
             while conn.ready and not conn.closed:
                 request = conn.ready.popleft()
+                if self.handover is not None:
+                    app = self.handover.adopting_app(conn, request)
+                    if app is not None:  # _resume hands it over
+                        conn.adopted = (request, app)
+                        return
                 if not self._handle(conn, request, core):
                     conn.done = True
                     return
@@ -569,7 +611,7 @@ class Worker:
 
     # -- harakiri and the uwsgi API ---------------------------------------------------------
     def set_user_harakiri(self, seconds: int) -> None:
-        core = self.cores[getattr(self.local, "core", 0)]
+        core = self.cores[CORE.get()]
         core.deadline = time.time() + seconds if seconds else 0.0
         self.slot.set_user_harakiri(seconds)
         with self.watchdog:

@@ -147,6 +147,8 @@ class HttpConnection(Connection):
         self._method: str | None = None
         #: a request that closes the connection was parsed: what follows is not read
         self._closing = False
+        #: bytes after an `Upgrade` request's head (a WebSocket's first frames), once upgraded
+        self.upgrade_tail: bytes | None = None
 
     # -- reading -----------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -164,10 +166,13 @@ class HttpConnection(Connection):
                 return
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
+        except httptools.HttpParserUpgrade as exc:
             if self._method == "CONNECT":  # answered (no tunnel), then the connection closes
                 self._closing = True
-            # other upgrades (websockets) are answered normally
+            else:
+                # the parser stops at an upgrade: an ASGI app may take it (a WebSocket), else the
+                # request is answered normally
+                self.upgrade_tail = data[exc.args[0] :]
         except httptools.HttpParserError as exc:
             cause = exc.__context__
             if isinstance(cause, _Ignored):
@@ -330,6 +335,7 @@ class HttpConnection(Connection):
                 # CONNECT is answered, never tunnelled: the connection closes after it
                 "keep_alive": self.parser.should_keep_alive() and method != "CONNECT",
                 "head": method == "HEAD",
+                "headers": self._headers,
             },
         )
 
