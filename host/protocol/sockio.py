@@ -73,19 +73,23 @@ def send_file(sock: socket.socket, file: BinaryIO, offset: int, count: int, time
     return total
 
 
-def discard_unread(sock: socket.socket, linger: float = 1.0, limit: int = 1 << 20) -> None:
+def discard_unread(
+    sock: socket.socket, linger: float = 1.0, limit: int = 1 << 20, most: float = 5.0
+) -> None:
     """Before closing a connection whose request was not read to its end (a refusal, a 408):
-    send FIN after the answer and read away what the client still sends, until it closes or
-    `linger` seconds pass (at most `limit` bytes), so the close does not reset the connection
-    and destroy the answer before the client reads it (nginx's lingering close)."""
-    deadline = time.monotonic() + linger
+    send FIN after the answer and read away what the client still sends, until it closes, or
+    sends nothing for `linger` seconds, or `most` seconds or `limit` bytes have passed, so the
+    close does not reset the connection and destroy the answer before the client reads it
+    (nginx's lingering close: lingering_timeout between reads, lingering_time in all)."""
+    now = time.monotonic()
+    deadline, last = now + linger, now + most
     try:
         sock.shutdown(socket.SHUT_WR)
         while limit > 0:
             try:
                 data = sock.recv(65536)
             except (BlockingIOError, InterruptedError):
-                left = deadline - time.monotonic()
+                left = min(deadline, last) - time.monotonic()
                 if left <= 0:
                     return
                 _wait(sock, _POLLIN, left, "lingering")
@@ -93,6 +97,7 @@ def discard_unread(sock: socket.socket, linger: float = 1.0, limit: int = 1 << 2
             if not data:
                 return
             limit -= len(data)
+            deadline = time.monotonic() + linger
     except OSError:  # ClientGone (the linger ran out) or a reset: nothing more to do
         pass
 
