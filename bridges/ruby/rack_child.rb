@@ -500,7 +500,9 @@ module PolyhostRack
       end
       @rack_version = Rack::VERSION if Rack::VERSION.is_a?(Array)
       begin
-        (@config["require"] || []).each { |file| require file }
+        # a file in the current directory is meant (`--rbrequire mytasks.rb`), as in Ruby 1.8
+        # days when "." was on $LOAD_PATH; anything else is a library name
+        (@config["require"] || []).each { |file| require(File.file?(file) ? File.expand_path(file) : file) }
         parsed = Rack::Builder.parse_file(app_file)
         @app = parsed.is_a?(Array) ? parsed.first : parsed # Rack 2 returns [app, options]
       rescue Exception => e # rubocop:disable Lint/RescueException -- a load error of any kind

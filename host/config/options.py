@@ -47,6 +47,7 @@ AVAILABLE = frozenset(
         "ini",
         "yaml",
         "json",
+        "xmlconfig",
         "include",
         "inherit",
         "set",

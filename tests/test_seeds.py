@@ -1,0 +1,624 @@
+"""The seeds corpus: the runnable examples of the uWSGI docs users learn from (../shared/seeds),
+typed as the docs give them with only `uwsgi` -> `polyhost`, `--plugin(s)` dropped and their
+ports moved to free loopback ports. The apps are ours (tests/apps/seeds/corpus), written as the
+docs show them.
+
+An example that needs a feature of another open issue is in WAITS_ON: it runs, and it is an
+expected failure named after that issue until the issue's branch lands; then the lead deletes
+its line here. The suite prints how many seed examples pass (tests/conftest.py's summary); that
+number only goes up.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from conftest import APPS, Instance, free_port, get, split_response, wait_for
+from nginx_helper import Nginx
+
+CORPUS = APPS / "seeds" / "corpus"
+SEEDS = Path("/work/shared/seeds")
+
+#: the open issues examples wait on, by their subjects
+ROUTER = "issue 11: The HTTP router and the front door"
+EMPEROR = "issue 14: The Emperor: many sites, each its own instance"
+SUPERVISION = "issue 15: Process supervision: cheaper, chain reload, attached daemons"
+ROUTING = "issue 16: Internal routing: route* rules, route variables"
+ASYNC = "issue 17: ASGI and async: gevent/asyncio loop engines"
+
+#: THE table: example id -> the issue it waits on. When a branch lands, delete its lines.
+WAITS_ON = {
+    "003:61 quickstart --http": ROUTER,
+    "003:73 --http with processes and threads": ROUTER,
+    "003:81 --http with stats": ROUTER,
+    "004:286 psgi --http-modifier1": ROUTER,
+    "004:455 rack --http-modifier1": ROUTER,
+    "004:1458 django tutorial test.py over --http": ROUTER,
+    "004:1475 django tutorial --module mysite.wsgi over --http": ROUTER,
+    "004:8579 lua --http-modifier1": ROUTER,
+    "004:334 psgi --coroae": ASYNC,
+    "004:6046 --gevent": ASYNC,
+    "004:1626 emperor with uid": EMPEROR,
+    "000:33 emperor tyrant ini": EMPEROR,
+    "004:7990 php --cheaper": SUPERVISION,
+    "004:3856 --metric": SUPERVISION,
+    "004:10704 --response-route-run": ROUTING,
+}
+
+
+@dataclass(frozen=True)
+class Example:
+    """One example: where the docs give it, the command as typed, the files it needs, and how
+    a user sees it work (a page through the socket it binds, directly or behind nginx)."""
+
+    id: str
+    command: str
+    #: files copied from the corpus into the example's directory
+    apps: tuple[str, ...] = ()
+    #: config files the docs show, written into the directory (name -> text)
+    configs: dict[str, str] = field(default_factory=dict)
+    #: a `django-admin startproject NAME` in the directory first
+    django: str = ""
+    #: how the page is fetched: "http" straight from the socket, "nginx" via uwsgi_pass
+    front: str = "http"
+    #: the docs' port (or socket path, relative to the directory) the page comes through
+    listen: str = ""
+    #: nginx's location options for a "nginx" front ({dir} is the example's directory)
+    location: str = ""
+    path: str = "/"
+    expect: bytes = b"Hello World"
+    #: an extra check once the page is served (stats, management commands ...)
+    then: Callable[[Run], None] | None = None
+
+
+@dataclass
+class Run:
+    """An example being run: its directory, its ports and its instance."""
+
+    example: Example
+    dir: Path
+    ports: dict[str, int]
+    inst: Instance | None = None
+
+    def port(self, docs_port: str) -> int:
+        return self.ports[docs_port]
+
+
+_PORT = re.compile(r"(?<![\w.:/])(?:(?:127\.0\.0\.1|0\.0\.0\.0|localhost))?:(\d{4,5})\b")
+
+
+def _localize(text: str, run: Run) -> str:
+    """The docs' text with its ports on free loopback ports and its paths in the directory."""
+
+    def port(match: re.Match[str]) -> str:
+        docs_port = match.group(1)
+        run.ports.setdefault(docs_port, free_port())
+        return f"127.0.0.1:{run.ports[docs_port]}"
+
+    text = text.replace("/home/foobar/myproject/", f"{run.dir}/")
+    text = text.replace("/path/to/your/project", str(run.dir))
+    return _PORT.sub(port, text)
+
+
+def _argv(command: str) -> list[str]:
+    words = shlex.split(command)
+    assert words[0] == "uwsgi", f"a seed command starts with uwsgi: {command}"
+    argv: list[str] = []
+    skip = False
+    for word in words[1:]:
+        if skip:
+            skip = False
+        elif word in ("--plugin", "--plugins"):
+            skip = True
+        elif not word.startswith(("--plugin=", "--plugins=")):
+            argv.append(word)
+    return argv
+
+
+def _fetch(run: Run) -> bytes:
+    example = run.example
+    if example.front == "http":
+        return get(run.port(example.listen), example.path, host="127.0.0.1")
+    if example.listen.isdigit():
+        upstream = f"127.0.0.1:{run.port(example.listen)}"
+    else:
+        upstream = f"unix:{run.dir / example.listen}"
+    location = example.location.format(dir=run.dir)  # uwsgi_params: nginx_helper includes them
+    nginx = Nginx(run.dir, f"location / {{ {location} uwsgi_pass {upstream}; }}")
+    try:
+        return get(nginx.port, example.path, host="127.0.0.1")
+    finally:
+        nginx.stop()
+
+
+def _ready(run: Run) -> bool:
+    inst = run.inst
+    assert inst is not None
+    if inst.proc.poll() is not None:
+        raise AssertionError(f"polyhost exited with {inst.proc.returncode}:\n{inst.log()}")
+    if "spawned polyhost worker" not in inst.log():
+        return False
+    listen = run.example.listen
+    if not listen.isdigit():
+        return (run.dir / listen).exists()
+    try:
+        socket.create_connection(("127.0.0.1", run.port(listen)), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def run_example(example: Example, tmp_path: Path) -> None:
+    run = Run(example, tmp_path, {})
+    for name in example.apps:
+        shutil.copy(CORPUS / name, tmp_path / name)
+    if example.django:
+        subprocess.run(
+            [sys.executable, "-m", "django", "startproject", example.django, str(tmp_path)],
+            check=True,
+            timeout=60,
+        )
+    for name, text in example.configs.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(_localize(text, run))
+    argv = _argv(_localize(example.command, run))
+    run.inst = Instance(argv, tmp_path, None, tmp_path)
+    try:
+        wait_for(lambda: _ready(run), 30, f"{example.id} to serve")
+        status, _, body = split_response(_fetch(run))
+        assert status == 200 and example.expect in body, (status, body[:300], run.inst.log())
+        if example.then is not None:
+            example.then(run)
+    finally:
+        code = run.inst.stop()
+    assert code == 0, run.inst.log()
+
+
+# -- the checks after the page ---------------------------------------------------------------
+def _stats_answer(run: Run) -> None:
+    with socket.create_connection(("127.0.0.1", run.port("9191")), timeout=10) as sock:
+        data = b"".join(iter(lambda: sock.recv(65536), b""))
+    stats = json.loads(data)
+    assert len(stats["workers"]) == 4 and stats["workers"][0]["cores"]
+
+
+QUICKSTART_INI = """[uwsgi]
+socket = 127.0.0.1:3031
+chdir = /home/foobar/myproject/
+wsgi-file = myproject/wsgi.py
+processes = 4
+threads = 2
+stats = 127.0.0.1:9191
+"""
+PSGI_INI = "[uwsgi]\nsocket = 127.0.0.1:3031\npsgi = myapp.pl\nprocesses = 4\nmaster = true\n"
+PSGI_XML = (
+    "<uwsgi>\n<socket>127.0.0.1:3031</socket>\n<psgi>myapp.pl</psgi>\n"
+    "<processes>4</processes>\n<master/>\n</uwsgi>\n"
+)
+RACK_INI = "[uwsgi]\nsocket = 127.0.0.1:3031\nrack = app.ru\nprocesses = 4\nmaster = true\n"
+RACK_XML = PSGI_XML.replace("psgi>myapp.pl</psgi", "rack>app.ru</rack")
+SINATRA_INI = (
+    "[uwsgi]\nsocket = 127.0.0.1:3031\nrack = config.ru\nmaster = true\nprocesses = 4\n"
+    "lazy-apps = true\n"
+)
+MYSITE_INI = """# mysite_uwsgi.ini file
+[uwsgi]
+
+# Django-related settings
+# the base directory (full path)
+chdir           = /path/to/your/project
+# Django's wsgi file
+module          = mysite.wsgi
+
+# process-related settings
+# master
+master          = true
+# maximum number of worker processes
+processes       = 10
+# the socket (use the full path to be safe
+socket          = /path/to/your/project/mysite.sock
+# ... with appropriate permissions - may be needed
+# chmod-socket    = 664
+# clear environment on exit
+vacuum          = true
+"""
+SKEL_INI = """[uwsgi]
+chdir = /path/to/your/project
+master = true
+socket = 127.0.0.1:3031
+env = DJANGO_SETTINGS_MODULE=%n.settings
+module = %n.wsgi:application
+max-requests = 1000
+"""
+SM_ORG_INI = """master = 1
+chdir = /path/to/your/project
+module = wsgi
+processes = 5
+max-requests = 1000
+plugins = python
+socket = 127.0.0.1:3031
+chmod-socket = 777
+"""
+DJANGO_PAGE = b"The install worked successfully"
+HELLO_WSGI = (CORPUS / "foobar.py").read_text()
+PHP_LOCATION = "root {dir}; uwsgi_modifier1 14;"
+
+EXAMPLES = [
+    # -- the Python/WSGI quickstart (003 and its translation in 004) -----------------------
+    Example(
+        "003:61 quickstart --http",
+        "uwsgi --http :9090 --wsgi-file foobar.py",
+        ("foobar.py",),
+        listen="9090",
+    ),
+    Example(
+        "003:73 --http with processes and threads",
+        "uwsgi --http :9090 --wsgi-file foobar.py --master --processes 4 --threads 2",
+        ("foobar.py",),
+        listen="9090",
+    ),
+    Example(
+        "003:81 --http with stats",
+        "uwsgi --http :9090 --wsgi-file foobar.py --master --processes 4 --threads 2 "
+        "--stats 127.0.0.1:9191",
+        ("foobar.py",),
+        listen="9090",
+    ),
+    Example(
+        "003:104 --socket behind nginx with stats",
+        "uwsgi --socket 127.0.0.1:3031 --wsgi-file foobar.py --master --processes 4 "
+        "--threads 2 --stats 127.0.0.1:9191",
+        ("foobar.py",),
+        front="nginx",
+        listen="3031",
+        then=_stats_answer,
+    ),
+    Example(
+        "003:110 --http-socket",
+        "uwsgi --http-socket 127.0.0.1:3031 --wsgi-file foobar.py --master --processes 4 "
+        "--threads 2 --stats 127.0.0.1:9191",
+        ("foobar.py",),
+        listen="3031",
+        then=_stats_answer,
+    ),
+    Example(
+        "003:126 django wsgi.py file behind nginx",
+        "uwsgi --socket 127.0.0.1:3031 --chdir /home/foobar/myproject/ "
+        "--wsgi-file myproject/wsgi.py --master --processes 4 --threads 2 "
+        "--stats 127.0.0.1:9191",
+        django="myproject",
+        front="nginx",
+        listen="3031",
+        expect=DJANGO_PAGE,
+    ),
+    Example(
+        "003:144 django quickstart ini",
+        "uwsgi yourfile.ini",
+        configs={"yourfile.ini": QUICKSTART_INI},
+        django="myproject",
+        front="nginx",
+        listen="3031",
+        expect=DJANGO_PAGE,
+    ),
+    Example(
+        "004:149 flask --callable app",
+        "uwsgi --socket 127.0.0.1:3031 --wsgi-file myflaskapp.py --callable app "
+        "--processes 4 --threads 2 --stats 127.0.0.1:9191",
+        ("myflaskapp.py",),
+        front="nginx",
+        listen="3031",
+        expect=b"I am app 1",
+    ),
+    Example(
+        "003:252 --ini file:section",
+        "uwsgi --ini myconf.ini:app1",
+        ("foobar.py",),
+        configs={
+            "myconf.ini": "[uwsgi]\nsocket = /tmp/never.sock\n[app1]\n"
+            "http-socket = 127.0.0.1:3031\nwsgi-file = foobar.py\nworkers = 3\n"
+        },
+        listen="3031",
+    ),
+    Example(
+        "003:256 ini = :section of this file",
+        "uwsgi myconf.ini",
+        ("foobar.py",),
+        configs={
+            "myconf.ini": "[uwsgi]\n# This will load the app1 section below\nini = :app1\n"
+            "master = true\n\n[app1]\nplugin = rack\nhttp-socket = 127.0.0.1:3031\n"
+            "wsgi-file = foobar.py\n"
+        },
+        listen="3031",
+    ),
+    # -- the Perl/PSGI quickstart -------------------------------------------------------------
+    Example(
+        "004:286 psgi --http-modifier1",
+        "uwsgi --http :8080 --http-modifier1 5 --psgi myapp.pl",
+        ("myapp.pl",),
+        listen="8080",
+    ),
+    Example(
+        "004:312 psgi --http-socket-modifier1",
+        "uwsgi --http-socket 127.0.0.1:3031 --http-socket-modifier1 5 --psgi myapp.pl",
+        ("myapp.pl",),
+        listen="3031",
+    ),
+    Example(
+        "004:317 psgi behind nginx with processes",
+        "uwsgi --socket 127.0.0.1:3031 --psgi myapp.pl --processes 4",
+        ("myapp.pl",),
+        front="nginx",
+        listen="3031",
+    ),
+    Example(
+        "004:321 psgi with threads and processes",
+        "uwsgi --socket 127.0.0.1:3031 --psgi myapp.pl --threads 8 --processes 4",
+        ("myapp.pl",),
+        front="nginx",
+        listen="3031",
+    ),
+    Example(
+        "004:334 psgi --coroae",
+        "uwsgi --socket 127.0.0.1:3031 --psgi myapp.pl --coroae 1000 --processes 4",
+        ("myapp.pl",),
+        front="nginx",
+        listen="3031",
+    ),
+    Example(
+        "004:359 psgi ini",
+        "uwsgi yourconfig.ini",
+        ("myapp.pl",),
+        configs={"yourconfig.ini": PSGI_INI},
+        front="nginx",
+        listen="3031",
+    ),
+    Example(
+        "004:362 psgi --xml yourconfig.foo",
+        "uwsgi --xml yourconfig.foo",
+        ("myapp.pl",),
+        configs={"yourconfig.foo": PSGI_XML},
+        front="nginx",
+        listen="3031",
+    ),
+    Example(
+        "004:11231 psgi --http-socket",
+        "uwsgi --http-socket :9090 --psgi myapp.pl",
+        ("myapp.pl",),
+        listen="9090",
+    ),
+    # -- the Ruby/Rack quickstart -------------------------------------------------------------
+    Example(
+        "004:455 rack --http-modifier1",
+        "uwsgi --http :8080 --http-modifier1 7 --rack app.ru",
+        ("app.ru",),
+        listen="8080",
+        expect=b"Hello",
+    ),
+    Example(
+        "004:462 rack --http-socket-modifier1",
+        "uwsgi --http-socket :8080 --http-socket-modifier1 7 --rack app.ru",
+        ("app.ru",),
+        listen="8080",
+        expect=b"Hello",
+    ),
+    Example(
+        "004:488 rack behind nginx",
+        "uwsgi --socket 127.0.0.1:3031 --rack app.ru --processes 8",
+        ("app.ru",),
+        front="nginx",
+        listen="3031",
+        expect=b"Hello",
+    ),
+    Example(
+        "004:518 rack ini",
+        "uwsgi yourconfig.ini",
+        ("app.ru",),
+        configs={"yourconfig.ini": RACK_INI},
+        front="nginx",
+        listen="3031",
+        expect=b"Hello",
+    ),
+    Example(
+        "004:521 rack --xml",
+        "uwsgi --xml yourconfig.foo",
+        ("app.ru",),
+        configs={"yourconfig.foo": RACK_XML},
+        front="nginx",
+        listen="3031",
+        expect=b"Hello",
+    ),
+    Example(
+        "004:553 classic sinatra config.ru, lazy-apps",
+        "uwsgi yourconf.ini",
+        ("config.ru",),
+        configs={"yourconf.ini": SINATRA_INI},
+        front="nginx",
+        listen="3031",
+        path="/hi",
+    ),
+    Example(
+        "004:8434 rack --rbrequire",
+        "uwsgi --socket :3031 --rack config.ru --rbrequire mytasks.rb --master --processes 4",
+        ("config.ru", "mytasks.rb"),
+        front="nginx",
+        listen="3031",
+        path="/hi",
+    ),
+    # -- the Django/nginx tutorial ------------------------------------------------------------
+    Example(
+        "004:1458 django tutorial test.py over --http",
+        "uwsgi --http :8000 --wsgi-file test.py",
+        ("test.py",),
+        listen="8000",
+    ),
+    Example(
+        "004:1475 django tutorial --module mysite.wsgi over --http",
+        "uwsgi --http :8000 --module mysite.wsgi",
+        django="mysite",
+        listen="8000",
+        expect=DJANGO_PAGE,
+    ),
+    Example(
+        "004:1544 django tutorial test.py behind nginx",
+        "uwsgi --socket :8001 --wsgi-file test.py",
+        ("test.py",),
+        front="nginx",
+        listen="8001",
+    ),
+    Example(
+        "004:1570 unix socket --chmod-socket=666",
+        "uwsgi --socket mysite.sock --wsgi-file test.py --chmod-socket=666",
+        ("test.py",),
+        front="nginx",
+        listen="mysite.sock",
+    ),
+    Example(
+        "004:1577 unix socket --module mysite.wsgi",
+        "uwsgi --socket mysite.sock --module mysite.wsgi --chmod-socket=664",
+        django="mysite",
+        front="nginx",
+        listen="mysite.sock",
+        expect=DJANGO_PAGE,
+    ),
+    Example(
+        "004:1604 django tutorial mysite_uwsgi.ini",
+        "uwsgi --ini mysite_uwsgi.ini",
+        configs={"mysite_uwsgi.ini": MYSITE_INI},
+        django="mysite",
+        front="nginx",
+        listen="mysite.sock",
+        expect=DJANGO_PAGE,
+    ),
+    Example(
+        "004:1626 emperor with uid",
+        "uwsgi --emperor vassals --uid www-data --gid www-data",
+        configs={"vassals/mysite_uwsgi.ini": MYSITE_INI},
+        django="mysite",
+        front="nginx",
+        listen="mysite.sock",
+        expect=DJANGO_PAGE,
+    ),
+    # -- the blog posts ------------------------------------------------------------------------
+    Example(
+        "000:33 emperor tyrant ini",
+        "uwsgi --ini uwsgi.ini",
+        configs={
+            "uwsgi.ini": "[uwsgi]\nmaster = true\nemperor = emperor.d\nemperor-tyrant = true\n"
+            "chmod-socket = 777\n",
+            "emperor.d/mysite.ini": SKEL_INI,
+        },
+        django="mysite",
+        front="nginx",
+        listen="3031",
+        expect=DJANGO_PAGE,
+    ),
+    Example(
+        "000:48 the %n skeleton as one vassal",
+        "uwsgi mysite.ini",
+        configs={"mysite.ini": SKEL_INI},
+        django="mysite",
+        front="nginx",
+        listen="3031",
+        expect=DJANGO_PAGE,
+    ),
+    Example(
+        "001:79 sm_org.ini (keys without a section)",
+        "uwsgi --ini sm_org.ini",
+        configs={"sm_org.ini": "[uwsgi]\n" + SM_ORG_INI, "wsgi.py": HELLO_WSGI},
+        front="nginx",
+        listen="3031",
+    ),
+    # -- language pages --------------------------------------------------------------------
+    Example(
+        "004:8579 lua --http-modifier1",
+        "uwsgi --http :8080 --http-modifier1 6 --lua pippo.lua",
+        ("pippo.lua",),
+        listen="8080",
+        expect=b"Hello Wsapi!",
+    ),
+    Example(
+        "004:8592 lua behind nginx",
+        "uwsgi --socket 127.0.0.1:3031 --lua pippo.lua --processes 4 --threads 8 --master",
+        ("pippo.lua",),
+        front="nginx",
+        listen="3031",
+        expect=b"Hello Wsapi!",
+    ),
+    Example(
+        "004:7986 php behind nginx",
+        "uwsgi -s :3030 --plugin php -M -p 4",
+        ("index.php",),
+        front="nginx",
+        listen="3030",
+        location=PHP_LOCATION,
+        path="/index.php",
+        expect=b"Hello from PHP index.php",
+    ),
+    Example(
+        "004:7990 php --cheaper",
+        "uwsgi -s :3030 --plugin php -M -p 40 --cheaper 4",
+        ("index.php",),
+        front="nginx",
+        listen="3030",
+        location=PHP_LOCATION,
+        path="/index.php",
+        expect=b"Hello from PHP index.php",
+    ),
+    Example(
+        "004:7997 php --php-allowed-ext",
+        "uwsgi --plugin php --master --socket :3030 --processes 4 --php-allowed-ext .php "
+        "--php-allowed-ext .inc",
+        ("index.php", "helper.inc"),
+        front="nginx",
+        listen="3030",
+        location=PHP_LOCATION,
+        path="/helper.inc",
+        expect=b"Hello from PHP helper.inc",
+    ),
+    Example(
+        "004:6046 --gevent",
+        "uwsgi --gevent 100 --socket :3031 --module foobar",
+        ("foobar.py",),
+        front="nginx",
+        listen="3031",
+    ),
+    Example(
+        "004:3856 --metric",
+        "uwsgi --http-socket :9090 --metric foobar --wsgi-file foobar.py",  # + an app to serve
+        ("foobar.py",),
+        listen="9090",
+    ),
+    Example(
+        "004:10704 --response-route-run",
+        'uwsgi --http-socket :9090 --psgi myapp.pl --response-route-run "log:${newvar}"',
+        ("myapp.pl",),
+        listen="9090",
+    ),
+]
+
+
+def _param(example: Example) -> object:
+    waits = WAITS_ON.get(example.id)
+    marks = [pytest.mark.xfail(reason=waits, strict=False)] if waits else []
+    return pytest.param(example, marks=marks, id=example.id)
+
+
+def test_every_waiting_example_exists() -> None:
+    assert set(WAITS_ON) <= {example.id for example in EXAMPLES}
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="the seeds are in ../shared/seeds")
+@pytest.mark.parametrize("example", [_param(example) for example in EXAMPLES])
+def test_seed_example(example: Example, tmp_path: Path) -> None:
+    run_example(example, tmp_path)
