@@ -1,7 +1,8 @@
 """The `uwsgi` module that Python apps import, as real uWSGI injects it.
 
 Process facts (`worker_id`, `masterpid`, `numproc`, `opt` ...), control (`reload`, `stop`,
-`set_user_harakiri`), and the fabric (rpc, cache, signals, spooler, mules) from uwsgi_fabric.
+`set_user_harakiri`), the fabric (rpc, cache, signals, spooler, mules) from uwsgi_fabric and
+the WebSocket calls from uwsgi_websocket.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 import types
 
 from polyhost import UWSGI_COMPAT_VERSION
-from polyhost.bridges.python import uwsgi_fabric
+from polyhost.bridges.python import uwsgi_fabric, uwsgi_websocket
 from polyhost.log import log
 from polyhost.process import CURRENT
 
@@ -92,6 +93,7 @@ def install() -> types.ModuleType:
         lock,
         unlock,
         *uwsgi_fabric.EXPORTS,
+        *uwsgi_websocket.EXPORTS,
     )
     for function in functions:
         setattr(module, function.__name__, function)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from polyhost.bridges.python import uwsgi_fabric as _fabric
-from polyhost.fabric.processes import MULE_FUNCTIONS, MULEFUNC_SERVICE
+from polyhost.bridges.python.hooks import MULE_FUNCTIONS, MULEFUNC_SERVICE
 
 F = Callable[..., Any]
 

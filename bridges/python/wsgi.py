@@ -18,10 +18,12 @@ from typing import Any, BinaryIO
 
 from polyhost import __version__
 from polyhost.bridges.python import uwsgi_api
+from polyhost.bridges.python.hooks import install_python_hooks
 from polyhost.config import option_values
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext, apply_chdir
 from polyhost.log import log_exception
-from polyhost.request import Request, Responder, simple_error
+from polyhost.protocol.response_head import checked_status
+from polyhost.request import Request, Responder, ResponseAborted, simple_error
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -128,6 +130,7 @@ class WsgiRuntime(Runtime):
 
     def __init__(self, ctx: RuntimeContext, specs: list[Any]) -> None:
         super().__init__(ctx, specs)
+        install_python_hooks()  # in the master: every process forked from it has them
         self.preload = not (ctx.config.get("lazy-apps") or ctx.config.get("lazy"))
         self.errors = ErrorStream(ctx.log)
         threads = int(ctx.config.get("threads") or 1)
@@ -222,8 +225,7 @@ class WsgiRuntime(Runtime):
                     exc_info = None
             elif headers_set:
                 raise AssertionError("start_response called twice without exc_info")
-            if not isinstance(status, str) or len(status) < 4 or not status[:3].isdigit():
-                raise ValueError(f"bad WSGI status {status!r}")
+            checked_status(status)  # '200' is fine (sent as '200 OK'); '200\r\nX: y' is not
             headers_set[:] = [status, headers]
             return write
 
@@ -271,6 +273,8 @@ class WsgiRuntime(Runtime):
                 f"exception in the WSGI app {app.target}:",
                 exc,
             )
+            if responder.started:  # part of the body is out: the client must see it cut
+                raise ResponseAborted(f"the WSGI app {app.target} failed mid-response") from exc
             simple_error(responder, 500)
         finally:
             close = getattr(result, "close", None)
