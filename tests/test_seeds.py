@@ -1,11 +1,12 @@
 """The seeds corpus: the runnable examples of the uWSGI docs users learn from (../shared/seeds),
-typed as the docs give them with only `uwsgi` -> `polyhost`, `--plugin(s)` dropped and their
-ports moved to free loopback ports. The apps are ours (tests/apps/seeds/corpus), written as the
+typed as the docs give them with only `uwsgi` -> `polyhost` and their ports moved to free
+loopback ports (`--plugin(s)` stay: polyhost accepts them, and `plugin = php` alone serves PHP). The apps are ours (tests/apps/seeds/corpus), written as the
 docs show them.
 
-An example that needs a feature of another open issue is in WAITS_ON: it runs, and it is an
-expected failure named after that issue until the issue's branch lands; then the lead deletes
-its line here. The suite prints how many seed examples pass (tests/conftest.py's summary); that
+An example that needs a feature of another open issue is in WAITS_ON: it runs, and it is a
+strict expected failure named after that issue (it fails at once when polyhost says an option
+it needs is not available yet); when the issue's branch lands it passes, the strict xfail
+fails loudly, and its line here is deleted. The suite prints how many seed examples pass (tests/conftest.py's summary); that
 number only goes up.
 """
 
@@ -36,6 +37,7 @@ EMPEROR = "issue 14: The Emperor: many sites, each its own instance"
 SUPERVISION = "issue 15: Process supervision: cheaper, chain reload, attached daemons"
 ROUTING = "issue 16: Internal routing: route* rules, route variables"
 ASYNC = "issue 17: ASGI and async: gevent/asyncio loop engines"
+PHP_PLUGIN = "issue 12 point 7: PHP with --plugin php and the DOCUMENT_ROOT nginx sends"
 
 #: THE table: example id -> the issue it waits on. When a branch lands, delete its lines.
 WAITS_ON = {
@@ -54,6 +56,8 @@ WAITS_ON = {
     "004:7990 php --cheaper": SUPERVISION,
     "004:3856 --metric": SUPERVISION,
     "004:10704 --response-route-run": ROUTING,
+    "004:7986 php behind nginx": PHP_PLUGIN,
+    "004:7997 php --php-allowed-ext": PHP_PLUGIN,
 }
 
 
@@ -114,16 +118,7 @@ def _localize(text: str, run: Run) -> str:
 def _argv(command: str) -> list[str]:
     words = shlex.split(command)
     assert words[0] == "uwsgi", f"a seed command starts with uwsgi: {command}"
-    argv: list[str] = []
-    skip = False
-    for word in words[1:]:
-        if skip:
-            skip = False
-        elif word in ("--plugin", "--plugins"):
-            skip = True
-        elif not word.startswith(("--plugin=", "--plugins=")):
-            argv.append(word)
-    return argv
+    return words[1:]
 
 
 def _fetch(run: Run) -> bytes:
@@ -147,7 +142,11 @@ def _ready(run: Run) -> bool:
     assert inst is not None
     if inst.proc.poll() is not None:
         raise AssertionError(f"polyhost exited with {inst.proc.returncode}:\n{inst.log()}")
-    if "spawned polyhost worker" not in inst.log():
+    log = inst.log()
+    unavailable = [line for line in log.splitlines() if "not available yet" in line]
+    if unavailable and run.example.id in WAITS_ON:  # it waits, and polyhost says so: no use waiting
+        raise AssertionError("\n".join(unavailable))
+    if "spawned polyhost worker" not in log:
         return False
     listen = run.example.listen
     if not listen.isdigit():
@@ -610,7 +609,7 @@ EXAMPLES = [
 
 def _param(example: Example) -> object:
     waits = WAITS_ON.get(example.id)
-    marks = [pytest.mark.xfail(reason=waits, strict=False)] if waits else []
+    marks = [pytest.mark.xfail(reason=waits, strict=True)] if waits else []
     return pytest.param(example, marks=marks, id=example.id)
 
 
