@@ -1,13 +1,13 @@
 """The seeds corpus: the runnable examples of the uWSGI docs users learn from (../shared/seeds),
 typed as the docs give them with only `uwsgi` -> `polyhost` and their ports moved to free
-loopback ports (`--plugin(s)` stay: polyhost accepts them, and `plugin = php` alone serves PHP). The apps are ours (tests/apps/seeds/corpus), written as the
-docs show them.
+loopback ports (`--plugin(s)` stay: polyhost accepts them, and `plugin = php` alone serves
+PHP). The apps are ours (tests/apps/seeds/corpus), written as the docs show them.
 
 An example that needs a feature of another open issue is in WAITS_ON: it runs, and it is a
 strict expected failure named after that issue (it fails at once when polyhost says an option
 it needs is not available yet); when the issue's branch lands it passes, the strict xfail
-fails loudly, and its line here is deleted. The suite prints how many seed examples pass (tests/conftest.py's summary); that
-number only goes up.
+fails loudly, and its line here is deleted. The suite prints how many seed examples pass
+(tests/conftest.py's summary); that number only goes up.
 """
 
 from __future__ import annotations
