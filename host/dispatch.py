@@ -96,6 +96,9 @@ class Runtime(ABC):
     app_options: ClassVar[tuple[str, ...]] = ()
     #: file suffixes a `mount /x=FILE` picks this runtime for
     suffixes: ClassVar[tuple[str, ...]] = ()
+    #: True when `plugin = NAME` alone makes an app (uWSGI's PHP: the request's DOCUMENT_ROOT);
+    #: its AppSpec has the target "" and the option "plugins"
+    plugin_app: ClassVar[bool] = False
     #: what it needs installed: Debian packages and PyPI distributions
     debian_packages: ClassVar[tuple[str, ...]] = ()
     pypi_packages: ClassVar[tuple[str, ...]] = ()

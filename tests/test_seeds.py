@@ -37,7 +37,6 @@ EMPEROR = "issue 14: The Emperor: many sites, each its own instance"
 SUPERVISION = "issue 15: Process supervision: cheaper, chain reload, attached daemons"
 ROUTING = "issue 16: Internal routing: route* rules, route variables"
 ASYNC = "issue 17: ASGI and async: gevent/asyncio loop engines"
-PHP_PLUGIN = "issue 12 point 7: PHP with --plugin php and the DOCUMENT_ROOT nginx sends"
 
 #: THE table: example id -> the issue it waits on. When a branch lands, delete its lines.
 WAITS_ON = {
@@ -56,8 +55,6 @@ WAITS_ON = {
     "004:7990 php --cheaper": SUPERVISION,
     "004:3856 --metric": SUPERVISION,
     "004:10704 --response-route-run": ROUTING,
-    "004:7986 php behind nginx": PHP_PLUGIN,
-    "004:7997 php --php-allowed-ext": PHP_PLUGIN,
 }
 
 

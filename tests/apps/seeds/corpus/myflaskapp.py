@@ -4,6 +4,6 @@ from flask import Flask
 app = Flask(__name__)
 
 
-@app.route('/')
+@app.route("/")
 def index():
     return "<span style='color:red'>I am app 1</span>"
