@@ -773,6 +773,16 @@ def test_bad_values_name_file_line_option_and_expectation(tmp_path: Path) -> Non
         load("--harakiri", "soon")
 
 
+def test_a_count_given_to_a_flag_is_true_as_in_uwsgi(tmp_path: Path) -> None:
+    """The docs' Rails 4 ini says `rbthreads = 2`: uWSGI takes any value but 0/no/off/false."""
+    config = load(ini(tmp_path, "rbthreads = 2\nmaster = 0\nvacuum = 1\n"))
+    assert (config.get("rbthreads"), config.get("master"), config.get("vacuum")) == (
+        True,
+        False,
+        True,
+    )
+
+
 def test_log_date_values(tmp_path: Path) -> None:
     assert load("--log-date").get("log-date") == "true"
     assert load(ini(tmp_path, "logdate\n")).get("log-date") == "true"

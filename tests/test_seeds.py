@@ -54,6 +54,9 @@ WAITS_ON = {
     "004:1458 django tutorial test.py over --http": ROUTER,
     "004:1475 django tutorial --module mysite.wsgi over --http": ROUTER,
     "004:8579 lua --http-modifier1": ROUTER,
+    "004:289 psgi --plugins http,psgi --http": ROUTER,
+    "004:458 rack --plugins http,rack --http": ROUTER,
+    "004:8594 lua --async --ugreen": ASYNC,
     "004:334 psgi --coroae": ASYNC,
     "004:6046 --gevent": ASYNC,
     "004:1626 emperor with uid": PRIVILEGE_DROP,
@@ -124,8 +127,8 @@ def _localize(text: str, run: Run) -> str:
 
 def _argv(command: str) -> list[str]:
     words = shlex.split(command)
-    assert words[0] == "uwsgi", f"a seed command starts with uwsgi: {command}"
-    return words[1:]
+    assert words[0] in ("uwsgi", "./uwsgi"), f"a seed command starts with uwsgi: {command}"
+    return words[1 : words.index("#") if "#" in words else len(words)]  # a shell comment ends it
 
 
 def _fetch(run: Run) -> bytes:
@@ -218,6 +221,7 @@ PSGI_XML = (
     "<uwsgi>\n<socket>127.0.0.1:3031</socket>\n<psgi>myapp.pl</psgi>\n"
     "<processes>4</processes>\n<master/>\n</uwsgi>\n"
 )
+PSGI_YAML = "uwsgi:\n  socket: 127.0.0.1:3031\n  psgi: myapp.pl\n  processes: 4\n  master: true\n"
 RACK_INI = "[uwsgi]\nsocket = 127.0.0.1:3031\nrack = app.ru\nprocesses = 4\nmaster = true\n"
 RACK_XML = PSGI_XML.replace("psgi>myapp.pl</psgi", "rack>app.ru</rack")
 SINATRA_INI = (
@@ -265,6 +269,7 @@ chmod-socket = 777
 DJANGO_PAGE = b"The install worked successfully"
 HELLO_WSGI = (CORPUS / "foobar.py").read_text()
 PHP_LOCATION = "root {dir}; uwsgi_modifier1 14;"
+LUA_LOCATION = "uwsgi_modifier1 6;"  # "remember to set modifier1 to 6 in your webserver"
 
 EXAMPLES = [
     # -- the Python/WSGI quickstart (003 and its translation in 004) -----------------------
@@ -273,6 +278,60 @@ EXAMPLES = [
         "uwsgi --http :9090 --wsgi-file foobar.py",
         ("foobar.py",),
         listen="9090",
+    ),
+    Example(
+        "004:8583 lua over a uwsgi socket",
+        "./uwsgi --socket 127.0.0.1:3031 --lua pippo.lua",
+        ("pippo.lua",),
+        front="nginx",
+        listen="3031",
+        location=LUA_LOCATION,
+        expect=b"Hello Wsapi!",
+    ),
+    Example(
+        "004:8588 lua multiprocess",
+        "./uwsgi --socket 127.0.0.1:3031 --lua pippo.lua --processes 8 --master",
+        ("pippo.lua",),
+        front="nginx",
+        listen="3031",
+        location=LUA_LOCATION,
+        expect=b"Hello Wsapi!",
+    ),
+    Example(
+        "004:8590 lua multithread",
+        "./uwsgi --socket 127.0.0.1:3031 --lua pippo.lua --threads 8 --master",
+        ("pippo.lua",),
+        front="nginx",
+        listen="3031",
+        location=LUA_LOCATION,
+        expect=b"Hello Wsapi!",
+    ),
+    Example(
+        "004:458 rack --plugins http,rack --http",
+        "uwsgi --plugins http,rack --http :8080 --http-modifier1 7 --rack app.ru",
+        ("app.ru",),
+        listen="8080",
+        expect=b"Hello",
+    ),
+    Example(
+        "004:340 psgi with the master",
+        "uwsgi --socket 127.0.0.1:3031 --psgi myapp.pl --processes 4 --master",
+        ("myapp.pl",),
+        front="nginx",
+        listen="3031",
+    ),
+    Example(
+        "004:289 psgi --plugins http,psgi --http",
+        "uwsgi --plugins http,psgi --http :8080 --http-modifier1 5 --psgi myapp.pl",
+        ("myapp.pl",),
+        listen="8080",
+    ),
+    Example(
+        "004:301 psgi behind nginx",
+        "uwsgi --socket 127.0.0.1:3031 --psgi myapp.pl",
+        ("myapp.pl",),
+        front="nginx",
+        listen="3031",
     ),
     Example(
         "003:73 --http with processes and threads",
@@ -374,6 +433,13 @@ EXAMPLES = [
         listen="3031",
     ),
     Example(
+        "004:319 psgi with threads",
+        "uwsgi --socket 127.0.0.1:3031 --psgi myapp.pl --threads 8",
+        ("myapp.pl",),
+        front="nginx",
+        listen="3031",
+    ),
+    Example(
         "004:321 psgi with threads and processes",
         "uwsgi --socket 127.0.0.1:3031 --psgi myapp.pl --threads 8 --processes 4",
         ("myapp.pl",),
@@ -396,6 +462,14 @@ EXAMPLES = [
         listen="3031",
     ),
     Example(
+        "004:361 psgi --ini yourconfig.foo",
+        "uwsgi --ini yourconfig.foo",
+        ("myapp.pl",),
+        configs={"yourconfig.foo": PSGI_INI},
+        front="nginx",
+        listen="3031",
+    ),
+    Example(
         "004:362 psgi --xml yourconfig.foo",
         "uwsgi --xml yourconfig.foo",
         ("myapp.pl",),
@@ -404,8 +478,22 @@ EXAMPLES = [
         listen="3031",
     ),
     Example(
+        "004:363 psgi --yaml yourconfig.foo",
+        "uwsgi --yaml yourconfig.foo",
+        ("myapp.pl",),
+        configs={"yourconfig.foo": PSGI_YAML},
+        front="nginx",
+        listen="3031",
+    ),
+    Example(
         "004:11231 psgi --http-socket",
         "uwsgi --http-socket :9090 --psgi myapp.pl",
+        ("myapp.pl",),
+        listen="9090",
+    ),
+    Example(
+        "004:11233 psgi --http-socket-modifier1 5",
+        "uwsgi --http-socket :9090 --http-socket-modifier1 5 --psgi myapp.pl",
         ("myapp.pl",),
         listen="9090",
     ),
@@ -425,8 +513,24 @@ EXAMPLES = [
         expect=b"Hello",
     ),
     Example(
+        "004:474 rack over a uwsgi socket",
+        "uwsgi --socket 127.0.0.1:3031 --rack app.ru",
+        ("app.ru",),
+        front="nginx",
+        listen="3031",
+        expect=b"Hello",
+    ),
+    Example(
         "004:488 rack behind nginx",
         "uwsgi --socket 127.0.0.1:3031 --rack app.ru --processes 8",
+        ("app.ru",),
+        front="nginx",
+        listen="3031",
+        expect=b"Hello",
+    ),
+    Example(
+        "004:501 rack with the master",
+        "uwsgi --socket 127.0.0.1:3031 --rack app.ru --processes 4 --master",
         ("app.ru",),
         front="nginx",
         listen="3031",
@@ -442,6 +546,15 @@ EXAMPLES = [
         expect=b"Hello",
     ),
     Example(
+        "004:520 rack --ini yourconfig.foo",
+        "uwsgi --ini yourconfig.foo",
+        ("app.ru",),
+        configs={"yourconfig.foo": RACK_INI},
+        front="nginx",
+        listen="3031",
+        expect=b"Hello",
+    ),
+    Example(
         "004:521 rack --xml",
         "uwsgi --xml yourconfig.foo",
         ("app.ru",),
@@ -451,10 +564,31 @@ EXAMPLES = [
         expect=b"Hello",
     ),
     Example(
+        "004:522 rack --yaml yourconfig.foo",
+        "uwsgi --yaml yourconfig.foo",
+        ("app.ru",),
+        configs={"yourconfig.foo": PSGI_YAML.replace("psgi: myapp.pl", "rack: app.ru")},
+        front="nginx",
+        listen="3031",
+        expect=b"Hello",
+    ),
+    Example(
         "004:553 classic sinatra config.ru, lazy-apps",
         "uwsgi yourconf.ini",
         ("config.ru",),
         configs={"yourconf.ini": SINATRA_INI},
+        front="nginx",
+        listen="3031",
+        path="/hi",
+    ),
+    Example(
+        "004:572 sinatra with rbthreads (the Rails 4 ini)",
+        "uwsgi yourconf.ini",
+        ("config.ru",),
+        configs={
+            "yourconf.ini": SINATRA_INI.replace("processes = 4\n", "processes = 4\nrbthreads = 2\n")
+            + "chdir = /path/to/your/project\nenv = RAILS_ENV=production\n"
+        },
         front="nginx",
         listen="3031",
         path="/hi",
@@ -489,8 +623,22 @@ EXAMPLES = [
         listen="8001",
     ),
     Example(
+        "004:1560 unix socket",
+        "uwsgi --socket mysite.sock --wsgi-file test.py",
+        ("test.py",),
+        front="nginx",
+        listen="mysite.sock",
+    ),
+    Example(
         "004:1570 unix socket --chmod-socket=666",
         "uwsgi --socket mysite.sock --wsgi-file test.py --chmod-socket=666",
+        ("test.py",),
+        front="nginx",
+        listen="mysite.sock",
+    ),
+    Example(
+        "004:1572 unix socket --chmod-socket=664",
+        "uwsgi --socket mysite.sock --wsgi-file test.py --chmod-socket=664 # (more sensible)",
         ("test.py",),
         front="nginx",
         listen="mysite.sock",
@@ -555,17 +703,27 @@ EXAMPLES = [
     # -- language pages --------------------------------------------------------------------
     Example(
         "004:8579 lua --http-modifier1",
-        "uwsgi --http :8080 --http-modifier1 6 --lua pippo.lua",
+        "./uwsgi --http :8080 --http-modifier1 6 --lua pippo.lua",
         ("pippo.lua",),
         listen="8080",
         expect=b"Hello Wsapi!",
     ),
     Example(
         "004:8592 lua behind nginx",
-        "uwsgi --socket 127.0.0.1:3031 --lua pippo.lua --processes 4 --threads 8 --master",
+        "./uwsgi --socket 127.0.0.1:3031 --lua pippo.lua --processes 4 --threads 8 --master",
         ("pippo.lua",),
         front="nginx",
         listen="3031",
+        location=LUA_LOCATION,
+        expect=b"Hello Wsapi!",
+    ),
+    Example(
+        "004:8594 lua --async --ugreen",
+        "./uwsgi --socket 127.0.0.1:3031 --lua pippo.lua --async 1000 --ugreen",
+        ("pippo.lua",),
+        front="nginx",
+        listen="3031",
+        location=LUA_LOCATION,
         expect=b"Hello Wsapi!",
     ),
     Example(
