@@ -137,3 +137,18 @@ def test_demo_runs_once() -> None:
     assert "GET /flask/ -> 200: Flask at /flask says hi" in out
     assert "GET /perl/ -> 200: Hello from Perl" in out and "visit 2, PERL CALLS PYTHON!" in out
     assert "GET /ruby/ -> 200: Hello from Ruby" in out and "visit 3, RUBY CALLS PYTHON!" in out
+
+
+def test_management_commands_say_what_failed_and_start_nothing(tmp_path: Path) -> None:
+    """--stop/--reload PIDFILE and --connect-and-read act and exit (the seeds corpus runs them
+    against live instances); each failure names the file or address and exits 1."""
+    missing = run("--stop", str(tmp_path / "none.pid"), "--http-socket", f":{free_port()}")
+    assert missing.returncode == 1 and "cannot read" in missing.stderr and not missing.stdout
+    junk = tmp_path / "junk.pid"
+    junk.write_text("not a pid\n")
+    assert "invalid pidfile" in run("--reload", str(junk)).stderr
+    gone = tmp_path / "gone.pid"
+    gone.write_text("999999999\n")
+    assert "No such process; is the instance running?" in run("--stop", str(gone)).stderr
+    refused = run("--connect-and-read", f"127.0.0.1:{free_port()}")
+    assert refused.returncode == 1 and "cannot connect to 127.0.0.1:" in refused.stderr

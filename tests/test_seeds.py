@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import APPS, Instance, free_port, get, split_response, wait_for
+from conftest import APPS, POLYHOST, Instance, free_port, get, split_response, wait_for
 from nginx_helper import Nginx
 
 CORPUS = APPS / "seeds" / "corpus"
@@ -122,6 +122,7 @@ def _localize(text: str, run: Run) -> str:
 
     text = text.replace("/home/foobar/myproject/", f"{run.dir}/")
     text = text.replace("/path/to/your/project", str(run.dir))
+    text = text.replace("/tmp/project-master.pid", f"{run.dir}/project-master.pid")
     return _PORT.sub(port, text)
 
 
@@ -206,6 +207,35 @@ def _stats_answer(run: Run) -> None:
         data = b"".join(iter(lambda: sock.recv(65536), b""))
     stats = json.loads(data)
     assert len(stats["workers"]) == 4 and stats["workers"][0]["cores"]
+
+
+def _manage(run: Run, command: str) -> subprocess.CompletedProcess[bytes]:
+    """A management command of the docs (`uwsgi --reload FILE` ...), run to its end."""
+    argv = [*POLYHOST, *_argv(_localize(command, run))]
+    done = subprocess.run(argv, cwd=run.dir, capture_output=True, timeout=60, check=False)
+    assert done.returncode == 0, (command, done.stderr.decode(errors="replace"))
+    return done
+
+
+def _reload_by_pidfile(run: Run) -> None:
+    inst = run.inst
+    assert inst is not None
+    _manage(run, "uwsgi --reload /tmp/project-master.pid")
+    wait_for(lambda: inst.log().count("spawned polyhost worker") == 2, 30, "the reloaded worker")
+    status, _, body = split_response(_fetch(run))
+    assert status == 200 and body == b"Hello World" and "inherited" in inst.log()
+
+
+def _stop_by_pidfile(run: Run) -> None:
+    assert run.inst is not None
+    _manage(run, "uwsgi --stop /tmp/project-master.pid")
+    assert run.inst.proc.wait(30) == 0
+    assert "SIGINT/SIGQUIT received" in run.inst.log()
+
+
+def _connect_and_read_stats(run: Run) -> None:
+    stats = json.loads(_manage(run, "uwsgi --connect-and-read 127.0.0.1:1717").stdout)
+    assert len(stats["workers"]) == 8 and stats["pid"] == run.inst.pid  # type: ignore[union-attr]
 
 
 QUICKSTART_INI = """[uwsgi]
@@ -411,6 +441,30 @@ EXAMPLES = [
             "wsgi-file = foobar.py\n"
         },
         listen="3031",
+    ),
+    Example(
+        "003:298 --reload PIDFILE",
+        "uwsgi --http-socket 127.0.0.1:3031 --wsgi-file foobar.py --master "
+        "--pidfile /tmp/project-master.pid",  # the instance the docs reload
+        ("foobar.py",),
+        listen="3031",
+        then=_reload_by_pidfile,
+    ),
+    Example(
+        "003:318 --stop PIDFILE",
+        "uwsgi --http-socket 127.0.0.1:3031 --wsgi-file foobar.py --master "
+        "--pidfile /tmp/project-master.pid",
+        ("foobar.py",),
+        listen="3031",
+        then=_stop_by_pidfile,
+    ),
+    Example(
+        "004:5746 --connect-and-read the stats server",
+        "uwsgi --socket :3031 --stats :1717 --module welcome --master --processes 8",
+        ("welcome.py",),
+        front="nginx",
+        listen="3031",
+        then=_connect_and_read_stats,
     ),
     # -- the Perl/PSGI quickstart -------------------------------------------------------------
     Example(
