@@ -122,6 +122,9 @@ def _localize(text: str, run: Run) -> str:
 
     text = text.replace("/home/foobar/myproject/", f"{run.dir}/")
     text = text.replace("/path/to/your/project", str(run.dir))
+    for docs_dir, ours in (("/etc/uwsgi/vassals", "vassals"), ("/etc/vassals", "vassals")):
+        text = text.replace(docs_dir, f"{run.dir}/{ours}")
+    text = text.replace("/opt/apps", f"{run.dir}/apps")
     text = text.replace("/tmp/project-master.pid", f"{run.dir}/project-master.pid")
     return _PORT.sub(port, text)
 
@@ -238,6 +241,11 @@ def _connect_and_read_stats(run: Run) -> None:
     assert len(stats["workers"]) == 8 and stats["pid"] == run.inst.pid  # type: ignore[union-attr]
 
 
+def _eight_workers(run: Run) -> None:
+    assert run.inst is not None
+    wait_for(lambda: run.inst.log().count("spawned polyhost worker") >= 8, 30, "8 workers")
+
+
 QUICKSTART_INI = """[uwsgi]
 socket = 127.0.0.1:3031
 chdir = /home/foobar/myproject/
@@ -296,6 +304,16 @@ plugins = python
 socket = 127.0.0.1:3031
 chmod-socket = 777
 """
+WERKZEUG_XML = """<uwsgi>
+<module>werkzeug.testapp:test_app</module>
+<master/>
+<processes>4</processes>
+<socket>127.0.0.1:3031</socket>
+</uwsgi>
+"""
+FOOBAR_VASSAL = (
+    "[uwsgi]\nsocket = 127.0.0.1:3031\nchdir = /path/to/your/project\nwsgi-file = foobar.py\n"
+)
 DJANGO_PAGE = b"The install worked successfully"
 HELLO_WSGI = (CORPUS / "foobar.py").read_text()
 PHP_LOCATION = "root {dir}; uwsgi_modifier1 14;"
@@ -722,6 +740,43 @@ EXAMPLES = [
         front="nginx",
         listen="mysite.sock",
         expect=DJANGO_PAGE,
+    ),
+    # -- the Emperor ---------------------------------------------------------------------------
+    Example(
+        "004:4360 emperor of a vassals directory",
+        "uwsgi --emperor /etc/uwsgi/vassals",
+        configs={"vassals/werkzeug.xml": WERKZEUG_XML},
+        front="nginx",
+        listen="3031",
+        expect=b"<title>WSGI Information</title>",
+    ),
+    Example(
+        "004:4371 emperor of a glob",
+        'uwsgi --emperor "/etc/vassals/*.ini"',
+        configs={"vassals/foobar.ini": FOOBAR_VASSAL, "foobar.py": HELLO_WSGI},
+        front="nginx",
+        listen="3031",
+    ),
+    Example(
+        "004:4380 emperor of a glob over app directories",
+        "uwsgi --emperor /opt/apps/app*/app*.*",
+        configs={"apps/app1/app1.xml": WERKZEUG_XML, "apps/app1/notes.txt": "not a vassal\n"},
+        front="nginx",
+        listen="3031",
+        expect=b"<title>WSGI Information</title>",
+    ),
+    Example(
+        "004:4531 emperor with vassal-set",
+        "uwsgi emperor.ini",
+        configs={
+            "emperor.ini": "[uwsgi]\nemperor = /etc/uwsgi/vassals\nvassal-set = processes=8\n"
+            "vassal-set = enable-metrics=1\n",
+            "vassals/foobar.ini": FOOBAR_VASSAL,
+            "foobar.py": HELLO_WSGI,
+        },
+        front="nginx",
+        listen="3031",
+        then=_eight_workers,
     ),
     # -- the blog posts ------------------------------------------------------------------------
     Example(
