@@ -125,6 +125,7 @@ def _localize(text: str, run: Run) -> str:
     for docs_dir, ours in (("/etc/uwsgi/vassals", "vassals"), ("/etc/vassals", "vassals")):
         text = text.replace(docs_dir, f"{run.dir}/{ours}")
     text = text.replace("/opt/apps", f"{run.dir}/apps")
+    text = text.replace("/var/run/", f"{run.dir}/")
     text = text.replace("/tmp/project-master.pid", f"{run.dir}/project-master.pid")
     return _PORT.sub(port, text)
 
@@ -135,10 +136,11 @@ def _argv(command: str) -> list[str]:
     return words[1 : words.index("#") if "#" in words else len(words)]  # a shell comment ends it
 
 
-def _fetch(run: Run) -> bytes:
+def _fetch(run: Run, path: str = "") -> bytes:
     example = run.example
+    path = path or example.path
     if example.front == "http":
-        return get(run.port(example.listen), example.path, host="127.0.0.1")
+        return get(run.port(example.listen), path, host="127.0.0.1")
     if example.listen.isdigit():
         upstream = f"127.0.0.1:{run.port(example.listen)}"
     else:
@@ -146,7 +148,7 @@ def _fetch(run: Run) -> bytes:
     location = example.location.format(dir=run.dir)  # uwsgi_params: nginx_helper includes them
     nginx = Nginx(run.dir, f"location / {{ {location} uwsgi_pass {upstream}; }}")
     try:
-        return get(nginx.port, example.path, host="127.0.0.1")
+        return get(nginx.port, path, host="127.0.0.1")
     finally:
         nginx.stop()
 
@@ -241,6 +243,13 @@ def _connect_and_read_stats(run: Run) -> None:
     assert len(stats["workers"]) == 8 and stats["pid"] == run.inst.pid  # type: ignore[union-attr]
 
 
+def _pages(run: Run, pages: dict[str, bytes]) -> None:
+    """More pages of the example, each with the text the docs say it shows."""
+    for path, text in pages.items():
+        status, _, body = split_response(_fetch(run, path))
+        assert status == 200 and text in body, (path, status, body[:300])
+
+
 def _eight_workers(run: Run) -> None:
     assert run.inst is not None
     wait_for(lambda: run.inst.log().count("spawned polyhost worker") >= 8, 30, "8 workers")
@@ -303,6 +312,18 @@ max-requests = 1000
 plugins = python
 socket = 127.0.0.1:3031
 chmod-socket = 777
+"""
+FLASK_MOUNTS_INI = """[uwsgi]
+plugin = python
+mount = /app1=app1.py
+mount = /app2=app2.py
+mount = /app3=app3.py
+; generally flask apps expose the 'app' callable instead of 'application'
+callable = app
+; tell uWSGI to rewrite PATH_INFO and SCRIPT_NAME according to mount-points
+manage-script-name = true
+; bind to a socket
+socket = /var/run/uwsgi.sock
 """
 WERKZEUG_XML = """<uwsgi>
 <module>werkzeug.testapp:test_app</module>
@@ -483,6 +504,17 @@ EXAMPLES = [
         front="nginx",
         listen="3031",
         then=_connect_and_read_stats,
+    ),
+    Example(
+        "004:816 three flask apps on mountpoints",
+        "uwsgi flask.ini",
+        ("app1.py", "app2.py", "app3.py"),
+        configs={"flask.ini": FLASK_MOUNTS_INI},
+        front="nginx",
+        listen="uwsgi.sock",
+        path="/app2/",
+        expect=b"Hello World! i am app2",
+        then=lambda run: _pages(run, {"/app1/": b"i am app1", "/app3/": b"i am app3"}),
     ),
     # -- the Perl/PSGI quickstart -------------------------------------------------------------
     Example(
