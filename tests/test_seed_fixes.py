@@ -171,3 +171,23 @@ def test_section_selectors_and_keys_outside_sections(tmp_path: Path) -> None:
     js = tmp_path / "conf.json"
     js.write_text('{"uwsgi": {"processes": 1}, "app1": {"processes": 6}}')
     assert load_config(["--json", f"{js}:app1"], environ={}).get("processes") == 6
+
+
+def test_autoreloader_sees_an_edited_module_and_skips_ignored_ones(tmp_path: Path) -> None:
+    """py-autoreload's scan (the seeds corpus shows the reload on a live instance)."""
+    from polyhost.bridges.python.autoreload import AutoReloader
+
+    module = tmp_path / "seed_autoreload_probe.py"
+    module.write_text("VALUE = 1\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        __import__("seed_autoreload_probe")
+        watching = AutoReloader(2, (), print, 0)
+        ignoring = AutoReloader(2, ("seed_autoreload_probe",), print, 0)
+        assert watching.changed() == "" and ignoring.changed() == ""
+        module.write_text("VALUE = 22\n")
+        assert watching.changed() == str(module)
+        assert ignoring.changed() == ""
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("seed_autoreload_probe", None)

@@ -243,6 +243,21 @@ def _connect_and_read_stats(run: Run) -> None:
     assert len(stats["workers"]) == 8 and stats["pid"] == run.inst.pid  # type: ignore[union-attr]
 
 
+def _edited_module_reloads(run: Run) -> None:
+    app = run.dir / "foobar.py"
+    app.write_text(app.read_text().replace("Hello World", "Hello again"))
+
+    def page() -> bytes:
+        try:
+            status, _, body = split_response(_fetch(run))
+        except OSError:  # the instance is reloading
+            return b""
+        return body if status == 200 and body == b"Hello again" else b""
+
+    wait_for(page, 30, "the edited app to answer")
+    assert f"module/file {app} has been modified" in run.inst.log()  # type: ignore[union-attr]
+
+
 def _pages(run: Run, pages: dict[str, bytes]) -> None:
     """More pages of the example, each with the text the docs say it shows."""
     for path, text in pages.items():
@@ -515,6 +530,17 @@ EXAMPLES = [
         path="/app2/",
         expect=b"Hello World! i am app2",
         then=lambda run: _pages(run, {"/app1/": b"i am app1", "/app3/": b"i am app3"}),
+    ),
+    Example(
+        "004:751 py-autoreload",
+        "uwsgi dev.ini",
+        ("foobar.py",),
+        configs={  # the page's `...` is the quickstart's app
+            "dev.ini": "[uwsgi]\nhttp-socket = :9090\nwsgi-file = foobar.py\nmaster = true\n"
+            "py-autoreload = 2\n"
+        },
+        listen="9090",
+        then=_edited_module_reloads,
     ),
     # -- the Perl/PSGI quickstart -------------------------------------------------------------
     Example(

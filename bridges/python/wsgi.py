@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 
 from polyhost import __version__
 from polyhost.bridges.python import uwsgi_api
+from polyhost.bridges.python.autoreload import AutoReloader
 from polyhost.bridges.python.hooks import install_python_hooks
 from polyhost.config import option_values
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext, apply_chdir
@@ -147,6 +148,13 @@ class WsgiRuntime(Runtime):
     @property
     def preload_in_master(self) -> bool:  # type: ignore[override]
         return self.preload
+
+    def post_fork(self, ctx: RuntimeContext) -> None:
+        super().post_fork(ctx)
+        interval = int(ctx.config.get("py-auto-reload") or 0)
+        if interval > 0 and ctx.worker_id > 0:
+            ignore = option_values(ctx.config, "py-auto-reload-ignore")
+            AutoReloader(interval, ignore, ctx.log, os.getppid()).start(ctx.worker_id)
 
     # -- loading ---------------------------------------------------------------------------
     def load(self, first_id: int) -> list[App]:

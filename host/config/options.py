@@ -51,6 +51,8 @@ AVAILABLE = frozenset(
         "stop",
         "reload",
         "connect-and-read",
+        "py-auto-reload",
+        "py-auto-reload-ignore",
         "include",
         "inherit",
         "set",
