@@ -3,6 +3,10 @@ Django's `module = mysite.wsgi`, factories, `from uwsgidecorators import *` ..."
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -191,3 +195,39 @@ def test_autoreloader_sees_an_edited_module_and_skips_ignored_ones(tmp_path: Pat
     finally:
         sys.path.remove(str(tmp_path))
         sys.modules.pop("seed_autoreload_probe", None)
+
+
+def test_py_tracebacker_dumps_the_threads_of_a_busy_worker(tmp_path: Path) -> None:
+    """The tracebacker page's slow.py: while requests sleep in dormi(), `--connect-and-read
+    BASE1` prints each thread's stack; what a client sends the socket is never read."""
+    shutil.copy(SEED_APPS / "corpus" / "slow.py", tmp_path)
+    base = tmp_path / "tbsocket."
+    args = ["--wsgi-file", str(tmp_path / "slow.py"), "--master", "--processes", "1"]
+    with serving(tmp_path, [*args, "--threads", "4", "--py-tracebacker", str(base)]) as inst:
+        sleepers = [socket.create_connection(("127.0.0.1", inst.port), timeout=10) for _ in "ab"]
+        try:
+            for sleeper in sleepers:
+                sleeper.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+
+            def dump() -> str:
+                with socket.socket(socket.AF_UNIX) as fuzz:  # garbage first: ignored
+                    fuzz.connect(f"{base}1")
+                    fuzz.sendall(os.urandom(4096))
+                done = subprocess.run(
+                    [*POLYHOST, "--connect-and-read", f"{base}1"],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    check=True,
+                )
+                return done.stdout if done.stdout.count("function = dormi line") == 2 else ""
+
+            out = str(wait_for(dump, 30, "two requests asleep in the dump"))
+            assert out.startswith("*** uWSGI Python tracebacker output ***\n")
+            assert "function = dormi5 line = dormi4()" in out
+            assert f"python tracebacker for worker 1 available on {base}1" in inst.log()
+        finally:
+            for sleeper in sleepers:
+                sleeper.close()
+            inst.proc.send_signal(signal.SIGINT)  # the sleepers would hold a graceful stop
+            inst.proc.wait(30)

@@ -17,6 +17,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -54,6 +55,7 @@ WAITS_ON = {
     "004:1458 django tutorial test.py over --http": ROUTER,
     "004:1475 django tutorial --module mysite.wsgi over --http": ROUTER,
     "004:8579 lua --http-modifier1": ROUTER,
+    "004:7635 py-tracebacker, read with --connect-and-read": ROUTER,
     "004:289 psgi --plugins http,psgi --http": ROUTER,
     "004:458 rack --plugins http,rack --http": ROUTER,
     "004:8594 lua --async --ugreen": ASYNC,
@@ -92,6 +94,8 @@ class Example:
     location: str = ""
     path: str = "/"
     expect: bytes = b"Hello World"
+    #: False when the page itself is not the check (it sleeps 60 s): only `then` is
+    page: bool = True
     #: an extra check once the page is served (stats, management commands ...)
     then: Callable[[Run], None] | None = None
 
@@ -126,6 +130,7 @@ def _localize(text: str, run: Run) -> str:
         text = text.replace(docs_dir, f"{run.dir}/{ours}")
     text = text.replace("/opt/apps", f"{run.dir}/apps")
     text = text.replace("/var/run/", f"{run.dir}/")
+    text = text.replace("/tmp/tbsocket", f"{run.dir}/tbsocket")
     text = text.replace("/tmp/project-master.pid", f"{run.dir}/project-master.pid")
     return _PORT.sub(port, text)
 
@@ -197,8 +202,9 @@ def run_example(example: Example, tmp_path: Path) -> None:
             wait_for(lambda: _ready(run), 30, f"{example.id} to serve")
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{run.inst.log()}") from None
-        status, _, body = split_response(_fetch(run))
-        assert status == 200 and example.expect in body, (status, body[:300], run.inst.log())
+        if example.page:
+            status, _, body = split_response(_fetch(run))
+            assert status == 200 and example.expect in body, (status, body[:300], run.inst.log())
         if example.then is not None:
             example.then(run)
     finally:
@@ -256,6 +262,30 @@ def _edited_module_reloads(run: Run) -> None:
 
     wait_for(page, 30, "the edited app to answer")
     assert f"module/file {app} has been modified" in run.inst.log()  # type: ignore[union-attr]
+
+
+def _tracebacks_of_sleeping_requests(run: Run) -> None:
+    """The page's `curl http://localhost:8080 &` (its requests sleep 60 s), then
+    `./uwsgi --connect-and-read /tmp/tbsocket.1`; a brutal stop ends the sleepers."""
+    assert run.inst is not None
+    curls = [socket.create_connection(("127.0.0.1", run.port("8080")), timeout=10) for _ in "ab"]
+    try:
+        for curl in curls:
+            curl.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+
+        def dump() -> str:  # the page reads the first two workers
+            out = "".join(
+                _manage(run, f"./uwsgi --connect-and-read /tmp/tbsocket.{n}").stdout.decode()
+                for n in (1, 2)
+            )
+            return out if "function = dormi line = time.sleep(60)" in out else ""
+
+        assert "function = dormi5 line = dormi4()" in str(wait_for(dump, 30, "a dump"))
+    finally:
+        for curl in curls:
+            curl.close()
+        run.inst.proc.send_signal(signal.SIGINT)
+        run.inst.proc.wait(30)
 
 
 def _pages(run: Run, pages: dict[str, bytes]) -> None:
@@ -541,6 +571,15 @@ EXAMPLES = [
         },
         listen="9090",
         then=_edited_module_reloads,
+    ),
+    Example(
+        "004:7635 py-tracebacker, read with --connect-and-read",
+        "uwsgi --http :8080 -w slow --master --processes 2 --threads 4 "
+        "--py-tracebacker /tmp/tbsocket.",
+        ("slow.py",),
+        listen="8080",
+        page=False,
+        then=_tracebacks_of_sleeping_requests,
     ),
     # -- the Perl/PSGI quickstart -------------------------------------------------------------
     Example(

@@ -20,6 +20,7 @@ from polyhost import __version__
 from polyhost.bridges.python import uwsgi_api
 from polyhost.bridges.python.autoreload import AutoReloader
 from polyhost.bridges.python.hooks import install_python_hooks
+from polyhost.bridges.python.tracebacker import Tracebacker
 from polyhost.config import option_values
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext, apply_chdir
 from polyhost.log import log_exception
@@ -134,6 +135,7 @@ class WsgiRuntime(Runtime):
         install_python_hooks()  # in the master: every process forked from it has them
         self.preload = not (ctx.config.get("lazy-apps") or ctx.config.get("lazy"))
         self.errors = ErrorStream(ctx.log)
+        self.tracebacker: Tracebacker | None = None
         threads = int(ctx.config.get("threads") or 1)
         self.base_env: dict[str, Any] = {
             "wsgi.version": (1, 0),
@@ -155,6 +157,14 @@ class WsgiRuntime(Runtime):
         if interval > 0 and ctx.worker_id > 0:
             ignore = option_values(ctx.config, "py-auto-reload-ignore")
             AutoReloader(interval, ignore, ctx.log, os.getppid()).start(ctx.worker_id)
+        base = ctx.config.get("py-tracebacker")
+        if base and ctx.worker_id > 0:
+            self.tracebacker = Tracebacker(str(base), ctx.worker_id, ctx.log)
+
+    def close(self) -> None:
+        if self.tracebacker is not None:
+            self.tracebacker.close()
+            self.tracebacker = None
 
     # -- loading ---------------------------------------------------------------------------
     def load(self, first_id: int) -> list[App]:

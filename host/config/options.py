@@ -53,6 +53,7 @@ AVAILABLE = frozenset(
         "connect-and-read",
         "py-auto-reload",
         "py-auto-reload-ignore",
+        "py-tracebacker",
         "include",
         "inherit",
         "set",
