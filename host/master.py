@@ -99,7 +99,10 @@ class Master:
         self.sig_queue: list[int] = []
         self.deadline = 0.0
         self.touch_files = {p: _mtime(p) for p in option_values(cfg, "touch-reload")}
-        self.fifo_path = (option_values(cfg, "master-fifo") or [""])[0]
+        #: up to 10 master-fifo slots; the active one is fifo_path ('0'..'9' switch slots)
+        self.fifo_slots = option_values(cfg, "master-fifo")[:10]
+        self.fifo_path = (self.fifo_slots or [""])[0]
+        self.fifos_made: set[str] = set()
         self.fifo_fd = -1
         self.stats_server: StatsServer | None = None
         self.announcer: Announcer | None = None
@@ -589,6 +592,7 @@ class Master:
                 raise StartupError(f"master-fifo {self.fifo_path} exists and is not a FIFO")
             os.unlink(self.fifo_path)
         os.mkfifo(self.fifo_path, 0o600)
+        self.fifos_made.add(self.fifo_path)
         self.fifo_fd = os.open(self.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
 
     def _read_fifo(self) -> None:
@@ -596,9 +600,9 @@ class Master:
             data = os.read(self.fifo_fd, 64)
         except BlockingIOError:
             return
-        if not data:  # the writer closed: reopen so the next one is read
+        if not data:  # the writer closed: recreate it (in the slot now active) for the next one
             os.close(self.fifo_fd)
-            self.fifo_fd = os.open(self.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            self._open_fifo()
             return
         for command in data.decode("latin-1"):
             self._fifo_command(command)
@@ -614,7 +618,12 @@ class Master:
             "l": self._reopen_log,
         }
         action = actions.get(command)
-        if action is not None:
+        if command.isdigit() and int(command) < len(
+            self.fifo_slots
+        ):  # bound when the writer closes
+            self.fifo_path = self.fifo_slots[int(command)]
+            log(f"active master fifo is now {self.fifo_path}")
+        elif action is not None:
             if self.state == "running" or command in "sl":
                 action()
         elif command not in "\n\r ":
@@ -696,9 +705,9 @@ class Master:
             if path:
                 with contextlib.suppress(OSError):
                     os.unlink(str(path))
-        if self.fifo_path:
+        for fifo in self.fifos_made:
             with contextlib.suppress(OSError):
-                os.unlink(self.fifo_path)
+                os.unlink(fifo)
 
 
 def _apply_env(config: Config) -> None:

@@ -130,7 +130,8 @@ def _localize(text: str, run: Run) -> str:
         text = text.replace(docs_dir, f"{run.dir}/{ours}")
     text = text.replace("/opt/apps", f"{run.dir}/apps")
     text = text.replace("/var/run/", f"{run.dir}/")
-    text = text.replace("/tmp/tbsocket", f"{run.dir}/tbsocket")
+    for docs_file in ("/tmp/tbsocket", "/tmp/yourfifo", "/tmp/fifo"):
+        text = text.replace(docs_file, f"{run.dir}/{docs_file[5:]}")
     text = text.replace("/tmp/project-master.pid", f"{run.dir}/project-master.pid")
     return _PORT.sub(port, text)
 
@@ -286,6 +287,20 @@ def _tracebacks_of_sleeping_requests(run: Run) -> None:
             curl.close()
         run.inst.proc.send_signal(signal.SIGINT)
         run.inst.proc.wait(30)
+
+
+def _fifo_reloads(run: Run, *echoes: tuple[str, str]) -> None:
+    """`echo COMMAND > FIFO` for each, then the last command's graceful reload is seen."""
+    inst = run.inst
+    assert inst is not None
+    spawned = inst.log().count("spawned polyhost worker")
+    for command, fifo in echoes:
+        path = _localize(fifo, run)
+        wait_for(lambda p=path: os.path.exists(p), 30, f"the fifo {path}")  # type: ignore[misc]
+        with open(path, "w") as pipe:  # the shell's `>`
+            pipe.write(command + "\n")
+    wait_for(lambda: inst.log().count("spawned polyhost worker") >= 2 * spawned, 30, "a reload")
+    assert "binary reloading polyhost" in inst.log()
 
 
 def _pages(run: Run, pages: dict[str, bytes]) -> None:
@@ -580,6 +595,25 @@ EXAMPLES = [
         listen="8080",
         page=False,
         then=_tracebacks_of_sleeping_requests,
+    ),
+    Example(
+        "004:882 echo r > the master fifo",
+        "uwsgi --http-socket :9090 --wsgi-file foobar.py --master --master-fifo /tmp/yourfifo",
+        ("foobar.py",),  # the page's instance: the quickstart's app with a master fifo
+        listen="9090",
+        then=lambda run: _fifo_reloads(run, ("r", "/tmp/yourfifo")),
+    ),
+    Example(
+        "004:912 master fifo slots",
+        "uwsgi fifo.ini",
+        ("foobar.py",),
+        configs={
+            "fifo.ini": "[uwsgi]\nmaster-fifo = /tmp/fifo0\nmaster-fifo = /tmp/fifo1\n"
+            "master-fifo = /var/run/foofifo\nprocesses = 2\n"
+            "http-socket = :9090\nwsgi-file = foobar.py\n"  # the page's `...`
+        },
+        listen="9090",
+        then=lambda run: _fifo_reloads(run, ("1", "/tmp/fifo0"), ("r", "/tmp/fifo1")),
     ),
     # -- the Perl/PSGI quickstart -------------------------------------------------------------
     Example(
