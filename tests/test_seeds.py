@@ -66,6 +66,9 @@ WAITS_ON = {
     "004:7990 php --cheaper": SUPERVISION,
     "004:3856 --metric": SUPERVISION,
     "004:10704 --response-route-run": ROUTING,
+    "004:710 X-Sendfile emulation": ROUTING,
+    "004:724 force HTTPS": ROUTING,
+    "004:731 force HTTPS for /admin only": ROUTING,
 }
 #: what a waiting example's log says when polyhost will not get there: no use waiting longer
 GIVES_UP = ("not available yet", "cannot start vassal")
@@ -93,7 +96,10 @@ class Example:
     #: nginx's location options for a "nginx" front ({dir} is the example's directory)
     location: str = ""
     path: str = "/"
+    status: int = 200
     expect: bytes = b"Hello World"
+    #: a response header the docs say the page has (name, value)
+    header: tuple[str, str] = ("", "")
     #: False when the page itself is not the check (it sleeps 60 s): only `then` is
     page: bool = True
     #: an extra check once the page is served (stats, management commands ...)
@@ -130,6 +136,7 @@ def _localize(text: str, run: Run) -> str:
         text = text.replace(docs_dir, f"{run.dir}/{ours}")
     text = text.replace("/opt/apps", f"{run.dir}/apps")
     text = text.replace("/var/run/", f"{run.dir}/")
+    text = text.replace("/private", f"{run.dir}/private")
     for docs_file in ("/tmp/tbsocket", "/tmp/yourfifo", "/tmp/fifo"):
         text = text.replace(docs_file, f"{run.dir}/{docs_file[5:]}")
     text = text.replace("/tmp/project-master.pid", f"{run.dir}/project-master.pid")
@@ -204,8 +211,10 @@ def run_example(example: Example, tmp_path: Path) -> None:
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{run.inst.log()}") from None
         if example.page:
-            status, _, body = split_response(_fetch(run))
-            assert status == 200 and example.expect in body, (status, body[:300], run.inst.log())
+            status, headers, body = split_response(_fetch(run))
+            assert status == example.status and example.expect in body, (status, body[:300])
+            name, value = example.header
+            assert not name or headers.get(name.lower()) == _localize(value, run), headers
         if example.then is not None:
             example.then(run)
     finally:
@@ -372,6 +381,21 @@ max-requests = 1000
 plugins = python
 socket = 127.0.0.1:3031
 chmod-socket = 777
+"""
+SNIPPET_APP = "[uwsgi]\nhttp-socket = :9090\nwsgi-file = foobar.py\n"
+SENDFILE_SNIPPET = """; load router_static plugin (compiled in by default in monolithic profiles)
+plugins = router_static
+; spawn 2 offload threads
+offload-threads = 2
+; files under /private can be safely served
+static-safe = /private
+; collect the X-Sendfile response header as X_SENDFILE var
+collect-header = X-Sendfile X_SENDFILE
+; if X_SENDFILE is not empty, pass its value to the "static" routing action
+response-route-if-not = empty:${X_SENDFILE} static:${X_SENDFILE}
+"""
+FORCE_HTTPS = """plugins = router_redirect
+route-if-not = equal:${HTTPS};on redirect-permanent:https://${HTTP_HOST}${REQUEST_URI}
 """
 FLASK_MOUNTS_INI = """[uwsgi]
 plugin = python
@@ -614,6 +638,44 @@ EXAMPLES = [
         },
         listen="9090",
         then=lambda run: _fifo_reloads(run, ("1", "/tmp/fifo0"), ("r", "/tmp/fifo1")),
+    ),
+    # -- the snippets page: each `...` is the quickstart's app on an http-socket -------------
+    Example(
+        "004:710 X-Sendfile emulation",
+        "uwsgi sendfile.ini",
+        ("sendfile.py",),
+        configs={
+            "sendfile.ini": "[uwsgi]\nhttp-socket = :9090\nwsgi-file = sendfile.py\n"
+            "env = SENDFILE=/private/report.txt\n" + SENDFILE_SNIPPET,
+            "private/report.txt": "the report\n",
+        },
+        listen="9090",
+        expect=b"the report",
+    ),
+    Example(
+        "004:724 force HTTPS",
+        "uwsgi https.ini",
+        ("foobar.py",),
+        configs={"https.ini": SNIPPET_APP + FORCE_HTTPS},
+        listen="9090",
+        path="/some/page?x=1",
+        status=301,
+        expect=b"",
+        header=("Location", "https://127.0.0.1:9090/some/page?x=1"),
+    ),
+    Example(
+        "004:731 force HTTPS for /admin only",
+        "uwsgi https.ini",
+        ("foobar.py",),
+        configs={
+            "https.ini": SNIPPET_APP + "plugins = router_redirect\nroute = ^/admin goto:https\n"
+            "route-run = last:\nroute-label = https\n" + FORCE_HTTPS.split("\n", 1)[1]
+        },
+        listen="9090",
+        path="/admin/login",
+        status=301,
+        expect=b"",
+        header=("Location", "https://127.0.0.1:9090/admin/login"),
     ),
     # -- the Perl/PSGI quickstart -------------------------------------------------------------
     Example(
