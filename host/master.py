@@ -365,12 +365,13 @@ class Master:
 
     def _report_exit(self, proc: ChildProc, status: int) -> None:
         lived = time.time() - proc.spawned_at
+        stopped_by_us = proc.stopping or self.state not in ("running", "workers-reload")
         if os.WIFSIGNALED(status):
-            sig = os.WTERMSIG(status)
-            log(
-                f"DAMN ! {proc.name} (pid: {proc.pid}) died, killed by signal "
-                f"{sig} :( trying respawn ..."
-            )
+            if not stopped_by_us:  # one we stop dies quietly
+                log(
+                    f"DAMN ! {proc.name} (pid: {proc.pid}) died, killed by signal "
+                    f"{os.WTERMSIG(status)} :( trying respawn ..."
+                )
         else:
             code = os.WEXITSTATUS(status)
             if code == APP_LOAD_ERROR and self.state == "running":
@@ -381,7 +382,7 @@ class Master:
                 self.exit_code = APP_LOAD_ERROR
                 self.begin_stop(graceful=False)
                 return
-            if not proc.stopping and self.state == "running":
+            if not stopped_by_us:
                 log(f"{proc.name} exited with code {code}, respawning")
         if self.state not in ("running", "workers-reload"):
             return

@@ -231,3 +231,20 @@ def test_py_tracebacker_dumps_the_threads_of_a_busy_worker(tmp_path: Path) -> No
                 sleeper.close()
             inst.proc.send_signal(signal.SIGINT)  # the sleepers would hold a graceful stop
             inst.proc.wait(30)
+
+
+def test_ctrl_c_is_a_quiet_tidy_shutdown(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the whole process group) with Rack, PSGI, a mule and a spooler: no
+    "DAMN ! ... trying respawn" for the children being stopped, no Interrupt backtraces."""
+    corpus = SEED_APPS / "corpus"
+    (tmp_path / "spool").mkdir()
+    args = ["--mount", f"/ruby={corpus / 'config.ru'}", "--mount", f"/perl={corpus / 'myapp.pl'}"]
+    args += ["--mule", "--spooler", str(tmp_path / "spool"), "--master", "--processes", "2"]
+    with serving(tmp_path, args) as inst:
+        assert get(inst.port, "/ruby/hi").endswith(b"Hello World")
+        assert get(inst.port, "/perl/").endswith(b"<h1>Hello World</h1>")
+        os.killpg(inst.pid, signal.SIGINT)
+        assert inst.proc.wait(30) == 0
+    log = inst.log()
+    assert "SIGINT/SIGQUIT received" in log and "goodbye to polyhost" in log
+    assert "DAMN" not in log and "Interrupt" not in log, log
