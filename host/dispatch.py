@@ -195,6 +195,11 @@ class Dispatcher:
             elapsed = time.monotonic() - started
             for app in apps:
                 app.startup_time = elapsed
+                if not preload:  # the master logs the preloaded ones
+                    self.ctx.log(
+                        f"{runtime.short_title()} app {app.id} ({app.mountpoint or '/'}) ready in "
+                        f"worker {self.ctx.worker_id} in {elapsed:.2f} seconds: {app.target}"
+                    )
             runtime.apps = apps
             self.apps.extend(apps)
         self.apps.sort(key=lambda a: a.id)

@@ -104,6 +104,7 @@ class Master:
         self.fifo_path = (self.fifo_slots or [""])[0]
         self.fifos_made: set[str] = set()
         self.fifo_fd = -1
+        self.listeners: list[Listener] = []
         self.stats_server: StatsServer | None = None
         self.announcer: Announcer | None = None
         self.routers: dict[str, int] = {}
@@ -433,7 +434,7 @@ class Master:
             self.start()
         except StartupError as exc:
             log(f"!!! {exc} !!!")
-            self.cleanup(vacuum=True)
+            self.cleanup(vacuum=True, failed=True)
             return 1
         next_check = 0.0
         while True:
@@ -472,7 +473,7 @@ class Master:
                 self.state = "running"
         if self.state == "reloading":
             self.reexec()
-        self.cleanup(vacuum=True)
+        self.cleanup(vacuum=True, failed=self.exit_code == APP_LOAD_ERROR)
         log(f"goodbye to polyhost (exit code {self.exit_code}).")
         return self.exit_code
 
@@ -684,7 +685,9 @@ class Master:
             mules=mules,
         )
 
-    def cleanup(self, vacuum: bool) -> None:
+    def cleanup(self, vacuum: bool, failed: bool = False) -> None:
+        """Close what the master runs; with vacuum, remove its files. A failed start (no app
+        could load) always removes the unix sockets it bound: nothing will answer there."""
         if self.stats_server is not None:
             self.stats_server.close()
         backend = getattr(self, "gateway_backend", "")
@@ -695,12 +698,13 @@ class Master:
         fabric = getattr(self, "fabric", None)
         if fabric is not None:
             fabric.close(final=True)
+        if failed or (vacuum and self.config.get("vacuum")):
+            for listener in self.listeners:
+                if listener.path:
+                    with contextlib.suppress(OSError):
+                        os.unlink(listener.path)
         if not vacuum or not self.config.get("vacuum"):
             return
-        for listener in self.listeners:
-            if listener.path:
-                with contextlib.suppress(OSError):
-                    os.unlink(listener.path)
         for option in ("pidfile", "pidfile2"):
             path = self.config.get(option)
             if path:

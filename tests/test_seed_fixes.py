@@ -248,3 +248,19 @@ def test_ctrl_c_is_a_quiet_tidy_shutdown(tmp_path: Path) -> None:
     log = inst.log()
     assert "SIGINT/SIGQUIT received" in log and "goodbye to polyhost" in log
     assert "DAMN" not in log and "Interrupt" not in log, log
+
+
+@pytest.mark.parametrize(
+    "app",
+    [
+        ["--wsgi-file", "nope.py"],  # the master cannot load it
+        ["--rack", "nope.ru", "--master"],  # a worker cannot: the instance stops
+        ["--socket", "/nonexistent-dir/b.sock", "--wsgi-file", "nope.py"],  # the second bind fails
+    ],
+)
+def test_a_failed_start_removes_the_unix_socket_it_bound(tmp_path: Path, app: list[str]) -> None:
+    sock = tmp_path / "a.sock"
+    done = subprocess.run(
+        [*POLYHOST, "--socket", str(sock), *app], capture_output=True, timeout=60, check=False
+    )
+    assert done.returncode != 0 and not sock.exists(), done.stdout.decode(errors="replace")
