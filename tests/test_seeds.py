@@ -28,7 +28,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import APPS, POLYHOST, Instance, free_port, get, split_response, wait_for
+from conftest import (
+    APPS,
+    POLYHOST,
+    Instance,
+    free_port,
+    get,
+    http_request,
+    split_response,
+    wait_for,
+)
 from nginx_helper import Nginx
 
 CORPUS = APPS / "seeds" / "corpus"
@@ -312,6 +321,16 @@ def _fifo_reloads(run: Run, *echoes: tuple[str, str]) -> None:
     assert "binary reloading polyhost" in inst.log()
 
 
+def _session_kept_in_the_cache(run: Run) -> None:
+    port = run.port("9090")
+    first = http_request(port, b"GET /session.php HTTP/1.0\r\nHost: t\r\n\r\n")
+    cookie = split_response(first)[1]["set-cookie"].split(";")[0]
+    for visit in (2, 3):
+        request = f"GET /session.php HTTP/1.0\r\nHost: t\r\nCookie: {cookie}\r\n\r\n"
+        body = split_response(http_request(port, request.encode()))[2]
+        assert body == f"visits {visit} in cache yes".encode(), body
+
+
 def _pages(run: Run, pages: dict[str, bytes]) -> None:
     """More pages of the example, each with the text the docs say it shows."""
     for path, text in pages.items():
@@ -396,6 +415,17 @@ response-route-if-not = empty:${X_SENDFILE} static:${X_SENDFILE}
 """
 FORCE_HTTPS = """plugins = router_redirect
 route-if-not = equal:${HTTPS};on redirect-permanent:https://${HTTP_HOST}${REQUEST_URI}
+"""
+PHP_SESSIONS_INI = """[uwsgi]
+plugins = php
+http-socket = :9090
+http-socket-modifier1 = 14
+; create a cache with 1000 items named 'mysessions'
+cache2 = name=mysessions,items=1000
+; set the 'uwsgi' session handler
+php-set = session.save_handler=uwsgi
+; use the 'mysessions' cache for storing sessions
+php-set = session.save_path=mysessions
 """
 FLASK_MOUNTS_INI = """[uwsgi]
 plugin = python
@@ -1058,6 +1088,16 @@ EXAMPLES = [
         location=PHP_LOCATION,
         path="/helper.inc",
         expect=b"Hello from PHP helper.inc",
+    ),
+    Example(
+        "004:8112 PHP sessions in a uWSGI cache",
+        "uwsgi sessions.ini",
+        ("session.php",),
+        configs={"sessions.ini": PHP_SESSIONS_INI},
+        listen="9090",
+        path="/session.php",
+        expect=b"visits 1 in cache no",  # the session is written when the script ends
+        then=_session_kept_in_the_cache,
     ),
     Example(
         "004:6046 --gevent",
