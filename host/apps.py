@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from polyhost.catalog import CATALOG
 from polyhost.config import option_values
-from polyhost.config.options import plugin_component
+from polyhost.config.option_lookup import plugin_component
 from polyhost.dispatch import AppSpec, split_mount
 
 if TYPE_CHECKING:

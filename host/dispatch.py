@@ -182,8 +182,7 @@ class Dispatcher:
         runtimes = []
         for name, group in by_runtime.items():
             runtimes.append(CATALOG.get(name)(ctx, group))
-        no_default = bool(ctx.config.get("no-default-app"))
-        return cls(ctx, runtimes, default_app_fallback=not no_default)
+        return cls(ctx, runtimes, default_app_fallback=not ctx.config.get("no-default-app"))
 
     def load(self, preload: bool) -> None:
         """Load apps of runtimes that may load now (preload=True: in the master before fork)."""
@@ -195,7 +194,7 @@ class Dispatcher:
             elapsed = time.monotonic() - started
             for app in apps:
                 app.startup_time = elapsed
-                if not preload:  # the master logs the preloaded ones
+                if not preload and self.ctx.worker_id:  # the master logs the preloaded ones
                     self.ctx.log(
                         f"{runtime.short_title()} app {app.id} ({app.mountpoint or '/'}) ready in "
                         f"worker {self.ctx.worker_id} in {elapsed:.2f} seconds: {app.target}"

@@ -293,6 +293,8 @@ def _tracebacks_of_sleeping_requests(run: Run) -> None:
             curl.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
 
         def dump() -> str:  # the page reads the first two workers
+            if not all(os.path.exists(f"{run.dir}/tbsocket.{n}") for n in (1, 2)):
+                return ""
             out = "".join(
                 _manage(run, f"./uwsgi --connect-and-read /tmp/tbsocket.{n}").stdout.decode()
                 for n in (1, 2)

@@ -136,12 +136,12 @@ class WsgiRuntime(Runtime):
         self.preload = not (ctx.config.get("lazy-apps") or ctx.config.get("lazy"))
         self.errors = ErrorStream(ctx.log)
         self.tracebacker: Tracebacker | None = None
-        threads = int(ctx.config.get("threads") or 1)
+        threads = ctx.config.get("threads")
         self.base_env: dict[str, Any] = {
             "wsgi.version": (1, 0),
             "wsgi.errors": self.errors,
             "wsgi.multithread": threads > 1,
-            "wsgi.multiprocess": int(ctx.config.get("processes") or 1) > 1,
+            "wsgi.multiprocess": ctx.config.get("processes") > 1,
             "wsgi.run_once": False,
             "wsgi.file_wrapper": FileWrapper,
             "SERVER_SOFTWARE": f"polyhost/{__version__}",
@@ -153,8 +153,8 @@ class WsgiRuntime(Runtime):
 
     def post_fork(self, ctx: RuntimeContext) -> None:
         super().post_fork(ctx)
-        interval = int(ctx.config.get("py-auto-reload") or 0)
-        if interval > 0 and ctx.worker_id > 0:
+        interval = ctx.config.get("py-auto-reload")
+        if interval and interval > 0 and ctx.worker_id > 0:
             ignore = option_values(ctx.config, "py-auto-reload-ignore")
             AutoReloader(interval, ignore, ctx.log, os.getppid()).start(ctx.worker_id)
         base = ctx.config.get("py-tracebacker")
@@ -168,10 +168,10 @@ class WsgiRuntime(Runtime):
 
     # -- loading ---------------------------------------------------------------------------
     def load(self, first_id: int) -> list[App]:
-        uwsgi_api.install()
+        uwsgi_api.install(self.ctx.config)
         prepare_python_environment(self.ctx)
         apps = []
-        callable_name = str(self.ctx.config.get("callable") or "application")
+        callable_name = self.ctx.config.get("callable")
         for offset, spec in enumerate(self.specs):
             handle = self._load_one(spec, callable_name)
             apps.append(

@@ -901,6 +901,8 @@ def polyhost_rack_main
   bridge.incoming["spooler"] = UWSGI.method(:serve_spooler)
   child.load
   child.serve_forever
+rescue Interrupt # Ctrl-C reaches the whole process group: the worker is stopping us, quietly
+  exit 0
 end
 
 polyhost_rack_main if $PROGRAM_NAME == __FILE__ # a harness that requires this file gets the classes
