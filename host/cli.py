@@ -13,6 +13,7 @@ from polyhost.config import (
     render_show_config,
     render_version,
 )
+from polyhost.config.unavailable import refusal
 from polyhost.manage import PIDFILE_SIGNALS, connect_and_read, signal_pidfile
 
 
@@ -45,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         return signal_pidfile(command, argument)
     if command == "connect-and-read":
         return connect_and_read(argument)
+    stop = refusal(config)
+    if stop:
+        print(f"polyhost: {stop}", file=sys.stderr)
+        return 1
     if config.get("daemonize") and not os.environ.get("UWSGI_RELOADS"):
         _daemonize()
     if config.get("emperor"):

@@ -80,7 +80,7 @@ plugins = python3
 http-socket = 127.0.0.1:{port}
 wsgi-file = {APPS / "wsgi" / "basic.py"}
 karakiri = 30
-route = ^/old redirect:/new
+memory-report = true
 processes = 2
 """)
     inst = polyhost([str(ini)], port=port)
@@ -89,6 +89,27 @@ processes = 2
     assert f"{ini}:5" in log and "karakiri" in log and "harakiri" in log
     assert f"{ini}:6" in log and "not available yet" in log
     assert "plugins" in log
+
+
+def test_options_that_change_what_clients_get_stop_the_start(polyhost, tmp_path: Path) -> None:
+    """Routing, the HTTP router, cheaper ... are not built: polyhost says so and what to use
+    instead, rather than serving something else than the config asks (issue 12 point 8)."""
+    port = free_port()
+    ini = tmp_path / "app.ini"
+    ini.write_text(f"""[uwsgi]
+http-socket = 127.0.0.1:{port}
+wsgi-file = {APPS / "wsgi" / "basic.py"}
+route = ^/old redirect:/new
+cheaper = 1
+""")
+    refused = run(str(ini))
+    assert refused.returncode == 1 and not refused.stdout
+    assert f"{ini}:4: route needs internal routing; meanwhile use" in refused.stderr
+    assert f"{ini}:5: cheaper needs the cheaper" in refused.stderr
+    assert "--allow-unavailable" in refused.stderr
+    inst = polyhost([str(ini), "--allow-unavailable"], port=port)
+    assert split_response(get(port, "/old"))[2] == b"Hello World"  # the rule is ignored
+    assert f"{ini}:4: option 'route' needs internal routing" in inst.log()
 
 
 def test_daemonize_writes_the_log_file(tmp_path: Path) -> None:

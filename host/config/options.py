@@ -953,6 +953,13 @@ OPTIONS: tuple[Option, ...] = (
             available=True,
         ),
         _o(
+            "allow-unavailable",
+            FLAG,
+            "polyhost: start although options that change what clients get are not available"
+            " yet (they are then ignored)",
+            available=True,
+        ),
+        _o(
             "no-default-app",
             FLAG,
             "do not fall back to the first app for unmatched mountpoints",
