@@ -14,7 +14,7 @@ from polyhost.config import (
     render_version,
 )
 from polyhost.config.unavailable import refusal
-from polyhost.manage import PIDFILE_SIGNALS, connect_and_read, signal_pidfile
+from polyhost.manage import PIDFILE_SIGNALS, connect_and_read, extract, signal_pidfile
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         return signal_pidfile(command, argument)
     if command == "connect-and-read":
         return connect_and_read(argument)
+    if command == "extract":
+        return extract(argument)
     stop = refusal(config)
     if stop:
         print(f"polyhost: {stop}", file=sys.stderr)

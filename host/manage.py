@@ -1,7 +1,8 @@
 """The management commands users run against a running instance, which act and exit without
 starting one (uWSGI's "immediate" options): `--stop PIDFILE` (SIGINT to the master),
-`--reload PIDFILE` (SIGHUP: graceful reload) and `--connect-and-read ADDR` (print what a socket
-sends until it closes, such as the stats server's JSON)."""
+`--reload PIDFILE` (SIGHUP: graceful reload), `--connect-and-read ADDR` (print what a socket
+sends until it closes, such as the stats server's JSON) and `--extract SOURCE` (print a file or
+an http(s) URL, as the config loaders read them)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import signal
 import socket
 import sys
 
+from polyhost.config.sources import SourceError, read_source
 from polyhost.stats import parse_address
 
 #: option -> the signal it sends to the pid in the file it names
@@ -70,6 +72,18 @@ def connect_and_read(address: str) -> int:
         except OSError as exc:
             print(f"polyhost --connect-and-read: reading {address}: {exc}", file=sys.stderr)
             return 1
+    return 0
+
+
+def extract(source: str) -> int:
+    """Copy `source` (a file, `-`, an http(s) URL) to stdout; the exit code."""
+    try:
+        data = read_source(source)
+    except SourceError as exc:
+        print(f"polyhost --extract: {source}: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
     return 0
 
 

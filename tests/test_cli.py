@@ -173,3 +173,28 @@ def test_management_commands_say_what_failed_and_start_nothing(tmp_path: Path) -
     assert "No such process; is the instance running?" in run("--stop", str(gone)).stderr
     refused = run("--connect-and-read", f"127.0.0.1:{free_port()}")
     assert refused.returncode == 1 and "cannot connect to 127.0.0.1:" in refused.stderr
+
+
+def test_extract_prints_a_file_or_a_url_and_config_files_come_over_http(tmp_path: Path) -> None:
+    """uWSGI's schemes: `--extract SOURCE` and `--ini http://...` read the same sources (the
+    seeds corpus starts an instance from a URL); failures name the source."""
+    import functools
+    import http.server
+    import threading
+
+    (tmp_path / "remote.ini").write_text("[uwsgi]\nprocesses = 3\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        assert run("--extract", f"{url}/remote.ini").stdout == "[uwsgi]\nprocesses = 3\n"
+        assert run("--extract", str(tmp_path / "remote.ini")).stdout.endswith("processes = 3\n")
+        shown = run("--ini", f"{url}/remote.ini", "--show-config")
+        assert "processes = 3" in shown.stdout, shown.stderr
+        missing = run("--ini", f"{url}/nope.ini")
+        assert missing.returncode == 1 and "nope.ini: HTTP 404" in missing.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "cannot fetch it" in run("--extract", f"{url}/remote.ini").stderr

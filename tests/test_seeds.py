@@ -12,6 +12,9 @@ fails loudly, and its line here is deleted. The suite prints how many seed examp
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
 import json
 import os
 import re
@@ -22,7 +25,8 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,6 +113,8 @@ class Example:
     expect: bytes = b"Hello World"
     #: a response header the docs say the page has (name, value)
     header: tuple[str, str] = ("", "")
+    #: the docs' `foobar.local:9090` is a web server serving the example's directory
+    web: bool = False
     #: False when the page itself is not the check (it sleeps 60 s): only `then` is
     page: bool = True
     #: an extra check once the page is served (stats, management commands ...)
@@ -123,6 +129,8 @@ class Run:
     dir: Path
     ports: dict[str, int]
     inst: Instance | None = None
+    #: host:port of the docs' `foobar.local:9090` web server, for examples with `web`
+    web: str = ""
 
     def port(self, docs_port: str) -> int:
         return self.ports[docs_port]
@@ -139,6 +147,8 @@ def _localize(text: str, run: Run) -> str:
         run.ports.setdefault(docs_port, free_port())
         return f"127.0.0.1:{run.ports[docs_port]}"
 
+    if run.web:
+        text = text.replace("foobar.local:9090", run.web)
     text = text.replace("/home/foobar/myproject/", f"{run.dir}/")
     text = text.replace("/path/to/your/project", str(run.dir))
     for docs_dir, ours in (("/etc/uwsgi/vassals", "vassals"), ("/etc/vassals", "vassals")):
@@ -196,8 +206,35 @@ def _ready(run: Run) -> bool:
         return False
 
 
+class _QuietFiles(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        """The test's web server logs nothing."""
+
+
+@contextlib.contextmanager
+def _web_server(run: Run) -> Iterator[None]:
+    """The docs' foobar.local: a web server on loopback serving the example's directory."""
+    handler = functools.partial(_QuietFiles, directory=str(run.dir))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    run.web = f"127.0.0.1:{server.server_address[1]}"
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
 def run_example(example: Example, tmp_path: Path) -> None:
     run = Run(example, tmp_path, {})
+    with _web_server(run) if example.web else contextlib.nullcontext():
+        _run_example(run)
+
+
+def _run_example(run: Run) -> None:
+    example, tmp_path = run.example, run.dir
     for name in example.apps:
         shutil.copy(CORPUS / name, tmp_path / name)
     if example.django:
@@ -708,6 +745,17 @@ EXAMPLES = [
         status=301,
         expect=b"",
         header=("Location", "https://127.0.0.1:9090/admin/login"),
+    ),
+    Example(
+        "004:11286 --ini http://",
+        "uwsgi --ini http://foobar.local:9090/test.ini",
+        ("foobar.py",),
+        configs={  # the docs do not show test.ini: the quickstart's, app path absolute
+            "test.ini": "[uwsgi]\nhttp-socket = :8080\n"
+            "wsgi-file = /path/to/your/project/foobar.py\n"
+        },
+        web=True,
+        listen="8080",
     ),
     # -- the Perl/PSGI quickstart -------------------------------------------------------------
     Example(

@@ -121,7 +121,13 @@ OPTIONS: tuple[Option, ...] = (
             metavar="ADDR",
             available=True,
         ),
-        _o("extract", STR, "fetch/dump any supported address to stdout"),
+        _o(
+            "extract",
+            STR,
+            "print a file or an http(s) URL to stdout, and exit",
+            metavar="SOURCE",
+            available=True,
+        ),
         _o(
             "print-sym",
             STR,
