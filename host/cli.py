@@ -13,6 +13,8 @@ from polyhost.config import (
     render_show_config,
     render_version,
 )
+from polyhost.config.unavailable import refusal
+from polyhost.manage import PIDFILE_SIGNALS, connect_and_read, extract, signal_pidfile
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +41,17 @@ def main(argv: list[str] | None = None) -> int:
     if action == "show-config":
         print(render_show_config(config))
         return 0
+    command, _, argument = action.partition(":")
+    if command in PIDFILE_SIGNALS:
+        return signal_pidfile(command, argument)
+    if command == "connect-and-read":
+        return connect_and_read(argument)
+    if command == "extract":
+        return extract(argument)
+    stop = refusal(config)
+    if stop:
+        print(f"polyhost: {stop}", file=sys.stderr)
+        return 1
     if config.get("daemonize") and not os.environ.get("UWSGI_RELOADS"):
         _daemonize()
     if config.get("emperor"):

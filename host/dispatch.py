@@ -96,6 +96,9 @@ class Runtime(ABC):
     app_options: ClassVar[tuple[str, ...]] = ()
     #: file suffixes a `mount /x=FILE` picks this runtime for
     suffixes: ClassVar[tuple[str, ...]] = ()
+    #: True when `plugin = NAME` alone makes an app (uWSGI's PHP: the request's DOCUMENT_ROOT);
+    #: its AppSpec has the target "" and the option "plugins"
+    plugin_app: ClassVar[bool] = False
     #: what it needs installed: Debian packages and PyPI distributions
     debian_packages: ClassVar[tuple[str, ...]] = ()
     pypi_packages: ClassVar[tuple[str, ...]] = ()
@@ -200,6 +203,11 @@ class Dispatcher:
             elapsed = time.monotonic() - started
             for app in apps:
                 app.startup_time = elapsed
+                if not preload and self.ctx.worker_id:  # the master logs the preloaded ones
+                    self.ctx.log(
+                        f"{runtime.short_title()} app {app.id} ({app.mountpoint or '/'}) ready in "
+                        f"worker {self.ctx.worker_id} in {elapsed:.2f} seconds: {app.target}"
+                    )
             runtime.apps = apps
             self.apps.extend(apps)
         self.apps.sort(key=lambda a: a.id)

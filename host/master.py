@@ -103,8 +103,12 @@ class Master:
         self.sig_queue: list[int] = []
         self.deadline = 0.0
         self.touch_files = {p: _mtime(p) for p in option_values(cfg, "touch-reload")}
-        self.fifo_path = next(iter(option_values(cfg, "master-fifo")), "")
+        #: up to 10 master-fifo slots; the active one is fifo_path ('0'..'9' switch slots)
+        self.fifo_slots = option_values(cfg, "master-fifo")[:10]
+        self.fifo_path = (self.fifo_slots or [""])[0]
+        self.fifos_made: set[str] = set()
         self.fifo_fd = -1
+        self.listeners: list[Listener] = []
         self.stats_server: StatsServer | None = None
         self.announcer: Announcer | None = None
         self.routers: dict[str, int] = {}
@@ -369,12 +373,13 @@ class Master:
 
     def _report_exit(self, proc: ChildProc, status: int) -> None:
         lived = time.time() - proc.spawned_at
+        stopped_by_us = proc.stopping or self.state not in ("running", "workers-reload")
         if os.WIFSIGNALED(status):
-            sig = os.WTERMSIG(status)
-            log(
-                f"DAMN ! {proc.name} (pid: {proc.pid}) died, killed by signal "
-                f"{sig} :( trying respawn ..."
-            )
+            if not stopped_by_us:  # one we stop dies quietly
+                log(
+                    f"DAMN ! {proc.name} (pid: {proc.pid}) died, killed by signal "
+                    f"{os.WTERMSIG(status)} :( trying respawn ..."
+                )
         else:
             code = os.WEXITSTATUS(status)
             if code == APP_LOAD_ERROR and self.state == "running":
@@ -385,7 +390,7 @@ class Master:
                 self.exit_code = APP_LOAD_ERROR
                 self.begin_stop(graceful=False)
                 return
-            if not proc.stopping and self.state == "running":
+            if not stopped_by_us:
                 log(f"{proc.name} exited with code {code}, respawning")
         if self.state not in ("running", "workers-reload"):
             return
@@ -436,7 +441,7 @@ class Master:
             self.start()
         except StartupError as exc:
             log(f"!!! {exc} !!!")
-            self.cleanup(vacuum=True)
+            self.cleanup(vacuum=True, failed=True)
             return 1
         next_check = 0.0
         while True:
@@ -475,7 +480,7 @@ class Master:
                 self.state = "running"
         if self.state == "reloading":
             self.reexec()
-        self.cleanup(vacuum=True)
+        self.cleanup(vacuum=True, failed=self.exit_code == APP_LOAD_ERROR)
         log(f"goodbye to polyhost (exit code {self.exit_code}).")
         return self.exit_code
 
@@ -596,6 +601,7 @@ class Master:
                 raise StartupError(f"master-fifo {self.fifo_path} exists and is not a FIFO")
             os.unlink(self.fifo_path)
         os.mkfifo(self.fifo_path, 0o600)
+        self.fifos_made.add(self.fifo_path)
         self.fifo_fd = os.open(self.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
 
     def _read_fifo(self) -> None:
@@ -603,9 +609,9 @@ class Master:
             data = os.read(self.fifo_fd, 64)
         except BlockingIOError:
             return
-        if not data:  # the writer closed: reopen so the next one is read
+        if not data:  # the writer closed: recreate it (in the slot now active) for the next one
             os.close(self.fifo_fd)
-            self.fifo_fd = os.open(self.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            self._open_fifo()
             return
         for command in data.decode("latin-1"):
             self._fifo_command(command)
@@ -621,7 +627,12 @@ class Master:
             "l": self._reopen_log,
         }
         action = actions.get(command)
-        if action is not None:
+        if command.isdigit() and int(command) < len(
+            self.fifo_slots
+        ):  # bound when the writer closes
+            self.fifo_path = self.fifo_slots[int(command)]
+            log(f"active master fifo is now {self.fifo_path}")
+        elif action is not None:
             if self.state == "running" or command in "sl":
                 action()
         elif command not in "\n\r ":
@@ -681,7 +692,9 @@ class Master:
             mules=mules,
         )
 
-    def cleanup(self, vacuum: bool) -> None:
+    def cleanup(self, vacuum: bool, failed: bool = False) -> None:
+        """Close what the master runs; with vacuum, remove its files. A failed start (no app
+        could load) always removes the unix sockets it bound: nothing will answer there."""
         if self.stats_server is not None:
             self.stats_server.close()
         backend = getattr(self, "gateway_backend", "")
@@ -692,20 +705,21 @@ class Master:
         fabric = getattr(self, "fabric", None)
         if fabric is not None:
             fabric.close(final=True)
+        if failed or (vacuum and self.config.get("vacuum")):
+            for listener in self.listeners:
+                if listener.path:
+                    with contextlib.suppress(OSError):
+                        os.unlink(listener.path)
         if not vacuum or not self.config.get("vacuum"):
             return
-        for listener in self.listeners:
-            if listener.path:
-                with contextlib.suppress(OSError):
-                    os.unlink(listener.path)
         for option in ("pidfile", "pidfile2"):
             path = self.config.get(option)
             if path:
                 with contextlib.suppress(OSError):
                     os.unlink(str(path))
-        if self.fifo_path:
+        for fifo in self.fifos_made:
             with contextlib.suppress(OSError):
-                os.unlink(self.fifo_path)
+                os.unlink(fifo)
 
 
 def _apply_env(config: Config) -> None:

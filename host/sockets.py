@@ -7,6 +7,7 @@ the listeners' fds named in POLYHOST_INHERITED_FDS so no connection is refused.
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import os
 import pwd
@@ -193,7 +194,21 @@ def export_fds(listeners: list[Listener]) -> str:
 
 
 def open_listeners(config: Config, log: object) -> list[Listener]:
-    """Bind (or inherit) every socket of the config, in config order."""
+    """Bind (or inherit) every socket of the config, in config order; when one fails, the
+    unix sockets bound before it are removed."""
+    listeners: list[Listener] = []
+    try:
+        return _open_listeners(config, listeners)
+    except BaseException:
+        for listener in listeners:
+            listener.sock.close()
+            if listener.path:
+                with contextlib.suppress(OSError):
+                    os.unlink(listener.path)
+        raise
+
+
+def _open_listeners(config: Config, listeners: list[Listener]) -> list[Listener]:
     inherited = inherited_fds()
     backlog = config.get("listen")
     reuse_port = config.get("reuse-port")
@@ -202,7 +217,6 @@ def open_listeners(config: Config, log: object) -> list[Listener]:
         os.umask(int(str(umask), 8))
     shared_addresses = option_values(config, "shared-socket")
     shared: dict[int, socket.socket] = {}  # bound on first use: an inherited `=N` needs none
-    listeners: list[Listener] = []
     for option, proto in SOCKET_OPTIONS.items():
         values = option_values(config, option)
         if option == "socket":

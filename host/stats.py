@@ -140,7 +140,7 @@ def encode_stats(doc: dict[str, object], minified: bool = False) -> bytes:
     return (json.dumps(doc, indent="\t", separators=(",", ":")) + "\n").encode()
 
 
-def _parse_address(address: str) -> tuple[socket.AddressFamily, str | tuple[str, int]]:
+def parse_address(address: str) -> tuple[socket.AddressFamily, str | tuple[str, int]]:
     """`host:port`, `:port` (all interfaces), `[v6]:port`, `/path.sock`, `@abstract`."""
     if address.startswith("@"):
         return socket.AF_UNIX, "\0" + address[1:]
@@ -173,7 +173,7 @@ class StatsServer:
         self.minified = minified
         #: the address actually bound (the real port when `address` asked for port 0)
         self.bound_address = address
-        self._family, self._sockaddr = _parse_address(address)
+        self._family, self._sockaddr = parse_address(address)
         self._listener: socket.socket | None = None
         self._unix_path = ""
         self._wake_r, self._wake_w = -1, -1

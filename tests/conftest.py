@@ -232,3 +232,19 @@ def django_project(directory: Path) -> list[str]:
         "--mount",
         "/=mysite.wsgi:application",
     ]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The seeds corpus count (tests/test_seeds.py): how many of the docs' examples run."""
+    stats = terminalreporter.stats
+
+    def seeds(kind: str) -> int:
+        return sum("test_seed_example[" in getattr(r, "nodeid", "") for r in stats.get(kind, []))
+
+    passed, xpassed, xfailed = seeds("passed"), seeds("xpassed"), seeds("xfailed")
+    total = passed + xpassed + xfailed + seeds("failed") + seeds("skipped")
+    if total:
+        terminalreporter.write_line(
+            f"seed examples: {passed + xpassed} of {total} run as the docs say"
+            f" ({xfailed} wait on other open issues, {xpassed} of those already pass)"
+        )

@@ -80,7 +80,7 @@ plugins = python3
 http-socket = 127.0.0.1:{port}
 wsgi-file = {APPS / "wsgi" / "basic.py"}
 karakiri = 30
-route = ^/old redirect:/new
+memory-report = true
 processes = 2
 """)
     inst = polyhost([str(ini)], port=port)
@@ -89,6 +89,27 @@ processes = 2
     assert f"{ini}:5" in log and "karakiri" in log and "harakiri" in log
     assert f"{ini}:6" in log and "not available yet" in log
     assert "plugins" in log
+
+
+def test_options_that_change_what_clients_get_stop_the_start(polyhost, tmp_path: Path) -> None:
+    """Routing, the HTTP router, cheaper ... are not built: polyhost says so and what to use
+    instead, rather than serving something else than the config asks (issue 12 point 8)."""
+    port = free_port()
+    ini = tmp_path / "app.ini"
+    ini.write_text(f"""[uwsgi]
+http-socket = 127.0.0.1:{port}
+wsgi-file = {APPS / "wsgi" / "basic.py"}
+route = ^/old redirect:/new
+cheaper = 1
+""")
+    refused = run(str(ini))
+    assert refused.returncode == 1 and not refused.stdout
+    assert f"{ini}:4: route needs internal routing; meanwhile use" in refused.stderr
+    assert f"{ini}:5: cheaper needs the cheaper" in refused.stderr
+    assert "--allow-unavailable" in refused.stderr
+    inst = polyhost([str(ini), "--allow-unavailable"], port=port)
+    assert split_response(get(port, "/old"))[2] == b"Hello World"  # the rule is ignored
+    assert f"{ini}:4: option 'route' needs internal routing" in inst.log()
 
 
 def test_daemonize_writes_the_log_file(tmp_path: Path) -> None:
@@ -137,3 +158,43 @@ def test_demo_runs_once() -> None:
     assert "GET /flask/ -> 200: Flask at /flask says hi" in out
     assert "GET /perl/ -> 200: Hello from Perl" in out and "visit 2, PERL CALLS PYTHON!" in out
     assert "GET /ruby/ -> 200: Hello from Ruby" in out and "visit 3, RUBY CALLS PYTHON!" in out
+
+
+def test_management_commands_say_what_failed_and_start_nothing(tmp_path: Path) -> None:
+    """--stop/--reload PIDFILE and --connect-and-read act and exit (the seeds corpus runs them
+    against live instances); each failure names the file or address and exits 1."""
+    missing = run("--stop", str(tmp_path / "none.pid"), "--http-socket", f":{free_port()}")
+    assert missing.returncode == 1 and "cannot read" in missing.stderr and not missing.stdout
+    junk = tmp_path / "junk.pid"
+    junk.write_text("not a pid\n")
+    assert "invalid pidfile" in run("--reload", str(junk)).stderr
+    gone = tmp_path / "gone.pid"
+    gone.write_text("999999999\n")
+    assert "No such process; is the instance running?" in run("--stop", str(gone)).stderr
+    refused = run("--connect-and-read", f"127.0.0.1:{free_port()}")
+    assert refused.returncode == 1 and "cannot connect to 127.0.0.1:" in refused.stderr
+
+
+def test_extract_prints_a_file_or_a_url_and_config_files_come_over_http(tmp_path: Path) -> None:
+    """uWSGI's schemes: `--extract SOURCE` and `--ini http://...` read the same sources (the
+    seeds corpus starts an instance from a URL); failures name the source."""
+    import functools
+    import http.server
+    import threading
+
+    (tmp_path / "remote.ini").write_text("[uwsgi]\nprocesses = 3\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        assert run("--extract", f"{url}/remote.ini").stdout == "[uwsgi]\nprocesses = 3\n"
+        assert run("--extract", str(tmp_path / "remote.ini")).stdout.endswith("processes = 3\n")
+        shown = run("--ini", f"{url}/remote.ini", "--show-config")
+        assert "processes = 3" in shown.stdout, shown.stderr
+        missing = run("--ini", f"{url}/nope.ini")
+        assert missing.returncode == 1 and "nope.ini: HTTP 404" in missing.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "cannot fetch it" in run("--extract", f"{url}/remote.ini").stderr

@@ -290,6 +290,35 @@ def test_one_child_per_thread_and_front_controller() -> None:
         runtime.close()
 
 
+def test_plugin_php_alone_serves_the_requests_document_root(docroot: Path) -> None:
+    """`--plugin php` with no php-docroot: the DOCUMENT_ROOT nginx sends is the docroot, with
+    the same jail and extension checks; a relative one runs nothing (as uWSGI's plugin)."""
+    log = LogLines()
+    ctx = RuntimeContext(config=config_of(None), log=log, worker_id=1, threads=1)
+    runtime = PhpRuntime(ctx, [AppSpec("php", "", "", "command line", "plugins")])
+    runtime.load(0)
+
+    def call_with_root(path: str, document_root: str) -> CollectingResponder:
+        request = make_request(path=path)
+        request.vars["DOCUMENT_ROOT"] = document_root
+        return serve(runtime, request)
+
+    try:
+        assert "/ -> the request's DOCUMENT_ROOT" in log.wait_for("(php-cgi) ready")
+        got = as_json(call_with_root("/env.php", str(docroot)))["server"]
+        assert got["DOCUMENT_ROOT"] == str(docroot.resolve())  # type: ignore[index]
+        assert got["SCRIPT_FILENAME"] == str(docroot.resolve() / "env.php")  # type: ignore[index]
+        assert call_with_root("/hello.php", str(docroot / "sub" / "..")).text() == "hello"
+        assert call_with_root("/escape.php", str(docroot)).status == 403
+        assert call_with_root("/notes.txt", str(docroot)).status == 403
+        assert call_with_root("/hello.php", "relative/www").status == 404
+        assert "DOCUMENT_ROOT 'relative/www' is not an absolute directory" in log.wait_for(
+            "PHP: DOCUMENT_ROOT"
+        )
+    finally:
+        runtime.close()
+
+
 def test_missing_php_cgi_names_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(AppLoadError, match="apt-get install php-cgi"):

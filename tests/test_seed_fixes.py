@@ -3,6 +3,10 @@ Django's `module = mysite.wsgi`, factories, `from uwsgidecorators import *` ..."
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -171,3 +175,94 @@ def test_section_selectors_and_keys_outside_sections(tmp_path: Path) -> None:
     js = tmp_path / "conf.json"
     js.write_text('{"uwsgi": {"processes": 1}, "app1": {"processes": 6}}')
     assert load_config(["--json", f"{js}:app1"], environ={}).get("processes") == 6
+
+
+def test_autoreloader_sees_an_edited_module_and_skips_ignored_ones(tmp_path: Path) -> None:
+    """py-autoreload's scan (the seeds corpus shows the reload on a live instance)."""
+    from polyhost.bridges.python.autoreload import AutoReloader
+
+    module = tmp_path / "seed_autoreload_probe.py"
+    module.write_text("VALUE = 1\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        __import__("seed_autoreload_probe")
+        watching = AutoReloader(2, (), print, 0)
+        ignoring = AutoReloader(2, ("seed_autoreload_probe",), print, 0)
+        assert watching.changed() == "" and ignoring.changed() == ""
+        module.write_text("VALUE = 22\n")
+        assert watching.changed() == str(module)
+        assert ignoring.changed() == ""
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("seed_autoreload_probe", None)
+
+
+def test_py_tracebacker_dumps_the_threads_of_a_busy_worker(tmp_path: Path) -> None:
+    """The tracebacker page's slow.py: while requests sleep in dormi(), `--connect-and-read
+    BASE1` prints each thread's stack; what a client sends the socket is never read."""
+    shutil.copy(SEED_APPS / "corpus" / "slow.py", tmp_path)
+    base = tmp_path / "tbsocket."
+    args = ["--wsgi-file", str(tmp_path / "slow.py"), "--master", "--processes", "1"]
+    with serving(tmp_path, [*args, "--threads", "4", "--py-tracebacker", str(base)]) as inst:
+        sleepers = [socket.create_connection(("127.0.0.1", inst.port), timeout=10) for _ in "ab"]
+        try:
+            for sleeper in sleepers:
+                sleeper.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+
+            def dump() -> str:
+                if not Path(f"{base}1").exists():  # worker 1 is still starting
+                    return ""
+                with socket.socket(socket.AF_UNIX) as fuzz:  # garbage first: ignored
+                    fuzz.connect(f"{base}1")
+                    fuzz.sendall(os.urandom(4096))
+                done = subprocess.run(
+                    [*POLYHOST, "--connect-and-read", f"{base}1"],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    check=True,
+                )
+                return done.stdout if done.stdout.count("function = dormi line") == 2 else ""
+
+            out = str(wait_for(dump, 30, "two requests asleep in the dump"))
+            assert out.startswith("*** uWSGI Python tracebacker output ***\n")
+            assert "function = dormi5 line = dormi4()" in out
+            assert f"python tracebacker for worker 1 available on {base}1" in inst.log()
+        finally:
+            for sleeper in sleepers:
+                sleeper.close()
+            inst.proc.send_signal(signal.SIGINT)  # the sleepers would hold a graceful stop
+            inst.proc.wait(30)
+
+
+def test_ctrl_c_is_a_quiet_tidy_shutdown(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the whole process group) with Rack, PSGI, a mule and a spooler: no
+    "DAMN ! ... trying respawn" for the children being stopped, no Interrupt backtraces."""
+    corpus = SEED_APPS / "corpus"
+    (tmp_path / "spool").mkdir()
+    args = ["--mount", f"/ruby={corpus / 'config.ru'}", "--mount", f"/perl={corpus / 'myapp.pl'}"]
+    args += ["--mule", "--spooler", str(tmp_path / "spool"), "--master", "--processes", "2"]
+    with serving(tmp_path, args) as inst:
+        assert get(inst.port, "/ruby/hi").endswith(b"Hello World")
+        assert get(inst.port, "/perl/").endswith(b"<h1>Hello World</h1>")
+        os.killpg(inst.pid, signal.SIGINT)
+        assert inst.proc.wait(30) == 0
+    log = inst.log()
+    assert "SIGINT/SIGQUIT received" in log and "goodbye to polyhost" in log
+    assert "DAMN" not in log and "Interrupt" not in log, log
+
+
+@pytest.mark.parametrize(
+    "app",
+    [
+        ["--wsgi-file", "nope.py"],  # the master cannot load it
+        ["--rack", "nope.ru", "--master"],  # a worker cannot: the instance stops
+        ["--socket", "/nonexistent-dir/b.sock", "--wsgi-file", "nope.py"],  # the second bind fails
+    ],
+)
+def test_a_failed_start_removes_the_unix_socket_it_bound(tmp_path: Path, app: list[str]) -> None:
+    sock = tmp_path / "a.sock"
+    done = subprocess.run(
+        [*POLYHOST, "--socket", str(sock), *app], capture_output=True, timeout=60, check=False
+    )
+    assert done.returncode != 0 and not sock.exists(), done.stdout.decode(errors="replace")

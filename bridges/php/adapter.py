@@ -3,7 +3,9 @@ of php-cgi children per worker (bridges/php/php_cgi.py).
 
 Which script a request runs is decided here, as uWSGI's PHP plugin decides it: PATH_INFO is
 walked under the docroot until a file is found (the rest becomes PATH_INFO), a directory asks for
-its trailing slash and then for a `php-index` file. The docroot is a jail: the script's real path
+its trailing slash and then for a `php-index` file. With `plugin = php` and no `php-docroot`
+the docroot is the request's DOCUMENT_ROOT (what nginx's `root` sends; the current directory
+when it sends none), as uWSGI's plugin does. The docroot is a jail: the script's real path
 (symlinks resolved) must lie inside it and end with an allowed extension (`.php` unless
 `php-allowed-ext` says otherwise), or the client gets 403.
 """
@@ -55,7 +57,8 @@ _OWN_PARAMS = frozenset(
 
 @dataclass(frozen=True)
 class PhpApp:
-    """One PHP app: a docroot (the jail) and, for php-app, the one script every path runs."""
+    """One PHP app: a docroot (the jail; "" for the request's DOCUMENT_ROOT) and, for php-app,
+    the one script every path runs."""
 
     docroot: str
     front_controller: str | None = None
@@ -68,6 +71,7 @@ class Script:
     filename: str
     script_name: str
     path_info: str
+    docroot: str
 
 
 class PhpRuntime(Runtime):
@@ -78,6 +82,7 @@ class PhpRuntime(Runtime):
     modifier1 = 14
     app_options = ("php-docroot", "php-app")
     suffixes = (".php",)
+    plugin_app = True
     debian_packages = ("php-cgi",)
 
     @classmethod
@@ -103,14 +108,17 @@ class PhpRuntime(Runtime):
         self._default_params = encode_pairs(
             [("SERVER_SOFTWARE", self.server_software), ("QUERY_STRING", "")]
         )
-        self._constant_params: dict[PhpApp, bytes] = {}
-        self._resolved: dict[tuple[PhpApp, str, str], tuple[float, Script]] = {}
-        self.extra_vars: list[tuple[str, str]] = []
+        self._resolved: dict[tuple[str, str, str], tuple[float, Script]] = {}
+        extra_vars: list[tuple[str, str]] = []
         for item in option_values(config, "php-var"):
             key, sep, value = item.partition("=")
             if not sep or not key:
                 raise AppLoadError(f"php-var needs KEY=VALUE, got {item!r}")
-            self.extra_vars.append((key, value))
+            extra_vars.append((key, value))
+        #: sent after the request's vars and ours
+        self._constant_params = encode_pairs(
+            [("GATEWAY_INTERFACE", "CGI/1.1"), ("REDIRECT_STATUS", "200"), *extra_vars]
+        )
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -147,7 +155,7 @@ class PhpRuntime(Runtime):
             f"PHP {_php_version(php_cgi)} (php-cgi) ready in worker {self.ctx.worker_id}: "
             f"{pool.size} child(ren) in {(time.monotonic() - started) * 1000:.0f} ms; "
             + "; ".join(
-                f"{app.mountpoint or '/'} -> {app.handle.front_controller or app.handle.docroot}"  # type: ignore[attr-defined]
+                f"{app.mountpoint or '/'} -> {_describe(app.handle)}"  # type: ignore[arg-type]
                 for app in apps
             )
         )
@@ -165,6 +173,9 @@ class PhpRuntime(Runtime):
         root_docroot: str | None = None
         root_front: tuple[AppSpec, str] | None = None
         for spec in self.specs:
+            if spec.option == "plugins":  # plugin = php alone: the request's DOCUMENT_ROOT
+                table.append(("", "", PhpApp("")))
+                continue
             path = os.path.realpath(spec.target)
             if not os.path.exists(path):
                 raise AppLoadError(
@@ -247,7 +258,7 @@ class PhpRuntime(Runtime):
             spool, length = _spool(body)  # PHP needs CONTENT_LENGTH to read a body
             body = spool
         try:
-            params = self._params(php_app, script, env, length or 0)
+            params = self._params(script, env, length or 0)
             assert self.pool is not None
             status = self.pool.serve(params, body, length or 0, responder, script.filename)
         finally:
@@ -260,26 +271,26 @@ class PhpRuntime(Runtime):
         """The script for this request, or a Refusal (403, 404, or the 301 to add a slash)."""
         script_name = env.get("SCRIPT_NAME", "")
         path = env.get("PATH_INFO", "")
+        docroot = php_app.docroot or _request_docroot(env)
         if php_app.front_controller is not None:
-            return Script(php_app.front_controller, script_name, "")
-        key = (php_app, script_name, path)
+            return Script(php_app.front_controller, script_name, "", docroot)
+        key = (docroot, script_name, path)
         now = time.monotonic()
         cached = self._resolved.get(key)
         if cached is not None and cached[0] > now:
             return cached[1]
-        script = self._walk(php_app, env, script_name, path)
+        script = self._walk(docroot, env, script_name, path)
         if len(self._resolved) >= RESOLVE_CACHE_MAX:
             self._resolved.clear()
         self._resolved[key] = (now + RESOLVE_TTL, script)
         return script
 
-    def _walk(self, php_app: PhpApp, env: dict[str, str], script_name: str, path: str) -> Script:
+    def _walk(self, docroot: str, env: dict[str, str], script_name: str, path: str) -> Script:
         if "\0" in path:
             raise Refusal(404)
         segments = path.split("/")
         if ".." in segments:
             raise Refusal(403, log=f"PHP security error: '..' in {path!r}")
-        docroot = php_app.docroot
         filename, url_script, path_info = walk_to_script(
             docroot, path, script_name, env.get("QUERY_STRING", ""), self.index, _readable_file
         )
@@ -296,9 +307,9 @@ class PhpRuntime(Runtime):
             )
         if self.allowed_scripts and real not in self.allowed_scripts:
             raise Refusal(403, log=f"PHP security error: {real} is not an allowed script")
-        return Script(real, script_name + url_script, path_info)
+        return Script(real, script_name + url_script, path_info, docroot)
 
-    def _params(self, php_app: PhpApp, script: Script, env: dict[str, str], length: int) -> bytes:
+    def _params(self, script: Script, env: dict[str, str], length: int) -> bytes:
         """The FastCGI params: defaults, the request's vars, then ours (php-cgi keeps the last
         value of a name). HTTP_PROXY never goes on (httpoxy)."""
         pairs = [(k, v) for k, v in env.items() if k not in _OWN_PARAMS]
@@ -306,23 +317,13 @@ class PhpRuntime(Runtime):
             ("SCRIPT_FILENAME", script.filename),
             ("SCRIPT_NAME", script.script_name),
             ("PATH_INFO", script.path_info),
+            ("DOCUMENT_ROOT", script.docroot),
         ]
         if script.path_info:
-            pairs.append(("PATH_TRANSLATED", php_app.docroot + script.path_info))
+            pairs.append(("PATH_TRANSLATED", script.docroot + script.path_info))
         if length:
             pairs.append(("CONTENT_LENGTH", str(length)))
-        constant = self._constant_params.get(php_app)
-        if constant is None:
-            constant = encode_pairs(
-                [
-                    ("DOCUMENT_ROOT", php_app.docroot),
-                    ("GATEWAY_INTERFACE", "CGI/1.1"),
-                    ("REDIRECT_STATUS", "200"),
-                    *self.extra_vars,
-                ]
-            )
-            self._constant_params[php_app] = constant
-        return self._default_params + encode_pairs(pairs) + constant
+        return self._default_params + encode_pairs(pairs) + self._constant_params
 
     def close(self) -> None:
         if self.pool is not None:
@@ -331,6 +332,22 @@ class PhpRuntime(Runtime):
         if self.fabric is not None:
             self.fabric.close()
             self.fabric = None
+
+
+def _describe(php_app: PhpApp) -> str:
+    return php_app.front_controller or php_app.docroot or "the request's DOCUMENT_ROOT"
+
+
+def _request_docroot(env: dict[str, str]) -> str:
+    """The DOCUMENT_ROOT the front end sent, symlinks resolved (the current directory if none),
+    as uWSGI's PHP plugin takes it; one that is not an absolute directory runs nothing."""
+    sent = env.get("DOCUMENT_ROOT", "")
+    if not sent:
+        return os.getcwd()
+    real = os.path.realpath(sent)
+    if not os.path.isabs(sent) or not os.path.isdir(real):
+        raise Refusal(404, log=f"PHP: DOCUMENT_ROOT {sent!r} is not an absolute directory")
+    return real
 
 
 def _php_version(php_cgi: str) -> str:

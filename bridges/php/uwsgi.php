@@ -148,6 +148,54 @@ if (!function_exists('uwsgi_version')) {
     }
 }
 
+if (!class_exists('PolyhostCacheSessionHandler')) {
+    /*
+     * session.save_handler = uwsgi (uWSGI >= 2.0.4): sessions kept in the cache that
+     * session.save_path names ("mysessions", or "name@host:port" for a remote one), keyed by
+     * the session id. Items expire after session.gc_maxlifetime (uWSGI's never expire).
+     */
+    class PolyhostCacheSessionHandler implements SessionHandlerInterface
+    {
+        private $cache = '';
+
+        public function open($path, $name): bool
+        {
+            $this->cache = (string) $path;
+            return true;
+        }
+
+        public function close(): bool
+        {
+            return true;
+        }
+
+        public function read($id): string|false
+        {
+            return (string) uwsgi_cache_get($id, $this->cache);
+        }
+
+        public function write($id, $data): bool
+        {
+            $expires = (int) ini_get('session.gc_maxlifetime');
+            return uwsgi_cache_update($id, $data, $expires, $this->cache);
+        }
+
+        public function destroy($id): bool
+        {
+            return !uwsgi_cache_exists($id, $this->cache) || uwsgi_cache_del($id, $this->cache);
+        }
+
+        public function gc($max_lifetime): int|false
+        {
+            return 0; // the cache expires items itself
+        }
+    }
+}
+
+if (ini_get('session.save_handler') === 'uwsgi') {
+    session_set_save_handler(new PolyhostCacheSessionHandler(), true);
+}
+
 $polyhost_user_prepend = (string) get_cfg_var('polyhost.user_prepend');
 if ($polyhost_user_prepend !== '') {
     require $polyhost_user_prepend;

@@ -21,7 +21,9 @@ from polyhost.async_cores import apps_load_per_worker
 from polyhost.bridges.asgi.detect import as_asgi3, is_asgi
 from polyhost.bridges.asgi.engine import ENGINE
 from polyhost.bridges.python import uwsgi_api
+from polyhost.bridges.python.autoreload import AutoReloader
 from polyhost.bridges.python.hooks import install_python_hooks
+from polyhost.bridges.python.tracebacker import Tracebacker
 from polyhost.config import option_values
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext, apply_chdir
 from polyhost.log import log_exception
@@ -141,6 +143,7 @@ class WsgiRuntime(Runtime):
         self.errors = ErrorStream(ctx.log)
         #: ids of the apps that turned out to be ASGI
         self.asgi_apps: set[int] = set()
+        self.tracebacker: Tracebacker | None = None
         threads = ctx.config.get("threads")
         self.base_env: dict[str, Any] = {
             "wsgi.version": (1, 0),
@@ -155,6 +158,25 @@ class WsgiRuntime(Runtime):
     @property
     def preload_in_master(self) -> bool:  # type: ignore[override]
         return self.preload
+
+    def post_fork(self, ctx: RuntimeContext) -> None:
+        super().post_fork(ctx)
+        interval = ctx.config.get("py-auto-reload")
+        if interval and interval > 0 and ctx.worker_id > 0:
+            ignore = option_values(ctx.config, "py-auto-reload-ignore")
+            AutoReloader(interval, ignore, ctx.log, os.getppid()).start(ctx.worker_id)
+        base = ctx.config.get("py-tracebacker")
+        if base and ctx.worker_id > 0:
+            self.tracebacker = Tracebacker(str(base), ctx.worker_id, ctx.log)
+        if self.asgi_apps:
+            ENGINE.start_in_worker(ctx)
+
+    def close(self) -> None:
+        if self.asgi_apps:
+            ENGINE.stop()
+        if self.tracebacker is not None:
+            self.tracebacker.close()
+            self.tracebacker = None
 
     # -- loading ---------------------------------------------------------------------------
     def load(self, first_id: int) -> list[App]:
@@ -195,15 +217,6 @@ class WsgiRuntime(Runtime):
 
     def adopt(self, host: Any, conn: Any, request: Request, app: App) -> None:
         ENGINE.adopt(host, conn, request, app)
-
-    def post_fork(self, ctx: RuntimeContext) -> None:
-        super().post_fork(ctx)
-        if self.asgi_apps:
-            ENGINE.start_in_worker(ctx)
-
-    def close(self) -> None:
-        if self.asgi_apps:
-            ENGINE.stop()
 
     # -- serving ---------------------------------------------------------------------------
     def handle(self, app: App, request: Request, responder: Responder) -> None:

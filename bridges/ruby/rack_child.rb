@@ -501,7 +501,9 @@ module PolyhostRack
       end
       @rack_version = Rack::VERSION if Rack::VERSION.is_a?(Array)
       begin
-        (@config["require"] || []).each { |file| require file }
+        # a file in the current directory is meant (`--rbrequire mytasks.rb`), as in Ruby 1.8
+        # days when "." was on $LOAD_PATH; anything else is a library name
+        (@config["require"] || []).each { |file| require(File.file?(file) ? File.expand_path(file) : file) }
         parsed = Rack::Builder.parse_file(app_file)
         @app = parsed.is_a?(Array) ? parsed.first : parsed # Rack 2 returns [app, options]
       rescue Exception => e # rubocop:disable Lint/RescueException -- a load error of any kind
@@ -900,6 +902,8 @@ def polyhost_rack_main
   bridge.incoming["spooler"] = UWSGI.method(:serve_spooler)
   child.load
   child.serve_forever
+rescue Interrupt # Ctrl-C reaches the whole process group: the worker is stopping us, quietly
+  exit 0
 end
 
 polyhost_rack_main if $PROGRAM_NAME == __FILE__ # a harness that requires this file gets the classes

@@ -21,6 +21,8 @@ from polyhost.config.option_model import Option, parse_value
 #: options whose %(name) are filled at run time (log variables), not placeholders
 _RUNTIME_PERCENT_OPTIONS = frozenset({"log-format"})
 _PLUGIN_OPTIONS = frozenset({"plugins", "need-plugins"})
+#: options that act on a running instance and exit (polyhost.manage), as uWSGI's immediate ones
+_MANAGEMENT_COMMANDS = frozenset({"stop", "reload", "connect-and-read", "extract"})
 
 
 class Config:
@@ -120,6 +122,8 @@ def _requested_action(directives: list[Directive]) -> str | None:
             return option.name
         if option.name == "help-option":
             return f"help-option:{directive.value}"
+        if option.name in _MANAGEMENT_COMMANDS:  # act on a running instance and exit
+            return f"{option.name}:{directive.value or ''}"
     return None
 
 

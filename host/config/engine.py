@@ -21,6 +21,7 @@ from polyhost.config.logic import CLOSERS, OPENERS, LogicContext
 from polyhost.config.model import ConfigError, Directive, Entry
 from polyhost.config.option_lookup import find_option
 from polyhost.config.option_model import Option
+from polyhost.config.sources import is_url
 
 #: options that read a config file, and the format they force (None: by file extension)
 FILE_OPTIONS: dict[str, str | None] = {
@@ -300,6 +301,8 @@ class Assembler:
         """A path named in a config file is relative to that file (falling back to the current
         directory, where uWSGI looks, when only that one exists)."""
         if source.path is None or source.path == "-" or path == "-" or os.path.isabs(path):
+            return path
+        if is_url(path) or is_url(source.path):  # a URL, or a file named by a fetched one
             return path
         beside = os.path.join(os.path.dirname(source.path), path)
         if os.path.exists(beside) or not os.path.exists(path):

@@ -11,6 +11,7 @@ from polyhost.config.model import ConfigError
 from polyhost.config.option_lookup import component_title, find_option, group_title
 from polyhost.config.option_model import Option
 from polyhost.config.options import OPTIONS
+from polyhost.config.unavailable import INSTEAD
 
 _HELP_COLUMN = 38
 _METAVARS = {"int": "N", "float": "NUMBER", "str": "VALUE"}
@@ -50,7 +51,12 @@ def render_help(cfg: Config | None = None) -> str:
             form = _usage_form(option)
             padding = " " * max(1, _HELP_COLUMN - len(form) - 2)
             lines.append(f"  {form}{padding}{option.help}")
-    waiting = sum(1 for option in OPTIONS if not option.available)
+    lines += ["", "Not available yet, and stopping the start (unless --allow-unavailable):"]
+    for component, instead in INSTEAD.items():
+        names = [o.name for o in OPTIONS if o.component == component and not o.available]
+        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        lines.append(f"  {component_title(component)} ({shown}): meanwhile {instead}")
+    waiting = sum(1 for o in OPTIONS if not o.available and o.component not in INSTEAD)
     lines += [
         "",
         f"{waiting} more uWSGI options are accepted but not available yet; they are reported at"
@@ -65,6 +71,11 @@ def _availability(option: Option) -> str:
         return "yes"
     if option.component == "plugins":
         return "accepted and ignored: polyhost has every runtime built in"
+    if option.component in INSTEAD:
+        return (
+            f"not yet (needs {component_title(option.component)}): the start stops unless"
+            f" --allow-unavailable; meanwhile use {INSTEAD[option.component]}"
+        )
     return f"not yet (accepted and reported at start-up; needs {component_title(option.component)})"
 
 

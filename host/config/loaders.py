@@ -5,7 +5,6 @@ and yaml/json lists repeat the option, repeated xml elements too)."""
 from __future__ import annotations
 
 import json
-import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from xml.parsers import expat
@@ -13,6 +12,7 @@ from xml.parsers import expat
 import yaml
 
 from polyhost.config.model import ConfigError, Directive, Origin
+from polyhost.config.sources import SourceError, read_source
 
 DEFAULT_SECTION = "uwsgi"
 
@@ -40,13 +40,10 @@ def _display(path: str) -> str:
 
 
 def _read_text(path: str) -> str:
-    if path == "-":
-        return sys.stdin.read()
     try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-            return handle.read()
-    except OSError as error:
-        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+        return read_source(path).decode("utf-8", "surrogateescape")
+    except SourceError as error:
+        raise ConfigError(f"cannot read config file {_display(path)}: {error}") from None
 
 
 def _missing_section(path: str, section: str, found: list[str]) -> ConfigError:

@@ -95,10 +95,12 @@ _FALSE_WORDS = frozenset({"false", "no", "off", "0"})
 def parse_value(option: Option, raw: str | None) -> Any:
     """The typed value of `raw` for `option`; None is a bare key. Raises ValueError(expected)."""
     if option.type == "bool":
-        if raw is None or raw.strip().lower() in _TRUE_WORDS:
-            return True
-        if raw.strip().lower() in _FALSE_WORDS:
+        word = "" if raw is None else raw.strip().lower()
+        if word in _FALSE_WORDS:
             return False
+        # as uWSGI, any count is true: the docs' Rails ini has `rbthreads = 2`
+        if word in _TRUE_WORDS or word.isdigit():
+            return True
         raise ValueError("expected a boolean (true/false, yes/no, on/off, 1/0)")
     if raw is None:
         if option.type != "str":

@@ -1,0 +1,1 @@
+<?php echo "Hello from PHP " . basename($_SERVER['SCRIPT_FILENAME']); ?>
