@@ -209,7 +209,7 @@ class StaticFiles:
             return False
         real, st = found
         try:
-            self._respond(request, responder, real, st)
+            self.respond(request, responder, real, st)
         except PermissionError:
             self.log(f"[static] 403 for {env.get('REQUEST_URI', path)!r}: {real} is not readable")
             simple_error(responder, 403)
@@ -285,7 +285,7 @@ class StaticFiles:
 
     # -- response ------------------------------------------------------------------------------
 
-    def _respond(
+    def respond(
         self, request: Request, responder: Responder, real: str, st: os.stat_result
     ) -> None:
         env = request.vars

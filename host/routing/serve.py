@@ -1,0 +1,156 @@
+"""The rules in a process that serves requests: `Routing` is built once from the config (the
+table compiled, the files server for `static:`), then `begin()` runs the request chain on each
+request before dispatch and `end()` the final chain after the response.
+
+`decide()` is the engine alone (request vars in, the decision out), for a process that routes
+without serving, such as the HTTP router.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from polyhost.log import log, printable
+from polyhost.process import CURRENT
+from polyhost.request import simple_error
+from polyhost.routing.actions import ACTIONS, Action
+from polyhost.routing.auth import AUTH_ACTIONS
+from polyhost.routing.cache import CACHE_ACTIONS, CACHE_CONDITIONS
+from polyhost.routing.conditions import CONDITIONS, RuleError
+from polyhost.routing.context import BREAK, Answer, RouteContext
+from polyhost.routing.forward import FORWARD_ACTIONS, BackendError, relay
+from polyhost.routing.respond import RoutedResponder, send_answer
+from polyhost.routing.rules import RoutingTable, build_table, is_route_option, run
+from polyhost.routing.template import Template
+from polyhost.static import StaticFiles
+
+if TYPE_CHECKING:
+    from polyhost.config import Config
+    from polyhost.protocol.connection import WireResponder
+    from polyhost.request import Request
+
+
+def _static(arg: str) -> Action:
+    path = Template(arg)
+
+    def serve(ctx: RouteContext) -> int:
+        ctx.answer = Answer("200 OK", file=path.render(ctx))
+        return BREAK
+
+    return serve
+
+
+#: every action the rules know, by name (what `router-list` prints)
+ALL_ACTIONS = {
+    **ACTIONS,
+    **AUTH_ACTIONS,
+    **CACHE_ACTIONS,
+    **FORWARD_ACTIONS,
+    "static": _static,
+}
+ALL_CONDITIONS = {**CONDITIONS, **CACHE_CONDITIONS}
+
+
+def table_from_config(config: Config) -> RoutingTable:
+    """The routing options, in the order written, compiled (a ConfigError names file:line)."""
+    entries = [
+        (entry.option.name, entry.value or "", str(entry.origin))
+        for entry in config.entries()
+        if entry.option is not None and is_route_option(entry.option.name)
+    ]
+    return build_table(entries, ALL_ACTIONS, ALL_CONDITIONS)
+
+
+def router_list() -> list[str]:
+    """What `--router-list` prints: the actions, then the conditions."""
+    lines = ["*** uWSGI loaded routers ***", *sorted(ALL_ACTIONS), "*** end of list ***"]
+    lines += ["*** route conditions ***", *sorted(ALL_CONDITIONS), "*** end of list ***"]
+    return lines
+
+
+def routing_startup_lines(config: Config) -> list[str]:
+    """What the master logs at start: the compiled tables (uWSGI's dump) and, with
+    `router-list`, the actions and conditions. Raises RoutingError for a bad rule."""
+    lines = table_from_config(config).dump()
+    return [*router_list(), *lines] if config.get("router-list") else lines
+
+
+def decide(table: RoutingTable, env: dict[str, str], wid: int = 0) -> tuple[int, RouteContext]:
+    """Run the request chain on `env` (changed in place): (BREAK or CONTINUE, the context with
+    the answer, forward or header changes the rules decided)."""
+    ctx = RouteContext(env, wid)
+    return run(table.request, ctx) if table.request else 1, ctx
+
+
+@dataclass(slots=True)
+class Routed:
+    """One request under the rules: the responder to answer with, and whether it is done."""
+
+    ctx: RouteContext
+    responder: WireResponder
+    handled: bool
+
+
+class Routing:
+    """The routing table of a worker, with what its actions need to answer."""
+
+    def __init__(self, table: RoutingTable, wid: int, timeout: float) -> None:
+        self.table = table
+        self.wid = wid
+        self.timeout = timeout
+        self.files = StaticFiles(roots=[])
+        self._wrap = bool(table.error or table.response)
+
+    @classmethod
+    def from_config(cls, config: Config, wid: int) -> Routing | None:
+        table = table_from_config(config)
+        if not table:
+            return None
+        return cls(table, wid, float(config.get("socket-timeout") or 4))
+
+    def begin(self, request: Request, responder: WireResponder, sock: socket.socket) -> Routed:
+        ctx = RouteContext(
+            request.vars, self.wid, request.started, request.modifier1, request.modifier2
+        )
+        outcome = run(self.table.request, ctx) if self.table.request else 1
+        request.modifier1, request.modifier2 = ctx.modifier1, ctx.modifier2
+        if ctx.harakiri and CURRENT.set_user_harakiri is not None:
+            CURRENT.set_user_harakiri(ctx.harakiri)
+        if self._wrap or ctx.add_headers or ctx.remove_headers or ctx.stores or ctx.extra:
+            responder = RoutedResponder(responder, self.table, ctx, request, self.files)
+        if ctx.sent:  # `send:` writes raw bytes: the connection cannot carry another request
+            responder.keep_alive = False
+            try:
+                sock.sendall(b"".join(ctx.sent))
+            except OSError as exc:
+                log(f"[uwsgi-route] send: {exc}")
+        if outcome != BREAK:
+            return Routed(ctx, responder, False)
+        if ctx.answer is not None:
+            send_answer(ctx.answer, request, responder, self.files)
+        elif ctx.forward is not None:
+            try:
+                relay(ctx.forward, request, responder, self.timeout)
+            except BackendError as exc:
+                log(f"[uwsgi-route] {printable(str(exc))}")
+                simple_error(responder, 502)
+        else:  # break: without a status: nothing is sent, the connection closes (as uWSGI)
+            responder.keep_alive = False
+        return Routed(ctx, responder, True)
+
+    def end(self, routed: Routed) -> None:
+        """After the response: the final chain, with the status and size known."""
+        if not self.table.final:
+            return
+        ctx = routed.ctx
+        ctx.status = routed.responder.status
+        ctx.response_size = routed.responder.bytes_sent
+        ctx.ended = time.time()
+        ctx.answer = None
+        run(self.table.final, ctx)
+
+
+__all__ = ["ALL_ACTIONS", "ALL_CONDITIONS", "Routing", "RuleError", "decide", "router_list"]

@@ -1,0 +1,24 @@
+"""A WSGI app for the routing tests: shows the vars the rules may change; /missing is a 404,
+/count answers how often the app was called in this worker (to see cache hits skip it)."""
+
+import os
+
+CALLS = {"n": 0}
+SHOWN = ("PATH_INFO", "REQUEST_URI", "QUERY_STRING", "REMOTE_USER", "SCRIPT_NAME", "FOO", "BAR",
+         "REQUEST_METHOD", "DOCUMENT_ROOT", "UWSGI_APPID", "LOCAL")  # fmt: skip
+
+
+def application(env, start_response):
+    path = env.get("PATH_INFO", "")
+    CALLS["n"] += 1
+    if path.startswith("/missing"):
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"nope"]
+    if path.startswith("/count"):
+        body = f"call {CALLS['n']} pid {os.getpid()}".encode()
+        start_response(
+            "200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+    start_response("200 OK", [("Content-Type", "text/plain"), ("X-App", "1")])
+    return ["|".join(f"{k}={env.get(k, '')}" for k in SHOWN).encode("latin-1")]
