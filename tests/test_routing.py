@@ -324,3 +324,66 @@ def test_redirect_targets_cannot_split_headers() -> None:
     assert ctx.answer is not None
     location = dict(ctx.answer.headers)["Location"]
     assert location == "/to/a%0D%0ASet-Cookie:%20x=1%20%E9"
+
+
+@pytest.mark.parametrize(
+    ("rule", "var", "expected"),
+    [
+        ("setuser:bob:ignored", "REMOTE_USER", "bob"),
+        ("sethome:/venv", "UWSGI_HOME", "/venv"),
+        ("setfile:/app.py", "UWSGI_FILE", "/app.py"),
+        ("setscheme:https", "UWSGI_SCHEME", "https"),
+        ("setremoteaddr:10.0.0.1", "REMOTE_ADDR", "10.0.0.1"),
+        ("-:N,3", "N", "4"),
+        ("*:N,3", "N", "21"),
+        ("/:N,2", "N", "3"),
+        ("/:N,0", "N", "0"),
+        ("+:N", "N", "8"),
+    ],
+)
+def test_var_actions(rule: str, var: str, expected: str) -> None:
+    ctx = RouteContext({"PATH_INFO": "/", "N": "7"})
+    assert run(_table(("route-run", rule)).request, ctx) == CONTINUE
+    assert ctx.vars[var] == expected
+
+
+def test_modifier_actions_and_the_uwsgi_remapper() -> None:
+    ctx = RouteContext({"PATH_INFO": "/"})
+    run(_table(("route-run", "setmodifier1:9"), ("route-run", "setmodifier2:2")).request, ctx)
+    assert (ctx.modifier1, ctx.modifier2) == (9, 2)
+    ctx = RouteContext({"PATH_INFO": "/"})
+    assert run(_table(("route-run", "uwsgi:,14,0,phpapp")).request, ctx) == CONTINUE
+    assert (ctx.modifier1, ctx.vars["UWSGI_APPID"]) == (14, "phpapp")
+    ctx = RouteContext({"PATH_INFO": "/"})
+    assert run(_table(("route-run", "uwsgi:/tmp/x.sock,0,0")).request, ctx) == BREAK
+    assert ctx.forward is not None and ctx.forward.address == "/tmp/x.sock"
+
+
+def test_goto_by_rule_number_and_labels_per_chain() -> None:
+    table = _table(
+        ("route-run", "goto:2"),
+        ("route-run", "return:500"),
+        ("route-run", "addvar:A=1"),
+        ("final-route-run", "goto:end"),
+        ("final-route-run", "addvar:B=1"),
+        ("final-route-label", "end"),
+    )
+    ctx = RouteContext({"PATH_INFO": "/"})
+    assert run(table.request, ctx) == CONTINUE and ctx.vars["A"] == "1"
+    assert run(table.final, ctx) == CONTINUE and "B" not in ctx.vars
+    dumped = "\n".join(table.dump())
+    assert "*** dumping internal final routing table ***\n[rule: 0] action: goto:end" in dumped
+
+
+def test_xattr_variable(tmp_path: Path) -> None:
+    import os
+
+    target = tmp_path / "tagged"
+    target.write_text("x")
+    try:
+        os.setxattr(target, "user.polyhost.tag", b"blue")
+    except OSError:
+        pytest.skip("this file system has no user xattrs")
+    ctx = RouteContext({"FILE": str(target)})
+    assert Template("${xattr[FILE:user.polyhost.tag]}").render(ctx) == "blue"
+    assert Template("${xattr[FILE:user.none]}").render(ctx) == ""

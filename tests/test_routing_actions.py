@@ -32,7 +32,7 @@ from redis_helper import redis_server
 from uwsgi_helper import reference_uwsgi
 
 APP = APPS / "routing" / "echo_vars.py"
-PLUGINS = "router_basicauth,router_cache,router_static"
+PLUGINS = "router_basicauth,router_cache,router_static,transformation_gzip,transformation_chunked"
 
 
 def _htpasswd(tmp: Path) -> Path:
@@ -72,6 +72,16 @@ route = ^/missing cachestore:key=${{REQUEST_URI}},name=pages
 route = ^/typed cache:key=${{REQUEST_URI}},name=pages,content_type=text/css
 route = ^/typed cachestore:key=${{REQUEST_URI}},name=pages
 route = ^/files/(.*) static:{tmp}/site/$1
+route = ^/gz gzip:
+route = ^/fixed fixcl:
+route = ^/chunk chunked:
+route = ^/clear clearheaders:202
+response-route = ^/rclear clearheaders:202
+route = ^/raw send-crnl:HTTP/1.0 200 OK
+route = ^/raw send-crnl:X-Raw: yes
+route = ^/raw send-crnl:
+route = ^/raw send:raw body
+route = ^/raw break:
 route-run = cacheinc:key=hits,name=pages
 route = ^/hits cachevar:key=hits,var=FOO,name=pages,num=1
 """
@@ -167,6 +177,36 @@ def test_static_action_serves_the_file(pair: tuple[int, int]) -> None:
     # for a missing file; polyhost sends the type and a 404
     assert _answer(pair[1], "/files/hello.txt")[1]["content-type"] == "text/plain"
     assert _answer(pair[1], "/files/nothere.txt")[0] == 404
+
+
+def test_transformations_as_uwsgi(pair: tuple[int, int]) -> None:
+    import gzip
+
+    answers = []
+    for port in pair:
+        status, head, body = _answer(port, "/gz/x")
+        plain = gzip.decompress(body)
+        assert plain.startswith(b"PATH_INFO=/gz/x|") and head["content-encoding"] == "gzip"
+        status, head, body = _answer(port, "/fixed")
+        assert head["content-length"] == str(len(body)) and body.startswith(b"PATH_INFO=/fixed")
+        cleared = [
+            (code, {k: v for k, v in head.items() if k not in ("content-length", "connection")})
+            for code, head, _ in (_answer(port, "/clear"), _answer(port, "/rclear"))
+        ]
+        raw = get(port, "/raw")
+        answers.append((status, cleared, raw))
+    assert answers[0] == answers[1]
+    assert answers[0][2] == b"HTTP/1.0 200 OK\r\nX-Raw: yes\r\n\r\nraw body"
+
+
+def test_chunked_transformation_on_keep_alive(pair: tuple[int, int]) -> None:
+    with socket.create_connection(("127.0.0.1", pair[1]), timeout=10) as sock:
+        sock.sendall(b"GET /chunk HTTP/1.1\r\nHost: t\r\n\r\n")
+        data = b""
+        while not data.endswith(b"0\r\n\r\n"):
+            data += sock.recv(65536)
+    head = data.partition(b"\r\n\r\n")[0].lower()
+    assert b"transfer-encoding: chunked" in head and b"content-length" not in head
 
 
 def test_cache_counters_and_cachevar(pair: tuple[int, int]) -> None:

@@ -81,7 +81,7 @@ def _goto(arg: str) -> Action:
     label = Template(arg)
 
     def jump(ctx: RouteContext) -> int:
-        ctx.extra["goto"] = label.render(ctx)
+        ctx.jump = label.render(ctx)
         return NEXT
 
     return jump
@@ -265,7 +265,7 @@ def _clearheaders(arg: str) -> Action:
         raise RuleError(f"clearheaders needs an HTTP status, got {arg!r}")
 
     def clear(ctx: RouteContext) -> int:
-        ctx.extra["reset_status"] = status
+        ctx.reset_status = status
         return NEXT
 
     return clear

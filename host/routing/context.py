@@ -88,5 +88,9 @@ class RouteContext:
     harakiri: int = 0
     #: a rule ended the chain with break (what the stats count as routed)
     routed: bool = False
+    #: the label (or rule number) a `goto:` jumps to, taken by the chain's loop
+    jump: str | None = None
+    #: `clearheaders:STATUS`: the response gets this status and none of the app's headers
+    reset_status: str | None = None
     #: free slots for the caller (e.g. the worker's responder)
     extra: dict[str, Any] = field(default_factory=dict)

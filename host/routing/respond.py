@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+import zlib
 from typing import TYPE_CHECKING, BinaryIO
 
 from polyhost.request import simple_error
@@ -68,6 +69,10 @@ class RoutedResponder:
         self.kept: list[bytes] | None = None
         self.kept_size = 0
         self._responding = False
+        #: `gzip:`: the body is compressed as it is written
+        self._gzip: zlib._Compress | None = None
+        #: `fixcl:`: the head waits for the whole body, to send its Content-Length
+        self._held: tuple[str, list[tuple[str, str]], list[bytes]] | None = None
 
     # what the worker reads and sets on a responder
     @property
@@ -121,12 +126,22 @@ class RoutedResponder:
                     answer.headers = self._edited(answer.headers)
                     send_answer(answer, self.request, self.inner, self.files)
                     return
-        reset = ctx.extra.pop("reset_status", None)
-        if reset is not None:
-            status, headers = reset, []
+        if ctx.reset_status is not None:
+            status, headers, ctx.reset_status = ctx.reset_status, [], None
         if ctx.stores:
             self.kept = []
-        self.inner.start(status, self._edited(headers))
+        headers = self._edited(headers)
+        transforms = ctx.transforms
+        if transforms:
+            if "gzip" in transforms or "chunked" in transforms or "fixcl" in transforms:
+                headers = [h for h in headers if h[0].lower() != "content-length"]
+            if "gzip" in transforms:
+                self._gzip = zlib.compressobj(6, zlib.DEFLATED, 31)
+                headers.append(("Content-Encoding", "gzip"))
+            if "fixcl" in transforms:
+                self._held = (status, headers, [])
+                return
+        self.inner.start(status, headers)
 
     def _edited(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
         ctx = self.ctx
@@ -144,12 +159,17 @@ class RoutedResponder:
         if kept is not None and self.kept_size <= MAX_CACHED_BODY:
             kept.append(bytes(data))
             self.kept_size += len(data)
-        self.inner.write(data)
+        if self._gzip is not None:
+            data = self._gzip.compress(data)
+        if self._held is not None:
+            self._held[2].append(data)
+        elif data:
+            self.inner.write(data)
 
     def sendfile(self, file: BinaryIO, offset: int = 0, count: int | None = None) -> None:
         if self.replaced:
             return
-        if self.kept is None:
+        if self.kept is None and self._gzip is None and self._held is None:
             self.inner.sendfile(file, offset, count)
             return
         file.seek(offset)
@@ -163,6 +183,18 @@ class RoutedResponder:
                 remaining -= len(chunk)
 
     def finish(self) -> None:
+        if self._gzip is not None:
+            tail, self._gzip = self._gzip.flush(), None
+            if self._held is not None:
+                self._held[2].append(tail)
+            else:
+                self.inner.write(tail)
+        if self._held is not None:
+            status, headers, body = self._held
+            self._held = None
+            data = b"".join(body)
+            self.inner.start(status, [*headers, ("Content-Length", str(len(data)))])
+            self.inner.write(data)
         self.inner.finish()
         kept, self.kept = self.kept, None
         if kept is not None and self.kept_size <= MAX_CACHED_BODY:

@@ -148,8 +148,9 @@ def run(chain: Chain, ctx: RouteContext) -> int:
             return BREAK
         if outcome == CONTINUE:
             return CONTINUE
-        target = ctx.extra.pop("goto", None)
+        target = ctx.jump
         if target is not None:
+            ctx.jump = None
             to = chain.labels.get(target)
             if to is None:
                 to = int(target) if target.isdigit() else 0

@@ -116,10 +116,18 @@ class Routing:
             request.vars, self.wid, request.started, request.modifier1, request.modifier2
         )
         outcome = run(self.table.request, ctx) if self.table.request else 1
+        ctx.reset_status = None  # as uWSGI: the app's own status comes after clearheaders
         request.modifier1, request.modifier2 = ctx.modifier1, ctx.modifier2
         if ctx.harakiri and CURRENT.set_user_harakiri is not None:
             CURRENT.set_user_harakiri(ctx.harakiri)
-        if self._wrap or ctx.add_headers or ctx.remove_headers or ctx.stores or ctx.extra:
+        if (
+            self._wrap
+            or ctx.add_headers
+            or ctx.remove_headers
+            or ctx.stores
+            or ctx.transforms
+            or ctx.reset_status
+        ):
             responder = RoutedResponder(responder, self.table, ctx, request, self.files)
         if ctx.sent:  # `send:` writes raw bytes: the connection cannot carry another request
             responder.keep_alive = False
