@@ -72,6 +72,10 @@ route = ^/cont return:500
 route = ^/lst last:
 route = ^/lst return:500
 route = ^/nolog donotlog:
+route = ^/admin goto:https
+route-run = last:
+route-label = https
+route-if-not = equal:${HTTPS};on redirect-permanent:https://${HTTP_HOST}${REQUEST_URI}
 error-route-status = 404 return:410
 response-route = ^/resp addheader:X-Resp: yes
 """
@@ -124,6 +128,7 @@ REQUESTS = [
     ("/lst", ""),
     ("/missing", ""),
     ("/resp", ""),
+    ("/admin/users?page=2", ""),
 ]
 
 #: headers whose presence or value is framing, not routing

@@ -353,3 +353,36 @@ def test_harakiri_action_sets_the_request_deadline(tmp_path: Path) -> None:
         status, _, _ = split_response(get(inst.port, "/sleep?5", timeout=30))
         assert status == 504
         wait_for(lambda: "HARAKIRI" in inst.log(), 30, "the harakiri log line")
+
+
+# -- in front of every runtime ---------------------------------------------------------------
+
+
+def test_rewrite_moves_a_request_between_runtimes_and_pretty_urls_for_php(tmp_path: Path) -> None:
+    import shutil
+
+    site = tmp_path / "www"
+    shutil.copytree(APPS / "php", site)
+    args = [
+        "--wsgi-file", str(APP),
+        "--mount", f"/php={site}",
+        "--route", "^/php/legacy/(.*) rewrite:/py/$1",
+        "--route", "^/old-php/(.*) rewrite:/php/$1",
+    ]  # fmt: skip
+    with serving(tmp_path, args) as inst:
+        status, _, body = _answer(inst.port, "/php/hello.php")
+        assert (status, body) == (200, b"hello")  # PHP answers its mount
+        status, _, body = _answer(inst.port, "/php/legacy/x?q=1")
+        assert status == 200 and b"PATH_INFO=/py/x|REQUEST_URI=/php/legacy/x?q=1|" in body
+        status, _, body = _answer(inst.port, "/old-php/index.php")
+        assert (status, body) == (200, b"php index at /php/index.php\n")
+    # the README recipe: pretty URLs for a PHP app, every path without a file goes to index.php
+    args = [
+        "--http-socket-modifier1", "14",
+        "--php-docroot", str(site),
+        "--route-run", f"setdocroot:{site}",
+        "--route-if-not", "exists:${DOCUMENT_ROOT}${PATH_INFO} rewrite:/index.php",
+    ]  # fmt: skip
+    with serving(tmp_path, args) as inst:
+        assert _answer(inst.port, "/blog/2026/hello")[2] == b"php index at /index.php\n"
+        assert _answer(inst.port, "/hello.php")[2] == b"hello"
