@@ -279,6 +279,8 @@ def test_log_actions_final_routes_and_routed_stats(tmp_path: Path) -> None:
         "--route", "^/tag logvar:who=${HTTP_X_WHO}",
         "--route", "^/tag log:tagged ${HTTP_X_WHO}",
         "--route", "^/deny return:403",
+        "--route", "^/renamed seturi:/final-uri",
+        "--route", "^/named setprocname:polyhost-routed-worker",
         "--final-route", "^/tag log:FINAL ${uwsgi[status]} ${uwsgi[rsize]}",
     ]  # fmt: skip
     with serving(tmp_path, args, uwsgi_socket=True) as inst:
@@ -287,8 +289,15 @@ def test_log_actions_final_routes_and_routed_stats(tmp_path: Path) -> None:
         env = {"REQUEST_METHOD": "GET", "REQUEST_URI": "/tag", "PATH_INFO": "/tag",
                "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_X_WHO": "al\x1bce"}  # fmt: skip
         size = len(uwsgi_request(inst.uwsgi_port, env).partition(b"\r\n\r\n")[2])
+        assert _answer(inst.port, "/renamed")[0] == 200
+        assert _answer(inst.port, "/named")[0] == 200
+        assert any(
+            Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"polyhost-routed-worker")
+            for pid in inst.worker_pids()
+        )
         assert _answer(inst.port, "/deny")[0] == 403
         log = inst.wait_log("GET /deny 403")
+        assert "GET /final-uri 200" in log, "the request log shows the URI the rules set"
         assert "GET /tag 200 who=al\\x1bce" in log and "tagged al\\x1bce" in log
         assert f"FINAL 200 {size}" in log
         assert "GET /quiet" not in log

@@ -26,14 +26,19 @@ class RuleError(ValueError):
     """A rule that cannot be built; the parser adds the file:line."""
 
 
-def _path(template: Template, ctx: RouteContext) -> str:
-    return os.fsdecode(template.render(ctx).encode("latin-1"))
-
-
 def _one(check: Callable[[str], bool]) -> Callable[[str], Test]:
+    """A test of the file system on one path (False for a path no file can have: NUL ...)."""
+
     def build(args: str) -> Test:
         template = Template(args)
-        return lambda ctx: check(_path(template, ctx))
+
+        def test(ctx: RouteContext) -> bool:
+            try:
+                return check(os.fsdecode(template.render(ctx).encode("latin-1")))
+            except (ValueError, OSError):
+                return False
+
+        return test
 
     return build
 
@@ -90,6 +95,11 @@ def _ip_in(version: int) -> Callable[[str, str], bool]:
     return inside
 
 
+def _empty(args: str) -> Test:
+    template = Template(args)
+    return lambda ctx: not template.render(ctx)
+
+
 def _isexec(path: str) -> bool:
     return os.access(path, os.X_OK)
 
@@ -100,7 +110,7 @@ CONDITIONS: dict[str, Callable[[str], Test]] = {
     "isdir": _one(os.path.isdir),
     "islink": _one(os.path.islink),
     "isexec": _one(_isexec),
-    "empty": lambda args: (lambda t: lambda ctx: not t.render(ctx))(Template(args)),
+    "empty": _empty,
     "equal": _two(str.__eq__),
     "startswith": _two(str.startswith),
     "endswith": _two(str.endswith),
