@@ -238,6 +238,20 @@ def test_cache_on_redis(tmp_path: Path) -> None:
             assert stored == first
 
 
+def test_cache_on_a_remote_instance(tmp_path: Path) -> None:
+    owner_args = ["--wsgi-file", str(APP), "--cache2", "name=pages,items=10"]
+    with serving(tmp_path, owner_args, uwsgi_socket=True) as owner:
+        remote = f"pages@127.0.0.1:{owner.uwsgi_port}"
+        args = [
+            "--wsgi-file", str(APP),
+            "--route", f"^/count cache:key=${{PATH_INFO}},name={remote}",
+            "--route", f"^/count cachestore:key=${{PATH_INFO}},name={remote}",
+        ]  # fmt: skip
+        with serving(tmp_path, args) as front:
+            first = _answer(front.port, "/count")[2]
+            assert first.startswith(b"call 1 ") and _answer(front.port, "/count")[2] == first
+
+
 # -- forwarding ------------------------------------------------------------------------------
 
 

@@ -15,8 +15,8 @@ import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from polyhost.fabric.ops import caches_for
 from polyhost.log import log, printable
-from polyhost.process import CURRENT
 from polyhost.routing.actions import Action, Builder
 from polyhost.routing.conditions import RuleError, Test
 from polyhost.routing.context import BREAK, NEXT, Answer, CacheStore, RouteContext
@@ -48,11 +48,17 @@ def keyval(arg: str, allowed: set[str], required: tuple[str, ...], what: str) ->
     return fields
 
 
-def _caches() -> CacheSet:
-    caches = CURRENT.caches
-    if caches is None:
-        raise LookupError("no cache configured: add cache2 = name=NAME,items=N")
-    return caches
+def _caches(name: str | None = None) -> CacheSet:
+    """The instance's caches (or, without any, the client of `NAME@HOST:PORT` ones)."""
+    return caches_for(name)
+
+
+def _name(name: Template | None, ctx: RouteContext) -> str | None:
+    return name.render(ctx) if name is not None else None
+
+
+def _key(key: Template, ctx: RouteContext) -> bytes:
+    return key.render(ctx).encode("latin-1")
 
 
 def _optional(fields: dict[str, str], key: str) -> Template | None:
@@ -87,7 +93,7 @@ def _cache(arg: str) -> Action:
     def serve(ctx: RouteContext) -> int:
         item_key = key.render(ctx)
         try:
-            found = _caches().lookup(item_key.encode("latin-1"), name.render(ctx) if name else None)
+            found = _found(item_key.encode("latin-1"), _name(name, ctx))
         except Exception as exc:  # a cache that cannot answer is a miss, as in uWSGI
             log(f"[uwsgi-cache] cache: {printable(str(exc))}")
             return NEXT
@@ -110,6 +116,15 @@ def _cache(arg: str) -> Action:
     return serve
 
 
+def _found(key: bytes, cache: str | None) -> tuple[bytes, int] | None:
+    """(value, expires_at) of a live item; a remote cache (NAME@HOST:PORT) tells no expiry."""
+    caches = _caches(cache)
+    if cache and "@" in cache:
+        value = caches.get(key, cache)
+        return None if value is None else (value, 0)
+    return caches.lookup(key, cache)
+
+
 def _cachestore(arg: str) -> Action:
     fields = keyval(
         arg, {"key", "name", "value", "status", "code", "expires", "gzip"}, ("key",), "cachestore"
@@ -124,7 +139,7 @@ def _cachestore(arg: str) -> Action:
     status = _int(fields.get("status") or fields.get("code") or "0", "status")
 
     def store(ctx: RouteContext) -> int:
-        cache = name.render(ctx) if name else None
+        cache = _name(name, ctx)
         ctx.stores.append(
             CacheStore(
                 key.render(ctx), cache, expires, status, value.render(ctx) if value else None
@@ -149,7 +164,7 @@ def commit(store: CacheStore, status: int, body: bytes) -> None:
     if not data:
         return
     try:
-        _caches().update(store.key.encode("latin-1"), data, store.expires, store.cache)
+        _caches(store.cache).update(store.key.encode("latin-1"), data, store.expires, store.cache)
     except Exception as exc:  # the response was sent already; storing is best effort
         log(f"[uwsgi-cache] cachestore {printable(store.key)!r}: {printable(str(exc))}")
 
@@ -160,13 +175,9 @@ def _cacheset(arg: str) -> Action:
     expires = _int(fields.get("expires", "0"), "expires")
 
     def store(ctx: RouteContext) -> int:
+        cache = _name(name, ctx)
         try:
-            _caches().set(
-                key.render(ctx).encode("latin-1"),
-                value.render(ctx).encode("latin-1"),
-                expires,
-                name.render(ctx) if name else None,
-            )
+            _caches(cache).set(_key(key, ctx), value.render(ctx).encode("latin-1"), expires, cache)
         except Exception as exc:
             log(f"[uwsgi-cache] cacheset: {printable(str(exc))}")
             return BREAK
@@ -181,10 +192,9 @@ def _cachevar(arg: str) -> Action:
     as_number = (fields.get("num") or fields.get("as_num") or "").lower() in _TRUE
 
     def load(ctx: RouteContext) -> int:
+        cache = _name(name, ctx)
         try:
-            value = _caches().get(
-                key.render(ctx).encode("latin-1"), name.render(ctx) if name else None
-            )
+            value = _caches(cache).get(_key(key, ctx), cache)
         except Exception as exc:
             log(f"[uwsgi-cache] cachevar: {printable(str(exc))}")
             return NEXT
@@ -213,14 +223,9 @@ def _cachemath(operation: str, default: int) -> Builder:
             amount = default
             if value is not None:
                 amount = _int(value.render(ctx) or "0", "value", strict=False)
-            caches = _caches()
+            cache = _name(name, ctx)
             try:
-                getattr(caches, operation)(
-                    key.render(ctx).encode("latin-1"),
-                    amount,
-                    expires,
-                    name.render(ctx) if name else None,
-                )
+                getattr(_caches(cache), operation)(_key(key, ctx), amount, expires, cache)
             except Exception as exc:
                 log(f"[uwsgi-cache] cache{operation}: {printable(str(exc))}")
                 return BREAK
@@ -236,12 +241,9 @@ def _incache(args: str) -> Test:
     key, name = Template(fields["key"]), _optional(fields, "name")
 
     def test(ctx: RouteContext) -> bool:
+        cache = _name(name, ctx)
         try:
-            return bool(
-                _caches().exists(
-                    key.render(ctx).encode("latin-1"), name.render(ctx) if name else None
-                )
-            )
+            return bool(_caches(cache).exists(_key(key, ctx), cache))
         except Exception:
             return False
 
