@@ -409,3 +409,20 @@ def test_rewrite_moves_a_request_between_runtimes_and_pretty_urls_for_php(tmp_pa
     with serving(tmp_path, args) as inst:
         assert _answer(inst.port, "/blog/2026/hello")[2] == b"php index at /index.php\n"
         assert _answer(inst.port, "/hello.php")[2] == b"hello"
+
+
+def test_signal_and_setapp_actions(tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    app = APPS / "routing" / "signal_app.py"
+    args = [
+        "--env", f"MARKER={marker}",
+        "--mount", f"/={app}",
+        "--mount", f"/other={APP}",
+        "--route", "^/ping signal:17",
+        "--route", "^/pick setapp:/other",
+    ]  # fmt: skip
+    with serving(tmp_path, args) as inst:
+        assert _answer(inst.port, "/ping")[2] == b"root"
+        wait_for(lambda: marker.exists() and "signal 17" in marker.read_text(), 20, "signal 17")
+        # the app mounted at /other answers, though the path is not under its mountpoint
+        assert b"|UWSGI_APPID=/other|" in _answer(inst.port, "/pick")[2]
