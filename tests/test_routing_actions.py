@@ -72,6 +72,9 @@ route = ^/missing cachestore:key=${{REQUEST_URI}},name=pages
 route = ^/typed cache:key=${{REQUEST_URI}},name=pages,content_type=text/css
 route = ^/typed cachestore:key=${{REQUEST_URI}},name=pages
 route = ^/files/(.*) static:{tmp}/site/$1
+route = ^/f1 file:filename={tmp}/site/hello.txt
+route = ^/f2 file:filename={tmp}/site/hello.txt,status=201 Made,content_type=text/x-test
+route = ^/f3 file:filename={tmp}/site/hello.txt,no_cl=1
 route = ^/gz gzip:
 route = ^/fixed fixcl:
 route = ^/chunk chunked:
@@ -207,6 +210,20 @@ def test_chunked_transformation_on_keep_alive(pair: tuple[int, int]) -> None:
             data += sock.recv(65536)
     head = data.partition(b"\r\n\r\n")[0].lower()
     assert b"transfer-encoding: chunked" in head and b"content-length" not in head
+
+
+def test_file_action_as_uwsgi(pair: tuple[int, int]) -> None:
+    expected = [
+        (200, "text/html", "13"),
+        (201, "text/x-test", "13"),
+        (200, "text/html", None),
+    ]
+    for port in pair:
+        for path, (status, kind, length) in zip(("/f1", "/f2", "/f3"), expected, strict=True):
+            code, head, body = _answer(port, path)
+            assert (code, head["content-type"], body) == (status, kind, b"static hello\n")
+            if length is not None:
+                assert head["content-length"] == length
 
 
 def test_cache_counters_and_cachevar(pair: tuple[int, int]) -> None:

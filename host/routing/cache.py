@@ -27,6 +27,13 @@ if TYPE_CHECKING:
     from polyhost.fabric.cache import CacheSet
 
 _TRUE = frozenset({"1", "true", "yes", "on", "y"})
+#: the spellings of "send no Content-Length" (router_cache and router_static take all three)
+NO_LENGTH = ("no_content_length", "no_cl", "nocl")
+
+
+def flag(fields: dict[str, str], *keys: str) -> bool:
+    """Whether any of `keys` is set to a true value (1, true, yes, on)."""
+    return any(fields.get(key, "").lower() in _TRUE for key in keys)
 
 
 def keyval(arg: str, allowed: set[str], required: tuple[str, ...], what: str) -> dict[str, str]:
@@ -68,27 +75,15 @@ def _optional(fields: dict[str, str], key: str) -> Template | None:
 def _cache(arg: str) -> Action:
     fields = keyval(
         arg,
-        {
-            "key",
-            "content_type",
-            "content_encoding",
-            "mime",
-            "name",
-            "no_offload",
-            "no_content_length",
-            "no_cl",
-            "nocl",
-        },
+        {"key", "content_type", "content_encoding", "mime", "name", "no_offload", *NO_LENGTH},
         ("key",),
         "cache",
     )
     key, name = Template(fields["key"]), _optional(fields, "name")
     content_type = fields.get("content_type") or "text/html"
     encoding = fields.get("content_encoding", "")
-    by_mime = fields.get("mime", "").lower() in _TRUE
-    no_length = any(
-        fields.get(k, "").lower() in _TRUE for k in ("no_content_length", "no_cl", "nocl")
-    )
+    by_mime = flag(fields, "mime")
+    no_length = flag(fields, *NO_LENGTH)
 
     def serve(ctx: RouteContext) -> int:
         item_key = key.render(ctx)
@@ -189,7 +184,7 @@ def _cacheset(arg: str) -> Action:
 def _cachevar(arg: str) -> Action:
     fields = keyval(arg, {"key", "var", "name", "num", "as_num"}, ("key", "var"), "cachevar")
     key, name, var = Template(fields["key"]), _optional(fields, "name"), fields["var"]
-    as_number = (fields.get("num") or fields.get("as_num") or "").lower() in _TRUE
+    as_number = flag(fields, "num", "as_num")
 
     def load(ctx: RouteContext) -> int:
         cache = _name(name, ctx)

@@ -30,6 +30,10 @@ class Answer:
     file: str | None = None
     #: the connection closes after it (uWSGI's `break:STATUS` sends Connection: close)
     close: bool = False
+    #: `file:`: the file is sent as it is, with `status` and `headers`, not as a static file
+    plain: bool = False
+    #: with `plain`: announce the file's size as Content-Length
+    length: bool = True
 
 
 @dataclass(slots=True)

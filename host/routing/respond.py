@@ -41,7 +41,14 @@ def send_answer(
         if st is None or not stat.S_ISREG(st.st_mode):
             simple_error(responder, 404)
             return
-        files.respond(request, responder, os.path.realpath(path), st)
+        if not answer.plain:
+            files.respond(request, responder, os.path.realpath(path), st)
+            return
+        length = [("Content-Length", str(st.st_size))] if answer.length else []
+        with open(path, "rb") as file:
+            responder.start(answer.status, [*length, *answer.headers])
+            if request.vars.get("REQUEST_METHOD") != "HEAD":
+                responder.sendfile(file, 0, st.st_size)
         return
     responder.start(answer.status, answer.headers)
     if answer.body:

@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING
 from polyhost.log import log, printable
 from polyhost.process import CURRENT
 from polyhost.request import simple_error
-from polyhost.routing.actions import ACTIONS, Action
+from polyhost.routing.actions import ACTIONS
 from polyhost.routing.auth import AUTH_ACTIONS
 from polyhost.routing.cache import CACHE_ACTIONS, CACHE_CONDITIONS
 from polyhost.routing.conditions import CONDITIONS, RuleError
-from polyhost.routing.context import BREAK, Answer, RouteContext
+from polyhost.routing.context import BREAK, RouteContext
+from polyhost.routing.files import FILE_ACTIONS
 from polyhost.routing.forward import FORWARD_ACTIONS, BackendError, relay
 from polyhost.routing.respond import RoutedResponder, send_answer
 from polyhost.routing.rules import RoutingTable, build_table, is_route_option, run
-from polyhost.routing.template import Template
 from polyhost.static import StaticFiles
 
 if TYPE_CHECKING:
@@ -33,23 +33,13 @@ if TYPE_CHECKING:
     from polyhost.request import Request
 
 
-def _static(arg: str) -> Action:
-    path = Template(arg)
-
-    def serve(ctx: RouteContext) -> int:
-        ctx.answer = Answer("200 OK", file=path.render(ctx))
-        return BREAK
-
-    return serve
-
-
 #: every action the rules know, by name (what `router-list` prints)
 ALL_ACTIONS = {
     **ACTIONS,
     **AUTH_ACTIONS,
     **CACHE_ACTIONS,
     **FORWARD_ACTIONS,
-    "static": _static,
+    **FILE_ACTIONS,
 }
 ALL_CONDITIONS = {**CONDITIONS, **CACHE_CONDITIONS}
 
