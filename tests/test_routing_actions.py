@@ -443,3 +443,24 @@ def test_signal_and_setapp_actions(tmp_path: Path) -> None:
         wait_for(lambda: marker.exists() and "signal 17" in marker.read_text(), 20, "signal 17")
         # the app mounted at /other answers, though the path is not under its mountpoint
         assert b"|UWSGI_APPID=/other|" in _answer(inst.port, "/pick")[2]
+
+
+def test_rules_run_in_the_workers_behind_a_router(tmp_path: Path) -> None:
+    """A router (here the fastrouter) forwards uwsgi packets: the node's workers run the rules."""
+    from conftest import Instance
+
+    args = ["--wsgi-file", str(APP), "--route", "^/old/(.*) rewrite:/new/$1"]
+    with serving(tmp_path, args, uwsgi_socket=True) as node:
+        port = free_port()
+        to = f"127.0.0.1:{node.uwsgi_port}"
+        front = Instance(
+            ["--fastrouter", f"127.0.0.1:{port}", "--fastrouter-to", to], tmp_path, None, None
+        )
+        try:
+            front.wait_log("spawned polyhost fastrouter 1")
+            env = {"REQUEST_METHOD": "GET", "REQUEST_URI": "/old/a", "PATH_INFO": "/old/a",
+                   "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": "t"}  # fmt: skip
+            answer = wait_for(lambda: uwsgi_request(port, env), 20, "the fastrouter to relay")
+            assert b"PATH_INFO=/new/a|REQUEST_URI=/old/a|" in answer  # type: ignore[operator]
+        finally:
+            assert front.stop() == 0
