@@ -292,7 +292,12 @@ def test_uwsgi_and_http_forwarding(tmp_path: Path) -> None:
             ).encode() + body
             from conftest import http_request
 
-            assert split_response(http_request(front.port, raw))[0] == 200
+            assert split_response(http_request(front.port, raw))[2].endswith(b"|BODY=posted-body")
+            chunked = (
+                b"POST /up/c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+                b"Connection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+            )
+            assert split_response(http_request(front.port, chunked))[2].endswith(b"|BODY=hello")
             assert _answer(front.port, "/dead")[0] == 502
             front.wait_log("[uwsgi-route] cannot connect to 127.0.0.1:1")
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import httptools
 
 from polyhost.protocol.uwsgi import encode_vars, pack_header
+from polyhost.request import BytesBody
 from polyhost.routing.actions import Action
 from polyhost.routing.conditions import RuleError
 from polyhost.routing.context import BREAK, CONTINUE, Forward, RouteContext
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 #: the largest response head a backend may send
 MAX_HEAD = 65536
+#: the largest chunked request body read to forward it with a Content-Length
+MAX_CHUNKED_BODY = 16 << 20
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection"})
 
 
@@ -139,6 +142,13 @@ class _ResponseHead:
 
 def relay(forward: Forward, request: Request, responder: Responder, timeout: float) -> None:
     """Send the request (and its body) to the backend and its response to the client."""
+    if request.content_length is None and "HTTP_TRANSFER_ENCODING" in request.vars:
+        # a chunked body: backends get it with its length (uwsgi needs CONTENT_LENGTH)
+        body = request.body.read(MAX_CHUNKED_BODY + 1)
+        if len(body) > MAX_CHUNKED_BODY:
+            raise BackendError("a chunked request body over 16 MiB cannot be forwarded")
+        request.vars["CONTENT_LENGTH"] = str(len(body))
+        request.body = BytesBody(body)
     with connect(forward.address, timeout) as sock:
         _send(sock, _request_bytes(forward, request), forward)
         length = request.content_length or 0

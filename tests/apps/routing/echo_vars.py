@@ -21,4 +21,7 @@ def application(env, start_response):
         )
         return [body]
     start_response("200 OK", [("Content-Type", "text/plain"), ("X-App", "1")])
-    return ["|".join(f"{k}={env.get(k, '')}" for k in SHOWN).encode("latin-1")]
+    shown = "|".join(f"{k}={env.get(k, '')}" for k in SHOWN).encode("latin-1")
+    if env.get("REQUEST_METHOD") == "POST":
+        shown += b"|BODY=" + env["wsgi.input"].read()
+    return [shown]
