@@ -11,11 +11,13 @@ Needs wrk and uwsgi with its python3 and router_cache plugins (bench/setup.sh).
 """
 
 import sys
+import time
 from collections.abc import Callable
 
 from harness import (
     KEEP_ALIVE,
     NO_KEEP_ALIVE,
+    REPO,
     Comparison,
     Metric,
     Ratio,
@@ -71,5 +73,29 @@ CACHE = Comparison(
     ],
 )
 
+
+def engine_cost(requests: int = 100_000) -> str:
+    """What the rules cost a worker per request, without the noise of a shared machine: the
+    request chain run in-process on a hello-world request, with 0 and with 20 rules."""
+    sys.path.insert(0, str(REPO))
+    from polyhost.request import BytesBody, Request
+    from polyhost.routing.rules import build_table
+    from polyhost.routing.serve import ALL_ACTIONS, ALL_CONDITIONS, Routing
+
+    lines = ["", "## In-process cost of the request chain (Routing.begin, one core)", ""]
+    for count in (1, 20):
+        rules = [("route", NO_MATCH[2 * n + 1], "bench") for n in range(count)]
+        routing = Routing(build_table(rules, ALL_ACTIONS, ALL_CONDITIONS), 1, 4.0)
+        request = Request({"PATH_INFO": "/", "REQUEST_URI": "/"}, BytesBody())
+        start = time.perf_counter()
+        for _ in range(requests):
+            routing.begin(request, None, None)  # type: ignore[arg-type]
+        micros = (time.perf_counter() - start) / requests * 1e6
+        lines.append(f"- {count} non-matching rule(s): {micros:.2f} µs per request")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    sys.exit(run_comparison(RULES) or run_comparison(CACHE))
+    status = run_comparison(RULES) or run_comparison(CACHE)
+    print(engine_cost())
+    sys.exit(status)
