@@ -410,7 +410,8 @@ class Worker:
                 self._buffer_body(request)
             if self.routing is not None:  # the route* rules: may answer, rewrite, wrap
                 routed = self.routing.begin(request, responder, conn.sock)
-                responder = routed.responder
+                if routed is not None:
+                    responder = routed.responder
             if routed is not None and routed.handled:
                 pass
             elif self.static is None or not self.static.serve(request, responder):

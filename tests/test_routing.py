@@ -253,6 +253,12 @@ def test_runs_of_regexps_are_prefiltered_with_the_same_outcome() -> None:
     rules = [("route", f"^/nomatch{n}/(.*)$ return:500") for n in range(20)]
     table = _table(*rules, ("route", "^/hit/(.*) addvar:GOT=$1"))
     assert table.request.prefilters, "20 plain regexps on PATH_INFO share one search"
+    assert not table.request.may_apply({"PATH_INFO": "/none"})
+    assert table.request.may_apply({"PATH_INFO": "/hit/x"})
+    backref = _table(("route", r"^/(a)\1$ return:403"), ("route-uri", "^/q addvar:Q=1"))
+    assert backref.request.may_apply({"PATH_INFO": "/aa", "REQUEST_URI": "/aa"})
+    assert not backref.request.may_apply({"PATH_INFO": "/ab", "REQUEST_URI": "/ab"})
+    assert _table(("route-run", "log:x")).request.may_apply({})
     for path, expected in (("/hit/a", "a"), ("/nomatch7/z", None), ("/none", None)):
         ctx = RouteContext({"PATH_INFO": path})
         outcome = run(table.request, ctx)

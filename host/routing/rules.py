@@ -73,12 +73,26 @@ class Chain:
     labels: dict[str, int] = field(default_factory=dict)
     #: index of the first rule of a run of plain regexps on one var -> (var, any-of, end)
     prefilters: dict[int, tuple[str, re.Pattern[str], int]] = field(default_factory=dict)
+    #: when every rule is a plain regexp: (var, pattern) pairs one of which must match for any
+    #: rule to run; None when the chain has labels, conditions or route-run rules
+    gate: list[tuple[str, re.Pattern[str]]] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.rules)
 
     def finish(self) -> None:
         self.labels = {r.label: r.pos for r in self.rules if r.label is not None}
+        if self.rules and all(r.pattern is not None for r in self.rules):
+            by_var: dict[str, list[str]] = {}
+            self.gate = []
+            for rule in self.rules:
+                pattern = rule.pattern.pattern  # type: ignore[union-attr]
+                if _GROUP_REFERENCES.search(pattern):
+                    self.gate.append((rule.subject, rule.pattern))  # type: ignore[arg-type]
+                else:
+                    by_var.setdefault(rule.subject, []).append(pattern)  # type: ignore[arg-type]
+            for var, patterns in by_var.items():
+                self.gate += _any_of(var, patterns)
         start = 0
         while start < len(self.rules):
             end = start
@@ -92,13 +106,17 @@ class Chain:
                 end += 1
             if end - start >= _PREFILTER_MIN and first.subject is not None:
                 patterns = [r.pattern.pattern for r in self.rules[start:end]]  # type: ignore[union-attr]
-                try:
-                    any_of = re.compile("|".join(f"(?:{p})" for p in patterns))
-                except re.error:
-                    any_of = None
-                if any_of is not None:
-                    self.prefilters[start] = (first.subject, any_of, end)
+                any_of = _any_of(first.subject, patterns)
+                if len(any_of) == 1:
+                    self.prefilters[start] = (first.subject, any_of[0][1], end)
             start = max(end, start + 1)
+
+    def may_apply(self, env: dict[str, str]) -> bool:
+        """False when no rule of the chain can run on these vars (then the chain is a no-op)."""
+        gate = self.gate
+        if gate is None:
+            return True
+        return any(pattern.search(env.get(var, "")) is not None for var, pattern in gate)
 
     def dump(self) -> list[str]:
         title = "" if self.name == "request" else f"{self.name} "
@@ -115,6 +133,14 @@ class Chain:
                 )
         lines.append(f"*** end of the internal {title}routing table ***")
         return lines
+
+
+def _any_of(var: str, patterns: list[str]) -> list[tuple[str, re.Pattern[str]]]:
+    """One alternation of the patterns, or each one alone if they cannot share one."""
+    try:
+        return [(var, re.compile("|".join(f"(?:{p})" for p in patterns)))]
+    except re.error:
+        return [(var, re.compile(p)) for p in patterns]
 
 
 def run(chain: Chain, ctx: RouteContext) -> int:

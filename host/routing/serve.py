@@ -93,6 +93,10 @@ class Routing:
         self.timeout = timeout
         self.files = StaticFiles(roots=[])
         self._wrap = bool(table.error or table.response)
+        #: the request chain alone, made of regexps that may all fail: tested first, cheaply
+        self._gated = not (table.error or table.response or table.final) and (
+            table.request.gate is not None
+        )
 
     @classmethod
     def from_config(cls, config: Config, wid: int) -> Routing | None:
@@ -101,7 +105,12 @@ class Routing:
             return None
         return cls(table, wid, float(config.get("socket-timeout") or 4))
 
-    def begin(self, request: Request, responder: WireResponder, sock: socket.socket) -> Routed:
+    def begin(
+        self, request: Request, responder: WireResponder, sock: socket.socket
+    ) -> Routed | None:
+        """Run the request chain; None when no rule could apply (nothing changed)."""
+        if self._gated and not self.table.request.may_apply(request.vars):
+            return None
         ctx = RouteContext(
             request.vars, self.wid, request.started, request.modifier1, request.modifier2
         )
