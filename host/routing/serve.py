@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from polyhost.log import log, printable
+from polyhost.log import log, log_exception, printable
 from polyhost.process import CURRENT
 from polyhost.request import simple_error
 from polyhost.routing.actions import ACTIONS
@@ -157,7 +157,10 @@ class Routing:
         ctx.response_size = routed.responder.bytes_sent
         ctx.ended = time.time()
         ctx.answer = None
-        run(self.table.final, ctx)
+        try:
+            run(self.table.final, ctx)
+        except Exception as exc:  # the response is out: a failing rule must not stop the worker
+            log_exception("[uwsgi-route] the final chain failed:", exc)
 
 
 __all__ = ["ALL_ACTIONS", "ALL_CONDITIONS", "Routing", "RuleError", "decide", "router_list"]
