@@ -14,8 +14,8 @@ from polyhost.routing.rules import RoutingError, RoutingTable, build_table, run
 from polyhost.routing.serve import ALL_ACTIONS, ALL_CONDITIONS, decide, router_list
 from polyhost.routing.template import Template
 
-from conftest import APPS, POLYHOST, get, serving, split_response
-from uwsgi_helper import reference_uwsgi
+from conftest import APPS, POLYHOST, Instance, get, serving, split_response
+from uwsgi_helper import Reference, reference_uwsgi
 
 APP = APPS / "routing" / "echo_vars.py"
 PLUGINS = "router_rewrite,router_redirect,router_basicauth,router_cache,router_static"
@@ -161,7 +161,7 @@ def _dechunk(body: bytes) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Reference, Instance]]:
     tmp = tmp_path_factory.mktemp("routing-pair")
     ini = tmp / "rules.ini"
     # a static option makes uWSGI load its mime types (for ${mime[...]})
@@ -170,7 +170,25 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
         reference_uwsgi(tmp, ["--ini", str(ini)], PLUGINS) as ref,
         serving(tmp, ["--ini", str(ini)]) as poly,
     ):
-        yield ref.port, poly.port  # type: ignore[misc]
+        yield ref, poly
+
+
+@pytest.fixture(scope="module")
+def pair(servers: tuple[Reference, Instance]) -> tuple[int, int]:
+    ref, poly = servers
+    assert poly.port is not None
+    return ref.port, poly.port
+
+
+def test_table_dumps_as_uwsgi(servers: tuple[Reference, Instance]) -> None:
+    def dumps(log: str) -> list[str]:
+        lines = log.splitlines()
+        return [
+            line for line in lines if line.startswith(("[rule: ", "*** dumping", "*** end of the"))
+        ]
+
+    ref, poly = servers
+    assert dumps(poly.log()) == dumps(ref.log()) != []
 
 
 @pytest.mark.parametrize(("path", "headers"), REQUESTS)
