@@ -284,10 +284,14 @@ def test_runs_of_regexps_are_prefiltered_with_the_same_outcome() -> None:
         assert outcome == (BREAK if path.startswith("/nomatch") else CONTINUE)
 
 
-def test_router_list_names_every_action_and_condition() -> None:
+def test_router_list_names_every_action_and_condition(tmp_path: Path) -> None:
     lines = router_list()
     for name in ("rewrite", "basicauth", "cachestore", "uwsgi", "http", "static", "regexp"):
         assert name in lines
+    with serving(tmp_path, ["--wsgi-file", str(APP), "--router-list"]) as inst:
+        log = inst.log()
+    start = log.index("*** uWSGI loaded routers ***\ncontinue\nlast\nbreak\nreturn\n")
+    assert "\nrewrite-last\n" in log[start:] and "--- end of routers list ---" in log
 
 
 # -- route variables -----------------------------------------------------------------------

@@ -55,9 +55,9 @@ def table_from_config(config: Config) -> RoutingTable:
 
 
 def router_list() -> list[str]:
-    """What `--router-list` prints: the actions, then the conditions."""
-    lines = ["*** uWSGI loaded routers ***", *sorted(ALL_ACTIONS), "*** end of list ***"]
-    lines += ["*** route conditions ***", *sorted(ALL_CONDITIONS), "*** end of list ***"]
+    """What `--router-list` logs: the actions as uWSGI lists them, then the conditions."""
+    lines = ["*** uWSGI loaded routers ***", *ALL_ACTIONS, "--- end of routers list ---"]
+    lines += ["*** route conditions ***", *ALL_CONDITIONS, "--- end of route conditions list ---"]
     return lines
 
 
