@@ -403,7 +403,7 @@ def test_harakiri_action_sets_the_request_deadline(tmp_path: Path) -> None:
 # -- in front of every runtime ---------------------------------------------------------------
 
 
-def test_rewrite_moves_a_request_between_runtimes_and_pretty_urls_for_php(tmp_path: Path) -> None:
+def test_rules_in_front_of_php_perl_ruby_and_python(tmp_path: Path) -> None:
     import shutil
 
     site = tmp_path / "www"
@@ -411,8 +411,13 @@ def test_rewrite_moves_a_request_between_runtimes_and_pretty_urls_for_php(tmp_pa
     args = [
         "--wsgi-file", str(APP),
         "--mount", f"/php={site}",
+        "--mount", f"/perl={APPS / 'psgi' / 'hello.psgi'}",
+        "--mount", f"/ruby={APPS / 'rack' / 'hello.ru'}",
         "--route", "^/php/legacy/(.*) rewrite:/py/$1",
         "--route", "^/old-php/(.*) rewrite:/php/$1",
+        "--route", "^/pl/(.*) rewrite:/perl/$1",
+        "--route", "^/rb/(.*) rewrite:/ruby/$1",
+        "--route", "^/(perl|ruby)/private return:403",
     ]  # fmt: skip
     with serving(tmp_path, args) as inst:
         status, _, body = _answer(inst.port, "/php/hello.php")
@@ -421,6 +426,9 @@ def test_rewrite_moves_a_request_between_runtimes_and_pretty_urls_for_php(tmp_pa
         assert status == 200 and b"PATH_INFO=/py/x|REQUEST_URI=/php/legacy/x?q=1|" in body
         status, _, body = _answer(inst.port, "/old-php/index.php")
         assert (status, body) == (200, b"php index at /php/index.php\n")
+        assert _answer(inst.port, "/pl/x")[2] == b"Hello from /x"
+        assert _answer(inst.port, "/rb/y")[2] == b"Hello from /y"
+        assert [_answer(inst.port, f"/{lang}/private")[0] for lang in ("perl", "ruby")] == [403] * 2
     # the README recipe: pretty URLs for a PHP app, every path without a file goes to index.php
     args = [
         "--http-socket-modifier1", "14",
