@@ -1,6 +1,7 @@
 """Files as answers (router_static): `static:PATH` sends a file with the static-file rules
 (type, Last-Modified, ranges, 304s) and `file:filename=PATH[,status=S][,content_type=T][,mime=1]
-[,no_cl=1]` sends one with the status and type given (text/html unless told)."""
+[,no_cl=1]` sends one with the status and type given (text/html unless told); uWSGI's `no_headers`
+(a body without a head) is refused at start."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def _static(arg: str) -> Action:
 def _file(arg: str) -> Action:
     fields = keyval(
         arg,
-        {"filename", "status", "content_type", "mime", "no_headers", *NO_LENGTH},
+        {"filename", "status", "content_type", "mime", *NO_LENGTH},
         ("filename",),
         "file",
     )  # fmt: skip
