@@ -77,6 +77,7 @@ route-run = last:
 route-label = https
 route-if-not = equal:${HTTPS};on redirect-permanent:https://${HTTP_HOST}${REQUEST_URI}
 error-route-status = 404 return:410
+error-route = ^/err addheader:X-Err: ${uwsgi[status]}
 response-route = ^/resp addheader:X-Resp: yes
 """
 
@@ -129,6 +130,8 @@ REQUESTS = [
     ("/missing", ""),
     ("/resp", ""),
     ("/admin/users?page=2", ""),
+    ("/err", ""),  # the error chain runs at every status, a 200 too (uWSGI's "error" chain)
+    ("/err/missing", ""),
 ]
 
 #: headers whose presence or value is framing, not routing
