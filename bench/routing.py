@@ -81,11 +81,12 @@ def engine_cost(requests: int = 100_000) -> str:
     from polyhost.request import BytesBody, Request
     from polyhost.routing.rules import build_table
     from polyhost.routing.serve import ALL_ACTIONS, ALL_CONDITIONS, Routing
+    from polyhost.static import StaticFiles
 
     lines = ["", "## In-process cost of the request chain (Routing.begin, one core)", ""]
     for count in (1, 20):
         rules = [("route", NO_MATCH[2 * n + 1], "bench") for n in range(count)]
-        routing = Routing(build_table(rules, ALL_ACTIONS, ALL_CONDITIONS), 1, 4.0)
+        routing = Routing(build_table(rules, ALL_ACTIONS, ALL_CONDITIONS), 1, 4.0, StaticFiles([]))
         request = Request({"PATH_INFO": "/", "REQUEST_URI": "/"}, BytesBody())
         start = time.perf_counter()
         for _ in range(requests):

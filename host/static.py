@@ -281,6 +281,10 @@ class StaticFiles:
                 return True
         elif path_within(real, root.real):
             return True
+        return self.is_safe(real)
+
+    def is_safe(self, real: str) -> bool:
+        """Whether a resolved path is under one of the `static-safe` directories."""
         return any(path_within(real, safe) for safe in self.safe)
 
     # -- response ------------------------------------------------------------------------------

@@ -112,7 +112,7 @@ class Worker:
         self.watchdog = threading.Condition()
         self.local = threading.local()
         self.static = StaticFiles.from_config(config)
-        self.routing = Routing.from_config(config, wid)
+        self.routing = Routing.from_config(config, wid, self.static)
 
     # -- life cycle ------------------------------------------------------------------------
     def run(self) -> int:

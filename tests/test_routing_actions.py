@@ -85,6 +85,10 @@ route = ^/raw send-crnl:X-Raw: yes
 route = ^/raw send-crnl:
 route = ^/raw send:raw body
 route = ^/raw break:
+collect-header = X-Sendfile X_SENDFILE
+pull-header = X-Secret SECRET
+response-route-if = equal:${{SECRET}};s3 addheader:X-Had-Secret: yes
+response-route-if-not = empty:${{X_SENDFILE}} static:${{X_SENDFILE}}
 route-run = cacheinc:key=hits,name=pages
 route = ^/hits cachevar:key=hits,var=FOO,name=pages,num=1
 """
@@ -224,6 +228,21 @@ def test_file_action_as_uwsgi(pair: tuple[int, int]) -> None:
             assert (code, head["content-type"], body) == (status, kind, b"static hello\n")
             if length is not None:
                 assert head["content-length"] == length
+
+
+def test_x_sendfile_emulation_as_uwsgi(pair: tuple[int, int], tmp_path: Path) -> None:
+    """The seeds' recipe: collect-header + response-route-if-not = empty:... static:..."""
+    answers = []
+    for port in pair:
+        hello = next(Path("/tmp").glob("pytest-of-*/pytest-*/routing-actions*/site/hello.txt"))
+        hello = hello.resolve()  # pytest-current is a symlink
+        status, head, body = _answer(port, f"/sendfile?{hello}")
+        answers.append((status, body, head.get("x-had-secret"), "x-secret" in head))
+    assert answers[0] == answers[1] == (200, b"static hello\n", "yes", False)
+
+
+def test_static_paths_that_resolve_elsewhere_need_static_safe(pair: tuple[int, int]) -> None:
+    assert _answer(pair[1], "/files/../actions.ini")[0] == 403
 
 
 def test_cache_counters_and_cachevar(pair: tuple[int, int]) -> None:
@@ -395,9 +414,13 @@ def test_harakiri_action_sets_the_request_deadline(tmp_path: Path) -> None:
         "--route", "^/sleep harakiri:1",
     ]  # fmt: skip
     with serving(tmp_path, args) as inst:
+        [worker] = inst.worker_pids()
         status, _, _ = split_response(get(inst.port, "/sleep?5", timeout=30))
         assert status == 504
-        wait_for(lambda: "HARAKIRI" in inst.log(), 30, "the harakiri log line")
+        inst.wait_log("*** HARAKIRI ON WORKER 1", 30)
+        # the killed worker is respawned before the instance is stopped
+        wait_for(lambda: inst.worker_pids() and inst.worker_pids() != [worker], 30, "respawn")
+        assert _answer(inst.port, "/")[0] == 200
 
 
 # -- in front of every runtime ---------------------------------------------------------------

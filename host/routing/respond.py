@@ -11,6 +11,7 @@ import stat
 import zlib
 from typing import TYPE_CHECKING, BinaryIO
 
+from polyhost.log import log, printable
 from polyhost.request import simple_error
 from polyhost.routing import cache
 from polyhost.routing.rules import run
@@ -41,8 +42,14 @@ def send_answer(
         if st is None or not stat.S_ISREG(st.st_mode):
             simple_error(responder, 404)
             return
+        real = os.path.realpath(path)
+        if not answer.plain and not real.startswith(path) and not files.is_safe(real):
+            # as uWSGI: a path that resolves elsewhere (.., symlinks) needs static-safe
+            log(f"[uwsgi-route] static: {printable(path)} resolves outside it, to {real}")
+            simple_error(responder, 403)
+            return
         if not answer.plain:
-            files.respond(request, responder, os.path.realpath(path), st)
+            files.respond(request, responder, real, st)
             return
         length = [("Content-Length", str(st.st_size))] if answer.length else []
         with open(path, "rb") as file:
@@ -121,6 +128,16 @@ class RoutedResponder:
         ctx = self.ctx
         code = status[:3]
         ctx.status = int(code) if code.isdigit() else 0
+        collect = self.table.collect
+        if collect:
+            kept = []
+            for name, value in headers:
+                wanted = collect.get(name.lower())
+                if wanted is not None:
+                    ctx.vars[wanted[0]] = value
+                if wanted is None or not wanted[1]:
+                    kept.append((name, value))
+            headers = kept
         if not self._responding:
             self._responding = True
             for chain in (self.table.error, self.table.response):
@@ -129,9 +146,10 @@ class RoutedResponder:
                 run(chain, ctx)
                 if ctx.answer is not None:
                     answer, ctx.answer = ctx.answer, None
+                    # written through this responder (header actions apply, the chains are
+                    # not run again); the app's own body is dropped after it
+                    send_answer(answer, self.request, self, self.files)
                     self.replaced = True
-                    answer.headers = self._edited(answer.headers)
-                    send_answer(answer, self.request, self.inner, self.files)
                     return
         if ctx.reset_status is not None:
             status, headers, ctx.reset_status = ctx.reset_status, [], None

@@ -195,6 +195,8 @@ class RoutingTable:
 
     def __init__(self) -> None:
         self.chains = {name: Chain(name) for name in CHAINS}
+        #: `collect-header` / `pull-header`: response header (lower case) -> (var, pull)
+        self.collect: dict[str, tuple[str, bool]] = {}
 
     @property
     def request(self) -> Chain:
@@ -213,7 +215,7 @@ class RoutingTable:
         return self.chains["final"]
 
     def __bool__(self) -> bool:
-        return any(self.chains.values())
+        return any(self.chains.values()) or bool(self.collect)
 
     def dump(self) -> list[str]:
         return [line for chain in self.chains.values() if chain for line in chain.dump()]

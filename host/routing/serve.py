@@ -8,11 +8,13 @@ without serving, such as the HTTP router.
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from polyhost.config.values import option_values
 from polyhost.log import log, log_exception, printable
 from polyhost.process import CURRENT
 from polyhost.request import simple_error
@@ -24,7 +26,7 @@ from polyhost.routing.context import BREAK, RouteContext
 from polyhost.routing.files import FILE_ACTIONS
 from polyhost.routing.forward import FORWARD_ACTIONS, BackendError, relay
 from polyhost.routing.respond import RoutedResponder, send_answer
-from polyhost.routing.rules import RoutingTable, build_table, is_route_option, run
+from polyhost.routing.rules import RoutingError, RoutingTable, build_table, is_route_option, run
 from polyhost.static import StaticFiles
 
 if TYPE_CHECKING:
@@ -45,13 +47,24 @@ ALL_CONDITIONS = {**CONDITIONS, **CACHE_CONDITIONS}
 
 
 def table_from_config(config: Config) -> RoutingTable:
-    """The routing options, in the order written, compiled (a ConfigError names file:line)."""
+    """The routing options, in the order written, compiled (a ConfigError names file:line),
+    with the response headers `collect-header` / `pull-header` copy into vars."""
     entries = [
         (entry.option.name, entry.value or "", str(entry.origin))
         for entry in config.entries()
         if entry.option is not None and is_route_option(entry.option.name)
     ]
-    return build_table(entries, ALL_ACTIONS, ALL_CONDITIONS)
+    table = build_table(entries, ALL_ACTIONS, ALL_CONDITIONS)
+    for entry in config.entries():
+        if entry.option is not None and entry.option.name in ("collect-header", "pull-header"):
+            header, space, var = (entry.value or "").strip().partition(" ")
+            if not space or not var.strip():
+                raise RoutingError(
+                    f"{entry.origin}: {entry.option.name} = {entry.value}: "
+                    "write HEADER VAR, e.g. X-Sendfile X_SENDFILE"
+                )
+            table.collect[header.lower()] = (var.strip(), entry.option.name == "pull-header")
+    return table
 
 
 def router_list() -> list[str]:
@@ -64,7 +77,12 @@ def router_list() -> list[str]:
 def routing_startup_lines(config: Config) -> list[str]:
     """What the master logs at start: the compiled tables (uWSGI's dump) and, with
     `router-list`, the actions and conditions. Raises RoutingError for a bad rule."""
-    lines = table_from_config(config).dump()
+    table = table_from_config(config)
+    lines = table.dump()
+    lines += [
+        f"{'pulling' if pull else 'collecting'} header {header} to var {var}"
+        for header, (var, pull) in table.collect.items()
+    ]
     return [*router_list(), *lines] if config.get("router-list") else lines
 
 
@@ -87,23 +105,28 @@ class Routed:
 class Routing:
     """The routing table of a worker, with what its actions need to answer."""
 
-    def __init__(self, table: RoutingTable, wid: int, timeout: float) -> None:
+    def __init__(self, table: RoutingTable, wid: int, timeout: float, files: StaticFiles) -> None:
         self.table = table
         self.wid = wid
         self.timeout = timeout
-        self.files = StaticFiles(roots=[])
-        self._wrap = bool(table.error or table.response)
+        self.files = files
+        self._wrap = bool(table.error or table.response or table.collect)
         #: the request chain alone, made of regexps that may all fail: tested first, cheaply
         self._gated = not (table.error or table.response or table.final) and (
             table.request.gate is not None
         )
 
     @classmethod
-    def from_config(cls, config: Config, wid: int) -> Routing | None:
+    def from_config(cls, config: Config, wid: int, files: StaticFiles | None) -> Routing | None:
+        """The worker's routing, or None without rules; `files` is its static-file server (or
+        None: `static:` then uses the mime types and `static-safe` alone)."""
         table = table_from_config(config)
         if not table:
             return None
-        return cls(table, wid, float(config.get("socket-timeout") or 4))
+        if files is None:
+            safe = [os.path.realpath(p) for p in option_values(config, "static-safe")]
+            files = StaticFiles(roots=[], safe=safe)
+        return cls(table, wid, float(config.get("socket-timeout") or 4), files)
 
     def begin(
         self, request: Request, responder: WireResponder, sock: socket.socket
