@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from polyhost.config.values import option_values
 from polyhost.log import log, log_exception, printable
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 from polyhost.request import simple_error
 from polyhost.routing.actions import ACTIONS
 from polyhost.routing.auth import AUTH_ACTIONS
@@ -126,7 +126,7 @@ class Routing:
         if files is None:
             safe = [os.path.realpath(p) for p in option_values(config, "static-safe")]
             files = StaticFiles(roots=[], safe=safe)
-        return cls(table, wid, float(config.get("socket-timeout") or 4), files)
+        return cls(table, wid, config.get("socket-timeout"), files)
 
     def begin(
         self, request: Request, responder: WireResponder, sock: socket.socket
