@@ -299,7 +299,13 @@ def test_uwsgi_and_http_forwarding(tmp_path: Path) -> None:
             "--route", f"^/web http:127.0.0.1:{backend.port}",
             "--route", "^/dead http:127.0.0.1:1",
         ]  # fmt: skip
-        with serving(tmp_path, args) as front:
+        with serving(tmp_path, args, uwsgi_socket=True) as front:
+            assert front.uwsgi_port is not None
+            # vars from a uwsgi peer can hold CR LF: they never become a forged header
+            evil = {"REQUEST_METHOD": "GET", "REQUEST_URI": "/web/e", "PATH_INFO": "/web/e",
+                    "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_X_EVIL": "a\r\nX-Injected: 1"}  # fmt: skip
+            assert uwsgi_request(front.uwsgi_port, evil).startswith(b"HTTP/1.1 502")
+            front.wait_log("refusing to forward a header")
             for path in ("/up/a?q=1", "/web/a?q=1"):
                 status, head, body = _answer(front.port, path)
                 assert status == 200 and head["x-app"] == "1"

@@ -9,11 +9,13 @@ bounded: the request vars must fit a uwsgi packet (64 KiB), the backend's head 6
 
 from __future__ import annotations
 
+import re
 import socket
 from typing import TYPE_CHECKING
 
 import httptools
 
+from polyhost.protocol.response_head import BadResponse, checked_header
 from polyhost.protocol.uwsgi import encode_vars, pack_header
 from polyhost.request import BytesBody
 from polyhost.routing.actions import Action
@@ -28,6 +30,13 @@ if TYPE_CHECKING:
 MAX_HEAD = 65536
 #: the largest chunked request body read to forward it with a Content-Length
 MAX_CHUNKED_BODY = 16 << 20
+#: request headers a proxy does not pass on (hop by hop, or re-framed here)
+_NOT_FORWARDED = frozenset(
+    {"HOST", "CONNECTION", "KEEP_ALIVE", "TRANSFER_ENCODING", "TE", "UPGRADE", "PROXY_CONNECTION",
+     "CONTENT_LENGTH", "CONTENT_TYPE"}
+)  # fmt: skip
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_TARGET = re.compile(r"[\x21-\x7e\x80-\xff]+")
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection"})
 
 
@@ -102,15 +111,24 @@ def _request_bytes(forward: Forward, request: Request) -> bytes:
             raise BackendError("the request vars do not fit a uwsgi packet (64 KiB)")
         return pack_header(forward.modifier1 or 0, len(block), forward.modifier2 or 0) + block
     target = forward.url or env.get("REQUEST_URI", "/") or "/"
-    lines = [f"{env.get('REQUEST_METHOD', 'GET')} {target} HTTP/1.0"]
-    for key, value in env.items():
-        if key.startswith("HTTP_") and key not in ("HTTP_HOST", "HTTP_CONNECTION"):
-            lines.append(f"{key[5:].replace('_', '-').title()}: {value}")
+    method = env.get("REQUEST_METHOD", "GET")
+    if not _TOKEN.fullmatch(method) or not _TARGET.fullmatch(target):
+        raise BackendError(f"refusing to forward the request line {method!r} {target!r}")
+    lines = [f"{method} {target} HTTP/1.0"]
+    headers = [
+        (key[5:].replace("_", "-").title(), value)
+        for key, value in env.items()
+        if key.startswith("HTTP_") and key[5:] not in _NOT_FORWARDED
+    ]
     for key, name in (("CONTENT_TYPE", "Content-Type"), ("CONTENT_LENGTH", "Content-Length")):
         if env.get(key):
-            lines.append(f"{name}: {env[key]}")
-    lines.append(f"Host: {forward.host or env.get('HTTP_HOST', '')}")
-    lines.append(f"X-Forwarded-For: {env.get('REMOTE_ADDR', '')}")
+            headers.append((name, env[key]))
+    headers.append(("Host", forward.host or env.get("HTTP_HOST", "")))
+    headers.append(("X-Forwarded-For", env.get("REMOTE_ADDR", "")))
+    try:  # vars from a uwsgi peer may hold anything: no header can be forged on the way
+        lines += [checked_header(name, value) for name, value in headers]
+    except BadResponse as exc:
+        raise BackendError(f"refusing to forward a header: {exc}") from None
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 

@@ -45,7 +45,7 @@ def send_answer(
         real = os.path.realpath(path)
         if not answer.plain and not real.startswith(path) and not files.is_safe(real):
             # as uWSGI: a path that resolves elsewhere (.., symlinks) needs static-safe
-            log(f"[uwsgi-route] static: {printable(path)} resolves outside it, to {real}")
+            log(f"[uwsgi-route] static: {printable(path)} resolves to {printable(real)}")
             simple_error(responder, 403)
             return
         if not answer.plain:
