@@ -447,6 +447,7 @@ ACTIONS: dict[str, Builder] = {
     "remheader": _delheader,
     "clearheaders": _clearheaders,
     "resetheaders": _clearheaders,
+    "disableheaders": _transform("noheaders"),
     "flush": _nothing,
     "fixcl": _transform("fixcl"),
     "forcecl": _transform("fixcl"),

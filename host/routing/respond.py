@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import zlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, BinaryIO
 
 from polyhost.log import log, printable
@@ -72,8 +73,13 @@ class RoutedResponder:
         ctx: RouteContext,
         request: Request,
         files: StaticFiles,
+        raw: Callable[[bytes], None],
     ) -> None:
         self.inner = inner
+        #: writes to the client's socket as they are (`disableheaders:` bodies)
+        self.raw = raw
+        #: `disableheaders:`: the status the app gave, none of its head is sent
+        self._headless_status = 0
         self.table = table
         self.ctx = ctx
         self.request = request
@@ -91,7 +97,7 @@ class RoutedResponder:
     # what the worker reads and sets on a responder
     @property
     def status(self) -> int:
-        return self.inner.status
+        return self._headless_status or self.inner.status
 
     @property
     def bytes_sent(self) -> int:
@@ -151,6 +157,10 @@ class RoutedResponder:
                     send_answer(answer, self.request, self, self.files)
                     self.replaced = True
                     return
+        if "noheaders" in ctx.transforms:
+            self._headless_status = ctx.status
+            self.inner.keep_alive = False  # a body without a head has no framing
+            return
         if ctx.reset_status is not None:
             status, headers, ctx.reset_status = ctx.reset_status, [], None
         if ctx.stores:
@@ -188,13 +198,21 @@ class RoutedResponder:
             data = self._gzip.compress(data)
         if self._held is not None:
             self._held[2].append(data)
+        elif self._headless_status:
+            self.raw(data)
+            self.inner.bytes_sent += len(data)
         elif data:
             self.inner.write(data)
 
     def sendfile(self, file: BinaryIO, offset: int = 0, count: int | None = None) -> None:
         if self.replaced:
             return
-        if self.kept is None and self._gzip is None and self._held is None:
+        if (
+            self.kept is None
+            and self._gzip is None
+            and self._held is None
+            and not (self._headless_status)
+        ):
             self.inner.sendfile(file, offset, count)
             return
         file.seek(offset)

@@ -8,15 +8,18 @@ without serving, such as the HTTP router.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from polyhost.config.values import option_values
 from polyhost.log import log, log_exception, printable
 from polyhost.process_state import CURRENT
+from polyhost.protocol.sockio import send_all
 from polyhost.request import simple_error
 from polyhost.routing.actions import ACTIONS
 from polyhost.routing.auth import AUTH_ACTIONS
@@ -150,13 +153,12 @@ class Routing:
             or ctx.transforms
             or ctx.reset_status
         ):
-            responder = RoutedResponder(responder, self.table, ctx, request, self.files)
+            responder = RoutedResponder(
+                responder, self.table, ctx, request, self.files, self._raw_writer(sock)
+            )
         if ctx.sent:  # `send:` writes raw bytes: the connection cannot carry another request
             responder.keep_alive = False
-            try:
-                sock.sendall(b"".join(ctx.sent))
-            except OSError as exc:
-                log(f"[uwsgi-route] send: {exc}")
+            self._raw_writer(sock)(b"".join(ctx.sent))
         if outcome != BREAK:
             return Routed(ctx, responder, False)
         if ctx.answer is not None:
@@ -170,6 +172,10 @@ class Routing:
         else:  # break: without a status: nothing is sent, the connection closes (as uWSGI)
             responder.keep_alive = False
         return Routed(ctx, responder, True)
+
+    def _raw_writer(self, sock: socket.socket) -> Callable[[bytes], None]:
+        """Bytes straight to the client (`send:`, `disableheaders:`), within socket-timeout."""
+        return functools.partial(send_all, sock, timeout=self.timeout)
 
     def end(self, routed: Routed) -> None:
         """After the response: the final chain, with the status and size known."""
