@@ -234,7 +234,8 @@ def test_decide_is_the_engine_without_a_server() -> None:
         (("route", "^/ logvar:novalue"), "logvar needs KEY=VALUE"),
         (("route", "^/ cache:name=x"), "you need to specify key="),
         (("route", "^/ basicauth:realm-only"), "basicauth needs REALM,USER:PASS"),
-        (("route", "^/ return:abc"), "return needs an HTTP status"),
+        (("route", "^/ return:abc"), "return needs a known HTTP status"),
+        (("route", "^/ return:799"), "return needs a known HTTP status"),
     ],
 )
 def test_bad_rules_are_start_up_errors(rule: tuple[str, str], message: str) -> None:

@@ -64,10 +64,15 @@ def _break(arg: str) -> Action:
 
 
 def _return(arg: str) -> Action:
-    status = status_line(arg) if len(arg) >= 3 else None
-    if status is None:
-        raise RuleError(f"return needs an HTTP status such as 403, got {arg!r}")
-    phrase = status.partition(" ")[2].encode("latin-1")
+    code = arg.strip()[:3]
+    try:
+        phrase_text = http.HTTPStatus(int(code)).phrase if code.isdigit() else ""
+    except ValueError:
+        phrase_text = ""
+    if not phrase_text:  # uWSGI answers nothing for a code it has no phrase for
+        raise RuleError(f"return needs a known HTTP status such as 403, got {arg!r}")
+    status = f"{code} {phrase_text}"
+    phrase = phrase_text.encode("latin-1")
     headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(phrase)))]
 
     def answer(ctx: RouteContext) -> int:

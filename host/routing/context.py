@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 #: what an action tells the chain: go on with the next rule, stop the chain and serve the
 #: request (continue/last), or stop and serve nothing more (break: the request is answered)
@@ -96,5 +95,3 @@ class RouteContext:
     jump: str | None = None
     #: `clearheaders:STATUS`: the response gets this status and none of the app's headers
     reset_status: str | None = None
-    #: free slots for the caller (e.g. the worker's responder)
-    extra: dict[str, Any] = field(default_factory=dict)

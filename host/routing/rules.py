@@ -50,8 +50,6 @@ class Rule:
 
     pos: int
     option: str
-    text: str
-    origin: str
     label: str | None = None
     subject: str | None = None
     pattern: re.Pattern[str] | None = None
@@ -243,7 +241,7 @@ def build_table(
                 chain_name, kind = name, option[len(prefix) :]
                 break
         chain = table.chains[chain_name]
-        rule = Rule(pos=len(chain.rules), option=option, text=value, origin=origin)
+        rule = Rule(pos=len(chain.rules), option=option)
         try:
             _fill(rule, kind[len("route") :], value, actions, conditions)
         except RuleError as exc:
