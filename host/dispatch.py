@@ -260,6 +260,12 @@ class Dispatcher:
         env = request.vars
         script_name = env.get("SCRIPT_NAME", "")
         path = env.get("PATH_INFO", "")
+        appid = env.get("UWSGI_APPID")
+        if appid:  # uWSGI's app id is the mountpoint (`setapp:` routes, nginx uwsgi_param)
+            for app in candidates:
+                if app.mountpoint and app.mountpoint == appid.rstrip("/"):
+                    request.mountpoint = app.mountpoint
+                    return app
         if script_name:
             for app in candidates:
                 if app.mountpoint and app.mountpoint == script_name.rstrip("/"):

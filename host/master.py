@@ -35,6 +35,7 @@ from polyhost.lifeline import die_with_parent
 from polyhost.log import log, log_exception, open_logfile, set_log_date
 from polyhost.process_state import CURRENT
 from polyhost.router.announcer import Announcer, ConfigError
+from polyhost.routing.serve import routing_startup_lines
 from polyhost.scoreboard import Scoreboard
 from polyhost.sockets import INHERIT_ENV, Listener, SocketError, export_fds, open_listeners
 from polyhost.static import StaticFiles
@@ -177,6 +178,11 @@ class Master:
         _apply_env(cfg)
         try:  # a bad static option stops the start here, not a worker after fork
             self.serves_static = StaticFiles.from_config(cfg) is not None
+        except ValueError as exc:
+            raise StartupError(str(exc)) from exc
+        try:  # bad route rules stop the start here (file:line), not a worker after fork
+            for line in routing_startup_lines(cfg):
+                log(line)
         except ValueError as exc:
             raise StartupError(str(exc)) from exc
         ctx = RuntimeContext(cfg, log, 0, self.threads)

@@ -358,6 +358,7 @@ class WorkerSlot:
         *,
         write_errors: int = 0,
         read_errors: int = 0,
+        routed: bool = False,
     ) -> None:
         """A request ended: counters (worker, core, app), tx, avg_rt, idle when no core is busy,
         harakiri deadlines cleared. `app_index` is the App.id, or -1 when no app served it."""
@@ -366,6 +367,7 @@ class WorkerSlot:
         mem = self._mem
         counts = self._core_counts[core]
         counts[0] += 1
+        counts[2] += routed
         counts[4] += write_errors
         counts[5] += read_errors
         _CORE_END.pack_into(mem, self._core_offsets[core], *counts, 0, 0.0, 0.0)

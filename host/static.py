@@ -193,7 +193,7 @@ class StaticFiles:
             return False
         real, st = found
         try:
-            self._respond(request, responder, real, st)
+            self.respond(request, responder, real, st)
         except PermissionError:
             self.log(f"[static] 403 for {env.get('REQUEST_URI', path)!r}: {real} is not readable")
             simple_error(responder, 403)
@@ -265,11 +265,15 @@ class StaticFiles:
                 return True
         elif path_within(real, root.real):
             return True
+        return self.is_safe(real)
+
+    def is_safe(self, real: str) -> bool:
+        """Whether a resolved path is under one of the `static-safe` directories."""
         return any(path_within(real, safe) for safe in self.safe)
 
     # -- response ------------------------------------------------------------------------------
 
-    def _respond(
+    def respond(
         self, request: Request, responder: Responder, real: str, st: os.stat_result
     ) -> None:
         env = request.vars

@@ -45,6 +45,7 @@ from polyhost.request import (
     ResponseAborted,
     simple_error,
 )
+from polyhost.routing.serve import Routing
 from polyhost.static import StaticFiles
 
 if TYPE_CHECKING:
@@ -135,6 +136,7 @@ class Worker:
         self.static = StaticFiles.from_config(config)
         #: set when an app's runtime takes connections over (ASGI's event loop)
         self.handover: Handover | None = None
+        self.routing = Routing.from_config(config, wid, self.static)
 
     # -- life cycle ------------------------------------------------------------------------
     def run(self) -> int:
@@ -464,6 +466,7 @@ class Worker:
                 self.watchdog.notify()
         self.slot.begin_request(core, request.vars, self.harakiri)
         app = None
+        routed = None
         exceptions_before = 0
         failed = False
         keep = False
@@ -474,7 +477,13 @@ class Worker:
                 )
             if self.post_buffering:
                 self._buffer_body(request)
-            if self.static is None or not self.static.serve(request, responder):
+            if self.routing is not None:  # the route* rules: may answer, rewrite, wrap
+                routed = self.routing.begin(request, responder, conn.sock)
+                if routed is not None:
+                    responder = routed.responder
+            if routed is not None and routed.handled:
+                pass
+            elif self.static is None or not self.static.serve(request, responder):
                 app = self.dispatcher.select(request)
                 if app is not None:
                     exceptions_before = app.exceptions
@@ -517,6 +526,8 @@ class Worker:
         finally:
             slot.deadline = 0.0
             slot.conn = slot.request = slot.responder = None
+        if routed is not None:
+            self.routing.end(routed)  # type: ignore[union-attr]
         end = time.time()
         exception = failed or (app is not None and app.exceptions > exceptions_before)
         self.requests += 1
@@ -526,9 +537,13 @@ class Worker:
             int((end - request.started) * 1_000_000),
             app.id if app else -1,
             exception,
+            routed=routed is not None and routed.ctx.routed,
         )
-        if self.logging:
-            self._log_request(request, responder, app.id if app else -1, core, end, exception)
+        if self.logging and not (routed is not None and routed.ctx.donotlog):
+            logvars = routed.ctx.logvars if routed is not None else None
+            self._log_request(
+                request, responder, app.id if app else -1, core, end, exception, logvars
+            )
         self._maybe_recycle()
         return keep  # when stopping, only a response started before it says keep-alive
 
@@ -559,6 +574,7 @@ class Worker:
         core: int,
         end: float,
         exception: bool,
+        logvars: dict[str, str] | None = None,
     ) -> None:
         env = request.vars
         req_worker = self.slot.app_counters(app_id)[0] if app_id >= 0 else -1
@@ -584,6 +600,7 @@ class Worker:
                     modifier2=request.modifier2,
                     pktsize=request.vars_size,
                     switches=0 if exception else 1,
+                    logvars=logvars,
                 )
             )
         )

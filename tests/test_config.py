@@ -129,6 +129,8 @@ def test_available_options_are_exactly_the_implemented_ones() -> None:
         ("spooler", "spooler"),
         ("mule", "mule"),
         ("emperor", "emperor"),
+        ("route", "router"),
+        ("error-route-status", "router"),
     ):
         option = find_option(name)
         assert option is not None and option.available and option.component == component, name
@@ -136,7 +138,6 @@ def test_available_options_are_exactly_the_implemented_ones() -> None:
         ("go-load", "go"),
         ("http", "http"),
         ("legion", "legion"),
-        ("route", "router"),
         ("cheaper", "cheaper"),
     ):
         option = find_option(name)

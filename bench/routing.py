@@ -1,0 +1,102 @@
+"""Internal routing (issue 16): polyhost vs real uWSGI 2.0 on the same rules.
+
+1. Hello-world WSGI with no rules and with 20 non-matching `route` rules (target: 20 rules cost
+   at most 10%, ratio >= 0.9, and no worse than uWSGI's own ratio).
+2. A page with some work, served by the app and from the response cache (`cache:` +
+   `cachestore:` on a `cache2`; target: a hit >= 1.5x the app, and no worse than uWSGI's ratio).
+
+    .venv/bin/python bench/routing.py [--duration S] [--mode keep-alive] [--only NAME]
+
+Needs wrk and uwsgi with its python3 and router_cache plugins (bench/setup.sh).
+"""
+
+import sys
+import time
+from collections.abc import Callable
+
+from harness import (
+    KEEP_ALIVE,
+    NO_KEEP_ALIVE,
+    REPO,
+    Comparison,
+    Metric,
+    Ratio,
+    Server,
+    in_both_modes,
+    polyhost_argv,
+    run_comparison,
+    uwsgi_argv,
+)
+
+HELLO = "bench/apps/hello_wsgi.py"
+PAGE = "bench/apps/routing_page.py"
+#: 20 rules on PATH_INFO that never match "/"
+NO_MATCH = [arg for n in range(20) for arg in ("--route", f"^/nomatch{n}/(.*)$ break:404")]
+CACHED = [
+    "--cache2", "name=pages,items=100",
+    "--route", "^/ cache:key=${REQUEST_URI},name=pages",
+    "--route", "^/ cachestore:key=${REQUEST_URI},name=pages",
+]  # fmt: skip
+
+
+def _poly(*options: str) -> Callable[[int, str], list[str]]:
+    return lambda port, mode: polyhost_argv(port, *options)
+
+
+def _uwsgi(plugins: str, *options: str) -> Callable[[int, str], list[str]]:
+    return lambda port, mode: uwsgi_argv(port, mode, plugins, *options)
+
+
+def _pair(name: str, options: list[str], app: str) -> list[Server]:
+    return [
+        Server(f"polyhost{name}", _poly("--wsgi-file", app, *options)),
+        Server(f"uWSGI{name}", _uwsgi("python3,router_cache", "--wsgi-file", app, *options)),
+    ]
+
+
+RULES = Comparison(
+    title="Routing: hello world with 0 and with 20 non-matching route rules",
+    servers=[*_pair("", [], HELLO), *_pair(" 20 rules", NO_MATCH, HELLO)],
+    modes=[KEEP_ALIVE, NO_KEEP_ALIVE],
+    ratios=[
+        Ratio("polyhost 20 rules", "polyhost", Metric.REQUESTS_PER_SECOND, in_both_modes(0.9)),
+        Ratio("uWSGI 20 rules", "uWSGI", Metric.REQUESTS_PER_SECOND),
+    ],
+)
+CACHE = Comparison(
+    title="Routing: a page from the app and from the response cache (cache/cachestore)",
+    servers=[*_pair(" app", [], PAGE), *_pair(" cached", CACHED, PAGE)],
+    modes=[KEEP_ALIVE, NO_KEEP_ALIVE],
+    ratios=[
+        Ratio("polyhost cached", "polyhost app", Metric.REQUESTS_PER_SECOND, in_both_modes(1.5)),
+        Ratio("uWSGI cached", "uWSGI app", Metric.REQUESTS_PER_SECOND),
+    ],
+)
+
+
+def engine_cost(requests: int = 100_000) -> str:
+    """What the rules cost a worker per request, without the noise of a shared machine: the
+    request chain run in-process on a hello-world request, with 0 and with 20 rules."""
+    sys.path.insert(0, str(REPO))
+    from polyhost.request import BytesBody, Request
+    from polyhost.routing.rules import build_table
+    from polyhost.routing.serve import ALL_ACTIONS, ALL_CONDITIONS, Routing
+    from polyhost.static import StaticFiles
+
+    lines = ["", "## In-process cost of the request chain (Routing.begin, one core)", ""]
+    for count in (1, 20):
+        rules = [("route", NO_MATCH[2 * n + 1], "bench") for n in range(count)]
+        routing = Routing(build_table(rules, ALL_ACTIONS, ALL_CONDITIONS), 1, 4.0, StaticFiles([]))
+        request = Request({"PATH_INFO": "/", "REQUEST_URI": "/"}, BytesBody())
+        start = time.perf_counter()
+        for _ in range(requests):
+            routing.begin(request, None, None)  # type: ignore[arg-type]
+        micros = (time.perf_counter() - start) / requests * 1e6
+        lines.append(f"- {count} non-matching rule(s): {micros:.2f} µs per request")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    status = run_comparison(RULES) or run_comparison(CACHE)
+    print(engine_cost())
+    sys.exit(status)
