@@ -31,6 +31,7 @@ from polyhost.fabric.setup import Fabric
 from polyhost.fabric.signals import Target
 from polyhost.log import log, log_exception, open_logfile, set_log_date
 from polyhost.process import CURRENT
+from polyhost.router import supervision
 from polyhost.scoreboard import Scoreboard
 from polyhost.sockets import INHERIT_ENV, Listener, SocketError, export_fds, open_listeners
 from polyhost.static import StaticFiles
@@ -54,7 +55,7 @@ class StartupError(Exception):
 
 @dataclass
 class ChildProc:
-    """A process the master supervises: a worker, a mule or a spooler."""
+    """A process the master supervises: a worker, a mule, a spooler or a router."""
 
     kind: str
     number: int
@@ -68,9 +69,13 @@ class ChildProc:
     respawns: int = 0
     #: mule script or spooler directory
     arg: str = ""
+    #: what a router process serves (kind == "router")
+    router: supervision.RouterContext | None = None
 
     @property
     def name(self) -> str:
+        if self.router is not None:
+            return self.router.name
         return f"{self.kind} {self.number}"
 
 
@@ -78,6 +83,8 @@ class ChildProc:
 class Master:
     config: Config
     listeners: list[Listener] = field(default_factory=list)
+    #: the routers' sockets (`--http` ...), bound and inherited with the workers' ones
+    router_listeners: list[Listener] = field(default_factory=list)
     children: list[ChildProc] = field(default_factory=list)
     pending: list[ChildProc] = field(default_factory=list)
     state: str = "running"  # running | reloading | stopping | workers-reload
@@ -115,18 +122,31 @@ class Master:
         for warning in cfg.warnings:
             log(f"config: {warning}")
         try:
-            self.listeners = open_listeners(cfg, log)
+            bound = open_listeners(cfg, log, supervision.router_binds(cfg))
         except (SocketError, OSError) as exc:
             raise StartupError(str(exc)) from exc
+        self.listeners = [lst for lst in bound if not supervision.is_router_proto(lst.proto)]
+        self.router_listeners = [lst for lst in bound if supervision.is_router_proto(lst.proto)]
         if cfg.get("rpc-grpc"):
             self._open_gateway_backend()
-        if not self.listeners:
+        if not bound:
             log(
                 "*** no socket configured (socket, http-socket or fastcgi-socket): "
                 "the instance serves nothing ***"
             )
-        for listener in self.listeners:
-            how = "inherited" if self.reloads else "bound to"
+        how = "inherited" if self.reloads else "bound to"
+        for listener in self.router_listeners:
+            kind = listener.proto.partition(":")[0]
+            verb = "inherited" if self.reloads else "bound on"
+            log(f"polyhost {kind} {verb} {listener.name} fd {listener.sock.fileno()}")
+        for number, listener in enumerate(self.listeners):
+            if listener.name == supervision.AUTO_SOCKET:
+                address = supervision.listener_address(listener)
+                log(
+                    f"uwsgi socket {number} {how} TCP address {address} (port auto-assigned) "
+                    f"fd {listener.sock.fileno()}"
+                )
+                continue
             log(f"{listener.proto} socket {how} {listener.name} fd {listener.sock.fileno()}")
         self._write_pidfile("pidfile")
         self._drop_privileges()
@@ -159,7 +179,12 @@ class Master:
         except (AppLoadError, ValueError) as exc:
             raise StartupError(str(exc)) from exc
         self.specs = specs
-        if not specs and not self.serves_static and cfg.get("need-app"):
+        if (
+            not specs
+            and not self.serves_static
+            and cfg.get("need-app")
+            and not supervision.routers_only(cfg)
+        ):
             raise StartupError(
                 "no app configured (wsgi-file, module, mount, static-map ...): nothing to "
                 "serve. Set one, or need-app = false to start an empty instance"
@@ -186,8 +211,15 @@ class Master:
         gc.collect()
         gc.freeze()
         self._plan_children()
+        adopted = supervision.adopted_pids()
+        for child in self.routers:  # the routers first: they must listen before workers serve
+            if child.name in adopted:
+                self._adopt(child, adopted[child.name])
+            else:
+                self.spawn(child)
         for child in self.children:
-            self.spawn(child)
+            if child.kind != "router":
+                self.spawn(child)
 
     def _plan_children(self) -> None:
         """Workers, then mules, then spoolers; each keeps its control channel across respawns."""
@@ -201,8 +233,14 @@ class Master:
         ]
         if self.config.get("rpc-grpc"):
             plan.append(("gateway", 1, str(self.config.get("rpc-grpc"))))
-        for kind, number, arg in plan:
-            child = ChildProc(kind, number, ControlPair.create(), arg=arg)
+        planned = [ChildProc(kind, n, ControlPair.create(), arg=arg) for kind, n, arg in plan]
+        router_plans = supervision.plan_routers(self.config, self.listeners + self.router_listeners)
+        planned += [
+            ChildProc("router", index, ControlPair.create(), router=context)
+            for index, context in enumerate(router_plans, 1)
+        ]
+        for child in planned:
+            kind, number = child.kind, child.number
             self.children.append(child)
             slot = self.board.worker(number) if kind == "worker" else None
             self.fabric.router.processes.append(
@@ -217,6 +255,16 @@ class Master:
     @property
     def workers(self) -> list[ChildProc]:
         return [c for c in self.children if c.kind == "worker"]
+
+    @property
+    def routers(self) -> list[ChildProc]:
+        return [c for c in self.children if c.kind == "router"]
+
+    def _adopt(self, child: ChildProc, pid: int) -> None:
+        """A router the master that re-exec'd into us left running: supervise it again."""
+        child.pid, child.spawned_at = pid, time.time()
+        self._target(child).pid = pid
+        log(f"polyhost {child.name} kept running through the reload (pid: {pid})")
 
     def _open_gateway_backend(self) -> None:
         """A private uwsgi socket the gRPC gateway forwards its calls to (modifier1 173)."""
@@ -281,6 +329,12 @@ class Master:
             log(f"spawned polyhost {child.name} (pid: {pid})")
 
     def _child_body(self, child: ChildProc) -> int:
+        if child.router is not None:
+            for listener in self.listeners:
+                listener.sock.close()
+            return supervision.run_router(child.router)
+        for listener in self.router_listeners:
+            listener.sock.close()
         if child.kind == "worker":
             return Worker(
                 child.number, self.config, self.listeners, self.dispatcher, self.board
@@ -444,8 +498,14 @@ class Master:
             os.write(self.sig_w, b"s")
 
     def _finish_transition(self) -> bool:
-        """Stopping or reloading: True once every worker is gone (kill at the deadline)."""
-        alive = [p for p in self.children if p.pid]
+        """Stopping or reloading: True once every worker is gone (kill at the deadline). The
+        routers stop last, once nothing else runs; a reload keeps them."""
+        alive = [p for p in self.children if p.pid and p.kind != "router"]
+        if self.state == "stopping" and not alive:
+            alive = [p for p in self.routers if p.pid]
+            for proc in alive:
+                if not proc.stopping:
+                    self._stop_worker(proc, signal.SIGTERM)
         if not alive:
             return True
         if time.time() >= self.deadline:
@@ -462,7 +522,7 @@ class Master:
         self.deadline = time.time() + (self.reload_mercy if graceful else 3)
         sig = signal.SIGTERM if graceful else signal.SIGINT
         for proc in self.children:
-            if proc.pid:
+            if proc.pid and proc.kind != "router":
                 self._stop_worker(proc, sig)
 
     def begin_reload(self, graceful: bool = True) -> None:
@@ -471,7 +531,7 @@ class Master:
         self.pending.clear()
         self.deadline = time.time() + (self.worker_mercy if graceful else 3)
         for proc in self.children:
-            if proc.pid:
+            if proc.pid and proc.kind != "router":
                 self._stop_worker(proc, signal.SIGHUP if graceful else signal.SIGINT)
 
     def reload_workers(self) -> None:
@@ -488,7 +548,8 @@ class Master:
         if self.stats_server is not None:
             self.stats_server.close()
         env = dict(os.environ)
-        env[INHERIT_ENV] = export_fds(self.listeners)
+        env[INHERIT_ENV] = export_fds(self.listeners + self.router_listeners)
+        env[supervision.ADOPT_ENV] = supervision.export_pids({p.name: p.pid for p in self.routers})
         env[RELOAD_ENV] = str(self.reloads + 1)
         if self.fifo_fd >= 0:
             os.close(self.fifo_fd)
@@ -615,6 +676,16 @@ class Master:
             if c.kind == "spooler"
         ]
         mules = [{"id": c.number, "pid": c.pid} for c in self.children if c.kind == "mule"]
+        router_stats = [
+            {
+                "name": c.name,
+                "pid": c.pid,
+                "respawns": c.respawns,
+                "sockets": [s.listener.name for s in c.router.sockets],
+            }
+            for c in self.routers
+            if c.router is not None
+        ]
         return build_stats(
             self.board,
             version=__version__,
@@ -624,6 +695,7 @@ class Master:
             caches=self.fabric.stats()["caches"],
             spoolers=spoolers,
             mules=mules,
+            routers=router_stats,
         )
 
     def cleanup(self, vacuum: bool) -> None:
@@ -639,7 +711,7 @@ class Master:
             fabric.close(final=True)
         if not vacuum or not self.config.get("vacuum"):
             return
-        for listener in self.listeners:
+        for listener in self.listeners + self.router_listeners:
             if listener.path:
                 with contextlib.suppress(OSError):
                     os.unlink(listener.path)

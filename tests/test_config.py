@@ -98,12 +98,12 @@ def test_available_options_are_exactly_the_implemented_ones() -> None:
         ("cache2", "cache"),
         ("spooler", "spooler"),
         ("mule", "mule"),
+        ("http", "http"),
     ):
         option = find_option(name)
         assert option is not None and option.available and option.component == component, name
     for name, component in (
         ("go-load", "go"),
-        ("http", "http"),
         ("emperor", "emperor"),
         ("route", "router"),
         ("cheaper", "cheaper"),

@@ -69,69 +69,28 @@ class HttpBody(StreamBody):
         return True
 
 
-class HttpConnection:
-    """One client connection on an http-socket: parses requests, hands them out in order."""
+class HeadParser:
+    """The httptools side of a client connection, shared by `http-socket` and the `--http`
+    router: collects each request head within `limit` bytes (414/431 beyond) and turns it into
+    CGI vars, refusing bad targets with a 400 (httptools refuses the rest: RFC 9112)."""
 
     def __init__(
         self,
-        sock: socket.socket,
         peer: tuple[str, int] | str,
         server: tuple[str, str],
         limit: int,
-        modifiers: tuple[int, int],
-        timeout: float,
         scheme: str = "http",
     ) -> None:
-        self.sock = sock
-        self.timeout = timeout
-        self.fd = sock.fileno()
         self.remote_addr, self.remote_port = (
-            (peer[0], str(peer[1])) if isinstance(peer, tuple) else ("", "")
+            (str(peer[0]), str(peer[1])) if isinstance(peer, tuple) else ("", "")
         )
         self.server_addr, self.server_port = server
         self.limit = limit
-        self.modifiers = modifiers
         self.scheme = scheme
         self.parser = httptools.HttpRequestParser(self)
-        self.ready: deque[Request] = deque()
-        self.error: HttpError | None = None
-        self.closed = False
-        self.served = 0
-        self.registered = False
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_size = 0
-        self._body: HttpBody | None = None
-
-    # -- reading -----------------------------------------------------------------------------
-    def feed(self, data: bytes) -> None:
-        """Parse received bytes; complete request heads are queued in `ready`."""
-        if not data:
-            self.closed = True
-            if self._body is not None and not self._body.complete:
-                raise ClientGone("client closed the connection in the middle of the body")
-            return
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            pass  # upgrades (websockets) are not served: the request is answered normally
-        except httptools.HttpParserError as exc:
-            cause = exc.__context__
-            if isinstance(cause, HttpError):
-                self.error = cause
-            else:
-                self.error = HttpError(400, f"bad HTTP request: {exc}")
-            raise self.error from None
-
-    def receive_into_parser(self) -> None:
-        """Blocking receive (socket-timeout applies) while the app reads the body."""
-        data = sockio.recv(self.sock, RECV_SIZE, self.timeout)
-        self.feed(data)
-        if not data:
-            raise ClientGone("client closed the connection in the middle of the body")
-
-    def send_raw(self, data: bytes) -> None:
-        sockio.send_all(self.sock, data, self.timeout)
 
     # -- httptools callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -155,20 +114,17 @@ class HttpConnection:
                 f"request head over buffer-size ({self.limit} bytes): raise buffer-size",
             )
 
-    def on_headers_complete(self) -> None:
-        request = self._build_request()
-        self.ready.append(request)
+    def parse_error(self, exc: httptools.HttpParserError) -> HttpError:
+        """The answer to a request httptools refused (our own HttpError raised in a callback,
+        or the parser's own complaint as a 400)."""
+        cause = exc.__context__
+        if isinstance(cause, HttpError):
+            return cause
+        return HttpError(400, f"bad HTTP request: {exc}")
 
-    def on_body(self, data: bytes) -> None:
-        if self._body is not None:
-            self._body.push(data)
-
-    def on_message_complete(self) -> None:
-        if self._body is not None:
-            self._body.complete = True
-
-    # -- request construction ----------------------------------------------------------------
-    def _build_request(self) -> Request:
+    def head_env(self) -> tuple[dict[str, str], bool, bool]:
+        """The CGI vars of the head just parsed, whether it expects `100 Continue`, and
+        whether its body is chunked."""
         url = self._url
         if url.startswith(b"/"):
             target = url
@@ -223,6 +179,75 @@ class HttpConnection:
             env[key] = f"{env[key]}, {value}" if key in env else value
         if chunked:
             env.pop("CONTENT_LENGTH", None)
+        return env, expect_continue, chunked
+
+
+class HttpConnection(HeadParser):
+    """One client connection on an http-socket: parses requests, hands them out in order."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        peer: tuple[str, int] | str,
+        server: tuple[str, str],
+        limit: int,
+        modifiers: tuple[int, int],
+        timeout: float,
+        scheme: str = "http",
+    ) -> None:
+        super().__init__(peer, server, limit, scheme)
+        self.sock = sock
+        self.timeout = timeout
+        self.fd = sock.fileno()
+        self.modifiers = modifiers
+        self.ready: deque[Request] = deque()
+        self.error: HttpError | None = None
+        self.closed = False
+        self.served = 0
+        self.registered = False
+        self._body: HttpBody | None = None
+
+    # -- reading -----------------------------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        """Parse received bytes; complete request heads are queued in `ready`."""
+        if not data:
+            self.closed = True
+            if self._body is not None and not self._body.complete:
+                raise ClientGone("client closed the connection in the middle of the body")
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            pass  # upgrades (websockets) are not served: the request is answered normally
+        except httptools.HttpParserError as exc:
+            self.error = self.parse_error(exc)
+            raise self.error from None
+
+    def receive_into_parser(self) -> None:
+        """Blocking receive (socket-timeout applies) while the app reads the body."""
+        data = sockio.recv(self.sock, RECV_SIZE, self.timeout)
+        self.feed(data)
+        if not data:
+            raise ClientGone("client closed the connection in the middle of the body")
+
+    def send_raw(self, data: bytes) -> None:
+        sockio.send_all(self.sock, data, self.timeout)
+
+    def on_headers_complete(self) -> None:
+        request = self._build_request()
+        self.ready.append(request)
+
+    def on_body(self, data: bytes) -> None:
+        if self._body is not None:
+            self._body.push(data)
+
+    def on_message_complete(self) -> None:
+        if self._body is not None:
+            self._body.complete = True
+
+    # -- request construction ----------------------------------------------------------------
+    def _build_request(self) -> Request:
+        env, expect_continue, chunked = self.head_env()
         body = HttpBody(self, expect_continue)
         if not chunked and env.get("CONTENT_LENGTH", "0") in ("", "0"):
             body.complete = True
@@ -235,7 +260,10 @@ class HttpConnection:
             mod2,
             vars_size=self._head_size,
             started=time.time(),
-            extra={"keep_alive": self.parser.should_keep_alive(), "head": method == "HEAD"},
+            extra={
+                "keep_alive": self.parser.should_keep_alive(),
+                "head": env["REQUEST_METHOD"] == "HEAD",
+            },
         )
 
 

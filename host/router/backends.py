@@ -1,0 +1,50 @@
+"""How a router picks the node a request goes to.
+
+A router asks `pick(key)` for an address (or None: nothing can serve that key) and reports
+`failed(address)` when a node refused or reset the connection. `StaticNodes` is the `--http-to`
+(and the instance's own sockets) form: round robin over a fixed list, a failed node skipped until
+`--http-gracetime` seconds have passed (when all have failed, the one failed longest ago is
+tried anyway, so a restarting backend is not shunned for the whole grace time). The
+subscription table is the other implementation.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+
+class Backends(Protocol):
+    """What a router needs from its node table."""
+
+    def pick(self, key: str) -> str | None:
+        """The address of the next node for `key` (HTTP_HOST), or None when there is none."""
+
+    def failed(self, address: str) -> None:
+        """`address` refused, reset or timed out a connection: avoid it for a while."""
+
+
+class StaticNodes:
+    """Round robin over fixed addresses; a failed one is retried after `gracetime` seconds."""
+
+    def __init__(self, addresses: list[str], gracetime: float) -> None:
+        self.addresses = list(addresses)
+        self.gracetime = gracetime
+        self._next = 0
+        self._dead_until: dict[str, float] = {}
+
+    def pick(self, key: str) -> str | None:
+        if not self.addresses:
+            return None
+        now = time.monotonic()
+        count = len(self.addresses)
+        for step in range(count):
+            address = self.addresses[(self._next + step) % count]
+            if self._dead_until.get(address, 0.0) <= now:
+                self._next = (self._next + step + 1) % count
+                return address
+        # every node failed lately: try the one whose grace ends first rather than none
+        return min(self.addresses, key=lambda a: self._dead_until[a])
+
+    def failed(self, address: str) -> None:
+        self._dead_until[address] = time.monotonic() + self.gracetime
