@@ -315,11 +315,25 @@ class Channel:
         return f"{program.runtime} app {program.app} failed to load: {text}"
 
     def exited(self) -> bool:
-        """The child is gone. Asked before every request, so the waitpid runs only once the
-        child's output pipe has closed (it does when the child exits)."""
+        """The child is gone. Asked before every request: true once the child's output pipe
+        has closed and it was reaped, or once its end of the socketpair is closed (a child
+        killed a moment ago, before the thread reading its output saw the pipe close)."""
         if self.proc is None:
             return True
-        return self._output_closed and self.proc.poll() is not None
+        if self._output_closed and self.proc.poll() is not None:
+            return True
+        return self._peer_closed()
+
+    def _peer_closed(self) -> bool:
+        """The child's end of the socketpair is closed (one non-blocking peek, no wait)."""
+        if self._sock is None:
+            return True
+        try:
+            return self._sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
 
     # -- requests ----------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ def app_specs(config: Config) -> list[AppSpec]:
     specs: list[AppSpec] = []
     for option, runtime in CATALOG.app_options():
         for index, target in enumerate(option_values(config, option)):
-            specs.append(AppSpec(runtime.name, target, "", config.origin(option, index)))
+            specs.append(AppSpec(runtime.name, target, "", config.origin(option, index), option))
     for index, value in enumerate(option_values(config, "mount")):
         origin = config.origin("mount", index)
         try:
@@ -25,5 +25,5 @@ def app_specs(config: Config) -> list[AppSpec]:
             runtime = CATALOG.for_target(target)
         except ValueError as exc:
             raise ValueError(f"{origin}: {exc}") from None
-        specs.append(AppSpec(runtime.name, target, mountpoint, origin))
+        specs.append(AppSpec(runtime.name, target, mountpoint, origin, "mount"))
     return specs

@@ -75,6 +75,9 @@ class AppSpec:
     target: str
     mountpoint: str = ""
     origin: str = "command line"
+    #: the option that named it ("wsgi-file", "module", "mount"): a runtime may read a target
+    #: differently by option (Python: `wsgi-file` is always a file, `module` only if it exists)
+    option: str = ""
 
 
 class Runtime(ABC):
@@ -301,6 +304,20 @@ class Dispatcher:
         return ", ".join(
             f"{a.runtime.name}({a.modifier1}) at {a.mountpoint or '/'}" for a in self.apps
         )
+
+
+_CHDIR_DONE: list[str] = []
+
+
+def apply_chdir(config: Config, inherited: bool = False) -> None:
+    """The `chdir` option, once per process tree (as uWSGI, before sockets and apps of every
+    runtime): the master does it first; a runtime loaded without a master does it itself.
+    `inherited`: the process started in that directory already (a re-exec'd master)."""
+    chdir = config.get("chdir")
+    if chdir and not _CHDIR_DONE:
+        if not inherited:
+            chdir_to(str(chdir))
+        _CHDIR_DONE.append(os.getcwd())
 
 
 def chdir_to(path: str) -> None:

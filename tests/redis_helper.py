@@ -80,7 +80,11 @@ class RedisServer:
             start_new_session=True,
         )
         log.close()
-        wait_for(self.answers, 15, "redis-server to answer PING")
+        try:
+            wait_for(self.answers, 15, "redis-server to answer PING")
+        except BaseException:
+            self.stop()  # a server that never answered is not left behind
+            raise
 
     def answers(self) -> bool:
         assert self.proc is not None

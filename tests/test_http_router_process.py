@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from conftest import APPS, Instance, free_port, get, split_response, wait_for
 
 BASIC = str(APPS / "wsgi" / "basic.py")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from test_fabric_languages import text
 
 from polyhost.fabric.cache import CacheError, CacheSet, parse_cache2
 
@@ -193,12 +194,6 @@ def pair(
             yield one, two
     finally:
         del os.environ["MARKER_DIR"]
-
-
-def text(instance: Instance, path: str) -> str:
-    status, _, body = split_response(get(instance.port, path, timeout=20))
-    assert status == 200, (path, body, instance.log()[-3000:])
-    return body.decode()
 
 
 @pytest.mark.parametrize(("writer", "reader"), list(itertools.product(LANGS, LANGS)))

@@ -87,7 +87,7 @@ def test_a_task_of_a_spooler_killed_mid_task_runs_again(
     writer, runner = pair
     request(writer, "/spool?name=slow&delay=30")
     started = markers / "started-slow-0"
-    wait_for(started.exists, 30, "the slow task to start")
+    wait_for(lambda: started.exists() and started.read_text().split(), 30, "the slow task to start")
     victim = int(started.read_text().split()[0])
     os.kill(victim, signal.SIGKILL)
     # after the visibility timeout (2 s) another spooler process takes it over and runs it

@@ -204,16 +204,6 @@ def i_am_the_spooler() -> bool:
     return bool(CURRENT.spooler_dir)
 
 
-def python_spooler(vars_: dict[bytes, bytes], body: bytes, task_name: bytes) -> object:
-    """Offer a task to `uwsgi.spooler` (the app's assignable spooler function), if any."""
-    from polyhost.fabric.spooler import SPOOL_IGNORE, python_spooler_handler
-
-    function = getattr(sys.modules.get("uwsgi"), "spooler", None)
-    if function is None:
-        return SPOOL_IGNORE
-    return python_spooler_handler(function)(vars_, body, task_name)
-
-
 _DECORATORS: list[Any] = []
 
 
@@ -221,7 +211,8 @@ def spool_decorators() -> Any:
     """uwsgidecorators' spool family, made on first use; like uWSGI's module, it installs its
     dispatcher as `uwsgi.spooler` unless the app set its own."""
     if not _DECORATORS:
-        from polyhost.fabric.spooler import SpoolDecorators, spools_to_redis
+        from polyhost.bridges.python.spool_decorators import SpoolDecorators
+        from polyhost.fabric.spooler import spools_to_redis
 
         decorators = SpoolDecorators(
             spool,

@@ -333,6 +333,17 @@ def _check_unique(specs: list[CacheSpec]) -> None:
 # --- one local cache -------------------------------------------------------------------------
 
 
+def check_key(spec: CacheSpec, key: bytes) -> None:
+    """A key of 1 to `keysize` bytes, whatever stores the cache."""
+    if not key:
+        raise CacheError(f"cache '{spec.name}': empty key (a key needs 1 byte or more)")
+    if len(key) > spec.keysize:
+        raise CacheError(
+            f"cache '{spec.name}': key of {len(key)} bytes is over keysize"
+            f" {spec.keysize} ({key[:40]!r}...); raise keysize= in its cache2"
+        )
+
+
 def _wrap64(number: int) -> int:
     """int64 two's complement wrap-around, as uWSGI's C arithmetic."""
     return ((number - INT64_MIN) % (1 << 64)) + INT64_MIN
@@ -530,13 +541,7 @@ class LocalCache:
         return _LONG_KEY_TAG + hashlib.sha256(key).digest()
 
     def _check_key(self, key: bytes) -> None:
-        if not key:
-            raise CacheError(f"cache '{self.spec.name}': empty key (a key needs 1 byte or more)")
-        if len(key) > self.spec.keysize:
-            raise CacheError(
-                f"cache '{self.spec.name}': key of {len(key)} bytes is over keysize"
-                f" {self.spec.keysize} ({key[:40]!r}...); raise keysize= in its cache2"
-            )
+        check_key(self.spec, key)
 
     def _record(self, key: bytes, lkey: bytes, value: bytes, expires_at: int) -> bytes:
         if lkey is key:

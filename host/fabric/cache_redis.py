@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from polyhost.fabric.cache import _MATH, INT64_MIN, CacheError
+from polyhost.fabric.cache import _MATH, INT64_MIN, CacheError, check_key
 from polyhost.fabric.redis_url import redacted
 
 if TYPE_CHECKING:
@@ -81,13 +81,7 @@ class RedisCache:
             ) from None
 
     def _key(self, key: bytes) -> bytes:
-        if not key:
-            raise CacheError(f"cache '{self.spec.name}': empty key (a key needs 1 byte or more)")
-        if len(key) > self.spec.keysize:
-            raise CacheError(
-                f"cache '{self.spec.name}': key of {len(key)} bytes is over keysize"
-                f" {self.spec.keysize} ({key[:40]!r}...); raise keysize= in its cache2"
-            )
+        check_key(self.spec, key)
         return self._prefix + key
 
     def _forget(self, key: bytes) -> None:

@@ -29,7 +29,7 @@ def serve_packet(modifier1: int, modifier2: int, payload: bytes, body: BodyReade
                 raise ValueError("no cache configured (cache2) for a modifier1 111 request")
             from polyhost.fabric.cache import magic_body_size, serve_cache_packet
 
-            size = magic_body_size(modifier2, payload)
+            size = magic_body_size(CURRENT.caches, modifier2, payload)
             value = body.read(size) if size else b""
             return serve_cache_packet(CURRENT.caches, modifier2, payload, body=value)
         if modifier1 == 17:

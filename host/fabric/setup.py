@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -28,12 +29,39 @@ if TYPE_CHECKING:
     from polyhost.fabric.cache import CacheSet
 
 
+def _shared_base() -> str:
+    return "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+
+
 def instance_dir(master_pid: int) -> str:
     """Where the instance keeps its shared files: the same before and after a reload."""
-    base = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
-    path = os.path.join(base, f"polyhost-{master_pid}")
+    path = os.path.join(_shared_base(), f"polyhost-{master_pid}")
     os.makedirs(path, mode=0o700, exist_ok=True)
     return path
+
+
+def reclaim_dead_instances() -> None:
+    """Remove the shared-file directories of instances whose master is gone (killed -9, so it
+    could not clean up) and that belonged to this user: a restart does not leak /dev/shm."""
+    base = _shared_base()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(base):
+            pid = entry.name.removeprefix("polyhost-")
+            if pid == entry.name or not pid.isdigit() or _alive(int(pid)):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.is_dir(follow_symlinks=False) and entry.stat().st_uid == os.getuid():
+                    shutil.rmtree(entry.path)
+                    log(f"removed {entry.path}, left by instance {pid} that died without cleanup")
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` is a running process (a zombie, not yet reaped by its parent, is dead)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 @dataclass
@@ -54,6 +82,7 @@ class Fabric:
 
     @classmethod
     def from_config(cls, config: Config, master_pid: int) -> Fabric:
+        reclaim_dead_instances()
         fabric = cls(config, master_pid)
         if config.get("cache2") or config.get("cache"):
             fabric._open_caches()

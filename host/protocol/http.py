@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections import deque
 from typing import BinaryIO
 from urllib.parse import unquote_to_bytes
 
 import httptools
 
+from polyhost.log import log, printable
 from polyhost.protocol import sockio
+from polyhost.protocol.connection import Connection
+from polyhost.protocol.response_head import checked_header, checked_status
 from polyhost.request import ClientGone, Request, StreamBody
 
 RECV_SIZE = 65536
@@ -182,12 +184,13 @@ class HeadParser:
         return env, expect_continue, chunked
 
 
-class HttpConnection(HeadParser):
+class HttpConnection(HeadParser, Connection):
     """One client connection on an http-socket: parses requests, hands them out in order."""
 
     def __init__(
         self,
         sock: socket.socket,
+        listener: str,
         peer: tuple[str, int] | str,
         server: tuple[str, str],
         limit: int,
@@ -195,16 +198,10 @@ class HttpConnection(HeadParser):
         timeout: float,
         scheme: str = "http",
     ) -> None:
-        super().__init__(peer, server, limit, scheme)
-        self.sock = sock
-        self.timeout = timeout
-        self.fd = sock.fileno()
+        Connection.__init__(self, sock, listener, timeout)
+        HeadParser.__init__(self, peer, server, limit, scheme)
         self.modifiers = modifiers
-        self.ready: deque[Request] = deque()
         self.error: HttpError | None = None
-        self.closed = False
-        self.served = 0
-        self.registered = False
         self._body: HttpBody | None = None
 
     # -- reading -----------------------------------------------------------------------------
@@ -229,6 +226,12 @@ class HttpConnection(HeadParser):
         self.feed(data)
         if not data:
             raise ClientGone("client closed the connection in the middle of the body")
+
+    def responder(self, request: Request) -> HttpResponder:
+        return HttpResponder(self, request)
+
+    def harakiri_reply(self, request: Request) -> bytes:
+        return error_response(504, "the request took too long (harakiri)")
 
     def send_raw(self, data: bytes) -> None:
         sockio.send_all(self.sock, data, self.timeout)
@@ -308,12 +311,12 @@ class HttpResponder:
         return self.status != 0
 
     def start(self, status: str, headers: list[tuple[str, str]]) -> None:
-        code = int(status[:3])
-        self.status = code
-        lines = [f"{self.version} {status}"]
+        code, status_text = checked_status(status)
+        lines = [f"{self.version} {status_text}"]
         length: int | None = None
         has_connection_close = False
         for name, value in headers:
+            line = checked_header(name, value)
             lower = name.lower()
             if lower == "content-length":
                 length = int(value) if value.strip().isdigit() else None
@@ -322,8 +325,8 @@ class HttpResponder:
             elif lower == "connection":
                 has_connection_close = "close" in value.lower()
                 continue
-            for part in value.split("\n"):
-                lines.append(f"{name}: {part.rstrip(chr(13))}")
+            lines.append(line)
+        self.status = code
         self.headers_count = len(headers)
         no_body = code in _NO_BODY or code < 200
         if has_connection_close:
@@ -346,9 +349,23 @@ class HttpResponder:
     def write(self, data: bytes) -> None:
         if self._is_head or not data:
             return
+        if self._length is not None and self.bytes_sent + len(data) > self._length:
+            data = self._overflow(data)
         payload = b"%x\r\n%b\r\n" % (len(data), data) if self._chunked else data
         self.bytes_sent += len(data)
         self._flush_head(payload)
+
+    def _overflow(self, data: bytes) -> bytes:
+        """The app sends more than its Content-Length: what fits is sent, the rest dropped (it
+        would be read as the next response), and the connection closes after this response."""
+        assert self._length is not None
+        if self.keep_alive or self.bytes_sent < self._length:
+            log(
+                f"the app sent more body than its Content-Length ({self._length}) for"
+                f" {printable(self.request.vars.get('REQUEST_URI', ''))}: the rest is dropped"
+            )
+        self.keep_alive = False
+        return data[: max(0, self._length - self.bytes_sent)]
 
     def _flush_head(self, payload: bytes) -> None:
         if self._head is not None:

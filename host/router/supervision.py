@@ -153,6 +153,12 @@ def listener_address(listener: Listener) -> str:
     return listener.path or listener.name
 
 
+def announced_address(listener: Listener) -> str:
+    """The name subscriptions announce for `listener`: its config name, or the real port of
+    the auto-assigned socket."""
+    return listener_address(listener) if listener.name == AUTO_SOCKET else listener.name
+
+
 def plan_routers(config: Config, listeners: list[Listener]) -> list[RouterContext]:
     """One context per router process, in kind order, numbered from 1 within a kind."""
     backends = [listener_address(lst) for lst in listeners if lst.proto == "uwsgi"]
