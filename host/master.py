@@ -157,7 +157,7 @@ class Master:
         for listener in self.router_listeners:
             kind = listener.proto.partition(":")[0]
             verb = "inherited" if self.reloads else "bound on"
-            log(f"polyhost {kind} {verb} {listener.name} fd {listener.sock.fileno()}")
+            log(f"uWSGI {kind} {verb} {listener.name} fd {listener.sock.fileno()}")
         for number, listener in enumerate(self.listeners):
             if listener.name == supervision.AUTO_SOCKET:
                 address = supervision.listener_address(listener)
@@ -283,6 +283,7 @@ class Master:
 
                 fastrouter.check_config(cfg)
                 self.routers["fastrouter"] = max(1, int(cfg.get("fastrouter-processes") or 1))
+            supervision.check_config(cfg)
             for kind in supervision.configured_kinds(cfg):
                 self.routers[kind.name] = max(1, int(cfg.get(kind.processes_option) or 1))
             self.announcer = Announcer.from_config(
@@ -571,6 +572,9 @@ class Master:
         for proc in self.children:
             if proc.pid and proc.kind != "router":
                 self._stop_worker(proc, signal.SIGHUP if graceful else signal.SIGINT)
+            elif proc.pid:  # a router keeps serving; SIGHUP reloads its certificates
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGHUP)
 
     def reload_workers(self) -> None:
         """Restart every worker gracefully without re-exec (FIFO `w`)."""

@@ -58,7 +58,7 @@ def test_quickstart_answers_and_logs_both_sockets(router: Instance) -> None:
     status, _, body = split_response(get(router.port, "/"))
     assert (status, body) == (200, b"Hello World")
     log = router.log()
-    assert f"polyhost http bound on 127.0.0.1:{router.port}" in log
+    assert f"uWSGI http bound on 127.0.0.1:{router.port}" in log
     assert "uwsgi socket 0 bound to TCP address 127.0.0.1:" in log
     assert "(port auto-assigned)" in log
     assert "spawned polyhost http 1 (pid: " in log

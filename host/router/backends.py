@@ -13,6 +13,8 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
+from polyhost.log import log, printable
+
 
 class Backends(Protocol):
     """What a router needs from its node table."""
@@ -20,8 +22,8 @@ class Backends(Protocol):
     def pick(self, key: str) -> str | None:
         """The address of the next node for `key` (HTTP_HOST), or None when there is none."""
 
-    def failed(self, address: str) -> None:
-        """`address` refused, reset or timed out a connection: avoid it for a while."""
+    def failed(self, address: str, key: str) -> None:
+        """`address` refused or timed out a connection for `key`: avoid it for a while."""
 
 
 class StaticNodes:
@@ -32,6 +34,7 @@ class StaticNodes:
         self.gracetime = gracetime
         self._next = 0
         self._dead_until: dict[str, float] = {}
+        self.hits = dict.fromkeys(self.addresses, 0)
 
     def pick(self, key: str) -> str | None:
         if not self.addresses:
@@ -42,9 +45,26 @@ class StaticNodes:
             address = self.addresses[(self._next + step) % count]
             if self._dead_until.get(address, 0.0) <= now:
                 self._next = (self._next + step + 1) % count
+                self.hits[address] += 1
                 return address
         # every node failed lately: try the one whose grace ends first rather than none
         return min(self.addresses, key=lambda a: self._dead_until[a])
 
-    def failed(self, address: str) -> None:
-        self._dead_until[address] = time.monotonic() + self.gracetime
+    def failed(self, address: str, key: str) -> None:
+        if address in self.hits:
+            log(f"[uwsgi-http] {printable(key)} => marking {printable(address)} as failed")
+            self._dead_until[address] = time.monotonic() + self.gracetime
+
+    def stats(self) -> list[dict[str, object]]:
+        """The `static_nodes` of the corerouter stats (grace: when the node may be retried)."""
+        wall = time.time() - time.monotonic()
+        return [
+            {
+                "name": address,
+                "hits": self.hits[address],
+                "grace": int(self._dead_until[address] + wall)
+                if self._dead_until.get(address, 0) > time.monotonic()
+                else 0,
+            }
+            for address in self.addresses
+        ]

@@ -340,7 +340,7 @@ def _safe_key(key: str) -> bool:
     return not ("/" in key or "\0" in key or key.startswith(".") or ".." in key)
 
 
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's event loop when it is installed (several times faster at relaying), else None."""
     try:
         import uvloop
@@ -358,7 +358,7 @@ def run(config: object) -> int:
         log(f"!!! {exc} !!!")
         return 1
     try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(router.serve())
     except (OSError, SocketError) as exc:
         log(f"!!! {NAME}: {exc} !!!")

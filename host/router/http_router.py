@@ -1,9 +1,11 @@
 """The `--http` router process: one asyncio loop (uvloop when installed) over its sockets.
 
 Thousands of idle or slow clients cost it memory, never a worker: a request is forwarded only
-once its head has arrived (http_session). SIGTERM/SIGINT/SIGQUIT stop it: it closes its
-listeners, lets the requests in flight finish (bounded) and exits; the master respawns it if it
-dies otherwise.
+once its head has arrived (http_session). Its nodes are the instance's own uwsgi sockets, the
+`http-to` list, or the nodes announced to its `http-subscription-server`; `http-stats` serves
+them as uWSGI's corerouter JSON. SIGTERM/SIGINT/SIGQUIT stop it: it closes its listeners, lets
+the requests in flight finish (bounded) and exits; SIGHUP reloads its TLS certificates. The
+master respawns it if it dies otherwise.
 """
 
 from __future__ import annotations
@@ -11,84 +13,129 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import time
 from typing import TYPE_CHECKING
 
-from polyhost.bridges.channel import die_with_parent
+from polyhost.config import option_values
 from polyhost.log import log, log_exception
 from polyhost.router.backends import StaticNodes
+from polyhost.router.fastrouter import loop_factory
+from polyhost.router.http_listeners import (
+    ListenerConfigError,
+    RouterListener,
+    check_tls_files,
+    router_listener,
+)
 from polyhost.router.http_session import HttpSession, RouterState
 from polyhost.router.http_settings import HttpSettings
+from polyhost.router.stats import router_stats
+from polyhost.router.subscription_server import serve_subscriptions
+from polyhost.router.subscriptions import DEFAULT_TOLERANCE, SubscriptionTable
+from polyhost.stats import StatsServer
 
 if TYPE_CHECKING:
-    from polyhost.router.supervision import RouterContext, RouterSocket
+    from polyhost.config import Config
+    from polyhost.router.supervision import RouterContext
 
+NAME = "http"
 #: how long a stopping router waits for the requests in flight
 STOP_GRACE = 10.0
 
 
 def run(context: RouterContext) -> int:
     """The router child's body: serve until told to stop."""
-    die_with_parent(os.getppid())()
-    _drop_privileges(context)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     try:
-        import uvloop
-    except ImportError:  # plain asyncio serves too, a bit slower
-        asyncio.run(serve(context))
-    else:
-        uvloop.run(serve(context))
+        _drop_privileges(context.config)
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            runner.run(serve(context))
+    except (OSError, ValueError) as exc:
+        log(f"!!! {context.name}: {exc} !!!")
+        return 1
     return 0
 
 
-def _drop_privileges(context: RouterContext) -> None:
+def check_config(config: Config) -> None:
+    """Called by the master before forking: ValueError for options that cannot work."""
+    HttpSettings.from_config(config)
+    for option in ("https", "https2"):
+        for value in option_values(config, option):
+            check_tls_files(option, value)
+    processes = int(config.get("http-processes") or 1)
+    if processes > 1 and option_values(config, "http-subscription-server"):
+        raise ListenerConfigError(
+            "http-processes > 1 with an http-subscription-server is not supported yet (each "
+            "process would see only part of the subscriptions): use one process"
+        )
+
+
+def _drop_privileges(config: Config) -> None:
     """--http-uid / --http-gid (only possible while the router still runs as root)."""
     if os.getuid() != 0:
         return
-    gid, uid = context.config.get("http-gid"), context.config.get("http-uid")
+    gid, uid = config.get("http-gid"), config.get("http-uid")
     if gid:
         import grp
 
-        os.setgid(int(gid) if str(gid).isdigit() else grp.getgrnam(str(gid)).gr_gid)
         os.setgroups([])
+        os.setgid(int(gid) if str(gid).isdigit() else grp.getgrnam(str(gid)).gr_gid)
     if uid:
         import pwd
 
         os.setuid(int(uid) if str(uid).isdigit() else pwd.getpwnam(str(uid)).pw_uid)
 
 
-def _server_addr(router_socket: RouterSocket) -> tuple[str, str]:
-    sock = router_socket.listener.sock
-    if sock.family in (socket.AF_INET, socket.AF_INET6):
-        host, port = sock.getsockname()[:2]
-        return str(host), str(port)
-    return router_socket.listener.name, ""
+def _state(context: RouterContext, settings: HttpSettings) -> RouterState:
+    config = context.config
+    nodes = option_values(config, "http-to") or context.backends
+    table = None
+    if option_values(config, "http-subscription-server"):
+        tolerance = float(config.get("subscription-tolerance") or DEFAULT_TOLERANCE)
+        table = SubscriptionTable(NAME, tolerance)
+    return RouterState(settings, StaticNodes(nodes, settings.gracetime), table, context.name)
 
 
 async def serve(context: RouterContext) -> None:
     loop = asyncio.get_running_loop()
     settings = HttpSettings.from_config(context.config)
-    from polyhost.config import option_values
-
-    nodes = option_values(context.config, "http-to") or context.backends
-    state = RouterState(settings, StaticNodes(nodes, settings.gracetime), context.name)
+    state = _state(context, settings)
+    listeners = [router_listener(s) for s in context.sockets]
     servers = []
-    for router_socket in context.sockets:
-        server_addr = _server_addr(router_socket)
+    for listener in listeners:
 
-        def factory(addr: tuple[str, str] = server_addr) -> HttpSession:
-            return HttpSession(state, addr, "http")
+        def factory(where: RouterListener = listener) -> HttpSession:
+            return HttpSession(state, where)
 
-        servers.append(await loop.create_server(factory, sock=router_socket.listener.sock))
+        servers.append(await loop.create_server(factory, sock=listener.sock, ssl=listener.context))
+    datagrams = []
+    for address in option_values(context.config, "http-subscription-server"):
+        assert state.table is not None
+        datagrams.append(await serve_subscriptions(address, state.table, f"uWSGI {NAME}"))
+    stats = None
+    stats_address = str(context.config.get("http-stats") or "")
+    if stats_address:
+        addresses = [s.listener.name for s in context.sockets]
+        stats = StatsServer(
+            stats_address,
+            lambda: router_stats(
+                NAME, addresses, len(state.sessions), state.static.stats(), state.table
+            ),
+        )
+        stats.start()
+        log(f"*** {NAME} stats server enabled on {stats_address} ***")
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
         loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: None)  # the master's reload is not ours
+    loop.add_signal_handler(signal.SIGHUP, lambda: _reload_certificates(context, listeners))
     sweeper = asyncio.ensure_future(_sweep(state))
     await stop.wait()
     state.stopping = True
     for server in servers:
         server.close()
+    for datagram in datagrams:
+        datagram.close()
+    if stats is not None:
+        stats.close()
     for session in list(state.sessions):
         if session.idle():
             session.close()
@@ -100,6 +147,16 @@ async def serve(context: RouterContext) -> None:
         log(f"{context.name}: {len(state.sessions)} connection(s) still open at exit")
     for session in list(state.sessions):
         session.close()
+
+
+def _reload_certificates(context: RouterContext, listeners: list[RouterListener]) -> None:
+    for listener in listeners:
+        try:
+            listener.reload_certificates()
+        except ListenerConfigError as exc:  # the old certificate keeps serving
+            log(f"{context.name}: {exc}")
+    if any(listener.tls is not None for listener in listeners):
+        log(f"{context.name}: TLS certificates reloaded")
 
 
 async def _sweep(state: RouterState) -> None:

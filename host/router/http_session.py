@@ -11,57 +11,116 @@ client, past WRITE_BUFFER it stops reading the backend.
 from __future__ import annotations
 
 import asyncio
+import re
+import ssl
 import tempfile
 import time
 import zlib
 from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httptools
 
-from polyhost.log import log
+from polyhost.log import log, printable
 from polyhost.protocol.http import HeadParser, HttpError, error_response
 from polyhost.protocol.uwsgi import PacketError, encode_vars, pack_header
 from polyhost.request import REASONS
+from polyhost.router.fastrouter import connect_backend
 from polyhost.router.http_settings import READ_BUFFER, WRITE_BUFFER
+from polyhost.sockets import SocketError
 
 if TYPE_CHECKING:
-    from polyhost.router.backends import Backends
+    from polyhost.router.backends import StaticNodes
+    from polyhost.router.http_listeners import RouterListener
     from polyhost.router.http_settings import HttpSettings
+    from polyhost.router.subscriptions import SubscriptionTable
 
 #: a chunked request body is held in memory up to this, then in a temporary file
 BODY_IN_MEMORY = 1 << 20
+#: connection attempts per request, as uWSGI's corerouter max_retries
+MAX_TRIES = 3
 #: statuses whose responses never carry a body
 NO_BODY = frozenset((204, 304))
 #: response headers the router decides itself
 HOP_BY_HOP = frozenset((b"connection", b"keep-alive"))
+#: a Host the router may write back into a Location header (http-to-https)
+SAFE_HOST = re.compile(r"[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\]")
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where one request goes: a node (address, the packet's modifiers), or an answer the
+    router gives itself (a redirect, a 502 page) without any node."""
+
+    address: str = ""
+    modifiers: tuple[int, int] = (0, 0)
+    answer: bytes = b""
 
 
 class RouterState:
     """Shared by every session of one router process."""
 
-    def __init__(self, settings: HttpSettings, backends: Backends, name: str) -> None:
+    def __init__(
+        self,
+        settings: HttpSettings,
+        static: StaticNodes,
+        table: SubscriptionTable | None,
+        name: str,
+    ) -> None:
         self.settings = settings
-        self.backends = backends
+        self.static = static
+        self.table = table
         self.name = name
         self.sessions: set[HttpSession] = set()
         self.stopping = False
 
+    def route(self, env: dict[str, str], listener: RouterListener) -> Route:
+        """The one per-request decision of the router: redirect (http-to-https), the
+        subscribed nodes of the request's key (HTTP_HOST), else the static nodes (http-to, or
+        the instance's own sockets). A `route*` rule engine plugs in here: it sees the vars,
+        may rewrite them, answer itself or name the node."""
+        key = env.get("HTTP_HOST", "")
+        if listener.redirect:
+            return Route(answer=redirect_to_https(key, env["REQUEST_URI"], listener))
+        forced = (self.settings.modifier1, self.settings.modifier2)
+        if self.table is not None:
+            node = self.table.pick_node(key)
+            if node is not None:
+                announced = (node.announce.modifier1, node.announce.modifier2)
+                return Route(node.name, forced if any(forced) else announced)
+        address = self.static.pick(key)
+        if address is None:
+            log(f"[uwsgi-http] no node for {printable(key)}")
+            return Route(answer=error_response(502, f"no node for {printable(key)}"))
+        return Route(address, forced)
+
+    def failed(self, address: str, key: str) -> None:
+        """`address` refused or timed out a connection: drop or rest it."""
+        if self.table is not None:
+            self.table.failed(address, key)
+        self.static.failed(address, key)
+
     def sweep(self, now: float) -> None:
-        """Enforce the sessions' deadlines (called every second)."""
+        """Enforce the sessions' deadlines and drop silent nodes (called every second)."""
         for session in [s for s in self.sessions if s.deadline <= now]:
             session.on_timeout()
+        if self.table is not None:
+            self.table.expire()
 
 
-def uwsgi_address(address: str) -> tuple[str, Any]:
-    """'host:port' -> ("tcp", (host, port)); a path or @abstract -> ("unix", path)."""
-    if address.startswith("@"):
-        return "unix", "\0" + address[1:]
-    if "/" in address or address.endswith(".sock"):
-        return "unix", address
-    host, _, port = address.rpartition(":")
-    host = host.strip("[]") or "127.0.0.1"
-    return "tcp", (host, int(port))
+def redirect_to_https(host: str, uri: str, listener: RouterListener) -> bytes:
+    """uWSGI's http-to-https answer: 301 to https://HOST[:PORT]URI (a Host that is not a plain
+    name or address is refused: client bytes never go raw into a header)."""
+    name = host[1:].partition("]")[0].join("[]") if host.startswith("[") else host.split(":")[0]
+    if not SAFE_HOST.fullmatch(name):
+        return error_response(400, "http-to-https needs a valid Host header")
+    port = f":{listener.redirect_port}" if listener.redirect_port else ""
+    target = uri if uri.isprintable() and " " not in uri else "/"
+    return (
+        f"HTTP/1.1 301 Moved Permanently\r\nLocation: https://{name}{port}{target}\r\n"
+        "Content-Length: 0\r\nConnection: close\r\n\r\n"
+    ).encode("latin-1")
 
 
 class Upstream(asyncio.Protocol):
@@ -188,61 +247,62 @@ class Exchange:
         self.session.resume_reading("buffer")
 
     # -- backend -----------------------------------------------------------------------------
-    def packet(self) -> bytes:
-        settings = self.session.settings
+    def packet(self, modifiers: tuple[int, int]) -> bytes:
         env = self.env
-        for key, value in settings.extra_vars:
+        for key, value in self.session.settings.extra_vars:
             env[key] = value
         payload = encode_vars(env)
-        return pack_header(settings.modifier1, len(payload), settings.modifier2) + payload
+        return pack_header(modifiers[0], len(payload), modifiers[1]) + payload
 
     async def forward(self) -> None:
-        """Connect to a backend (the next one when one refuses) and send the request."""
+        """Route the request, connect to its node (the next one when one refuses: 3 tries, as
+        uWSGI's corerouter) and send the packet, then the body as it comes."""
         session = self.session
         state = session.state
-        tried: set[str] = set()
-        try:
-            head = self.packet()
-        except PacketError as exc:
-            session.refuse(HttpError(431, str(exc)))
-            return
-        loop = asyncio.get_running_loop()
-        while True:
-            address = state.backends.pick(self.env.get("HTTP_HOST", ""))
-            if address is None or address in tried:
-                key = self.env.get("HTTP_HOST", "")
-                self.fail(502, "no backend accepted the request" if tried else f"no node for {key}")
+        key = self.env.get("HTTP_HOST", "")
+        for attempt in range(MAX_TRIES):
+            route = state.route(self.env, session.listener)
+            if route.answer:
+                self.answer(route.answer)
                 return
-            tried.add(address)
-            kind, where = uwsgi_address(address)
+            try:
+                head = self.packet(route.modifiers)
+            except PacketError as exc:
+                session.refuse(HttpError(431, str(exc)))
+                return
             upstream = Upstream(self)
             try:
-                if kind == "unix":
-                    connect = loop.create_unix_connection(lambda u=upstream: u, where)
-                else:
-                    connect = loop.create_connection(lambda u=upstream: u, *where)
-                await asyncio.wait_for(connect, session.settings.connect_timeout)
-            except (OSError, TimeoutError) as exc:
-                reason = "timeout" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
-                log(
-                    f'[polyhost-http] unable to connect() to node "{address}" '
-                    f"({len(tried) - 1} retries): {reason}"
+                await connect_backend(
+                    route.address, lambda u=upstream: u, session.settings.connect_timeout
                 )
-                state.backends.failed(address)
+            except (OSError, TimeoutError, SocketError) as exc:
+                reason = "timeout" if isinstance(exc, TimeoutError) else exc.strerror or exc
+                log(
+                    f'[uwsgi-http] unable to connect() to node "{printable(route.address)}" '
+                    f"({attempt} retries): {reason}"
+                )
+                state.failed(route.address, key)
                 if session.closed:
                     return
                 continue
-            break
-        if session.closed:
-            if upstream.transport is not None:
-                upstream.transport.close()
+            if session.closed:
+                if upstream.transport is not None:
+                    upstream.transport.close()
+                return
+            self.address = route.address
+            self.upstream = upstream
+            assert upstream.transport is not None
+            upstream.transport.write(head)
+            session.touch(session.settings.timeout)
+            self.pump_body()
             return
-        self.address = address
-        self.upstream = upstream
-        assert upstream.transport is not None
-        upstream.transport.write(head)
-        session.touch(session.settings.timeout)
-        self.pump_body()
+        self.fail(502, f"no node for {printable(key)} accepted the connection")
+
+    def answer(self, response: bytes) -> None:
+        """The router answers the request itself (a redirect, no node): then closes."""
+        self.finished = True
+        self.session.write(response)
+        self.session.close()
 
     def start(self) -> None:
         self.started = True
@@ -381,7 +441,8 @@ class Exchange:
         upstream = self.upstream
         if upstream is not None and upstream.transport is not None and not done:
             upstream.transport.close()
-        log(f"[polyhost-http] {self.env.get('REQUEST_URI', '')[:200]!r}: {status} {reason}")
+        uri = printable(self.env.get("REQUEST_URI", "")[:200])
+        log(f"[uwsgi-http] {uri}: {status} {reason}")
         if not self.head_done:
             session.write(error_response(status, reason))
         session.close()
@@ -399,8 +460,10 @@ class Exchange:
 class HttpSession(HeadParser, asyncio.Protocol):
     """One client connection: parse, queue in order, forward, deliver."""
 
-    def __init__(self, state: RouterState, server: tuple[str, str], scheme: str) -> None:
-        super().__init__(("", 0), server, state.settings.buffer_size, scheme)
+    def __init__(self, state: RouterState, listener: RouterListener) -> None:
+        super().__init__(("", 0), listener.server_addr(), state.settings.buffer_size)
+        self.scheme = listener.scheme
+        self.listener = listener
         self.state = state
         self.settings = state.settings
         self.transport: asyncio.Transport | None = None
@@ -422,6 +485,9 @@ class HttpSession(HeadParser, asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple):
             self.remote_addr, self.remote_port = str(peer[0]), str(peer[1])
+        tls = transport.get_extra_info("ssl_object")
+        if tls is not None:
+            self.tls_vars = tls_vars(tls, self.settings.export_cert)
         transport.set_write_buffer_limits(high=WRITE_BUFFER)  # type: ignore[attr-defined]
         self.state.sessions.add(self)
 
@@ -570,7 +636,8 @@ class HttpSession(HeadParser, asyncio.Protocol):
     def refuse(self, error: HttpError) -> None:
         """A request refused before it reached a backend: uWSGI's status page, then close."""
         if error.status >= 400:
-            log(f"[polyhost-http] HTTP {error.status} to {self.remote_addr}: {error.reason}")
+            reason = printable(error.reason)
+            log(f"[uwsgi-http] HTTP {error.status} to {self.remote_addr}: {reason}")
         if not self.queue or not self.queue[0].started:
             self.write(error_response(error.status, error.reason))
         self.close()
@@ -595,3 +662,16 @@ class HttpSession(HeadParser, asyncio.Protocol):
                 exchange.cancel()
         if self.transport is not None:
             self.transport.close()
+
+
+def tls_vars(tls: ssl.SSLObject, export_cert: bool) -> dict[str, str]:
+    """What uWSGI's https router adds to the packet: HTTPS=on, the client certificate's
+    subject (HTTPS_DN) and, with https-export-cert, the certificate itself (HTTPS_CC, PEM)."""
+    found = {"HTTPS": "on"}
+    der = tls.getpeercert(binary_form=True)
+    if der:
+        subject = tls.getpeercert().get("subject", ())
+        found["HTTPS_DN"] = "".join(f"/{name}={value}" for rdn in subject for name, value in rdn)
+        if export_cert:
+            found["HTTPS_CC"] = ssl.DER_cert_to_PEM_cert(der)
+    return found

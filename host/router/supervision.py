@@ -55,6 +55,8 @@ class RouterKind:
     processes_option: str
     #: "module:function" called in the child with a RouterContext; returns the exit code
     entry: str
+    #: "module:function" called by the master with the config before any fork (ValueError)
+    check: str
     #: True when the config makes this router forward to the instance's own uwsgi sockets
     feeds_workers: Callable[[Config], bool] = lambda _config: True
 
@@ -103,6 +105,7 @@ ROUTER_KINDS: tuple[RouterKind, ...] = (
         },
         "http-processes",
         "polyhost.router.http_router:run",
+        "polyhost.router.http_router:check_config",
         _http_feeds_workers,
     ),
 )
@@ -186,11 +189,20 @@ def plan_routers(config: Config, listeners: list[Listener]) -> list[RouterContex
     return plans
 
 
+def _function(target: str) -> Callable[..., object]:
+    module_name, _, function = target.partition(":")
+    return getattr(importlib.import_module(module_name), function)  # type: ignore[no-any-return]
+
+
+def check_config(config: Config) -> None:
+    """Each configured router's options, checked before any fork (ValueError says what)."""
+    for kind in configured_kinds(config):
+        _function(kind.check)(config)
+
+
 def run_router(context: RouterContext) -> int:
     """The body of a router child process."""
-    module_name, _, function = context.kind.entry.partition(":")
-    entry = getattr(importlib.import_module(module_name), function)
-    return int(entry(context))
+    return int(_function(context.kind.entry)(context))  # type: ignore[call-overload]
 
 
 def export_pids(pids: dict[str, int]) -> str:
