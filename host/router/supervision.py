@@ -90,7 +90,10 @@ class RouterContext:
 
 
 def _http_feeds_workers(config: Config) -> bool:
-    return not option_values(config, "http-to")
+    """Without http-to or a subscription server the router's nodes are the instance's own."""
+    return not (
+        option_values(config, "http-to") or option_values(config, "http-subscription-server")
+    )
 
 
 #: every router kind polyhost has; the fastrouter adds its row here
