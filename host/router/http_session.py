@@ -664,6 +664,17 @@ class HttpSession(HeadParser, asyncio.Protocol):
             self.transport.close()
 
 
+#: OpenSSL's short names of certificate subject fields (uWSGI's HTTPS_DN uses them)
+SHORT_NAMES = {
+    "commonName": "CN",
+    "countryName": "C",
+    "stateOrProvinceName": "ST",
+    "localityName": "L",
+    "organizationName": "O",
+    "organizationalUnitName": "OU",
+}
+
+
 def tls_vars(tls: ssl.SSLObject, export_cert: bool) -> dict[str, str]:
     """What uWSGI's https router adds to the packet: HTTPS=on, the client certificate's
     subject (HTTPS_DN) and, with https-export-cert, the certificate itself (HTTPS_CC, PEM)."""
@@ -671,7 +682,9 @@ def tls_vars(tls: ssl.SSLObject, export_cert: bool) -> dict[str, str]:
     der = tls.getpeercert(binary_form=True)
     if der:
         subject = tls.getpeercert().get("subject", ())
-        found["HTTPS_DN"] = "".join(f"/{name}={value}" for rdn in subject for name, value in rdn)
+        found["HTTPS_DN"] = "".join(
+            f"/{SHORT_NAMES.get(name, name)}={value}" for rdn in subject for name, value in rdn
+        )
         if export_cert:
             found["HTTPS_CC"] = ssl.DER_cert_to_PEM_cert(der)
     return found
