@@ -329,13 +329,17 @@ class Exchange:
             data = bytes(self.head_buf[end + 4 :])
             self.head_buf.clear()
             try:
-                session.write(self.rewrite_head(head))
+                out = self.rewrite_head(head)
             except ValueError as exc:
                 self.fail(502, f"invalid response from the backend: {exc}")
                 return
             self.head_done = True
+            if data and not self.no_body:
+                out += self.framed_body(data)
+            session.write(out)  # head and first body bytes in one send
+            return
         if data and not self.no_body:
-            self.write_body(data)
+            session.write(self.framed_body(data))
 
     def rewrite_head(self, head: bytes) -> bytes:
         """The backend's status line and headers, with the router's framing and Connection."""
@@ -390,18 +394,17 @@ class Exchange:
         out.append(b"\r\n")
         return b"\r\n".join(out)
 
-    def write_body(self, data: bytes) -> None:
+    def framed_body(self, data: bytes) -> bytes:
+        """Body bytes as the client gets them: cut at Content-Length, gzipped, chunked."""
         if self.remaining is not None:
             if len(data) > self.remaining:
                 data = data[: self.remaining]
             self.remaining -= len(data)
         if self.gzip is not None:
             data = self.gzip.compress(data)
-            if not data:
-                return
-        if self.rechunk:
+        if self.rechunk and data:
             data = b"%x\r\n%b\r\n" % (len(data), data)
-        self.session.write(data)
+        return data
 
     def upstream_done(self, exc: Exception | None) -> None:
         """The backend closed (the end of its response) or failed."""
