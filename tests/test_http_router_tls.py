@@ -1,6 +1,7 @@
 """TLS on the `--http` router (issue 11 point 5): `https = ADDR,CERT,KEY` with a self-signed
 certificate, HTTPS=on and wsgi.url_scheme https in the app, the `https2` key=value form, client
-certificates with https-export-cert, `http-to-https` redirects, certificates reloaded on SIGHUP."""
+certificates with https-export-cert, `http-to-https` redirects, certificates reloaded on SIGHUP,
+and HTTP/2 by ALPN (`http2`) with a real h2 client, several streams on one connection."""
 
 from __future__ import annotations
 
@@ -11,11 +12,15 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import h2.config
+import h2.connection
+import h2.events
 import pytest
 
 from conftest import APPS, Instance, free_port, get, split_response, wait_for
 
 BASIC = str(APPS / "wsgi" / "basic.py")
+EDGES = str(APPS / "wsgi" / "router_edges.py")
 
 
 def make_cert(directory: Path, name: str) -> tuple[Path, Path]:
@@ -47,6 +52,50 @@ def https_get(port: int, path: str, ca: Path, client: tuple[Path, Path] | None =
     return data
 
 
+def h2_requests(
+    port: int, ca: Path, requests: list[tuple[bytes, bytes, bytes]]
+) -> list[tuple[int, bytes]]:
+    """(method, path, body) requests as concurrent streams on one HTTP/2 connection (the h2
+    package as the client); -> (status, body) of each, in order."""
+    context = ssl.create_default_context(cafile=str(ca))
+    context.set_alpn_protocols(["h2"])
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=20) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as sock,
+    ):
+        assert sock.selected_alpn_protocol() == "h2"
+        conn = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=True, header_encoding=None)
+        )
+        conn.initiate_connection()
+        streams: dict[int, list] = {}
+        for method, path, body in requests:
+            sid = conn.get_next_available_stream_id()
+            headers = [(b":method", method), (b":path", path), (b":scheme", b"https"),
+                       (b":authority", b"127.0.0.1"),
+                       (b"content-length", b"%d" % len(body))]  # fmt: skip
+            conn.send_headers(sid, headers, end_stream=not body)
+            for start in range(0, len(body), 16384):  # the default max frame size
+                conn.send_data(
+                    sid, body[start : start + 16384], end_stream=start + 16384 >= len(body)
+                )
+            streams[sid] = [0, b"", False]
+        sock.sendall(conn.data_to_send())
+        while not all(done for _, _, done in streams.values()):
+            data = sock.recv(65536)
+            assert data, "the router closed the HTTP/2 connection"
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    streams[event.stream_id][0] = int(dict(event.headers)[b":status"])
+                elif isinstance(event, h2.events.DataReceived):
+                    streams[event.stream_id][1] += event.data
+                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                elif isinstance(event, h2.events.StreamEnded):
+                    streams[event.stream_id][2] = True
+            sock.sendall(conn.data_to_send())
+    return [(status, body) for status, body, _ in streams.values()]
+
+
 def served_certificate(port: int) -> bytes:
     context = ssl.create_default_context()
     context.check_hostname = False
@@ -65,11 +114,11 @@ class TlsRouter:
         self.client = make_cert(tmp, "client")
         self.https, self.https2, self.plain = free_port(), free_port(), free_port()
         self.inst = Instance(
-            ["--wsgi-file", BASIC, "--die-on-term",
+            ["--wsgi-file", BASIC, "--mount", f"/edges={EDGES}", "--die-on-term",
              "--https", f"127.0.0.1:{self.https},{self.cert},{self.key}",
              "--https2", f"addr=127.0.0.1:{self.https2},cert={self.cert},key={self.key},"
                          f"clientca=!{self.client[0]}",
-             "--https-export-cert",
+             "--https-export-cert", "--http2",
              "--http-to-https", f"127.0.0.1:{self.plain},{self.https}"],
             tmp, None, None,
         )  # fmt: skip
@@ -134,3 +183,21 @@ def test_missing_certificate_stops_the_start(tmp_path: Path) -> None:
         assert f"{tmp_path}/no.crt does not exist" in inst.log()
     finally:
         inst.stop()
+
+
+def test_http2_streams_become_uwsgi_requests(tls: TlsRouter) -> None:
+    body = b"z" * 60_000  # within the client's initial window (this client does not wait)
+    answers = h2_requests(
+        tls.https,
+        tls.cert,
+        [(b"GET", b"/", b""), (b"GET", b"/env?x=1", b""), (b"POST", b"/echo", body),
+         (b"GET", b"/stream", b""), (b"GET", b"/edges/big?2", b"")],
+    )  # fmt: skip
+    assert answers[0] == (200, b"Hello World")
+    env = json.loads(answers[1][1])
+    assert env["SERVER_PROTOCOL"] == "HTTP/2.0" and env["QUERY_STRING"] == "x=1"
+    assert env["HTTPS"] == "on" and env["wsgi.url_scheme"] == "https"
+    assert answers[2] == (200, body)
+    assert answers[3] == (200, b"one two three")
+    # 2 MiB: far beyond the 64 KiB windows, sent as the client opens them
+    assert answers[4] == (200, b"x" * (2 << 20))

@@ -121,6 +121,7 @@ AVAILABLE = frozenset(
         "https2",
         "https-export-cert",
         "http-to-https",
+        "http2",
         "socket-modifier1",
         "master",
         "processes",
@@ -1523,6 +1524,11 @@ OPTIONS: tuple[Option, ...] = (
             "https-export-cert",
             FLAG,
             "export uwsgi variable HTTPS_CC containing the raw client certificate",
+        ),
+        _o(
+            "http2",
+            FLAG,
+            "polyhost: offer HTTP/2 (ALPN h2) on the https sockets; each stream is one request",
         ),
         _o("https-session-context", STR, "set the session id context to the specified value"),
         _o(

@@ -4,7 +4,8 @@
 addr=ADDR,cert=CERT,key=KEY[,ciphers=...,clientca=...]` are TLS (a CA verifies client
 certificates: required, or optional when the CA path starts with `!`, as uWSGI); `http-to-https =
 ADDR[,PORT]` answers every request with a 301 to the https URL (PORT added to the host when
-given). TLS contexts are built once per process and reloaded on SIGHUP (`reload_certificates`).
+given). `http2` (or `h2=1` in an https2 value) offers HTTP/2 by ALPN on the TLS sockets. TLS
+contexts are built once per process and reloaded on SIGHUP (`reload_certificates`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class TlsFiles:
     key: str
     ciphers: str = ""
     client_ca: str = ""
+    http2: bool = False
 
 
 @dataclass
@@ -71,7 +73,8 @@ def https_files(option: str, value: str) -> TlsFiles:
         if not (items.get("addr") and cert and key):
             raise ListenerConfigError(f"https2 = {value}: needs addr, cert and key items")
         ca = items.get("clientca") or items.get("client_ca") or ""
-        return TlsFiles(cert, key, items.get("ciphers", ""), ca)
+        http2 = items.get("h2", items.get("http2", "")).lower() in ("1", "true", "yes", "on")
+        return TlsFiles(cert, key, items.get("ciphers", ""), ca, http2)
     parts = [part.strip() for part in value.split(",")]
     if len(parts) < 3 or not parts[1] or not parts[2]:
         raise ListenerConfigError(f"https = {value}: use ADDR,CERT,KEY[,CIPHERS[,CA]]")
@@ -98,15 +101,17 @@ def _load(context: ssl.SSLContext, files: TlsFiles, option: str) -> None:
 def tls_context(files: TlsFiles, option: str) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.options |= ssl.OP_NO_COMPRESSION
-    context.set_alpn_protocols(["http/1.1"])
+    context.set_alpn_protocols(["h2", "http/1.1"] if files.http2 else ["http/1.1"])
     _load(context, files, option)
     return context
 
 
-def router_listener(router_socket: RouterSocket) -> RouterListener:
+def router_listener(router_socket: RouterSocket, http2: bool = False) -> RouterListener:
+    """The listener of one router socket; `http2`: the `http2` option (for every TLS socket)."""
     option, value = router_socket.option, router_socket.value
     if option in ("https", "https2"):
         files = https_files(option, value)
+        files.http2 = files.http2 or http2
         return RouterListener(router_socket, "https", files, tls_context(files, option))
     if option == "http-to-https":
         _, _, port = value.partition(",")

@@ -99,7 +99,8 @@ async def serve(context: RouterContext) -> None:
     loop = asyncio.get_running_loop()
     settings = HttpSettings.from_config(context.config)
     state = _state(context, settings)
-    listeners = [router_listener(s) for s in context.sockets]
+    http2 = bool(context.config.get("http2"))
+    listeners = [router_listener(s, http2) for s in context.sockets]
     servers = []
     for listener in listeners:
 

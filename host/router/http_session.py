@@ -18,7 +18,7 @@ import time
 import zlib
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httptools
 
@@ -58,6 +58,16 @@ class Route:
     answer: bytes = b""
 
 
+class RouterSession(Protocol):
+    """A client connection as the router's sweep and stop see it (HTTP/1 or HTTP/2)."""
+
+    deadline: float
+
+    def on_timeout(self) -> None: ...
+    def idle(self) -> bool: ...
+    def close(self) -> None: ...
+
+
 class RouterState:
     """Shared by every session of one router process."""
 
@@ -72,7 +82,7 @@ class RouterState:
         self.static = static
         self.table = table
         self.name = name
-        self.sessions: set[HttpSession] = set()
+        self.sessions: set[RouterSession] = set()
         self.stopping = False
 
     def route(self, env: dict[str, str], listener: RouterListener) -> Route:
@@ -491,6 +501,9 @@ class HttpSession(HeadParser, asyncio.Protocol):
         tls = transport.get_extra_info("ssl_object")
         if tls is not None:
             self.tls_vars = tls_vars(tls, self.settings.export_cert)
+            if tls.selected_alpn_protocol() == "h2":
+                self.become_http2(transport)  # type: ignore[arg-type]
+                return
         transport.set_write_buffer_limits(high=WRITE_BUFFER)  # type: ignore[attr-defined]
         self.state.sessions.add(self)
 
@@ -539,6 +552,25 @@ class HttpSession(HeadParser, asyncio.Protocol):
             upstream = self.queue[0].upstream
             if upstream is not None and upstream.transport is not None:
                 upstream.transport.resume_reading()
+
+    def become_http2(self, transport: asyncio.Transport) -> None:
+        """ALPN chose h2: an H2Session takes the connection over, with this one's vars."""
+        from polyhost.router.http2_session import H2Session
+
+        self.state.sessions.discard(self)
+        self.closed = True
+        env = {
+            "SCRIPT_NAME": "",
+            "SERVER_NAME": self.server_addr,
+            "SERVER_PORT": self.server_port,
+            "REMOTE_ADDR": self.remote_addr,
+            "REMOTE_PORT": self.remote_port,
+            "UWSGI_SCHEME": self.scheme,
+            **self.tls_vars,
+        }
+        session = H2Session(self.state, self.listener, env)
+        transport.set_protocol(session)
+        session.connection_made(transport)
 
     # -- httptools callbacks (beyond HeadParser's) ------------------------------------------
     def on_headers_complete(self) -> None:
