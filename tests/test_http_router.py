@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import gzip
 import json
+import pwd
 import socket
 import threading
 from collections.abc import Iterator
@@ -379,3 +380,54 @@ def test_head_sent_in_small_pieces_is_served(router: Instance) -> None:
         return data
 
     assert split_response(asyncio.run(slow_client()))[2] == b"Hello World"
+
+
+def test_unfinished_head_is_closed_after_the_headers_timeout(router: Instance) -> None:
+    with socket.create_connection(("127.0.0.1", router.port), timeout=20) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n")  # never finished (http-timeout 3 s)
+        assert sock.recv(65536) == b""
+
+
+def test_backend_closing_before_answering_is_a_502(tmp_path: Path) -> None:
+    with socket.socket() as backend:
+        backend.bind(("127.0.0.1", 0))
+        backend.listen(8)
+        address = f"127.0.0.1:{backend.getsockname()[1]}"
+
+        def close_each() -> None:
+            with contextlib.suppress(OSError):
+                conn, _ = backend.accept()
+                conn.recv(65536)
+                conn.close()
+
+        closer = threading.Thread(target=close_each)  # for start_router's first GET
+        closer.start()
+        inst = start_router(tmp_path, ["--http-to", address])
+        try:
+            closer.join(20)
+            closer = threading.Thread(target=close_each)
+            closer.start()
+            status, _, body = split_response(get(inst.port, "/"))
+            assert status == 502 and b"closed the connection before answering" in body
+            inst.wait_log(f"backend {address} closed the connection before answering")
+        finally:
+            assert inst.stop() == 0
+            closer.join(20)
+
+
+def test_router_runs_as_http_uid(tmp_path: Path) -> None:
+    stats_port = free_port()
+    inst = start_router(
+        tmp_path,
+        ["--wsgi-file", BASIC, "--http-uid", "nobody", "--http-gid", "nogroup",
+         "--stats", f"127.0.0.1:{stats_port}"],
+    )  # fmt: skip
+    inst.stats_port = stats_port  # type: ignore[attr-defined]
+    try:
+        [pid] = router_pids(inst)
+        status = Path(f"/proc/{pid}/status").read_text()
+        uid = next(line for line in status.splitlines() if line.startswith("Uid:"))
+        assert uid.split()[1] == str(pwd.getpwnam("nobody").pw_uid)
+        assert split_response(get(inst.port, "/"))[2] == b"Hello World"
+    finally:
+        assert inst.stop() == 0
