@@ -19,29 +19,10 @@ from pathlib import Path
 import pytest
 
 from conftest import APPS, Instance, free_port, get, http_request, serving, split_response, wait_for
+from router_helper import router_pids, start_router
 
 BASIC = str(APPS / "wsgi" / "basic.py")
 EDGES = str(APPS / "wsgi" / "router_edges.py")
-
-
-def start_router(tmp: Path, args: list[str], port: int | None = None) -> Instance:
-    """An instance whose front door is `--http` on a fresh port (stopped by the caller)."""
-    port = port or free_port()
-    inst = Instance(["--http", f"127.0.0.1:{port}", "--die-on-term", *args], tmp, port, None)
-    try:
-        wait_for(lambda: inst.proc.poll() is not None or _answers(port), 30, "the router to answer")
-        assert inst.proc.poll() is None, inst.log()
-    except BaseException:
-        inst.stop()
-        raise
-    return inst
-
-
-def _answers(port: int) -> bool:
-    try:
-        return bool(get(port, "/", timeout=5))
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +48,6 @@ def router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
         yield inst
     finally:
         assert inst.stop() == 0
-
-
-def router_pids(inst: Instance) -> list[int]:
-    with socket.create_connection(("127.0.0.1", inst.stats_port), timeout=5) as sock:  # type: ignore[attr-defined]
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    return [int(r["pid"]) for r in json.loads(data)["routers"]]
 
 
 class Client:

@@ -8,9 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_http_router import start_router
 
 from conftest import APPS, get, split_response, wait_for
+from router_helper import start_router
 
 QUICKSTARTS = [
     pytest.param(["--wsgi-file", str(APPS / "wsgi" / "basic.py")], "/", b"Hello World",

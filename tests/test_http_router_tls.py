@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import socket
 import ssl
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,21 +17,10 @@ import h2.events
 import pytest
 
 from conftest import APPS, Instance, free_port, get, split_response, wait_for
+from router_helper import make_cert
 
 BASIC = str(APPS / "wsgi" / "basic.py")
 EDGES = str(APPS / "wsgi" / "router_edges.py")
-
-
-def make_cert(directory: Path, name: str) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 / localhost (openssl), and its key."""
-    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return cert, key
 
 
 def https_get(port: int, path: str, ca: Path, client: tuple[Path, Path] | None = None) -> bytes:

@@ -107,7 +107,12 @@ async def serve(context: RouterContext) -> None:
         def factory(where: RouterListener = listener) -> HttpSession:
             return HttpSession(state, where)
 
-        servers.append(await loop.create_server(factory, sock=listener.sock, ssl=listener.context))
+        handshake = settings.headers_timeout if listener.context else None
+        servers.append(
+            await loop.create_server(
+                factory, sock=listener.sock, ssl=listener.context, ssl_handshake_timeout=handshake
+            )
+        )
     datagrams = []
     for address in option_values(context.config, "http-subscription-server"):
         assert state.table is not None
