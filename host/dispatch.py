@@ -179,8 +179,7 @@ class Dispatcher:
         runtimes = []
         for name, group in by_runtime.items():
             runtimes.append(CATALOG.get(name)(ctx, group))
-        no_default = bool(ctx.config.get("no-default-app"))
-        return cls(ctx, runtimes, default_app_fallback=not no_default)
+        return cls(ctx, runtimes, default_app_fallback=not ctx.config.get("no-default-app"))
 
     def load(self, preload: bool) -> None:
         """Load apps of runtimes that may load now (preload=True: in the master before fork)."""

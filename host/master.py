@@ -26,13 +26,13 @@ from polyhost.config import option_values
 from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext, apply_chdir
 from polyhost.emperor.link import EmperorLink
 from polyhost.fabric.control import ControlPair
-from polyhost.fabric.processes import run_mule, run_spooler
+from polyhost.fabric.instance import Fabric
+from polyhost.fabric.mule_spooler_main import run_mule, run_spooler
 from polyhost.fabric.redis_url import redacted
-from polyhost.fabric.setup import Fabric
 from polyhost.fabric.signals import Target
 from polyhost.lifeline import die_with_parent
 from polyhost.log import log, log_exception, open_logfile, set_log_date
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 from polyhost.router import supervision
 from polyhost.router.announcer import Announcer, ConfigError
 from polyhost.scoreboard import Scoreboard
@@ -95,18 +95,18 @@ class Master:
     def __post_init__(self) -> None:
         cfg = self.config
         self.pid = os.getpid()
-        self.numproc = max(1, int(cfg.get("processes") or 1))
-        self.threads = max(1, int(cfg.get("threads") or 1))
-        self.harakiri = int(cfg.get("harakiri") or 0)
-        self.max_lifetime = int(cfg.get("max-worker-lifetime") or 0)
-        self.worker_mercy = float(cfg.get("worker-reload-mercy") or 60)
-        self.reload_mercy = float(cfg.get("reload-mercy") or 30)
+        self.numproc = max(1, cfg.get("processes"))
+        self.threads = max(1, cfg.get("threads"))
+        self.harakiri = cfg.get("harakiri")
+        self.max_lifetime = cfg.get("max-worker-lifetime")
+        self.worker_mercy = cfg.get("worker-reload-mercy")
+        self.reload_mercy = cfg.get("reload-mercy")
         self.reloads = int(os.environ.pop(RELOAD_ENV, "0") or 0)
         self.sig_r, self.sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.sig_queue: list[int] = []
         self.deadline = 0.0
         self.touch_files = {p: _mtime(p) for p in option_values(cfg, "touch-reload")}
-        self.fifo_path = (option_values(cfg, "master-fifo") or [""])[0]
+        self.fifo_path = next(iter(option_values(cfg, "master-fifo")), "")
         self.fifo_fd = -1
         self.stats_server: StatsServer | None = None
         self.announcer: Announcer | None = None
@@ -120,7 +120,7 @@ class Master:
         cfg = self.config
         logto = cfg.get("logto") or cfg.get("daemonize")
         if logto:
-            open_logfile(str(logto))
+            open_logfile(logto)
         set_log_date(cfg.get("log-date"))
         self.emperor = EmperorLink.from_env(cfg)
         if self.emperor is not None:
@@ -171,7 +171,7 @@ class Master:
         self._drop_privileges()
         self._write_pidfile("pidfile2")
         if cfg.get("logto2"):
-            open_logfile(str(cfg.get("logto2")))
+            open_logfile(cfg.get("logto2"))
         CURRENT.config = cfg
         CURRENT.master_pid = self.pid
         self.board = Scoreboard(
@@ -217,8 +217,8 @@ class Master:
             self.stats_server = StatsServer(
                 str(stats),
                 self.stats_snapshot,
-                http=bool(cfg.get("stats-http")),
-                minified=bool(cfg.get("stats-minified")),
+                http=cfg.get("stats-http"),
+                minified=cfg.get("stats-minified"),
             )
             self.stats_server.start()
             log(f"stats server enabled on {stats}")
@@ -228,9 +228,8 @@ class Master:
         gc.freeze()
         self._plan_children()
         adopted = supervision.adopted_pids()
-        for (
-            child
-        ) in self.router_children:  # the routers first: they must listen before workers serve
+        # the routers first: they must listen before the workers serve
+        for child in self.router_children:
             if child.name in adopted:
                 self._adopt(child, adopted[child.name])
             else:
@@ -246,14 +245,14 @@ class Master:
             plan = []
         plan += [("fastrouter", n, "") for n in range(1, self.routers.get("fastrouter", 0) + 1)]
         plan += [("mule", spec.id, spec.script) for spec in self.fabric.mule_list]
-        per_dir = max(1, int(self.config.get("spooler-processes") or 1))
+        per_dir = max(1, self.config.get("spooler-processes"))
         plan += [
             ("spooler", i * per_dir + n + 1, directory)
             for i, directory in enumerate(self.fabric.spool_dirs)
             for n in range(per_dir)
         ]
         if self.config.get("rpc-grpc"):
-            plan.append(("gateway", 1, str(self.config.get("rpc-grpc"))))
+            plan.append(("gateway", 1, self.config.get("rpc-grpc")))
         planned = [ChildProc(kind, n, ControlPair.create(), arg=arg) for kind, n, arg in plan]
         router_plans = supervision.plan_routers(self.config, self.listeners + self.router_listeners)
         planned += [
@@ -282,10 +281,10 @@ class Master:
                 from polyhost.router import fastrouter
 
                 fastrouter.check_config(cfg)
-                self.routers["fastrouter"] = max(1, int(cfg.get("fastrouter-processes") or 1))
+                self.routers["fastrouter"] = max(1, cfg.get("fastrouter-processes"))
             supervision.check_config(cfg)
             for kind in supervision.configured_kinds(cfg):
-                self.routers[kind.name] = max(1, int(cfg.get(kind.processes_option) or 1))
+                self.routers[kind.name] = max(1, cfg.get(kind.processes_option))
             self.announcer = Announcer.from_config(
                 cfg, [supervision.announced_address(ls) for ls in self.listeners]
             )
@@ -308,7 +307,7 @@ class Master:
 
     def _open_gateway_backend(self) -> None:
         """A private uwsgi socket the gRPC gateway forwards its calls to (modifier1 173)."""
-        from polyhost.fabric.setup import instance_dir
+        from polyhost.fabric.instance import instance_dir
         from polyhost.sockets import bind
 
         path = os.path.join(instance_dir(self.pid), "rpc-gateway.sock")
@@ -691,7 +690,7 @@ class Master:
     def _reopen_log(self) -> None:
         logto = self.config.get("logto")
         if logto:
-            open_logfile(str(logto))
+            open_logfile(logto)
             log("log reopened")
 
     def _check_touch(self) -> None:
@@ -716,7 +715,7 @@ class Master:
                     "startup_time": int(loaded.startup_time) if loaded else 0,
                     "requests": 0,
                     "exceptions": 0,
-                    "chdir": loaded.chdir if loaded else str(self.config.get("chdir") or ""),
+                    "chdir": loaded.chdir if loaded else self.config.get("chdir") or "",
                 }
             )
         spoolers = [
@@ -793,7 +792,7 @@ def _apply_env(config: Config) -> None:
 def set_process_title(config: Config, role: str) -> None:
     """procname / procname-prefix / auto-procname, as uWSGI names its processes in ps."""
     name = config.get("procname")
-    prefix = str(config.get("procname-prefix") or "")
+    prefix = config.get("procname-prefix") or ""
     if name:
         title = f"{prefix}{name}"
     elif config.get("auto-procname") or prefix:

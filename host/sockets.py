@@ -166,13 +166,11 @@ def _modifiers(config: Config, proto: str) -> tuple[int, int] | None:
             mod1 = config.get("http-modifier1")
         if mod2 is None:
             mod2 = config.get("http-modifier2")
-        return int(mod1 or 0), int(mod2 or 0)
+        return mod1 or 0, mod2 or 0
     if proto == "uwsgi":
         mod1 = config.get("socket-modifier1")
-        if mod1 is not None:
-            return int(mod1), int(config.get("socket-modifier2") or 0)
-        return None
-    return int(config.get("fastcgi-modifier1") or 0), int(config.get("fastcgi-modifier2") or 0)
+        return None if mod1 is None else (mod1, 0)
+    return config.get("fastcgi-modifier1"), config.get("fastcgi-modifier2")
 
 
 def inherited_fds() -> dict[str, int]:
@@ -200,8 +198,8 @@ def open_listeners(
     """Bind (or inherit) every socket of the config, in config order, then the `extra`
     (proto, address) pairs (the routers' sockets)."""
     inherited = inherited_fds()
-    backlog = int(config.get("listen") or 100)
-    reuse_port = bool(config.get("reuse-port"))
+    backlog = config.get("listen")
+    reuse_port = config.get("reuse-port")
     umask = config.get("umask")
     if umask:
         os.umask(int(str(umask), 8))

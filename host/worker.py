@@ -25,7 +25,7 @@ from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext
 from polyhost.fabric import signals
 from polyhost.fabric.packets import serve_packet
 from polyhost.log import log, log_exception, printable
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 from polyhost.protocol import sockio
 from polyhost.protocol.connection import Connection, WireResponder
 from polyhost.protocol.fastcgi import FastCgiConnection
@@ -85,18 +85,18 @@ class Worker:
         self.board = board
         self.slot = board.worker(wid)
         self.pid = os.getpid()
-        self.threads = max(1, int(config.get("threads") or 1))
-        self.buffer_size = int(config.get("buffer-size") or 4096)
-        self.limit_post = int(config.get("limit-post") or 0)
-        self.socket_timeout = float(config.get("socket-timeout") or 4)
+        self.threads = max(1, config.get("threads"))
+        self.buffer_size = config.get("buffer-size")
+        self.limit_post = config.get("limit-post")
+        self.socket_timeout = config.get("socket-timeout")
         self.keepalive_timeout = max(self.socket_timeout, 15.0)
-        self.harakiri = int(config.get("harakiri") or 0)
-        self.max_requests = int(config.get("max-requests") or 0)
-        self.min_lifetime = float(config.get("min-worker-lifetime") or 0)
-        self.reload_on_rss = int(config.get("reload-on-rss") or 0) * 1024 * 1024
-        self.post_buffering = int(config.get("post-buffering") or 0)
+        self.harakiri = config.get("harakiri")
+        self.max_requests = config.get("max-requests")
+        self.min_lifetime = config.get("min-worker-lifetime")
+        self.reload_on_rss = config.get("reload-on-rss") * 1024 * 1024
+        self.post_buffering = config.get("post-buffering")
         self.logging = not config.get("disable-logging")
-        self.reqlog = RequestLogger(config.get("log-format"), bool(config.get("log-micros")))
+        self.reqlog = RequestLogger(config.get("log-format"), config.get("log-micros"))
         self.started = time.monotonic()
         self.requests = 0
         self.stopping = False
@@ -142,7 +142,7 @@ class Worker:
             for _ in range(request_threads):
                 self.work.put(None)
             if self.static is not None:  # downloads handed to offload threads finish first
-                self.static.close(grace=float(self.config.get("worker-reload-mercy") or 60))
+                self.static.close(grace=self.config.get("worker-reload-mercy"))
             self.dispatcher.close()
         return 0
 

@@ -405,7 +405,7 @@ sub load_app {
     die "polyhost bridge: expected CONFIG first, got packet type $mod1\n" unless $mod1 == CONFIG;
     my @pairs = unpack('(v/a*)*', $payload);
     while (my ($key, $value) = splice(@pairs, 0, 2)) {
-        if ($key eq 'lib' || $key eq 'local_lib') {
+        if ($key eq 'local_lib') {
             push @{ $CONFIG{$key} }, $value;
         }
         else {
@@ -416,7 +416,6 @@ sub load_app {
     for my $dir (reverse @{ $CONFIG{local_lib} || [] }) {
         unshift @INC, "$dir/lib/perl5/$Config::Config{archname}", "$dir/lib/perl5";
     }
-    unshift @INC, @{ $CONFIG{lib} || [] };
     eval { require Plack::Util; require HTTP::Status; 1 } or fail("$@", FAIL_RUNTIME_MISSING);
     my $file = $CONFIG{app};
     $APP = eval { Plack::Util::load_psgi($file) };

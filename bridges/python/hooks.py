@@ -17,7 +17,7 @@ from polyhost.bridges.python.spool_decorators import python_spooler_handler
 from polyhost.fabric.hooks import HOOKS, RuntimeHooks
 from polyhost.fabric.spooler import SPOOL_IGNORE
 from polyhost.log import log, log_exception
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 from polyhost.rpc.registry import to_bytes
 
 #: the marker uwsgidecorators' mulefunc puts in its pickled messages (as uWSGI)

@@ -133,12 +133,12 @@ class WsgiRuntime(Runtime):
         install_python_hooks()  # in the master: every process forked from it has them
         self.preload = not (ctx.config.get("lazy-apps") or ctx.config.get("lazy"))
         self.errors = ErrorStream(ctx.log)
-        threads = int(ctx.config.get("threads") or 1)
+        threads = ctx.config.get("threads")
         self.base_env: dict[str, Any] = {
             "wsgi.version": (1, 0),
             "wsgi.errors": self.errors,
             "wsgi.multithread": threads > 1,
-            "wsgi.multiprocess": int(ctx.config.get("processes") or 1) > 1,
+            "wsgi.multiprocess": ctx.config.get("processes") > 1,
             "wsgi.run_once": False,
             "wsgi.file_wrapper": FileWrapper,
             "SERVER_SOFTWARE": f"polyhost/{__version__}",
@@ -150,10 +150,10 @@ class WsgiRuntime(Runtime):
 
     # -- loading ---------------------------------------------------------------------------
     def load(self, first_id: int) -> list[App]:
-        uwsgi_api.install()
+        uwsgi_api.install(self.ctx.config)
         prepare_python_environment(self.ctx)
         apps = []
-        callable_name = str(self.ctx.config.get("callable") or "application")
+        callable_name = self.ctx.config.get("callable")
         for offset, spec in enumerate(self.specs):
             handle = self._load_one(spec, callable_name)
             apps.append(

@@ -1,354 +1,31 @@
-"""The option table: every uWSGI 2.0 option polyhost knows, the type of its value, the component
-that reads it, and whether polyhost implements it yet.
+"""The option table: every uWSGI 2.0 option polyhost knows, the type of its value and its
+default, the component that reads it, and whether polyhost implements it yet.
 
 The rows come from uWSGI 2.0.21's own option arrays (the core and the plugins of the languages
 polyhost hosts), so a config written for uWSGI never meets "unknown option" here. Options of
 features polyhost has not built yet are accepted and reported at start-up, never dropped silently.
-To turn a feature on, add its option names to AVAILABLE.
+To turn a feature on, mark its rows `available=True` (with their help text). Only rows live here:
+the row builders and value parsing are in `option_model`, the look-ups in `option_lookup`.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
-# Row kinds of the table below; LIST is a repeatable string option.
-FLAG, INT, STR, LIST = "flag", "int", "str", "list"
-_KIND_TYPES = {FLAG: ("bool", False), INT: ("int", False), STR: ("str", False), LIST: ("str", True)}
-
-
-@dataclass(frozen=True)
-class Option:
-    """One configuration option, as the table declares it."""
-
-    name: str
-    type: str  # "bool" | "int" | "str" | "float"
-    repeatable: bool = False
-    default: Any = None
-    help: str = ""
-    group: str = ""
-    aliases: tuple[str, ...] = ()
-    short: str | None = None
-    component: str = "core"
-    available: bool = False
-    #: what a bare `--name` stands for on the command line (uWSGI's optional-argument options)
-    bare: str | None = None
-    #: a stricter check of the value, a key of VALUE_FORMATS
-    format: str | None = None
-    #: how --help names the value ("" for none); None: from the type
-    metavar: str | None = None
-
-
-#: The options polyhost implements today (main names; aliases follow their option).
-AVAILABLE = frozenset(
-    [
-        "ini",
-        "yaml",
-        "json",
-        "include",
-        "inherit",
-        "set",
-        "set-placeholder",
-        "strict",
-        "show-config",
-        "help",
-        "help-option",
-        "version",
-        "for",
-        "for-glob",
-        "for-times",
-        "for-readline",
-        "endfor",
-        "endif",
-        "if-opt",
-        "if-not-opt",
-        "if-env",
-        "if-not-env",
-        "if-exists",
-        "if-not-exists",
-        "if-file",
-        "if-not-file",
-        "if-dir",
-        "if-not-dir",
-        "if-hostname",
-        "if-not-hostname",
-        "if-hostname-match",
-        "if-not-hostname-match",
-        "if-reload",
-        "if-not-reload",
-        "if-plugin",
-        "if-not-plugin",
-        "socket",
-        "uwsgi-socket",
-        "http-socket",
-        "fastcgi-socket",
-        "shared-socket",
-        "chmod-socket",
-        "chown-socket",
-        "umask",
-        "vacuum",
-        "listen",
-        "reuse-port",
-        "buffer-size",
-        "post-buffering",
-        "socket-timeout",
-        "http-socket-modifier1",
-        "http-socket-modifier2",
-        "http-modifier1",
-        "http-modifier2",
-        # the --http router (polyhost.router)
-        "http",
-        "http-processes",
-        "http-to",
-        "http-var",
-        "http-uid",
-        "http-gid",
-        "http-timeout",
-        "http-headers-timeout",
-        "http-connect-timeout",
-        "http-buffer-size",
-        "http-keepalive",
-        "http-auto-chunked",
-        "http-auto-gzip",
-        "http-chunked-input",
-        "http-gracetime",
-        "http-websockets",
-        "http-stats",
-        "http-subscription-server",
-        "https",
-        "https2",
-        "https-export-cert",
-        "http-to-https",
-        "http2",
-        "socket-modifier1",
-        "master",
-        "processes",
-        "threads",
-        "enable-threads",
-        "lazy-apps",
-        "lazy",
-        "thunder-lock",
-        "die-on-term",
-        "single-interpreter",
-        "honour-stdin",
-        "procname-prefix",
-        "procname",
-        "auto-procname",
-        "harakiri",
-        "max-requests",
-        "min-worker-lifetime",
-        "max-worker-lifetime",
-        "reload-on-rss",
-        "worker-reload-mercy",
-        "reload-mercy",
-        "touch-reload",
-        "master-fifo",
-        "pidfile",
-        "pidfile2",
-        "chdir",
-        "env",
-        "mount",
-        "manage-script-name",
-        "need-app",
-        "no-default-app",
-        "module",
-        "wsgi-file",
-        # PSGI and Rack (issue 4)
-        "psgi",
-        "perl-local-lib",
-        "rack",
-        "rb-lib",
-        "rb-require",
-        "shared-rb-require",
-        "ruby-gc-freq",
-        # the fabric (issue 6)
-        "mule",
-        "mules",
-        "farm",
-        "spooler",
-        "spooler-processes",
-        "spooler-frequency",
-        "spooler-ordered",
-        "spooler-max-tasks",
-        "spooler-harakiri",
-        "spooler-external",
-        "limit-post",
-        "cache2",
-        "cache",
-        "cache-blocksize",
-        "cache-store",
-        "add-cache-item",
-        "rpc-grpc",
-        "rpc-nodes",
-        "callable",
-        "pythonpath",
-        "home",
-        "import",
-        "uid",
-        "gid",
-        "daemonize",
-        "logto",
-        "logto2",
-        "log-format",
-        "log-date",
-        "log-micros",
-        "log-reopen",
-        "disable-logging",
-        "stats",
-        "stats-http",
-        "stats-minified",
-        "lua",
-        "lua-load",
-        "jvm-classpath",
-        "jvm-opt",
-        "jvm-main-class",
-        "jvm-class",
-        "jwsgi",
-        "ring-load",
-        "ring-app",
-        "mono-app",
-        "mono-handler",
-        "mono-index",
-        "mono-key",
-        "mono-assembly",
-        "mono-gc-freq",
-        "mono-config",
-        "php-docroot",
-        "php-app",
-        "php-index",
-        "php-allowed-ext",
-        "php-allowed-docroot",
-        "php-allowed-script",
-        "php-set",
-        "php-ini",
-        # the Emperor (issue 14)
-        "emperor",
-        "emperor-nofollow",
-        "emperor-procname",
-        "emperor-freq",
-        "emperor-required-heartbeat",
-        "emperor-pidfile",
-        "emperor-tyrant",
-        "emperor-tyrant-nofollow",
-        "emperor-tyrant-initgroups",
-        "emperor-stats",
-        "emperor-throttle",
-        "emperor-max-throttle",
-        "emperor-on-demand-extension",
-        "emperor-on-demand-directory",
-        "emperor-on-demand-exec",
-        "emperor-extra-extension",
-        "emperor-no-blacklist",
-        "emperor-graceful-shutdown",
-        "vassals-inherit",
-        "vassals-include",
-        "vassals-inherit-before",
-        "vassals-include-before",
-        "vassals-start-hook",
-        "vassals-stop-hook",
-        "vassals-set",
-        "heartbeat",
-        "die-on-idle",
-        "php-var",
-        "php-sapi-name",
-        "php-server-software",
-        "cgi",
-        "cgi-map-helper",
-        "cgi-allowed-ext",
-        "cgi-index",
-        "cgi-timeout",
-        "cgi-safe",
-        "cgi-close-stdin-on-eof",
-        "cgi-unset",
-        "check-static",
-        "check-static-docroot",
-        "static-map",
-        "static-map2",
-        "static-skip-ext",
-        "static-index",
-        "static-safe",
-        "mimefile",
-        "static-expires-type",
-        "static-expires-type-mtime",
-        "static-expires",
-        "static-expires-mtime",
-        "static-expires-uri",
-        "static-expires-uri-mtime",
-        "static-expires-path-info",
-        "static-expires-path-info-mtime",
-        "static-gzip",
-        "static-gzip-all",
-        "static-gzip-dir",
-        "static-gzip-ext",
-        "honour-range",
-        "offload-threads",
-        # WebSockets in the worker, fastrouter and subscriptions (issue 11, points 6-7)
-        "websockets-max-size",
-        "websockets-ping-freq",
-        "websockets-pong-tolerance",
-        "fastrouter",
-        "fastrouter-processes",
-        "fastrouter-use-pattern",
-        "fastrouter-use-base",
-        "fastrouter-to",
-        "fastrouter-gracetime",
-        "fastrouter-quiet",
-        "fastrouter-subscription-server",
-        "fastrouter-timeout",
-        "fastrouter-stats",
-        "subscribe-to",
-        "subscribe2",
-        "subscribe-freq",
-        "subscription-tolerance",
-        "subscribe-with-modifier1",
-        "weight",
-        "auto-weight",
-    ]
-)
-
-
-def _o(name: str, kind: str, help: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "kind": kind, "help": help, **extra}
-
-
-def _section(group: str, component: str, *rows: dict[str, Any]) -> list[Option]:
-    options = []
-    for row in rows:
-        extra = dict(row)
-        name, kind, help_text = extra.pop("name"), extra.pop("kind"), extra.pop("help")
-        type_name, repeatable = _KIND_TYPES[kind]
-        if repeatable:
-            extra.setdefault("default", ())
-        elif kind == FLAG:
-            extra.setdefault("default", False)
-        options.append(
-            Option(
-                name=name,
-                type=type_name,
-                repeatable=repeatable,
-                help=help_text,
-                group=group,
-                component=component,
-                available=name in AVAILABLE,
-                **extra,
-            )
-        )
-    return options
-
-
-def _runtime_section(runtime: str, *rows: dict[str, Any]) -> list[Option]:
-    """A runtime's options: grouped under the runtime's name, which the catalog titles."""
-    return _section(runtime, runtime, *rows)
-
+from polyhost import __version__
+from polyhost.config.option_model import FLAG, INT, LIST, STR, Option
+from polyhost.config.option_model import row as _o
+from polyhost.config.option_model import runtime_section as _runtime_section
+from polyhost.config.option_model import section as _section
 
 OPTIONS: tuple[Option, ...] = (
     *_section(
         "Configuration",
         "core",
         _o(
-            "ini", LIST, "load an ini file ([uwsgi] section unless given)", metavar="FILE[:SECTION]"
+            "ini",
+            LIST,
+            "load an ini file ([uwsgi] section unless given)",
+            metavar="FILE[:SECTION]",
+            available=True,
         ),
         _o(
             "yaml",
@@ -357,6 +34,7 @@ OPTIONS: tuple[Option, ...] = (
             short="y",
             aliases=("yml",),
             metavar="FILE[:SECTION]",
+            available=True,
         ),
         _o(
             "json",
@@ -365,18 +43,21 @@ OPTIONS: tuple[Option, ...] = (
             short="j",
             aliases=("js",),
             metavar="FILE[:SECTION]",
+            available=True,
         ),
         _o(
             "include",
             LIST,
             "read a config file here (format by extension)",
             metavar="FILE[:SECTION]",
+            available=True,
         ),
         _o(
             "inherit",
             LIST,
             "use a config file as template: this file's keys win",
             metavar="FILE[:SECTION]",
+            available=True,
         ),
         _o(
             "set",
@@ -384,6 +65,7 @@ OPTIONS: tuple[Option, ...] = (
             "set an option, or a placeholder when NAME is not an option",
             short="S",
             metavar="NAME=VALUE",
+            available=True,
         ),
         _o(
             "set-placeholder",
@@ -391,12 +73,18 @@ OPTIONS: tuple[Option, ...] = (
             "set a placeholder, usable as %(NAME)",
             aliases=("set-ph",),
             metavar="NAME=VALUE",
+            available=True,
         ),
-        _o("strict", FLAG, "unknown keys are fatal (declare placeholders with set-placeholder)"),
-        _o("show-config", FLAG, "print the resolved configuration as ini"),
-        _o("help", FLAG, "show this help", short="h", aliases=("usage",)),
-        _o("help-option", STR, "show everything about one option", metavar="NAME"),
-        _o("version", FLAG, "print the polyhost version"),
+        _o(
+            "strict",
+            FLAG,
+            "unknown keys are fatal (declare placeholders with set-placeholder)",
+            available=True,
+        ),
+        _o("show-config", FLAG, "print the resolved configuration as ini", available=True),
+        _o("help", FLAG, "show this help", short="h", aliases=("usage",), available=True),
+        _o("help-option", STR, "show everything about one option", metavar="NAME", available=True),
+        _o("version", FLAG, "print the polyhost version", available=True),
         _o("xmlconfig", LIST, "load config from xml file", short="x", aliases=("xml",)),
         _o("config", LIST, "load configuration using the pluggable system"),
         _o("fallback-config", STR, "re-exec uwsgi with the specified config when exit code is 1"),
@@ -458,19 +146,28 @@ OPTIONS: tuple[Option, ...] = (
             STR,
             "repeat the lines up to endfor for each space-separated item, as %(_)",
             metavar="ITEMS",
+            available=True,
         ),
         _o(
             "for-glob",
             STR,
             "repeat the lines up to endfor for each matching path",
             metavar="PATTERN",
+            available=True,
         ),
-        _o("for-times", STR, "repeat the lines up to endfor with %(_) = 1..N", metavar="N"),
+        _o(
+            "for-times",
+            STR,
+            "repeat the lines up to endfor with %(_) = 1..N",
+            metavar="N",
+            available=True,
+        ),
         _o(
             "for-readline",
             STR,
             "repeat the lines up to endfor for each line of FILE",
             metavar="FILE",
+            available=True,
         ),
         _o(
             "endfor",
@@ -479,18 +176,21 @@ OPTIONS: tuple[Option, ...] = (
             aliases=("end-for",),
             bare="",
             metavar="",
+            available=True,
         ),
         _o(
             "if-opt",
             STR,
             "the lines up to endif apply if the option/placeholder is set",
             metavar="NAME[=VALUE]",
+            available=True,
         ),
         _o(
             "if-not-opt",
             STR,
             "the lines up to endif apply if the option is not set",
             metavar="NAME[=VALUE]",
+            available=True,
         ),
         _o(
             "if-env",
@@ -498,12 +198,14 @@ OPTIONS: tuple[Option, ...] = (
             "the lines up to endif apply if the env var is set",
             aliases=("ifenv",),
             metavar="NAME[=VALUE]",
+            available=True,
         ),
         _o(
             "if-not-env",
             STR,
             "the lines up to endif apply if the env var is not set",
             metavar="NAME[=VALUE]",
+            available=True,
         ),
         _o(
             "if-exists",
@@ -511,61 +213,93 @@ OPTIONS: tuple[Option, ...] = (
             "the lines up to endif apply if PATH exists",
             aliases=("ifexists",),
             metavar="PATH",
+            available=True,
         ),
         _o(
             "if-not-exists",
             STR,
             "the lines up to endif apply if PATH does not exist",
             metavar="PATH",
+            available=True,
         ),
-        _o("if-file", STR, "the lines up to endif apply if PATH is a file", metavar="PATH"),
-        _o("if-not-file", STR, "the lines up to endif apply if PATH is not a file", metavar="PATH"),
+        _o(
+            "if-file",
+            STR,
+            "the lines up to endif apply if PATH is a file",
+            metavar="PATH",
+            available=True,
+        ),
+        _o(
+            "if-not-file",
+            STR,
+            "the lines up to endif apply if PATH is not a file",
+            metavar="PATH",
+            available=True,
+        ),
         _o(
             "if-dir",
             STR,
             "the lines up to endif apply if PATH is a directory",
             aliases=("ifdir", "if-directory"),
             metavar="PATH",
+            available=True,
         ),
         _o(
             "if-not-dir",
             STR,
             "the lines up to endif apply if PATH is not a directory",
             metavar="PATH",
+            available=True,
         ),
-        _o("if-hostname", STR, "the lines up to endif apply on this host only", metavar="NAME"),
+        _o(
+            "if-hostname",
+            STR,
+            "the lines up to endif apply on this host only",
+            metavar="NAME",
+            available=True,
+        ),
         _o(
             "if-not-hostname",
             STR,
             "the lines up to endif apply except on this host",
             metavar="NAME",
+            available=True,
         ),
         _o(
             "if-hostname-match",
             STR,
             "the lines up to endif apply if the hostname matches",
             metavar="REGEXP",
+            available=True,
         ),
         _o(
             "if-not-hostname-match",
             STR,
             "the lines up to endif apply unless the hostname matches",
             metavar="REGEXP",
+            available=True,
         ),
-        _o("if-reload", FLAG, "the lines up to endif apply when reloading"),
-        _o("if-not-reload", FLAG, "the lines up to endif apply on the first start only"),
+        _o("if-reload", FLAG, "the lines up to endif apply when reloading", available=True),
+        _o(
+            "if-not-reload",
+            FLAG,
+            "the lines up to endif apply on the first start only",
+            available=True,
+        ),
         _o(
             "if-plugin",
             STR,
             "the lines up to endif apply if the plugin's runtime is available",
             aliases=("ifplugin",),
             metavar="NAME",
+            available=True,
         ),
         _o(
             "if-not-plugin",
             STR,
             "the lines up to endif apply unless the plugin's runtime is available",
             metavar="NAME",
+            available=True,
         ),
         _o(
             "endif",
@@ -574,6 +308,7 @@ OPTIONS: tuple[Option, ...] = (
             aliases=("end-if",),
             bare="",
             metavar="",
+            available=True,
         ),
     ),
     *_section(
@@ -585,20 +320,31 @@ OPTIONS: tuple[Option, ...] = (
             "bind a socket (uwsgi protocol): HOST:PORT, /path, @abstract, fd://N",
             short="s",
             metavar="ADDR",
+            available=True,
         ),
-        _o("uwsgi-socket", LIST, "bind a socket speaking the uwsgi protocol", metavar="ADDR"),
+        _o(
+            "uwsgi-socket",
+            LIST,
+            "bind a socket speaking the uwsgi protocol",
+            metavar="ADDR",
+            available=True,
+        ),
         _o(
             "http-socket",
             LIST,
             "bind a socket speaking HTTP, served by the workers",
             metavar="ADDR",
+            available=True,
         ),
-        _o("fastcgi-socket", LIST, "bind a socket speaking FastCGI", metavar="ADDR"),
+        _o(
+            "fastcgi-socket", LIST, "bind a socket speaking FastCGI", metavar="ADDR", available=True
+        ),
         _o(
             "shared-socket",
             LIST,
             "bind a socket before dropping privileges (use it as =N)",
             metavar="ADDR",
+            available=True,
         ),
         _o(
             "chmod-socket",
@@ -609,9 +355,10 @@ OPTIONS: tuple[Option, ...] = (
             bare="666",
             format="mode",
             metavar="MODE",
+            available=True,
         ),
-        _o("chown-socket", STR, "chown unix sockets", metavar="USER[:GROUP]"),
-        _o("vacuum", FLAG, "remove the unix sockets and pidfiles created, on exit"),
+        _o("chown-socket", STR, "chown unix sockets", metavar="USER[:GROUP]", available=True),
+        _o("vacuum", FLAG, "remove the unix sockets and pidfiles created, on exit", available=True),
         _o(
             "listen",
             INT,
@@ -619,8 +366,9 @@ OPTIONS: tuple[Option, ...] = (
             short="l",
             default=100,
             metavar="N",
+            available=True,
         ),
-        _o("reuse-port", FLAG, "set SO_REUSEPORT on the sockets"),
+        _o("reuse-port", FLAG, "set SO_REUSEPORT on the sockets", available=True),
         _o(
             "buffer-size",
             INT,
@@ -628,6 +376,7 @@ OPTIONS: tuple[Option, ...] = (
             short="b",
             default=4096,
             metavar="BYTES",
+            available=True,
         ),
         _o(
             "post-buffering",
@@ -635,6 +384,7 @@ OPTIONS: tuple[Option, ...] = (
             "buffer request bodies bigger than BYTES to disk (0: never)",
             default=0,
             metavar="BYTES",
+            available=True,
         ),
         _o(
             "socket-timeout",
@@ -643,23 +393,44 @@ OPTIONS: tuple[Option, ...] = (
             short="z",
             default=4,
             metavar="SECONDS",
+            available=True,
         ),
         _o(
             "http-socket-modifier1",
             INT,
             "force the modifier1 of requests on http sockets",
             metavar="N",
+            available=True,
         ),
         _o(
             "http-socket-modifier2",
             INT,
             "force the modifier2 of requests on http sockets",
             metavar="N",
+            available=True,
         ),
-        _o("http-modifier1", INT, "force the modifier1 of requests coming from HTTP", metavar="N"),
-        _o("http-modifier2", INT, "force the modifier2 of requests coming from HTTP", metavar="N"),
         _o(
-            "socket-modifier1", INT, "force the modifier1 of requests on uwsgi sockets", metavar="N"
+            "http-modifier1",
+            INT,
+            "force the modifier1 of requests coming from HTTP",
+            metavar="N",
+            default=0,
+            available=True,
+        ),
+        _o(
+            "http-modifier2",
+            INT,
+            "force the modifier2 of requests coming from HTTP",
+            metavar="N",
+            default=0,
+            available=True,
+        ),
+        _o(
+            "socket-modifier1",
+            INT,
+            "force the modifier1 of requests on uwsgi sockets",
+            metavar="N",
+            available=True,
         ),
         _o(
             "http11-socket",
@@ -671,8 +442,18 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "bind to the specified UNIX/TCP socket using FastCGI protocol (nph mode)",
         ),
-        _o("fastcgi-modifier1", INT, "force the specified modifier1 when using FastCGI protocol"),
-        _o("fastcgi-modifier2", INT, "force the specified modifier2 when using FastCGI protocol"),
+        _o(
+            "fastcgi-modifier1",
+            INT,
+            "force the specified modifier1 when using FastCGI protocol",
+            default=0,
+        ),
+        _o(
+            "fastcgi-modifier2",
+            INT,
+            "force the specified modifier2 when using FastCGI protocol",
+            default=0,
+        ),
         _o("scgi-socket", LIST, "bind to the specified UNIX/TCP socket using SCGI protocol"),
         _o(
             "scgi-nph-socket",
@@ -724,11 +505,18 @@ OPTIONS: tuple[Option, ...] = (
         _o("freebind", FLAG, "put socket in freebind mode"),
         _o("map-socket", LIST, "map sockets to specific workers"),
         _o("no-fd-passing", FLAG, "disable file descriptor passing"),
-        _o("weight", INT, "weight of the instance (used by clustering/lb/subscriptions)"),
+        _o(
+            "weight",
+            INT,
+            "weight of the instance (used by clustering/lb/subscriptions)",
+            available=True,
+            default=0,
+        ),
         _o(
             "auto-weight",
             FLAG,
             "set weight of the instance (used by clustering/lb/subscriptions) automatically",
+            available=True,
         ),
         _o("no-defer-accept", FLAG, "disable deferred-accept on sockets"),
         _o("tcp-nodelay", FLAG, "enable TCP NODELAY on each request"),
@@ -797,7 +585,12 @@ OPTIONS: tuple[Option, ...] = (
         "Processes",
         "core",
         _o(
-            "master", FLAG, "run the master process (polyhost default: on)", short="M", default=True
+            "master",
+            FLAG,
+            "run the master process (polyhost default: on)",
+            short="M",
+            default=True,
+            available=True,
         ),
         _o(
             "processes",
@@ -807,29 +600,51 @@ OPTIONS: tuple[Option, ...] = (
             aliases=("workers",),
             default=1,
             metavar="N",
+            available=True,
         ),
-        _o("threads", INT, "threads per worker (default 1)", default=1, metavar="N"),
+        _o(
+            "threads", INT, "threads per worker (default 1)", default=1, metavar="N", available=True
+        ),
         _o(
             "enable-threads",
             FLAG,
             "let Python apps start threads (polyhost default: on)",
             short="T",
             default=True,
+            available=True,
         ),
-        _o("lazy-apps", FLAG, "load apps in each worker instead of the master"),
-        _o("lazy", FLAG, "load apps in workers; reload restarts workers only"),
-        _o("thunder-lock", FLAG, "serialize accept() between processes"),
+        _o("lazy-apps", FLAG, "load apps in each worker instead of the master", available=True),
+        _o("lazy", FLAG, "load apps in workers; reload restarts workers only", available=True),
+        _o("thunder-lock", FLAG, "serialize accept() between processes", available=True),
         _o(
             "die-on-term",
             FLAG,
             "shut down on SIGTERM instead of reloading (polyhost default: on)",
             default=True,
+            available=True,
         ),
-        _o("single-interpreter", FLAG, "do not use one Python interpreter per app", short="i"),
-        _o("honour-stdin", FLAG, "do not remap stdin to /dev/null"),
-        _o("procname-prefix", STR, "prefix the process names", metavar="PREFIX"),
-        _o("procname", STR, "set the process names", metavar="NAME"),
-        _o("auto-procname", FLAG, "name processes after their role (master, worker N ...)"),
+        _o(
+            "single-interpreter",
+            FLAG,
+            "do not use one Python interpreter per app",
+            short="i",
+            available=True,
+        ),
+        _o("honour-stdin", FLAG, "do not remap stdin to /dev/null", available=True),
+        _o(
+            "procname-prefix",
+            STR,
+            "prefix the process names",
+            metavar="PREFIX",
+            available=True,
+        ),
+        _o("procname", STR, "set the process names", metavar="NAME", available=True),
+        _o(
+            "auto-procname",
+            FLAG,
+            "name processes after their role (master, worker N ...)",
+            available=True,
+        ),
         _o("skip-atexit", FLAG, "skip atexit hooks (ignored by the master)"),
         _o("skip-atexit-teardown", FLAG, "skip atexit teardown (ignored by the master)"),
         _o("profiler", STR, "enable the specified profiler"),
@@ -904,6 +719,7 @@ OPTIONS: tuple[Option, ...] = (
             short="t",
             default=0,
             metavar="SECONDS",
+            available=True,
         ),
         _o(
             "max-requests",
@@ -912,6 +728,7 @@ OPTIONS: tuple[Option, ...] = (
             short="R",
             default=0,
             metavar="N",
+            available=True,
         ),
         _o(
             "min-worker-lifetime",
@@ -919,6 +736,7 @@ OPTIONS: tuple[Option, ...] = (
             "never recycle a worker younger than this (default 10)",
             default=10,
             metavar="SECONDS",
+            available=True,
         ),
         _o(
             "max-worker-lifetime",
@@ -926,6 +744,7 @@ OPTIONS: tuple[Option, ...] = (
             "recycle workers older than this (0: never)",
             default=0,
             metavar="SECONDS",
+            available=True,
         ),
         _o(
             "reload-on-rss",
@@ -933,6 +752,7 @@ OPTIONS: tuple[Option, ...] = (
             "recycle a worker whose resident memory exceeds MB (0: never)",
             default=0,
             metavar="MB",
+            available=True,
         ),
         _o("harakiri-verbose", FLAG, "enable verbose mode for harakiri"),
         _o(
@@ -967,7 +787,7 @@ OPTIONS: tuple[Option, ...] = (
             INT,
             "set the memory collector frequency when evil reloads are in place",
         ),
-        _o("limit-post", INT, "limit request body"),
+        _o("limit-post", INT, "limit request body", available=True, default=0),
         _o(
             "catch-exceptions",
             FLAG,
@@ -1000,6 +820,7 @@ OPTIONS: tuple[Option, ...] = (
             "wait this long for a worker to reload/stop (default 60)",
             default=60,
             metavar="SECONDS",
+            available=True,
         ),
         _o(
             "reload-mercy",
@@ -1007,13 +828,21 @@ OPTIONS: tuple[Option, ...] = (
             "wait this long for all processes to reload/stop (default 30)",
             default=30,
             metavar="SECONDS",
+            available=True,
         ),
-        _o("touch-reload", LIST, "reload gracefully when FILE is modified/touched", metavar="FILE"),
+        _o(
+            "touch-reload",
+            LIST,
+            "reload gracefully when FILE is modified/touched",
+            metavar="FILE",
+            available=True,
+        ),
         _o(
             "master-fifo",
             LIST,
             "control the master by writing commands to this fifo",
             metavar="PATH",
+            available=True,
         ),
         _o("stop", STR, "stop an instance"),
         _o("reload", STR, "reload an instance"),
@@ -1070,18 +899,41 @@ OPTIONS: tuple[Option, ...] = (
     *_section(
         "Applications",
         "core",
-        _o("chdir", STR, "chdir to DIR before loading apps", metavar="DIR"),
-        _o("env", LIST, "set an environment variable", metavar="NAME=VALUE"),
+        _o(
+            "chdir",
+            STR,
+            "chdir to DIR before loading apps",
+            metavar="DIR",
+            available=True,
+        ),
+        _o("env", LIST, "set an environment variable", metavar="NAME=VALUE", available=True),
         _o(
             "mount",
             LIST,
             "load an app at a mountpoint",
             aliases=("worker-mount",),
             metavar="MOUNTPOINT=APP",
+            available=True,
         ),
-        _o("manage-script-name", FLAG, "strip the mountpoint from PATH_INFO into SCRIPT_NAME"),
-        _o("need-app", FLAG, "exit if no app can be loaded (polyhost default: on)", default=True),
-        _o("no-default-app", FLAG, "do not fall back to the first app for unmatched mountpoints"),
+        _o(
+            "manage-script-name",
+            FLAG,
+            "strip the mountpoint from PATH_INFO into SCRIPT_NAME",
+            available=True,
+        ),
+        _o(
+            "need-app",
+            FLAG,
+            "exit if no app can be loaded (polyhost default: on)",
+            default=True,
+            available=True,
+        ),
+        _o(
+            "no-default-app",
+            FLAG,
+            "do not fall back to the first app for unmatched mountpoints",
+            available=True,
+        ),
         _o("max-apps", INT, "set the maximum number of per-worker applications"),
         _o("ignore-script-name", FLAG, "ignore SCRIPT_NAME"),
         _o("force-cwd", STR, "force the initial working directory to the specified value"),
@@ -1109,14 +961,23 @@ OPTIONS: tuple[Option, ...] = (
             short="w",
             aliases=("wsgi",),
             metavar="MODULE[:CALLABLE]",
+            available=True,
         ),
-        _o("wsgi-file", STR, "load a .wsgi/.py file", aliases=("file",), metavar="FILE"),
+        _o(
+            "wsgi-file",
+            STR,
+            "load a .wsgi/.py file",
+            aliases=("file",),
+            metavar="FILE",
+            available=True,
+        ),
         _o(
             "callable",
             STR,
             "name of the WSGI callable (default application)",
             default="application",
             metavar="NAME",
+            available=True,
         ),
         _o(
             "pythonpath",
@@ -1124,6 +985,7 @@ OPTIONS: tuple[Option, ...] = (
             "add a directory (or glob) to sys.path",
             aliases=("python-path", "pp"),
             metavar="DIR",
+            available=True,
         ),
         _o(
             "home",
@@ -1132,6 +994,7 @@ OPTIONS: tuple[Option, ...] = (
             short="H",
             aliases=("virtualenv", "venv", "pyhome"),
             metavar="DIR",
+            available=True,
         ),
         _o(
             "import",
@@ -1139,6 +1002,7 @@ OPTIONS: tuple[Option, ...] = (
             "import a Python module at start-up",
             aliases=("pyimport", "py-import", "python-import"),
             metavar="MODULE",
+            available=True,
         ),
         _o("eval", STR, "eval python code"),
         _o("test", STR, "test a module import", short="J"),
@@ -1238,18 +1102,37 @@ OPTIONS: tuple[Option, ...] = (
     *_section(
         "Privileges and daemon",
         "core",
-        _o("umask", STR, "set the umask", metavar="MASK"),
-        _o("uid", STR, "drop privileges to this user (name or id)", metavar="USER"),
-        _o("gid", STR, "drop privileges to this group (name or id)", metavar="GROUP"),
+        _o("umask", STR, "set the umask", metavar="MASK", available=True),
+        _o("uid", STR, "drop privileges to this user (name or id)", metavar="USER", available=True),
+        _o(
+            "gid",
+            STR,
+            "drop privileges to this group (name or id)",
+            metavar="GROUP",
+            available=True,
+        ),
         _o(
             "daemonize",
             STR,
             "run in the background, logging to LOGFILE",
             short="d",
             metavar="LOGFILE",
+            available=True,
         ),
-        _o("pidfile", STR, "write the master pid (before privileges drop)", metavar="FILE"),
-        _o("pidfile2", STR, "write the master pid (after privileges drop)", metavar="FILE"),
+        _o(
+            "pidfile",
+            STR,
+            "write the master pid (before privileges drop)",
+            metavar="FILE",
+            available=True,
+        ),
+        _o(
+            "pidfile2",
+            STR,
+            "write the master pid (after privileges drop)",
+            metavar="FILE",
+            available=True,
+        ),
         _o("daemonize2", STR, "daemonize uWSGI after app loading"),
         _o("flock", LIST, "lock the specified file before starting, exit if locked"),
         _o("flock-wait", LIST, "lock the specified file before starting, wait if locked"),
@@ -1268,12 +1151,14 @@ OPTIONS: tuple[Option, ...] = (
             STR,
             "log to FILE or a udp address (opened before privileges drop)",
             metavar="FILE",
+            available=True,
         ),
         _o(
             "logto2",
             STR,
             "log to FILE or a udp address (opened after privileges drop)",
             metavar="FILE",
+            available=True,
         ),
         _o(
             "log-format",
@@ -1281,6 +1166,7 @@ OPTIONS: tuple[Option, ...] = (
             "request log format, e.g. %(addr) %(method) %(uri) %(status)",
             aliases=("logformat",),
             metavar="FORMAT",
+            available=True,
         ),
         _o(
             "log-date",
@@ -1290,10 +1176,11 @@ OPTIONS: tuple[Option, ...] = (
             bare="true",
             format="logdate",
             metavar="STRFTIME",
+            available=True,
         ),
-        _o("log-micros", FLAG, "report response times in microseconds"),
-        _o("log-reopen", FLAG, "reopen the log file on reload"),
-        _o("disable-logging", FLAG, "do not log requests", short="L"),
+        _o("log-micros", FLAG, "report response times in microseconds", available=True),
+        _o("log-reopen", FLAG, "reopen the log file on reload", available=True),
+        _o("disable-logging", FLAG, "do not log requests", short="L", available=True),
         _o("memory-report", FLAG, "add memory usage to request logs", short="m"),
         _o(
             "logformat-strftime",
@@ -1374,9 +1261,10 @@ OPTIONS: tuple[Option, ...] = (
             "serve stats json on ADDR (keep it private)",
             aliases=("stats-server",),
             metavar="ADDR",
+            available=True,
         ),
-        _o("stats-http", FLAG, "answer stats with HTTP headers"),
-        _o("stats-minified", FLAG, "minify the stats json", aliases=("stats-min",)),
+        _o("stats-http", FLAG, "answer stats with HTTP headers", available=True),
+        _o("stats-minified", FLAG, "minify the stats json", aliases=("stats-min",), available=True),
         _o("enable-metrics", FLAG, "enable metrics subsystem"),
         _o("metric", LIST, "add a custom metric"),
         _o(
@@ -1512,23 +1400,27 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "add an http router/server on the specified address",
             aliases=("httprouter",),
+            available=True,
         ),
         _o(
             "https",
             LIST,
             "add an https router/server on the specified address with specified certificate "
             "and key",
+            available=True,
         ),
-        _o("https2", LIST, "add an https/spdy router/server using keyval options"),
+        _o("https2", LIST, "add an https/spdy router/server using keyval options", available=True),
         _o(
             "https-export-cert",
             FLAG,
             "export uwsgi variable HTTPS_CC containing the raw client certificate",
+            available=True,
         ),
         _o(
             "http2",
             FLAG,
             "polyhost: offer HTTP/2 (ALPN h2) on the https sockets; each stream is one request",
+            available=True,
         ),
         _o("https-session-context", STR, "set the session id context to the specified value"),
         _o(
@@ -1536,18 +1428,22 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "add an http router/server on the specified address and redirect all of the "
             "requests to https",
+            available=True,
         ),
         _o(
             "http-processes",
             INT,
             "set the number of http processes to spawn",
             aliases=("http-workers",),
+            default=1,
+            available=True,
         ),
-        _o("http-var", LIST, "add a key=value item to the generated uwsgi packet"),
+        _o("http-var", LIST, "add a key=value item to the generated uwsgi packet", available=True),
         _o(
             "http-to",
             LIST,
             "forward requests to the specified node (you can specify it multiple time for lb)",
+            available=True,
         ),
         _o("http-zerg", LIST, "attach the http router to a zerg server"),
         _o("http-fallback", LIST, "fallback to the specified node in case of error"),
@@ -1559,13 +1455,14 @@ OPTIONS: tuple[Option, ...] = (
         ),
         _o("http-use-base", STR, "use the specified base for mapping requests to unix sockets"),
         _o("http-events", INT, "set the number of concurrent http async events"),
-        _o("http-subscription-server", LIST, "enable the subscription server"),
+        _o("http-subscription-server", LIST, "enable the subscription server", available=True),
         _o("http-subscription-fallback-key", STR, "key to use for fallback http handler"),
         _o(
             "http-timeout",
             INT,
             "set internal http socket timeout (default: 60 seconds)",
             default=60,
+            available=True,
         ),
         _o(
             "http-manage-expect",
@@ -1573,18 +1470,27 @@ OPTIONS: tuple[Option, ...] = (
             "manage the Expect HTTP request header (optionally checking for Content-Length)",
             bare="1",
         ),
-        _o("http-keepalive", INT, "HTTP 1.1 keepalive support (non-pipelined) requests", bare="1"),
+        _o(
+            "http-keepalive",
+            INT,
+            "HTTP 1.1 keepalive support (non-pipelined) requests",
+            bare="1",
+            default=0,
+            available=True,
+        ),
         _o(
             "http-auto-chunked",
             FLAG,
             "automatically transform output to chunked encoding during HTTP 1.1 keepalive "
             "(if needed)",
+            available=True,
         ),
         _o(
             "http-auto-gzip",
             FLAG,
             "automatically gzip content if uWSGI-Encoding header is set to gzip, but content "
             "size (Content-Length/Transfer-Encoding) and Content-Encoding are not specified",
+            available=True,
         ),
         _o(
             "http-raw-body",
@@ -1596,11 +1502,13 @@ OPTIONS: tuple[Option, ...] = (
             "http-websockets",
             FLAG,
             "automatically detect websockets connections and put the session in raw mode",
+            available=True,
         ),
         _o(
             "http-chunked-input",
             FLAG,
             "automatically detect chunked input requests and put the session in raw mode",
+            available=True,
         ),
         _o(
             "http-use-code-string",
@@ -1612,6 +1520,8 @@ OPTIONS: tuple[Option, ...] = (
             "http-gracetime",
             INT,
             "retry connections to dead static nodes after the specified amount of seconds",
+            default=30,
+            available=True,
         ),
         _o("http-quiet", FLAG, "do not report failed connections to instances"),
         _o("http-cheap", FLAG, "run the http router in cheap mode"),
@@ -1620,6 +1530,7 @@ OPTIONS: tuple[Option, ...] = (
             STR,
             "run the http router stats server",
             aliases=("http-stats-server", "http-ss"),
+            available=True,
         ),
         _o("http-harakiri", INT, "enable http router harakiri"),
         _o(
@@ -1628,13 +1539,25 @@ OPTIONS: tuple[Option, ...] = (
             "expect a stud prefix (1byte family + 4/16 bytes address) on connections from "
             "the specified address",
         ),
-        _o("http-uid", STR, "drop http router privileges to the specified uid"),
-        _o("http-gid", STR, "drop http router privileges to the specified gid"),
+        _o("http-uid", STR, "drop http router privileges to the specified uid", available=True),
+        _o("http-gid", STR, "drop http router privileges to the specified gid", available=True),
         _o("http-resubscribe", LIST, "forward subscriptions to the specified subscription server"),
-        _o("http-buffer-size", INT, "set internal buffer size (default: page size)"),
+        _o(
+            "http-buffer-size", INT, "set internal buffer size (default: page size)", available=True
+        ),
         _o("http-server-name-as-http-host", FLAG, "force SERVER_NAME to HTTP_HOST"),
-        _o("http-headers-timeout", INT, "set internal http socket timeout for headers"),
-        _o("http-connect-timeout", INT, "set internal http socket timeout for backend connections"),
+        _o(
+            "http-headers-timeout",
+            INT,
+            "set internal http socket timeout for headers",
+            available=True,
+        ),
+        _o(
+            "http-connect-timeout",
+            INT,
+            "set internal http socket timeout for backend connections",
+            available=True,
+        ),
         _o(
             "http-manage-source",
             FLAG,
@@ -1734,17 +1657,39 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "check for static files in the specified directory",
             aliases=("static-check",),
+            available=True,
         ),
-        _o("check-static-docroot", FLAG, "check for static files in the requested DOCUMENT_ROOT"),
-        _o("static-map", LIST, "map mountpoint to static directory (or file)"),
+        _o(
+            "check-static-docroot",
+            FLAG,
+            "check for static files in the requested DOCUMENT_ROOT",
+            available=True,
+        ),
+        _o("static-map", LIST, "map mountpoint to static directory (or file)", available=True),
         _o(
             "static-map2",
             LIST,
             "like static-map but completely appending the requested resource to the docroot",
+            available=True,
         ),
-        _o("static-skip-ext", LIST, "skip specified extension from staticfile checks"),
-        _o("static-index", LIST, "search for specified file if a directory is requested"),
-        _o("static-safe", LIST, "skip security checks if the file is under the specified path"),
+        _o(
+            "static-skip-ext",
+            LIST,
+            "skip specified extension from staticfile checks",
+            available=True,
+        ),
+        _o(
+            "static-index",
+            LIST,
+            "search for specified file if a directory is requested",
+            available=True,
+        ),
+        _o(
+            "static-safe",
+            LIST,
+            "skip security checks if the file is under the specified path",
+            available=True,
+        ),
         _o(
             "static-cache-paths",
             INT,
@@ -1756,57 +1701,97 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "set mime types file path (default /etc/apache2/mime.types)",
             aliases=("mime-file",),
+            available=True,
         ),
-        _o("static-expires-type", LIST, "set the Expires header based on content type"),
+        _o(
+            "static-expires-type",
+            LIST,
+            "set the Expires header based on content type",
+            available=True,
+        ),
         _o(
             "static-expires-type-mtime",
             LIST,
             "set the Expires header based on content type and file mtime",
+            available=True,
         ),
-        _o("static-expires", LIST, "set the Expires header based on filename regexp"),
+        _o(
+            "static-expires",
+            LIST,
+            "set the Expires header based on filename regexp",
+            available=True,
+        ),
         _o(
             "static-expires-mtime",
             LIST,
             "set the Expires header based on filename regexp and file mtime",
+            available=True,
         ),
-        _o("static-expires-uri", LIST, "set the Expires header based on REQUEST_URI regexp"),
+        _o(
+            "static-expires-uri",
+            LIST,
+            "set the Expires header based on REQUEST_URI regexp",
+            available=True,
+        ),
         _o(
             "static-expires-uri-mtime",
             LIST,
             "set the Expires header based on REQUEST_URI regexp and file mtime",
+            available=True,
         ),
-        _o("static-expires-path-info", LIST, "set the Expires header based on PATH_INFO regexp"),
+        _o(
+            "static-expires-path-info",
+            LIST,
+            "set the Expires header based on PATH_INFO regexp",
+            available=True,
+        ),
         _o(
             "static-expires-path-info-mtime",
             LIST,
             "set the Expires header based on PATH_INFO regexp and file mtime",
+            available=True,
         ),
         _o(
             "static-gzip",
             LIST,
             "if the supplied regexp matches the static file translation it will search for a "
             "gzip version",
+            available=True,
         ),
-        _o("static-gzip-all", FLAG, "check for a gzip version of all requested static files"),
+        _o(
+            "static-gzip-all",
+            FLAG,
+            "check for a gzip version of all requested static files",
+            available=True,
+        ),
         _o(
             "static-gzip-dir",
             LIST,
             "check for a gzip version of all requested static files in the specified dir/prefix",
             aliases=("static-gzip-prefix",),
+            available=True,
         ),
         _o(
             "static-gzip-ext",
             LIST,
             "check for a gzip version of all requested static files with the specified ext/suffix",
             aliases=("static-gzip-suffix",),
+            available=True,
         ),
-        _o("honour-range", FLAG, "enable support for the HTTP Range header"),
+        _o(
+            "honour-range",
+            FLAG,
+            "enable support for the HTTP Range header (polyhost default: on)",
+            available=True,
+            default=True,
+        ),
         _o(
             "offload-threads",
             INT,
             "set the number of offload threads to spawn (per-worker, default 0)",
             aliases=("offload-thread",),
             default=0,
+            available=True,
         ),
         _o("file-serve-mode", STR, "set static file serving mode", aliases=("fileserve-mode",)),
         _o("disable-sendfile", FLAG, "disable sendfile() and rely on boring read()/write()"),
@@ -1814,10 +1799,10 @@ OPTIONS: tuple[Option, ...] = (
     *_section(
         "Cache",
         "cache",
-        _o("cache", INT, "create a shared cache containing given elements"),
-        _o("cache-blocksize", INT, "set cache blocksize"),
-        _o("cache-store", STR, "enable persistent cache to disk"),
-        _o("cache-store-sync", INT, "set frequency of sync for persistent cache"),
+        _o("cache", INT, "create a shared cache containing given elements", available=True),
+        _o("cache-blocksize", INT, "set cache blocksize", available=True, default=65536),
+        _o("cache-store", STR, "enable persistent cache to disk", available=True),
+        _o("cache-store-sync", INT, "set frequency of sync for persistent cache", default=0),
         _o("cache-no-expire", FLAG, "disable auto sweep of expired items"),
         _o(
             "cache-expire-freq",
@@ -1847,12 +1832,12 @@ OPTIONS: tuple[Option, ...] = (
             "update last_modified_at timestamp on every cache item modification (default is "
             "disabled)",
         ),
-        _o("add-cache-item", LIST, "add an item in the cache"),
+        _o("add-cache-item", LIST, "add an item in the cache", available=True),
         _o("load-file-in-cache", LIST, "load a static file in the cache"),
         _o(
             "load-file-in-cache-gzip", LIST, "load a static file in the cache with gzip compression"
         ),
-        _o("cache2", LIST, "create a new generation shared cache (keyval syntax)"),
+        _o("cache2", LIST, "create a new generation shared cache (keyval syntax)", available=True),
         _o(
             "check-cache",
             STR,
@@ -1863,24 +1848,44 @@ OPTIONS: tuple[Option, ...] = (
     *_section(
         "Spooler",
         "spooler",
-        _o("spooler", LIST, "run a spooler on the specified directory", short="Q"),
+        _o("spooler", LIST, "run a spooler on the specified directory", short="Q", available=True),
         _o(
             "spooler-external",
             LIST,
             "map spoolers requests to a spooler directory managed by an external instance",
+            available=True,
         ),
-        _o("spooler-ordered", FLAG, "try to order the execution of spooler tasks"),
+        _o("spooler-ordered", FLAG, "try to order the execution of spooler tasks", available=True),
         _o("spooler-chdir", STR, "chdir() to specified directory before each spooler task"),
-        _o("spooler-processes", INT, "set the number of processes for spoolers"),
+        _o(
+            "spooler-processes",
+            INT,
+            "set the number of processes for spoolers",
+            available=True,
+            default=1,
+        ),
         _o("spooler-quiet", FLAG, "do not be verbose with spooler tasks"),
         _o(
             "spooler-max-tasks",
             INT,
             "set the maximum number of tasks to run before recycling a spooler",
+            available=True,
+            default=0,
         ),
-        _o("spooler-harakiri", INT, "set harakiri timeout for spooler tasks"),
         _o(
-            "spooler-frequency", INT, "set spooler frequency", aliases=("spooler-freq",), default=30
+            "spooler-harakiri",
+            INT,
+            "set harakiri timeout for spooler tasks",
+            available=True,
+            default=0,
+        ),
+        _o(
+            "spooler-frequency",
+            INT,
+            "set spooler frequency",
+            aliases=("spooler-freq",),
+            default=30,
+            available=True,
         ),
     ),
     *_section(
@@ -1893,9 +1898,9 @@ OPTIONS: tuple[Option, ...] = (
             "set the maximum time (in seconds) a mule can take to reload/shutdown (default is 60)",
             default=60,
         ),
-        _o("mule", LIST, "add a mule", bare=""),
-        _o("mules", LIST, "add the specified number of mules"),
-        _o("farm", LIST, "add a mule farm"),
+        _o("mule", LIST, "add a mule", bare="", available=True),
+        _o("mules", LIST, "add the specified number of mules", available=True),
+        _o("farm", LIST, "add a mule farm", available=True),
         _o("mule-msg-size", INT, "set mule message buffer size", bare="1"),
     ),
     *_section(
@@ -1952,6 +1957,7 @@ OPTIONS: tuple[Option, ...] = (
             STR,
             "polyhost: serve every RPC function to gRPC clients on ADDR (rpc/polyhost_rpc.proto)",
             metavar="ADDR",
+            available=True,
         ),
         _o(
             "rpc-nodes",
@@ -1960,6 +1966,7 @@ OPTIONS: tuple[Option, ...] = (
             " calls one of them (round robin, an unreachable node skipped) and"
             " uwsgi.signal(N, 'group:GROUP') raises N on every one",
             metavar="GROUP=ADDR[,ADDR...]",
+            available=True,
         ),
     ),
     *_section(
@@ -1993,8 +2000,8 @@ OPTIONS: tuple[Option, ...] = (
             INT,
             "if total workers resident memory usage is higher try to stop workers",
         ),
-        _o("idle", INT, "set idle mode (put uWSGI in cheap mode after inactivity)"),
-        _o("die-on-idle", FLAG, "shutdown uWSGI when idle"),
+        _o("idle", INT, "set idle mode (put uWSGI in cheap mode after inactivity)", default=0),
+        _o("die-on-idle", FLAG, "shutdown uWSGI when idle", available=True),
         _o(
             "cheaper-busyness-max",
             INT,
@@ -2053,7 +2060,7 @@ OPTIONS: tuple[Option, ...] = (
     *_section(
         "Emperor",
         "emperor",
-        _o("emperor", LIST, "run the Emperor"),
+        _o("emperor", LIST, "run the Emperor", available=True),
         _o("emperor-proxy-socket", STR, "force the vassal to became an Emperor proxy"),
         _o("emperor-wrapper", STR, "set a binary wrapper for vassals"),
         _o(
@@ -2066,29 +2073,54 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "set a binary wrapper for vassals to try as a last resort",
         ),
-        _o("emperor-nofollow", FLAG, "do not follow symlinks when checking for mtime"),
-        _o("emperor-procname", STR, "set the Emperor process name"),
-        _o("emperor-freq", INT, "set the Emperor scan frequency (default 3 seconds)", default=3),
+        _o(
+            "emperor-nofollow",
+            FLAG,
+            "do not follow symlinks when checking for mtime",
+            available=True,
+        ),
+        _o("emperor-procname", STR, "set the Emperor process name", available=True),
+        _o(
+            "emperor-freq",
+            INT,
+            "set the Emperor scan frequency (default 3 seconds)",
+            default=3,
+            available=True,
+        ),
         _o(
             "emperor-required-heartbeat",
             INT,
             "set the Emperor tolerance about heartbeats",
             default=30,
+            available=True,
         ),
         _o("emperor-curse-tolerance", INT, "set the Emperor tolerance about cursed vassals"),
-        _o("emperor-pidfile", STR, "write the Emperor pid in the specified file"),
-        _o("emperor-tyrant", FLAG, "put the Emperor in Tyrant mode"),
+        _o(
+            "emperor-pidfile",
+            STR,
+            "write the Emperor pid in the specified file",
+            available=True,
+        ),
+        _o("emperor-tyrant", FLAG, "put the Emperor in Tyrant mode", available=True),
         _o(
             "emperor-tyrant-nofollow",
             FLAG,
             "do not follow symlinks when checking for uid/gid in Tyrant mode",
+            available=True,
         ),
         _o(
             "emperor-tyrant-initgroups",
             FLAG,
             "add additional groups set via initgroups() in Tyrant mode",
+            available=True,
         ),
-        _o("emperor-stats", STR, "run the Emperor stats server", aliases=("emperor-stats-server",)),
+        _o(
+            "emperor-stats",
+            STR,
+            "run the Emperor stats server",
+            aliases=("emperor-stats-server",),
+            available=True,
+        ),
         _o("early-emperor", FLAG, "spawn the emperor as soon as possibile"),
         _o("emperor-broodlord", INT, "run the emperor in BroodLord mode"),
         _o(
@@ -2096,6 +2128,7 @@ OPTIONS: tuple[Option, ...] = (
             INT,
             "set throttling level (in milliseconds) for bad behaving vassals (default 1000)",
             default=1000,
+            available=True,
         ),
         _o(
             "emperor-max-throttle",
@@ -2103,6 +2136,7 @@ OPTIONS: tuple[Option, ...] = (
             "set max throttling level (in milliseconds) for bad behaving vassals (default 3 "
             "minutes)",
             default=180000,
+            available=True,
         ),
         _o(
             "emperor-magic-exec",
@@ -2114,6 +2148,7 @@ OPTIONS: tuple[Option, ...] = (
             STR,
             "search for text file (vassal name + extension) containing the on demand socket name",
             aliases=("emperor-on-demand-ext",),
+            available=True,
         ),
         _o(
             "emperor-on-demand-directory",
@@ -2121,26 +2156,34 @@ OPTIONS: tuple[Option, ...] = (
             "enable on demand mode binding to the unix socket in the specified directory "
             "named like the vassal + .socket",
             aliases=("emperor-on-demand-dir",),
+            available=True,
         ),
         _o(
             "emperor-on-demand-exec",
             STR,
             "use the output of the specified command as on demand socket name (the vassal "
             "name is passed as the only argument)",
+            available=True,
         ),
         _o(
             "emperor-extra-extension",
             LIST,
             "allows the specified extension in the Emperor (vassal will be called with --config)",
             aliases=("emperor-extra-ext",),
+            available=True,
         ),
-        _o("emperor-no-blacklist", FLAG, "disable Emperor blacklisting subsystem"),
+        _o("emperor-no-blacklist", FLAG, "disable Emperor blacklisting subsystem", available=True),
         _o(
             "emperor-use-clone",
             STR,
             "use clone() instead of fork() passing the specified unshare() flags",
         ),
-        _o("emperor-graceful-shutdown", FLAG, "use vassals graceful shutdown during ragnarok"),
+        _o(
+            "emperor-graceful-shutdown",
+            FLAG,
+            "use vassals graceful shutdown during ragnarok",
+            available=True,
+        ),
         _o("emperor-cap", STR, "set vassals capability", aliases=("vassals-cap", "vassal-cap")),
         _o(
             "imperial-monitor-list",
@@ -2148,26 +2191,44 @@ OPTIONS: tuple[Option, ...] = (
             "list enabled imperial monitors",
             aliases=("imperial-monitors-list",),
         ),
-        _o("vassals-inherit", LIST, "add config templates to vassals config (uses --inherit)"),
+        _o(
+            "vassals-inherit",
+            LIST,
+            "add config templates to vassals config (uses --inherit)",
+            available=True,
+        ),
         _o(
             "vassals-include",
             LIST,
             "include config templates to vassals config (uses --include instead of --inherit)",
+            available=True,
         ),
         _o(
             "vassals-inherit-before",
             LIST,
             "add config templates to vassals config (uses --inherit, parses before the "
             "vassal file)",
+            available=True,
         ),
         _o(
             "vassals-include-before",
             LIST,
             "include config templates to vassals config (uses --include instead of "
             "--inherit, parses before the vassal file)",
+            available=True,
         ),
-        _o("vassals-start-hook", STR, "run the specified command before each vassal starts"),
-        _o("vassals-stop-hook", STR, "run the specified command after vassal's death"),
+        _o(
+            "vassals-start-hook",
+            STR,
+            "run the specified command before each vassal starts",
+            available=True,
+        ),
+        _o(
+            "vassals-stop-hook",
+            STR,
+            "run the specified command after vassal's death",
+            available=True,
+        ),
         _o("vassal-sos", INT, "ask emperor for reinforcement when overloaded"),
         _o(
             "vassal-sos-backlog",
@@ -2180,8 +2241,9 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "automatically set the specified option (via --set) for every vassal",
             aliases=("vassal-set",),
+            available=True,
         ),
-        _o("heartbeat", INT, "announce healthiness to the emperor"),
+        _o("heartbeat", INT, "announce healthiness to the emperor", available=True, default=0),
     ),
     *_section(
         "Subscriptions",
@@ -2223,14 +2285,28 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "subscribe to the specified subscription server",
             aliases=("st", "subscribe"),
+            available=True,
         ),
         _o(
             "subscribe2",
             LIST,
             "subscribe to the specified subscription server using advanced keyval syntax",
+            available=True,
         ),
-        _o("subscribe-freq", INT, "send subscription announce at the specified interval"),
-        _o("subscription-tolerance", INT, "set tolerance for subscription servers"),
+        _o(
+            "subscribe-freq",
+            INT,
+            "send subscription announce at the specified interval",
+            available=True,
+            default=10,
+        ),
+        _o(
+            "subscription-tolerance",
+            INT,
+            "set tolerance for subscription servers",
+            available=True,
+            default=17,
+        ),
         _o(
             "unsubscribe-on-graceful-reload",
             FLAG,
@@ -2241,7 +2317,12 @@ OPTIONS: tuple[Option, ...] = (
             FLAG,
             "configure subscriptions but do not send them (useful with master fifo)",
         ),
-        _o("subscribe-with-modifier1", STR, "force the specififed modifier1 when subscribing"),
+        _o(
+            "subscribe-with-modifier1",
+            STR,
+            "force the specififed modifier1 when subscribing",
+            available=True,
+        ),
     ),
     *_section(
         "Legion",
@@ -2306,12 +2387,14 @@ OPTIONS: tuple[Option, ...] = (
     *_section(
         "Gateways (fastrouter, rawrouter, sslrouter)",
         "gateway",
-        _o("fastrouter", LIST, "run the fastrouter on the specified port"),
+        _o("fastrouter", LIST, "run the fastrouter on the specified port", available=True),
         _o(
             "fastrouter-processes",
             INT,
             "prefork the specified number of fastrouter processes",
             aliases=("fastrouter-workers",),
+            available=True,
+            default=1,
         ),
         _o("fastrouter-zerg", LIST, "attach the fastrouter to a zerg server"),
         _o(
@@ -2320,8 +2403,18 @@ OPTIONS: tuple[Option, ...] = (
             "use uWSGI cache as hostname->server mapper for the fastrouter",
             bare="",
         ),
-        _o("fastrouter-use-pattern", STR, "use a pattern for fastrouter hostname->server mapping"),
-        _o("fastrouter-use-base", STR, "use a base dir for fastrouter hostname->server mapping"),
+        _o(
+            "fastrouter-use-pattern",
+            STR,
+            "use a pattern for fastrouter hostname->server mapping",
+            available=True,
+        ),
+        _o(
+            "fastrouter-use-base",
+            STR,
+            "use a base dir for fastrouter hostname->server mapping",
+            available=True,
+        ),
         _o("fastrouter-fallback", LIST, "fallback to the specified node in case of error"),
         _o(
             "fastrouter-use-code-string",
@@ -2334,22 +2427,31 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "forward requests to the specified uwsgi server (you can specify it multiple "
             "times for load balancing)",
+            available=True,
         ),
         _o(
             "fastrouter-gracetime",
             INT,
             "retry connections to dead static nodes after the specified amount of seconds",
+            available=True,
+            default=30,
         ),
         _o("fastrouter-events", INT, "set the maximum number of concurrent events"),
-        _o("fastrouter-quiet", FLAG, "do not report failed connections to instances"),
+        _o(
+            "fastrouter-quiet",
+            FLAG,
+            "do not report failed connections to instances",
+            available=True,
+        ),
         _o("fastrouter-cheap", FLAG, "run the fastrouter in cheap mode"),
         _o(
             "fastrouter-subscription-server",
             LIST,
             "run the fastrouter subscription server on the specified address",
+            available=True,
         ),
         _o("fastrouter-subscription-slot", STR, "*** deprecated ***"),
-        _o("fastrouter-timeout", INT, "set fastrouter timeout"),
+        _o("fastrouter-timeout", INT, "set fastrouter timeout", available=True, default=60),
         _o("fastrouter-post-buffering", INT, "enable fastrouter post buffering"),
         _o(
             "fastrouter-post-buffering-dir",
@@ -2361,6 +2463,7 @@ OPTIONS: tuple[Option, ...] = (
             STR,
             "run the fastrouter stats server",
             aliases=("fastrouter-stats-server", "fastrouter-ss"),
+            available=True,
         ),
         _o("fastrouter-harakiri", INT, "enable fastrouter harakiri"),
         _o("fastrouter-uid", STR, "drop fastrouter privileges to the specified uid"),
@@ -2549,12 +2652,16 @@ OPTIONS: tuple[Option, ...] = (
             INT,
             "set the frequency (in seconds) of websockets automatic ping packets",
             aliases=("websocket-ping-freq",),
+            available=True,
+            default=30,
         ),
         _o(
             "websockets-pong-tolerance",
             INT,
             "set the tolerance (in seconds) of websockets ping/pong subsystem",
             aliases=("websocket-pong-tolerance",),
+            available=True,
+            default=3,
         ),
         _o(
             "websockets-max-size",
@@ -2562,6 +2669,7 @@ OPTIONS: tuple[Option, ...] = (
             "set the max allowed size of websocket messages (in Kbytes, default 1024)",
             aliases=("websocket-max-size",),
             default=1024,
+            available=True,
         ),
         _o(
             "chunked-input-limit",
@@ -2962,10 +3070,10 @@ OPTIONS: tuple[Option, ...] = (
     ),
     *_runtime_section(
         "psgi",
-        _o("psgi", STR, "load a psgi app"),
+        _o("psgi", STR, "load a psgi app", available=True),
         _o("psgi-enable-psgix-io", FLAG, "enable psgix.io support"),
         _o("perl-no-die-catch", FLAG, "do not catch $SIG{__DIE__}"),
-        _o("perl-local-lib", STR, "set perl locallib path"),
+        _o("perl-local-lib", STR, "set perl locallib path", available=True),
         _o("perl-version", FLAG, "print perl version"),
         _o("perl-args", STR, "add items (space separated) to @ARGV"),
         _o("perl-arg", LIST, "add an item to @ARGV"),
@@ -2984,20 +3092,28 @@ OPTIONS: tuple[Option, ...] = (
     *_runtime_section(
         "rack",
         _o("rails", STR, "load a rails <= 2.x app"),
-        _o("rack", STR, "load a rack app"),
+        _o("rack", STR, "load a rack app", available=True),
         _o(
             "ruby-gc-freq",
             INT,
             "run Ruby's GC every N requests (0: leave it to Ruby; uWSGI runs it every request)",
             aliases=("rb-gc-freq",),
             default=0,
+            available=True,
         ),
-        _o("rb-lib", LIST, "add a directory to the ruby libdir search path", aliases=("ruby-lib",)),
+        _o(
+            "rb-lib",
+            LIST,
+            "add a directory to the ruby libdir search path",
+            aliases=("ruby-lib",),
+            available=True,
+        ),
         _o(
             "rb-require",
             LIST,
             "import/require a ruby module/script",
             aliases=("ruby-require", "rbrequire", "rubyrequire", "require"),
+            available=True,
         ),
         _o(
             "shared-rb-require",
@@ -3009,6 +3125,7 @@ OPTIONS: tuple[Option, ...] = (
                 "shared-rubyrequire",
                 "shared-require",
             ),
+            available=True,
         ),
         _o("gemset", STR, "load the specified gemset (rvm)", aliases=("rvm",)),
         _o("rvm-path", LIST, "search for rvm in the specified directory"),
@@ -3023,8 +3140,8 @@ OPTIONS: tuple[Option, ...] = (
     ),
     *_runtime_section(
         "lua",
-        _o("lua", STR, "load lua wsapi app"),
-        _o("lua-load", LIST, "load a lua file"),
+        _o("lua", STR, "load lua wsapi app", available=True),
+        _o("lua-load", LIST, "load a lua file", available=True),
         _o(
             "lua-shell",
             FLAG,
@@ -3040,13 +3157,34 @@ OPTIONS: tuple[Option, ...] = (
     ),
     *_runtime_section(
         "jvm",
-        _o("jvm-main-class", LIST, "load the specified class and call its main() function"),
-        _o("jvm-opt", LIST, "add the specified jvm option"),
-        _o("jvm-class", LIST, "load the specified class"),
-        _o("jvm-classpath", LIST, "add the specified directory to the classpath"),
-        _o("jwsgi", STR, "load the specified JWSGI application (syntax class:method)"),
-        _o("ring-load", LIST, "load the specified clojure script", aliases=("clojure-load",)),
-        _o("ring-app", STR, "map the specified ring application (syntax namespace:function)"),
+        _o(
+            "jvm-main-class",
+            LIST,
+            "load the specified class and call its main() function",
+            available=True,
+        ),
+        _o("jvm-opt", LIST, "add the specified jvm option", available=True),
+        _o("jvm-class", LIST, "load the specified class", available=True),
+        _o("jvm-classpath", LIST, "add the specified directory to the classpath", available=True),
+        _o(
+            "jwsgi",
+            STR,
+            "load the specified JWSGI application (syntax class:method)",
+            available=True,
+        ),
+        _o(
+            "ring-load",
+            LIST,
+            "load the specified clojure script",
+            aliases=("clojure-load",),
+            available=True,
+        ),
+        _o(
+            "ring-app",
+            STR,
+            "map the specified ring application (syntax namespace:function)",
+            available=True,
+        ),
     ),
     *_runtime_section(
         "mono",
@@ -3055,6 +3193,7 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "load a Mono asp.net app from the specified directory ([key=]dir)",
             metavar="[KEY=]DIR",
+            available=True,
         ),
         _o(
             "mono-handler",
@@ -3063,39 +3202,72 @@ OPTIONS: tuple[Option, ...] = (
             " object[] Handle(IDictionary<string,string> env, Stream body) returning"
             " {int status, IDictionary or string[] name/value headers, string/byte[]/Stream body}",
             metavar="ASSEMBLY.dll:CLASS",
+            available=True,
         ),
         _o(
             "mono-gc-freq",
             INT,
             "run the Mono GC every <n> requests (default 0: never forced; uWSGI forces it after"
             " every request)",
+            available=True,
+            default=0,
         ),
-        _o("mono-key", LIST, "select the ApplicationHost based on the specified CGI var"),
+        _o(
+            "mono-key",
+            LIST,
+            "select the ApplicationHost based on the specified CGI var",
+            available=True,
+            default=("DOCUMENT_ROOT",),
+        ),
         _o("mono-version", STR, "set the Mono jit version"),
-        _o("mono-config", STR, "set the Mono config file"),
+        _o("mono-config", STR, "set the Mono config file", available=True),
         _o(
             "mono-assembly",
             STR,
             "load the specified assembly in every worker and let app domains find it (polyhost"
             " builds its own uwsgi.dll: uWSGI's is not loaded)",
+            available=True,
         ),
         _o("mono-exec", LIST, "exec the specified assembly just before app loading"),
-        _o("mono-index", LIST, "add an asp.net index file"),
+        _o(
+            "mono-index",
+            LIST,
+            "add an asp.net index file",
+            available=True,
+            default=("index.aspx", "Default.aspx", "default.aspx", "index.html", "index.htm"),
+        ),
     ),
     *_runtime_section(
         "php",
-        _o("php-ini", LIST, "set php.ini path", aliases=("php-config",)),
+        _o("php-ini", LIST, "set php.ini path", aliases=("php-config",), available=True),
         _o(
             "php-ini-append", LIST, "set php.ini path (append mode)", aliases=("php-config-append",)
         ),
-        _o("php-set", LIST, "set a php config directive"),
-        _o("php-index", LIST, "list the php index files"),
-        _o("php-docroot", STR, "force php DOCUMENT_ROOT"),
-        _o("php-allowed-docroot", LIST, "list the allowed document roots"),
-        _o("php-allowed-ext", LIST, "list the allowed php file extensions"),
-        _o("php-allowed-script", LIST, "list the allowed php scripts (require absolute path)"),
-        _o("php-server-software", STR, "force php SERVER_SOFTWARE"),
-        _o("php-app", STR, "force the php file to run at each request"),
+        _o("php-set", LIST, "set a php config directive", available=True),
+        _o("php-index", LIST, "list the php index files", available=True, default=("index.php",)),
+        _o("php-docroot", STR, "force php DOCUMENT_ROOT", available=True),
+        _o("php-allowed-docroot", LIST, "list the allowed document roots", available=True),
+        _o(
+            "php-allowed-ext",
+            LIST,
+            "list the allowed php file extensions",
+            available=True,
+            default=(".php",),
+        ),
+        _o(
+            "php-allowed-script",
+            LIST,
+            "list the allowed php scripts (require absolute path)",
+            available=True,
+        ),
+        _o(
+            "php-server-software",
+            STR,
+            "force php SERVER_SOFTWARE",
+            available=True,
+            default=f"polyhost/{__version__}",
+        ),
+        _o("php-app", STR, "force the php file to run at each request", available=True),
         _o(
             "php-app-qs",
             STR,
@@ -3114,7 +3286,7 @@ OPTIONS: tuple[Option, ...] = (
         ),
         _o("php-fallback-qs", STR, "php-fallback with QUERY_STRING set"),
         _o("php-app-bypass", LIST, "if the regexp matches the uri the --php-app is bypassed"),
-        _o("php-var", LIST, "add/overwrite a CGI variable at each request"),
+        _o("php-var", LIST, "add/overwrite a CGI variable at each request", available=True),
         _o("php-constant", LIST, "define a php constant for each request"),
         _o(
             "php-dump-config", FLAG, "dump php config (if modified via --php-set or append options)"
@@ -3131,25 +3303,35 @@ OPTIONS: tuple[Option, ...] = (
             "run specified php code after the requested script",
             aliases=("php-exec-end",),
         ),
-        _o("php-sapi-name", STR, "hack the sapi name (required for enabling zend opcode cache)"),
+        _o(
+            "php-sapi-name",
+            STR,
+            "hack the sapi name (required for enabling zend opcode cache)",
+            available=True,
+        ),
     ),
     *_runtime_section(
         "cgi",
-        _o("cgi", LIST, "add a cgi mountpoint/directory/script"),
-        _o("cgi-map-helper", LIST, "add a cgi map-helper", aliases=("cgi-helper",)),
+        _o("cgi", LIST, "add a cgi mountpoint/directory/script", available=True),
+        _o("cgi-map-helper", LIST, "add a cgi map-helper", aliases=("cgi-helper",), available=True),
         _o("cgi-from-docroot", FLAG, "blindly enable cgi in DOCUMENT_ROOT"),
         _o("cgi-buffer-size", INT, "set cgi buffer size"),
-        _o("cgi-timeout", INT, "set cgi script timeout"),
-        _o("cgi-index", LIST, "add a cgi index file"),
-        _o("cgi-allowed-ext", LIST, "cgi allowed extension"),
-        _o("cgi-unset", LIST, "unset specified environment variables"),
+        _o("cgi-timeout", INT, "set cgi script timeout", available=True, default=60),
+        _o("cgi-index", LIST, "add a cgi index file", available=True),
+        _o("cgi-allowed-ext", LIST, "cgi allowed extension", available=True),
+        _o("cgi-unset", LIST, "unset specified environment variables", available=True),
         _o("cgi-loadlib", LIST, "load a cgi shared library/optimizer"),
         _o("cgi-optimize", FLAG, "enable cgi realpath() optimizer", aliases=("cgi-optimized",)),
         _o("cgi-path-info", FLAG, "disable PATH_INFO management in cgi scripts"),
         _o("cgi-do-not-kill-on-error", FLAG, "do not send SIGKILL to cgi script on errors"),
         _o("cgi-async-max-attempts", FLAG, "max waitpid() attempts in cgi async mode (default 10)"),
-        _o("cgi-close-stdin-on-eof", FLAG, "close STDIN on input EOF"),
-        _o("cgi-safe", LIST, "skip security checks if the cgi file is under the specified path"),
+        _o("cgi-close-stdin-on-eof", FLAG, "close STDIN on input EOF", available=True),
+        _o(
+            "cgi-safe",
+            LIST,
+            "skip security checks if the cgi file is under the specified path",
+            available=True,
+        ),
     ),
     *_section(
         "Go (gccgo)",
@@ -3170,29 +3352,6 @@ OPTIONS: tuple[Option, ...] = (
         ),
     ),
 )
-
-_BY_NAME: dict[str, Option] = {}
-_BY_SHORT: dict[str, Option] = {}
-for _option in OPTIONS:
-    for _name in (_option.name, *_option.aliases):
-        _BY_NAME[_name] = _option
-    if _option.short:
-        _BY_SHORT.setdefault(_option.short, _option)
-
-
-def find_option(name: str) -> Option | None:
-    """The option called `name` (its main name or any alias), or None."""
-    return _BY_NAME.get(name)
-
-
-def find_short_option(letter: str) -> Option | None:
-    """The option whose short form is `-letter`, or None."""
-    return _BY_SHORT.get(letter)
-
-
-def all_option_names() -> list[str]:
-    """Every name and alias, for did-you-mean suggestions."""
-    return list(_BY_NAME)
 
 
 #: How warnings name a component that is not available yet: "needs <title>" (a runtime's title
@@ -3262,84 +3421,3 @@ PLUGIN_COMPONENTS = {
     "syslog": "logging",
     "rsyslog": "logging",
 }
-
-
-def component_title(component: str) -> str:
-    """How a message names a component: "the Perl (PSGI) runtime", "the cache"."""
-    from polyhost.catalog import CATALOG  # the bridges import the config: looked up when asked
-
-    runtime = CATALOG.find(component)
-    if runtime is not None:
-        return f"the {runtime.title()} runtime"
-    return COMPONENT_TITLES.get(component, component)
-
-
-def group_title(option: Option) -> str:
-    """The --help heading of an option: its group, or its runtime's title from the catalog."""
-    from polyhost.catalog import CATALOG
-
-    runtime = CATALOG.find(option.group)
-    return option.group if runtime is None else runtime.title()
-
-
-def plugin_component(plugin: str) -> str | None:
-    """The component replacing a uWSGI plugin name such as "python311" or "0:php", or None."""
-    name = plugin.split("|", 1)[0].split(":")[-1].strip().lower()
-    name = re.sub(r"_plugin(\.so)?$", "", name)
-    if re.fullmatch(r"python\d*", name):
-        return "python"
-    if re.fullmatch(r"(ruby|rack)\d*", name):
-        return "rack"
-    return PLUGIN_COMPONENTS.get(name)
-
-
-def component_available(component: str) -> bool:
-    """True when polyhost implements at least one option of `component`."""
-    return any(option.available for option in OPTIONS if option.component == component)
-
-
-def _socket_mode(value: str) -> str:
-    if value == "1":
-        return "666"
-    if not re.fullmatch(r"[0-7]{3}", value):
-        raise ValueError("invalid chmod value: expected three octal digits such as 660")
-    return value
-
-
-def _log_date(value: str) -> str:
-    """ "true" for the default date format (also a bare key or yes/on/1), else a strftime format."""
-    return "true" if value.strip().lower() in ("", "true", "yes", "on", "1") else value
-
-
-#: Stricter checks for some str options: a function returning the normalised value or raising
-#: ValueError with what is expected.
-VALUE_FORMATS: dict[str, Callable[[str], str]] = {"mode": _socket_mode, "logdate": _log_date}
-
-_TRUE_WORDS = frozenset({"", "true", "yes", "on", "1"})
-_FALSE_WORDS = frozenset({"false", "no", "off", "0"})
-
-
-def parse_value(option: Option, raw: str | None) -> Any:
-    """The typed value of `raw` for `option`; None is a bare key. Raises ValueError(expected)."""
-    if option.type == "bool":
-        if raw is None or raw.strip().lower() in _TRUE_WORDS:
-            return True
-        if raw.strip().lower() in _FALSE_WORDS:
-            return False
-        raise ValueError("expected a boolean (true/false, yes/no, on/off, 1/0)")
-    if raw is None:
-        if option.type != "str":
-            raise ValueError(f"expected {'an integer' if option.type == 'int' else 'a number'}")
-        raw = ""
-    if option.type == "int":
-        if not re.fullmatch(r"\s*[-+]?\d+\s*", raw):
-            raise ValueError("expected an integer")
-        return int(raw)
-    if option.type == "float":
-        try:
-            return float(raw)
-        except ValueError:
-            raise ValueError("expected a number") from None
-    if option.format:
-        return VALUE_FORMATS[option.format](raw)
-    return raw

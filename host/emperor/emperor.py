@@ -63,21 +63,21 @@ class Emperor:
     def __init__(self, config: Config) -> None:
         self.config = config
         cfg = config
-        self.freq = max(1, int(cfg.get("emperor-freq") or 3))
-        self.heartbeat = int(cfg.get("emperor-required-heartbeat") or 30)
-        self.mercy = float(cfg.get("reload-mercy") or 30)
-        self.tyrant = bool(cfg.get("emperor-tyrant"))
-        self.throttle_ms = int(cfg.get("emperor-throttle") or 1000)
-        self.blacklist = Blacklist(self.throttle_ms, int(cfg.get("emperor-max-throttle") or 180000))
-        self.no_blacklist = bool(cfg.get("emperor-no-blacklist"))
-        self.stop_hook = str(cfg.get("vassals-stop-hook") or "")
+        self.freq = max(1, cfg.get("emperor-freq"))
+        self.heartbeat = cfg.get("emperor-required-heartbeat")
+        self.mercy = cfg.get("reload-mercy")
+        self.tyrant = cfg.get("emperor-tyrant")
+        self.throttle_ms = cfg.get("emperor-throttle")
+        self.blacklist = Blacklist(self.throttle_ms, cfg.get("emperor-max-throttle"))
+        self.no_blacklist = cfg.get("emperor-no-blacklist")
+        self.stop_hook = cfg.get("vassals-stop-hook") or ""
         self.options = MonitorOptions(
-            nofollow=bool(cfg.get("emperor-nofollow")),
-            tyrant_nofollow=bool(cfg.get("emperor-tyrant-nofollow")),
+            nofollow=cfg.get("emperor-nofollow"),
+            tyrant_nofollow=cfg.get("emperor-tyrant-nofollow"),
             extra_extensions=option_values(cfg, "emperor-extra-extension"),
-            on_demand_directory=str(cfg.get("emperor-on-demand-directory") or ""),
-            on_demand_extension=str(cfg.get("emperor-on-demand-extension") or ""),
-            on_demand_exec=str(cfg.get("emperor-on-demand-exec") or ""),
+            on_demand_directory=cfg.get("emperor-on-demand-directory") or "",
+            on_demand_extension=cfg.get("emperor-on-demand-extension") or "",
+            on_demand_exec=cfg.get("emperor-on-demand-exec") or "",
         )
         before: list[str] = []
         for option, flag in (
@@ -96,8 +96,8 @@ class Emperor:
             after=after,
             extra_extensions=self.options.extra_extensions,
             tyrant=self.tyrant,
-            initgroups=bool(cfg.get("emperor-tyrant-initgroups")),
-            start_hook=str(cfg.get("vassals-start-hook") or ""),
+            initgroups=cfg.get("emperor-tyrant-initgroups"),
+            start_hook=cfg.get("vassals-start-hook") or "",
             vassals_dir="",
         )
         self.monitors: list[FileMonitor | ZmqMonitor] = []
@@ -111,13 +111,13 @@ class Emperor:
         self.rolling: list[str] = []
         self.rolling_since = 0.0
         self.stats_server: object | None = None
-        self.pidfile = str(cfg.get("emperor-pidfile") or "")
+        self.pidfile = cfg.get("emperor-pidfile") or ""
 
     # -- start ------------------------------------------------------------------------------
     def run(self) -> int:
         cfg = self.config
         if cfg.get("logto") or cfg.get("daemonize"):
-            open_logfile(str(cfg.get("logto") or cfg.get("daemonize")))
+            open_logfile(cfg.get("logto") or cfg.get("daemonize"))
         set_log_date(cfg.get("log-date"))
         from polyhost.master import set_process_title
 
@@ -332,7 +332,7 @@ class Emperor:
 
         name = vassal.seen.socket_name
         try:
-            sock, path = bind(name, backlog=int(self.config.get("listen") or 100))
+            sock, path = bind(name, backlog=self.config.get("listen"))
         except (OSError, Exception) as exc:
             log(f"[emperor] cannot bind the on demand socket {name} of {vassal.name}: {exc}")
             return False

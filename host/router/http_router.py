@@ -30,7 +30,7 @@ from polyhost.router.http_session import HttpSession, RouterState
 from polyhost.router.http_settings import HttpSettings
 from polyhost.router.stats import router_stats
 from polyhost.router.subscription_server import serve_subscriptions
-from polyhost.router.subscriptions import DEFAULT_TOLERANCE, SubscriptionTable
+from polyhost.router.subscriptions import SubscriptionTable
 from polyhost.stats import StatsServer
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def check_config(config: Config) -> None:
     for option in ("https", "https2"):
         for value in option_values(config, option):
             check_tls_files(option, value)
-    processes = int(config.get("http-processes") or 1)
+    processes = int(config.get("http-processes"))
     if processes > 1 and option_values(config, "http-subscription-server"):
         raise ListenerConfigError(
             "http-processes > 1 with an http-subscription-server is not supported yet (each "
@@ -90,7 +90,7 @@ def _state(context: RouterContext, settings: HttpSettings) -> RouterState:
     nodes = option_values(config, "http-to") or context.backends
     table = None
     if option_values(config, "http-subscription-server"):
-        tolerance = float(config.get("subscription-tolerance") or DEFAULT_TOLERANCE)
+        tolerance = float(config.get("subscription-tolerance"))
         table = SubscriptionTable(NAME, tolerance)
     return RouterState(settings, StaticNodes(nodes, settings.gracetime), table, context.name)
 

@@ -183,7 +183,7 @@ def plan_routers(config: Config, listeners: list[Listener]) -> list[RouterContex
                 )
                 taken.add(id(listener))
                 sockets.append(RouterSocket(option, value, listener))
-        count = max(1, int(config.get(kind.processes_option) or 1))
+        count = max(1, config.get(kind.processes_option))
         feeds = kind.feeds_workers(config)
         plans += [
             RouterContext(config, kind, n, sockets, backends if feeds else [])
