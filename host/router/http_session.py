@@ -282,9 +282,8 @@ class Exchange:
                 return
             upstream = Upstream(self)
             try:
-                await connect_backend(
-                    route.address, lambda u=upstream: u, session.settings.connect_timeout
-                )
+                session.touch(session.settings.connect_timeout)  # the sweep bounds the connect
+                await connect_backend(route.address, lambda u=upstream: u, None)
             except (OSError, TimeoutError, SocketError) as exc:
                 reason = "timeout" if isinstance(exc, TimeoutError) else exc.strerror or exc
                 log(
@@ -347,9 +346,10 @@ class Exchange:
             if data and not self.no_body:
                 out += self.framed_body(data)
             session.write(out)  # head and first body bytes in one send
-            return
-        if data and not self.no_body:
+        elif data and not self.no_body:
             session.write(self.framed_body(data))
+        if self.remaining == 0:  # the whole Content-Length: done without waiting for the close
+            self.upstream_done(None)
 
     def rewrite_head(self, head: bytes) -> bytes:
         """The backend's status line and headers, with the router's framing and Connection."""
@@ -678,8 +678,14 @@ class HttpSession(HeadParser, asyncio.Protocol):
         self.close()
 
     def on_timeout(self) -> None:
-        if self.queue and self.queue[0].started and not self.queue[0].head_done:
-            self.queue[0].fail(504, f"no response from the backend in {self.settings.timeout:g}s")
+        exchange = self.queue[0] if self.queue else None
+        if exchange is not None and exchange.started and not exchange.head_done:
+            if exchange.upstream is None:
+                seconds = self.settings.connect_timeout
+                exchange.fail(504, f"could not connect to a node in {seconds:g}s")
+            else:
+                seconds = self.settings.timeout
+                exchange.fail(504, f"no response from the backend in {seconds:g}s")
             return
         self.touch(3600)  # close() runs once
         self.close()
