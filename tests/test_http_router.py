@@ -404,3 +404,29 @@ def test_router_runs_as_http_uid(tmp_path: Path) -> None:
         assert split_response(get(inst.port, "/"))[2] == b"Hello World"
     finally:
         assert inst.stop() == 0
+
+
+def test_slow_readers_do_not_hold_the_workers(router: Instance) -> None:
+    """Both workers answer a 1 MiB response to clients that read nothing: the router takes the
+    responses, the workers are free for a third client at once."""
+    slow = []
+    try:
+        for _ in range(2):
+            sock = socket.create_connection(("127.0.0.1", router.port), timeout=10)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(request("/edges/big?1", "Connection: close\r\n"))
+            slow.append(sock)
+        assert split_response(get(router.port, "/", timeout=10))[2] == b"Hello World"
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+def test_several_http_addresses(tmp_path: Path) -> None:
+    second = free_port()
+    inst = start_router(tmp_path, ["--wsgi-file", BASIC, "--http", f"127.0.0.1:{second}"])
+    try:
+        for port in (inst.port, second):
+            assert split_response(get(port, "/"))[2] == b"Hello World"
+    finally:
+        assert inst.stop() == 0
