@@ -1,29 +1,17 @@
-"""How a router picks the node a request goes to.
+"""The `--http` router's static nodes (`http-to`, or the instance's own uwsgi sockets).
 
-A router asks `pick(key)` for an address (or None: nothing can serve that key) and reports
-`failed(address)` when a node refused or reset the connection. `StaticNodes` is the `--http-to`
-(and the instance's own sockets) form: round robin over a fixed list, a failed node skipped until
-`--http-gracetime` seconds have passed (when all have failed, the one failed longest ago is
-tried anyway, so a restarting backend is not shunned for the whole grace time). The
-subscription table is the other implementation.
+`pick(key)` gives the next address by round robin, `failed(address, key)` rests a node that
+refused or timed out a connection for `http-gracetime` seconds (when all rest, the one whose
+rest ends first is tried anyway, so a restarting node is not shunned for the whole grace time),
+`stats()` is the `static_nodes` list of the router's stats. Subscribed nodes live in
+subscriptions.SubscriptionTable, which answers the same `pick`/`failed`.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Protocol
 
 from polyhost.log import log, printable
-
-
-class Backends(Protocol):
-    """What a router needs from its node table."""
-
-    def pick(self, key: str) -> str | None:
-        """The address of the next node for `key` (HTTP_HOST), or None when there is none."""
-
-    def failed(self, address: str, key: str) -> None:
-        """`address` refused or timed out a connection for `key`: avoid it for a while."""
 
 
 class StaticNodes:

@@ -141,12 +141,6 @@ def router_binds(config: Config) -> list[tuple[str, str]]:
     return binds
 
 
-def routers_only(config: Config) -> bool:
-    """An instance whose routers all forward elsewhere (`--http-to`): it needs no app."""
-    kinds = configured_kinds(config)
-    return bool(kinds) and not any(kind.feeds_workers(config) for kind in kinds)
-
-
 def listener_address(listener: Listener) -> str:
     """The address a router connects to for `listener` (the real port of a `:0` bind)."""
     sock_name = listener.sock.getsockname()
