@@ -96,7 +96,8 @@ def _http_feeds_workers(config: Config) -> bool:
     )
 
 
-#: every router kind polyhost has; the fastrouter adds its row here
+#: the router kinds bound by the master and kept through its re-exec (the fastrouter, which
+#: binds its own sockets, is planned by the master apart)
 ROUTER_KINDS: tuple[RouterKind, ...] = (
     RouterKind(
         "http",
