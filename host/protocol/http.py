@@ -1,8 +1,15 @@
 """HTTP/1.1 for `http-socket`: httptools parsing into Requests, and the HTTP Responder.
 
 Keep-alive, pipelining (requests parsed ahead wait in order), chunked request bodies (de-chunked
-by the parser), `Expect: 100-continue`, and RFC 9112's rejections (duplicate Content-Length,
-Content-Length with chunked, bad targets, control characters, obs-fold) as 400s.
+by the parser, chunk extensions ignored), `Expect: 100-continue`, and RFC 9112's rejections
+(duplicate Content-Length, Content-Length with chunked, bad targets, control characters,
+obs-fold; the rules of `http_rules`) as 4xx/5xx answers that close the connection. A request
+after one that closes the connection (`Connection: close`, HTTP/1.0) is never read: the first is
+answered, then the connection closes. A body must arrive within `http-body-timeout` (408).
+
+llhttp knows a fixed list of methods; another RFC 9110 token is parsed as GET and handed to the
+app under its own name. That needs the request line at the start of a read, so such a method
+pipelined behind another request in the same read is still refused (400).
 """
 
 from __future__ import annotations
@@ -18,32 +25,51 @@ import httptools
 from polyhost.log import log, printable
 from polyhost.protocol import sockio
 from polyhost.protocol.connection import Connection
+from polyhost.protocol.http_rules import (
+    TOKEN,
+    HeadLimits,
+    HttpError,
+    cgi_variable,
+    check_host,
+    check_line,
+    check_method,
+    check_trailer,
+    check_transfer_encoding,
+    check_underscores,
+    check_version,
+    refuse_field,
+    request_target,
+)
 from polyhost.protocol.response_head import checked_header, checked_status
-from polyhost.request import ClientGone, Request, StreamBody
+from polyhost.request import ClientGone, Request, StreamBody, decimal
 
 RECV_SIZE = 65536
 #: how much of an unread request body we drain to keep a connection alive
 DRAIN_LIMIT = 1 << 20
+#: the methods llhttp parses itself; any other token goes through as a stand-in GET
+_LLHTTP_METHODS = frozenset(
+    (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH", b"TRACE", b"CONNECT")
+)
+DEFAULT_LIMITS = HeadLimits()
+#: how long a method may be before we stop waiting for the space after it
+_METHOD_MAX = 64
 
 
-class HttpError(Exception):
-    """A request the server refuses: answered with `status` and the connection closed."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
+class _Ignored(Exception):
+    """Raised by a parser callback to stop parsing what follows a connection-closing request."""
 
 
 class HttpBody(StreamBody):
-    """The request body, read from the connection as the app asks for it."""
+    """The request body, read from the connection as the app asks for it; one that does not
+    arrive within http-body-timeout fails with BodyTimeout (a 408)."""
 
-    __slots__ = ("_conn", "_continue", "complete", "received")
+    __slots__ = ("_conn", "_continue", "_deadline", "complete", "received")
 
-    def __init__(self, conn: HttpConnection, expect_continue: bool) -> None:
+    def __init__(self, conn: HttpConnection, expect_continue: bool, timeout: float) -> None:
         super().__init__()
         self._conn = conn
         self._continue = expect_continue
+        self._deadline = sockio.BodyDeadline(timeout)
         self.complete = False
         self.received = 0
 
@@ -57,24 +83,32 @@ class HttpBody(StreamBody):
         if self._continue:
             self._continue = False
             self._conn.send_raw(b"HTTP/1.1 100 Continue\r\n\r\n")
-        self._conn.receive_into_parser()
+        self._receive()
         return True
+
+    def _receive(self) -> None:
+        conn = self._conn
+        data = self._deadline.recv(conn.sock, RECV_SIZE, conn.timeout, self.received)
+        conn.feed(data)
+        if not data:
+            raise ClientGone("client closed the connection in the middle of the body")
 
     def drain(self) -> bool:
         """Discard what the app did not read; False when too much is left to keep the connection."""
         self._buf.clear()
         while not self.complete:
-            if self.received > DRAIN_LIMIT:
+            if self.received > DRAIN_LIMIT or self._gone is not None:
                 return False
-            self._conn.receive_into_parser()
+            self._receive()
             self._buf.clear()
         return True
 
 
 class HeadParser:
     """The httptools side of a client connection, shared by `http-socket` and the `--http`
-    router: collects each request head within `limit` bytes (414/431 beyond) and turns it into
-    CGI vars, refusing bad targets with a 400 (httptools refuses the rest: RFC 9112)."""
+    router: request heads parsed within `limit` bytes and the `HeadLimits` (the rules of
+    `http_rules`), unknown methods through stand-ins, and each head turned into CGI vars
+    (`head_env`). A subclass handles bodies (`on_body`) and what a complete head starts."""
 
     def __init__(
         self,
@@ -82,6 +116,7 @@ class HeadParser:
         server: tuple[str, str],
         limit: int,
         scheme: str = "http",
+        limits: HeadLimits = DEFAULT_LIMITS,
     ) -> None:
         self.remote_addr, self.remote_port = (
             (str(peer[0]), str(peer[1])) if isinstance(peer, tuple) else ("", "")
@@ -89,24 +124,99 @@ class HeadParser:
         self.server_addr, self.server_port = server
         self.limit = limit
         self.scheme = scheme
+        self.head_limits = limits
         self.parser = httptools.HttpRequestParser(self)
+        # versions are checked by check_version (505), data after a closing request is ignored
+        self.parser.set_dangerous_leniencies(lenient_version=True, lenient_data_after_close=True)
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_size = 0
+        #: the head is complete: header callbacks now are fields of a chunked trailer
+        self._in_body = False
+        #: no message in progress: the next byte starts a request line
+        self._between = True
+        #: the start of a request line held back until its method is complete
+        self._pending = b""
+        #: the real method of a request parsed as a stand-in GET
+        self._stand_in: str | None = None
+        self._method: str | None = None
+        #: a request that closes the connection was parsed: what follows is not read
+        self._closing = False
+        #: bytes after an `Upgrade` request's head (a WebSocket's first frames), once upgraded
+        self.upgrade_tail: bytes | None = None
+
+    def parse(self, data: bytes) -> None:
+        """Feed received bytes to the parser; HttpError for a request to refuse."""
+        if self._closing:
+            return
+        if self._between:
+            data = self._method_stand_in(self._pending + data if self._pending else data)
+            if not data:
+                return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            if self._method == "CONNECT":  # answered (no tunnel), then the connection closes
+                self._closing = True
+            else:
+                # the parser stops at an upgrade: an ASGI app may take it (a WebSocket), else the
+                # request is answered normally
+                self.upgrade_tail = data[exc.args[0] :]
+        except httptools.HttpParserError as exc:
+            cause = exc.__context__
+            if isinstance(cause, _Ignored):
+                return
+            if isinstance(cause, HttpError):
+                raise cause from None
+            raise HttpError(400, f"bad HTTP request: {exc}") from None
+
+    def _method_stand_in(self, data: bytes) -> bytes:
+        """At the start of a request: a method llhttp does not know becomes GET (the request
+        keeps its own); the start of a line held back until its method is complete. Empty
+        lines before the request line are left to llhttp, which skips them (RFC 9112 §2.2)."""
+        self._pending = b""
+        begin = len(data) - len(data.lstrip(b"\r\n")) if data[:1] in b"\r\n" else 0
+        space = data.find(b" ", begin, begin + _METHOD_MAX)
+        if space < 0:
+            rest = data[begin:]
+            if len(data) < _METHOD_MAX and (not rest or TOKEN.fullmatch(rest)):
+                self._pending = data  # wait for the rest of the method
+                return b""
+            return data  # garbage llhttp refuses, or empty lines it skips
+        method = data[begin:space]
+        if method in _LLHTTP_METHODS or not method:
+            return data
+        check_method(method)
+        self._stand_in = method.decode("latin-1")
+        return data[:begin] + b"GET" + data[space:]
 
     # -- httptools callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
+        if self._closing:
+            raise _Ignored
+        self._between = False
+        self._method, self._stand_in = self._stand_in, None
         self._url = b""
         self._headers = []
         self._head_size = 0
+        self._in_body = False
 
     def on_url(self, url: bytes) -> None:
         self._url += url
         self._grow(len(url))
+        check_line(len(self._url), self.head_limits)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name, value))
-        self._grow(len(name) + len(value) + 4)
+        size = len(name) + len(value)
+        self._grow(size + 4)
+        if self._in_body:  # after the head: a field of the chunked trailer
+            check_trailer(name)
+            return
+        headers = self._headers
+        headers.append((name, value))
+        limits = self.head_limits
+        if len(headers) > limits.fields or size + 2 > limits.field_size:
+            refuse_field(name, value, len(headers), limits)
 
     def _grow(self, n: int) -> None:
         self._head_size += n
@@ -116,33 +226,23 @@ class HeadParser:
                 f"request head over buffer-size ({self.limit} bytes): raise buffer-size",
             )
 
-    def parse_error(self, exc: httptools.HttpParserError) -> HttpError:
-        """The answer to a request httptools refused (our own HttpError raised in a callback,
-        or the parser's own complaint as a 400)."""
-        cause = exc.__context__
-        if isinstance(cause, HttpError):
-            return cause
-        return HttpError(400, f"bad HTTP request: {exc}")
+    def on_message_complete(self) -> None:
+        self._between = True
+        if not self.parser.should_keep_alive():
+            self._closing = True
 
     def head_env(self) -> tuple[dict[str, str], bool, bool]:
         """The CGI vars of the head just parsed, whether it expects `100 Continue`, and
-        whether its body is chunked."""
-        url = self._url
-        if url.startswith(b"/"):
-            target = url
-        elif url[:7].lower() == b"http://" or url[:8].lower() == b"https://":
-            parsed = httptools.parse_url(url)
-            target = (parsed.path or b"/") + (b"?" + parsed.query if parsed.query else b"")
-        elif url == b"*":
-            target = b"*"
-        else:
-            raise HttpError(400, f"bad request target {url[:80]!r}")
-        hash_pos = target.find(b"#")
-        if hash_pos >= 0:
-            target = target[:hash_pos]
-        path, _, query = target.partition(b"?")
-        method = self.parser.get_method().decode("latin-1")
+        whether its body is chunked (HttpError for a head the rules refuse)."""
+        self._in_body = True
         version = self.parser.get_http_version()
+        check_version(version)
+        method = self._method or self.parser.get_method().decode("latin-1")
+        self._method = method
+        target = request_target(method, self._url)
+        path, _, query = target.partition(b"?")
+        if method == "CONNECT":  # the target is an authority, not a path
+            path = b""
         env: dict[str, str] = {
             "REQUEST_METHOD": method,
             "REQUEST_URI": target.decode("latin-1"),
@@ -158,16 +258,23 @@ class HeadParser:
         }
         expect_continue = False
         chunked = False
+        hosts = 0
+        allow_underscores = self.head_limits.allow_underscores
+        #: with underscores allowed, the variable of each header so far (check_underscores)
+        seen: dict[str, bool] = {}
         for raw_name, raw_value in self._headers:
-            name = raw_name.decode("latin-1").upper().replace("-", "_")
+            key = cgi_variable(raw_name, allow_underscores)
+            if key is None:
+                continue  # a name with `_`: dropped (http-allow-underscores keeps it)
+            if allow_underscores:
+                check_underscores(raw_name, key, seen)
             value = raw_value.decode("latin-1")
-            if name == "CONTENT_LENGTH":
-                env["CONTENT_LENGTH"] = value
+            if key == "CONTENT_LENGTH" or key == "CONTENT_TYPE":
+                env[key] = value
                 continue
-            if name == "CONTENT_TYPE":
-                env["CONTENT_TYPE"] = value
-                continue
+            name = key[5:]
             if name == "HOST":
+                hosts += 1
                 bracketed = value.endswith("]")
                 host, _, port = (value, "", "") if bracketed else value.rpartition(":")
                 if not host or not port.isdigit():
@@ -176,9 +283,10 @@ class HeadParser:
             elif name == "EXPECT" and value.lower() == "100-continue":
                 expect_continue = version == "1.1"
             elif name == "TRANSFER_ENCODING":
+                check_transfer_encoding(version, value)
                 chunked = True
-            key = "HTTP_" + name
             env[key] = f"{env[key]}, {value}" if key in env else value
+        check_host(version, hosts)
         if chunked:
             env.pop("CONTENT_LENGTH", None)
         return env, expect_continue, chunked
@@ -197,10 +305,13 @@ class HttpConnection(HeadParser, Connection):
         modifiers: tuple[int, int],
         timeout: float,
         scheme: str = "http",
+        limits: HeadLimits = DEFAULT_LIMITS,
+        body_timeout: float = 0.0,
     ) -> None:
         Connection.__init__(self, sock, listener, timeout)
-        HeadParser.__init__(self, peer, server, limit, scheme)
+        HeadParser.__init__(self, peer, server, limit, scheme, limits)
         self.modifiers = modifiers
+        self.body_timeout = body_timeout
         self.error: HttpError | None = None
         self._body: HttpBody | None = None
 
@@ -213,19 +324,10 @@ class HttpConnection(HeadParser, Connection):
                 raise ClientGone("client closed the connection in the middle of the body")
             return
         try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            pass  # upgrades (websockets) are not served: the request is answered normally
-        except httptools.HttpParserError as exc:
-            self.error = self.parse_error(exc)
-            raise self.error from None
-
-    def receive_into_parser(self) -> None:
-        """Blocking receive (socket-timeout applies) while the app reads the body."""
-        data = sockio.recv(self.sock, RECV_SIZE, self.timeout)
-        self.feed(data)
-        if not data:
-            raise ClientGone("client closed the connection in the middle of the body")
+            self.parse(data)
+        except HttpError as exc:
+            self.error = exc
+            raise
 
     def responder(self, request: Request) -> HttpResponder:
         return HttpResponder(self, request)
@@ -235,6 +337,10 @@ class HttpConnection(HeadParser, Connection):
 
     def send_raw(self, data: bytes) -> None:
         sockio.send_all(self.sock, data, self.timeout)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._body = None
 
     def on_headers_complete(self) -> None:
         request = self._build_request()
@@ -247,11 +353,13 @@ class HttpConnection(HeadParser, Connection):
     def on_message_complete(self) -> None:
         if self._body is not None:
             self._body.complete = True
+        super().on_message_complete()
 
     # -- request construction ----------------------------------------------------------------
     def _build_request(self) -> Request:
         env, expect_continue, chunked = self.head_env()
-        body = HttpBody(self, expect_continue)
+        method = env["REQUEST_METHOD"]
+        body = HttpBody(self, expect_continue, self.body_timeout)
         if not chunked and env.get("CONTENT_LENGTH", "0") in ("", "0"):
             body.complete = True
         self._body = body
@@ -264,8 +372,10 @@ class HttpConnection(HeadParser, Connection):
             vars_size=self._head_size,
             started=time.time(),
             extra={
-                "keep_alive": self.parser.should_keep_alive(),
-                "head": env["REQUEST_METHOD"] == "HEAD",
+                # CONNECT is answered, never tunnelled: the connection closes after it
+                "keep_alive": self.parser.should_keep_alive() and method != "CONNECT",
+                "head": method == "HEAD",
+                "headers": self._headers,
             },
         )
 
@@ -319,7 +429,7 @@ class HttpResponder:
             line = checked_header(name, value)
             lower = name.lower()
             if lower == "content-length":
-                length = int(value) if value.strip().isdigit() else None
+                length = decimal(value.strip())
             elif lower == "transfer-encoding":
                 continue  # we decide the framing
             elif lower == "connection":
@@ -393,8 +503,13 @@ class HttpResponder:
             self._flush_head(b"0\r\n\r\n")
         else:
             self._flush_head(b"")
-        if self._length is not None and self.bytes_sent != self._length and not self._is_head:
-            # the app lied about Content-Length: the connection cannot be reused safely
+        if self._length is not None and self.bytes_sent < self._length and not self._is_head:
+            # the client waits for the rest: closing tells it the response is cut
+            log(
+                f"the app sent {self.bytes_sent} bytes of its Content-Length ({self._length})"
+                f" for {printable(self.request.vars.get('REQUEST_URI', ''))}: the connection"
+                " closes"
+            )
             self.keep_alive = False
 
 

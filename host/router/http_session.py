@@ -20,8 +20,6 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-import httptools
-
 from polyhost.log import log, printable
 from polyhost.protocol.http import HeadParser, HttpError, error_response
 from polyhost.protocol.uwsgi import PacketError, encode_vars, pack_header
@@ -474,7 +472,10 @@ class HttpSession(HeadParser, asyncio.Protocol):
     """One client connection: parse, queue in order, forward, deliver."""
 
     def __init__(self, state: RouterState, listener: RouterListener) -> None:
-        super().__init__(("", 0), listener.server_addr(), state.settings.buffer_size)
+        settings = state.settings
+        super().__init__(
+            ("", 0), listener.server_addr(), settings.buffer_size, limits=settings.head_limits
+        )
         self.scheme = listener.scheme
         self.listener = listener
         self.state = state
@@ -516,13 +517,12 @@ class HttpSession(HeadParser, asyncio.Protocol):
         if self.parsing is not None:
             self.touch(self.settings.timeout)
         try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade as exc:
-            self.upgrade(data[exc.args[0] :] if exc.args else b"")
-        except httptools.HttpParserError as exc:
-            self.refuse(self.parse_error(exc))
+            self.parse(data)
         except HttpError as exc:
             self.refuse(exc)
+            return
+        if self.upgrade_tail is not None:
+            self.upgrade(self.upgrade_tail)
 
     def eof_received(self) -> bool:
         if self.parsing is not None or not self.queue:

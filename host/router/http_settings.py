@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from polyhost.config import option_values
+from polyhost.protocol.http_rules import HeadLimits
 
 if TYPE_CHECKING:
     from polyhost.config import Config
@@ -36,6 +37,8 @@ class HttpSettings:
     gracetime: float = 30.0
     export_cert: bool = False
     extra_vars: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    #: http-socket's head rules (fields, field and line sizes, underscores)
+    head_limits: HeadLimits = field(default_factory=HeadLimits)
 
     @classmethod
     def from_config(cls, config: Config) -> HttpSettings:
@@ -67,5 +70,6 @@ class HttpSettings:
             limit_post=int(config.get("limit-post")),
             gracetime=float(config.get("http-gracetime")),
             export_cert=bool(config.get("https-export-cert")),
+            head_limits=HeadLimits.from_config(config),
             extra_vars=tuple(extra),
         )
