@@ -25,7 +25,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -52,8 +52,8 @@ def main() -> int:
     )
     try:
         wait_port(port, proc)
-        for path in ("/", "/flask/", "/perl/", "/ruby/"):
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as reply:
+        for path in ("/", "/sinatra/", "/perl/", "/clojure/"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=60) as reply:
                 print(f"GET {path} -> {reply.status}: {reply.read().decode().strip()}")
         with socket.create_connection(("127.0.0.1", int(env["DEMO_STATS_PORT"])), 5) as sock:
             data = b"".join(iter(lambda: sock.recv(65536), b""))

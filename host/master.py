@@ -34,6 +34,7 @@ from polyhost.fabric.signals import Target
 from polyhost.lifeline import die_with_parent
 from polyhost.log import log, log_exception, open_logfile, set_log_date
 from polyhost.process_state import CURRENT
+from polyhost.router import supervision
 from polyhost.router.announcer import Announcer, ConfigError
 from polyhost.routing.serve import routing_startup_lines
 from polyhost.scoreboard import Scoreboard
@@ -60,7 +61,7 @@ class StartupError(Exception):
 
 @dataclass
 class ChildProc:
-    """A process the master supervises: a worker, a mule or a spooler."""
+    """A process the master supervises: a worker, a mule, a spooler or a router."""
 
     kind: str
     number: int
@@ -74,9 +75,13 @@ class ChildProc:
     respawns: int = 0
     #: mule script or spooler directory
     arg: str = ""
+    #: what a router process serves (kind == "router")
+    router: supervision.RouterContext | None = None
 
     @property
     def name(self) -> str:
+        if self.router is not None:
+            return self.router.name
         return f"{self.kind} {self.number}"
 
 
@@ -84,6 +89,8 @@ class ChildProc:
 class Master:
     config: Config
     listeners: list[Listener] = field(default_factory=list)
+    #: the routers' sockets (`--http` ...), bound and inherited with the workers' ones
+    router_listeners: list[Listener] = field(default_factory=list)
     children: list[ChildProc] = field(default_factory=list)
     pending: list[ChildProc] = field(default_factory=list)
     state: str = "running"  # running | reloading | stopping | workers-reload
@@ -141,9 +148,11 @@ class Master:
         except AppLoadError as exc:
             raise StartupError(f"{cfg.origin('chdir')}: {exc}") from exc
         try:
-            self.listeners = open_listeners(cfg, log)
+            bound = open_listeners(cfg, log, supervision.router_binds(cfg))
         except (SocketError, OSError) as exc:
             raise StartupError(str(exc)) from exc
+        self.listeners = [lst for lst in bound if not supervision.is_router_proto(lst.proto)]
+        self.router_listeners = [lst for lst in bound if supervision.is_router_proto(lst.proto)]
         if self.emperor is not None:
             self.listeners += self.emperor.extra_listeners()
         if cfg.get("rpc-grpc"):
@@ -154,8 +163,19 @@ class Master:
                 "*** no socket configured (socket, http-socket or fastcgi-socket): "
                 "the instance serves nothing ***"
             )
-        for listener in self.listeners:
-            how = "inherited" if self.reloads else "bound to"
+        how = "inherited" if self.reloads else "bound to"
+        for listener in self.router_listeners:
+            kind = listener.proto.partition(":")[0]
+            verb = "inherited" if self.reloads else "bound on"
+            log(f"uWSGI {kind} {verb} {listener.name} fd {listener.sock.fileno()}")
+        for number, listener in enumerate(self.listeners):
+            if listener.name == supervision.AUTO_SOCKET:
+                address = supervision.listener_address(listener)
+                log(
+                    f"uwsgi socket {number} {how} TCP address {address} (port auto-assigned) "
+                    f"fd {listener.sock.fileno()}"
+                )
+                continue
             log(f"{listener.proto} socket {how} {listener.name} fd {listener.sock.fileno()}")
         self._write_pidfile("pidfile")
         self._drop_privileges()
@@ -222,8 +242,16 @@ class Master:
         gc.collect()
         gc.freeze()
         self._plan_children()
+        adopted = supervision.adopted_pids()
+        # the routers first: they must listen before the workers serve
+        for child in self.router_children:
+            if child.name in adopted:
+                self._adopt(child, adopted[child.name])
+            else:
+                self.spawn(child)
         for child in self.children:
-            self.spawn(child)
+            if child.kind != "router":
+                self.spawn(child)
 
     def _plan_children(self) -> None:
         """Workers, then mules, then spoolers; each keeps its control channel across respawns."""
@@ -240,8 +268,14 @@ class Master:
         ]
         if self.config.get("rpc-grpc"):
             plan.append(("gateway", 1, self.config.get("rpc-grpc")))
-        for kind, number, arg in plan:
-            child = ChildProc(kind, number, ControlPair.create(), arg=arg)
+        planned = [ChildProc(kind, n, ControlPair.create(), arg=arg) for kind, n, arg in plan]
+        router_plans = supervision.plan_routers(self.config, self.listeners + self.router_listeners)
+        planned += [
+            ChildProc("router", index, ControlPair.create(), router=context)
+            for index, context in enumerate(router_plans, 1)
+        ]
+        for child in planned:
+            kind, number = child.kind, child.number
             self.children.append(child)
             slot = self.board.worker(number) if kind == "worker" else None
             self.fabric.router.processes.append(
@@ -263,13 +297,28 @@ class Master:
 
                 fastrouter.check_config(cfg)
                 self.routers["fastrouter"] = max(1, cfg.get("fastrouter-processes"))
-            self.announcer = Announcer.from_config(cfg, [ls.name for ls in self.listeners])
+            supervision.check_config(cfg)
+            for kind in supervision.configured_kinds(cfg):
+                self.routers[kind.name] = max(1, cfg.get(kind.processes_option))
+            self.announcer = Announcer.from_config(
+                cfg, [supervision.announced_address(ls) for ls in self.listeners]
+            )
         except (ValueError, ConfigError) as exc:  # RouterConfigError is a ValueError
             raise StartupError(str(exc)) from exc
 
     @property
     def workers(self) -> list[ChildProc]:
         return [c for c in self.children if c.kind == "worker"]
+
+    @property
+    def router_children(self) -> list[ChildProc]:
+        return [c for c in self.children if c.kind == "router"]
+
+    def _adopt(self, child: ChildProc, pid: int) -> None:
+        """A router the master that re-exec'd into us left running: supervise it again."""
+        child.pid, child.spawned_at = pid, time.time()
+        self._target(child).pid = pid
+        log(f"polyhost {child.name} kept running through the reload (pid: {pid})")
 
     def _open_gateway_backend(self) -> None:
         """A private uwsgi socket the gRPC gateway forwards its calls to (modifier1 173)."""
@@ -325,6 +374,12 @@ class Master:
             log(f"spawned polyhost {child.name} (pid: {pid})")
 
     def _child_body(self, child: ChildProc) -> int:
+        if child.router is not None:
+            for listener in self.listeners:
+                listener.sock.close()
+            return supervision.run_router(child.router)
+        for listener in self.router_listeners:
+            listener.sock.close()
         if child.kind == "worker":
             return Worker(
                 child.number, self.config, self.listeners, self.dispatcher, self.board
@@ -497,8 +552,14 @@ class Master:
             os.write(self.sig_w, b"s")
 
     def _finish_transition(self) -> bool:
-        """Stopping or reloading: True once every worker is gone (kill at the deadline)."""
-        alive = [p for p in self.children if p.pid]
+        """Stopping or reloading: True once every worker is gone (kill at the deadline). The
+        routers stop last, once nothing else runs; a reload keeps them."""
+        alive = [p for p in self.children if p.pid and p.kind != "router"]
+        if self.state == "stopping" and not alive:
+            alive = [p for p in self.router_children if p.pid]
+            for proc in alive:
+                if not proc.stopping:
+                    self._stop_worker(proc, signal.SIGTERM)
         if not alive:
             return True
         if time.time() >= self.deadline:
@@ -517,7 +578,7 @@ class Master:
         self.deadline = time.time() + (self.reload_mercy if graceful else 3)
         sig = signal.SIGTERM if graceful else signal.SIGINT
         for proc in self.children:
-            if proc.pid:
+            if proc.pid and proc.kind != "router":
                 self._stop_worker(proc, sig)
 
     def begin_reload(self, graceful: bool = True) -> None:
@@ -526,8 +587,11 @@ class Master:
         self.pending.clear()
         self.deadline = time.time() + (self.worker_mercy if graceful else 3)
         for proc in self.children:
-            if proc.pid:
+            if proc.pid and proc.kind != "router":
                 self._stop_worker(proc, signal.SIGHUP if graceful else signal.SIGINT)
+            elif proc.pid:  # a router keeps serving; SIGHUP reloads its certificates
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGHUP)
 
     def reload_workers(self) -> None:
         """Restart every worker gracefully without re-exec (FIFO `w`)."""
@@ -543,7 +607,10 @@ class Master:
         if self.stats_server is not None:
             self.stats_server.close()
         env = dict(os.environ)
-        env[INHERIT_ENV] = export_fds(self.listeners)
+        env[INHERIT_ENV] = export_fds(self.listeners + self.router_listeners)
+        env[supervision.ADOPT_ENV] = supervision.export_pids(
+            {p.name: p.pid for p in self.router_children}
+        )
         env[RELOAD_ENV] = str(self.reloads + 1)
         if self.fifo_fd >= 0:
             os.close(self.fifo_fd)
@@ -687,6 +754,16 @@ class Master:
             if c.kind == "spooler"
         ]
         mules = [{"id": c.number, "pid": c.pid} for c in self.children if c.kind == "mule"]
+        router_stats = [
+            {
+                "name": c.name,
+                "pid": c.pid,
+                "respawns": c.respawns,
+                "sockets": [s.listener.name for s in c.router.sockets],
+            }
+            for c in self.router_children
+            if c.router is not None
+        ]
         return build_stats(
             self.board,
             version=__version__,
@@ -696,6 +773,7 @@ class Master:
             caches=self.fabric.stats()["caches"],
             spoolers=spoolers,
             mules=mules,
+            routers=router_stats,
         )
 
     def cleanup(self, vacuum: bool, failed: bool = False) -> None:
@@ -712,7 +790,7 @@ class Master:
         if fabric is not None:
             fabric.close(final=True)
         if failed or (vacuum and self.config.get("vacuum")):
-            for listener in self.listeners:
+            for listener in self.listeners + getattr(self, "router_listeners", []):
                 if listener.path:
                     with contextlib.suppress(OSError):
                         os.unlink(listener.path)

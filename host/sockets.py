@@ -193,12 +193,15 @@ def export_fds(listeners: list[Listener]) -> str:
     return ";".join(parts)
 
 
-def open_listeners(config: Config, log: object) -> list[Listener]:
-    """Bind (or inherit) every socket of the config, in config order; when one fails, the
-    unix sockets bound before it are removed."""
+def open_listeners(
+    config: Config, log: object, extra: list[tuple[str, str]] | None = None
+) -> list[Listener]:
+    """Bind (or inherit) every socket of the config, in config order, then the `extra`
+    (proto, address) pairs (the routers' sockets); when one fails, the unix sockets bound
+    before it are removed."""
     listeners: list[Listener] = []
     try:
-        return _open_listeners(config, listeners)
+        return _open_listeners(config, listeners, extra)
     except BaseException:
         for listener in listeners:
             listener.sock.close()
@@ -208,7 +211,9 @@ def open_listeners(config: Config, log: object) -> list[Listener]:
         raise
 
 
-def _open_listeners(config: Config, listeners: list[Listener]) -> list[Listener]:
+def _open_listeners(
+    config: Config, listeners: list[Listener], extra: list[tuple[str, str]] | None
+) -> list[Listener]:
     inherited = inherited_fds()
     backlog = config.get("listen")
     reuse_port = config.get("reuse-port")
@@ -217,39 +222,40 @@ def _open_listeners(config: Config, listeners: list[Listener]) -> list[Listener]
         os.umask(int(str(umask), 8))
     shared_addresses = option_values(config, "shared-socket")
     shared: dict[int, socket.socket] = {}  # bound on first use: an inherited `=N` needs none
+    wanted: list[tuple[str, str, str]] = []
     for option, proto in SOCKET_OPTIONS.items():
         values = option_values(config, option)
         if option == "socket":
             values += option_values(config, "uwsgi-socket")
-        for address in values:
-            key = f"{proto} {address}"
-            path = ""
-            is_shared = False
-            if key in inherited:
-                sock = socket.socket(fileno=inherited.pop(key))
-                if sock.family == socket.AF_UNIX and address[:1] not in ("@", "="):
-                    path = os.path.abspath(address)
-            elif address.startswith("="):
-                index = int(address[1:] or 0)
-                if index >= len(shared_addresses):
-                    raise SocketError(
-                        f"{option} = {address}: there is no shared-socket number {index} "
-                        f"({len(shared_addresses)} defined; they count from 0)"
-                    )
-                if index not in shared:
-                    shared[index] = bind(
-                        shared_addresses[index], backlog=backlog, reuse_port=reuse_port
-                    )[0]
-                sock = shared[index].dup()
-                is_shared = True
-            else:
-                sock, path = bind(address, backlog=backlog, reuse_port=reuse_port)
-                if path:
-                    apply_unix_permissions(path, config)
-            sock.setblocking(False)
-            listeners.append(
-                Listener(address, proto, sock, _modifiers(config, proto), path, is_shared)
-            )
+        wanted += [(option, proto, address) for address in values]
+    wanted += [(proto, proto, address) for proto, address in extra or ()]
+    for option, proto, address in wanted:
+        key = f"{proto} {address}"
+        path = ""
+        is_shared = False
+        if key in inherited:
+            sock = socket.socket(fileno=inherited.pop(key))
+            if sock.family == socket.AF_UNIX and address[:1] not in ("@", "="):
+                path = os.path.abspath(address)
+        elif address.startswith("="):
+            index = int(address[1:] or 0)
+            if index >= len(shared_addresses):
+                raise SocketError(
+                    f"{option} = {address}: there is no shared-socket number {index} "
+                    f"({len(shared_addresses)} defined; they count from 0)"
+                )
+            if index not in shared:
+                shared[index] = bind(
+                    shared_addresses[index], backlog=backlog, reuse_port=reuse_port
+                )[0]
+            sock = shared[index].dup()
+            is_shared = True
+        else:
+            sock, path = bind(address, backlog=backlog, reuse_port=reuse_port)
+            if path:
+                apply_unix_permissions(path, config)
+        sock.setblocking(False)
+        listeners.append(Listener(address, proto, sock, _modifiers(config, proto), path, is_shared))
     for sock in shared.values():
         sock.close()
     for fd in inherited.values():  # listeners the new config no longer has

@@ -63,12 +63,14 @@ def build_stats(
     caches: Sequence[dict[str, object]] = (),
     spoolers: Sequence[dict[str, object]] = (),
     mules: Sequence[dict[str, object]] = (),
+    routers: Sequence[dict[str, object]] = (),
     locks: Sequence[dict[str, int]] | None = None,
     no_cores: bool = False,
 ) -> dict[str, object]:
     """The stats document. `apps` are App.stats() of the loaded apps (the same in every worker);
     each worker's apps[] gets that worker's requests/exceptions from the board. `caches` items
-    need at least "name". `mules` is a polyhost addition (uWSGI 2.0 has no mules key)."""
+    need at least "name". `mules` and `routers` (the `--http` ... router processes) are polyhost
+    additions (uWSGI 2.0 has neither key)."""
     if locks is None:
         locks = [{name: 0} for name in DEFAULT_LOCKS]
         locks += [{f"cache_{cache['name']}": 0} for cache in caches]
@@ -94,6 +96,8 @@ def build_stats(
         doc["spoolers"] = list(spoolers)
     if mules:
         doc["mules"] = list(mules)
+    if routers:
+        doc["routers"] = list(routers)
     return doc
 
 

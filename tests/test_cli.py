@@ -154,10 +154,12 @@ def test_demo_runs_once() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "GET / -> 200: Hello from Python, worker" in out and "visit 1 " in out
-    assert "GET /flask/ -> 200: Flask at /flask says hi" in out
-    assert "GET /perl/ -> 200: Hello from Perl" in out and "visit 2, PERL CALLS PYTHON!" in out
-    assert "GET /ruby/ -> 200: Hello from Ruby" in out and "visit 3, RUBY CALLS PYTHON!" in out
+    assert "GET / -> 200: Hello from Django" in out and "visit 1 " in out
+    assert "GET /sinatra/ -> 200: Hello from Sinatra" in out
+    assert "visit 2, SINATRA CALLS DJANGO!" in out
+    assert "GET /perl/ -> 200: Hello from Perl" in out and "visit 3, PERL CALLS DJANGO!" in out
+    assert "GET /clojure/ -> 200: Hello from Clojure" in out
+    assert "visit 4, CLOJURE CALLS DJANGO!" in out
 
 
 def test_management_commands_say_what_failed_and_start_nothing(tmp_path: Path) -> None:

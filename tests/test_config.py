@@ -128,6 +128,7 @@ def test_available_options_are_exactly_the_implemented_ones() -> None:
         ("cache2", "cache"),
         ("spooler", "spooler"),
         ("mule", "mule"),
+        ("http", "http"),
         ("emperor", "emperor"),
         ("route", "router"),
         ("error-route-status", "router"),
@@ -136,7 +137,6 @@ def test_available_options_are_exactly_the_implemented_ones() -> None:
         assert option is not None and option.available and option.component == component, name
     for name, component in (
         ("go-load", "go"),
-        ("http", "http"),
         ("legion", "legion"),
         ("cheaper", "cheaper"),
     ):

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import random
 import signal
 import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,9 +22,9 @@ from polyhost.router.subscriptions import (
 from conftest import APPS, Instance, free_port, serving, split_response, uwsgi_request, wait_for
 from fuzz_support import mutate, open_fds, throw, uwsgi_seeds
 from nginx_helper import Nginx
+from uwsgi_reference import nodes_of, start_uwsgi, stats, stop_uwsgi
 
 APP = str(APPS / "wsgi" / "node_name.py")
-UWSGI = "/usr/bin/uwsgi"
 
 
 def request(port: int, host: str) -> tuple[int, bytes]:
@@ -44,21 +41,6 @@ def request(port: int, host: str) -> tuple[int, bytes]:
     }
     status, _, body = split_response(uwsgi_request(port, env))
     return status, body
-
-
-def stats(port: int) -> dict[str, object]:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    return json.loads(data)  # type: ignore[no-any-return]
-
-
-def nodes_of(stats_port: int, key: str) -> list[str]:
-    for slot in stats(stats_port).get("subscriptions", []):  # type: ignore[attr-defined]
-        if slot["key"] == key:
-            return [n["name"] for n in slot["nodes"]]
-    return []
 
 
 class Router:
@@ -169,14 +151,14 @@ def test_silent_node_is_dropped_after_tolerance(router: Router) -> None:
     assert request(router.port, "silent.example")[0] == 502
 
 
-def test_subscription_packet_matches_real_uwsgi(tmp_path: Path) -> None:
+def test_subscription_packet_matches_realstart_uwsgi(tmp_path: Path) -> None:
     """Capture the datagram Debian's uWSGI sends for --subscribe-to; ours is byte-identical."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server:
         server.bind(("127.0.0.1", 0))
         server.settimeout(15)
         sub_port = server.getsockname()[1]
         node_port = free_port()
-        proc = _uwsgi(
+        proc = start_uwsgi(
             tmp_path,
             ["--plugin", "python3", "--socket", f"127.0.0.1:{node_port}", "--wsgi-file", APP,
              "--subscribe-to", f"127.0.0.1:{sub_port}:real.example,5", "--master"],
@@ -184,7 +166,7 @@ def test_subscription_packet_matches_real_uwsgi(tmp_path: Path) -> None:
         try:
             datagram, _ = server.recvfrom(4096)
         finally:
-            _stop(proc)
+            stop_uwsgi(proc)
         unsubscribe, _ = server.recvfrom(4096)
     sub = decode_subscription(datagram)
     assert (sub.key, sub.address, sub.modifier1, sub.unsubscribe) == (
@@ -201,7 +183,7 @@ def test_subscription_packet_matches_real_uwsgi(tmp_path: Path) -> None:
 
 def test_real_uwsgi_node_behind_polyhost_fastrouter(router: Router, tmp_path: Path) -> None:
     node_port = free_port()
-    proc = _uwsgi(
+    proc = start_uwsgi(
         tmp_path,
         ["--plugin", "python3", "--socket", f"127.0.0.1:{node_port}", "--wsgi-file", APP,
          "--env", "NODE_NAME=uwsgi", "--subscribe-to",
@@ -211,14 +193,14 @@ def test_real_uwsgi_node_behind_polyhost_fastrouter(router: Router, tmp_path: Pa
         wait_for(lambda: nodes_of(router.stats_port, "uwsgi.example"), 15, "uWSGI to subscribe")
         assert request(router.port, "uwsgi.example") == (200, b"uwsgi uwsgi.example\n")
     finally:
-        _stop(proc)
+        stop_uwsgi(proc)
     # uWSGI unsubscribes when it stops
     wait_for(lambda: not nodes_of(router.stats_port, "uwsgi.example"), 10, "the unsubscribe")
 
 
 def test_polyhost_node_behind_real_uwsgi_fastrouter(tmp_path: Path) -> None:
     fr_port, sub_port, stats_port = free_port(), free_port(), free_port()
-    proc = _uwsgi(
+    proc = start_uwsgi(
         tmp_path,
         ["--plugin", "fastrouter", "--fastrouter", f"127.0.0.1:{fr_port}",
          "--fastrouter-subscription-server", f"127.0.0.1:{sub_port}",
@@ -235,7 +217,7 @@ def test_polyhost_node_behind_real_uwsgi_fastrouter(tmp_path: Path) -> None:
             assert request(fr_port, "poly.example") == (200, b"poly poly.example\n")
         wait_for(lambda: not nodes_of(stats_port, "poly.example"), 10, "the unsubscribe")
     finally:
-        _stop(proc)
+        stop_uwsgi(proc)
 
 
 def test_stats_document(router: Router) -> None:
@@ -313,22 +295,6 @@ def test_fuzzed_packets_are_bounded(router: Router, tmp_path: Path) -> None:
     with serving(tmp_path, node_args("after", sub), uwsgi_socket=True):
         wait_for(lambda: nodes_of(router.stats_port, "after.example"), 10, "the subscription")
         assert request(router.port, "after.example") == (200, b"after after.example\n")
-
-
-def _uwsgi(tmp: Path, args: list[str]) -> subprocess.Popen[bytes]:
-    log = open(tmp / f"uwsgi-{free_port()}.log", "wb")  # noqa: SIM115 - the process owns it
-    return subprocess.Popen([UWSGI, *args], stdout=log, stderr=subprocess.STDOUT, cwd=tmp,
-                            start_new_session=True)  # fmt: skip
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(proc.pid, signal.SIGINT)  # uWSGI 2.0: SIGINT stops, SIGTERM reloads
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
 
 
 def _connectable(port: int) -> bool:

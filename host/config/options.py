@@ -475,6 +475,7 @@ OPTIONS: tuple[Option, ...] = (
             INT,
             "force the modifier1 of requests coming from HTTP",
             metavar="N",
+            default=0,
             available=True,
         ),
         _o(
@@ -482,6 +483,7 @@ OPTIONS: tuple[Option, ...] = (
             INT,
             "force the modifier2 of requests coming from HTTP",
             metavar="N",
+            default=0,
             available=True,
         ),
         _o(
@@ -1499,18 +1501,27 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "add an http router/server on the specified address",
             aliases=("httprouter",),
+            available=True,
         ),
         _o(
             "https",
             LIST,
             "add an https router/server on the specified address with specified certificate "
             "and key",
+            available=True,
         ),
-        _o("https2", LIST, "add an https/spdy router/server using keyval options"),
+        _o("https2", LIST, "add an https/spdy router/server using keyval options", available=True),
         _o(
             "https-export-cert",
             FLAG,
             "export uwsgi variable HTTPS_CC containing the raw client certificate",
+            available=True,
+        ),
+        _o(
+            "http2",
+            FLAG,
+            "polyhost: offer HTTP/2 (ALPN h2) on the https sockets; each stream is one request",
+            available=True,
         ),
         _o("https-session-context", STR, "set the session id context to the specified value"),
         _o(
@@ -1518,18 +1529,22 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "add an http router/server on the specified address and redirect all of the "
             "requests to https",
+            available=True,
         ),
         _o(
             "http-processes",
             INT,
             "set the number of http processes to spawn",
             aliases=("http-workers",),
+            default=1,
+            available=True,
         ),
-        _o("http-var", LIST, "add a key=value item to the generated uwsgi packet"),
+        _o("http-var", LIST, "add a key=value item to the generated uwsgi packet", available=True),
         _o(
             "http-to",
             LIST,
             "forward requests to the specified node (you can specify it multiple time for lb)",
+            available=True,
         ),
         _o("http-zerg", LIST, "attach the http router to a zerg server"),
         _o("http-fallback", LIST, "fallback to the specified node in case of error"),
@@ -1541,13 +1556,14 @@ OPTIONS: tuple[Option, ...] = (
         ),
         _o("http-use-base", STR, "use the specified base for mapping requests to unix sockets"),
         _o("http-events", INT, "set the number of concurrent http async events"),
-        _o("http-subscription-server", LIST, "enable the subscription server"),
+        _o("http-subscription-server", LIST, "enable the subscription server", available=True),
         _o("http-subscription-fallback-key", STR, "key to use for fallback http handler"),
         _o(
             "http-timeout",
             INT,
             "set internal http socket timeout (default: 60 seconds)",
             default=60,
+            available=True,
         ),
         _o(
             "http-manage-expect",
@@ -1555,18 +1571,27 @@ OPTIONS: tuple[Option, ...] = (
             "manage the Expect HTTP request header (optionally checking for Content-Length)",
             bare="1",
         ),
-        _o("http-keepalive", INT, "HTTP 1.1 keepalive support (non-pipelined) requests", bare="1"),
+        _o(
+            "http-keepalive",
+            INT,
+            "HTTP 1.1 keepalive support (non-pipelined) requests",
+            bare="1",
+            default=0,
+            available=True,
+        ),
         _o(
             "http-auto-chunked",
             FLAG,
             "automatically transform output to chunked encoding during HTTP 1.1 keepalive "
             "(if needed)",
+            available=True,
         ),
         _o(
             "http-auto-gzip",
             FLAG,
             "automatically gzip content if uWSGI-Encoding header is set to gzip, but content "
             "size (Content-Length/Transfer-Encoding) and Content-Encoding are not specified",
+            available=True,
         ),
         _o(
             "http-raw-body",
@@ -1578,11 +1603,13 @@ OPTIONS: tuple[Option, ...] = (
             "http-websockets",
             FLAG,
             "automatically detect websockets connections and put the session in raw mode",
+            available=True,
         ),
         _o(
             "http-chunked-input",
             FLAG,
             "automatically detect chunked input requests and put the session in raw mode",
+            available=True,
         ),
         _o(
             "http-use-code-string",
@@ -1594,6 +1621,8 @@ OPTIONS: tuple[Option, ...] = (
             "http-gracetime",
             INT,
             "retry connections to dead static nodes after the specified amount of seconds",
+            default=30,
+            available=True,
         ),
         _o("http-quiet", FLAG, "do not report failed connections to instances"),
         _o("http-cheap", FLAG, "run the http router in cheap mode"),
@@ -1602,6 +1631,7 @@ OPTIONS: tuple[Option, ...] = (
             STR,
             "run the http router stats server",
             aliases=("http-stats-server", "http-ss"),
+            available=True,
         ),
         _o("http-harakiri", INT, "enable http router harakiri"),
         _o(
@@ -1610,13 +1640,25 @@ OPTIONS: tuple[Option, ...] = (
             "expect a stud prefix (1byte family + 4/16 bytes address) on connections from "
             "the specified address",
         ),
-        _o("http-uid", STR, "drop http router privileges to the specified uid"),
-        _o("http-gid", STR, "drop http router privileges to the specified gid"),
+        _o("http-uid", STR, "drop http router privileges to the specified uid", available=True),
+        _o("http-gid", STR, "drop http router privileges to the specified gid", available=True),
         _o("http-resubscribe", LIST, "forward subscriptions to the specified subscription server"),
-        _o("http-buffer-size", INT, "set internal buffer size (default: page size)"),
+        _o(
+            "http-buffer-size", INT, "set internal buffer size (default: page size)", available=True
+        ),
         _o("http-server-name-as-http-host", FLAG, "force SERVER_NAME to HTTP_HOST"),
-        _o("http-headers-timeout", INT, "set internal http socket timeout for headers"),
-        _o("http-connect-timeout", INT, "set internal http socket timeout for backend connections"),
+        _o(
+            "http-headers-timeout",
+            INT,
+            "set internal http socket timeout for headers",
+            available=True,
+        ),
+        _o(
+            "http-connect-timeout",
+            INT,
+            "set internal http socket timeout for backend connections",
+            available=True,
+        ),
         _o(
             "http-manage-source",
             FLAG,

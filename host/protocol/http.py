@@ -104,40 +104,35 @@ class HttpBody(StreamBody):
         return True
 
 
-class HttpConnection(Connection):
-    """One client connection on an http-socket: parses requests, hands them out in order."""
+class HeadParser:
+    """The httptools side of a client connection, shared by `http-socket` and the `--http`
+    router: request heads parsed within `limit` bytes and the `HeadLimits` (the rules of
+    `http_rules`), unknown methods through stand-ins, and each head turned into CGI vars
+    (`head_env`). A subclass handles bodies (`on_body`) and what a complete head starts."""
 
     def __init__(
         self,
-        sock: socket.socket,
-        listener: str,
         peer: tuple[str, int] | str,
         server: tuple[str, str],
         limit: int,
-        modifiers: tuple[int, int],
-        timeout: float,
         scheme: str = "http",
         limits: HeadLimits = DEFAULT_LIMITS,
-        body_timeout: float = 0.0,
     ) -> None:
-        super().__init__(sock, listener, timeout)
         self.remote_addr, self.remote_port = (
-            (peer[0], str(peer[1])) if isinstance(peer, tuple) else ("", "")
+            (str(peer[0]), str(peer[1])) if isinstance(peer, tuple) else ("", "")
         )
         self.server_addr, self.server_port = server
         self.limit = limit
-        self.modifiers = modifiers
         self.scheme = scheme
         self.head_limits = limits
-        self.body_timeout = body_timeout
         self.parser = httptools.HttpRequestParser(self)
         # versions are checked by check_version (505), data after a closing request is ignored
         self.parser.set_dangerous_leniencies(lenient_version=True, lenient_data_after_close=True)
-        self.error: HttpError | None = None
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_size = 0
-        self._body: HttpBody | None = None
+        #: the head is complete: header callbacks now are fields of a chunked trailer
+        self._in_body = False
         #: no message in progress: the next byte starts a request line
         self._between = True
         #: the start of a request line held back until its method is complete
@@ -150,14 +145,8 @@ class HttpConnection(Connection):
         #: bytes after an `Upgrade` request's head (a WebSocket's first frames), once upgraded
         self.upgrade_tail: bytes | None = None
 
-    # -- reading -----------------------------------------------------------------------------
-    def feed(self, data: bytes) -> None:
-        """Parse received bytes; complete request heads are queued in `ready`."""
-        if not data:
-            self.closed = True
-            if self._body is not None and not self._body.complete:
-                raise ClientGone("client closed the connection in the middle of the body")
-            return
+    def parse(self, data: bytes) -> None:
+        """Feed received bytes to the parser; HttpError for a request to refuse."""
         if self._closing:
             return
         if self._between:
@@ -178,10 +167,8 @@ class HttpConnection(Connection):
             if isinstance(cause, _Ignored):
                 return
             if isinstance(cause, HttpError):
-                self.error = cause
-            else:
-                self.error = HttpError(400, f"bad HTTP request: {exc}")
-            raise self.error from None
+                raise cause from None
+            raise HttpError(400, f"bad HTTP request: {exc}") from None
 
     def _method_stand_in(self, data: bytes) -> bytes:
         """At the start of a request: a method llhttp does not know becomes GET (the request
@@ -203,15 +190,6 @@ class HttpConnection(Connection):
         self._stand_in = method.decode("latin-1")
         return data[:begin] + b"GET" + data[space:]
 
-    def responder(self, request: Request) -> HttpResponder:
-        return HttpResponder(self, request)
-
-    def harakiri_reply(self, request: Request) -> bytes:
-        return error_response(504, "the request took too long (harakiri)")
-
-    def send_raw(self, data: bytes) -> None:
-        sockio.send_all(self.sock, data, self.timeout)
-
     # -- httptools callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
         if self._closing:
@@ -221,7 +199,7 @@ class HttpConnection(Connection):
         self._url = b""
         self._headers = []
         self._head_size = 0
-        self._body = None
+        self._in_body = False
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -231,7 +209,7 @@ class HttpConnection(Connection):
     def on_header(self, name: bytes, value: bytes) -> None:
         size = len(name) + len(value)
         self._grow(size + 4)
-        if self._body is not None:  # after the head: a field of the chunked trailer
+        if self._in_body:  # after the head: a field of the chunked trailer
             check_trailer(name)
             return
         headers = self._headers
@@ -248,23 +226,15 @@ class HttpConnection(Connection):
                 f"request head over buffer-size ({self.limit} bytes): raise buffer-size",
             )
 
-    def on_headers_complete(self) -> None:
-        request = self._build_request()
-        self.ready.append(request)
-
-    def on_body(self, data: bytes) -> None:
-        if self._body is not None:
-            self._body.push(data)
-
     def on_message_complete(self) -> None:
-        if self._body is not None:
-            self._body.complete = True
         self._between = True
         if not self.parser.should_keep_alive():
             self._closing = True
 
-    # -- request construction ----------------------------------------------------------------
-    def _build_request(self) -> Request:
+    def head_env(self) -> tuple[dict[str, str], bool, bool]:
+        """The CGI vars of the head just parsed, whether it expects `100 Continue`, and
+        whether its body is chunked (HttpError for a head the rules refuse)."""
+        self._in_body = True
         version = self.parser.get_http_version()
         check_version(version)
         method = self._method or self.parser.get_method().decode("latin-1")
@@ -319,6 +289,76 @@ class HttpConnection(Connection):
         check_host(version, hosts)
         if chunked:
             env.pop("CONTENT_LENGTH", None)
+        return env, expect_continue, chunked
+
+
+class HttpConnection(HeadParser, Connection):
+    """One client connection on an http-socket: parses requests, hands them out in order."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        listener: str,
+        peer: tuple[str, int] | str,
+        server: tuple[str, str],
+        limit: int,
+        modifiers: tuple[int, int],
+        timeout: float,
+        scheme: str = "http",
+        limits: HeadLimits = DEFAULT_LIMITS,
+        body_timeout: float = 0.0,
+    ) -> None:
+        Connection.__init__(self, sock, listener, timeout)
+        HeadParser.__init__(self, peer, server, limit, scheme, limits)
+        self.modifiers = modifiers
+        self.body_timeout = body_timeout
+        self.error: HttpError | None = None
+        self._body: HttpBody | None = None
+
+    # -- reading -----------------------------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        """Parse received bytes; complete request heads are queued in `ready`."""
+        if not data:
+            self.closed = True
+            if self._body is not None and not self._body.complete:
+                raise ClientGone("client closed the connection in the middle of the body")
+            return
+        try:
+            self.parse(data)
+        except HttpError as exc:
+            self.error = exc
+            raise
+
+    def responder(self, request: Request) -> HttpResponder:
+        return HttpResponder(self, request)
+
+    def harakiri_reply(self, request: Request) -> bytes:
+        return error_response(504, "the request took too long (harakiri)")
+
+    def send_raw(self, data: bytes) -> None:
+        sockio.send_all(self.sock, data, self.timeout)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._body = None
+
+    def on_headers_complete(self) -> None:
+        request = self._build_request()
+        self.ready.append(request)
+
+    def on_body(self, data: bytes) -> None:
+        if self._body is not None:
+            self._body.push(data)
+
+    def on_message_complete(self) -> None:
+        if self._body is not None:
+            self._body.complete = True
+        super().on_message_complete()
+
+    # -- request construction ----------------------------------------------------------------
+    def _build_request(self) -> Request:
+        env, expect_continue, chunked = self.head_env()
+        method = env["REQUEST_METHOD"]
         body = HttpBody(self, expect_continue, self.body_timeout)
         if not chunked and env.get("CONTENT_LENGTH", "0") in ("", "0"):
             body.complete = True

@@ -1,1 +1,2 @@
-"""The router processes: the HTTP router, the fastrouter and their subscription tables."""
+"""The front door: router processes that hold client connections and feed uwsgi packets to the
+workers (the `--http` router here; the fastrouter and subscriptions beside it)."""

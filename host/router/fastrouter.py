@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import time
@@ -54,21 +55,32 @@ class NoNode(Exception):
     """No node serves the request's key."""
 
 
-async def connect_backend(
-    address: str, protocol: Callable[[], asyncio.Protocol], timeout: float
-) -> asyncio.Transport:
-    """Connect to a node named as uWSGI names sockets: host:port, :port, /path, @abstract."""
-    loop = asyncio.get_running_loop()
+@functools.lru_cache(maxsize=1024)
+def node_address(address: str) -> tuple[str, str, int]:
+    """("unix", path, 0) or ("tcp", host, port) of a node named as uWSGI names sockets:
+    host:port, :port, /path, @abstract (parsed once per address)."""
     if address.startswith("@"):
-        connecting = loop.create_unix_connection(protocol, "\0" + address[1:])
-    elif "/" in address:
-        connecting = loop.create_unix_connection(protocol, address)
+        return "unix", "\0" + address[1:], 0
+    if "/" in address:
+        return "unix", address, 0
+    _, (host, port) = parse_inet(address)
+    return "tcp", "127.0.0.1" if host in ("0.0.0.0", "") else host, port
+
+
+async def connect_backend(
+    address: str, protocol: Callable[[], asyncio.Protocol], timeout: float | None
+) -> asyncio.Transport:
+    """Connect to a node; `timeout` None: the caller bounds the wait itself (no extra task)."""
+    loop = asyncio.get_running_loop()
+    family, host, port = node_address(address)
+    if family == "unix":
+        connecting = loop.create_unix_connection(protocol, host)
     else:
-        _, (host, port) = parse_inet(address)
-        if host in ("0.0.0.0", ""):
-            host = "127.0.0.1"
         connecting = loop.create_connection(protocol, host, port)
-    transport, _ = await asyncio.wait_for(connecting, timeout)
+    if timeout is None:
+        transport, _ = await connecting
+    else:
+        transport, _ = await asyncio.wait_for(connecting, timeout)
     return transport  # type: ignore[return-value]
 
 
@@ -340,7 +352,7 @@ def _safe_key(key: str) -> bool:
     return not ("/" in key or "\0" in key or key.startswith(".") or ".." in key)
 
 
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's event loop when it is installed (several times faster at relaying), else None."""
     try:
         import uvloop
@@ -358,7 +370,7 @@ def run(config: object) -> int:
         log(f"!!! {exc} !!!")
         return 1
     try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(router.serve())
     except (OSError, SocketError) as exc:
         log(f"!!! {NAME}: {exc} !!!")

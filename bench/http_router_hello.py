@@ -1,0 +1,139 @@
+"""The `--http` router: polyhost's (asyncio) vs real uWSGI 2.0's (C http plugin), 2 workers each.
+
+Hello-world WSGI and PSGI (`--http-modifier1 5`) through each router, wrk with keep-alive
+(`--http-keepalive` on both) and with `Connection: close`: req/s, p99, RSS (the workers column
+includes the router process). Then the p99 of one client doing sequential keep-alive requests
+while 1,000 idle connections (an unfinished head each) are open on the router. Targets of
+issue 11: >= 1.0x uWSGI's router on req/s in both modes, < 10 ms p99 with the idle
+connections. Run `python bench/http_router_hello.py -h` (`--idle-only` skips wrk); the
+machinery is in bench/harness.py.
+"""
+
+import argparse
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+from harness import (
+    KEEP_ALIVE,
+    NO_KEEP_ALIVE,
+    REPO,
+    Comparison,
+    Metric,
+    Ratio,
+    Server,
+    free_port,
+    in_both_modes,
+    run_comparison,
+    stop_process_group,
+    wait_until_serving,
+)
+
+WSGI_FILE = "bench/apps/hello_wsgi.py"
+PSGI_FILE = "bench/apps/hello.psgi"
+IDLE_CONNECTIONS = 1000
+IDLE_SAMPLES = 2000
+
+
+def polyhost(*app: str) -> Callable[[int, str], list[str]]:
+    def command(port: int, mode_name: str) -> list[str]:
+        keep = ["--http-keepalive"] if mode_name == KEEP_ALIVE.name else []
+        return [
+            str(REPO / ".venv/bin/polyhost"), "--http", f"127.0.0.1:{port}", *keep,
+            "--master", "--processes", "2", *app, "--disable-logging",
+        ]  # fmt: skip
+
+    return command
+
+
+def uwsgi(plugins: str, *app: str) -> Callable[[int, str], list[str]]:
+    def command(port: int, mode_name: str) -> list[str]:
+        keep = ["--http-keepalive"] if mode_name == KEEP_ALIVE.name else []
+        return [
+            "uwsgi", "--plugins", plugins, "--http", f"127.0.0.1:{port}", *keep,
+            "--master", "--processes", "2", *app, "--disable-logging",
+        ]  # fmt: skip
+
+    return command
+
+
+PSGI_APP = ("--http-modifier1", "5", "--psgi", PSGI_FILE)
+SERVERS = [
+    Server("polyhost WSGI", polyhost("--wsgi-file", WSGI_FILE),
+           version_command=(str(REPO / ".venv/bin/polyhost"), "--version")),
+    Server("uWSGI WSGI", uwsgi("http,python3", "--wsgi-file", WSGI_FILE),
+           version_command=("uwsgi", "--version")),
+    Server("polyhost PSGI", polyhost(*PSGI_APP)),
+    Server("uWSGI PSGI", uwsgi("http,psgi", *PSGI_APP),
+           note="needs Debian's uwsgi-plugin-psgi (scripts/apt-packages-router.txt)"),
+]  # fmt: skip
+
+COMPARISON = Comparison(
+    title="The --http router: polyhost vs uWSGI 2.0 (2 workers each, keep-alive on both)",
+    servers=SERVERS,
+    modes=[KEEP_ALIVE, NO_KEEP_ALIVE],
+    ratios=[
+        Ratio("polyhost WSGI", "uWSGI WSGI", Metric.REQUESTS_PER_SECOND, in_both_modes(1.0)),
+        Ratio("polyhost WSGI", "uWSGI WSGI", Metric.P99_LATENCY, in_both_modes(1.0)),
+        Ratio("polyhost PSGI", "uWSGI PSGI", Metric.REQUESTS_PER_SECOND, in_both_modes(1.0)),
+    ],
+)
+
+
+def idle_p99(server: Server) -> str:
+    """p99 (ms) of sequential keep-alive GETs while IDLE_CONNECTIONS idle ones are open."""
+    port = free_port()
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            server.command(port, KEEP_ALIVE.name), cwd=server.cwd, stdout=log,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        idle: list[socket.socket] = []
+        try:
+            wait_until_serving(process, port, "/", server.start_timeout_s, log)
+            for _ in range(IDLE_CONNECTIONS):
+                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+                sock.sendall(b"GET / HTTP/1.1\r\n")  # a head that never ends
+                idle.append(sock)
+            client = socket.create_connection(("127.0.0.1", port), timeout=10)
+            idle.append(client)
+            samples = []
+            for _ in range(IDLE_SAMPLES):
+                started = time.perf_counter()
+                client.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
+                answer = b""
+                while not answer.endswith(b"Hello World"):
+                    chunk = client.recv(65536)
+                    if not chunk:
+                        return "the connection was closed (no keep-alive)"
+                    answer += chunk
+                samples.append((time.perf_counter() - started) * 1000)
+            p99 = statistics.quantiles(samples, n=100)[98]
+            return f"p99 {p99:.2f} ms, median {statistics.median(samples):.2f} ms"
+        except Exception as error:
+            return f"failed: {error!r}"
+        finally:
+            for sock in idle:
+                sock.close()
+            stop_process_group(process, server.stop_signal)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--idle-only", action="store_true")
+    known, rest = parser.parse_known_args()
+    if not known.idle_only:
+        run_comparison(COMPARISON, rest)
+    print(f"\n## one client's keep-alive requests with {IDLE_CONNECTIONS} idle connections open\n")
+    print("| server | latency |\n|---|---|")
+    for server in SERVERS[:2]:
+        print(f"| {server.name} | {idle_p99(server)} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

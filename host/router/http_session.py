@@ -1,0 +1,731 @@
+"""One client connection of the `--http` router: HTTP/1.x in, uwsgi packets out.
+
+Requests are parsed with http-socket's own HeadParser (same 400/414/431 answers). A request
+reaches a backend only once its head (and, up to `post-buffering`, its body) has arrived; its
+body then streams to the backend, and the backend's raw HTTP response streams back, re-framed
+for keep-alive (chunked by the router when the app gave no length). Pipelined requests wait
+their turn in order. Bytes are held within bounds: past READ_BUFFER the router stops reading the
+client, past WRITE_BUFFER it stops reading the backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+import tempfile
+import time
+import zlib
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from polyhost.log import log, printable
+from polyhost.protocol.http import HeadParser, HttpError, error_response
+from polyhost.protocol.uwsgi import PacketError, encode_vars, pack_header
+from polyhost.request import REASONS
+from polyhost.router.fastrouter import connect_backend
+from polyhost.router.http_settings import READ_BUFFER, WRITE_BUFFER
+from polyhost.sockets import SocketError
+
+if TYPE_CHECKING:
+    from polyhost.router.backends import StaticNodes
+    from polyhost.router.http_listeners import RouterListener
+    from polyhost.router.http_settings import HttpSettings
+    from polyhost.router.subscriptions import SubscriptionTable
+
+#: a chunked request body is held in memory up to this, then in a temporary file
+BODY_IN_MEMORY = 1 << 20
+#: connection attempts per request, as uWSGI's corerouter max_retries
+MAX_TRIES = 3
+#: statuses whose responses never carry a body
+NO_BODY = frozenset((204, 304))
+#: response headers the router decides itself
+HOP_BY_HOP = frozenset((b"connection", b"keep-alive"))
+#: a Host the router may write back into a Location header (http-to-https)
+SAFE_HOST = re.compile(r"[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\]")
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where one request goes: a node (address, the packet's modifiers), or an answer the
+    router gives itself (a redirect, a 502 page) without any node."""
+
+    address: str = ""
+    modifiers: tuple[int, int] = (0, 0)
+    answer: bytes = b""
+
+
+class RouterSession(Protocol):
+    """A client connection as the router's sweep and stop see it (HTTP/1 or HTTP/2)."""
+
+    deadline: float
+
+    def on_timeout(self) -> None: ...
+    def idle(self) -> bool: ...
+    def close(self) -> None: ...
+
+
+class RouterState:
+    """Shared by every session of one router process."""
+
+    def __init__(
+        self,
+        settings: HttpSettings,
+        static: StaticNodes,
+        table: SubscriptionTable | None,
+        name: str,
+    ) -> None:
+        self.settings = settings
+        self.static = static
+        self.table = table
+        self.name = name
+        self.sessions: set[RouterSession] = set()
+        self.stopping = False
+
+    def route(self, env: dict[str, str], listener: RouterListener) -> Route:
+        """The one per-request decision of the router: redirect (http-to-https), the
+        subscribed nodes of the request's key (HTTP_HOST), else the static nodes (http-to, or
+        the instance's own sockets). A `route*` rule engine plugs in here: it sees the vars,
+        may rewrite them, answer itself or name the node."""
+        key = env.get("HTTP_HOST", "")
+        if listener.redirect:
+            return Route(answer=redirect_to_https(key, env["REQUEST_URI"], listener))
+        forced = (self.settings.modifier1, self.settings.modifier2)
+        if self.table is not None:
+            node = self.table.pick_node(key)
+            if node is not None:
+                announced = (node.announce.modifier1, node.announce.modifier2)
+                return Route(node.name, forced if any(forced) else announced)
+        address = self.static.pick(key)
+        if address is None:
+            log(f"[uwsgi-http] no node for {printable(key)}")
+            return Route(answer=error_response(502, f"no node for {printable(key)}"))
+        return Route(address, forced)
+
+    def failed(self, address: str, key: str) -> None:
+        """`address` refused or timed out a connection: drop or rest it."""
+        if self.table is not None:
+            self.table.failed(address, key)
+        self.static.failed(address, key)
+
+    def sweep(self, now: float) -> None:
+        """Enforce the sessions' deadlines and drop silent nodes (called every second)."""
+        for session in [s for s in self.sessions if s.deadline <= now]:
+            session.on_timeout()
+        if self.table is not None:
+            self.table.expire()
+
+
+def redirect_to_https(host: str, uri: str, listener: RouterListener) -> bytes:
+    """uWSGI's http-to-https answer: 301 to https://HOST[:PORT]URI (a Host that is not a plain
+    name or address is refused: client bytes never go raw into a header)."""
+    name = host[1:].partition("]")[0].join("[]") if host.startswith("[") else host.split(":")[0]
+    if not SAFE_HOST.fullmatch(name):
+        return error_response(400, "http-to-https needs a valid Host header")
+    port = f":{listener.redirect_port}" if listener.redirect_port else ""
+    target = uri if uri.isprintable() and " " not in uri else "/"
+    return (
+        f"HTTP/1.1 301 Moved Permanently\r\nLocation: https://{name}{port}{target}\r\n"
+        "Content-Length: 0\r\nConnection: close\r\n\r\n"
+    ).encode("latin-1")
+
+
+class Upstream(asyncio.Protocol):
+    """The connection to one backend for one request."""
+
+    def __init__(self, exchange: Exchange) -> None:
+        self.exchange = exchange
+        self.transport: asyncio.Transport | None = None
+        self.paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.exchange.response_data(data)
+
+    def eof_received(self) -> bool:
+        self.exchange.upstream_done(None)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.exchange.upstream_done(exc)
+
+    def pause_writing(self) -> None:
+        self.exchange.session.pause_reading("backend")
+
+    def resume_writing(self) -> None:
+        self.exchange.session.resume_reading("backend")
+        self.exchange.pump_body()
+
+
+class Exchange:
+    """One request and its response, from the head's arrival to the response's last byte."""
+
+    def __init__(
+        self,
+        session: HttpSession,
+        env: dict[str, str],
+        keep_alive: bool,
+        chunked: bool,
+        expect_continue: bool,
+    ) -> None:
+        self.session = session
+        self.env = env
+        self.keep_alive = keep_alive
+        self.chunked = chunked
+        self.expect_continue = expect_continue
+        self.is_head = env["REQUEST_METHOD"] == "HEAD"
+        length = env.get("CONTENT_LENGTH", "")
+        self.length = int(length) if length.isdigit() else 0
+        self.received = 0
+        self.body_complete = not chunked and self.length == 0
+        self.pending: deque[bytes] = deque()  # body bytes not yet handed to the backend
+        self.spool: Any = None  # a chunked body past BODY_IN_MEMORY
+        self.started = False
+        self.upstream: Upstream | None = None
+        self.address = ""
+        self.tunnel = False
+        self.finished = False
+        # response side
+        self.head_buf = bytearray()
+        self.head_done = False
+        self.status = 0
+        self.no_body = False
+        self.rechunk = False
+        self.gzip: Any = None
+        self.remaining: int | None = None
+        self.truncated = False
+
+    # -- request body -------------------------------------------------------------------------
+    def add_body(self, data: bytes) -> None:
+        self.received += len(data)
+        limit = self.session.settings.limit_post
+        if limit and self.received > limit:
+            raise HttpError(413, f"request body over limit-post ({limit} bytes)")
+        if self.spool is not None:
+            self.spool.write(data)
+            return
+        self.pending.append(data)
+        self.session.buffered += len(data)
+        if self.chunked and self.received > BODY_IN_MEMORY:
+            self.spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed when sent or cancelled
+            while self.pending:
+                self.spool.write(self.pending.popleft())
+            self.session.buffered -= self.received
+        self.pump_body()
+
+    def body_done(self) -> None:
+        self.body_complete = True
+        if self.chunked:
+            self.env["CONTENT_LENGTH"] = str(self.received)
+            self.env.pop("HTTP_TRANSFER_ENCODING", None)
+        if self.spool is not None:
+            self.spool.seek(0)
+
+    def ready_to_forward(self) -> bool:
+        """The head is here; chunked bodies must be complete (their length goes in the vars),
+        and up to post-buffering bytes of a body wait here too."""
+        if self.body_complete or self.tunnel:
+            return True
+        if self.chunked:
+            return False
+        wanted = min(self.length, self.session.settings.post_buffering)
+        return self.received >= wanted
+
+    def pump_body(self) -> None:
+        """Hand buffered body bytes to the backend while it accepts them."""
+        upstream = self.upstream
+        if upstream is None or upstream.transport is None or upstream.paused:
+            return
+        transport = upstream.transport
+        while self.pending and transport.get_write_buffer_size() < WRITE_BUFFER:
+            data = self.pending.popleft()
+            self.session.buffered -= len(data)
+            transport.write(data)
+        if self.spool is not None and self.body_complete:
+            while transport.get_write_buffer_size() < WRITE_BUFFER:
+                data = self.spool.read(65536)
+                if not data:
+                    self.spool.close()
+                    self.spool = None
+                    break
+                transport.write(data)
+        self.session.resume_reading("buffer")
+
+    # -- backend -----------------------------------------------------------------------------
+    def packet(self, modifiers: tuple[int, int]) -> bytes:
+        env = self.env
+        for key, value in self.session.settings.extra_vars:
+            env[key] = value
+        payload = encode_vars(env)
+        return pack_header(modifiers[0], len(payload), modifiers[1]) + payload
+
+    async def forward(self) -> None:
+        """Route the request, connect to its node (the next one when one refuses: 3 tries, as
+        uWSGI's corerouter) and send the packet, then the body as it comes."""
+        session = self.session
+        state = session.state
+        key = self.env.get("HTTP_HOST", "")
+        for attempt in range(MAX_TRIES):
+            route = state.route(self.env, session.listener)
+            if route.answer:
+                self.answer(route.answer)
+                return
+            try:
+                head = self.packet(route.modifiers)
+            except PacketError as exc:
+                session.refuse(HttpError(431, str(exc)))
+                return
+            upstream = Upstream(self)
+            try:
+                session.touch(session.settings.connect_timeout)  # the sweep bounds the connect
+                await connect_backend(route.address, lambda u=upstream: u, None)
+            except (OSError, TimeoutError, SocketError) as exc:
+                reason = "timeout" if isinstance(exc, TimeoutError) else exc.strerror or exc
+                log(
+                    f'[uwsgi-http] unable to connect() to node "{printable(route.address)}" '
+                    f"({attempt} retries): {reason}"
+                )
+                state.failed(route.address, key)
+                if session.closed:
+                    return
+                continue
+            if session.closed:
+                if upstream.transport is not None:
+                    upstream.transport.close()
+                return
+            self.address = route.address
+            self.upstream = upstream
+            assert upstream.transport is not None
+            upstream.transport.write(head)
+            session.touch(session.settings.timeout)
+            self.pump_body()
+            return
+        self.fail(502, f"no node for {printable(key)} accepted the connection")
+
+    def answer(self, response: bytes) -> None:
+        """The router answers the request itself (a redirect, no node): then closes."""
+        self.finished = True
+        self.session.write(response)
+        self.session.close()
+
+    def start(self) -> None:
+        self.started = True
+        self.session.touch(self.session.settings.timeout)
+        task = asyncio.ensure_future(self.forward())
+        self.session.tasks.add(task)
+        task.add_done_callback(self.session.tasks.discard)
+
+    # -- response ----------------------------------------------------------------------------
+    def response_data(self, data: bytes) -> None:
+        session = self.session
+        session.touch(session.settings.timeout)
+        if self.tunnel:
+            session.write(data)
+            return
+        if not self.head_done:
+            self.head_buf += data
+            end = self.head_buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self.head_buf) > session.settings.buffer_size * 16:
+                    self.fail(502, "the backend's response head is too big")
+                return
+            head = bytes(self.head_buf[:end])
+            data = bytes(self.head_buf[end + 4 :])
+            self.head_buf.clear()
+            try:
+                out = self.rewrite_head(head)
+            except ValueError as exc:
+                self.fail(502, f"invalid response from the backend: {exc}")
+                return
+            self.head_done = True
+            if data and not self.no_body:
+                out += self.framed_body(data)
+            session.write(out)  # head and first body bytes in one send
+        elif data and not self.no_body:
+            session.write(self.framed_body(data))
+        if self.remaining == 0:  # the whole Content-Length: done without waiting for the close
+            self.upstream_done(None)
+
+    def rewrite_head(self, head: bytes) -> bytes:
+        """The backend's status line and headers, with the router's framing and Connection."""
+        lines = head.split(b"\r\n")
+        parts = lines[0].split(b" ", 2)
+        if len(parts) < 2 or not parts[1].isdigit():
+            raise ValueError("no status line")
+        self.status = int(parts[1])
+        reason = parts[2] if len(parts) > 2 else REASONS.get(self.status, "").encode()
+        version = self.env["SERVER_PROTOCOL"].encode("latin-1")
+        settings = self.session.settings
+        out = [b"%b %d %b" % (version, self.status, reason)]
+        length: int | None = None
+        chunked = False
+        gzip_asked = False
+        encoded = False
+        for line in lines[1:]:
+            name, sep, value = line.partition(b":")
+            if not sep or not name or name != name.strip():
+                raise ValueError(f"bad header line {line[:60]!r}")
+            lower = name.lower()
+            if lower in HOP_BY_HOP:
+                continue
+            if lower == b"content-length":
+                length = int(value.strip()) if value.strip().isdigit() else None
+            elif lower == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
+            elif lower == b"content-encoding":
+                encoded = True
+            elif lower == b"uwsgi-encoding":
+                gzip_asked = value.strip().lower() == b"gzip"
+                continue
+            out.append(line)
+        self.no_body = self.is_head or self.status in NO_BODY or self.status < 200
+        keep = self.keep_alive and not self.session.state.stopping
+        if not self.no_body:
+            if settings.auto_gzip and gzip_asked and length is None and not chunked and not encoded:
+                self.gzip = zlib.compressobj(6, zlib.DEFLATED, 31)
+                out.append(b"Content-Encoding: gzip")
+            if length is None and not chunked:
+                if keep and settings.auto_chunked and version == b"HTTP/1.1":
+                    self.rechunk = True
+                    out.append(b"Transfer-Encoding: chunked")
+                else:
+                    keep = False
+        self.remaining = length if not self.no_body else None
+        self.keep_alive = keep
+        if not keep:
+            out.append(b"Connection: close")
+        elif version == b"HTTP/1.0":
+            out.append(b"Connection: keep-alive")
+        out.append(b"\r\n")
+        return b"\r\n".join(out)
+
+    def framed_body(self, data: bytes) -> bytes:
+        """Body bytes as the client gets them: cut at Content-Length, gzipped, chunked."""
+        if self.remaining is not None:
+            if len(data) > self.remaining:
+                data = data[: self.remaining]
+            self.remaining -= len(data)
+        if self.gzip is not None:
+            data = self.gzip.compress(data)
+        if self.rechunk and data:
+            data = b"%x\r\n%b\r\n" % (len(data), data)
+        return data
+
+    def upstream_done(self, exc: Exception | None) -> None:
+        """The backend closed (the end of its response) or failed."""
+        if self.finished:
+            return
+        self.finished = True
+        session = self.session
+        if self.upstream is not None and self.upstream.transport is not None:
+            self.upstream.transport.close()
+        if self.tunnel:
+            session.close()
+            return
+        if not self.head_done:
+            what = f"reset the connection ({exc})" if exc else "closed the connection"
+            self.fail(502, f"backend {self.address} {what} before answering", done=True)
+            return
+        tail = b""
+        if self.gzip is not None:
+            tail = self.gzip.flush()
+            if self.rechunk and tail:
+                tail = b"%x\r\n%b\r\n" % (len(tail), tail)
+            elif not self.rechunk:
+                session.write(tail)
+                tail = b""
+        if self.rechunk:
+            tail += b"0\r\n\r\n"
+        if tail:
+            session.write(tail)
+        if exc is not None or (self.remaining or 0) > 0:
+            self.keep_alive = False
+        session.exchange_done(self)
+
+    def fail(self, status: int, reason: str, done: bool = False) -> None:
+        """Answer `status` (uWSGI's 502/504 pages) when nothing was sent yet; else cut."""
+        self.finished = True
+        session = self.session
+        upstream = self.upstream
+        if upstream is not None and upstream.transport is not None and not done:
+            upstream.transport.close()
+        uri = printable(self.env.get("REQUEST_URI", "")[:200])
+        log(f"[uwsgi-http] {uri}: {status} {reason}")
+        if not self.head_done:
+            session.write(error_response(status, reason))
+        session.close()
+
+    def cancel(self) -> None:
+        """The client went away: drop the backend connection."""
+        self.finished = True
+        if self.upstream is not None and self.upstream.transport is not None:
+            self.upstream.transport.abort()
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
+
+
+class HttpSession(HeadParser, asyncio.Protocol):
+    """One client connection: parse, queue in order, forward, deliver."""
+
+    def __init__(self, state: RouterState, listener: RouterListener) -> None:
+        settings = state.settings
+        super().__init__(
+            ("", 0), listener.server_addr(), settings.buffer_size, limits=settings.head_limits
+        )
+        self.scheme = listener.scheme
+        self.listener = listener
+        self.state = state
+        self.settings = state.settings
+        self.transport: asyncio.Transport | None = None
+        self.queue: deque[Exchange] = deque()
+        self.parsing: Exchange | None = None
+        self.tasks: set[asyncio.Future[None]] = set()
+        self.buffered = 0
+        self.paused_by: set[str] = set()
+        self.write_paused = False
+        self.closed = False
+        self.upgraded = False
+        self.client_eof = False
+        self.deadline = time.monotonic() + state.settings.headers_timeout
+        self.tls_vars: dict[str, str] = {}
+
+    # -- asyncio.Protocol ----------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple):
+            self.remote_addr, self.remote_port = str(peer[0]), str(peer[1])
+        tls = transport.get_extra_info("ssl_object")
+        if tls is not None:
+            self.tls_vars = tls_vars(tls, self.settings.export_cert)
+            if tls.selected_alpn_protocol() == "h2":
+                self.become_http2(transport)  # type: ignore[arg-type]
+                return
+        transport.set_write_buffer_limits(high=WRITE_BUFFER)  # type: ignore[attr-defined]
+        self.state.sessions.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.upgraded:
+            if self.queue and self.queue[-1].tunnel:
+                self.queue[-1].pending.append(data)
+                self.queue[-1].pump_body()
+            return  # a refused upgrade: nothing more is read from this connection
+        if self.parsing is not None:
+            self.touch(self.settings.timeout)
+        try:
+            self.parse(data)
+        except HttpError as exc:
+            self.refuse(exc)
+            return
+        if self.upgrade_tail is not None:
+            self.upgrade(self.upgrade_tail)
+
+    def eof_received(self) -> bool:
+        if self.parsing is not None or not self.queue:
+            self.close()
+            return False
+        self.client_eof = True
+        return True  # half-closed: answer what was asked, then close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.state.sessions.discard(self)
+        for exchange in self.queue:
+            exchange.cancel()
+        self.queue.clear()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        if self.queue:
+            upstream = self.queue[0].upstream
+            if upstream is not None and upstream.transport is not None:
+                upstream.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self.touch(self.settings.timeout)
+        if self.queue:
+            upstream = self.queue[0].upstream
+            if upstream is not None and upstream.transport is not None:
+                upstream.transport.resume_reading()
+
+    def become_http2(self, transport: asyncio.Transport) -> None:
+        """ALPN chose h2: an H2Session takes the connection over, with this one's vars."""
+        from polyhost.router.http2_session import H2Session
+
+        self.state.sessions.discard(self)
+        self.closed = True
+        env = {
+            "SCRIPT_NAME": "",
+            "SERVER_NAME": self.server_addr,
+            "SERVER_PORT": self.server_port,
+            "REMOTE_ADDR": self.remote_addr,
+            "REMOTE_PORT": self.remote_port,
+            "UWSGI_SCHEME": self.scheme,
+            **self.tls_vars,
+        }
+        session = H2Session(self.state, self.listener, env)
+        transport.set_protocol(session)
+        session.connection_made(transport)
+
+    # -- httptools callbacks (beyond HeadParser's) ------------------------------------------
+    def on_headers_complete(self) -> None:
+        env, expect_continue, chunked = self.head_env()
+        limit = self.settings.limit_post
+        length = env.get("CONTENT_LENGTH", "")
+        if limit and length.isdigit() and int(length) > limit:
+            raise HttpError(413, f"request body over limit-post ({limit} bytes)")
+        env.update(self.tls_vars)
+        keep_alive = self.settings.keepalive and self.parser.should_keep_alive()
+        exchange = Exchange(self, env, keep_alive, chunked, expect_continue)
+        self.parsing = exchange
+        self.queue.append(exchange)
+        self.touch(self.settings.timeout)
+        if expect_continue and not exchange.body_complete:
+            self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if len(self.queue) > 16:
+            self.pause_reading("pipeline")
+        self.maybe_start()
+
+    def on_body(self, body: bytes) -> None:
+        if self.parsing is not None:
+            self.parsing.add_body(body)
+            if self.buffered > READ_BUFFER:
+                self.pause_reading("buffer")
+            self.maybe_start()
+
+    def on_message_complete(self) -> None:
+        exchange = self.parsing
+        self.parsing = None
+        if exchange is not None:
+            exchange.body_done()
+            exchange.pump_body()
+            self.maybe_start()
+
+    # -- flow ------------------------------------------------------------------------------
+    def maybe_start(self) -> None:
+        if self.queue:
+            head = self.queue[0]
+            if not head.started and head.ready_to_forward():
+                head.start()
+
+    def upgrade(self, rest: bytes) -> None:
+        """`Upgrade: websocket` with --http-websockets: raw bytes both ways after the head."""
+        exchange = self.parsing or (self.queue[-1] if self.queue else None)
+        if exchange is None:
+            self.refuse(HttpError(400, "upgrade without a request"))
+            return
+        self.upgraded = True
+        exchange.keep_alive = False
+        upgrade = exchange.env.get("HTTP_UPGRADE", "").lower()
+        if not self.settings.websockets or upgrade != "websocket":
+            return  # answered as a plain request, as http-socket does
+        self.parsing = None
+        exchange.tunnel = True
+        exchange.keep_alive = False
+        if rest:
+            exchange.pending.append(rest)
+        self.maybe_start()
+
+    def touch(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+
+    def pause_reading(self, why: str) -> None:
+        if not self.paused_by and self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+        self.paused_by.add(why)
+
+    def resume_reading(self, why: str) -> None:
+        if why not in self.paused_by:
+            return
+        if why == "buffer" and self.buffered > READ_BUFFER // 2:
+            return
+        if why == "pipeline" and len(self.queue) > 8:
+            return
+        self.paused_by.discard(why)
+        if not self.paused_by and self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(data)
+
+    def exchange_done(self, exchange: Exchange) -> None:
+        if self.queue and self.queue[0] is exchange:
+            self.queue.popleft()
+        if not exchange.keep_alive or self.state.stopping:
+            self.close()
+            return
+        self.resume_reading("pipeline")
+        if self.queue:
+            self.maybe_start()
+        elif self.client_eof:
+            self.close()
+        else:
+            self.touch(self.settings.keepalive_timeout)
+
+    def refuse(self, error: HttpError) -> None:
+        """A request refused before it reached a backend: uWSGI's status page, then close."""
+        if error.status >= 400:
+            reason = printable(error.reason)
+            log(f"[uwsgi-http] HTTP {error.status} to {self.remote_addr}: {reason}")
+        if not self.queue or not self.queue[0].started:
+            self.write(error_response(error.status, error.reason))
+        self.close()
+
+    def on_timeout(self) -> None:
+        exchange = self.queue[0] if self.queue else None
+        if exchange is not None and exchange.started and not exchange.head_done:
+            if exchange.upstream is None:
+                seconds = self.settings.connect_timeout
+                exchange.fail(504, f"could not connect to a node in {seconds:g}s")
+            else:
+                seconds = self.settings.timeout
+                exchange.fail(504, f"no response from the backend in {seconds:g}s")
+            return
+        self.touch(3600)  # close() runs once
+        self.close()
+
+    def idle(self) -> bool:
+        return not self.queue and self.parsing is None
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.state.sessions.discard(self)
+        for exchange in self.queue:
+            if not exchange.finished:
+                exchange.cancel()
+        if self.transport is not None:
+            self.transport.close()
+
+
+#: OpenSSL's short names of certificate subject fields (uWSGI's HTTPS_DN uses them)
+SHORT_NAMES = {
+    "commonName": "CN",
+    "countryName": "C",
+    "stateOrProvinceName": "ST",
+    "localityName": "L",
+    "organizationName": "O",
+    "organizationalUnitName": "OU",
+}
+
+
+def tls_vars(tls: ssl.SSLObject, export_cert: bool) -> dict[str, str]:
+    """What uWSGI's https router adds to the packet: HTTPS=on, the client certificate's
+    subject (HTTPS_DN) and, with https-export-cert, the certificate itself (HTTPS_CC, PEM)."""
+    found = {"HTTPS": "on"}
+    der = tls.getpeercert(binary_form=True)
+    if der:
+        subject = tls.getpeercert().get("subject", ())
+        found["HTTPS_DN"] = "".join(
+            f"/{SHORT_NAMES.get(name, name)}={value}" for rdn in subject for name, value in rdn
+        )
+        if export_cert:
+            found["HTTPS_CC"] = ssl.DER_cert_to_PEM_cert(der)
+    return found
