@@ -31,6 +31,7 @@ class Handover:
         self.worker = worker
         self.keepalive_timeout = worker.keepalive_timeout
         self.socket_timeout = worker.socket_timeout
+        self.limit_post = worker.limit_post
         self.returned: queue.SimpleQueue[HttpConnection] = queue.SimpleQueue()
 
     def adopting_app(self, conn: Connection, request: Request) -> App | None:

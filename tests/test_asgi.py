@@ -431,3 +431,16 @@ def test_max_requests_recycles_and_closes_websockets_with_1001(tmp_path: Path) -
         inst.wait_log("The work of process", timeout=20)
         wait_for(lambda: inst.worker_pids() and inst.worker_pids() != first, 30, "respawn")
         assert split_response(get(inst.port, "/items/9"))[0] == 200
+
+
+def test_limit_post_refuses_a_large_body_before_the_app_reads_it(tmp_path: Path) -> None:
+    args = ["--asgi-file", FASTAPI, "--lifespan", "off", "--limit-post", "100"]
+    with serving(tmp_path, args) as inst:
+        raw = http_request(
+            inst.port,
+            b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Length: 100000\r\n\r\n" + b"x" * 1000,
+        )
+        assert raw.startswith(b"HTTP/1.1 413 ")
+        inst.wait_log("100000 bytes over limit-post 100")
+        assert split_response(get(inst.port, "/items/1"))[0] == 200
