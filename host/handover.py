@@ -35,8 +35,9 @@ class Handover:
         self.returned: queue.SimpleQueue[HttpConnection] = queue.SimpleQueue()
 
     def adopting_app(self, conn: Connection, request: Request) -> App | None:
-        """The app whose runtime takes this connection over, or None: the worker serves it."""
-        if not isinstance(conn, HttpConnection):
+        """The app whose runtime takes this connection over, or None: the worker serves it.
+        An http-socket connection, or a WebSocket upgrade on a uwsgi socket (nginx, routers)."""
+        if not isinstance(conn, HttpConnection) and conn.upgrade_tail is None:
             return None
         return self.route(request)
 

@@ -99,8 +99,6 @@ class HttpConnection(Connection):
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_size = 0
         self._body: HttpBody | None = None
-        #: bytes after an `Upgrade` request's head (a WebSocket's first frames), once upgraded
-        self.upgrade_tail: bytes | None = None
 
     # -- reading -----------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
