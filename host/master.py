@@ -40,6 +40,7 @@ from polyhost.sockets import INHERIT_ENV, Listener, SocketError, export_fds, ope
 from polyhost.static import StaticFiles
 from polyhost.stats import StatsServer, build_stats
 from polyhost.worker import APP_LOAD_ERROR, Worker
+from polyhost.zmqlog import install_loggers
 
 if TYPE_CHECKING:
     from polyhost.config import Config
@@ -118,6 +119,7 @@ class Master:
         if logto:
             open_logfile(logto)
         set_log_date(cfg.get("log-date"))
+        install_loggers(cfg)
         self.emperor = EmperorLink.from_env(cfg)
         if self.emperor is not None:
             self.emperor.keep_stdin_socket(cfg)

@@ -26,16 +26,18 @@ from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext
 from polyhost.fabric import signals
 from polyhost.fabric.packets import serve_packet
 from polyhost.handover import Handover
-from polyhost.log import log, log_exception, printable
+from polyhost.log import log, log_exception, log_request, printable
 from polyhost.process_state import CURRENT
 from polyhost.protocol import sockio
 from polyhost.protocol.connection import Connection, WireResponder
 from polyhost.protocol.fastcgi import FastCgiConnection
 from polyhost.protocol.http import RECV_SIZE, HttpConnection, HttpError, error_response
+from polyhost.protocol.http_rules import HeadLimits
 from polyhost.protocol.uwsgi import PacketError
 from polyhost.protocol.uwsgi_conn import UwsgiConnection
 from polyhost.reqlog import RequestInfo, RequestLogger
 from polyhost.request import (
+    BodyTimeout,
     BytesBody,
     ClientGone,
     FileBody,
@@ -56,6 +58,10 @@ EPOLLIN = select.EPOLLIN
 #: with request threads a connection is handed over: one-shot, re-armed when it comes back
 EPOLL_ONESHOT_IN = select.EPOLLIN | select.EPOLLONESHOT
 LISTEN_FLAGS = select.EPOLLIN | getattr(select, "EPOLLEXCLUSIVE", 0)
+#: seconds a stopping worker still waits for the next request of an idle keep-alive connection
+#: (answered with `Connection: close`) before closing it: a client under load sends it within
+#: milliseconds, so a reload closes its connections between requests instead of under them
+STOP_GRACE = 2.0
 #: the core serving the current request (per request thread, and per greenlet on async cores)
 CORE: contextvars.ContextVar[int] = contextvars.ContextVar("core", default=0)
 
@@ -97,7 +103,14 @@ class Worker:
         self.buffer_size = config.get("buffer-size")
         self.limit_post = config.get("limit-post")
         self.socket_timeout = config.get("socket-timeout")
-        self.keepalive_timeout = max(self.socket_timeout, 15.0)
+        # `http-keepalive N` (N > 1) is the idle timeout of keep-alive connections, as uWSGI's
+        # router takes it; else at least 15 s
+        keepalive = config.get("http-keepalive")
+        self.keepalive_timeout = (
+            float(keepalive) if keepalive and keepalive > 1 else max(self.socket_timeout, 15.0)
+        )
+        self.head_limits = HeadLimits.from_config(config)
+        self.body_timeout = float(config.get("http-body-timeout"))
         self.harakiri = config.get("harakiri")
         self.max_requests = config.get("max-requests")
         self.min_lifetime = config.get("min-worker-lifetime")
@@ -108,6 +121,8 @@ class Worker:
         self.started = time.monotonic()
         self.requests = 0
         self.stopping = False
+        #: when the loop saw `stopping` (the start of the keep-alive connections' STOP_GRACE)
+        self.stop_started = 0.0
         self.cores = [Core() for _ in range(async_cores.cores_of(config))]
         self.conns: dict[int, Connection] = {}
         self.fresh: list[Connection] = []
@@ -192,14 +207,16 @@ class Worker:
         next_sweep = time.monotonic() + 1.0
         while not self.stopping or busy or self.conns:
             try:
-                events = self.epoll.poll(1.0)
+                events = self.epoll.poll(0.25 if self.stopping else 1.0)
             except InterruptedError:
                 continue
             for fd, _ in events:
                 listener = by_fd.get(fd)
                 if listener is not None:
                     if not self.stopping:
-                        self._accept(listener)
+                        # no more connections than free cores (threads, async cores): the rest
+                        # stay in the backlog for the other workers (not lost with this one)
+                        self._accept(listener, max(1, len(self.cores) - busy))
                         busy += self._serve_fresh()
                 elif fd == channel_fd:
                     signals.CLIENT.dispatch_pending()
@@ -215,16 +232,22 @@ class Worker:
                     conn = self.conns.get(fd)
                     if conn is not None and self._read(conn):
                         busy += self._serve_or_queue(conn)
+            now = time.monotonic()
             if self.stopping:
                 if by_fd:
                     self.slot.set_accepting(False)
                     for fd in by_fd:
                         self.epoll.unregister(fd)
                     by_fd = {}
-                # keep-alive connections close now; accepted ones still get their request
-                self._close_idle(served_only=True)
-            now = time.monotonic()
-            if now >= next_sweep:
+                    self.stop_started = now
+                    idle = sum(1 for fd in self.idle_since if self.conns[fd].served)
+                    if idle:
+                        log(
+                            f"worker {self.wid} (pid: {self.pid}) stopping: {idle} idle keep-alive"
+                            f" connection(s) get {STOP_GRACE:g}s for one more request"
+                        )
+                self._close_idle()
+            elif now >= next_sweep:
                 next_sweep = now + 1.0
                 self._close_idle()
 
@@ -247,9 +270,9 @@ class Worker:
         elif self.concurrent:
             self.epoll.modify(conn.fd, EPOLL_ONESHOT_IN)
 
-    def _accept(self, listener: Listener) -> None:
-        """Accept a few connections (a few, so keep-alive clients are not starved)."""
-        for _ in range(4):
+    def _accept(self, listener: Listener, count: int) -> None:
+        """Accept up to `count` connections: those the worker is about to serve."""
+        for _ in range(count):
             try:
                 sock, peer = listener.sock.accept()
             except (BlockingIOError, InterruptedError):
@@ -269,14 +292,18 @@ class Worker:
                     self.buffer_size,
                     listener.modifiers or (0, 0),
                     self.socket_timeout,
-                )
-            elif listener.proto == "uwsgi":
-                conn = UwsgiConnection(
-                    sock, listener.name, self.buffer_size, listener.modifiers, self.socket_timeout
+                    limits=self.head_limits,
+                    body_timeout=self.body_timeout,
                 )
             else:
-                conn = FastCgiConnection(
-                    sock, listener.name, self.buffer_size, listener.modifiers, self.socket_timeout
+                kind = UwsgiConnection if listener.proto == "uwsgi" else FastCgiConnection
+                conn = kind(
+                    sock,
+                    listener.name,
+                    self.buffer_size,
+                    listener.modifiers,
+                    self.socket_timeout,
+                    self.body_timeout,
                 )
             fd = sock.fileno()
             self.conns[fd] = conn
@@ -313,9 +340,7 @@ class Worker:
         return False
 
     def _refuse(self, conn: Connection, status: int, reason: str) -> None:
-        log(f"HTTP {status} to {conn.remote_addr} on {conn.listener}: {printable(reason)}")
-        with contextlib.suppress(OSError):
-            conn.sock.send(error_response(status, reason))
+        _answer_refusal(conn, status, reason)
         self._drop(conn)
 
     def _drop(self, conn: Connection) -> None:
@@ -325,15 +350,18 @@ class Worker:
         with contextlib.suppress(OSError):
             conn.sock.close()
 
-    def _close_idle(self, served_only: bool = False) -> None:
-        """Close idle connections: timed out ones, or (stopping) those done with a request."""
+    def _close_idle(self) -> None:
+        """Close idle connections that timed out; once stopping, one that was answered gets
+        STOP_GRACE (from its last answer, or from the stop) to send one more request."""
         now = time.monotonic()
         for fd, since in list(self.idle_since.items()):
             conn = self.conns.get(fd)
             if conn is None:
                 continue
             timeout = self.keepalive_timeout if conn.served else self.socket_timeout
-            if since < now - timeout or (served_only and conn.served):
+            if self.stopping and conn.served:
+                since, timeout = max(since, self.stop_started), min(timeout, STOP_GRACE)
+            if since < now - timeout:
                 self._drop(conn)
 
     def _serve_or_queue(self, conn: Connection) -> int:
@@ -386,7 +414,7 @@ class Worker:
             self.idle_since.pop(conn.fd, None)
             self.handover.hand_over(conn, *adopted)
             return
-        if conn.closed or conn.done or self.stopping:
+        if conn.closed or conn.done:  # a stopping worker's keep-alive ones get STOP_GRACE
             self._drop(conn)
             return
         try:
@@ -410,10 +438,9 @@ class Worker:
                 if not self._handle(conn, request, core):
                     conn.done = True
                     return
-        except HttpError as exc:
+        except HttpError as exc:  # found in a pipelined head or a chunked body
             conn.done = True
-            with contextlib.suppress(OSError):
-                conn.sock.send(error_response(exc.status, exc.reason))
+            _answer_refusal(conn, exc.status, exc.reason)
 
     def _handle(self, conn: Connection, request: Request, core: int) -> bool:
         """Run one request; True when the connection may serve another."""
@@ -454,6 +481,17 @@ class Worker:
                 self.dispatcher.serve_app(app, request, responder)
             responder.finish()
             keep = responder.keep_alive and request.body.drain()  # type: ignore[attr-defined]
+        except BodyTimeout as exc:  # a body trickling in: the worker is not held any longer
+            log(
+                f"request body of {request.vars.get('REMOTE_ADDR', '')} for "
+                f"{printable(request.vars.get('REQUEST_URI', ''))} timed out: {exc}"
+            )
+            if not responder.started:
+                responder.keep_alive = False
+                with contextlib.suppress(Exception):
+                    simple_error(responder, BodyTimeout.status)
+                    responder.finish()
+            sockio.discard_unread(conn.sock)  # the trickler may still be sending
         except ClientGone as exc:
             log(
                 f"client {request.vars.get('REMOTE_ADDR', '')} gone while serving "
@@ -492,7 +530,7 @@ class Worker:
         if self.logging:
             self._log_request(request, responder, app.id if app else -1, core, end, exception)
         self._maybe_recycle()
-        return keep and not self.stopping
+        return keep  # when stopping, only a response started before it says keep-alive
 
     def _buffer_body(self, request: Request) -> None:
         """post-buffering: read the whole body first (memory up to the limit, then a temp file)."""
@@ -524,7 +562,7 @@ class Worker:
     ) -> None:
         env = request.vars
         req_worker = self.slot.app_counters(app_id)[0] if app_id >= 0 else -1
-        log(
+        log_request(
             self.reqlog.line(
                 RequestInfo(
                     pid=self.pid,
@@ -607,6 +645,14 @@ class Worker:
 
 class BodyOverLimit(Exception):
     """The declared request body is over `limit-post`: answered 413 without reading it."""
+
+
+def _answer_refusal(conn: Connection, status: int, reason: str) -> None:
+    """Log a refused request once, with the peer and the reason, and answer it."""
+    log(f"HTTP {status} to {conn.remote_addr} on {conn.listener}: {printable(reason)}")
+    with contextlib.suppress(OSError):
+        conn.sock.send(error_response(status, reason))
+    sockio.discard_unread(conn.sock, linger=0.0)  # what arrived; a refused client gets no wait
 
 
 def _rss_bytes() -> int:

@@ -26,7 +26,7 @@ from polyhost.config import option_values
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext, apply_chdir
 from polyhost.log import log_exception
 from polyhost.protocol.response_head import checked_status
-from polyhost.request import Request, Responder, ResponseAborted, simple_error
+from polyhost.request import BodyTimeout, Request, Responder, ResponseAborted, simple_error
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -282,7 +282,7 @@ class WsgiRuntime(Runtime):
             )
             if responder.started:  # part of the body is out: the client must see it cut
                 raise ResponseAborted(f"the WSGI app {app.target} failed mid-response") from exc
-            simple_error(responder, 500)
+            simple_error(responder, exc.status if isinstance(exc, BodyTimeout) else 500)
         finally:
             close = getattr(result, "close", None)
             if close is not None:
