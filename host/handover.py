@@ -31,11 +31,13 @@ class Handover:
         self.worker = worker
         self.keepalive_timeout = worker.keepalive_timeout
         self.socket_timeout = worker.socket_timeout
+        self.limit_post = worker.limit_post
         self.returned: queue.SimpleQueue[HttpConnection] = queue.SimpleQueue()
 
     def adopting_app(self, conn: Connection, request: Request) -> App | None:
-        """The app whose runtime takes this connection over, or None: the worker serves it."""
-        if not isinstance(conn, HttpConnection):
+        """The app whose runtime takes this connection over, or None: the worker serves it.
+        An http-socket connection, or a WebSocket upgrade on a uwsgi socket (nginx, routers)."""
+        if not isinstance(conn, HttpConnection) and conn.upgrade_tail is None:
             return None
         return self.route(request)
 

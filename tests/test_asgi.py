@@ -389,12 +389,13 @@ def test_reload_closes_websockets_with_1001_and_logs_them(tmp_path: Path) -> Non
             inst.signal(signal.SIGHUP)
             with pytest.raises(ConnectionClosed) as closed:
                 ws.recv(timeout=30)
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+        assert closed.value.rcvd is not None, inst.log()
+        assert closed.value.rcvd.code == 1001, inst.log()
         line = inst.wait_log("GET /ws => generated", timeout=20).split("GET /ws => generated")[1]
         assert "(HTTP/1.1 101)" in line.split("\n")[0]
         assert int(line.split(" msecs")[0].rsplit(" ", 1)[1]) >= 0
         # the re-exec'd master is up again (stopping it mid-exec would kill it)
-        wait_for(lambda: inst.log().count("spawned polyhost worker 1") == 2, 30, "the reload")
+        wait_for(lambda: inst.log().count("spawned polyhost worker 1") == 2, 60, "the reload")
 
 
 def test_websocket_behind_nginx_proxying_http(site: tuple[Instance, Path], tmp_path: Path) -> None:
@@ -431,3 +432,37 @@ def test_max_requests_recycles_and_closes_websockets_with_1001(tmp_path: Path) -
         inst.wait_log("The work of process", timeout=20)
         wait_for(lambda: inst.worker_pids() and inst.worker_pids() != first, 30, "respawn")
         assert split_response(get(inst.port, "/items/9"))[0] == 200
+
+
+def test_limit_post_refuses_a_large_body_before_the_app_reads_it(tmp_path: Path) -> None:
+    args = ["--asgi-file", FASTAPI, "--lifespan", "off", "--limit-post", "100"]
+    with serving(tmp_path, args) as inst:
+        raw = http_request(
+            inst.port,
+            b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Length: 100000\r\n\r\n" + b"x" * 1000,
+        )
+        assert raw.startswith(b"HTTP/1.1 413 ")
+        inst.wait_log("100000 bytes over limit-post 100")
+        assert split_response(get(inst.port, "/items/1"))[0] == 200
+
+
+def test_websocket_over_a_uwsgi_socket_behind_nginx(
+    site: tuple[Instance, Path], tmp_path: Path
+) -> None:
+    """nginx's uwsgi_pass upgrades too (as a router in front of uwsgi sockets does): the ASGI
+    app's WebSocket runs on the raw bytes after the uwsgi request packet."""
+    inst, _ = site
+    nginx = Nginx(
+        tmp_path,
+        f"location / {{ uwsgi_pass 127.0.0.1:{inst.uwsgi_port}; uwsgi_read_timeout 60s; }}",
+    )
+    try:
+        with connect(f"ws://127.0.0.1:{nginx.port}/ws", subprotocols=["chat"]) as ws:
+            assert ws.subprotocol == "chat"
+            ws.send("over uwsgi")
+            assert ws.recv(timeout=20) == "echo:over uwsgi"
+            ws.send(b"abc")
+            assert ws.recv(timeout=20) == b"cba"
+    finally:
+        nginx.stop()

@@ -16,9 +16,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from polyhost.bridges.asgi.cycle import BODY_CHUNK, HttpCycle, http_scope
-from polyhost.log import log
+from polyhost.log import log, printable
 from polyhost.protocol.http import DRAIN_LIMIT, HttpError, HttpResponder, error_response
-from polyhost.request import ClientGone
+from polyhost.request import ClientGone, simple_error
 
 if TYPE_CHECKING:
     from polyhost.bridges.asgi.engine import Engine
@@ -163,6 +163,19 @@ class HttpChannel(asyncio.Protocol):
         responder = HttpResponder(self, request)  # type: ignore[arg-type]
         if self.engine.stopping or self.conn.upgrade_tail is not None:
             responder.keep_alive = False  # (after an upgrade the parser reads no more)
+        host = self.engine.host
+        assert host is not None
+        if host.limit_post and (request.content_length or 0) > host.limit_post:
+            log(
+                f"request body of {self.conn.remote_addr} for "
+                f"{printable(request.vars.get('REQUEST_URI', ''))} refused: "
+                f"{request.content_length} bytes over limit-post {host.limit_post}"
+            )
+            responder.keep_alive = False  # the body is never read
+            simple_error(responder, 413)
+            responder.finish()
+            self.engine.ended(request, responder, app, False)
+            return False
         cycle = HttpCycle(app, request, responder, self)
         app.requests += 1
         ok = await cycle.run(http_scope(request, app, self.engine.state_for(app)))

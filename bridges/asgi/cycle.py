@@ -41,11 +41,7 @@ class CycleIO(Protocol):
 def http_scope(request: Request, app: App, state: dict[str, Any]) -> dict[str, Any]:
     """The ASGI `http` (or `websocket`) scope of a request."""
     env = request.vars
-    raw = request.extra.get("headers")
-    if raw is not None:
-        headers = [(name.lower(), value) for name, value in raw]  # type: ignore[attr-defined]
-    else:
-        headers = _headers_from_vars(env)
+    headers = request_headers(request)
     uri = env.get("REQUEST_URI", "").encode("latin-1")
     raw_path = uri.partition(b"?")[0] or env.get("PATH_INFO", "/").encode("latin-1")
     root_path = env.get("SCRIPT_NAME", "")
@@ -81,12 +77,21 @@ def http_scope(request: Request, app: App, state: dict[str, Any]) -> dict[str, A
     return scope
 
 
+def request_headers(request: Request) -> list[tuple[bytes, bytes]]:
+    """The request's headers as lower-cased byte pairs: in order from an http-socket's parser,
+    else rebuilt from the CGI vars (a uwsgi or FastCGI request)."""
+    raw = request.extra.get("headers")
+    if raw is not None:
+        return [(name.lower(), value) for name, value in raw]  # type: ignore[attr-defined]
+    return _headers_from_vars(request.vars)
+
+
 def _headers_from_vars(env: dict[str, str]) -> list[tuple[bytes, bytes]]:
     headers = []
     for key, value in env.items():
         if key.startswith("HTTP_"):
             name = key[5:].lower().replace("_", "-")
-        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:  # nginx sends them empty
             name = key.lower().replace("_", "-")
         else:
             continue
@@ -242,7 +247,11 @@ async def run_blocking(engine: Any, app: App, request: Request, responder: Respo
     scope = http_scope(request, app, engine.state_for(app))
     if scope["type"] == "websocket":
         await asyncio.get_running_loop().run_in_executor(
-            None, simple_error, responder, 400, "WebSockets to ASGI apps need an http-socket"
+            None,
+            simple_error,
+            responder,
+            400,
+            "WebSockets to ASGI apps need an http-socket or a uwsgi socket",
         )
         return
     if not await HttpCycle(app, request, responder, BlockingIO(request)).run(scope):

@@ -41,6 +41,8 @@ class Host(Protocol):
 
     keepalive_timeout: float
     socket_timeout: float
+    #: request bodies over it (bytes, 0: no limit) are refused with a 413, unread
+    limit_post: int
 
     def route(self, request: Request) -> App | None:
         """The ASGI app for a request read on an adopted connection, or None: give it back."""

@@ -29,7 +29,7 @@ from wsproto.events import Request as WsRequest
 from wsproto.extensions import PerMessageDeflate
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
-from polyhost.bridges.asgi.cycle import http_scope
+from polyhost.bridges.asgi.cycle import http_scope, request_headers
 from polyhost.log import log_exception
 from polyhost.request import ClientGone
 
@@ -77,7 +77,7 @@ class WebSocket:
     def _head(self) -> bytes:
         env = self.request.vars
         lines = [f"{env['REQUEST_METHOD']} {env['REQUEST_URI']} HTTP/1.1".encode("latin-1")]
-        for name, value in self.request.extra.get("headers", ()):  # type: ignore[attr-defined]
+        for name, value in request_headers(self.request):
             lines.append(name + b": " + value)
         return b"\r\n".join(lines) + b"\r\n\r\n"
 

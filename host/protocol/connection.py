@@ -49,6 +49,8 @@ class Connection(ABC):
         self.registered = False
         #: (request, app) when an event loop takes the connection over (polyhost.handover)
         self.adopted: tuple[Request, App] | None = None
+        #: after a WebSocket upgrade request: the bytes that followed its head (first frames)
+        self.upgrade_tail: bytes | None = None
 
     @abstractmethod
     def feed(self, data: bytes) -> None:

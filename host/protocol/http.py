@@ -142,8 +142,6 @@ class HeadParser:
         self._method: str | None = None
         #: a request that closes the connection was parsed: what follows is not read
         self._closing = False
-        #: bytes after an `Upgrade` request's head (a WebSocket's first frames), once upgraded
-        self.upgrade_tail: bytes | None = None
 
     def parse(self, data: bytes) -> None:
         """Feed received bytes to the parser; HttpError for a request to refuse."""

@@ -143,6 +143,8 @@ class UwsgiConnection(Connection):
         env.setdefault("SCRIPT_NAME", "")
         if self.forced is not None:
             mod1, mod2 = self.forced
+        if env.get("HTTP_UPGRADE", "").lower() == "websocket":
+            self.upgrade_tail = rest[length:]  # an ASGI app's WebSocket reads them
         body = SocketBody(self.sock, rest, length, self.timeout, self.body_timeout)
         self.ready.append(
             Request(
