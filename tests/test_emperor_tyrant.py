@@ -387,24 +387,26 @@ def test_the_blogs_tyrant_emperor_serves_django_sites_behind_nginx(land: Path) -
         for name in BLOG_SITES:  # cp app.skel NAME.ini; chown NAME.uwsgi NAME.ini
             shutil.copy(skeleton, etc / "emperor.d" / f"{name}.ini")
             _run("chown", f"{name}:{BLOG_GROUP}", str(etc / "emperor.d" / f"{name}.ini"))
-        emperor = Instance(["--ini", str(etc / "uwsgi.ini")], land, None, land)
         locations = "".join(
             f"location /{n}/ {{ uwsgi_pass unix://{run}/{n}.sock; }}\n" for n in BLOG_SITES
         )
         nginx = Nginx(land, locations)
         try:
-            for name in BLOG_SITES:
-                emperor.wait_log(f"[emperor] vassal {name}.ini is ready to accept requests", 60)
-                status, body = via_nginx(nginx, name)
-                assert status == 200, body
-                assert f"{name} uid {sites[name].pw_uid} pid " in body  # chunked by nginx
-            assert (run / "emperor.pid").read_text().strip() == str(emperor.pid)
-            # fab deploy: touch /etc/uwsgi/emperor.d/NAME.ini
-            first = BLOG_SITES[0]
-            before = _served_by(nginx, first)
-            os.utime(etc / "emperor.d" / f"{first}.ini")
-            emperor.wait_log(f"[emperor] reload the uwsgi instance {first}.ini")
-            wait_for(lambda: _served_by(nginx, first) not in ("", before), 60, "a new worker")
+            emperor = Instance(["--ini", str(etc / "uwsgi.ini")], land, None, land)
+            try:
+                for name in BLOG_SITES:
+                    emperor.wait_log(f"[emperor] vassal {name}.ini is ready to accept requests", 60)
+                    status, body = via_nginx(nginx, name)
+                    assert status == 200, body
+                    assert f"{name} uid {sites[name].pw_uid} pid " in body  # chunked by nginx
+                assert (run / "emperor.pid").read_text().strip() == str(emperor.pid)
+                # fab deploy: touch /etc/uwsgi/emperor.d/NAME.ini
+                first = BLOG_SITES[0]
+                before = _served_by(nginx, first)
+                os.utime(etc / "emperor.d" / f"{first}.ini")
+                emperor.wait_log(f"[emperor] reload the uwsgi instance {first}.ini")
+                wait_for(lambda: _served_by(nginx, first) not in ("", before), 60, "a new worker")
+            finally:
+                assert emperor.stop() == 0
         finally:
             nginx.stop()
-            assert emperor.stop() == 0
