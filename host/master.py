@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from polyhost import __version__
 from polyhost.apps import app_specs
+from polyhost.async_cores import cores_of
 from polyhost.catalog import CATALOG
 from polyhost.config import option_values
 from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext, apply_chdir
@@ -91,6 +92,8 @@ class Master:
         self.pid = os.getpid()
         self.numproc = max(1, cfg.get("processes"))
         self.threads = max(1, cfg.get("threads"))
+        #: per worker: the threads, or the async cores of --gevent/--async/--asyncio
+        self.cores = cores_of(cfg)
         self.harakiri = cfg.get("harakiri")
         self.max_lifetime = cfg.get("max-worker-lifetime")
         self.worker_mercy = cfg.get("worker-reload-mercy")
@@ -158,7 +161,7 @@ class Master:
         CURRENT.master_pid = self.pid
         self.board = Scoreboard(
             self.numproc,
-            self.threads,
+            self.cores,
             keep_vars=bool(cfg.get("stats") or cfg.get("stats-server")),
         )
         CURRENT.board = self.board
@@ -271,6 +274,8 @@ class Master:
         self.gateway_backend = path
 
     def _mode(self) -> str:
+        if self.cores > self.threads:  # async cores, as uWSGI says it
+            return "async" if self.numproc == 1 else "preforking+async"
         if self.numproc == 1 and self.threads == 1:
             return "single process"
         return "preforking+threaded" if self.threads > 1 else "preforking"
@@ -305,7 +310,7 @@ class Master:
         self._target(child).pid = pid
         if child.kind == "worker":
             self.board.worker(child.number).spawned(pid)
-            log(f"spawned polyhost worker {child.number} (pid: {pid}, cores: {self.threads})")
+            log(f"spawned polyhost worker {child.number} (pid: {pid}, cores: {self.cores})")
         else:
             log(f"spawned polyhost {child.name} (pid: {pid})")
 

@@ -78,6 +78,7 @@ WORKER_KEYS = [
     "respawn_count",
     "tx",
     "avg_rt",
+    "websockets",  # polyhost's addition (ASGI): uwsgitop ignores it
     "apps",
     "cores",
 ]

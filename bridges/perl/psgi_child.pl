@@ -282,6 +282,12 @@ sub queue_body {
 
 sub responder {
     my $response = shift;
+    if ($STARTED) {    # Starman would write a second head into the body: keep the first
+        log_line("the PSGI app called \$responder a second time for one request: ignored,"
+            . " the first response stands\n");
+        return if @$response >= 3;
+        return polyhost::psgi::Writer->new(0);    # a writer of a response that has ended
+    }
     queue_start($response->[0], $response->[1]);
     if (@$response >= 3) {
         queue_body($response->[2]);
@@ -572,8 +578,11 @@ sub new {
 
 sub write {
     my ($self, $data) = @_;
-    die "this PSGI writer belongs to a response that has ended\n"
-        if $self->{closed} || $self->{serial} != $polyhost::psgi::SERIAL;
+    if ($self->{closed} || $self->{serial} != $polyhost::psgi::SERIAL) {
+        polyhost::psgi::log_line("the PSGI app wrote to the writer of a response that has"
+            . " ended: ignored\n") unless $self->{warned}++;
+        return;
+    }
     return unless defined $data;
     polyhost::psgi::queue_data($data);
     polyhost::psgi::flush_out();

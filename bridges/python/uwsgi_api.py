@@ -15,8 +15,8 @@ import sys
 import types
 from typing import TYPE_CHECKING
 
-from polyhost import UWSGI_COMPAT_VERSION
-from polyhost.bridges.python import uwsgi_fabric, uwsgi_websocket
+from polyhost import UWSGI_COMPAT_VERSION, async_cores
+from polyhost.bridges.python import uwsgi_async, uwsgi_fabric, uwsgi_websocket
 from polyhost.log import log
 from polyhost.process_state import CURRENT
 
@@ -97,6 +97,8 @@ def install(config: Config) -> types.ModuleType:
         unlock,
         *uwsgi_fabric.EXPORTS,
         *uwsgi_websocket.EXPORTS,
+        *uwsgi_async.EXPORTS,
+        *async_cores.EXPORTS,
     )
     for function in functions:
         setattr(module, function.__name__, function)

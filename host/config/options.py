@@ -396,6 +396,47 @@ OPTIONS: tuple[Option, ...] = (
             available=True,
         ),
         _o(
+            "http-body-timeout",
+            INT,
+            "polyhost: seconds a request body may take to arrive (on every socket type), one"
+            " more per 64 KiB received (default 60, 0: none); a slower one is answered 408",
+            default=60,
+            metavar="SECONDS",
+            available=True,
+        ),
+        _o(
+            "http-allow-underscores",
+            FLAG,
+            "polyhost: keep request headers whose name has '_' (dropped by default, as nginx"
+            " does); one that maps onto the variable of another header is still refused",
+            available=True,
+        ),
+        _o(
+            "limit-request-fields",
+            INT,
+            "polyhost: most header fields in an HTTP request (default 100, as gunicorn)",
+            default=100,
+            metavar="N",
+            available=True,
+        ),
+        _o(
+            "limit-request-line",
+            INT,
+            "polyhost: longest HTTP request line in bytes (default 4094, as gunicorn)",
+            default=4094,
+            metavar="BYTES",
+            available=True,
+        ),
+        _o(
+            "limit-request-field-size",
+            INT,
+            "polyhost: longest HTTP header line in bytes (default 8190, as gunicorn)",
+            default=8190,
+            aliases=("limit-request-field_size",),
+            metavar="BYTES",
+            available=True,
+        ),
+        _o(
             "http-socket-modifier1",
             INT,
             "force the modifier1 of requests on http sockets",
@@ -2571,14 +2612,21 @@ OPTIONS: tuple[Option, ...] = (
     *_section(
         "Async and loop engines",
         "async",
-        _o("async", INT, "enable async mode with specified cores"),
+        _o(
+            "async",
+            INT,
+            "N async cores per worker for WSGI apps (greenlets switched by uwsgi.suspend())",
+            default=0,
+            available=True,
+        ),
         _o("loop", STR, "select the uWSGI loop engine"),
         _o("loop-list", FLAG, "list enabled loop engines", aliases=("loops-list",)),
         _o(
             "asyncio",
             INT,
-            "a shortcut enabling asyncio loop engine with the specified number of async "
-            "cores and optimal parameters",
+            "N async cores per worker for WSGI apps on an asyncio loop (greenlets)",
+            default=0,
+            available=True,
         ),
         _o(
             "coroae",
@@ -2589,28 +2637,36 @@ OPTIONS: tuple[Option, ...] = (
         _o(
             "gevent",
             INT,
-            "a shortcut enabling gevent loop engine with the specified number of async cores "
-            "and optimal parameters",
+            "N gevent cores per worker for WSGI apps (apps load in each worker)",
+            default=0,
+            available=True,
         ),
-        _o("gevent-monkey-patch", FLAG, "call gevent.monkey.patch_all() automatically on startup"),
+        _o(
+            "gevent-monkey-patch",
+            FLAG,
+            "call gevent.monkey.patch_all() (threads and signals excepted) before the app loads",
+            available=True,
+        ),
         _o(
             "gevent-early-monkey-patch",
             FLAG,
-            "call gevent.monkey.patch_all() automatically before app loading",
+            "call gevent.monkey.patch_all() before app loading (same as gevent-monkey-patch)",
+            available=True,
         ),
         _o(
             "gevent-wait-for-hub",
             FLAG,
-            "wait for gevent hub's death instead of the control greenlet",
+            "on stop, wait for every request greenlet (polyhost always does)",
+            available=True,
         ),
-        _o("greenlet", FLAG, "enable greenlet as suspend engine"),
+        _o("greenlet", FLAG, "greenlet as the suspend engine of --async", available=True),
         _o(
             "tornado",
             INT,
             "a shortcut enabling tornado loop engine with the specified number of async "
             "cores and optimal parameters",
         ),
-        _o("ugreen", FLAG, "enable ugreen coroutine subsystem"),
+        _o("ugreen", FLAG, "ugreen suspend engine of --async (greenlets)", available=True),
         _o("ugreen-stacksize", INT, "set ugreen stack size in pages"),
     ),
     *_section(
@@ -3276,6 +3332,34 @@ OPTIONS: tuple[Option, ...] = (
             "php-sapi-name",
             STR,
             "hack the sapi name (required for enabling zend opcode cache)",
+            available=True,
+        ),
+    ),
+    *_runtime_section(
+        "asgi",
+        _o(
+            "asgi",
+            LIST,
+            "load an ASGI 3 app (module:app, or module with `callable`)",
+            available=True,
+        ),
+        _o(
+            "asgi-file",
+            LIST,
+            "load an ASGI app from a file (callable app or application)",
+            available=True,
+        ),
+        _o(
+            "asgi-factory",
+            FLAG,
+            "the ASGI app named is a factory: call it to get the app",
+            available=True,
+        ),
+        _o(
+            "lifespan",
+            STR,
+            "ASGI lifespan events per worker: auto (if the app supports them), on or off",
+            default="auto",
             available=True,
         ),
     ),
