@@ -364,6 +364,13 @@ def _django_site(user: pwd.struct_passwd) -> None:
     _run("chown", "-R", f"{name}:{name}", str(home))
 
 
+def _add_site(etc: Path, name: str) -> None:
+    """How to Add an Application Server: cp app.skel NAME.ini; chown NAME.uwsgi NAME.ini."""
+    vassal = etc / "emperor.d" / f"{name}.ini"
+    shutil.copy(etc / "emperor.d" / "app.skel", vassal)
+    _run("chown", f"{name}:{BLOG_GROUP}", str(vassal))
+
+
 def _served_by(nginx: Nginx, site: str) -> str:
     """The pid of the worker that answered, "" for an error."""
     status, body = via_nginx(nginx, site)
@@ -384,9 +391,8 @@ def test_the_blogs_tyrant_emperor_serves_django_sites_behind_nginx(land: Path) -
         (etc / "uwsgi.ini").write_text(BLOG_EMPEROR_INI.format(etc=etc, run=run))
         skeleton = etc / "emperor.d" / "app.skel"
         skeleton.write_text(BLOG_SKELETON.format(run=run))
-        for name in BLOG_SITES:  # cp app.skel NAME.ini; chown NAME.uwsgi NAME.ini
-            shutil.copy(skeleton, etc / "emperor.d" / f"{name}.ini")
-            _run("chown", f"{name}:{BLOG_GROUP}", str(etc / "emperor.d" / f"{name}.ini"))
+        first, second = BLOG_SITES
+        _add_site(etc, first)
         locations = "".join(
             f"location /{n}/ {{ uwsgi_pass unix://{run}/{n}.sock; }}\n" for n in BLOG_SITES
         )
@@ -394,14 +400,17 @@ def test_the_blogs_tyrant_emperor_serves_django_sites_behind_nginx(land: Path) -
         try:
             emperor = Instance(["--ini", str(etc / "uwsgi.ini")], land, None, land)
             try:
+                emperor.wait_log(f"[emperor] vassal {first}.ini is ready to accept requests", 60)
+                # a site added to the running Emperor: the copy is root's until its chown
+                _add_site(etc, second)
                 for name in BLOG_SITES:
                     emperor.wait_log(f"[emperor] vassal {name}.ini is ready to accept requests", 60)
                     status, body = via_nginx(nginx, name)
                     assert status == 200, body
                     assert f"{name} uid {sites[name].pw_uid} pid " in body  # chunked by nginx
                 assert (run / "emperor.pid").read_text().strip() == str(emperor.pid)
+                assert f"invalid permissions for vassal {first}.ini" not in emperor.log()
                 # fab deploy: touch /etc/uwsgi/emperor.d/NAME.ini
-                first = BLOG_SITES[0]
                 before = _served_by(nginx, first)
                 os.utime(etc / "emperor.d" / f"{first}.ini")
                 emperor.wait_log(f"[emperor] reload the uwsgi instance {first}.ini")
