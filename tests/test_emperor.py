@@ -162,6 +162,7 @@ def test_two_sites_from_one_skeleton_behind_nginx(kingdom: Kingdom, nginx: Nginx
         assert oct(sock.stat().st_mode & 0o777) == "0o660"
     log = kingdom.emperor.log()
     assert "[emperor] vassal alpha.ini has been spawned" in log
+    assert "*** has_emperor mode detected (fd: " in log  # the vassal's side, as uWSGI's
     assert "site.skel" not in log and "notes.txt" not in log
 
 

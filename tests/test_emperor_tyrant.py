@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -30,9 +31,11 @@ from test_emperor import (
     emperor_with_stats,
     session_members,
     stats,
+    via_nginx,
 )
 
 from conftest import Instance, free_port, wait_for
+from nginx_helper import Nginx
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="tyrant mode needs root")
 
@@ -49,21 +52,26 @@ def _run(*argv: str) -> None:
     subprocess.run(argv, check=True, capture_output=True, timeout=30)
 
 
-@pytest.fixture(scope="module")
-def users() -> Iterator[dict[str, pwd.struct_passwd]]:
+@contextlib.contextmanager
+def site_users(
+    names: tuple[str, ...], group: str, homes: bool = False
+) -> Iterator[dict[str, pwd.struct_passwd]]:
+    """Users (each with its own group, all in `group`; with `homes`, /home/NAME) that can reach
+    the venv's Python; removed after, also on failure."""
     created: list[str] = []
     acl_path = _python_home_parent()
     group_made = had_acl = False
     try:
-        _run("groupadd", WEB_GROUP)
+        _run("groupadd", group)
         group_made = True
-        for name in USERS:
-            _run("useradd", "-M", "-U", "-G", WEB_GROUP, "-s", "/usr/sbin/nologin", name)
+        for name in names:
+            home = ["-m"] if homes else ["-M"]
+            _run("useradd", *home, "-U", "-G", group, "-s", "/usr/sbin/nologin", name)
             created.append(name)
         if acl_path:
             had_acl = _has_extended_acl(acl_path)
-            _run("setfacl", "-m", ",".join(f"u:{u}:x" for u in USERS), acl_path)
-        yield {name: pwd.getpwnam(name) for name in USERS}
+            _run("setfacl", "-m", ",".join(f"u:{u}:x" for u in names), acl_path)
+        yield {name: pwd.getpwnam(name) for name in names}
     finally:
         if acl_path:
             entries = ",".join(f"u:{u}" for u in created)
@@ -72,9 +80,17 @@ def users() -> Iterator[dict[str, pwd.struct_passwd]]:
                 # back to the plain mode bits, unless someone else added an entry meanwhile
                 subprocess.run(["setfacl", "-b", acl_path], capture_output=True, check=False)
         for name in created:
-            subprocess.run(["userdel", name], capture_output=True, check=False)
+            subprocess.run(
+                ["userdel", *(["-r"] if homes else []), name], capture_output=True, check=False
+            )
         if group_made:
-            subprocess.run(["groupdel", WEB_GROUP], capture_output=True, check=False)
+            subprocess.run(["groupdel", group], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def users() -> Iterator[dict[str, pwd.struct_passwd]]:
+    with site_users(USERS, WEB_GROUP) as made:
+        yield made
 
 
 def _has_extended_acl(path: str, named_only: bool = False) -> bool:
@@ -299,3 +315,107 @@ def test_tyrant_nofollow_takes_the_owner_of_the_symlink(
         assert http_request_body(port) == f"uid {alice.pw_uid} gid {alice.pw_gid}".encode()
     finally:
         assert emperor.stop() == 0
+
+
+# -- the blog's Emperor (seeds/000): one skeleton, a Django site per user, nginx, touch to deploy
+
+
+BLOG_SITES = ("phtyralleged", "phtyrcaption")
+BLOG_GROUP = "phtyr-uwsgi"
+BLOG_EMPEROR_INI = """[uwsgi]
+master = true
+emperor = {etc}/emperor.d
+emperor-pidfile = {run}/emperor.pid
+emperor-tyrant = true
+chmod-socket = 777
+"""
+BLOG_SKELETON = """[uwsgi]
+chdir = /home/%n/Sites/%n
+master = true
+socket = {run}/%n.sock
+chmod-socket = 777
+env = DJANGO_SETTINGS_MODULE=%n.settings
+home = /home/%n/virtualenvs/%n
+module = %n.wsgi:application
+max-requests = 1000
+"""
+DJANGO_FILES = {
+    "settings.py": 'SECRET_KEY = "test"\nROOT_URLCONF = "{name}.urls"\nALLOWED_HOSTS = ["*"]\n'
+    "INSTALLED_APPS = []\nDATABASES = {{}}\nUSE_TZ = True\n",
+    "urls.py": "import os\nfrom django.http import HttpResponse\nfrom django.urls import re_path\n"
+    "def index(request):\n"
+    '    return HttpResponse(f"{name} uid {{os.getuid()}} pid {{os.getpid()}}")\n'
+    'urlpatterns = [re_path(r"", index)]\n',
+    "wsgi.py": "import os\nfrom django.core.wsgi import get_wsgi_application\n"
+    'os.environ.setdefault("DJANGO_SETTINGS_MODULE", "{name}.settings")\n'
+    "application = get_wsgi_application()\n",
+    "__init__.py": "",
+}
+
+
+def _django_site(user: pwd.struct_passwd) -> None:
+    """The blog's layout: /home/NAME/Sites/NAME/NAME/{settings,wsgi}.py and a virtualenv."""
+    name, home = user.pw_name, Path(user.pw_dir)
+    package = home / "Sites" / name / name
+    package.mkdir(parents=True)
+    for filename, text in DJANGO_FILES.items():
+        (package / filename).write_text(text.format(name=name))
+    _run(sys.executable, "-m", "venv", "--without-pip", str(home / "virtualenvs" / name))
+    _run("chown", "-R", f"{name}:{name}", str(home))
+
+
+def _add_site(etc: Path, name: str) -> None:
+    """How to Add an Application Server: cp app.skel NAME.ini; chown NAME.uwsgi NAME.ini."""
+    vassal = etc / "emperor.d" / f"{name}.ini"
+    shutil.copy(etc / "emperor.d" / "app.skel", vassal)
+    _run("chown", f"{name}:{BLOG_GROUP}", str(vassal))
+
+
+def _served_by(nginx: Nginx, site: str) -> str:
+    """The pid of the worker that answered, "" for an error."""
+    status, body = via_nginx(nginx, site)
+    found = re.search(r" pid (\d+)", body)
+    return found.group(1) if status == 200 and found else ""
+
+
+def test_the_blogs_tyrant_emperor_serves_django_sites_behind_nginx(land: Path) -> None:
+    etc, run = land / "etc", land / "run"
+    (etc / "emperor.d").mkdir(parents=True)
+    run.mkdir()
+    with site_users(BLOG_SITES, BLOG_GROUP, homes=True) as sites:
+        for user in sites.values():
+            _django_site(user)
+        # the daemontools run script: mkdir, chgrp uwsgi, chmod g+w
+        _run("chgrp", BLOG_GROUP, str(run))
+        os.chmod(run, 0o775)
+        (etc / "uwsgi.ini").write_text(BLOG_EMPEROR_INI.format(etc=etc, run=run))
+        skeleton = etc / "emperor.d" / "app.skel"
+        skeleton.write_text(BLOG_SKELETON.format(run=run))
+        first, second = BLOG_SITES
+        _add_site(etc, first)
+        locations = "".join(
+            f"location /{n}/ {{ uwsgi_pass unix://{run}/{n}.sock; }}\n" for n in BLOG_SITES
+        )
+        nginx = Nginx(land, locations)
+        try:
+            emperor = Instance(["--ini", str(etc / "uwsgi.ini")], land, None, land)
+            try:
+                emperor.wait_log(f"[emperor] vassal {first}.ini is ready to accept requests", 60)
+                # a site added to the running Emperor: the copy is root's until its chown
+                _add_site(etc, second)
+                for name in BLOG_SITES:
+                    emperor.wait_log(f"[emperor] vassal {name}.ini is ready to accept requests", 60)
+                    status, body = via_nginx(nginx, name)
+                    assert status == 200, body
+                    assert f"{name} uid {sites[name].pw_uid} pid " in body  # chunked by nginx
+                assert (run / "emperor.pid").read_text().strip() == str(emperor.pid)
+                assert f"invalid permissions for vassal {first}.ini" not in emperor.log()
+                # fab deploy: touch /etc/uwsgi/emperor.d/NAME.ini
+                before = _served_by(nginx, first)
+                os.utime(etc / "emperor.d" / f"{first}.ini")
+                emperor.wait_log(f"[emperor] reload the uwsgi instance {first}.ini")
+                wait_for(lambda: _served_by(nginx, first) not in ("", before), 60, "a new worker")
+            finally:
+                assert emperor.stop() == 0
+        finally:
+            nginx.stop()

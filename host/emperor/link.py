@@ -65,6 +65,7 @@ class EmperorLink:
             os.set_blocking(fd, False)
         except OSError:
             return None
+        log(f"*** has_emperor mode detected (fd: {fd}) ***")
         return cls(
             fd,
             heartbeat=config.get("heartbeat"),
