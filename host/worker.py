@@ -206,6 +206,8 @@ class Worker:
             self.epoll.register(channel_fd, EPOLLIN)
         self.slot.set_accepting(True)
         busy = 0
+        #: the listeners are in the epoll set (not while every request thread is busy)
+        listening = True
         next_sweep = time.monotonic() + 1.0
         while not self.stopping or busy or self.conns:
             try:
@@ -215,10 +217,10 @@ class Worker:
             for fd, _ in events:
                 listener = by_fd.get(fd)
                 if listener is not None:
-                    if not self.stopping:
+                    if not self.stopping and busy < len(self.cores):
                         # no more connections than free cores (threads, async cores): the rest
                         # stay in the backlog for the other workers (not lost with this one)
-                        self._accept(listener, max(1, len(self.cores) - busy))
+                        self._accept(listener, len(self.cores) - busy)
                         busy += self._serve_fresh()
                 elif fd == channel_fd:
                     signals.CLIENT.dispatch_pending()
@@ -234,12 +236,21 @@ class Worker:
                     conn = self.conns.get(fd)
                     if conn is not None and self._read(conn):
                         busy += self._serve_or_queue(conn)
+            if not self.stopping and listening != (busy < len(self.cores)):
+                # every request thread busy: leave new connections to the other workers
+                listening = not listening
+                for fd in by_fd:
+                    if listening:
+                        self.epoll.register(fd, LISTEN_FLAGS)
+                    else:
+                        self.epoll.unregister(fd)
             now = time.monotonic()
             if self.stopping:
                 if by_fd:
                     self.slot.set_accepting(False)
-                    for fd in by_fd:
-                        self.epoll.unregister(fd)
+                    if listening:
+                        for fd in by_fd:
+                            self.epoll.unregister(fd)
                     by_fd = {}
                     self.stop_started = now
                     idle = sum(1 for fd in self.idle_since if self.conns[fd].served)

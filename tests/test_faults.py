@@ -13,6 +13,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import APPS, free_port, get, split_response, wait_for
 
 BASIC = str(APPS / "wsgi" / "basic.py")
@@ -123,21 +125,32 @@ def test_a_reload_closes_keep_alive_connections_between_requests(polyhost) -> No
     wait_for(lambda: split_response(get(port, "/"))[0] == 200, 20, "the reloaded workers")
 
 
-def busy_workers(stats_port: int) -> list[int]:
+def read_stats(stats_port: int) -> dict:  # type: ignore[type-arg]
     with socket.create_connection(("127.0.0.1", stats_port), timeout=5) as sock:
         data = b""
         while chunk := sock.recv(65536):
             data += chunk
-    return [w["pid"] for w in json.loads(data)["workers"] if w["status"] == "busy"]
+    return json.loads(data)  # type: ignore[no-any-return]
 
 
-def test_a_worker_killed_by_sigkill_loses_only_the_request_it_serves(polyhost) -> None:
-    """Each worker accepts only the connection it is about to serve: the others wait in the
-    listen queue, and are served by the other worker once one is killed mid-request."""
+def busy_cores(stats_port: int) -> dict[int, int]:
+    """Worker pid -> its cores in a request."""
+    workers = read_stats(stats_port)["workers"]
+    return {w["pid"]: sum(1 for core in w["cores"] if core["in_request"]) for w in workers}
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_worker_killed_by_sigkill_loses_only_the_requests_it_serves(
+    polyhost, threads: int
+) -> None:
+    """Each worker accepts only the connections it is about to serve (one per request thread):
+    the others wait in the listen queue, and are served once one worker is killed mid-request."""
     port, stats_port = free_port(), free_port()
     args = ["--http-socket", f"127.0.0.1:{port}", "--processes", "2", "--wsgi-file", BASIC]
-    inst = polyhost([*args, "--stats", f"127.0.0.1:{stats_port}"], port=port)
-    results: list[object] = [None] * 5
+    args += ["--threads", str(threads), "--stats", f"127.0.0.1:{stats_port}"]
+    inst = polyhost(args, port=port)
+    clients = 4 * threads + 1  # both workers full, the rest waiting
+    results: list[object] = [None] * clients
 
     def client(index: int) -> None:
         try:
@@ -145,16 +158,22 @@ def test_a_worker_killed_by_sigkill_loses_only_the_request_it_serves(polyhost) -
         except (OSError, IndexError) as exc:  # reset, or closed before a byte was sent
             results[index] = exc
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(5)]
-    for thread in threads:
+    workers = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in workers:
         thread.start()
     try:
-        busy = wait_for(lambda: len(busy_workers(stats_port)) == 2 and busy_workers(stats_port))
-        os.kill(busy[0], signal.SIGKILL)  # type: ignore[index]
+        busy = wait_for(
+            lambda: (
+                (cores := busy_cores(stats_port)) and sum(cores.values()) == 2 * threads and cores
+            ),
+            20,
+            "every request thread of both workers in a request",
+        )
+        os.kill(min(busy), signal.SIGKILL)  # type: ignore[call-overload]
     finally:
-        for thread in threads:
+        for thread in workers:
             thread.join(60)
-    assert results.count(200) == 4, results
+    assert results.count(200) == clients - threads, results
     inst.wait_log("died, killed by signal 9")
 
 
@@ -163,7 +182,7 @@ def test_stats_on_every_interface_warns(polyhost) -> None:
     args = ["--http-socket", f"127.0.0.1:{port}", "--wsgi-file", BASIC]
     inst = polyhost([*args, "--stats", f":{stats_port}"], port=port)
     inst.wait_log(f"the stats server on 0.0.0.0:{stats_port} is reachable from other hosts")
-    assert busy_workers(stats_port) == []
+    assert read_stats(stats_port)["workers"][0]["pid"] in inst.worker_pids()
 
 
 def test_http_keepalive_below_15_seconds_is_honoured(polyhost) -> None:

@@ -61,8 +61,9 @@ def test_any_token_is_a_method(server: Instance, method: str) -> None:
     assert env_of(server, raw)["REQUEST_METHOD"] == method
 
 
-def test_a_method_sent_in_pieces() -> None:
-    """The start of a request line is held back until its method is complete."""
+def test_a_method_sent_in_pieces_or_pipelined() -> None:
+    """The start of a request line is held back until its method is complete; a pipelined
+    request's method is stood in for too."""
     left, right = socket.socketpair()
     with left, right:
         conn = HttpConnection(left, "test", ("127.0.0.1", 1), ("t", "80"), 4096, (0, 0), 4)
@@ -73,6 +74,10 @@ def test_a_method_sent_in_pieces() -> None:
         for piece in (b"\r\n", b"\r\nPURGE /x HTTP/1.1\r\nHost: t\r\n\r\n"):
             conn.feed(piece)
         assert conn.ready[1].vars["REQUEST_METHOD"] == "PURGE"
+        # pipelined behind a request without a body, in the same read
+        conn.feed(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\nMKCOL-X /b HTTP/1.1\r\nHost: t\r\n\r\n")
+        methods = [(r.vars["REQUEST_METHOD"], r.vars["PATH_INFO"]) for r in conn.ready]
+        assert methods[2:] == [("GET", "/a"), ("MKCOL-X", "/b")]
 
 
 def test_connect_authority_form_is_answered_then_closed(server: Instance) -> None:

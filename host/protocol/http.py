@@ -8,8 +8,9 @@ after one that closes the connection (`Connection: close`, HTTP/1.0) is never re
 answered, then the connection closes. A body must arrive within `http-body-timeout` (408).
 
 llhttp knows a fixed list of methods; another RFC 9110 token is parsed as GET and handed to the
-app under its own name. That needs the request line at the start of a read, so such a method
-pipelined behind another request in the same read is still refused (400).
+app under its own name. That needs the request line at the start of what is fed to llhttp:
+pipelined requests are fed head by head, so it works behind a request without a body; behind
+one with a body in the same read, such a method is still refused (400).
 """
 
 from __future__ import annotations
@@ -145,12 +146,22 @@ class HeadParser:
 
     def parse(self, data: bytes) -> None:
         """Feed received bytes to the parser; HttpError for a request to refuse."""
-        if self._closing:
-            return
-        if self._between:
-            data = self._method_stand_in(self._pending + data if self._pending else data)
-            if not data:
+        while data and not self._closing:
+            piece, data = data, b""
+            if self._between:
+                piece = self._method_stand_in(self._pending + piece if self._pending else piece)
+                # up to the end of this head first: when the request has no body, what follows
+                # starts at a request line again, where its method can be stood in for too
+                end = piece.find(b"\r\n\r\n")
+                if 0 <= end < len(piece) - 4:
+                    piece, data = piece[: end + 4], piece[end + 4 :]
+            if piece and not self._parse(piece):
+                if self.upgrade_tail is not None:  # the upgraded protocol's bytes, all of them
+                    self.upgrade_tail += data
                 return
+
+    def _parse(self, data: bytes) -> bool:
+        """Feed llhttp; False when what follows is not HTTP to parse (an upgrade, ignored data)."""
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -160,13 +171,15 @@ class HeadParser:
                 # the parser stops at an upgrade: an ASGI app may take it (a WebSocket), else the
                 # request is answered normally
                 self.upgrade_tail = data[exc.args[0] :]
+            return False
         except httptools.HttpParserError as exc:
             cause = exc.__context__
             if isinstance(cause, _Ignored):
-                return
+                return False
             if isinstance(cause, HttpError):
                 raise cause from None
             raise HttpError(400, f"bad HTTP request: {exc}") from None
+        return True
 
     def _method_stand_in(self, data: bytes) -> bytes:
         """At the start of a request: a method llhttp does not know becomes GET (the request
