@@ -10,7 +10,11 @@
 Needs wrk and uwsgi with its python3 and router_cache plugins (bench/setup.sh).
 """
 
+import contextlib
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -19,13 +23,18 @@ from harness import (
     NO_KEEP_ALIVE,
     REPO,
     Comparison,
+    LoadOptions,
     Metric,
     Ratio,
     Server,
+    free_port,
     in_both_modes,
     polyhost_argv,
     run_comparison,
+    run_wrk,
+    stop_process_group,
     uwsgi_argv,
+    wait_until_serving,
 )
 
 HELLO = "bench/apps/hello_wsgi.py"
@@ -74,6 +83,41 @@ CACHE = Comparison(
 )
 
 
+def interleaved(
+    pair: list[Server], target: float | None, rounds: int = 5, duration_s: int = 3
+) -> str:
+    """Both servers running at once, loaded in turn (wrk, keep-alive), `rounds` times: on a
+    shared machine a slow moment then hurts both alike. The median of the per-round ratios."""
+    options = LoadOptions(duration_s=duration_s, warmup_s=1, connections=50, threads=2)
+    ports = [free_port() for _ in pair]
+    with contextlib.ExitStack() as stack:
+        for server, port in zip(pair, ports, strict=True):
+            log = stack.enter_context(tempfile.TemporaryFile())
+            process = subprocess.Popen(
+                server.command(port, KEEP_ALIVE.name), cwd=server.cwd, stdout=log,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+            stack.callback(stop_process_group, process, server.stop_signal)
+            wait_until_serving(process, port, "/", server.start_timeout_s, log)
+        rates: list[list[float]] = [[] for _ in pair]
+        for _ in range(rounds):
+            for index, port in enumerate(ports):
+                url = f"http://127.0.0.1:{port}/"
+                result, _ = run_wrk(options.wrk_argv(duration_s, KEEP_ALIVE, url), duration_s, port)
+                rates[index].append(result.requests_per_second)
+    ratios = [b / a for a, b in zip(*rates, strict=True) if a]
+    lines = [
+        "",
+        f"## Interleaved: {pair[1].name} / {pair[0].name} (keep-alive, {rounds} rounds)",
+        "",
+    ]
+    for server, series in zip(pair, rates, strict=True):
+        lines.append(f"- {server.name}: " + " / ".join(f"{r:,.0f}" for r in series) + " req/s")
+    goal = f" (target ≥ {target})" if target is not None else ""
+    lines.append(f"- median ratio: {statistics.median(ratios):.2f}{goal}")
+    return "\n".join(lines)
+
+
 def engine_cost(requests: int = 100_000) -> str:
     """What the rules cost a worker per request, without the noise of a shared machine: the
     request chain run in-process on a hello-world request, with 0 and with 20 rules."""
@@ -98,5 +142,9 @@ def engine_cost(requests: int = 100_000) -> str:
 
 if __name__ == "__main__":
     status = run_comparison(RULES) or run_comparison(CACHE)
+    for comparison, target in ((RULES, 0.9), (CACHE, 1.5)):
+        poly_0, uwsgi_0, poly_1, uwsgi_1 = comparison.servers
+        print(interleaved([poly_0, poly_1], target))
+        print(interleaved([uwsgi_0, uwsgi_1], None))
     print(engine_cost())
     sys.exit(status)
