@@ -80,7 +80,7 @@ plugins = python3
 http-socket = 127.0.0.1:{port}
 wsgi-file = {APPS / "wsgi" / "basic.py"}
 karakiri = 30
-memory-report = true
+optimize = 2
 processes = 2
 """)
     inst = polyhost([str(ini)], port=port)

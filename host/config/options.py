@@ -1228,7 +1228,13 @@ OPTIONS: tuple[Option, ...] = (
         _o("log-micros", FLAG, "report response times in microseconds", available=True),
         _o("log-reopen", FLAG, "reopen the log file on reload", available=True),
         _o("disable-logging", FLAG, "do not log requests", short="L", available=True),
-        _o("memory-report", FLAG, "add memory usage to request logs", short="m"),
+        _o(
+            "memory-report",
+            FLAG,
+            "start each request log line with the worker's address space and RSS",
+            short="m",
+            available=True,
+        ),
         _o(
             "logformat-strftime",
             FLAG,
