@@ -11,6 +11,7 @@ import contextlib
 import errno
 import gc
 import os
+import resource
 import select
 import signal
 import stat
@@ -152,6 +153,7 @@ class Master:
             how = "inherited" if self.reloads else "bound to"
             log(f"{listener.proto} socket {how} {listener.name} fd {listener.sock.fileno()}")
         self._write_pidfile("pidfile")
+        _limit_address_space(cfg.get("limit-as"))
         self._drop_privileges()
         self._write_pidfile("pidfile2")
         if cfg.get("logto2"):
@@ -738,6 +740,14 @@ def set_process_title(config: Config, role: str) -> None:
     import setproctitle
 
     setproctitle.setproctitle(title)
+
+
+def _limit_address_space(megabytes: int | None) -> None:
+    """limit-as N: the master and every process it forks get N MB of address space."""
+    if megabytes:
+        limit = megabytes * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        log(f"your process address space limit is {limit} bytes ({megabytes} MB)")
 
 
 def drop_privileges(config: Config) -> None:

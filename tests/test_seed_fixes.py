@@ -266,3 +266,12 @@ def test_a_failed_start_removes_the_unix_socket_it_bound(tmp_path: Path, app: li
         [*POLYHOST, "--socket", str(sock), *app], capture_output=True, timeout=60, check=False
     )
     assert done.returncode != 0 and not sock.exists(), done.stdout.decode(errors="replace")
+
+
+def test_limit_as_limits_the_master_and_its_workers(tmp_path: Path) -> None:
+    args = ["--wsgi-file", str(APPS / "wsgi" / "basic.py"), "--limit-as", "1024", "-p", "2", "-M"]
+    with serving(tmp_path, args) as inst:
+        assert get(inst.port, "/").endswith(b"Hello World")
+        assert "your process address space limit is 1073741824 bytes (1024 MB)" in inst.log()
+        limits = Path(f"/proc/{inst.pid}/limits").read_text()
+        assert "Max address space         1073741824           1073741824" in limits

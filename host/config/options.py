@@ -785,7 +785,13 @@ OPTIONS: tuple[Option, ...] = (
             INT,
             "add (worker_id * delta) seconds to the max_worker_lifetime value of each worker",
         ),
-        _o("limit-as", INT, "limit processes address space/vsz"),
+        _o(
+            "limit-as",
+            INT,
+            "limit the address space (VSZ) of the master and every process it forks, in MB",
+            metavar="MB",
+            available=True,
+        ),
         _o("limit-nproc", INT, "limit the number of spawnable processes"),
         _o("reload-on-as", INT, "reload if address space is higher than specified megabytes"),
         _o(
