@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from polyhost import __version__
+from polyhost import __version__, reachable
 from polyhost.apps import app_specs
 from polyhost.catalog import CATALOG
 from polyhost.config import option_values
@@ -154,6 +154,13 @@ class Master:
             log(f"{listener.proto} socket {how} {listener.name} fd {listener.sock.fileno()}")
         self._write_pidfile("pidfile")
         _limit_address_space(cfg.get("limit-as"))
+        try:
+            targets = [spec.target for spec in app_specs(cfg) if spec.target]
+        except ValueError:
+            targets = []  # the app options' own error comes below
+        unreachable = reachable.refusal(cfg, targets)
+        if unreachable:
+            raise StartupError(unreachable)
         self._drop_privileges()
         self._write_pidfile("pidfile2")
         if cfg.get("logto2"):

@@ -275,3 +275,22 @@ def test_limit_as_limits_the_master_and_its_workers(tmp_path: Path) -> None:
         assert "your process address space limit is 1073741824 bytes (1024 MB)" in inst.log()
         limits = Path(f"/proc/{inst.pid}/limits").read_text()
         assert "Max address space         1073741824           1073741824" in limits
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+def test_uid_that_cannot_reach_the_app_stops_the_start_with_the_list(tmp_path: Path) -> None:
+    """uid = nobody with the app and chdir in a directory only root may enter: the start stops
+    naming each path, instead of every request failing after the drop (pytest's tmp_path is
+    0700); the unix socket it bound is removed."""
+    site = tmp_path / "site"
+    site.mkdir(mode=0o700)
+    (site / "app.py").write_text((SEED_APPS / "corpus" / "foobar.py").read_text())
+    sock = tmp_path / "app.sock"
+    args = ["--socket", str(sock), "--uid", "nobody", "--chdir", str(site), "--wsgi-file"]
+    done = subprocess.run(
+        [*POLYHOST, *args, str(site / "app.py")], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1 and not sock.exists()
+    log = done.stdout + done.stderr
+    assert "uid nobody (gid 0) cannot reach what the workers need" in log
+    assert f"  {site} (chdir)" in log and f"  {site / 'app.py'} (the app)" in log
