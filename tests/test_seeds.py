@@ -53,8 +53,10 @@ EMPEROR = "issue 14: The Emperor: many sites, each its own instance"
 SUPERVISION = "issue 15: Process supervision: cheaper, chain reload, attached daemons"
 ROUTING = "issue 16: Internal routing: route* rules, route variables"
 ASYNC = "issue 17: ASGI and async: gevent/asyncio loop engines"
+#: the interpreter's files are in a directory other users cannot enter (a pyenv under /root)
+PYTHON_HIDDEN = any(not os.stat(p).st_mode & 0o001 for p in Path(os.__file__).parents)
 PRIVILEGE_DROP = (
-    "issue 12 point 6: privilege drop keeps working (the vassal's user cannot reach the venv's"
+    "issue 12 point 6: privilege drop keeps working (the new user cannot reach the venv's"
     " interpreter under /root)"
 )
 
@@ -76,6 +78,7 @@ WAITS_ON = {
     "004:6046 --gevent": ASYNC,
     "004:1626 emperor with uid": PRIVILEGE_DROP,
     "000:33 emperor tyrant ini": PRIVILEGE_DROP,
+    **({"004:6848 --uid with --limit-as": PRIVILEGE_DROP} if PYTHON_HIDDEN else {}),
     "004:7990 php --cheaper": SUPERVISION,
     "004:3856 --metric": SUPERVISION,
     "004:10704 --response-route-run": ROUTING,
@@ -756,6 +759,13 @@ EXAMPLES = [
         },
         web=True,
         listen="8080",
+    ),
+    Example(
+        "004:6848 --uid with --limit-as",
+        "uwsgi --uid 1001 -w customer1app --limit-as 128 -p 3 -M -s 127.0.0.1:3031",
+        ("customer1app.py",),
+        front="nginx",
+        listen="3031",
     ),
     # -- the Perl/PSGI quickstart -------------------------------------------------------------
     Example(
