@@ -116,6 +116,8 @@ class Example:
     expect: bytes = b"Hello World"
     #: a response header the docs say the page has (name, value)
     header: tuple[str, str] = ("", "")
+    #: environment variables the platform sets (Heroku's PORT): a docs port moves like the others
+    env: dict[str, str] = field(default_factory=dict)
     #: the docs' `foobar.local:9090` is a web server serving the example's directory
     web: bool = False
     #: False when the page itself is not the check (it sleeps 60 s): only `then` is
@@ -253,7 +255,19 @@ def _run_example(run: Run) -> None:
         user, _, group = owner.partition(":")
         shutil.chown(tmp_path / name, user, group or None)
     argv = _argv(_localize(example.command, run))
-    run.inst = Instance(argv, tmp_path, None, tmp_path)
+    environ = {
+        name: str(run.ports.setdefault(port, free_port())) for name, port in example.env.items()
+    }
+    saved = {name: os.environ.get(name) for name in environ}
+    os.environ.update(environ)  # Instance's process inherits the environment
+    try:
+        run.inst = Instance(argv, tmp_path, None, tmp_path)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name)
+            else:
+                os.environ[name] = value
     try:
         try:
             wait_for(lambda: _ready(run), 30, f"{example.id} to serve")
@@ -273,10 +287,20 @@ def _run_example(run: Run) -> None:
 
 # -- the checks after the page ---------------------------------------------------------------
 def _stats_answer(run: Run) -> None:
-    with socket.create_connection(("127.0.0.1", run.port("9191")), timeout=10) as sock:
+    _stats_of(run, "9191", workers=4)
+
+
+def _stats_of(run: Run, docs_port: str, workers: int) -> None:
+    with socket.create_connection(("127.0.0.1", run.port(docs_port)), timeout=10) as sock:
         data = b"".join(iter(lambda: sock.recv(65536), b""))
     stats = json.loads(data)
-    assert len(stats["workers"]) == 4 and stats["workers"][0]["cores"]
+    assert len(stats["workers"]) == workers and stats["workers"][0]["cores"]
+
+
+def _memory_in_the_request_log(run: Run) -> None:
+    assert run.inst is not None
+    line = str(run.inst.wait_log("{address space usage: "))
+    assert re.search(r"\{rss usage: \d+ bytes/\d+MB\} \[pid: \d+\|app: 0\|", line), line
 
 
 def _manage(run: Run, command: str) -> subprocess.CompletedProcess[bytes]:
@@ -480,6 +504,14 @@ callable = app
 manage-script-name = true
 ; bind to a socket
 socket = /var/run/uwsgi.sock
+"""
+HEROKU_INI = """[uwsgi]
+http-socket = :$(PORT)
+master = true
+processes = 4
+die-on-term = true
+module = werkzeug.testapp:test_app
+memory-report = true
 """
 WERKZEUG_XML = """<uwsgi>
 <module>werkzeug.testapp:test_app</module>
@@ -766,6 +798,25 @@ EXAMPLES = [
         ("customer1app.py",),
         front="nginx",
         listen="3031",
+    ),
+    # -- Heroku: the Procfile's `web: uwsgi uwsgi.ini`, PORT set by the platform --------------
+    Example(
+        "004:1676 heroku uwsgi.ini",
+        "uwsgi uwsgi.ini",
+        configs={"uwsgi.ini": HEROKU_INI},
+        env={"PORT": "5000"},
+        listen="5000",
+        expect=b"<title>WSGI Information</title>",
+        then=_memory_in_the_request_log,
+    ),
+    Example(
+        "004:1746 heroku uwsgi.ini with stats for uwsgitop",
+        "uwsgi uwsgi.ini",
+        configs={"uwsgi.ini": HEROKU_INI + "stats = :22222\n"},
+        env={"PORT": "5000"},
+        listen="5000",
+        expect=b"<title>WSGI Information</title>",
+        then=lambda run: _stats_of(run, "22222", workers=4),
     ),
     # -- the Perl/PSGI quickstart -------------------------------------------------------------
     Example(
