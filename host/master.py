@@ -36,6 +36,7 @@ from polyhost.log import log, log_exception, open_logfile, set_log_date
 from polyhost.process_state import CURRENT
 from polyhost.router.announcer import Announcer, ConfigError
 from polyhost.scoreboard import Scoreboard
+from polyhost.socket_map import socket_map, worker_listeners
 from polyhost.sockets import INHERIT_ENV, Listener, SocketError, export_fds, open_listeners
 from polyhost.static import StaticFiles
 from polyhost.stats import StatsServer, build_stats
@@ -106,6 +107,7 @@ class Master:
         self.fifos_made: set[str] = set()
         self.fifo_fd = -1
         self.listeners: list[Listener] = []
+        self.socket_map: dict[int, set[int]] = {}
         self.stats_server: StatsServer | None = None
         self.announcer: Announcer | None = None
         self.routers: dict[str, int] = {}
@@ -149,6 +151,10 @@ class Master:
                 "*** no socket configured (socket, http-socket or fastcgi-socket): "
                 "the instance serves nothing ***"
             )
+        try:
+            self.socket_map = socket_map(cfg, self.numproc)
+        except ValueError as exc:
+            raise StartupError(f"{cfg.origin('map-socket')}: {exc}") from exc
         for listener in self.listeners:
             how = "inherited" if self.reloads else "bound to"
             log(f"{listener.proto} socket {how} {listener.name} fd {listener.sock.fileno()}")
@@ -322,9 +328,8 @@ class Master:
 
     def _child_body(self, child: ChildProc) -> int:
         if child.kind == "worker":
-            return Worker(
-                child.number, self.config, self.listeners, self.dispatcher, self.board
-            ).run()
+            mine = worker_listeners(self.listeners, self.socket_map, child.number, log)
+            return Worker(child.number, self.config, mine, self.dispatcher, self.board).run()
         for listener in self.listeners:  # mules and spoolers serve no socket
             listener.sock.close()
         if child.kind == "mule":

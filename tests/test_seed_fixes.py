@@ -294,3 +294,18 @@ def test_uid_that_cannot_reach_the_app_stops_the_start_with_the_list(tmp_path: P
     log = done.stdout + done.stderr
     assert "uid nobody (gid 0) cannot reach what the workers need" in log
     assert f"  {site} (chdir)" in log and f"  {site / 'app.py'} (the app)" in log
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [("0-1", "expected SOCKET:WORKER[,WORKER...]"), ("0:3", "invalid worker num '3'")],
+)
+def test_a_bad_map_socket_stops_the_start(tmp_path: Path, mapping: str, message: str) -> None:
+    args = ["--socket", "127.0.0.1:0", "-p", "2", "--map-socket", mapping]
+    done = subprocess.run(
+        [*POLYHOST, *args, "--wsgi-file", str(APPS / "wsgi" / "basic.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and f"map-socket = {mapping}: {message}" in done.stderr

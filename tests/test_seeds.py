@@ -40,6 +40,7 @@ from conftest import (
     get,
     http_request,
     split_response,
+    uwsgi_request,
     wait_for,
 )
 from nginx_helper import Nginx
@@ -397,6 +398,14 @@ def _session_kept_in_the_cache(run: Run) -> None:
         assert body == f"visits {visit} in cache yes".encode(), body
 
 
+def _each_socket_its_worker(run: Run) -> None:
+    env = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "SERVER_PROTOCOL": "HTTP/1.1"}
+    for number in range(5):
+        for _ in range(3):  # not one lucky answer
+            answer = uwsgi_request(run.port(str(9091 + number)), env)
+            assert split_response(answer)[2] == f"worker {number + 1}".encode(), answer
+
+
 def _pages(run: Run, pages: dict[str, bytes]) -> None:
     """More pages of the example, each with the text the docs say it shows."""
     for path, text in pages.items():
@@ -504,6 +513,23 @@ callable = app
 manage-script-name = true
 ; bind to a socket
 socket = /var/run/uwsgi.sock
+"""
+MAP_SOCKET_INI = """[uwsgi]
+processes = 5
+threads = 5
+; create 5 sockets
+socket = :9091
+socket = :9092
+socket = :9093
+socket = :9094
+socket = :9095
+; map each socket (zero-indexed) to the specific worker
+map-socket = 0:1
+map-socket = 1:2
+map-socket = 2:3
+map-socket = 3:4
+map-socket = 4:5
+wsgi-file = whichworker.py
 """
 HEROKU_INI = """[uwsgi]
 http-socket = :$(PORT)
@@ -817,6 +843,16 @@ EXAMPLES = [
         listen="5000",
         expect=b"<title>WSGI Information</title>",
         then=lambda run: _stats_of(run, "22222", workers=4),
+    ),
+    Example(
+        "004:2383 map-socket: one socket per worker",
+        "uwsgi five.ini",
+        ("whichworker.py",),
+        configs={"five.ini": MAP_SOCKET_INI},
+        front="nginx",
+        listen="9091",
+        expect=b"worker 1",
+        then=_each_socket_its_worker,
     ),
     # -- the Perl/PSGI quickstart -------------------------------------------------------------
     Example(

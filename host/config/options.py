@@ -521,7 +521,13 @@ OPTIONS: tuple[Option, ...] = (
         ),
         _o("abstract-socket", FLAG, "force UNIX socket in abstract mode (Linux only)", short="a"),
         _o("freebind", FLAG, "put socket in freebind mode"),
-        _o("map-socket", LIST, "map sockets to specific workers"),
+        _o(
+            "map-socket",
+            LIST,
+            "serve socket number SOCKET (from 0) only by these workers",
+            metavar="SOCKET:WORKER[,WORKER...]",
+            available=True,
+        ),
         _o("no-fd-passing", FLAG, "disable file descriptor passing"),
         _o(
             "weight",
