@@ -11,6 +11,7 @@ import contextlib
 import errno
 import gc
 import os
+import resource
 import select
 import signal
 import stat
@@ -19,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from polyhost import __version__
+from polyhost import __version__, reachable
 from polyhost.apps import app_specs
 from polyhost.async_cores import cores_of
 from polyhost.catalog import CATALOG
@@ -38,6 +39,7 @@ from polyhost.router import supervision
 from polyhost.router.announcer import Announcer, ConfigError
 from polyhost.routing.serve import routing_startup_lines
 from polyhost.scoreboard import Scoreboard
+from polyhost.socket_map import socket_map, worker_listeners
 from polyhost.sockets import INHERIT_ENV, Listener, SocketError, export_fds, open_listeners
 from polyhost.static import StaticFiles
 from polyhost.stats import StatsServer, build_stats
@@ -117,6 +119,7 @@ class Master:
         self.fifos_made: set[str] = set()
         self.fifo_fd = -1
         self.listeners: list[Listener] = []
+        self.socket_map: dict[int, set[int]] = {}
         self.stats_server: StatsServer | None = None
         self.announcer: Announcer | None = None
         self.routers: dict[str, int] = {}
@@ -163,6 +166,10 @@ class Master:
                 "*** no socket configured (socket, http-socket or fastcgi-socket): "
                 "the instance serves nothing ***"
             )
+        try:
+            self.socket_map = socket_map(cfg, self.numproc)
+        except ValueError as exc:
+            raise StartupError(f"{cfg.origin('map-socket')}: {exc}") from exc
         how = "inherited" if self.reloads else "bound to"
         for listener in self.router_listeners:
             kind = listener.proto.partition(":")[0]
@@ -178,6 +185,14 @@ class Master:
                 continue
             log(f"{listener.proto} socket {how} {listener.name} fd {listener.sock.fileno()}")
         self._write_pidfile("pidfile")
+        _limit_address_space(cfg.get("limit-as"))
+        try:
+            targets = [spec.target for spec in app_specs(cfg) if spec.target]
+        except ValueError:
+            targets = []  # the app options' own error comes below
+        unreachable = reachable.refusal(cfg, targets)
+        if unreachable:
+            raise StartupError(unreachable)
         self._drop_privileges()
         self._write_pidfile("pidfile2")
         if cfg.get("logto2"):
@@ -381,9 +396,8 @@ class Master:
         for listener in self.router_listeners:
             listener.sock.close()
         if child.kind == "worker":
-            return Worker(
-                child.number, self.config, self.listeners, self.dispatcher, self.board
-            ).run()
+            mine = worker_listeners(self.listeners, self.socket_map, child.number, log)
+            return Worker(child.number, self.config, mine, self.dispatcher, self.board).run()
         for listener in self.listeners:  # mules and spoolers serve no socket
             listener.sock.close()
         if child.kind == "mule":
@@ -829,6 +843,14 @@ def set_process_title(config: Config, role: str) -> None:
     import setproctitle
 
     setproctitle.setproctitle(title)
+
+
+def _limit_address_space(megabytes: int | None) -> None:
+    """limit-as N: the master and every process it forks get N MB of address space."""
+    if megabytes:
+        limit = megabytes * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        log(f"your process address space limit is {limit} bytes ({megabytes} MB)")
 
 
 def drop_privileges(config: Config) -> None:

@@ -6,6 +6,7 @@ byte for byte against the Debian uwsgi 2.0.21 packages. Lines are returned witho
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,22 @@ _VIA = {
     "route": " via route() ",
     "offload": " via offload() ",
 }
+
+
+def memory_usage() -> tuple[int, int]:
+    """This process's (address space, resident set) in bytes, from /proc/self/statm."""
+    with open("/proc/self/statm", "rb") as statm:
+        fields = statm.read().split()
+    page = os.sysconf("SC_PAGE_SIZE")
+    return int(fields[0]) * page, int(fields[1]) * page
+
+
+def _memory_report() -> str:
+    vsz, rss = memory_usage()
+    return (
+        f"{{address space usage: {vsz} bytes/{vsz >> 20}MB}} "
+        f"{{rss usage: {rss} bytes/{rss >> 20}MB}} "
+    )
 
 
 @dataclass(slots=True)
@@ -181,16 +198,26 @@ def compile_format(fmt: str, ftime: str | None = None) -> list[str | Callable[[R
 class RequestLogger:
     """Formats the request log line; `fmt` is the log-format option, None for uWSGI's default.
     `micros` is log-micros; `ftime` the strftime format of `%(ftime)` (log-date with
-    logformat-strftime), else `%(ftime)` prints like `%(ltime)`."""
+    logformat-strftime), else `%(ftime)` prints like `%(ltime)`; `memory_report` starts the
+    default line with the worker's memory, as uWSGI's memory-report."""
 
-    def __init__(self, fmt: str | None, micros: bool = False, *, ftime: str | None = None) -> None:
+    def __init__(
+        self,
+        fmt: str | None,
+        micros: bool = False,
+        *,
+        ftime: str | None = None,
+        memory_report: bool = False,
+    ) -> None:
         self.micros = micros
+        self.memory_report = memory_report
         self._parts = compile_format(fmt, ftime) if fmt is not None else None
         self._ctime_cache = (-1, "")
 
     def line(self, info: RequestInfo) -> str:
         if self._parts is None:
-            return self._default_line(info)
+            line = self._default_line(info)
+            return _memory_report() + line if self.memory_report else line
         return "".join(
             [part if isinstance(part, str) else part(info) or "-" for part in self._parts]
         )

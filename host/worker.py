@@ -35,7 +35,7 @@ from polyhost.protocol.http import RECV_SIZE, HttpConnection, HttpError, error_r
 from polyhost.protocol.http_rules import HeadLimits
 from polyhost.protocol.uwsgi import PacketError
 from polyhost.protocol.uwsgi_conn import UwsgiConnection
-from polyhost.reqlog import RequestInfo, RequestLogger
+from polyhost.reqlog import RequestInfo, RequestLogger, memory_usage
 from polyhost.request import (
     BodyTimeout,
     BytesBody,
@@ -118,7 +118,11 @@ class Worker:
         self.reload_on_rss = config.get("reload-on-rss") * 1024 * 1024
         self.post_buffering = config.get("post-buffering")
         self.logging = not config.get("disable-logging")
-        self.reqlog = RequestLogger(config.get("log-format"), config.get("log-micros"))
+        self.reqlog = RequestLogger(
+            config.get("log-format"),
+            config.get("log-micros"),
+            memory_report=config.get("memory-report"),
+        )
         self.started = time.monotonic()
         self.requests = 0
         self.stopping = False
@@ -629,7 +633,7 @@ class Worker:
                     f"({self.min_lifetime:.0f}s)"
                 )
         if self.reload_on_rss and not self.stopping:
-            rss = _rss_bytes()
+            rss = memory_usage()[1]
             if rss > self.reload_on_rss:
                 log(
                     f"worker {self.wid} (pid: {self.pid}) RSS {rss >> 20} MiB is over "
@@ -681,8 +685,3 @@ def _answer_refusal(conn: Connection, status: int, reason: str) -> None:
     with contextlib.suppress(OSError):
         conn.sock.send(error_response(status, reason))
     sockio.discard_unread(conn.sock, linger=0.0)  # what arrived; a refused client gets no wait
-
-
-def _rss_bytes() -> int:
-    with open("/proc/self/statm", "rb") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import re
 import time
 from collections.abc import Iterator
 
@@ -185,3 +186,16 @@ def test_format_is_compiled_once_into_parts() -> None:
     assert [p for p in parts if isinstance(p, str)] == [" ", " took ", "ms"]
     assert len(parts) == 6
     assert RequestLogger("plain text").line(info()) == "plain text"
+
+
+def test_memory_report_starts_the_default_line_with_the_workers_memory() -> None:
+    """memory-report, as uWSGI: `{address space usage: N bytes/NMB} {rss usage: N bytes/NMB} `
+    before the default line (log-format lines are left as they are)."""
+    line = RequestLogger(None, memory_report=True).line(info())
+    prefix = re.match(
+        r"\{address space usage: (\d+) bytes/(\d+)MB\} \{rss usage: (\d+) bytes/(\d+)MB\} ", line
+    )
+    assert prefix is not None and line[prefix.end() :] == UWSGI_DEFAULT
+    vsz, vsz_mb, rss, rss_mb = map(int, prefix.groups())
+    assert vsz >= rss > 0 and (vsz_mb, rss_mb) == (vsz >> 20, rss >> 20)
+    assert RequestLogger("%(uri)", memory_report=True).line(info()).startswith("/")

@@ -266,3 +266,46 @@ def test_a_failed_start_removes_the_unix_socket_it_bound(tmp_path: Path, app: li
         [*POLYHOST, "--socket", str(sock), *app], capture_output=True, timeout=60, check=False
     )
     assert done.returncode != 0 and not sock.exists(), done.stdout.decode(errors="replace")
+
+
+def test_limit_as_limits_the_master_and_its_workers(tmp_path: Path) -> None:
+    args = ["--wsgi-file", str(APPS / "wsgi" / "basic.py"), "--limit-as", "1024", "-p", "2", "-M"]
+    with serving(tmp_path, args) as inst:
+        assert get(inst.port, "/").endswith(b"Hello World")
+        assert "your process address space limit is 1073741824 bytes (1024 MB)" in inst.log()
+        limits = Path(f"/proc/{inst.pid}/limits").read_text()
+        assert "Max address space         1073741824           1073741824" in limits
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+def test_uid_that_cannot_reach_the_app_stops_the_start_with_the_list(tmp_path: Path) -> None:
+    """uid = nobody with the app and chdir in a directory only root may enter: the start stops
+    naming each path, instead of every request failing after the drop (pytest's tmp_path is
+    0700); the unix socket it bound is removed."""
+    site = tmp_path / "site"
+    site.mkdir(mode=0o700)
+    (site / "app.py").write_text((SEED_APPS / "corpus" / "foobar.py").read_text())
+    sock = tmp_path / "app.sock"
+    args = ["--socket", str(sock), "--uid", "nobody", "--chdir", str(site), "--wsgi-file"]
+    done = subprocess.run(
+        [*POLYHOST, *args, str(site / "app.py")], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1 and not sock.exists()
+    log = done.stdout + done.stderr
+    assert "uid nobody (gid 0) cannot reach what the workers need" in log
+    assert f"  {site} (chdir)" in log and f"  {site / 'app.py'} (the app)" in log
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [("0-1", "expected SOCKET:WORKER[,WORKER...]"), ("0:3", "invalid worker num '3'")],
+)
+def test_a_bad_map_socket_stops_the_start(tmp_path: Path, mapping: str, message: str) -> None:
+    args = ["--socket", "127.0.0.1:0", "-p", "2", "--map-socket", mapping]
+    done = subprocess.run(
+        [*POLYHOST, *args, "--wsgi-file", str(APPS / "wsgi" / "basic.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and f"map-socket = {mapping}: {message}" in done.stderr

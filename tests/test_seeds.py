@@ -40,6 +40,7 @@ from conftest import (
     get,
     http_request,
     split_response,
+    uwsgi_request,
     wait_for,
 )
 from nginx_helper import Nginx
@@ -53,8 +54,10 @@ EMPEROR = "issue 14: The Emperor: many sites, each its own instance"
 SUPERVISION = "issue 15: Process supervision: cheaper, chain reload, attached daemons"
 ROUTING = "issue 16: Internal routing: route* rules, route variables"
 ASYNC = "issue 17: ASGI and async: gevent/asyncio loop engines"
+#: the interpreter's files are in a directory other users cannot enter (a pyenv under /root)
+PYTHON_HIDDEN = any(not os.stat(p).st_mode & 0o001 for p in Path(os.__file__).parents)
 PRIVILEGE_DROP = (
-    "issue 12 point 6: privilege drop keeps working (the vassal's user cannot reach the venv's"
+    "issue 12 point 6: privilege drop keeps working (the new user cannot reach the venv's"
     " interpreter under /root)"
 )
 
@@ -76,6 +79,7 @@ WAITS_ON = {
     "004:6046 --gevent": ASYNC,
     "004:1626 emperor with uid": PRIVILEGE_DROP,
     "000:33 emperor tyrant ini": PRIVILEGE_DROP,
+    **({"004:6848 --uid with --limit-as": PRIVILEGE_DROP} if PYTHON_HIDDEN else {}),
     "004:7990 php --cheaper": SUPERVISION,
     "004:3856 --metric": SUPERVISION,
     "004:10704 --response-route-run": ROUTING,
@@ -113,6 +117,8 @@ class Example:
     expect: bytes = b"Hello World"
     #: a response header the docs say the page has (name, value)
     header: tuple[str, str] = ("", "")
+    #: environment variables the platform sets (Heroku's PORT): a docs port moves like the others
+    env: dict[str, str] = field(default_factory=dict)
     #: the docs' `foobar.local:9090` is a web server serving the example's directory
     web: bool = False
     #: False when the page itself is not the check (it sleeps 60 s): only `then` is
@@ -250,7 +256,19 @@ def _run_example(run: Run) -> None:
         user, _, group = owner.partition(":")
         shutil.chown(tmp_path / name, user, group or None)
     argv = _argv(_localize(example.command, run))
-    run.inst = Instance(argv, tmp_path, None, tmp_path)
+    environ = {
+        name: str(run.ports.setdefault(port, free_port())) for name, port in example.env.items()
+    }
+    saved = {name: os.environ.get(name) for name in environ}
+    os.environ.update(environ)  # Instance's process inherits the environment
+    try:
+        run.inst = Instance(argv, tmp_path, None, tmp_path)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name)
+            else:
+                os.environ[name] = value
     try:
         try:
             wait_for(lambda: _ready(run), 30, f"{example.id} to serve")
@@ -270,10 +288,20 @@ def _run_example(run: Run) -> None:
 
 # -- the checks after the page ---------------------------------------------------------------
 def _stats_answer(run: Run) -> None:
-    with socket.create_connection(("127.0.0.1", run.port("9191")), timeout=10) as sock:
+    _stats_of(run, "9191", workers=4)
+
+
+def _stats_of(run: Run, docs_port: str, workers: int) -> None:
+    with socket.create_connection(("127.0.0.1", run.port(docs_port)), timeout=10) as sock:
         data = b"".join(iter(lambda: sock.recv(65536), b""))
     stats = json.loads(data)
-    assert len(stats["workers"]) == 4 and stats["workers"][0]["cores"]
+    assert len(stats["workers"]) == workers and stats["workers"][0]["cores"]
+
+
+def _memory_in_the_request_log(run: Run) -> None:
+    assert run.inst is not None
+    line = str(run.inst.wait_log("{address space usage: "))
+    assert re.search(r"\{rss usage: \d+ bytes/\d+MB\} \[pid: \d+\|app: 0\|", line), line
 
 
 def _manage(run: Run, command: str) -> subprocess.CompletedProcess[bytes]:
@@ -368,6 +396,14 @@ def _session_kept_in_the_cache(run: Run) -> None:
         request = f"GET /session.php HTTP/1.0\r\nHost: t\r\nCookie: {cookie}\r\n\r\n"
         body = split_response(http_request(port, request.encode()))[2]
         assert body == f"visits {visit} in cache yes".encode(), body
+
+
+def _each_socket_its_worker(run: Run) -> None:
+    env = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "SERVER_PROTOCOL": "HTTP/1.1"}
+    for number in range(5):
+        for _ in range(3):  # not one lucky answer
+            answer = uwsgi_request(run.port(str(9091 + number)), env)
+            assert split_response(answer)[2] == f"worker {number + 1}".encode(), answer
 
 
 def _pages(run: Run, pages: dict[str, bytes]) -> None:
@@ -477,6 +513,31 @@ callable = app
 manage-script-name = true
 ; bind to a socket
 socket = /var/run/uwsgi.sock
+"""
+MAP_SOCKET_INI = """[uwsgi]
+processes = 5
+threads = 5
+; create 5 sockets
+socket = :9091
+socket = :9092
+socket = :9093
+socket = :9094
+socket = :9095
+; map each socket (zero-indexed) to the specific worker
+map-socket = 0:1
+map-socket = 1:2
+map-socket = 2:3
+map-socket = 3:4
+map-socket = 4:5
+wsgi-file = whichworker.py
+"""
+HEROKU_INI = """[uwsgi]
+http-socket = :$(PORT)
+master = true
+processes = 4
+die-on-term = true
+module = werkzeug.testapp:test_app
+memory-report = true
 """
 WERKZEUG_XML = """<uwsgi>
 <module>werkzeug.testapp:test_app</module>
@@ -756,6 +817,42 @@ EXAMPLES = [
         },
         web=True,
         listen="8080",
+    ),
+    Example(
+        "004:6848 --uid with --limit-as",
+        "uwsgi --uid 1001 -w customer1app --limit-as 128 -p 3 -M -s 127.0.0.1:3031",
+        ("customer1app.py",),
+        front="nginx",
+        listen="3031",
+    ),
+    # -- Heroku: the Procfile's `web: uwsgi uwsgi.ini`, PORT set by the platform --------------
+    Example(
+        "004:1676 heroku uwsgi.ini",
+        "uwsgi uwsgi.ini",
+        configs={"uwsgi.ini": HEROKU_INI},
+        env={"PORT": "5000"},
+        listen="5000",
+        expect=b"<title>WSGI Information</title>",
+        then=_memory_in_the_request_log,
+    ),
+    Example(
+        "004:1746 heroku uwsgi.ini with stats for uwsgitop",
+        "uwsgi uwsgi.ini",
+        configs={"uwsgi.ini": HEROKU_INI + "stats = :22222\n"},
+        env={"PORT": "5000"},
+        listen="5000",
+        expect=b"<title>WSGI Information</title>",
+        then=lambda run: _stats_of(run, "22222", workers=4),
+    ),
+    Example(
+        "004:2383 map-socket: one socket per worker",
+        "uwsgi five.ini",
+        ("whichworker.py",),
+        configs={"five.ini": MAP_SOCKET_INI},
+        front="nginx",
+        listen="9091",
+        expect=b"worker 1",
+        then=_each_socket_its_worker,
     ),
     # -- the Perl/PSGI quickstart -------------------------------------------------------------
     Example(

@@ -564,7 +564,13 @@ OPTIONS: tuple[Option, ...] = (
         ),
         _o("abstract-socket", FLAG, "force UNIX socket in abstract mode (Linux only)", short="a"),
         _o("freebind", FLAG, "put socket in freebind mode"),
-        _o("map-socket", LIST, "map sockets to specific workers"),
+        _o(
+            "map-socket",
+            LIST,
+            "serve socket number SOCKET (from 0) only by these workers",
+            metavar="SOCKET:WORKER[,WORKER...]",
+            available=True,
+        ),
         _o("no-fd-passing", FLAG, "disable file descriptor passing"),
         _o(
             "weight",
@@ -828,7 +834,13 @@ OPTIONS: tuple[Option, ...] = (
             INT,
             "add (worker_id * delta) seconds to the max_worker_lifetime value of each worker",
         ),
-        _o("limit-as", INT, "limit processes address space/vsz"),
+        _o(
+            "limit-as",
+            INT,
+            "limit the address space (VSZ) of the master and every process it forks, in MB",
+            metavar="MB",
+            available=True,
+        ),
         _o("limit-nproc", INT, "limit the number of spawnable processes"),
         _o("reload-on-as", INT, "reload if address space is higher than specified megabytes"),
         _o(
@@ -1271,7 +1283,13 @@ OPTIONS: tuple[Option, ...] = (
         _o("log-micros", FLAG, "report response times in microseconds", available=True),
         _o("log-reopen", FLAG, "reopen the log file on reload", available=True),
         _o("disable-logging", FLAG, "do not log requests", short="L", available=True),
-        _o("memory-report", FLAG, "add memory usage to request logs", short="m"),
+        _o(
+            "memory-report",
+            FLAG,
+            "start each request log line with the worker's address space and RSS",
+            short="m",
+            available=True,
+        ),
         _o(
             "logformat-strftime",
             FLAG,
