@@ -8,12 +8,10 @@ files and the master FIFO, and respawns dead workers with a backoff.
 from __future__ import annotations
 
 import contextlib
-import errno
 import gc
 import os
 import select
 import signal
-import stat
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,12 +25,14 @@ from polyhost.fabric.control import ControlPair
 from polyhost.fabric.processes import run_mule, run_spooler
 from polyhost.fabric.setup import Fabric
 from polyhost.fabric.signals import Target
+from polyhost.fifo import FifoError, MasterFifo
 from polyhost.log import log, log_exception, open_logfile, set_log_date
 from polyhost.process import CURRENT
 from polyhost.scoreboard import Scoreboard
 from polyhost.sockets import INHERIT_ENV, Listener, SocketError, export_fds, open_listeners
 from polyhost.static import StaticFiles
 from polyhost.stats import StatsServer, build_stats
+from polyhost.supervision import Supervision
 from polyhost.worker import APP_LOAD_ERROR, Worker
 
 if TYPE_CHECKING:
@@ -66,6 +66,8 @@ class ChildProc:
     respawns: int = 0
     #: mule script or spooler directory
     arg: str = ""
+    #: retired by cheaper or idle mode: not respawned when it exits
+    cheap: bool = False
 
     @property
     def name(self) -> str:
@@ -93,9 +95,6 @@ class Master:
         self.sig_r, self.sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.sig_queue: list[int] = []
         self.deadline = 0.0
-        self.touch_files = {p: _mtime(p) for p in option_values(cfg, "touch-reload")}
-        self.fifo_path = (option_values(cfg, "master-fifo") or [""])[0]
-        self.fifo_fd = -1
         self.stats_server: StatsServer | None = None
         self.exit_code = 0
 
@@ -112,6 +111,10 @@ class Master:
         log(f"*** Starting polyhost {__version__} (uWSGI 2.0.21 compatible) (pid: {self.pid}) ***")
         for warning in cfg.warnings:
             log(f"config: {warning}")
+        try:
+            self.supervision = Supervision(self)
+        except ValueError as exc:
+            raise StartupError(str(exc)) from exc
         try:
             self.listeners = open_listeners(cfg, log)
         except (SocketError, OSError) as exc:
@@ -168,7 +171,11 @@ class Master:
                 f"{app.startup_time:.2f} seconds: {app.target}"
             )
         log(f"*** Operational MODE: {self._mode()} *** (master pid: {self.pid})")
-        self._open_fifo()
+        try:
+            self.fifo = MasterFifo(self)
+            self.fifo.open()
+        except FifoError as exc:
+            raise StartupError(str(exc)) from exc
         stats = cfg.get("stats") or cfg.get("stats-server")
         if stats:
             self.stats_server = StatsServer(
@@ -185,7 +192,11 @@ class Master:
         gc.freeze()
         self._plan_children()
         for child in self.children:
-            self.spawn(child)
+            if self.supervision.starts_cheap(child):
+                child.cheap = True
+                self.board.worker(child.number).set_cheap(True)
+            else:
+                self.spawn(child)
 
     def _plan_children(self) -> None:
         """Workers, then mules, then spoolers; each keeps its control channel across respawns."""
@@ -300,7 +311,7 @@ class Master:
     def _close_master_fds(self, me: ChildProc) -> None:
         for sig in SIG_NAMES:
             signal.signal(sig, signal.SIG_DFL)
-        for fd in (self.sig_r, self.sig_w, self.fifo_fd):
+        for fd in (self.sig_r, self.sig_w, self.fifo.fd):
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
@@ -328,6 +339,9 @@ class Master:
 
     def _report_exit(self, proc: ChildProc, status: int) -> None:
         lived = time.time() - proc.spawned_at
+        code = -1 if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        if self.supervision.exited(proc, code == APP_LOAD_ERROR):
+            return
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
             log(
@@ -335,7 +349,6 @@ class Master:
                 f"{sig} :( trying respawn ..."
             )
         else:
-            code = os.WEXITSTATUS(status)
             if code == APP_LOAD_ERROR and self.state == "running":
                 log(
                     f"{proc.name} could not load the app (exit code {code}): "
@@ -400,7 +413,9 @@ class Master:
         next_check = 0.0
         while True:
             fabric_fds = self.fabric.router.fds()
-            fds = [self.sig_r, *fabric_fds] + ([self.fifo_fd] if self.fifo_fd >= 0 else [])
+            wake_fds = self.supervision.wake_fds()
+            fifo_fds = [self.fifo.fd] if self.fifo.fd >= 0 else []
+            fds = [self.sig_r, *fabric_fds, *wake_fds, *fifo_fds]
             try:
                 readable, _, _ = select.select(fds, [], [], 0.25)
             except InterruptedError:
@@ -408,11 +423,13 @@ class Master:
             for fd in readable:
                 if fd in fabric_fds:
                     self.fabric.router.on_readable(fd)
+                elif fd in wake_fds:
+                    self.supervision.on_readable(fd)
             if self.sig_r in readable:
                 with contextlib.suppress(BlockingIOError):
                     os.read(self.sig_r, 4096)
-            if self.fifo_fd in readable:
-                self._read_fifo()
+            if self.fifo.fd >= 0 and self.fifo.fd in readable:
+                self.fifo.read()
             while self.sig_queue:
                 name = SIG_NAMES[self.sig_queue.pop(0)]
                 getattr(self, f"handle_{name}")()
@@ -423,7 +440,7 @@ class Master:
             if now >= next_check:
                 next_check = now + 0.25
                 self.check_workers()
-                self._check_touch()
+                self.supervision.tick(now)
             self.fabric.tick()
             if self.state not in ("running", "workers-reload") and self._finish_transition():
                 break
@@ -488,8 +505,7 @@ class Master:
         env = dict(os.environ)
         env[INHERIT_ENV] = export_fds(self.listeners)
         env[RELOAD_ENV] = str(self.reloads + 1)
-        if self.fifo_fd >= 0:
-            os.close(self.fifo_fd)
+        self.fifo.close()
         argv = [sys.executable, "-m", "polyhost", *self.config.argv]
         os.execve(sys.executable, argv, env)
 
@@ -529,61 +545,6 @@ class Master:
 
     def handle_chld(self) -> None:
         """Children are reaped every cycle."""
-
-    # -- master FIFO and touch-reload -----------------------------------------------------------
-    def _open_fifo(self) -> None:
-        if not self.fifo_path:
-            return
-        with contextlib.suppress(FileNotFoundError):
-            if not stat.S_ISFIFO(os.stat(self.fifo_path).st_mode):
-                raise StartupError(f"master-fifo {self.fifo_path} exists and is not a FIFO")
-            os.unlink(self.fifo_path)
-        os.mkfifo(self.fifo_path, 0o600)
-        self.fifo_fd = os.open(self.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-
-    def _read_fifo(self) -> None:
-        try:
-            data = os.read(self.fifo_fd, 64)
-        except BlockingIOError:
-            return
-        if not data:  # the writer closed: reopen so the next one is read
-            os.close(self.fifo_fd)
-            self.fifo_fd = os.open(self.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-            return
-        for command in data.decode("latin-1"):
-            self._fifo_command(command)
-
-    def _fifo_command(self, command: str) -> None:
-        actions = {
-            "r": self.handle_hup,
-            "R": lambda: self.begin_reload(graceful=False),
-            "w": self.reload_workers,
-            "q": lambda: self.begin_stop(graceful=True),
-            "Q": lambda: self.begin_stop(graceful=False),
-            "s": self.handle_usr1,
-            "l": self._reopen_log,
-        }
-        action = actions.get(command)
-        if action is not None:
-            if self.state == "running" or command in "sl":
-                action()
-        elif command not in "\n\r ":
-            log(f"master-fifo: unknown command {command!r} (known: {''.join(actions)})")
-
-    def _reopen_log(self) -> None:
-        logto = self.config.get("logto")
-        if logto:
-            open_logfile(str(logto))
-            log("log reopened")
-
-    def _check_touch(self) -> None:
-        for path, before in self.touch_files.items():
-            now = _mtime(path)
-            if now != before:
-                self.touch_files[path] = now
-                if self.state == "running":
-                    log(f"*** {path} has been touched... grace them all !!! ***")
-                    self.begin_reload()
 
     # -- stats and cleanup ----------------------------------------------------------------
     def stats_snapshot(self) -> dict[str, object]:
@@ -646,9 +607,9 @@ class Master:
             if path:
                 with contextlib.suppress(OSError):
                     os.unlink(str(path))
-        if self.fifo_path:
-            with contextlib.suppress(OSError):
-                os.unlink(self.fifo_path)
+        fifo = getattr(self, "fifo", None)
+        if fifo is not None:
+            fifo.unlink()
 
 
 def _apply_env(config: Config) -> None:
@@ -681,12 +642,3 @@ def _stdin_from_devnull() -> None:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
-
-
-def _mtime(path: str) -> float:
-    try:
-        return os.stat(path).st_mtime
-    except OSError as exc:
-        if exc.errno == errno.ENOENT:
-            return 0.0
-        raise

@@ -1,0 +1,95 @@
+"""What the master does beside spawning and reaping: cheaper, idle mode, chain reload, the
+`touch-*-reload` files and the master FIFO, each in its own module; the master calls this one
+from a few places (start, every check, a child's exit, its select set).
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from polyhost.chain import ChainReload
+from polyhost.cheaper import CheaperControl
+from polyhost.config import option_values
+from polyhost.idle import IdleMode
+from polyhost.listen_queue import queue_of
+from polyhost.log import log
+from polyhost.touch import TouchWatch
+
+if TYPE_CHECKING:
+    from polyhost.master import ChildProc, Master
+
+
+class Supervision:
+    def __init__(self, master: Master) -> None:
+        self.master = master
+        self.cheaper = CheaperControl.from_master(master)
+        self.chain = ChainReload(master)
+        self.idle = IdleMode(master)
+        self.touch = TouchWatch()
+        cfg = master.config
+        self.touch.watch(option_values(cfg, "touch-reload"), self._touched_reload)
+        self.touch.watch(option_values(cfg, "touch-chain-reload"), self._touched_chain)
+        self.touch.watch(option_values(cfg, "touch-workers-reload"), self._touched("worker"))
+        self.touch.watch(option_values(cfg, "touch-mules-reload"), self._touched("mule"))
+        self.touch.watch(option_values(cfg, "touch-spoolers-reload"), self._touched("spooler"))
+
+    def starts_cheap(self, proc: ChildProc) -> bool:
+        """A worker above cheaper-initial is not spawned at start."""
+        return (
+            proc.kind == "worker"
+            and self.cheaper is not None
+            and self.cheaper.starts_cheap(proc.number)
+        )
+
+    def backlog(self) -> int:
+        """Connections waiting in the listen queues (uWSGI's shared->backlog)."""
+        return sum(queue_of(listener.sock)[0] for listener in self.master.listeners)
+
+    def tick(self, now: float) -> None:
+        self.touch.check()
+        self.idle.tick(now)
+        if self.cheaper is not None and not self.idle.cheap and not self.chain.running:
+            self.cheaper.tick(now, self.backlog())
+        self.chain.tick()
+
+    def exited(self, proc: ChildProc, app_load_failed: bool) -> bool:
+        """A child was reaped: True when it must not be respawned (retired, or the chain's
+        replacement that could not load its app)."""
+        if app_load_failed and self.chain.failed(proc):
+            return True
+        if proc.cheap:
+            if proc.kind == "worker":
+                log(f"polyhost worker {proc.number} cheaped.")
+            return True
+        return False
+
+    def wake_fds(self) -> list[int]:
+        return self.idle.wake_fds()
+
+    def on_readable(self, fd: int) -> None:
+        if fd in self.idle.wake_fds():
+            self.idle.wake()
+
+    # -- touch files ---------------------------------------------------------------------------
+    def _touched_reload(self, path: str) -> None:
+        if self.master.state == "running":
+            log(f"*** {path} has been touched... grace them all !!! ***")
+            self.master.begin_reload()
+
+    def _touched_chain(self, path: str) -> None:
+        if self.master.state == "running":
+            log(f"*** {path} has been touched... chain reload !!! ***")
+            self.chain.start()
+
+    def _touched(self, kind: str) -> Callable[[str], None]:
+        def reload(path: str) -> None:
+            if self.master.state != "running":
+                return
+            log(f"*** {path} has been touched... reloading {kind}s !!! ***")
+            for proc in self.master.children:
+                if proc.kind == kind and proc.pid and not proc.cheap:
+                    self.master._stop_worker(proc, signal.SIGHUP)
+
+        return reload

@@ -1,0 +1,163 @@
+"""Cheaper: each algorithm spawns workers under a bounded load and retires them when idle."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from conftest import APPS, free_port, get, wait_for
+
+BASIC = str(APPS / "wsgi" / "basic.py")
+
+
+def read_stats(port: int) -> dict:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return json.loads(data)
+
+
+@contextlib.contextmanager
+def load(port: int, clients: int, path: str = "/sleep?0.3", seconds: float = 30) -> Iterator[list]:
+    """`clients` threads requesting `path` in a loop until the block ends (bounded in time)."""
+    stop = threading.Event()
+    failures: list[str] = []
+
+    def client() -> None:
+        deadline = time.monotonic() + seconds
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                if not get(port, path, timeout=20).startswith(b"HTTP/1.1 200"):
+                    failures.append("not 200")
+            except OSError as exc:
+                failures.append(repr(exc))
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield failures
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+
+
+def statuses(stats_port: int) -> list[str]:
+    return [w["status"] for w in read_stats(stats_port)["workers"]]
+
+
+def start_cheaper(polyhost, *options: str):
+    port, stats_port = free_port(), free_port()
+    inst = polyhost(
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--processes",
+            "3",
+            "--cheaper",
+            "1",
+            "--cheaper-overload",
+            "1",
+            "--stats",
+            f"127.0.0.1:{stats_port}",
+            "--wsgi-file",
+            BASIC,
+            "--disable-logging",
+            *options,
+        ],
+        port=port,
+    )
+    return inst, port, stats_port
+
+
+@pytest.mark.parametrize(
+    ("algo", "options", "clients"),
+    [
+        ("spare", [], 3),
+        ("spare2", ["--cheaper-idle", "1"], 3),
+        ("backlog", ["--listen", "64"], 6),
+        (
+            "busyness",
+            ["--cheaper-busyness-multiplier", "1", "--cheaper-busyness-verbose"],
+            3,
+        ),
+    ],
+)
+def test_cheaper_spawns_under_load_and_retires_when_idle(polyhost, algo, options, clients) -> None:
+    inst, port, stats_port = start_cheaper(polyhost, "--cheaper-algo", algo, *options)
+    assert statuses(stats_port) == ["idle", "cheap", "cheap"]
+    assert inst.log().count("spawned polyhost worker") == 1
+    with load(port, clients) as failures:
+        wait_for(
+            lambda: inst.log().count("spawned polyhost worker") >= 2, 20, f"{algo}: a new worker"
+        )
+        wait_for(
+            lambda: statuses(stats_port).count("cheap") < 2, 10, f"{algo}: the extra worker serving"
+        )
+    assert failures == []
+    wait_for(lambda: "cheaped." in inst.log(), 30, f"{algo}: an idle worker retired")
+    wait_for(lambda: statuses(stats_port).count("cheap") == 2, 30, f"{algo}: back to cheaper = 1")
+    assert get(port, "/").startswith(b"HTTP/1.1 200")
+
+
+def test_fifo_plus_minus_and_cheap_mode_finish_requests(polyhost, tmp_path) -> None:
+    fifo = tmp_path / "fifo"
+    inst, port, stats_port = start_cheaper(
+        polyhost, "--master-fifo", str(fifo), "--cheaper-algo", "spare2", "--cheaper-idle", "60"
+    )
+
+    def send(command: str) -> None:
+        with open(fifo, "w") as pipe:
+            pipe.write(command)
+
+    send("+")
+    wait_for(lambda: statuses(stats_port).count("cheap") == 1, 10, "+ to spawn a worker")
+    send("-")
+    wait_for(lambda: statuses(stats_port).count("cheap") == 2, 10, "- to retire a worker")
+    # C (cheap mode) retires every worker, the busy one after its request
+    result: list[bytes] = []
+    slow = threading.Thread(target=lambda: result.append(get(port, "/sleep?1")))
+    slow.start()
+    wait_for(lambda: "busy" in statuses(stats_port), 10, "the slow request")
+    send("C")
+    inst.wait_log("cheap mode enabled: waiting for socket connection...")
+    slow.join(10)
+    assert result and result[0].startswith(b"HTTP/1.1 200")
+    wait_for(lambda: statuses(stats_port) == ["cheap"] * 3, 10, "every worker retired")
+    # a connection wakes the instance up
+    assert get(port, "/").startswith(b"HTTP/1.1 200")
+    assert statuses(stats_port).count("cheap") == 2
+
+
+def test_idle_goes_cheap_and_die_on_idle_stops(polyhost) -> None:
+    inst, port, stats_port = start_cheaper(polyhost, "--idle", "1")
+    get(port, "/")
+    inst.wait_log("workers have been inactive for more than 1 seconds")
+    wait_for(lambda: statuses(stats_port) == ["cheap"] * 3, 10, "idle cheap mode")
+    assert get(port, "/").startswith(b"HTTP/1.1 200")
+    port = free_port()
+    dying = polyhost(
+        ["--http-socket", f"127.0.0.1:{port}", "--wsgi-file", BASIC, "--idle=1", "--die-on-idle"],
+        port=port,
+    )
+    assert dying.proc.wait(15) == 0
+    assert "die-on-idle" in dying.log()
+
+
+def test_cheaper_not_below_processes_is_a_startup_error(polyhost) -> None:
+    port = free_port()
+    inst = polyhost(
+        ["--http-socket", f"127.0.0.1:{port}", "--processes", "2", "--cheaper", "2"],
+        port=port,
+        ready=False,
+    )
+    assert inst.proc.wait(15) == 1
+    assert "cheaper = 2 (command line) must be lower than processes/workers = 2" in inst.log()
