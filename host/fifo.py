@@ -99,9 +99,12 @@ class MasterFifo:
         slot = self.slot
         for command in data.decode("latin-1"):
             self.run(command)
-        if self.slot != slot:  # the new path takes over after this batch
-            self.close()
+        if self.slot != slot:  # the new path takes over after this batch; writers of the
+            self.close()  # old one get ENOENT instead of blocking on a FIFO nobody reads
+            with contextlib.suppress(OSError):
+                os.unlink(self.paths[slot])
             self.open()
+            log(f"active master fifo is now {self.path}")
 
     def run(self, command: str) -> None:
         action = self.commands.get(command)
@@ -118,7 +121,6 @@ class MasterFifo:
             log(f"master-fifo: there is no fifo number {slot} ({len(self.paths)} configured)")
             return
         self.slot = slot
-        log(f"active master fifo is now {self.path}")
 
     def _cheaper_delta(self, delta: int) -> None:
         cheaper = self.master.supervision.cheaper

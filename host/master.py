@@ -579,6 +579,7 @@ class Master:
             version=__version__,
             pid=self.pid,
             sockets=[listener.stats() for listener in self.listeners],
+            listen_queue=self.supervision.backlog(),
             apps=apps,
             caches=self.fabric.stats()["caches"],
             spoolers=spoolers,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from polyhost.config import option_values
+from polyhost.listen_queue import queue_of
 
 if TYPE_CHECKING:
     from polyhost.config import Config
@@ -56,11 +57,12 @@ class Listener:
         return self.name, ""
 
     def stats(self) -> dict[str, object]:
+        queue, max_queue = queue_of(self.sock)
         return {
             "name": self.name,
             "proto": self.proto,
-            "queue": 0,
-            "max_queue": 0,
+            "queue": queue,
+            "max_queue": max_queue,
             "shared": int(self.shared),
             "can_offload": 0,
         }

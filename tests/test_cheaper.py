@@ -11,6 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from polyhost.listen_queue import queue_of
+
 from conftest import APPS, free_port, get, wait_for
 
 BASIC = str(APPS / "wsgi" / "basic.py")
@@ -161,3 +163,15 @@ def test_cheaper_not_below_processes_is_a_startup_error(polyhost) -> None:
     )
     assert inst.proc.wait(15) == 1
     assert "cheaper = 2 (command line) must be lower than processes/workers = 2" in inst.log()
+
+
+def test_listen_queue_is_read_from_tcp_info() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        clients = [socket.create_connection(server.getsockname(), timeout=5) for _ in range(3)]
+        try:
+            wait_for(lambda: queue_of(server) == (3, 8), 5, "3 connections queued out of 8")
+        finally:
+            for client in clients:
+                client.close()
