@@ -113,6 +113,7 @@ class Master:
             log(f"config: {warning}")
         try:
             self.supervision = Supervision(self)
+            self.supervision.phase("asap")
         except ValueError as exc:
             raise StartupError(str(exc)) from exc
         try:
@@ -130,7 +131,9 @@ class Master:
             how = "inherited" if self.reloads else "bound to"
             log(f"{listener.proto} socket {how} {listener.name} fd {listener.sock.fileno()}")
         self._write_pidfile("pidfile")
+        self._phase("as-root")
         self._drop_privileges()
+        self._phase("as-user")
         self._write_pidfile("pidfile2")
         if cfg.get("logto2"):
             open_logfile(str(cfg.get("logto2")))
@@ -156,7 +159,9 @@ class Master:
         try:
             specs = app_specs(cfg)
             self.dispatcher = Dispatcher.from_specs(ctx, specs)
+            self.supervision.phase("pre-app")
             self.dispatcher.load(preload=True)
+            self.supervision.phase("post-app")
         except (AppLoadError, ValueError) as exc:
             raise StartupError(str(exc)) from exc
         self.specs = specs
@@ -190,6 +195,7 @@ class Master:
             signal.signal(sig, self._enqueue)
         gc.collect()
         gc.freeze()
+        self._phase("master-start")
         self._plan_children()
         for child in self.children:
             if self.supervision.starts_cheap(child):
@@ -197,6 +203,7 @@ class Master:
                 self.board.worker(child.number).set_cheap(True)
             else:
                 self.spawn(child)
+        self.supervision.started()
 
     def _plan_children(self) -> None:
         """Workers, then mules, then spoolers; each keeps its control channel across respawns."""
@@ -239,6 +246,12 @@ class Master:
         self.listeners.append(Listener(path, "uwsgi", sock, None, created))
         self.gateway_backend = path
 
+    def _phase(self, name: str) -> None:
+        try:
+            self.supervision.phase(name)
+        except ValueError as exc:
+            raise StartupError(str(exc)) from exc
+
     def _mode(self) -> str:
         if self.numproc == 1 and self.threads == 1:
             return "single process"
@@ -274,6 +287,7 @@ class Master:
                 self._close_master_fds(child)
                 set_process_title(self.config, child.name)
                 self.fabric.enter_child(child.pair.child)
+                self.supervision.phase("post-fork")
                 code = self._child_body(child)
             except BaseException as exc:  # the child must never return into the master
                 log_exception(f"{child.name} crashed:", exc)
@@ -330,6 +344,7 @@ class Master:
                 return
             proc = next((p for p in self.children if p.pid == pid), None)
             if proc is None:
+                self.supervision.reaped(pid)
                 continue
             if proc.kind == "worker":
                 self.board.worker(proc.number).exited()
@@ -446,6 +461,7 @@ class Master:
                 break
             if self.state == "workers-reload" and not any(p.stopping for p in self.workers):
                 self.state = "running"
+        self.supervision.finish(reloading=self.state == "reloading")
         if self.state == "reloading":
             self.reexec()
         self.cleanup(vacuum=True)

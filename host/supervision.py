@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from polyhost.chain import ChainReload
 from polyhost.cheaper import CheaperControl
 from polyhost.config import option_values
+from polyhost.daemons import Daemons
+from polyhost.hooks import HookError, run_phase
 from polyhost.idle import IdleMode
 from polyhost.listen_queue import queue_of
 from polyhost.log import log
@@ -27,6 +29,7 @@ class Supervision:
         self.cheaper = CheaperControl.from_master(master)
         self.chain = ChainReload(master)
         self.idle = IdleMode(master)
+        self.daemons = Daemons(master.config, lambda: master.begin_stop(graceful=True))
         self.touch = TouchWatch()
         cfg = master.config
         self.touch.watch(option_values(cfg, "touch-reload"), self._touched_reload)
@@ -34,6 +37,26 @@ class Supervision:
         self.touch.watch(option_values(cfg, "touch-workers-reload"), self._touched("worker"))
         self.touch.watch(option_values(cfg, "touch-mules-reload"), self._touched("mule"))
         self.touch.watch(option_values(cfg, "touch-spoolers-reload"), self._touched("spooler"))
+
+    def phase(self, name: str) -> None:
+        """Run a hook phase (exec-*/hook-*); a failure is a start-up error (ValueError)."""
+        try:
+            run_phase(self.master.config, name)
+        except HookError as exc:
+            raise ValueError(str(exc)) from exc
+
+    def started(self) -> None:
+        """The workers are spawned: the attached daemons follow."""
+        self.daemons.start()
+
+    def finish(self, reloading: bool) -> None:
+        """Every worker is gone, the master re-execs or exits."""
+        self.daemons.stop(reloading)
+        run_phase(self.master.config, "as-user-atexit")
+
+    def reaped(self, pid: int) -> None:
+        """A child that is no worker, mule or spooler was reaped (an attached daemon)."""
+        self.daemons.reaped(pid)
 
     def starts_cheap(self, proc: ChildProc) -> bool:
         """A worker above cheaper-initial is not spawned at start."""
@@ -49,6 +72,8 @@ class Supervision:
 
     def tick(self, now: float) -> None:
         self.touch.check()
+        if self.master.state == "running":
+            self.daemons.tick()
         self.idle.tick(now)
         if self.cheaper is not None and not self.idle.cheap and not self.chain.running:
             self.cheaper.tick(now, self.backlog())

@@ -106,7 +106,7 @@ def test_available_options_are_exactly_the_implemented_ones() -> None:
         ("http", "http"),
         ("emperor", "emperor"),
         ("route", "router"),
-        ("cheaper", "cheaper"),
+        ("legion-attach-daemon", "legion"),
     ):
         option = find_option(name)
         assert option is not None and not option.available, name
@@ -799,16 +799,16 @@ def test_bool_words(tmp_path: Path) -> None:
 def test_options_not_available_yet_are_kept_and_reported(tmp_path: Path) -> None:
     path = ini(
         tmp_path,
-        "go-load = app.so\nemperor = /etc/vassals\ncheaper = 2\n"
+        "go-load = app.so\nemperor = /etc/vassals\nlegion-attach-daemon = x cmd\n"
         "py-autoreload = 2\nplugins = python3,gccgo\n",
     )
     cfg = load(path)
     assert cfg.get("go-load") == ["app.so"] and cfg.get("emperor") == ["/etc/vassals"]
-    assert cfg.get("cheaper") == 2
+    assert cfg.get("legion-attach-daemon") == ["x cmd"]
     assert cfg.warnings == [
         f"{path}:2: option 'go-load' needs the Go runtime, which is not available yet",
         f"{path}:3: option 'emperor' needs the Emperor, which is not available yet",
-        f"{path}:4: option 'cheaper' needs the cheaper (adaptive workers) subsystem,"
+        f"{path}:4: option 'legion-attach-daemon' needs the Legion subsystem,"
         " which is not available yet",
         f"{path}:5: option 'py-autoreload' is not available yet in polyhost;"
         " it is accepted and ignored",
