@@ -188,6 +188,7 @@ class Master:
                 self.stats_snapshot,
                 http=bool(cfg.get("stats-http")),
                 minified=bool(cfg.get("stats-minified")),
+                pages=self.supervision.metrics_pages(),
             )
             self.stats_server.start()
             log(f"stats server enabled on {stats}")
@@ -596,6 +597,7 @@ class Master:
             pid=self.pid,
             sockets=[listener.stats() for listener in self.listeners],
             listen_queue=self.supervision.backlog(),
+            metrics=self.supervision.stats_metrics(),
             apps=apps,
             caches=self.fabric.stats()["caches"],
             spoolers=spoolers,

@@ -32,6 +32,9 @@ HTTP_HEAD = (
     b"\r\n"
 )
 
+#: an HTTP page besides the stats JSON: () -> (content type, body)
+Page = Callable[[], tuple[bytes, bytes]]
+
 #: seconds a stats client gets to send its HTTP request / to read the document (socket-timeout)
 CLIENT_TIMEOUT = 4.0
 
@@ -64,6 +67,7 @@ def build_stats(
     mules: Sequence[dict[str, object]] = (),
     locks: Sequence[dict[str, int]] | None = None,
     no_cores: bool = False,
+    metrics: dict[str, dict[str, object]] | None = None,
 ) -> dict[str, object]:
     """The stats document. `apps` are App.stats() of the loaded apps (the same in every worker);
     each worker's apps[] gets that worker's requests/exceptions from the board. `caches` items
@@ -83,6 +87,8 @@ def build_stats(
         "cwd": os.getcwd(),
         "locks": list(locks),
     }
+    if metrics is not None:
+        doc["metrics"] = metrics
     if caches:
         doc["caches"] = list(caches)
     doc["sockets"] = list(sockets)
@@ -164,8 +170,14 @@ class StatsServer:
         snapshot: Callable[[], dict[str, object]],
         http: bool = False,
         minified: bool = False,
+        pages: dict[str, Page] | None = None,
+        default_page: Page | None = None,
     ) -> None:
+        """`pages` answer HTTP requests for their path (stats-http; `/metrics`), `default_page`
+        every other one instead of the stats JSON."""
         self.address = address
+        self.pages = pages or {}
+        self.default_page = default_page
         self.snapshot = snapshot
         self.http = http
         self.minified = minified
@@ -253,13 +265,26 @@ class StatsServer:
         client.settimeout(CLIENT_TIMEOUT)
         try:
             if self.http:
-                client.recv(4096)  # the request itself is not looked at, as uWSGI
+                request = client.recv(4096)  # only the path is looked at (uWSGI: nothing)
+                page = self.pages.get(_request_path(request), self.default_page)
+                if page is not None:
+                    content_type, body = page()
+                    client.sendall(HTTP_HEAD.replace(b"application/json", content_type) + body)
+                    return
                 client.sendall(HTTP_HEAD)
             client.sendall(encode_stats(self.snapshot(), self.minified))
         except OSError:
             pass  # the client went away or was too slow: nothing to tell it
         except Exception as exc:
             log(f"stats server {self.address}: building the stats failed: {exc!r}")
+
+
+def _request_path(request: bytes) -> str:
+    """The path of an HTTP request line (`GET /metrics?x HTTP/1.1` -> `/metrics`), "" if none."""
+    parts = request.split(b"\r\n", 1)[0].split(b" ")
+    if len(parts) < 2:
+        return ""
+    return parts[1].split(b"?", 1)[0].decode("latin-1")
 
 
 def _remove_stale_socket(path: str) -> None:

@@ -17,6 +17,11 @@ from polyhost.hooks import HookError, run_phase
 from polyhost.idle import IdleMode
 from polyhost.listen_queue import queue_of
 from polyhost.log import log
+from polyhost.metrics import MetricStore
+from polyhost.process import CURRENT
+from polyhost.prometheus import CONTENT_TYPE, render
+from polyhost.rpc.registry import REGISTRY
+from polyhost.stats import Page, StatsServer
 from polyhost.touch import TouchWatch
 
 if TYPE_CHECKING:
@@ -30,6 +35,9 @@ class Supervision:
         self.chain = ChainReload(master)
         self.idle = IdleMode(master)
         self.daemons = Daemons(master.config, lambda: master.begin_stop(graceful=True))
+        self.metrics = CURRENT.metrics = MetricStore.from_config(master.config)
+        REGISTRY.on_call = lambda: self.metrics.inc("core.rpc_calls")
+        self.metrics_server: StatsServer | None = None
         self.touch = TouchWatch()
         cfg = master.config
         self.touch.watch(option_values(cfg, "touch-reload"), self._touched_reload)
@@ -46,17 +54,43 @@ class Supervision:
             raise ValueError(str(exc)) from exc
 
     def started(self) -> None:
-        """The workers are spawned: the attached daemons follow."""
+        """The workers are spawned: the attached daemons and the metrics endpoint follow."""
         self.daemons.start()
+        address = self.master.config.get("metrics")
+        if address:
+            page = self.metrics_pages()["/metrics"]
+            self.metrics_server = StatsServer(
+                str(address), self.master.stats_snapshot, http=True, default_page=page
+            )
+            self.metrics_server.start()
+            log(f"metrics (Prometheus) enabled on {self.metrics_server.bound_address}")
 
     def finish(self, reloading: bool) -> None:
         """Every worker is gone, the master re-execs or exits."""
+        if self.metrics_server is not None:
+            self.metrics_server.close()
         self.daemons.stop(reloading)
         run_phase(self.master.config, "as-user-atexit")
 
     def reaped(self, pid: int) -> None:
         """A child that is no worker, mule or spooler was reaped (an attached daemon)."""
         self.daemons.reaped(pid)
+
+    def metrics_pages(self) -> dict[str, Page]:
+        """`/metrics` (Prometheus) on the stats socket with stats-http."""
+        master = self.master
+
+        def page() -> tuple[bytes, bytes]:
+            runtimes = {i: spec.runtime for i, spec in enumerate(master.specs)}
+            return CONTENT_TYPE, render(master.stats_snapshot(), runtimes, self.metrics)
+
+        return {"/metrics": page}
+
+    def stats_metrics(self) -> dict[str, dict[str, object]] | None:
+        """The stats JSON's `metrics` (enable-metrics or a `metric`, unless stats-no-metrics)."""
+        cfg = self.master.config
+        wanted = cfg.get("enable-metrics") or option_values(cfg, "metric")
+        return self.metrics.stats() if wanted and not cfg.get("stats-no-metrics") else None
 
     def starts_cheap(self, proc: ChildProc) -> bool:
         """A worker above cheaper-initial is not spawned at start."""

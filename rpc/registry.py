@@ -29,6 +29,8 @@ class Registry:
     functions: dict[bytes, tuple[str, object]] = field(default_factory=dict)
     invokers: dict[str, Invoker] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: called at each call (the metrics count RPC calls)
+    on_call: Callable[[], object] | None = None
 
     def install_invoker(self, runtime: str, invoker: Invoker) -> None:
         self.invokers[runtime] = invoker
@@ -56,6 +58,8 @@ class Registry:
                 f"(registered: {known})"
             )
         runtime, handle = entry
+        if self.on_call is not None:
+            self.on_call()
         invoker = self.invokers.get(runtime)
         if invoker is None:
             raise RpcError(

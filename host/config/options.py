@@ -164,6 +164,10 @@ AVAILABLE = frozenset(
         "hook-master-start",
         "hook-post-fork",
         "hook-as-user-atexit",
+        "enable-metrics",
+        "metric",
+        "metrics",
+        "stats-no-metrics",
         "pidfile",
         "pidfile2",
         "chdir",
@@ -1341,6 +1345,12 @@ OPTIONS: tuple[Option, ...] = (
         _o("stats-http", FLAG, "answer stats with HTTP headers"),
         _o("stats-minified", FLAG, "minify the stats json", aliases=("stats-min",)),
         _o("enable-metrics", FLAG, "enable metrics subsystem"),
+        _o(
+            "metrics",
+            STR,
+            "polyhost: serve the Prometheus text format on ADDR (host:port or a unix path)",
+            metavar="ADDR",
+        ),
         _o("metric", LIST, "add a custom metric"),
         _o(
             "metric-threshold",
