@@ -6,11 +6,14 @@ Both sides run the same timed loops (MEASURE below) on a `cache2 = name=bench,it
 `CacheSet.get` here) with the same arguments. Rounds alternate between the two; the ratio is
 taken within each round (so a busy or throttled machine hurts both alike) and the report gives
 the medians over the rounds. Target (issue 6): get/set from Python at
-least 0.5x uWSGI's.
+least 0.5x uWSGI's. With `--redis`, a third series runs the same loops on a cache with
+`backend=redis://` (a real redis-server on a loopback port, started here): what sharing the
+cache across hosts costs against the local LMDB cache (issue 19).
 
-    .venv/bin/python bench/cache_ops.py [--calls N] [--rounds R]
+    .venv/bin/python bench/cache_ops.py [--calls N] [--rounds R] [--redis]
 
-Needs `uwsgi` with its python3 plugin (bench/setup.sh). Prints a markdown report.
+Needs `uwsgi` with its python3 plugin (bench/setup.sh), and redis-server for --redis. Prints a
+markdown report.
 """
 
 from __future__ import annotations
@@ -146,10 +149,11 @@ def measure_uwsgi(port: int, calls: int) -> dict[str, float]:
     return rates
 
 
-def measure_polyhost(calls: int, directory: str) -> dict[str, float]:
+def measure_polyhost(calls: int, directory: str, backend: str = "") -> dict[str, float]:
     from polyhost.fabric.cache import CacheSet, parse_cache2
 
-    caches = CacheSet([parse_cache2(CACHE2, "bench")], directory)
+    cache2 = f"{CACHE2},backend={backend}" if backend else CACHE2
+    caches = CacheSet([parse_cache2(cache2, "bench")], directory)
     try:
         namespace: dict[str, Any] = {}
         exec(MEASURE, namespace)
@@ -179,23 +183,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=200_000, help="calls per operation")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (best kept)")
+    parser.add_argument("--redis", action="store_true", help="also a cache on redis-server")
     args = parser.parse_args()
     if not shutil.which("uwsgi"):
         raise SystemExit("uwsgi is not installed: run `sudo bash bench/setup.sh`")
     uwsgi_runs: list[dict[str, float]] = []
     polyhost_runs: list[dict[str, float]] = []
-    with tempfile.TemporaryDirectory(prefix="cache-bench-") as tmp, uwsgi_server(Path(tmp)) as port:
+    redis_runs: list[dict[str, float]] = []
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="cache-bench-"))
+        port = stack.enter_context(uwsgi_server(Path(tmp)))
+        backend = stack.enter_context(redis_server(Path(tmp))) if args.redis else ""
+        caches_dir = os.path.join(tmp, "caches")
         measure_uwsgi(port, 10_000)  # warm-up
-        measure_polyhost(10_000, os.path.join(tmp, "caches"))
-        for round_number in range(args.rounds):
-            for name, rates, runs in (
-                ("uWSGI", measure_uwsgi(port, args.calls), uwsgi_runs),
+        measure_polyhost(10_000, caches_dir)
+        series: list[tuple[str, Callable[[], dict[str, float]], list[dict[str, float]]]] = [
+            ("uWSGI", lambda: measure_uwsgi(port, args.calls), uwsgi_runs),
+            ("polyhost", lambda: measure_polyhost(args.calls, caches_dir), polyhost_runs),
+        ]
+        if backend:
+            redis_calls = max(1, args.calls // 10)  # a network round trip per call
+            series.append(
                 (
-                    "polyhost",
-                    measure_polyhost(args.calls, os.path.join(tmp, "caches")),
-                    polyhost_runs,
-                ),
-            ):
+                    "polyhost redis",
+                    lambda: measure_polyhost(redis_calls, caches_dir, backend),
+                    redis_runs,
+                )
+            )
+        for round_number in range(args.rounds):
+            for name, run, runs in series:
+                rates = run()
                 runs.append(rates)
                 shown = ", ".join(f"{op} {rate:,.0f}" for op, rate in rates.items())
                 print(f"round {round_number + 1} {name}: {shown}", file=sys.stderr)
@@ -218,6 +235,52 @@ def main() -> None:
             f" | {statistics.median(run[op] for run in polyhost_runs):,.0f}"
             f" | {ratio:.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) | {verdict} |"
         )
+    if redis_runs:
+        print(f"\n## The same loops on `{CACHE2},backend=redis://127.0.0.1:PORT/0`\n")
+        print("| operation | local LMDB ops/s | Redis ops/s | Redis / LMDB | Redis / uWSGI |")
+        print("|---|---:|---:|---:|---:|")
+        for op in uwsgi_runs[0]:
+            local = statistics.median(run[op] for run in polyhost_runs)
+            remote = statistics.median(run[op] for run in redis_runs)
+            theirs = statistics.median(run[op] for run in uwsgi_runs)
+            print(
+                f"| {op} | {local:,.0f} | {remote:,.0f} | {remote / local:.3f}x"
+                f" | {remote / theirs:.3f}x |"
+            )
+
+
+@contextlib.contextmanager
+def redis_server(workdir: Path) -> Iterator[str]:
+    """A redis-server on a loopback port, no persistence; stopped by its PID. Yields its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is not installed: apt-get install redis-server")
+    port = free_port()
+    command = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--dir",
+        str(workdir),
+    ]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("redis-server did not start")
+            time.sleep(0.05)
+        print(f"Redis: {' '.join(command)}", file=sys.stderr)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 if __name__ == "__main__":

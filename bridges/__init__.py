@@ -1,1 +1,2 @@
-"""Language runtimes: one folder per language, each registering itself for a modifier1."""
+"""Language runtimes: one folder per language, each declaring its Runtime class, which the
+catalog (`polyhost.catalog`) lists."""

@@ -11,7 +11,6 @@ pool). Nothing here knows Perl or Ruby: a runtime describes its child with a
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import socket
@@ -78,7 +77,6 @@ OUTPUT_LINES_KEPT = 40
 CallHandler = Callable[[bytes, list[bytes]], list[bytes]]
 
 _PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 class CallError(Exception):
@@ -188,9 +186,12 @@ def die_with_parent(parent_pid: int) -> Callable[[], None]:
 
     PR_SET_PDEATHSIG fires when the spawning *thread* exits; workers keep their threads for life.
     """
+    import ctypes  # here, before the fork: not in every process that lists the runtimes
+
+    libc = ctypes.CDLL(None, use_errno=True)
 
     def setup() -> None:
-        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent_pid:  # the worker died before prctl took effect
             os._exit(1)
 
@@ -314,11 +315,25 @@ class Channel:
         return f"{program.runtime} app {program.app} failed to load: {text}"
 
     def exited(self) -> bool:
-        """The child is gone. Asked before every request, so the waitpid runs only once the
-        child's output pipe has closed (it does when the child exits)."""
+        """The child is gone. Asked before every request: true once the child's output pipe
+        has closed and it was reaped, or once its end of the socketpair is closed (a child
+        killed a moment ago, before the thread reading its output saw the pipe close)."""
         if self.proc is None:
             return True
-        return self._output_closed and self.proc.poll() is not None
+        if self._output_closed and self.proc.poll() is not None:
+            return True
+        return self._peer_closed()
+
+    def _peer_closed(self) -> bool:
+        """The child's end of the socketpair is closed (one non-blocking peek, no wait)."""
+        if self._sock is None:
+            return True
+        try:
+            return self._sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
 
     # -- requests ----------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 Each language adapter only names its child program, its interpreter, the library the child needs
 (and the Debian packages providing both) and the CONFIG entries its options turn into. The
 children's CALLs go to the fabric's op table; RPC functions, signal handlers and spooler
-functions they register are invoked back through CALLs into the app's child.
+functions they register are invoked back through the app's `ChildHooks`: CALLs into its child.
 """
 
 from __future__ import annotations
@@ -16,10 +16,42 @@ from typing import ClassVar
 from polyhost.bridges.channel import CallError, CallHandler, ChannelPool, ChildProgram
 from polyhost.config import option_values
 from polyhost.dispatch import App, AppLoadError, Runtime
-from polyhost.fabric import ops, signals
+from polyhost.fabric import ops
+from polyhost.fabric.hooks import HOOKS, RuntimeHooks
 from polyhost.protocol.uwsgi import encode_array
 from polyhost.request import Request, Responder
-from polyhost.rpc.registry import REGISTRY, RpcError
+from polyhost.rpc.registry import RpcError
+
+
+class ChildHooks(RuntimeHooks):
+    """The fabric's calls into what one app's children registered: each is a CALL into a ready
+    child of the app (RPC functions by name, signal handlers by number, its spooler function)."""
+
+    def __init__(self, runtime: str, pool: ChannelPool) -> None:
+        self.runtime = runtime
+        self.pool = pool
+
+    def _call(self, op: bytes, args: list[bytes]) -> list[bytes]:
+        try:
+            return self.pool.ready_channel().call(op, args)
+        except CallError as exc:
+            raise RpcError(f"{self.runtime} app: {exc}") from None
+
+    def call_rpc(self, handle: object, args: list[bytes]) -> bytes:
+        result = self._call(b"rpc", [handle, *args])  # type: ignore[list-item]
+        return result[0] if result else b""
+
+    def run_signal(self, handle: object, num: int) -> None:
+        self._call(b"signal", [str(num).encode()])
+
+    def run_spooler(self, task: dict[bytes, bytes], body: bytes, task_name: bytes) -> object:
+        pairs = [
+            (b"spooler_task_name", task_name),
+            *task.items(),
+            *([(b"body", body)] if body else []),
+        ]
+        result = self._call(b"spooler", [encode_array(item for pair in pairs for item in pair)])
+        return int(result[0]) if result and result[0].lstrip(b"-").isdigit() else -1
 
 
 class ChildRuntime(Runtime):
@@ -36,6 +68,10 @@ class ChildRuntime(Runtime):
     library_package: ClassVar[str]
     #: seconds a child may take to load its app
     load_timeout: ClassVar[float] = 60.0
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.debian_packages = (cls.interpreter_package, cls.library_package)
 
     def log(self, line: str) -> None:
         """The log of the process hosting the runtime now (the worker's after fork)."""
@@ -56,35 +92,6 @@ class ChildRuntime(Runtime):
                 raise CallError(str(exc)) from None
 
         return answer
-
-    def install_invokers(self, owner: str, pool: ChannelPool) -> None:
-        """Calls into what the app's children registered: RPC, signal handlers, spooler."""
-
-        def invoke(op: bytes, args: list[bytes]) -> list[bytes]:
-            try:
-                return pool.ready_channel().call(op, args)
-            except CallError as exc:
-                raise RpcError(f"{self.name} app: {exc}") from None
-
-        def rpc(handle: object, args: list[bytes]) -> bytes:
-            result = invoke(b"rpc", [handle, *args])  # type: ignore[list-item]
-            return result[0] if result else b""
-
-        def signal(handle: object, num: int) -> None:
-            invoke(b"signal", [str(num).encode()])
-
-        def spooler(task: dict[bytes, bytes], body: bytes, task_name: bytes) -> int:
-            pairs = [
-                (b"spooler_task_name", task_name),
-                *task.items(),
-                *([(b"body", body)] if body else []),
-            ]
-            result = invoke(b"spooler", [encode_array(item for pair in pairs for item in pair)])
-            return int(result[0]) if result and result[0].lstrip(b"-").isdigit() else -1
-
-        REGISTRY.install_invoker(owner, rpc)
-        signals.HANDLERS.install_invoker(owner, signal)
-        ops.SPOOLER_INVOKERS[owner] = spooler
 
     def child_config(self) -> list[tuple[str, str]]:
         """CONFIG entries from this runtime's options (library paths, requires...)."""
@@ -142,7 +149,7 @@ class ChildRuntime(Runtime):
                     self.fabric_calls(owner),
                     self.ctx.threads,
                 )
-                self.install_invokers(owner, pool)
+                HOOKS.install(owner, ChildHooks(self.name, pool))
                 apps.append(
                     App(
                         id=first_id + index,

@@ -41,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if config.get("daemonize") and not os.environ.get("UWSGI_RELOADS"):
         _daemonize()
+    if config.get("emperor"):
+        from polyhost.emperor import run_emperor
+
+        return run_emperor(config)
     from polyhost.master import Master
 
     return Master(config).run()

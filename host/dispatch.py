@@ -1,13 +1,13 @@
-"""modifier1 (+modifier2) -> runtime registry, mountpoints, and the clear errors when none fits.
+"""modifier1 (+modifier2) and mountpoint -> app, and the clear errors when none fits.
 
-Runtimes (one per language, in bridges/) subclass `Runtime` and are listed in `RUNTIMES`; the
-dispatcher asks each whether the config names apps for it, and routes every request to one
-`App`. The worker loop only ever calls `Dispatcher.select` and `Dispatcher.serve_app`.
+Runtimes (one per language, in bridges/) subclass `Runtime`, declaring themselves in its class
+attributes, and are listed in the catalog (`polyhost.catalog`); the dispatcher makes one of each
+runtime the config names apps for, and routes every request to one `App`. The worker loop only
+ever calls `Dispatcher.select` and `Dispatcher.serve_app`.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import time
 from abc import ABC, abstractmethod
@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
+from polyhost.catalog import CATALOG
 from polyhost.request import Request, Responder, simple_error
 
 if TYPE_CHECKING:
@@ -74,24 +75,59 @@ class AppSpec:
     target: str
     mountpoint: str = ""
     origin: str = "command line"
+    #: the option that named it ("wsgi-file", "module", "mount"): a runtime may read a target
+    #: differently by option (Python: `wsgi-file` is always a file, `module` only if it exists)
+    option: str = ""
 
 
 class Runtime(ABC):
-    """A language runtime. Subclasses set the class attributes and implement the hooks."""
+    """A language runtime, declared once in its bridge: the class attributes say what it is
+    (the catalog, `polyhost.catalog`, reads them) and the methods serve its apps."""
 
+    #: the runtime's name: `AppSpec.runtime`, its options' component in the option table
     name: ClassVar[str]
+    #: the language and the interface its apps are written to ("Perl", "PSGI")
+    language: ClassVar[str]
+    interface: ClassVar[str] = ""
     modifier1: ClassVar[int]
-    #: the option that configures an app of this runtime (for "no app for modifier1 N" errors)
-    option: ClassVar[str]
-    #: True when the runtime can be loaded before fork (Python); JVM/CLR never can
-    preload_in_master: ClassVar[bool] = False
+    #: modifier2 values that pick among its apps (JVM: 0 JWSGI, 1 Ring); () when it ignores it
+    modifier2: ClassVar[tuple[int, ...]] = ()
+    #: options that name one app of this runtime at the default mountpoint, in config order
+    app_options: ClassVar[tuple[str, ...]] = ()
     #: file suffixes a `mount /x=FILE` picks this runtime for
     suffixes: ClassVar[tuple[str, ...]] = ()
+    #: what it needs installed: Debian packages and PyPI distributions
+    debian_packages: ClassVar[tuple[str, ...]] = ()
+    pypi_packages: ClassVar[tuple[str, ...]] = ()
+    #: True when the runtime can be loaded before fork (Python); JVM/CLR never can
+    preload_in_master: ClassVar[bool] = False
 
     def __init__(self, ctx: RuntimeContext, specs: list[AppSpec]) -> None:
         self.ctx = ctx
         self.specs = specs
         self.apps: list[App] = []
+
+    @classmethod
+    def claims(cls, target: str) -> bool:
+        """True when `mount /x=TARGET` names an app of this runtime by its form (by default:
+        its suffix). Two runtimes claiming one target is a start-up error."""
+        return target.lower().endswith(cls.suffixes) if cls.suffixes else False
+
+    @classmethod
+    def takes_unclaimed(cls, target: str) -> bool:
+        """True when this runtime serves a `mount` target no runtime claims (CGI: a directory
+        or an executable; Python: a module name)."""
+        return False
+
+    @classmethod
+    def title(cls) -> str:
+        """How --help and the option reports name it: "Perl (PSGI)"."""
+        return f"{cls.language} ({cls.interface})" if cls.interface else cls.language
+
+    @classmethod
+    def short_title(cls) -> str:
+        """How the log names it: "Perl/PSGI"."""
+        return f"{cls.language}/{cls.interface}" if cls.interface else cls.language
 
     @abstractmethod
     def load(self, first_id: int) -> list[App]:
@@ -109,85 +145,13 @@ class Runtime(ABC):
         """Release children and resources at worker exit."""
 
 
-#: runtime name -> "module:Class" of every runtime polyhost has (or will have)
-RUNTIMES: dict[str, str] = {
-    "python": "polyhost.bridges.python.wsgi:WsgiRuntime",
-    "psgi": "polyhost.bridges.perl.adapter:PsgiRuntime",
-    "lua": "polyhost.bridges.lua.adapter:LuaRuntime",
-    "rack": "polyhost.bridges.ruby.adapter:RackRuntime",
-    "jvm": "polyhost.bridges.jvm.adapter:JvmRuntime",
-    "cgi": "polyhost.bridges.cgi.adapter:CgiRuntime",
-    "php": "polyhost.bridges.php.adapter:PhpRuntime",
-    "mono": "polyhost.bridges.mono.adapter:MonoRuntime",
-}
-
-#: modifier1 -> (runtime name, option that provides it) for the "no app" message
-MODIFIER_NAMES: dict[int, tuple[str, str]] = {
-    0: ("Python/WSGI", "wsgi-file, module or mount"),
-    5: ("Perl/PSGI", "psgi"),
-    6: ("Lua/WSAPI", "lua"),
-    7: ("Ruby/Rack", "rack"),
-    8: ("JVM (JWSGI/Ring)", "jwsgi or ring-app"),
-    9: ("CGI", "cgi"),
-    14: ("PHP", "php-docroot or php-app"),
-    15: ("Mono/ASP.NET", "mono-app"),
-    173: ("RPC", "an RPC function (register_rpc)"),
-}
-
-#: file suffixes that pick a runtime for `mount /x=FILE`
-SUFFIXES: dict[str, tuple[str, ...]] = {
-    "python": (".py", ".wsgi"),
-    "psgi": (".psgi", ".pl"),
-    "rack": (".ru",),
-    "lua": (".lua", ".ws"),
-    "jvm": (".clj", ".jar"),
-    "php": (".php",),
-    "cgi": (".cgi",),
-}
+#: modifier1 values the fabric answers without an app, for the "no app" message
+FABRIC_MODIFIERS: dict[int, tuple[str, str]] = {173: ("RPC", "an RPC function (register_rpc)")}
 
 
-def runtime_class(name: str) -> type[Runtime]:
-    """The Runtime class of `name`; a runtime this build lacks is a clear AppLoadError."""
-    module_name, _, class_name = RUNTIMES[name].partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        raise AppLoadError(
-            f"the {name} runtime is not available yet in this polyhost version"
-        ) from None
-    cls: type[Runtime] = getattr(module, class_name)
-    return cls
-
-
-def runtime_for_target(target: str) -> str:
-    """The runtime of `mount /x=TARGET`, from the target's form.
-
-    A file picks by suffix (an executable without one is CGI); a directory holding an ASP.NET
-    app (web.config, *.aspx) is Mono, one with PHP files is PHP, another is a CGI directory;
-    `Assembly.dll:Class` is a Mono handler, `Class:method` with a capitalised class is JWSGI,
-    any other `module[:callable]` is Python.
-    """
-    lowered = target.lower()
-    for name, suffixes in SUFFIXES.items():
-        if lowered.endswith(suffixes):
-            return name
-    if os.path.isdir(target):
-        entries = os.listdir(target)
-        if "web.config" in entries or any(e.endswith((".aspx", ".ashx")) for e in entries):
-            return "mono"
-        if any(e.endswith(".php") for e in entries):
-            return "php"
-        return "cgi"
-    if os.path.isfile(target) and os.access(target, os.X_OK):
-        return "cgi"
-    module, _, _ = target.partition(":")
-    if ":" in target and module.lower().endswith(".dll"):
-        return "mono"
-    if ":" in target and module.rpartition(".")[2][:1].isupper():
-        return "jvm"
-    return "python"
+def either(options: tuple[str, ...]) -> str:
+    """("a", "b", "c") -> "a, b or c"."""
+    return " or ".join(filter(None, (", ".join(options[:-1]), *options[-1:])))
 
 
 def split_mount(value: str) -> tuple[str, str]:
@@ -214,10 +178,7 @@ class Dispatcher:
             by_runtime.setdefault(spec.runtime, []).append(spec)
         runtimes = []
         for name, group in by_runtime.items():
-            try:
-                runtimes.append(runtime_class(name)(ctx, group))
-            except AppLoadError as exc:
-                raise AppLoadError(f"{group[0].origin}: {group[0].target!r}: {exc}") from None
+            runtimes.append(CATALOG.get(name)(ctx, group))
         no_default = bool(ctx.config.get("no-default-app"))
         return cls(ctx, runtimes, default_app_fallback=not no_default)
 
@@ -260,7 +221,8 @@ class Dispatcher:
             candidates = [
                 a
                 for a in self.apps
-                if a.modifier1 == mod1 and (mod1 != 8 or a.modifier2 == request.modifier2)
+                if a.modifier1 == mod1
+                and (not a.runtime.modifier2 or a.modifier2 == request.modifier2)
             ]
         if not candidates:
             return None
@@ -310,7 +272,7 @@ class Dispatcher:
             serve_http_form(request, responder)
             return
         if app is None:
-            name, option = MODIFIER_NAMES.get(request.modifier1, ("unknown", "a matching app"))
+            name, option = self.missing(request.modifier1)
             self.ctx.log(
                 f"no app for modifier1 {request.modifier1} ({name}): configure {option}, "
                 f"or set http-socket-modifier1 / uwsgi_modifier1 to a loaded runtime "
@@ -328,12 +290,34 @@ class Dispatcher:
         app.requests += 1
         app.runtime.handle(app, request, responder)
 
+    @staticmethod
+    def missing(modifier1: int) -> tuple[str, str]:
+        """What serves `modifier1` and the option that would configure it, for the log."""
+        runtime = CATALOG.by_modifier1(modifier1)
+        if runtime is not None:
+            return runtime.short_title(), either(runtime.app_options)
+        return FABRIC_MODIFIERS.get(modifier1, ("unknown", "a matching app"))
+
     def describe(self) -> str:
         if not self.apps:
             return "none"
         return ", ".join(
             f"{a.runtime.name}({a.modifier1}) at {a.mountpoint or '/'}" for a in self.apps
         )
+
+
+_CHDIR_DONE: list[str] = []
+
+
+def apply_chdir(config: Config, inherited: bool = False) -> None:
+    """The `chdir` option, once per process tree (as uWSGI, before sockets and apps of every
+    runtime): the master does it first; a runtime loaded without a master does it itself.
+    `inherited`: the process started in that directory already (a re-exec'd master)."""
+    chdir = config.get("chdir")
+    if chdir and not _CHDIR_DONE:
+        if not inherited:
+            chdir_to(str(chdir))
+        _CHDIR_DONE.append(os.getcwd())
 
 
 def chdir_to(path: str) -> None:

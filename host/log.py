@@ -52,3 +52,16 @@ def open_logfile(path: str) -> None:
 def ctime(epoch: float | None = None) -> str:
     """uWSGI's log date: `Mon Nov 23 15:37:51 2026`."""
     return time.ctime(epoch)
+
+
+def printable(text: str) -> str:
+    """Client-supplied text made safe for one log line: every control character (CR, LF, ESC,
+    C1 ...) written as a \\xNN (or \\uNNNN) escape, so a request cannot forge or split lines."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escape(c) for c in text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

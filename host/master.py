@@ -19,15 +19,20 @@ from typing import TYPE_CHECKING
 
 from polyhost import __version__
 from polyhost.apps import app_specs
+from polyhost.catalog import CATALOG
 from polyhost.config import option_values
-from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext, runtime_class
+from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext, apply_chdir
+from polyhost.emperor.link import EmperorLink
 from polyhost.fabric.control import ControlPair
 from polyhost.fabric.processes import run_mule, run_spooler
+from polyhost.fabric.redis_url import redacted
 from polyhost.fabric.setup import Fabric
 from polyhost.fabric.signals import Target
 from polyhost.fifo import FifoError, MasterFifo
+from polyhost.lifeline import die_with_parent
 from polyhost.log import log, log_exception, open_logfile, set_log_date
 from polyhost.process import CURRENT
+from polyhost.router.announcer import Announcer, ConfigError
 from polyhost.scoreboard import Scoreboard
 from polyhost.sockets import INHERIT_ENV, Listener, SocketError, export_fds, open_listeners
 from polyhost.static import StaticFiles
@@ -96,7 +101,11 @@ class Master:
         self.sig_queue: list[int] = []
         self.deadline = 0.0
         self.stats_server: StatsServer | None = None
+        self.announcer: Announcer | None = None
+        self.routers: dict[str, int] = {}
+        self.routers_only = False
         self.exit_code = 0
+        self.emperor: EmperorLink | None = None
 
     # -- start -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -105,12 +114,21 @@ class Master:
         if logto:
             open_logfile(str(logto))
         set_log_date(cfg.get("log-date"))
+        self.emperor = EmperorLink.from_env(cfg)
+        if self.emperor is not None:
+            self.emperor.keep_stdin_socket(cfg)
         if not cfg.get("honour-stdin"):
             _stdin_from_devnull()
         set_process_title(cfg, "master")
         log(f"*** Starting polyhost {__version__} (uWSGI 2.0.21 compatible) (pid: {self.pid}) ***")
         for warning in cfg.warnings:
             log(f"config: {warning}")
+        if cfg.get("chdir") and not self.reloads:
+            log(f"chdir() to {cfg.get('chdir')}")
+        try:  # a re-exec'd master is there already
+            apply_chdir(cfg, inherited=bool(self.reloads))
+        except AppLoadError as exc:
+            raise StartupError(f"{cfg.origin('chdir')}: {exc}") from exc
         try:
             self.supervision = Supervision(self)
             self.supervision.phase("asap")
@@ -120,9 +138,12 @@ class Master:
             self.listeners = open_listeners(cfg, log)
         except (SocketError, OSError) as exc:
             raise StartupError(str(exc)) from exc
+        if self.emperor is not None:
+            self.listeners += self.emperor.extra_listeners()
         if cfg.get("rpc-grpc"):
             self._open_gateway_backend()
-        if not self.listeners:
+        self._check_routers()
+        if not self.listeners and not self.routers:
             log(
                 "*** no socket configured (socket, http-socket or fastcgi-socket): "
                 "the instance serves nothing ***"
@@ -165,7 +186,9 @@ class Master:
         except (AppLoadError, ValueError) as exc:
             raise StartupError(str(exc)) from exc
         self.specs = specs
-        if not specs and not self.serves_static and cfg.get("need-app"):
+        # an instance that is only a router has no workers, so no app to need
+        self.routers_only = bool(self.routers and not specs and not self.listeners)
+        if not specs and not self.serves_static and cfg.get("need-app") and not self.routers_only:
             raise StartupError(
                 "no app configured (wsgi-file, module, mount, static-map ...): nothing to "
                 "serve. Set one, or need-app = false to start an empty instance"
@@ -209,6 +232,9 @@ class Master:
     def _plan_children(self) -> None:
         """Workers, then mules, then spoolers; each keeps its control channel across respawns."""
         plan = [("worker", wid, "") for wid in range(1, self.numproc + 1)]
+        if self.routers_only:
+            plan = []
+        plan += [("fastrouter", n, "") for n in range(1, self.routers.get("fastrouter", 0) + 1)]
         plan += [("mule", spec.id, spec.script) for spec in self.fabric.mule_list]
         per_dir = max(1, int(self.config.get("spooler-processes") or 1))
         plan += [
@@ -230,6 +256,20 @@ class Master:
                     idle=(lambda s=slot: s.status == "idle") if slot else (lambda: True),
                 )
             )
+
+    def _check_routers(self) -> None:
+        """Router processes to start and node-side subscriptions, checked before any fork."""
+        cfg = self.config
+        self.routers: dict[str, int] = {}
+        try:
+            if option_values(cfg, "fastrouter"):  # asyncio is loaded only where a router runs
+                from polyhost.router import fastrouter
+
+                fastrouter.check_config(cfg)
+                self.routers["fastrouter"] = max(1, int(cfg.get("fastrouter-processes") or 1))
+            self.announcer = Announcer.from_config(cfg, [ls.name for ls in self.listeners])
+        except (ValueError, ConfigError) as exc:  # RouterConfigError is a ValueError
+            raise StartupError(str(exc)) from exc
 
     @property
     def workers(self) -> list[ChildProc]:
@@ -265,19 +305,7 @@ class Master:
                 pidfile.write(f"{self.pid}\n")
 
     def _drop_privileges(self) -> None:
-        if os.getuid() != 0:
-            return
-        gid, uid = self.config.get("gid"), self.config.get("uid")
-        if gid:
-            import grp
-
-            os.setgid(int(gid) if str(gid).isdigit() else grp.getgrnam(str(gid)).gr_gid)
-        if uid:
-            import pwd
-
-            os.setuid(int(uid) if str(uid).isdigit() else pwd.getpwnam(str(uid)).pw_uid)
-        if not uid:
-            log("*** WARNING: you are running polyhost as root !!! (use the uid option) ***")
+        drop_privileges(self.config)
 
     # -- workers ----------------------------------------------------------------------------
     def spawn(self, child: ChildProc) -> None:
@@ -285,6 +313,7 @@ class Master:
         if pid == 0:
             code = 1
             try:
+                die_with_parent(self.pid)
                 self._close_master_fds(child)
                 set_process_title(self.config, child.name)
                 self.fabric.enter_child(child.pair.child)
@@ -318,6 +347,10 @@ class Master:
             from polyhost.rpc.grpc_gateway import serve
 
             return serve(child.arg, self.gateway_backend)
+        if child.kind == "fastrouter":
+            from polyhost.router import fastrouter
+
+            return fastrouter.run(self.config)
         return run_spooler(self.config, self.dispatcher, self.fabric, child.arg)
 
     def _target(self, child: ChildProc) -> Target:
@@ -326,7 +359,8 @@ class Master:
     def _close_master_fds(self, me: ChildProc) -> None:
         for sig in SIG_NAMES:
             signal.signal(sig, signal.SIG_DFL)
-        for fd in (self.sig_r, self.sig_w, self.fifo.fd):
+        emperor_fd = self.emperor.fd if self.emperor is not None else -1
+        for fd in (self.sig_r, self.sig_w, self.fifo.fd, emperor_fd):
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
@@ -457,7 +491,10 @@ class Master:
                 next_check = now + 0.25
                 self.check_workers()
                 self.supervision.tick(now)
+                self._check_emperor()
             self.fabric.tick()
+            if self.announcer is not None and self.state == "running":
+                self.announcer.tick()
             if self.state not in ("running", "workers-reload") and self._finish_transition():
                 break
             if self.state == "workers-reload" and not any(p.stopping for p in self.workers):
@@ -489,6 +526,8 @@ class Master:
         return False
 
     def begin_stop(self, graceful: bool) -> None:
+        if self.announcer is not None and self.state != "stopping":
+            self.announcer.unsubscribe()
         self.state = "stopping"
         self.pending.clear()
         self.deadline = time.time() + (self.reload_mercy if graceful else 3)
@@ -563,6 +602,17 @@ class Master:
     def handle_chld(self) -> None:
         """Children are reaped every cycle."""
 
+    def _check_emperor(self) -> None:
+        """A vassal reports to its Emperor and obeys it (polyhost.emperor.link)."""
+        if self.emperor is None or not self.emperor.alive:
+            return
+        busy = lambda: any(self.board.worker(p.number).status == "busy" for p in self.workers)  # noqa: E731
+        command = self.emperor.poll(self.board, busy)
+        if command == "reload" and self.state == "running":
+            self.begin_reload()
+        elif command in ("stop", "graceful-stop") and self.state != "stopping":
+            self.begin_stop(graceful=command == "graceful-stop")
+
     # -- stats and cleanup ----------------------------------------------------------------
     def stats_snapshot(self) -> dict[str, object]:
         apps = []
@@ -571,7 +621,7 @@ class Master:
             apps.append(
                 {
                     "id": index,
-                    "modifier1": runtime_class(spec.runtime).modifier1,
+                    "modifier1": CATALOG.get(spec.runtime).modifier1,
                     "mountpoint": spec.mountpoint,
                     "startup_time": int(loaded.startup_time) if loaded else 0,
                     "requests": 0,
@@ -581,7 +631,7 @@ class Master:
             )
         spoolers = [
             {
-                "dir": c.arg,
+                "dir": redacted(c.arg),
                 "pid": c.pid,
                 "tasks": self.fabric.router.spooler_tasks.get(c.arg, 0),
                 "respawns": c.respawns,
@@ -654,6 +704,49 @@ def set_process_title(config: Config, role: str) -> None:
     import setproctitle
 
     setproctitle.setproctitle(title)
+
+
+def drop_privileges(config: Config) -> None:
+    """`gid` then `uid` when root; without root a uid/gid naming someone else is refused."""
+    gid, uid = config.get("gid"), config.get("uid")
+    if os.getuid() != 0:
+        _refuse_other_user(uid, gid)
+        return
+    if gid:
+        import grp
+
+        os.setgroups([])  # no root supplementary groups left behind
+        os.setgid(int(gid) if str(gid).isdigit() else grp.getgrnam(str(gid)).gr_gid)
+    if uid:
+        import pwd
+
+        os.setuid(int(uid) if str(uid).isdigit() else pwd.getpwnam(str(uid)).pw_uid)
+    if not uid:
+        log("*** WARNING: you are running polyhost as root !!! (use the uid option) ***")
+
+
+def _refuse_other_user(uid: object, gid: object) -> None:
+    """Not root (e.g. a tyrant vassal): a uid/gid naming someone else cannot be honoured."""
+    import grp
+    import pwd
+
+    for option, value, current, lookup in (
+        ("uid", uid, os.getuid(), lambda v: pwd.getpwnam(v).pw_uid),
+        ("gid", gid, os.getgid(), lambda v: grp.getgrnam(v).gr_gid),
+    ):
+        if not value:
+            continue
+        text = str(value)
+        try:
+            wanted = int(text) if text.isdigit() else lookup(text)
+        except KeyError:
+            raise StartupError(f"{option} = {text}: no such user or group") from None
+        if wanted != current:
+            raise StartupError(
+                f"{option} = {text}: this instance runs as {option} {current} without root "
+                f"privileges and cannot switch to {wanted} (a tyrant vassal runs as the owner "
+                "of its file; remove the option or chown the file)"
+            )
 
 
 def _stdin_from_devnull() -> None:

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from polyhost.log import printable
+
 #: uWSGI truncates its log packet at 4096 bytes and then logs a minimal line instead
 MAX_LINE = 4096
 
@@ -73,7 +75,8 @@ def _micros(info: RequestInfo) -> int:
 
 
 def _request_var(name: str) -> Callable[[RequestInfo], str]:
-    return lambda info: info.vars.get(name, "")
+    """A request var as the client sent it, control characters escaped."""
+    return lambda info: printable(info.vars.get(name, ""))
 
 
 def _ltime(info: RequestInfo) -> str:
@@ -130,7 +133,7 @@ FORMAT_VARIABLES: dict[str, Callable[[RequestInfo], str]] = {
 
 def _logvar(name: str) -> Callable[[RequestInfo], str]:
     """An unknown name is a request log variable (uwsgi.set_logvar), "-" when unset."""
-    return lambda info: info.logvars.get(name, "") if info.logvars else ""
+    return lambda info: printable(info.logvars.get(name, "")) if info.logvars else ""
 
 
 def _variable(name: str, ftime: str | None) -> Callable[[RequestInfo], str]:
@@ -211,11 +214,14 @@ class RequestLogger:
         via = _VIA.get(info.via, " ")
         tail = f"=> generated {info.size} bytes in {rt} {unit}{via}"
         vars_ = info.vars
-        line = (
-            f"{head} {vars_.get('REMOTE_ADDR', '')} ({vars_.get('REMOTE_USER', '')}) "
+        client = (
+            f"{vars_.get('REMOTE_ADDR', '')} ({vars_.get('REMOTE_USER', '')}) "
             f"{{{info.vars_count} vars in {info.vars_size} bytes}} [{date}] "
             f"{vars_.get('REQUEST_METHOD', '')} {vars_.get('REQUEST_URI', '')} {tail}"
-            f"({vars_.get('SERVER_PROTOCOL', '')} {info.status}) {info.headers} headers in "
+            f"({vars_.get('SERVER_PROTOCOL', '')} {info.status})"
+        )
+        line = (
+            f"{head} {printable(client)} {info.headers} headers in "
             f"{info.hsize} bytes ({info.switches} switches on core {info.core})"
         )
         if len(line) + 1 <= MAX_LINE:

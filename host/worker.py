@@ -20,22 +20,18 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from polyhost import websocket
 from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext
 from polyhost.fabric import signals
 from polyhost.fabric.packets import serve_packet
-from polyhost.log import log, log_exception
+from polyhost.log import log, log_exception, printable
 from polyhost.process import CURRENT
 from polyhost.protocol import sockio
+from polyhost.protocol.connection import Connection, WireResponder
 from polyhost.protocol.fastcgi import FastCgiConnection
-from polyhost.protocol.http import (
-    RECV_SIZE,
-    HttpConnection,
-    HttpError,
-    HttpResponder,
-    error_response,
-)
+from polyhost.protocol.http import RECV_SIZE, HttpConnection, HttpError, error_response
 from polyhost.protocol.uwsgi import PacketError
-from polyhost.protocol.uwsgi_conn import UwsgiConnection, UwsgiResponder
+from polyhost.protocol.uwsgi_conn import UwsgiConnection
 from polyhost.reqlog import RequestInfo, RequestLogger
 from polyhost.request import (
     BytesBody,
@@ -65,12 +61,10 @@ class Core:
     """A request slot (one per thread): what harakiri needs to answer the client."""
 
     deadline: float = 0.0
-    sock: socket.socket | None = None
-    responder: HttpResponder | UwsgiResponder | None = None
+    conn: Connection | None = None
+    request: Request | None = None
+    responder: WireResponder | None = None
     fired: bool = False
-
-
-Connection = HttpConnection | UwsgiConnection | FastCgiConnection
 
 
 class Worker:
@@ -93,6 +87,7 @@ class Worker:
         self.pid = os.getpid()
         self.threads = max(1, int(config.get("threads") or 1))
         self.buffer_size = int(config.get("buffer-size") or 4096)
+        self.limit_post = int(config.get("limit-post") or 0)
         self.socket_timeout = float(config.get("socket-timeout") or 4)
         self.keepalive_timeout = max(self.socket_timeout, 15.0)
         self.harakiri = int(config.get("harakiri") or 0)
@@ -249,6 +244,7 @@ class Worker:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 conn: Connection = HttpConnection(
                     sock,
+                    listener.name,
                     peer,
                     listener.server_addr,
                     self.buffer_size,
@@ -257,11 +253,12 @@ class Worker:
                 )
             elif listener.proto == "uwsgi":
                 conn = UwsgiConnection(
-                    sock, self.buffer_size, listener.modifiers, self.socket_timeout
+                    sock, listener.name, self.buffer_size, listener.modifiers, self.socket_timeout
                 )
             else:
-                conn = FastCgiConnection(sock, listener.modifiers, self.socket_timeout)
-            conn.listener = listener  # type: ignore[union-attr]
+                conn = FastCgiConnection(
+                    sock, listener.name, self.buffer_size, listener.modifiers, self.socket_timeout
+                )
             fd = sock.fileno()
             self.conns[fd] = conn
             self.idle_since[fd] = time.monotonic()
@@ -280,11 +277,14 @@ class Worker:
         except HttpError as exc:
             self._refuse(conn, exc.status, exc.reason)
             return False
-        except (PacketError, ValueError) as exc:
-            log(f"bad request on {conn.listener.name}: {exc}")  # type: ignore[union-attr]
+        except ClientGone:
             self._drop(conn)
             return False
-        except ClientGone:
+        except Exception as exc:  # a malformed head (or a parser bug) closes it, never the worker
+            kind = (
+                "bad request" if isinstance(exc, PacketError | ValueError) else "unparsable input"
+            )
+            log(f"{kind} on {conn.listener}: {printable(str(exc))}")
             self._drop(conn)
             return False
         if conn.ready:
@@ -294,8 +294,7 @@ class Worker:
         return False
 
     def _refuse(self, conn: Connection, status: int, reason: str) -> None:
-        addr = getattr(conn, "remote_addr", "")
-        log(f"HTTP {status} to {addr} on {conn.listener.name}: {reason}")  # type: ignore[union-attr]
+        log(f"HTTP {status} to {conn.remote_addr} on {conn.listener}: {printable(reason)}")
         with contextlib.suppress(OSError):
             conn.sock.send(error_response(status, reason))
         self._drop(conn)
@@ -350,7 +349,7 @@ class Worker:
 
     def _resume(self, conn: Connection) -> None:
         """Back to the loop after serving: keep-alive, or close."""
-        if conn.closed or getattr(conn, "done", False) or self.stopping:
+        if conn.closed or conn.done or self.stopping:
             self._drop(conn)
             return
         try:
@@ -367,10 +366,10 @@ class Worker:
             while conn.ready and not conn.closed:
                 request = conn.ready.popleft()
                 if not self._handle(conn, request, core):
-                    conn.done = True  # type: ignore[union-attr]
+                    conn.done = True
                     return
         except HttpError as exc:
-            conn.done = True  # type: ignore[union-attr]
+            conn.done = True
             with contextlib.suppress(OSError):
                 conn.sock.send(error_response(exc.status, exc.reason))
 
@@ -383,17 +382,13 @@ class Worker:
                 with contextlib.suppress(ClientGone):
                     sockio.send_all(conn.sock, reply, self.socket_timeout)
             return False
-        if isinstance(conn, HttpConnection):
-            responder: HttpResponder | UwsgiResponder = HttpResponder(conn, request)
-        elif isinstance(conn, UwsgiConnection):
-            responder = UwsgiResponder(conn, request)
-        else:
-            responder = conn.responder(request)
+        responder = conn.responder(request)
         conn.served += 1
+        websocket.bind(conn.sock, request, responder)
         if self.stopping:
             responder.keep_alive = False  # tell the client before we close
         slot = self.cores[core]
-        slot.sock, slot.responder, slot.fired = conn.sock, responder, False
+        slot.conn, slot.request, slot.responder, slot.fired = conn, request, responder, False
         slot.deadline = time.time() + self.harakiri if self.harakiri else 0.0
         if slot.deadline:
             with self.watchdog:
@@ -404,6 +399,10 @@ class Worker:
         failed = False
         keep = False
         try:
+            if self.limit_post and (request.content_length or 0) > self.limit_post:
+                raise BodyOverLimit(
+                    f"{request.content_length} bytes over limit-post {self.limit_post}"
+                )
             if self.post_buffering:
                 self._buffer_body(request)
             if self.static is None or not self.static.serve(request, responder):
@@ -418,6 +417,15 @@ class Worker:
                 f"client {request.vars.get('REMOTE_ADDR', '')} gone while serving "
                 f"{request.vars.get('REQUEST_URI', '')}: {exc}"
             )
+        except BodyOverLimit as exc:  # refused before a byte of the body was read
+            log(
+                f"request body of {request.vars.get('REMOTE_ADDR', '')} for "
+                f"{printable(request.vars.get('REQUEST_URI', ''))} refused: {exc}"
+            )
+            responder.keep_alive = False
+            with contextlib.suppress(Exception):
+                simple_error(responder, 413)
+                responder.finish()
         except ResponseAborted:
             failed = True  # the runtime logged why; closing the connection tells the client
         except Exception as exc:  # a bug in a runtime: log it, answer 500, keep the worker
@@ -428,7 +436,7 @@ class Worker:
                 responder.finish()
         finally:
             slot.deadline = 0.0
-            slot.sock = slot.responder = None
+            slot.conn = slot.request = slot.responder = None
         end = time.time()
         exception = failed or (app is not None and app.exceptions > exceptions_before)
         self.requests += 1
@@ -466,7 +474,7 @@ class Worker:
     def _log_request(
         self,
         request: Request,
-        responder: HttpResponder | UwsgiResponder,
+        responder: WireResponder,
         app_id: int,
         core: int,
         end: float,
@@ -547,20 +555,16 @@ class Worker:
 
     @staticmethod
     def _answer_504(core: Core) -> None:
-        responder, sock = core.responder, core.sock
-        if responder is None or sock is None or responder.started:
+        conn, request, responder = core.conn, core.request, core.responder
+        if conn is None or request is None or responder is None or responder.started:
             return
-        if isinstance(responder, UwsgiResponder):
-            proto = responder.request.vars.get("SERVER_PROTOCOL", "HTTP/1.1")
-            data = (
-                f"{proto} 504 Gateway Timeout\r\nContent-Type: text/plain\r\n"
-                "Connection: close\r\n\r\nharakiri: the request took too long\n"
-            ).encode()
-        else:
-            data = error_response(504, "the request took too long (harakiri)")
         with contextlib.suppress(OSError):
-            os.write(sock.fileno(), data)
-            sock.shutdown(socket.SHUT_RDWR)
+            os.write(conn.sock.fileno(), conn.harakiri_reply(request))
+            conn.sock.shutdown(socket.SHUT_RDWR)
+
+
+class BodyOverLimit(Exception):
+    """The declared request body is over `limit-post`: answered 413 without reading it."""
 
 
 def _rss_bytes() -> int:

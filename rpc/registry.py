@@ -1,8 +1,8 @@
 """The per-process RPC registry: name -> (runtime, handle), called from any language.
 
 Every worker loads every app, so every function exists in every worker and a local call runs in
-the caller's own process, in whichever runtime registered it. Arguments and results are bytes
-(uWSGI semantics). Runtimes install an invoker that knows how to call their handles.
+the caller's own process, in whichever runtime registered it, through that owner's hooks
+(`polyhost.fabric.hooks`). Arguments and results are bytes (uWSGI semantics).
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from polyhost.fabric.hooks import HOOKS, RuntimeHooks
+
 #: uWSGI's limits: names are < 256 bytes, at most 255 arguments
 MAX_NAME = 255
 MAX_ARGS = 255
-
-Invoker = Callable[[object, list[bytes]], bytes]
 
 
 class RpcError(Exception):
@@ -24,16 +24,12 @@ class RpcError(Exception):
 
 @dataclass
 class Registry:
-    """Functions registered in this process, and how each runtime calls its own."""
+    """Functions registered in this process: name -> (owner, handle)."""
 
     functions: dict[bytes, tuple[str, object]] = field(default_factory=dict)
-    invokers: dict[str, Invoker] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: called at each call (the metrics count RPC calls)
     on_call: Callable[[], object] | None = None
-
-    def install_invoker(self, runtime: str, invoker: Invoker) -> None:
-        self.invokers[runtime] = invoker
 
     def register(self, name: bytes | str, runtime: str, handle: object) -> None:
         key = name.encode() if isinstance(name, str) else bytes(name)
@@ -60,13 +56,13 @@ class Registry:
         runtime, handle = entry
         if self.on_call is not None:
             self.on_call()
-        invoker = self.invokers.get(runtime)
-        if invoker is None:
+        hooks = HOOKS.get(runtime)
+        if hooks is None:
             raise RpcError(
                 f"RPC function {key.decode('latin-1')!r} belongs to the {runtime} "
                 "runtime, which is not running in this process"
             )
-        return invoker(handle, args)
+        return hooks.call_rpc(handle, args)
 
 
 def check_call(name: bytes, args: list[bytes]) -> None:
@@ -91,13 +87,14 @@ def to_bytes(value: object) -> bytes:
     return str(value).encode("utf-8")
 
 
+class OwnFunctions(RuntimeHooks):
+    """The registry's own functions, owned by "polyhost": Python callables of the arguments."""
+
+    def call_rpc(self, handle: object, args: list[bytes]) -> bytes:
+        return to_bytes(handle(*args))  # type: ignore[operator]
+
+
 REGISTRY = Registry()
-
-
-def _invoke_python(handle: object, args: list[bytes]) -> bytes:
-    return to_bytes(handle(*args))  # type: ignore[operator]
-
-
-REGISTRY.install_invoker("python", _invoke_python)
+HOOKS.install("polyhost", OwnFunctions())
 #: what the gRPC gateway's List asks the workers (hidden from rpc_list)
-REGISTRY.register(b"__polyhost_rpc_list__", "python", lambda: b"\n".join(REGISTRY.names()))
+REGISTRY.register(b"__polyhost_rpc_list__", "polyhost", lambda: b"\n".join(REGISTRY.names()))

@@ -21,6 +21,7 @@ from polyhost.protocol.uwsgi import (
     unpack_header,
 )
 from polyhost.request import Request, Responder, simple_error
+from polyhost.rpc.nodes import NodeUnreachable, is_group, node_groups
 from polyhost.rpc.registry import REGISTRY, Registry, RpcError, check_call
 
 RPC_MODIFIER1 = 173
@@ -51,13 +52,20 @@ def _read_exact(sock: socket.socket, size: int) -> bytes:
 
 
 def call_remote(node: str, name: bytes, args: list[bytes], timeout: float = 30.0) -> bytes:
-    """Call `name` on the instance listening at `node` (host:port, /unix/path, @abstract)."""
+    """Call `name` on the instance listening at `node` (host:port, /unix/path, @abstract), or
+    on one node of the `rpc-nodes` group `group:NAME`."""
+    if is_group(node):
+        return node_groups().call_any(node, lambda one: call_remote(one, name, args, timeout))
     check_call(name, args)
     payload = encode_array([name, *args])
     if len(payload) > MAX_PACKET:
         raise RpcError(f"RPC call of {name.decode('latin-1')!r}: arguments total over 64 KiB")
     try:
-        with connect(node, timeout) as sock:
+        sock = connect(node, timeout)
+    except OSError as exc:
+        raise NodeUnreachable(f"RPC {name.decode('latin-1')!r} on {node} failed: {exc}") from exc
+    try:
+        with sock:
             sock.sendall(pack_header(RPC_MODIFIER1, len(payload), 0) + payload)
             header = sock.recv(4, socket.MSG_WAITALL)
             if len(header) < 4:

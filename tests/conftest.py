@@ -42,7 +42,14 @@ def wait_for(predicate: Callable[[], object], timeout: float = 15.0, what: str =
 class Instance:
     """A running `polyhost` process with its log file."""
 
-    def __init__(self, args: list[str], tmp: Path, port: int | None, cwd: Path | None) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        tmp: Path,
+        port: int | None,
+        cwd: Path | None,
+        program: list[str] = POLYHOST,
+    ) -> None:
         self.args = args
         self.port = port
         #: the uwsgi-protocol port, for instances started by `serving(..., uwsgi_socket=True)`
@@ -50,7 +57,7 @@ class Instance:
         self.log_path = tmp / f"polyhost-{port or os.getpid()}-{time.monotonic_ns()}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [*POLYHOST, *args],
+            [*program, *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=cwd or ROOT,
@@ -105,17 +112,22 @@ class Instance:
 
 @contextlib.contextmanager
 def serving(
-    tmp: Path, args: list[str], uwsgi_socket: bool = False, timeout: float = 20.0
+    tmp: Path,
+    args: list[str],
+    uwsgi_socket: bool = False,
+    timeout: float = 20.0,
+    program: list[str] = POLYHOST,
 ) -> Iterator[Instance]:
-    """A ready polyhost with `args` on a fresh 127.0.0.1 HTTP port (and a uwsgi socket on
-    `uwsgi_port` when asked for); it must exit with status 0 when the block ends."""
+    """A ready polyhost (or `program`, a script that runs polyhost) with `args` on a fresh
+    127.0.0.1 HTTP port (and a uwsgi socket on `uwsgi_port` when asked for); it must exit with
+    status 0 when the block ends."""
     port = free_port()
     sockets = ["--http-socket", f"127.0.0.1:{port}"]
     uwsgi_port = None
     if uwsgi_socket:
         uwsgi_port = free_port()
         sockets += ["--socket", f"127.0.0.1:{uwsgi_port}"]
-    inst = Instance([*sockets, *args], tmp, port, None)
+    inst = Instance([*sockets, *args], tmp, port, None, program)
     inst.uwsgi_port = uwsgi_port
     try:
         inst.wait_ready(timeout)
@@ -167,6 +179,19 @@ def http_request(port: int, raw: bytes, timeout: float = 10.0) -> bytes:
                 break
             chunks.append(data)
         return b"".join(chunks)
+
+
+def uwsgi_request(port: int, env: dict[str, str], body: bytes = b"", mod1: int = 0) -> bytes:
+    """One request over the uwsgi protocol (as nginx `uwsgi_pass`); returns the raw answer."""
+    from polyhost.protocol.uwsgi import encode_vars, pack_header
+
+    block = encode_vars(env)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(pack_header(mod1, len(block), 0) + block + body)
+        chunks = []
+        while data := sock.recv(65536):
+            chunks.append(data)
+    return b"".join(chunks)
 
 
 def get(

@@ -60,19 +60,19 @@ def test_reload_on_rss(polyhost, tmp_path: Path) -> None:
     app = tmp_path / "grow.py"
     app.write_text(
         "HOARD = []\n\ndef application(e, sr):\n"
-        "    HOARD.append(bytearray(40 * 1024 * 1024))\n"
+        "    HOARD.append(bytearray(64 * 1024 * 1024))\n"
         "    sr('200 OK', [('Content-Type', 'text/plain')])\n"
         "    import os\n    return [str(os.getpid()).encode()]\n"
     )
     port = free_port()
     inst = polyhost(
-        ["--http-socket", f"127.0.0.1:{port}", "--reload-on-rss", "60", "--wsgi-file", str(app)],
+        ["--http-socket", f"127.0.0.1:{port}", "--reload-on-rss", "100", "--wsgi-file", str(app)],
         port=port,
     )
     first = split_response(get(port, "/"))[2]
     second = split_response(get(port, "/"))[2]
     assert first == second
-    inst.wait_log("is over reload-on-rss (60 MiB): recycling")
+    inst.wait_log("is over reload-on-rss (100 MiB): recycling")
     wait_for(lambda: split_response(get(port, "/"))[2] != first, 10, "a fresh worker")
 
 

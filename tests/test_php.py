@@ -25,6 +25,7 @@ from bridge_support import (
 )
 
 from polyhost.bridges.php.adapter import PhpRuntime
+from polyhost.bridges.python.hooks import install_python_hooks
 from polyhost.dispatch import AppLoadError, AppSpec, RuntimeContext
 from polyhost.request import Request
 from polyhost.rpc.registry import REGISTRY
@@ -187,6 +188,7 @@ def test_users_own_auto_prepend_file_still_runs(tmp_path: Path) -> None:
 
 def test_uwsgi_functions(php) -> None:  # type: ignore[no-untyped-def]
     # the fabric in this test process: an RPC function, no cache, no master for signals
+    install_python_hooks()
     REGISTRY.register(b"hello", "python", lambda arg: b"hello " + arg)
     try:
         api = as_json(call(php, "/api.php"))

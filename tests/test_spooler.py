@@ -23,16 +23,15 @@ from pathlib import Path
 
 import pytest
 
+from polyhost.bridges.python.spool_decorators import SpoolDecorators, python_spooler_handler
 from polyhost.fabric.spooler import (
     SPOOL_IGNORE,
     SPOOL_OK,
     SPOOL_RETRY,
-    SpoolDecorators,
     Spooler,
     SpoolError,
     decode_spool_file,
     encode_spool_file,
-    python_spooler_handler,
     spool,
 )
 

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from polyhost.protocol.uwsgi import encode_vars, pack_header
+from polyhost.protocol.uwsgi import pack_header
 
-from conftest import APPS, Instance, free_port, get, split_response
+from conftest import APPS, Instance, free_port, get, split_response, uwsgi_request
 from nginx_helper import Nginx
 
 
@@ -36,16 +36,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
         yield inst
     finally:
         assert inst.stop() == 0
-
-
-def uwsgi_request(port: int, env: dict[str, str], body: bytes = b"", mod1: int = 0) -> bytes:
-    block = encode_vars(env)
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(pack_header(mod1, len(block), 0) + block + body)
-        chunks = []
-        while data := sock.recv(65536):
-            chunks.append(data)
-    return b"".join(chunks)
 
 
 BASE = {

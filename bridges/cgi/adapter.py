@@ -78,9 +78,15 @@ class CgiRuntime(Runtime):
     """CGI programs: a process per request, stdin and stdout streamed."""
 
     name = "cgi"
+    language = "CGI"
     modifier1 = 9
-    option = "cgi"
+    app_options = ("cgi",)
     suffixes = (".cgi",)
+
+    @classmethod
+    def takes_unclaimed(cls, target: str) -> bool:
+        """A directory of CGI programs, or one executable."""
+        return os.path.isdir(target) or (os.path.isfile(target) and os.access(target, os.X_OK))
 
     def __init__(self, ctx: RuntimeContext, specs: list[AppSpec]) -> None:
         super().__init__(ctx, specs)

@@ -12,7 +12,6 @@ operations and registers RPC functions and signal handlers through the worker's 
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import re
 import shutil
@@ -20,11 +19,10 @@ import subprocess
 import tempfile
 import threading
 import time
-import zipfile
 from http import HTTPStatus
 from itertools import chain
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from polyhost import UWSGI_COMPAT_VERSION
 from polyhost.config import option_values
@@ -110,9 +108,20 @@ class JvmRuntime(Runtime):
     """`--jwsgi Class:method`, `--ring-app ns:fn` (+ `--ring-load f.clj`), mounts of .clj/.jar."""
 
     name = "jvm"
+    language = "JVM"
+    interface = "JWSGI/Ring"
     modifier1 = 8
-    option = "jwsgi / ring-app"
-    suffixes: ClassVar[tuple[str, ...]] = (".clj", ".jar")
+    modifier2 = (0, 1)  # JWSGI, Ring
+    app_options = ("jwsgi", "ring-app")
+    suffixes = (".clj", ".jar")
+    debian_packages = (JDK_PACKAGE, "clojure")
+    pypi_packages = ("JPype1",)
+
+    @classmethod
+    def claims(cls, target: str) -> bool:
+        """A .clj or .jar file, or a JWSGI `Class:method` (the class name capitalised)."""
+        klass, colon, _ = target.partition(":")
+        return super().claims(target) or bool(colon and klass.rpartition(".")[2][:1].isupper())
 
     def __init__(self, ctx: RuntimeContext, specs: list[AppSpec]) -> None:
         super().__init__(ctx, specs)
@@ -466,6 +475,8 @@ def cache_root() -> Path:
 
 def compiled_classes(java_home: Path, clojure: str, log: Any) -> Path:
     """The directory with uwsgi.class (and UwsgiRing.class when `clojure`), built if needed."""
+    import hashlib  # here, not at the top: libcrypto would cost every process 4 MB of RSS
+
     sources = [*API_SOURCES, *(RING_SOURCES if clojure else ())]
     digest = hashlib.sha256(str(java_home.resolve()).encode())
     for source in [*sources, CLOJURE_NS]:
@@ -516,6 +527,8 @@ def expand_classpath(entry: str) -> list[str]:
 
 
 def jar_main_class(path: str, spec: AppSpec) -> str:
+    import zipfile  # here: only JVM apps need it, every process lists the runtimes
+
     try:
         with zipfile.ZipFile(path) as jar:
             manifest = jar.read("META-INF/MANIFEST.MF").decode("utf-8", "replace")

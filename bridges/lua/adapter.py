@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from polyhost import UWSGI_COMPAT_VERSION
 from polyhost.config import option_values
@@ -204,9 +204,12 @@ class LuaRuntime(Runtime):
     """`--lua app.lua` or `--mount /x=app.lua` (also `.ws`), plus `--lua-load` files per state."""
 
     name = "lua"
+    language = "Lua"
+    interface = "WSAPI"
     modifier1 = 6
-    option = "lua"
-    suffixes: ClassVar[tuple[str, ...]] = (".lua", ".ws")
+    app_options = ("lua",)
+    suffixes = (".lua", ".ws")
+    pypi_packages = ("lupa",)
 
     def __init__(self, ctx: RuntimeContext, specs: list[AppSpec]) -> None:
         super().__init__(ctx, specs)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, ClassVar
+from typing import Any
 
 from polyhost import UWSGI_COMPAT_VERSION
 from polyhost.bridges.mono import build
@@ -94,9 +94,21 @@ class MonoRuntime(Runtime):
     """ASP.NET application directories and simple .NET handlers, served in-process."""
 
     name = "mono"
+    language = "Mono"
+    interface = "ASP.NET"
     modifier1 = 15
-    option = "mono-app"
-    suffixes: ClassVar[tuple[str, ...]] = ()
+    app_options = ("mono-app", "mono-handler")
+    debian_packages = ("mono-runtime", "mono-devel", "mono-mcs", "libmono-system-web4.0-cil")
+    pypi_packages = ("pythonnet",)
+
+    @classmethod
+    def claims(cls, target: str) -> bool:
+        """An ASP.NET application directory (web.config, *.aspx, *.ashx) or `Assembly.dll:Class`."""
+        if os.path.isdir(target):
+            entries = os.listdir(target)
+            return "web.config" in entries or any(e.endswith((".aspx", ".ashx")) for e in entries)
+        assembly, colon, _ = target.partition(":")
+        return bool(colon) and assembly.lower().endswith(".dll")
 
     def __init__(self, ctx: RuntimeContext, specs: list[AppSpec]) -> None:
         super().__init__(ctx, specs)

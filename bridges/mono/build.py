@@ -8,7 +8,6 @@ starts share one build through a file lock; an assembly appears only complete (r
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import shutil
 import subprocess
@@ -49,6 +48,8 @@ def find_mcs() -> str:
 
 def cache_dir(mcs: str) -> Path:
     """The directory for this set of sources (and this compiler)."""
+    import hashlib  # here, not at the top: libcrypto would cost every process 4 MB of RSS
+
     digest = hashlib.sha256()
     for path in sorted(SOURCES.glob("*.cs")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())

@@ -11,8 +11,10 @@ class PsgiRuntime(ChildRuntime):
     """`--psgi app.psgi` or `--mount /x=app.psgi`: loaded like plackup, one child per thread."""
 
     name = "psgi"
+    language = "Perl"
+    interface = "PSGI"
     modifier1 = 5
-    option = "psgi"
+    app_options = ("psgi",)
     suffixes = (".psgi", ".pl")
     program = Path(__file__).with_name("psgi_child.pl")
     interpreter = "perl"

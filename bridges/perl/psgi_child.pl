@@ -546,7 +546,21 @@ sub printf {
     return $self->print(sprintf($format, @args));
 }
 
-sub flush { return 1 }
+sub say {
+    my $self = shift;
+    return $self->print(@_, "\n");
+}
+
+# IO::Handle's write(BUF, LEN, OFFSET)
+sub write {
+    my ($self, $buf, $len, $offset) = @_;
+    return $self->print(substr($buf, $offset || 0, defined $len ? $len : length $buf));
+}
+
+sub flush     { return 1 }
+sub close     { return 1 }
+sub autoflush { return 1 }
+sub opened    { return 1 }
 
 # -- the writer of a streaming response --------------------------------------------------------
 

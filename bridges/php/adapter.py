@@ -75,9 +75,18 @@ class PhpRuntime(Runtime):
     """`php-docroot DIR`, `php-app FILE` or `mount /x=DIR|FILE.php`: PHP through php-cgi."""
 
     name = "php"
+    language = "PHP"
     modifier1 = 14
-    option = "php-docroot / php-app"
+    app_options = ("php-docroot", "php-app")
     suffixes = (".php",)
+    debian_packages = ("php-cgi",)
+
+    @classmethod
+    def claims(cls, target: str) -> bool:
+        """A .php file, or a directory holding .php files."""
+        if os.path.isdir(target):
+            return any(entry.endswith(".php") for entry in os.listdir(target))
+        return super().claims(target)
 
     def __init__(self, ctx: RuntimeContext, specs: list[AppSpec]) -> None:
         super().__init__(ctx, specs)

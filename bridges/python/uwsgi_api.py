@@ -1,11 +1,13 @@
 """The `uwsgi` module that Python apps import, as real uWSGI injects it.
 
 Process facts (`worker_id`, `masterpid`, `numproc`, `opt` ...), control (`reload`, `stop`,
-`set_user_harakiri`), and the fabric (rpc, cache, signals, spooler, mules) from uwsgi_fabric.
+`set_user_harakiri`), the fabric (rpc, cache, signals, spooler, mules) from uwsgi_fabric and
+the WebSocket calls from uwsgi_websocket.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import socket
@@ -13,7 +15,7 @@ import sys
 import types
 
 from polyhost import UWSGI_COMPAT_VERSION
-from polyhost.bridges.python import uwsgi_fabric
+from polyhost.bridges.python import uwsgi_fabric, uwsgi_websocket
 from polyhost.log import log
 from polyhost.process import CURRENT
 
@@ -55,6 +57,24 @@ def stop() -> bool:
     return True
 
 
+#: uWSGI's user lock 0, made at import (in the master, which imports every bridge before fork)
+#: so that every worker, mule and spooler shares it: a POSIX semaphore
+_USER_LOCK = multiprocessing.Lock()
+
+
+def lock(num: int = 0) -> None:
+    """Take the instance-wide user lock (uWSGI's `uwsgi.lock()`; only lock 0 exists)."""
+    if num != 0:
+        raise ValueError(f"uwsgi.lock({num}): polyhost has one user lock, number 0")
+    _USER_LOCK.acquire()
+
+
+def unlock(num: int = 0) -> None:
+    if num != 0:
+        raise ValueError(f"uwsgi.unlock({num}): polyhost has one user lock, number 0")
+    _USER_LOCK.release()
+
+
 def install() -> types.ModuleType:
     """Create (once) and register the `uwsgi` module in sys.modules."""
     existing = sys.modules.get("uwsgi")
@@ -70,7 +90,10 @@ def install() -> types.ModuleType:
         set_user_harakiri,
         reload,
         stop,
+        lock,
+        unlock,
         *uwsgi_fabric.EXPORTS,
+        *uwsgi_websocket.EXPORTS,
     )
     for function in functions:
         setattr(module, function.__name__, function)

@@ -204,16 +204,6 @@ def i_am_the_spooler() -> bool:
     return bool(CURRENT.spooler_dir)
 
 
-def python_spooler(vars_: dict[bytes, bytes], body: bytes, task_name: bytes) -> object:
-    """Offer a task to `uwsgi.spooler` (the app's assignable spooler function), if any."""
-    from polyhost.fabric.spooler import SPOOL_IGNORE, python_spooler_handler
-
-    function = getattr(sys.modules.get("uwsgi"), "spooler", None)
-    if function is None:
-        return SPOOL_IGNORE
-    return python_spooler_handler(function)(vars_, body, task_name)
-
-
 _DECORATORS: list[Any] = []
 
 
@@ -221,9 +211,14 @@ def spool_decorators() -> Any:
     """uwsgidecorators' spool family, made on first use; like uWSGI's module, it installs its
     dispatcher as `uwsgi.spooler` unless the app set its own."""
     if not _DECORATORS:
-        from polyhost.fabric.spooler import SpoolDecorators
+        from polyhost.bridges.python.spool_decorators import SpoolDecorators
+        from polyhost.fabric.spooler import spools_to_redis
 
-        decorators = SpoolDecorators(spool, lambda: bool(CURRENT.spool_dirs))
+        decorators = SpoolDecorators(
+            spool,
+            lambda: bool(CURRENT.spool_dirs),
+            lambda spooler: spools_to_redis(CURRENT.spool_dirs, spooler),
+        )
         module = sys.modules.get("uwsgi")
         if module is not None and getattr(module, "spooler", None) is None:
             module.spooler = decorators.manage_spool_request

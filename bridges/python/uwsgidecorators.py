@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from polyhost.bridges.python import uwsgi_fabric as _fabric
-from polyhost.fabric.processes import MULE_FUNCTIONS, MULEFUNC_SERVICE
+from polyhost.bridges.python.hooks import MULE_FUNCTIONS, MULEFUNC_SERVICE
 
 F = Callable[..., Any]
 
@@ -159,8 +159,66 @@ class harakiri:
         return guarded
 
 
-def __getattr__(name: str) -> Any:
-    """spool, spoolforever and spoolraw: the spooler module's decorators over uwsgi.spool."""
-    if name in ("spool", "spoolforever", "spoolraw"):
-        return getattr(_fabric.spool_decorators(), name)
-    raise AttributeError(name)
+def spool(*args: Any, **kwargs: Any) -> Any:
+    """@spool: run the function in the spooler, returning SPOOL_OK (uwsgi.spool underneath)."""
+    return _fabric.spool_decorators().spool(*args, **kwargs)
+
+
+def spoolforever(*args: Any, **kwargs: Any) -> Any:
+    """@spoolforever: like @spool, but the task is spooled again after each run."""
+    return _fabric.spool_decorators().spoolforever(*args, **kwargs)
+
+
+def spoolraw(*args: Any, **kwargs: Any) -> Any:
+    """@spoolraw: the function's return value is the spooler's answer (-2, -1, 0)."""
+    return _fabric.spool_decorators().spoolraw(*args, **kwargs)
+
+
+def lock(function: F) -> F:
+    """Run the function holding the instance-wide user lock (never in the spooler)."""
+    from polyhost.bridges.python import uwsgi_api
+
+    @functools.wraps(function)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        if _fabric.i_am_the_spooler():
+            return None
+        uwsgi_api.lock()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            uwsgi_api.unlock()
+
+    return locked  # type: ignore[return-value]
+
+
+class erlang:
+    """@erlang(name): uWSGI's Erlang bridge, which polyhost does not have; says so at load."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, function: F) -> F:
+        raise RuntimeError(
+            f"@erlang({self.name!r}) on {function.__name__}: polyhost has no Erlang bridge "
+            "(uWSGI's erlang plugin); expose the function with @rpc instead"
+        )
+
+
+__all__ = [
+    "cron",
+    "erlang",
+    "filemon",
+    "get_free_signal",
+    "harakiri",
+    "lock",
+    "mulefunc",
+    "postfork",
+    "rbtimer",
+    "rpc",
+    "signal",
+    "spool",
+    "spoolforever",
+    "spoolraw",
+    "thread",
+    "timer",
+]

@@ -14,14 +14,16 @@ import importlib.util
 import os
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, BinaryIO
 
 from polyhost import __version__
 from polyhost.bridges.python import uwsgi_api
+from polyhost.bridges.python.hooks import install_python_hooks
 from polyhost.config import option_values
-from polyhost.dispatch import App, AppLoadError, Runtime, RuntimeContext, chdir_to
+from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext, apply_chdir
 from polyhost.log import log_exception
-from polyhost.request import Request, Responder, simple_error
+from polyhost.protocol.response_head import checked_status
+from polyhost.request import Request, Responder, ResponseAborted, simple_error
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -110,13 +112,25 @@ class InputStream:
 
 
 class WsgiRuntime(Runtime):
+    """`--wsgi-file FILE`, `--module mod[:callable]` or a mount of either: WSGI in the worker."""
+
     name = "python"
+    language = "Python"
+    interface = "WSGI"
     modifier1 = 0
-    option = "wsgi-file / module"
-    suffixes: ClassVar[tuple[str, ...]] = (".py", ".wsgi")
+    app_options = ("wsgi-file", "module")
+    suffixes = (".py", ".wsgi")
+
+    @classmethod
+    def takes_unclaimed(cls, target: str) -> bool:
+        """A `module[:callable]` name: anything but a directory or an executable file."""
+        return not os.path.isdir(target) and not (
+            os.path.isfile(target) and os.access(target, os.X_OK)
+        )
 
     def __init__(self, ctx: RuntimeContext, specs: list[Any]) -> None:
         super().__init__(ctx, specs)
+        install_python_hooks()  # in the master: every process forked from it has them
         self.preload = not (ctx.config.get("lazy-apps") or ctx.config.get("lazy"))
         self.errors = ErrorStream(ctx.log)
         threads = int(ctx.config.get("threads") or 1)
@@ -141,7 +155,7 @@ class WsgiRuntime(Runtime):
         apps = []
         callable_name = str(self.ctx.config.get("callable") or "application")
         for offset, spec in enumerate(self.specs):
-            handle = self._load_one(spec.target, callable_name, spec.origin)
+            handle = self._load_one(spec, callable_name)
             apps.append(
                 App(
                     first_id + offset,
@@ -156,9 +170,10 @@ class WsgiRuntime(Runtime):
             )
         return apps
 
-    def _load_one(self, target: str, callable_name: str, origin: str) -> WsgiApp:
+    def _load_one(self, spec: AppSpec, callable_name: str) -> WsgiApp:
+        target, origin = spec.target, spec.origin
         try:
-            if target.endswith((".py", ".wsgi")) or os.sep in target:
+            if names_a_file(target, spec.option):
                 module = _load_file(target)
                 name = callable_name
                 where = target
@@ -167,6 +182,7 @@ class WsgiRuntime(Runtime):
                 module = importlib.import_module(module_name)
                 name = attr or callable_name
                 where = module_name
+            app = _quick_callable(module, name)
         except SystemExit as exc:
             raise AppLoadError(f"{origin}: loading {target} called sys.exit({exc.code})") from exc
         except FileNotFoundError as exc:
@@ -179,7 +195,6 @@ class WsgiRuntime(Runtime):
                 f"{origin}: failed to load the WSGI app {target}: "
                 f"{type(exc).__name__}: {exc} (traceback above)"
             ) from exc
-        app = getattr(module, name, None)
         if app is None or not callable(app):
             raise AppLoadError(
                 f"{origin}: {where} has no callable {name!r}: set `callable` or use module:callable"
@@ -210,8 +225,7 @@ class WsgiRuntime(Runtime):
                     exc_info = None
             elif headers_set:
                 raise AssertionError("start_response called twice without exc_info")
-            if not isinstance(status, str) or len(status) < 4 or not status[:3].isdigit():
-                raise ValueError(f"bad WSGI status {status!r}")
+            checked_status(status)  # '200' is fine (sent as '200 OK'); '200\r\nX: y' is not
             headers_set[:] = [status, headers]
             return write
 
@@ -259,6 +273,8 @@ class WsgiRuntime(Runtime):
                 f"exception in the WSGI app {app.target}:",
                 exc,
             )
+            if responder.started:  # part of the body is out: the client must see it cut
+                raise ResponseAborted(f"the WSGI app {app.target} failed mid-response") from exc
             simple_error(responder, 500)
         finally:
             close = getattr(result, "close", None)
@@ -276,6 +292,31 @@ def _sendfile(responder: Responder, filelike: BinaryIO) -> None:
     except OSError:
         offset = 0
     responder.sendfile(filelike, offset)
+
+
+def names_a_file(target: str, option: str) -> bool:
+    """True when an app target is a file to load, not a module to import: always for
+    `wsgi-file` or a path with a directory; a `module`/mount target ending in .py/.wsgi only
+    when that file exists or no module of that name does (`module = mysite.wsgi` is Django's
+    module `mysite.wsgi`)."""
+    if option == "wsgi-file" or os.sep in target:
+        return True
+    if not target.endswith((".py", ".wsgi")):
+        return False
+    if os.path.isfile(target):
+        return True
+    try:
+        return importlib.util.find_spec(target) is None
+    except (ImportError, ValueError):
+        return True
+
+
+def _quick_callable(module: Any, name: str) -> Any:
+    """The app `name` of `module`; `factory()` calls the factory once, at load (as uWSGI)."""
+    if name.endswith("()"):
+        factory = getattr(module, name[:-2], None)
+        return factory() if callable(factory) else None
+    return getattr(module, name, None)
 
 
 def _load_file(path: str) -> Any:
@@ -314,9 +355,7 @@ def prepare_python_environment(ctx: RuntimeContext) -> None:
         for path in sorted(glob.glob(entry)) or [entry]:
             if path not in sys.path:
                 sys.path.insert(0, path)
-    chdir = config.get("chdir")
-    if chdir:
-        chdir_to(str(chdir))
+    apply_chdir(config)
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     for module in option_values(config, "import"):

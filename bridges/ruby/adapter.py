@@ -11,8 +11,10 @@ class RackRuntime(ChildRuntime):
     """`--rack config.ru` or `--mount /x=config.ru`: Rack::Builder, one child per thread."""
 
     name = "rack"
+    language = "Ruby"
+    interface = "Rack"
     modifier1 = 7
-    option = "rack"
+    app_options = ("rack",)
     suffixes = (".ru",)
     program = Path(__file__).with_name("rack_child.rb")
     interpreter = "ruby"

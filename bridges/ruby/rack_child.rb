@@ -360,10 +360,28 @@ module PolyhostRack
     end
   end
 
-  # rack.errors: every write goes to the instance log right away
+  # rack.errors: every write goes to the instance log right away. IO-like enough for Ruby's
+  # Logger (write + close) and Rack::CommonLogger (write / <<): close is a no-op, it is in sync
   class Errors
     def initialize(bridge)
       @bridge = bridge
+    end
+
+    def <<(text)
+      write(text)
+      self
+    end
+
+    def close; end
+
+    def sync
+      true
+    end
+
+    def sync=(_value); end
+
+    def closed?
+      false
     end
 
     def write(text)

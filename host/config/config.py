@@ -11,9 +11,9 @@ from polyhost.config.argv import parse_argv, parse_environ, suggestion
 from polyhost.config.engine import Assembler, PlaceholderResolver
 from polyhost.config.model import ConfigError, Directive, Entry
 from polyhost.config.options import (
-    COMPONENT_TITLES,
     Option,
     component_available,
+    component_title,
     find_option,
     parse_value,
     plugin_component,
@@ -209,7 +209,7 @@ def _report_unavailable(assembler: Assembler) -> None:
                 " it is accepted and ignored"
             )
         else:
-            title = COMPONENT_TITLES.get(option.component, option.component)
+            title = component_title(option.component)
             assembler.warnings.append(
                 f"{entry.origin}: option '{entry.key}' needs {title}, which is not available yet"
             )
@@ -232,7 +232,7 @@ def _report_plugins(assembler: Assembler, entry: Entry, option: Option) -> None:
         for plugin in plugin_entry.value.split(","):
             component = plugin_component(plugin)
             if component is not None and not component_available(component):
-                title = COMPONENT_TITLES.get(component, component)
+                title = component_title(component)
                 assembler.warnings.append(
                     f"{plugin_entry.origin}: plugin '{plugin.strip()}' stands for {title},"
                     " which is not available yet"

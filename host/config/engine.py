@@ -16,7 +16,7 @@ from polyhost.config.expand import (
     expand_placeholders,
     referenced_names,
 )
-from polyhost.config.loaders import READERS, format_of
+from polyhost.config.loaders import READERS, format_of, read_ini
 from polyhost.config.logic import CLOSERS, OPENERS, LogicContext
 from polyhost.config.model import ConfigError, Directive, Entry
 from polyhost.config.options import Option, find_option
@@ -26,11 +26,11 @@ FILE_OPTIONS: dict[str, str | None] = {
     "ini": "ini",
     "yaml": "yaml",
     "json": "json",
+    "xmlconfig": "xml",
     "include": None,
     "inherit": None,
 }
 _UNSUPPORTED_FILE_OPTIONS = {
-    "xmlconfig": "polyhost cannot read XML config files; convert it to ini, yaml or json",
     "config": "pluggable config loaders (--config) are not supported; use ini, yaml or json",
 }
 
@@ -252,14 +252,17 @@ class Assembler:
         if fmt is None:
             raise ConfigError(
                 f"{directive.origin}: cannot load {path}: unknown config format"
-                " (expected a name ending in .ini, .yaml, .yml, .json or .js)"
+                " (expected a name ending in .ini, .yaml, .yml, .json, .js or .xml)"
             )
         path = self._resolve_path(source, path)
         chain_key = (os.path.realpath(path) if path != "-" else path, section or "uwsgi")
         if chain_key in self._reading:
             chain = " -> ".join(f"{file}:{part}" for file, part in [*self._reading, chain_key])
             raise ConfigError(f"{directive.origin}: config files include each other: {chain}")
-        directives = READERS[fmt](path, section or "uwsgi")
+        if fmt == "ini":
+            directives = read_ini(path, section or "uwsgi", self.warnings.append)
+        else:
+            directives = READERS[fmt](path, section or "uwsgi")
         magic = self._magic.for_stdin() if path == "-" else self._magic.for_file(path, section)
         self.files.append(path)
         self._last_file = path

@@ -8,7 +8,7 @@ from polyhost.config.argv import suggestion
 from polyhost.config.config import Config
 from polyhost.config.engine import FILE_OPTIONS
 from polyhost.config.model import ConfigError
-from polyhost.config.options import COMPONENT_TITLES, OPTIONS, Option, find_option
+from polyhost.config.options import OPTIONS, Option, component_title, find_option, group_title
 
 _HELP_COLUMN = 38
 _METAVARS = {"int": "N", "float": "NUMBER", "str": "VALUE"}
@@ -41,7 +41,7 @@ def render_help(cfg: Config | None = None) -> str:
     groups: dict[str, list[Option]] = {}
     for option in OPTIONS:
         if option.available:
-            groups.setdefault(option.group, []).append(option)
+            groups.setdefault(group_title(option), []).append(option)
     for group, options in groups.items():
         lines += ["", f"{group}:"]
         for option in options:
@@ -63,8 +63,7 @@ def _availability(option: Option) -> str:
         return "yes"
     if option.component == "plugins":
         return "accepted and ignored: polyhost has every runtime built in"
-    title = COMPONENT_TITLES.get(option.component, option.component)
-    return f"not yet (accepted and reported at start-up; needs {title})"
+    return f"not yet (accepted and reported at start-up; needs {component_title(option.component)})"
 
 
 def render_option_help(name: str) -> str:
@@ -86,7 +85,7 @@ def render_option_help(name: str) -> str:
         ("type", option.type + (", repeatable" if option.repeatable else "")),
         ("default", default),
         ("component", option.component),
-        ("group", option.group),
+        ("group", group_title(option)),
         ("available", _availability(option)),
     ]
     if option.bare is not None:

@@ -1,12 +1,14 @@
-"""Readers for ini, yaml and json config files: one section of a file becomes a list of
+"""Readers for ini, yaml, json and xml config files: one section of a file becomes a list of
 directives with their file:line, as uWSGI reads them (a bare ini key has no value, repeated keys
-and yaml/json lists repeat the option)."""
+and yaml/json lists repeat the option, repeated xml elements too)."""
 
 from __future__ import annotations
 
 import json
 import sys
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from xml.parsers import expat
 
 import yaml
 
@@ -21,6 +23,7 @@ FORMATS_BY_EXTENSION = {
     ".yml": "yaml",
     ".json": "json",
     ".js": "json",
+    ".xml": "xml",
 }
 
 
@@ -51,14 +54,18 @@ def _missing_section(path: str, section: str, found: list[str]) -> ConfigError:
     return ConfigError(f"{path}: no [{section}] section (sections found: {listed})")
 
 
-def read_ini(path: str, section: str = DEFAULT_SECTION) -> list[Directive]:
+def read_ini(
+    path: str, section: str = DEFAULT_SECTION, warn: Callable[[str], None] | None = None
+) -> list[Directive]:
     """The directives of one section of an ini file.
 
     As uWSGI: `;` and `#` start comment lines (not inline comments), a key without `=` is bare
-    (true for flags), whitespace around keys and values is ignored.
+    (true for flags), whitespace around keys and values is ignored. Keys before any section
+    header are ignored too, but named to `warn`.
     """
     directives: list[Directive] = []
     sections: list[str] = []
+    orphans: list[str] = []
     current: str | None = None
     for number, line in enumerate(_read_text(path).splitlines(), start=1):
         text = line.strip()
@@ -68,6 +75,9 @@ def read_ini(path: str, section: str = DEFAULT_SECTION) -> list[Directive]:
             current = text[1:-1].strip() if text.endswith("]") else text[1:].strip()
             if current not in sections:
                 sections.append(current)
+            continue
+        if current is None:
+            orphans.append(f"{text.partition('=')[0].strip()} (line {number})")
             continue
         if current != section:
             continue
@@ -79,6 +89,11 @@ def read_ini(path: str, section: str = DEFAULT_SECTION) -> list[Directive]:
         )
     if section not in sections:
         raise _missing_section(path, section, sections)
+    if orphans and warn is not None:
+        warn(
+            f"{_display(path)}: ignored {', '.join(orphans)}: keys before any [section] header"
+            f" belong to no section (uWSGI ignores them silently); put them under [{section}]"
+        )
     return directives
 
 
@@ -161,8 +176,73 @@ def read_json(path: str, section: str = DEFAULT_SECTION) -> list[Directive]:
     return directives
 
 
+class _Element(ET.Element):
+    """An element that knows its line in the file."""
+
+    line: int | None = None
+
+
+def _parse_xml(path: str) -> ET.Element:
+    """The xml file as an ElementTree, each element noting the line it starts on (`.line`):
+    expat (ElementTree's own parser) drives a TreeBuilder so the line numbers are at hand."""
+    builder = ET.TreeBuilder(element_factory=_Element)
+    parser = expat.ParserCreate()
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        builder.start(tag, attrs).line = parser.CurrentLineNumber  # type: ignore[attr-defined]
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = builder.end
+    parser.CharacterDataHandler = builder.data
+    try:
+        parser.Parse(_read_text(path), True)
+    except expat.ExpatError as error:
+        raise ConfigError(
+            f"{path}:{error.lineno}: invalid XML: {expat.ErrorString(error.code)}"
+        ) from None
+    return builder.close()
+
+
+def _xml_block(root: ET.Element, path: str, section: str | None) -> ET.Element:
+    """The `<uwsgi>` element to read, as uWSGI: the root itself, or the first `<uwsgi>` child
+    (with `id="SECTION"` when a section is asked for)."""
+    if root.tag == DEFAULT_SECTION:
+        return root
+    blocks = [child for child in root if child.tag == DEFAULT_SECTION]
+    for block in blocks:
+        if section is None or block.get("id") in (None, section):
+            return block
+    ids = [f"id={block.get('id')!r}" for block in blocks if block.get("id")]
+    raise ConfigError(
+        f"{path}: no <uwsgi> element{f' with id={section!r}' if section else ''} under"
+        f" <{root.tag}> (found: {', '.join(ids) or 'none'})"
+    )
+
+
+def read_xml(path: str, section: str = DEFAULT_SECTION) -> list[Directive]:
+    """The directives of the `<uwsgi>` element of an xml file (`file.xml:ID` picks the one, and
+    the child elements, with `id="ID"`); an empty element is a bare key, `<app mountpoint=..>`
+    a mount, as uWSGI's xml loader."""
+    wanted = None if section == DEFAULT_SECTION else section
+    directives = []
+    for element in _xml_block(_parse_xml(path), path, wanted):
+        if wanted is not None and element.get("id") not in (None, wanted):
+            continue
+        origin = Origin(_display(path), getattr(element, "line", None))
+        value = (element.text or "").strip() or None
+        if element.tag == "app":
+            mountpoint = element.get("mountpoint") or element.get("domain")
+            if value is not None:
+                target = f"{mountpoint}={value}" if mountpoint else value
+                directives.append(Directive("mount", target, origin))
+            continue
+        directives.append(Directive(element.tag, value, origin))
+    return directives
+
+
 READERS: dict[str, Callable[[str, str], list[Directive]]] = {
     "ini": read_ini,
     "yaml": read_yaml,
     "json": read_json,
+    "xml": read_xml,
 }

@@ -196,12 +196,15 @@ AVAILABLE = frozenset(
         "spooler-ordered",
         "spooler-max-tasks",
         "spooler-harakiri",
+        "spooler-external",
+        "limit-post",
         "cache2",
         "cache",
         "cache-blocksize",
         "cache-store",
         "add-cache-item",
         "rpc-grpc",
+        "rpc-nodes",
         "callable",
         "pythonpath",
         "home",
@@ -243,6 +246,34 @@ AVAILABLE = frozenset(
         "php-allowed-script",
         "php-set",
         "php-ini",
+        # the Emperor (issue 14)
+        "emperor",
+        "emperor-nofollow",
+        "emperor-procname",
+        "emperor-freq",
+        "emperor-required-heartbeat",
+        "emperor-pidfile",
+        "emperor-tyrant",
+        "emperor-tyrant-nofollow",
+        "emperor-tyrant-initgroups",
+        "emperor-stats",
+        "emperor-throttle",
+        "emperor-max-throttle",
+        "emperor-on-demand-extension",
+        "emperor-on-demand-directory",
+        "emperor-on-demand-exec",
+        "emperor-extra-extension",
+        "emperor-no-blacklist",
+        "emperor-graceful-shutdown",
+        "vassals-inherit",
+        "vassals-include",
+        "vassals-inherit-before",
+        "vassals-include-before",
+        "vassals-start-hook",
+        "vassals-stop-hook",
+        "vassals-set",
+        "heartbeat",
+        "die-on-idle",
         "php-var",
         "php-sapi-name",
         "php-server-software",
@@ -276,6 +307,27 @@ AVAILABLE = frozenset(
         "static-gzip-ext",
         "honour-range",
         "offload-threads",
+        # WebSockets in the worker, fastrouter and subscriptions (issue 11, points 6-7)
+        "websockets-max-size",
+        "websockets-ping-freq",
+        "websockets-pong-tolerance",
+        "fastrouter",
+        "fastrouter-processes",
+        "fastrouter-use-pattern",
+        "fastrouter-use-base",
+        "fastrouter-to",
+        "fastrouter-gracetime",
+        "fastrouter-quiet",
+        "fastrouter-subscription-server",
+        "fastrouter-timeout",
+        "fastrouter-stats",
+        "subscribe-to",
+        "subscribe2",
+        "subscribe-freq",
+        "subscription-tolerance",
+        "subscribe-with-modifier1",
+        "weight",
+        "auto-weight",
     ]
 )
 
@@ -307,6 +359,11 @@ def _section(group: str, component: str, *rows: dict[str, Any]) -> list[Option]:
             )
         )
     return options
+
+
+def _runtime_section(runtime: str, *rows: dict[str, Any]) -> list[Option]:
+    """A runtime's options: grouped under the runtime's name, which the catalog titles."""
+    return _section(runtime, runtime, *rows)
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -1066,8 +1123,7 @@ OPTIONS: tuple[Option, ...] = (
             "privileges drop",
         ),
     ),
-    *_section(
-        "Python (WSGI)",
+    *_runtime_section(
         "python",
         _o(
             "module",
@@ -1921,6 +1977,14 @@ OPTIONS: tuple[Option, ...] = (
             "polyhost: serve every RPC function to gRPC clients on ADDR (rpc/polyhost_rpc.proto)",
             metavar="ADDR",
         ),
+        _o(
+            "rpc-nodes",
+            LIST,
+            "polyhost: name a group of nodes (GROUP=ADDR[,ADDR...]): uwsgi.rpc('group:GROUP', ...)"
+            " calls one of them (round robin, an unreachable node skipped) and"
+            " uwsgi.signal(N, 'group:GROUP') raises N on every one",
+            metavar="GROUP=ADDR[,ADDR...]",
+        ),
     ),
     *_section(
         "Cheaper (adaptive workers)",
@@ -2048,6 +2112,11 @@ OPTIONS: tuple[Option, ...] = (
             "emperor-tyrant-nofollow",
             FLAG,
             "do not follow symlinks when checking for uid/gid in Tyrant mode",
+        ),
+        _o(
+            "emperor-tyrant-initgroups",
+            FLAG,
+            "add additional groups set via initgroups() in Tyrant mode",
         ),
         _o("emperor-stats", STR, "run the Emperor stats server", aliases=("emperor-stats-server",)),
         _o("early-emperor", FLAG, "spawn the emperor as soon as possibile"),
@@ -2921,8 +2990,7 @@ OPTIONS: tuple[Option, ...] = (
         _o("autoload", FLAG, "try to automatically load plugins when unknown options are found"),
         _o("dlopen", LIST, "blindly load a shared library"),
     ),
-    *_section(
-        "Perl (PSGI)",
+    *_runtime_section(
         "psgi",
         _o("psgi", STR, "load a psgi app"),
         _o("psgi-enable-psgix-io", FLAG, "enable psgix.io support"),
@@ -2943,8 +3011,7 @@ OPTIONS: tuple[Option, ...] = (
         _o("plshell-oneshot", FLAG, "run a perl interactive shell (one shot)"),
         _o("perl-no-plack", FLAG, "force the use of do instead of Plack::Util::load_psgi"),
     ),
-    *_section(
-        "Ruby (Rack)",
+    *_runtime_section(
         "rack",
         _o("rails", STR, "load a rails <= 2.x app"),
         _o("rack", STR, "load a rack app"),
@@ -2984,8 +3051,7 @@ OPTIONS: tuple[Option, ...] = (
             aliases=("rb-threads", "rbthread", "rb-thread"),
         ),
     ),
-    *_section(
-        "Lua (WSAPI)",
+    *_runtime_section(
         "lua",
         _o("lua", STR, "load lua wsapi app"),
         _o("lua-load", LIST, "load a lua file"),
@@ -3002,8 +3068,7 @@ OPTIONS: tuple[Option, ...] = (
             default=0,
         ),
     ),
-    *_section(
-        "JVM (JWSGI, Ring)",
+    *_runtime_section(
         "jvm",
         _o("jvm-main-class", LIST, "load the specified class and call its main() function"),
         _o("jvm-opt", LIST, "add the specified jvm option"),
@@ -3013,8 +3078,7 @@ OPTIONS: tuple[Option, ...] = (
         _o("ring-load", LIST, "load the specified clojure script", aliases=("clojure-load",)),
         _o("ring-app", STR, "map the specified ring application (syntax namespace:function)"),
     ),
-    *_section(
-        "Mono (ASP.NET)",
+    *_runtime_section(
         "mono",
         _o(
             "mono-app",
@@ -3048,8 +3112,7 @@ OPTIONS: tuple[Option, ...] = (
         _o("mono-exec", LIST, "exec the specified assembly just before app loading"),
         _o("mono-index", LIST, "add an asp.net index file"),
     ),
-    *_section(
-        "PHP",
+    *_runtime_section(
         "php",
         _o("php-ini", LIST, "set php.ini path", aliases=("php-config",)),
         _o(
@@ -3100,8 +3163,7 @@ OPTIONS: tuple[Option, ...] = (
         ),
         _o("php-sapi-name", STR, "hack the sapi name (required for enabling zend opcode cache)"),
     ),
-    *_section(
-        "CGI",
+    *_runtime_section(
         "cgi",
         _o("cgi", LIST, "add a cgi mountpoint/directory/script"),
         _o("cgi-map-helper", LIST, "add a cgi map-helper", aliases=("cgi-helper",)),
@@ -3163,17 +3225,10 @@ def all_option_names() -> list[str]:
     return list(_BY_NAME)
 
 
-#: How warnings name a component that is not available yet: "needs <title>".
+#: How warnings name a component that is not available yet: "needs <title>" (a runtime's title
+#: comes from the catalog).
 COMPONENT_TITLES = {
     "core": "a core feature",
-    "python": "the Python runtime",
-    "psgi": "the PSGI runtime",
-    "rack": "the Rack runtime",
-    "lua": "the Lua (WSAPI) runtime",
-    "jvm": "the JVM runtime",
-    "mono": "the Mono runtime",
-    "php": "the PHP runtime",
-    "cgi": "the CGI runtime",
     "go": "the Go runtime",
     "cache": "the cache",
     "spooler": "the spooler",
@@ -3237,6 +3292,24 @@ PLUGIN_COMPONENTS = {
     "syslog": "logging",
     "rsyslog": "logging",
 }
+
+
+def component_title(component: str) -> str:
+    """How a message names a component: "the Perl (PSGI) runtime", "the cache"."""
+    from polyhost.catalog import CATALOG  # the bridges import the config: looked up when asked
+
+    runtime = CATALOG.find(component)
+    if runtime is not None:
+        return f"the {runtime.title()} runtime"
+    return COMPONENT_TITLES.get(component, component)
+
+
+def group_title(option: Option) -> str:
+    """The --help heading of an option: its group, or its runtime's title from the catalog."""
+    from polyhost.catalog import CATALOG
+
+    runtime = CATALOG.find(option.group)
+    return option.group if runtime is None else runtime.title()
 
 
 def plugin_component(plugin: str) -> str | None:

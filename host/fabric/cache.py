@@ -51,7 +51,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import lmdb
@@ -62,6 +62,10 @@ from polyhost.fabric.cache_remote import (
     magic_body_size,
     serve_cache_packet,
 )
+from polyhost.fabric.redis_url import is_redis_url
+
+if TYPE_CHECKING:
+    from polyhost.fabric.cache_redis import RedisCache
 
 __all__ = [
     "CacheError",
@@ -129,6 +133,10 @@ class CacheSpec:
     store_sync: int = 0
     #: replace a store= file that is not a cache store instead of refusing to start
     store_delete: bool = False
+    #: `backend=redis://...`: the items live in that Redis server (host/fabric/cache_redis)
+    backend: str | None = None
+    #: `local_memo=SECONDS` (Redis backend): a process may reuse a value it read that long
+    local_memo: int = 0
     #: where it was configured (file:line), for messages
     origin: str = ""
 
@@ -167,6 +175,9 @@ _CACHE2_KEYS = {
     "lru": "purge_lru",
     "clear_on_full": "clear_on_full",
     "no_expire": "no_expire",
+    "backend": "backend",
+    "local_memo": "local_memo",
+    "local-memo": "local_memo",
     # accepted, with nothing to switch: polyhost always records last_modified_at, expires
     # lazily and sweeps expired items before declaring the cache full, and logs nothing on full
     "lastmod": "",
@@ -178,8 +189,18 @@ _CACHE2_KEYS = {
 #: cache2 keys of uWSGI's UDP replication, which polyhost does not have
 _UDP_KEYS = ("node", "nodes", "sync", "udp", "udp_servers", "udp_server", "udpservers", "udpserver")
 _INT_FIELDS = frozenset(
-    {"max_items", "blocksize", "blocks", "hashsize", "keysize", "store_sync", "math_initial"}
+    {
+        "max_items",
+        "blocksize",
+        "blocks",
+        "hashsize",
+        "keysize",
+        "store_sync",
+        "math_initial",
+        "local_memo",
+    }
 )
+
 _BOOL_FIELDS = frozenset({"bitmap", "purge_lru", "clear_on_full", "no_expire", "store_delete"})
 _TRUE = frozenset({"1", "true", "yes", "on", "y"})
 _FALSE = frozenset({"0", "false", "no", "off", "n"})
@@ -218,8 +239,9 @@ def parse_cache2(value: str, origin: str) -> CacheSpec:
             fields[field] = raw
     if not fields.get("name"):
         raise CacheError(f"{where}: a cache needs a name (name=NAME)")
-    if not fields.get("max_items"):
+    if not fields.get("max_items") and not fields.get("backend"):
         raise CacheError(f"{where}: a cache needs its maximum number of items (items=N, N > 0)")
+    fields.setdefault("max_items", 0)  # a Redis cache leaves the count to Redis' eviction
     spec = CacheSpec(origin=origin, **fields)
     _check_spec(spec, where)
     return spec
@@ -242,7 +264,7 @@ def _parse_bool(raw: str, key: str, where: str) -> bool:
 
 
 def _check_spec(spec: CacheSpec, where: str) -> None:
-    if spec.max_items <= 0:
+    if spec.max_items <= 0 and not (spec.backend and spec.max_items == 0):
         raise CacheError(f"{where}: items must be over 0")
     if spec.blocksize <= 0:
         raise CacheError(f"{where}: blocksize must be over 0")
@@ -258,6 +280,18 @@ def _check_spec(spec: CacheSpec, where: str) -> None:
         raise CacheError(f"{where}: store_sync must be 0 or more seconds")
     if spec.store == "":
         raise CacheError(f"{where}: store= needs a file name")
+    if spec.backend is not None:
+        if not is_redis_url(spec.backend):
+            raise CacheError(
+                f"{where}: backend={spec.backend} is not a Redis URL; write"
+                " backend=redis://HOST:PORT/DB (or rediss://... for TLS, unix:///path.sock)"
+            )
+        if spec.store:
+            raise CacheError(f"{where}: store= and backend= exclude each other (Redis persists)")
+    if spec.local_memo < 0:
+        raise CacheError(f"{where}: local_memo must be 0 or more seconds")
+    if spec.local_memo and spec.backend is None:
+        raise CacheError(f"{where}: local_memo= is for caches with backend=redis://...")
 
 
 def specs_from_config(config: Any) -> list[CacheSpec]:
@@ -297,6 +331,17 @@ def _check_unique(specs: list[CacheSpec]) -> None:
 
 
 # --- one local cache -------------------------------------------------------------------------
+
+
+def check_key(spec: CacheSpec, key: bytes) -> None:
+    """A key of 1 to `keysize` bytes, whatever stores the cache."""
+    if not key:
+        raise CacheError(f"cache '{spec.name}': empty key (a key needs 1 byte or more)")
+    if len(key) > spec.keysize:
+        raise CacheError(
+            f"cache '{spec.name}': key of {len(key)} bytes is over keysize"
+            f" {spec.keysize} ({key[:40]!r}...); raise keysize= in its cache2"
+        )
 
 
 def _wrap64(number: int) -> int:
@@ -496,13 +541,7 @@ class LocalCache:
         return _LONG_KEY_TAG + hashlib.sha256(key).digest()
 
     def _check_key(self, key: bytes) -> None:
-        if not key:
-            raise CacheError(f"cache '{self.spec.name}': empty key (a key needs 1 byte or more)")
-        if len(key) > self.spec.keysize:
-            raise CacheError(
-                f"cache '{self.spec.name}': key of {len(key)} bytes is over keysize"
-                f" {self.spec.keysize} ({key[:40]!r}...); raise keysize= in its cache2"
-            )
+        check_key(self.spec, key)
 
     def _record(self, key: bytes, lkey: bytes, value: bytes, expires_at: int) -> bytes:
         if lkey is key:
@@ -968,15 +1007,20 @@ class CacheSet:
         _check_unique(specs)
         self.directory = directory
         self.socket_timeout = socket_timeout
-        self._caches: dict[str, LocalCache] = {}
+        self._caches: dict[str, LocalCache | RedisCache] = {}
         self._remotes: dict[str, RemoteCache] = {}
         self._synced: dict[str, tuple[int, float]] = {}
         #: held by the master-side calls (stats, sweep, close) and across fork()
         self._master_lock = threading.Lock()
-        if any(not spec.store for spec in specs):
+        if any(not spec.store and not spec.backend for spec in specs):
             os.makedirs(directory, exist_ok=True)
         try:
             for spec in specs:
+                if spec.backend:
+                    from polyhost.fabric.cache_redis import RedisCache
+
+                    self._caches[spec.name] = RedisCache(spec, socket_timeout)
+                    continue
                 path = spec.store or os.path.join(directory, cache_file_name(spec.name))
                 self._caches[spec.name] = LocalCache(spec, path)
         except BaseException:
@@ -985,8 +1029,8 @@ class CacheSet:
         self._default = next(iter(self._caches.values()), None)
         _LIVE_SETS.add(self)
 
-    def local(self, cache: str | None = None) -> LocalCache:
-        """The local cache named `cache` (None or "" = the default one)."""
+    def local(self, cache: str | None = None) -> LocalCache | RedisCache:
+        """The cache of this instance named `cache` (None or "" = the default one)."""
         if not cache:
             if self._default is None:
                 raise CacheError(
@@ -999,7 +1043,7 @@ class CacheSet:
             raise CacheError(f"no cache named '{cache}' in this instance (caches: {names})")
         return found
 
-    def _target(self, cache: str | None) -> LocalCache | RemoteCache:
+    def _target(self, cache: str | None) -> LocalCache | RedisCache | RemoteCache:
         if not cache:
             return self._default or self.local()
         found = self._caches.get(cache)

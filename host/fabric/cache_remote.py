@@ -169,9 +169,11 @@ def _read_exact(sock: socket.socket, size: int, allow_eof: bool = False) -> byte
 # --- server ----------------------------------------------------------------------------------
 
 
-def magic_body_size(modifier2: int, payload: bytes) -> int:
+def magic_body_size(caches: CacheSet, modifier2: int, payload: bytes) -> int:
     """Bytes of body that follow a modifier1 111 packet (the value of a magic set/update):
-    read them after the packet and pass them to serve_cache_packet."""
+    read them after the packet and pass them to serve_cache_packet. A declared size over the
+    cache's item limit (or for a cache that does not exist) raises CacheError before anything
+    is read: the client does not choose how much memory the worker allocates."""
     if modifier2 != MAGIC:
         return 0
     try:
@@ -180,7 +182,15 @@ def magic_body_size(modifier2: int, payload: bytes) -> int:
         return 0
     if fields.get("cmd") not in ("set", "update"):
         return 0
-    return _number(fields.get("size"))
+    size = _number(fields.get("size"))
+    local = caches.local(fields.get("cache") or None)
+    if size > local.spec.max_item_size:
+        raise CacheError(
+            f"a cache {fields['cmd']} declares a value of {size} bytes, over the"
+            f" {local.spec.max_item_size}-byte item limit of cache '{local.spec.name}':"
+            " refused before reading it"
+        )
+    return size
 
 
 def _number(text: str | None) -> int:

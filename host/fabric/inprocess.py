@@ -1,13 +1,13 @@
 """The fabric for runtimes that live inside the worker's own process (Lua, JVM, Mono).
 
 An `InProcessFabric` is one runtime's seat at the fabric under an owner name (an app, or a whole
-VM): its calls go to the op table (`polyhost.fabric.ops`), and the RPC functions and signal
-handlers it registers are called back through invokers it installs in the RPC registry and the
-signal handlers. A function may be registered once per interpreter instance (a "context": one
-Lua state per thread, say); a call runs it in the calling thread's own context when that one
-registered it, else in the first context that did. The runtime supplies how to call its own
-functions and handlers; `uwsgi_api` turns the op table into uWSGI-named Python callables that
-convert values with the runtime's `Conversion`.
+VM): its calls go to the op table (`polyhost.fabric.ops`), and it is the owner's hooks
+(`polyhost.fabric.hooks`), through which the RPC registry and the signal handlers call back the
+functions and handlers it registered. A function may be registered once per interpreter
+instance (a "context": one Lua state per thread, say); a call runs it in the calling thread's
+own context when that one registered it, else in the first context that did. The runtime
+supplies how to call its own functions and handlers; `uwsgi_api` turns the op table into
+uWSGI-named Python callables that convert values with the runtime's `Conversion`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from polyhost.fabric import ops, signals
-from polyhost.rpc.registry import REGISTRY, RpcError
+from polyhost.fabric.hooks import HOOKS, RuntimeHooks
+from polyhost.rpc.registry import RpcError
 
 #: calls one registered function with the call's arguments; returns the reply bytes
 FunctionInvoker = Callable[[Any, list[bytes]], bytes]
@@ -26,10 +27,10 @@ FunctionInvoker = Callable[[Any, list[bytes]], bytes]
 HandlerInvoker = Callable[[Any, int], None]
 
 
-class InProcessFabric:
+class InProcessFabric(RuntimeHooks):
     """One in-process runtime on the fabric: op calls out, registered functions called back.
 
-    Making it installs its invokers for `owner` in the RPC registry and the signal handlers.
+    It is the owner's hooks (`polyhost.fabric.hooks`): making it installs it for `owner`.
     """
 
     def __init__(
@@ -48,8 +49,7 @@ class InProcessFabric:
         #: signal number -> {context: handler}
         self.handlers: dict[int, dict[object, Any]] = {}
         self._lock = threading.Lock()
-        REGISTRY.install_invoker(owner, self._call_function)
-        signals.HANDLERS.install_invoker(owner, self._run_handler)
+        HOOKS.install(owner, self)
 
     def call(self, op: str, args: list[bytes]) -> list[bytes]:
         """A fabric operation (see ops.OPS); failures raise ops.FabricError with the reason."""
@@ -71,7 +71,7 @@ class InProcessFabric:
         own = registered.get(self.current_context())
         return own if own is not None else next(iter(registered.values()))
 
-    def _call_function(self, handle: object, args: list[bytes]) -> bytes:
+    def call_rpc(self, handle: object, args: list[bytes]) -> bytes:
         name = bytes(handle)  # type: ignore[call-overload]
         registered = self.functions.get(name)
         if not registered:
@@ -86,7 +86,7 @@ class InProcessFabric:
                 f"RPC function {name.decode('latin-1')!r} ({self.owner}) failed: {exc}"
             ) from None
 
-    def _run_handler(self, handle: object, num: int) -> None:
+    def run_signal(self, handle: object, num: int) -> None:
         registered = self.handlers.get(num)
         if not registered:
             raise signals.SignalError(f"signal {num} has no {self.owner} handler in this process")

@@ -3,8 +3,7 @@
 Child runtimes (Perl, Ruby, PHP) send `CALL op args...` packets; in-process runtimes (Lua, JVM,
 Mono) call `call(runtime, op, args)` directly; Python's `uwsgi` module calls the same functions.
 Arguments and results are lists of bytes. A runtime that registers a function, signal handler or
-spooler here is called back through the invokers it installed (`polyhost.rpc.REGISTRY`,
-`signals.HANDLERS`, `SPOOLER_FUNCTIONS`).
+spooler function here is called back through the hooks it installed (`polyhost.fabric.hooks`).
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from polyhost.fabric import signals
+from polyhost.fabric.hooks import HOOKS
 from polyhost.fabric.mules import MuleError
 from polyhost.log import log
 from polyhost.metrics import CHANGES
@@ -185,12 +185,6 @@ def op_signal_received(runtime: str, args: list[bytes]) -> list[bytes]:
 
 
 # -- spooler -----------------------------------------------------------------------------------
-#: runtimes that registered a spooler function in this process, in registration order
-SPOOLER_RUNTIMES: list[str] = []
-#: runtime name -> how to offer it a task (vars, body) -> SPOOL_OK / SPOOL_RETRY / SPOOL_IGNORE
-SPOOLER_INVOKERS: dict[str, Callable[[dict[bytes, bytes], bytes, bytes], int]] = {}
-
-
 def op_spool(runtime: str, args: list[bytes]) -> list[bytes]:
     """[key, value, key, value ...]: `body`, `spooler`, `priority`, `at` are uWSGI's keys."""
     from polyhost.fabric.spool_api import spool_pairs
@@ -202,8 +196,7 @@ def op_spool(runtime: str, args: list[bytes]) -> list[bytes]:
 
 
 def op_register_spooler(runtime: str, args: list[bytes]) -> list[bytes]:
-    if runtime not in SPOOLER_RUNTIMES:
-        SPOOLER_RUNTIMES.append(runtime)
+    HOOKS.take_spool_tasks(runtime)
     return [TRUE]
 
 

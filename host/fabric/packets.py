@@ -10,6 +10,7 @@ from polyhost.log import log
 from polyhost.process import CURRENT
 from polyhost.protocol.uwsgi import iter_vars, pack_header, unpack_header
 from polyhost.request import BodyReader
+from polyhost.rpc.nodes import is_group, node_groups
 from polyhost.rpc.remote import connect, serve_rpc_packet
 
 RESPONSE = 255
@@ -28,7 +29,7 @@ def serve_packet(modifier1: int, modifier2: int, payload: bytes, body: BodyReade
                 raise ValueError("no cache configured (cache2) for a modifier1 111 request")
             from polyhost.fabric.cache import magic_body_size, serve_cache_packet
 
-            size = magic_body_size(modifier2, payload)
+            size = magic_body_size(CURRENT.caches, modifier2, payload)
             value = body.read(size) if size else b""
             return serve_cache_packet(CURRENT.caches, modifier2, payload, body=value)
         if modifier1 == 17:
@@ -44,7 +45,13 @@ def serve_packet(modifier1: int, modifier2: int, payload: bytes, body: BodyReade
 
 
 def send_remote_signal(node: str, num: int, timeout: float = 10.0) -> None:
-    """Raise signal `num` on the instance at `node` (modifier1 110); error if it refuses."""
+    """Raise signal `num` on the instance at `node` (modifier1 110), or on every node of the
+    `rpc-nodes` group `group:NAME`; error if one refuses."""
+    if is_group(node):
+        node_groups().each(
+            node, lambda one: send_remote_signal(one, num, timeout), signals.SignalError
+        )
+        return
     num = signals.check_num(num)
     with connect(node, timeout) as sock:
         sock.sendall(pack_header(110, 0, num))

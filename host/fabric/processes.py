@@ -7,17 +7,17 @@ spooler functions exist there), then serves its queue; signals arrive on the con
 from __future__ import annotations
 
 import os
-import pickle
 import runpy
 import select
 import signal
 import socket
 import sys
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from polyhost.dispatch import Dispatcher, RuntimeContext
-from polyhost.fabric import ops, signals
+from polyhost.fabric import signals
+from polyhost.fabric.hooks import HOOKS
 from polyhost.log import log, log_exception
 from polyhost.process import CURRENT
 
@@ -25,9 +25,6 @@ if TYPE_CHECKING:
     from polyhost.config import Config
     from polyhost.fabric.mules import MuleSpec
     from polyhost.fabric.setup import Fabric
-
-#: the marker uwsgidecorators' mulefunc puts in its pickled messages (as uWSGI)
-MULEFUNC_SERVICE = "uwsgi_mulefunc"
 
 
 def load_runtimes(config: Config, dispatcher: Dispatcher, wid: int) -> None:
@@ -78,81 +75,50 @@ def _signal_loop() -> None:
 
 
 def _mule_message(mule_id: int, message: bytes) -> None:
-    """A message nobody waits for: a mulefunc call, or the app's `mule_msg_hook`."""
-    try:
-        payload = pickle.loads(message) if message[:1] == b"\x80" else None
-    except Exception:
-        payload = None
-    if isinstance(payload, dict) and payload.get("service") == MULEFUNC_SERVICE:
-        function = MULE_FUNCTIONS.get(payload.get("func", ""))
-        if function is None:
-            log(f"mule {mule_id}: mulefunc {payload.get('func')!r} is not registered here")
-            return
-        try:
-            function(*payload.get("args", ()), **payload.get("kwargs", {}))
-        except Exception as exc:
-            log_exception(f"mule {mule_id}: mulefunc {payload.get('func')} failed:", exc)
-        return
-    hook = getattr(sys.modules.get("uwsgi"), "mule_msg_hook", None)
-    if hook is not None:
-        try:
-            hook(message)
-        except Exception as exc:
-            log_exception(f"mule {mule_id}: mule_msg_hook failed:", exc)
-    else:
+    """A message nobody waits for: offered to the runtimes' hooks (Python's mulefunc calls and
+    `uwsgi.mule_msg_hook`, say)."""
+    if not HOOKS.mule_message(message):
         log(
             f"mule {mule_id}: message of {len(message)} bytes and nothing to handle it "
             "(set uwsgi.mule_msg_hook or run a mule script that calls mule_get_msg)"
         )
 
 
-#: name -> function, filled by uwsgidecorators.mulefunc in every process
-MULE_FUNCTIONS: dict[str, object] = {}
-
-
-def spooler_handler(vars_: dict[bytes, bytes], body: bytes, task_name: bytes) -> object:
-    """Offer a task to every runtime with a spooler function, as uWSGI does: Python's first,
-    then the others in registration order; the first that does not answer SPOOL_IGNORE wins."""
-    from polyhost.bridges.python.uwsgi_fabric import python_spooler
-    from polyhost.fabric.spooler import SPOOL_IGNORE
-
-    code = python_spooler(vars_, body, task_name)
-    if code != SPOOL_IGNORE:
-        return code
-    for runtime in ops.SPOOLER_RUNTIMES:
-        invoker = ops.SPOOLER_INVOKERS.get(runtime)
-        if invoker is not None:
-            code = invoker(vars_, body, task_name)
-            if code != SPOOL_IGNORE:
-                return code
-    return SPOOL_IGNORE
-
-
 def run_spooler(config: Config, dispatcher: Dispatcher, fabric: Fabric, directory: str) -> int:
-    """A spooler process for one directory."""
-    from polyhost.fabric.spooler import Spooler
+    """A spooler process for one directory or Redis stream."""
+    from polyhost.fabric.redis_url import is_redis_url, redacted
+    from polyhost.fabric.spooler import Spooler, TaskRunner
 
     CURRENT.spooler_dir = directory
     load_runtimes(config, dispatcher, 0)
-    spooler = Spooler(
-        directory,
-        frequency=float(config.get("spooler-frequency") or 30),
-        ordered=bool(config.get("spooler-ordered")),
-        max_tasks=int(config.get("spooler-max-tasks") or 0),
-        harakiri=int(config.get("spooler-harakiri") or 0),
-        log=log,
-    )
+    settings: dict[str, Any] = {
+        "frequency": float(config.get("spooler-frequency") or 30),
+        "max_tasks": int(config.get("spooler-max-tasks") or 0),
+        "harakiri": int(config.get("spooler-harakiri") or 0),
+        "log": log,
+    }
+    loop: Any
+    if is_redis_url(directory):
+        from polyhost.fabric.spooler_redis import StreamSpec, StreamSpooler
+
+        spooler: TaskRunner = TaskRunner(redacted(directory), **settings)
+        timeout = float(config.get("socket-timeout") or 4)
+        spec = StreamSpec(directory, settings["harakiri"])
+        loop = StreamSpooler(spec, spooler, timeout).loop
+    else:
+        spooler = Spooler(directory, ordered=bool(config.get("spooler-ordered")), **settings)
+        loop = spooler.loop
     CURRENT.spooler = spooler
     signal.signal(signal.SIGUSR1, lambda *_: spooler.wake())  # uWSGI's "new task" nudge
     signals.CLIENT.shared_reader = True
     threading.Thread(target=_signal_loop, daemon=True, name="signals").start()
-    log(f"spooler for {directory} (pid: {os.getpid()}) ready")
+    log(f"spooler for {spooler.directory} (pid: {os.getpid()}) ready")
 
     def report(vars_: dict[bytes, bytes], body: bytes, task_name: bytes) -> object:
         try:
-            return spooler_handler(vars_, body, task_name)
+            return HOOKS.run_spooler(vars_, body, task_name)
         finally:  # the master shows the counters in the stats' spoolers[]
             signals.CLIENT.send(["spooler_stats", directory, spooler.tasks + 1])
 
-    spooler.loop(report, lambda: False)
+    loop(report, lambda: False)
     return 0

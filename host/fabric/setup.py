@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -18,20 +19,49 @@ from typing import TYPE_CHECKING, Any
 from polyhost.config import option_values
 from polyhost.fabric import signals
 from polyhost.fabric.mules import MuleQueues, MuleSpec, farm_specs, mule_specs
+from polyhost.fabric.redis_url import is_redis_url
 from polyhost.log import log
 from polyhost.process import CURRENT
+from polyhost.rpc.nodes import NodeGroups
 
 if TYPE_CHECKING:
     from polyhost.config import Config
     from polyhost.fabric.cache import CacheSet
 
 
+def _shared_base() -> str:
+    return "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+
+
 def instance_dir(master_pid: int) -> str:
     """Where the instance keeps its shared files: the same before and after a reload."""
-    base = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
-    path = os.path.join(base, f"polyhost-{master_pid}")
+    path = os.path.join(_shared_base(), f"polyhost-{master_pid}")
     os.makedirs(path, mode=0o700, exist_ok=True)
     return path
+
+
+def reclaim_dead_instances() -> None:
+    """Remove the shared-file directories of instances whose master is gone (killed -9, so it
+    could not clean up) and that belonged to this user: a restart does not leak /dev/shm."""
+    base = _shared_base()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(base):
+            pid = entry.name.removeprefix("polyhost-")
+            if pid == entry.name or not pid.isdigit() or _alive(int(pid)):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.is_dir(follow_symlinks=False) and entry.stat().st_uid == os.getuid():
+                    shutil.rmtree(entry.path)
+                    log(f"removed {entry.path}, left by instance {pid} that died without cleanup")
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` is a running process (a zombie, not yet reaped by its parent, is dead)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 @dataclass
@@ -41,13 +71,18 @@ class Fabric:
     caches: CacheSet | None = None
     mules: MuleQueues | None = None
     mule_list: list[MuleSpec] = field(default_factory=list)
+    #: the spoolers this instance serves (directories, redis:// streams)
     spool_dirs: list[str] = field(default_factory=list)
+    #: `spooler-external`: spoolers this instance writes to and another instance serves
+    external_spoolers: list[str] = field(default_factory=list)
+    node_groups: NodeGroups | None = None
     router: signals.SignalRouter = field(default_factory=signals.SignalRouter)
     next_sweep: float = 0.0
     directory: str = ""
 
     @classmethod
     def from_config(cls, config: Config, master_pid: int) -> Fabric:
+        reclaim_dead_instances()
         fabric = cls(config, master_pid)
         if config.get("cache2") or config.get("cache"):
             fabric._open_caches()
@@ -55,11 +90,13 @@ class Fabric:
         if fabric.mule_list:
             farms = farm_specs(config, len(fabric.mule_list))
             fabric.mules = MuleQueues.create(fabric.mule_list, farms)
-        for directory in option_values(config, "spooler"):
-            path = os.path.abspath(directory)
-            if not os.path.isdir(path):
-                raise OSError(f"spooler directory {path} does not exist: create it first")
-            fabric.spool_dirs.append(path)
+        fabric.spool_dirs = [_spooler_place(value) for value in option_values(config, "spooler")]
+        fabric.node_groups = NodeGroups(
+            option_values(config, "rpc-nodes"), lambda i: config.origin("rpc-nodes", i)
+        )
+        fabric.external_spoolers = [
+            _spooler_place(value) for value in option_values(config, "spooler-external")
+        ]
         return fabric
 
     def _open_caches(self) -> None:
@@ -75,11 +112,12 @@ class Fabric:
             log(line)
 
     def install_in_master(self) -> None:
-        CURRENT.caches, CURRENT.mules, CURRENT.spool_dirs = (
+        CURRENT.caches, CURRENT.mules, CURRENT.node_groups = (
             self.caches,
             self.mules,
-            self.spool_dirs,
+            self.node_groups,
         )
+        CURRENT.spool_dirs = [*self.spool_dirs, *self.external_spoolers]
         signals.in_master(self.router)
 
     def enter_child(self, channel: socket.socket) -> None:
@@ -110,3 +148,17 @@ class Fabric:
         if final and self.directory:
             with contextlib.suppress(OSError):
                 os.rmdir(self.directory)
+
+
+def _spooler_place(value: str) -> str:
+    """A `spooler`/`spooler-external` value checked at start: a directory that exists (as an
+    absolute path), or a Redis stream URL that names its stream."""
+    if is_redis_url(value):
+        from polyhost.fabric.spooler_redis import StreamSpec
+
+        StreamSpec(value)  # a bad stream URL stops the start, with the reason
+        return value
+    path = os.path.abspath(value)
+    if not os.path.isdir(path):
+        raise OSError(f"spooler directory {path} does not exist: create it first")
+    return path

@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from polyhost.fabric import control
+from polyhost.fabric.hooks import HOOKS
 from polyhost.log import log, log_exception
 
 if TYPE_CHECKING:
     import socket
 
     from polyhost.fabric.control import ControlPair
-
-SignalInvoker = Callable[[object, int], None]
 
 
 class SignalError(Exception):
@@ -62,17 +61,14 @@ def check_target(target: str) -> str:
 
 @dataclass
 class SignalHandlers:
-    """The handlers registered in this process: num -> (runtime, handle)."""
+    """The handlers registered in this process: num -> (owner, handle), run through the
+    owner's hooks."""
 
     handlers: dict[int, tuple[str, object]] = field(default_factory=dict)
-    invokers: dict[str, SignalInvoker] = field(default_factory=dict)
     received: int = -1
     #: signals seen so far, and the condition signal_wait sleeps on
     count: int = 0
     arrived: threading.Condition = field(default_factory=threading.Condition)
-
-    def install_invoker(self, runtime: str, invoker: SignalInvoker) -> None:
-        self.invokers[runtime] = invoker
 
     def run(self, num: int) -> None:
         """Run the handler of `num` here; an exception is logged, never raised."""
@@ -85,17 +81,16 @@ class SignalHandlers:
             log(f"signal {num} received but no handler is registered for it in pid {os.getpid()}")
             return
         runtime, handle = entry
-        invoker = self.invokers.get(runtime)
+        hooks = HOOKS.get(runtime)
         try:
-            if invoker is None:
+            if hooks is None:
                 raise SignalError(f"no {runtime} runtime in this process for signal {num}")
-            invoker(handle, num)
+            hooks.run_signal(handle, num)
         except Exception as exc:
             log_exception(f"error in the handler of signal {num} ({runtime}):", exc)
 
 
 HANDLERS = SignalHandlers()
-HANDLERS.install_invoker("python", lambda handle, num: handle(num))  # type: ignore[operator]
 
 
 # -- the master's side ---------------------------------------------------------------------------

@@ -6,7 +6,6 @@ spooler processes: it scans for due tasks in uWSGI's order, locks each with fcnt
 (so two processes, polyhost's or uWSGI's, never run one task twice) and hands vars and body to the
 spooler functions. Return codes are uWSGI's: SPOOL_OK (-2) deletes the task, SPOOL_RETRY (-1),
 an exception or a non-int keep it for the next scan, SPOOL_IGNORE (0) keeps it for another runtime.
-The end of the module holds Python's calling convention and uwsgidecorators' @spool family.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import errno
 import fcntl
 import itertools
 import os
-import pickle
 import random
 import select
 import signal
@@ -28,6 +26,7 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from polyhost.fabric.redis_url import is_redis_url, redacted
 from polyhost.fabric.spoolfile import (
     TASK_PREFIX,
     SpoolError,
@@ -40,12 +39,10 @@ __all__ = [
     "SPOOL_IGNORE",
     "SPOOL_OK",
     "SPOOL_RETRY",
-    "SpoolDecorators",
     "SpoolError",
     "Spooler",
     "decode_spool_file",
     "encode_spool_file",
-    "python_spooler_handler",
     "spool",
 ]
 
@@ -90,6 +87,13 @@ def spool(
     directory = _choose_directory(directories, vars.get(b"spooler"))
     priority_name = _priority_name(vars.get(b"priority"))
     run_at = _parse_at(vars.get(b"at"))
+    if is_redis_url(directory):
+        from polyhost.fabric.spooler_redis import StreamWriter
+
+        name = StreamWriter.of(directory).spool(vars, body, priority_name, run_at)
+        if log is not None:
+            log(f"[spooler] task {name} queued")
+        return name
     head = encode_spool_file(vars)
     if priority_name:
         directory = os.path.join(directory, priority_name)
@@ -133,15 +137,28 @@ def _choose_directory(directories: list[str], wanted: bytes | None) -> str:
     if not directories:
         raise SpoolError("no spooler is configured: add `spooler = DIR` to spool tasks")
     if not wanted:
-        return os.path.realpath(directories[0])
-    wanted_path = os.path.realpath(os.fsdecode(wanted))
+        return _spooler_place(directories[0])
+    wanted_place = _spooler_place(os.fsdecode(wanted))
     for directory in directories:
-        if os.path.realpath(directory) == wanted_path:
-            return wanted_path
+        if _spooler_place(directory) == wanted_place:
+            return wanted_place
     raise SpoolError(
         f"no spooler on {os.fsdecode(wanted)!r}: the configured spoolers are "
-        + ", ".join(os.path.realpath(d) for d in directories)
+        + ", ".join(redacted(_spooler_place(d)) for d in directories)
     )
+
+
+def spools_to_redis(directories: list[str], wanted: bytes | str | None) -> bool:
+    """Whether a task for the spooler `wanted` (None: the default one) goes to a Redis stream."""
+    if not directories:
+        return False
+    chosen = _choose_directory(directories, os.fsencode(wanted) if wanted else None)
+    return is_redis_url(chosen)
+
+
+def _spooler_place(spooler: str) -> str:
+    """A directory's real path, or a Redis stream's URL as configured."""
+    return spooler if is_redis_url(spooler) else os.path.realpath(spooler)
 
 
 def _priority_name(value: bytes | None) -> str | None:
@@ -200,32 +217,26 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-# -- serving a directory -------------------------------------------------------------------------
-class Spooler:
-    """One spooler directory, served by the process(es) that call `loop`."""
+# -- running tasks -------------------------------------------------------------------------------
+class TaskRunner:
+    """What every spooler process does with a task, wherever it came from: the log lines, the
+    spooler function under `spooler-harakiri`, uWSGI's return codes and the counters."""
 
     def __init__(
         self,
-        directory: str,
+        where: str,
         *,
         frequency: float = 30,
-        ordered: bool = False,
         max_tasks: int = 0,
         harakiri: int = 0,
         log: Callable[[str], None],
         quiet: bool = False,
         chdir: str | None = None,
     ) -> None:
-        try:
-            os.makedirs(directory, 0o750, exist_ok=True)
-        except OSError as exc:
-            raise SpoolError(
-                f"cannot create spooler directory {directory}: {exc.strerror}"
-            ) from None
-        self.directory = os.path.realpath(directory)
+        #: what the log lines and stats call this spooler (a directory, a Redis stream)
+        self.directory = where
         #: seconds between scans; `uwsgi.set_spooler_frequency` may change it at run time
         self.frequency = frequency
-        self.ordered = ordered
         self.max_tasks = max_tasks
         self.harakiri = harakiri
         self.quiet = quiet
@@ -237,13 +248,125 @@ class Spooler:
         self.respawns = 0
         self.running = False
         self.pid = 0
+        self._unclaimed: set[str] = set()
+        self._wake_pipe: tuple[int, int] | None = None
+        self._wake_pipe_pid = 0
+
+    def execute(
+        self, name: str, vars: dict[bytes, bytes], body: bytes, handler: SpoolHandler
+    ) -> int:
+        """Run one task through `handler(vars, body, task_name)`; return its code (an exception
+        or a non-int answer is SPOOL_RETRY)."""
+        prefix = f"[spooler {self.directory} pid: {os.getpid()}]"
+        if not self.quiet:
+            self.log(f"{prefix} managing request {name} ...")
+        started = time.time()
+        self.running = True
+        try:
+            result = self._call(handler, vars, body, name)
+        except Exception:
+            self.log(
+                f"{prefix} task {name} raised an exception; it stays for the next scan:\n"
+                + traceback.format_exc().rstrip("\n")
+            )
+            result = SPOOL_RETRY
+        finally:
+            self.running = False
+        if not isinstance(result, int):
+            self.log(
+                f"{prefix} the spooler function returned {result!r} for task {name}, not "
+                "an int (SPOOL_OK -2, SPOOL_RETRY -1, SPOOL_IGNORE 0): kept for retry"
+            )
+            result = SPOOL_RETRY
+        code = int(result)
+        if code == SPOOL_IGNORE:
+            if name not in self._unclaimed:
+                self._unclaimed.add(name)
+                self.log(
+                    f"{prefix} no spooler function took task {name} (every runtime "
+                    "returned SPOOL_IGNORE); it stays: load the spooler function in the "
+                    "spooler processes (spooler-import, shared-import)"
+                )
+            return code
+        self.tasks += 1
+        if code == SPOOL_OK and not self.quiet:
+            self.log(f"{prefix} done with task {name} after {int(time.time() - started)} seconds")
+        return code
+
+    def _call(
+        self, handler: SpoolHandler, vars: dict[bytes, bytes], body: bytes, name: str
+    ) -> object:
+        """The handler under `spooler-harakiri`: past the limit the process kills itself."""
+        if self.chdir:
+            os.chdir(self.chdir)
+        if not self.harakiri:
+            return handler(vars, body, os.fsencode(name))
+
+        def expire(signum: int, frame: object) -> None:
+            self.log(
+                f"*** HARAKIRI ON THE SPOOLER (pid: {os.getpid()}) *** task {name} ran "
+                f"over spooler-harakiri ({self.harakiri} s); it stays in {self.directory}"
+            )
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, self.harakiri)
+        try:
+            return handler(vars, body, os.fsencode(name))
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    def reached_max_tasks(self) -> bool:
+        if self.max_tasks and self.tasks >= self.max_tasks:
+            self.log(
+                f"[spooler {self.directory} pid: {self.pid}] maximum number of "
+                f"tasks reached ({self.max_tasks}) recycling ..."
+            )
+            return True
+        return False
+
+    def wake(self) -> None:
+        """Scan now (uWSGI's SIGUSR1): safe to call from a signal handler or another thread."""
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._wake_fds()[1], b"\0")
+
+    def _wake_fds(self) -> tuple[int, int]:
+        """The wake pipe of this process (a spooler built before fork gets a new one after)."""
+        if self._wake_pipe is None or self._wake_pipe_pid != os.getpid():
+            self._wake_pipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+            self._wake_pipe_pid = os.getpid()
+        return self._wake_pipe
+
+    def stats(self) -> dict[str, Any]:
+        """This spooler's entry of the stats JSON `spoolers[]`."""
+        return {
+            "dir": self.directory,
+            "pid": self.pid,
+            "tasks": self.tasks,
+            "respawns": self.respawns,
+            "running": int(self.running),
+        }
+
+
+# -- serving a directory -------------------------------------------------------------------------
+class Spooler(TaskRunner):
+    """One spooler directory, served by the process(es) that call `loop`."""
+
+    def __init__(self, directory: str, *, ordered: bool = False, **settings: Any) -> None:
+        """`settings` are TaskRunner's: frequency, max_tasks, harakiri, log, quiet, chdir."""
+        try:
+            os.makedirs(directory, 0o750, exist_ok=True)
+        except OSError as exc:
+            raise SpoolError(
+                f"cannot create spooler directory {directory}: {exc.strerror}"
+            ) from None
+        super().__init__(os.path.realpath(directory), **settings)
+        self.ordered = ordered
         self._hostname = socket.gethostname()
         self._next_due: float | None = None
         self._priority_dirs: list[str] = []
         self._warned_unordered = False
-        self._unclaimed: set[str] = set()
-        self._wake_pipe: tuple[int, int] | None = None
-        self._wake_pipe_pid = 0
 
     # scanning
     def scan(self, now: float) -> list[str]:
@@ -362,70 +485,11 @@ class Spooler:
     def _run(
         self, path: str, name: str, vars: dict[bytes, bytes], body: bytes, handler: SpoolHandler
     ) -> int:
-        prefix = f"[spooler {self.directory} pid: {os.getpid()}]"
-        if not self.quiet:
-            self.log(f"{prefix} managing request {name} ...")
-        started = time.time()
-        self.running = True
-        try:
-            result = self._call(handler, vars, body, name)
-        except Exception:
-            self.log(
-                f"{prefix} task {name} raised an exception; it stays for the next scan:\n"
-                + traceback.format_exc().rstrip("\n")
-            )
-            result = SPOOL_RETRY
-        finally:
-            self.running = False
-        if not isinstance(result, int):
-            self.log(
-                f"{prefix} the spooler function returned {result!r} for task {name}, not "
-                "an int (SPOOL_OK -2, SPOOL_RETRY -1, SPOOL_IGNORE 0): kept for retry"
-            )
-            result = SPOOL_RETRY
-        code = int(result)
-        if code == SPOOL_IGNORE:
-            if name not in self._unclaimed:
-                self._unclaimed.add(name)
-                self.log(
-                    f"{prefix} no spooler function took task {name} (every runtime "
-                    "returned SPOOL_IGNORE); it stays: load the spooler function in the "
-                    "spooler processes (spooler-import, shared-import)"
-                )
-            return code
-        self.tasks += 1
+        code = self.execute(name, vars, body, handler)
         if code == SPOOL_OK:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
-            if not self.quiet:
-                self.log(
-                    f"{prefix} done with task {name} after {int(time.time() - started)} seconds"
-                )
         return code
-
-    def _call(
-        self, handler: SpoolHandler, vars: dict[bytes, bytes], body: bytes, name: str
-    ) -> object:
-        """The handler under `spooler-harakiri`: past the limit the process kills itself."""
-        if self.chdir:
-            os.chdir(self.chdir)
-        if not self.harakiri:
-            return handler(vars, body, os.fsencode(name))
-
-        def expire(signum: int, frame: object) -> None:
-            self.log(
-                f"*** HARAKIRI ON THE SPOOLER (pid: {os.getpid()}) *** task {name} ran "
-                f"over spooler-harakiri ({self.harakiri} s); it stays in {self.directory}"
-            )
-            os.kill(os.getpid(), signal.SIGKILL)
-
-        previous = signal.signal(signal.SIGALRM, expire)
-        signal.setitimer(signal.ITIMER_REAL, self.harakiri)
-        try:
-            return handler(vars, body, os.fsencode(name))
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
 
     def _set_aside(self, path: str, name: str, problem: SpoolError) -> None:
         aside = os.path.join(os.path.dirname(path), "corrupt-" + name)
@@ -443,11 +507,6 @@ class Spooler:
         )
 
     # the process loop
-    def wake(self) -> None:
-        """Scan now (uWSGI's SIGUSR1): safe to call from a signal handler or another thread."""
-        with contextlib.suppress(BlockingIOError):
-            os.write(self._wake_fds()[1], b"\0")
-
     def loop(self, handler: SpoolHandler, should_stop: Callable[[], bool]) -> None:
         """Serve the directory until should_stop() or, with max_tasks, until that many ran.
 
@@ -466,11 +525,7 @@ class Spooler:
                     if should_stop():
                         return
                     self.run_task(path, handler)
-                    if self.max_tasks and self.tasks >= self.max_tasks:
-                        self.log(
-                            f"[spooler {self.directory} pid: {self.pid}] maximum number of "
-                            f"tasks reached ({self.max_tasks}) recycling ..."
-                        )
+                    if self.reached_max_tasks():
                         return
                 # a task renamed into a new priority directory before its watch: scan again
                 if not self._watch(watcher, watches):
@@ -510,23 +565,6 @@ class Spooler:
             if ready and any(_announces_task(event) for event in watcher.read(timeout=0)):
                 return
 
-    def _wake_fds(self) -> tuple[int, int]:
-        """The wake pipe of this process (a Spooler built before fork gets a new one after)."""
-        if self._wake_pipe is None or self._wake_pipe_pid != os.getpid():
-            self._wake_pipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-            self._wake_pipe_pid = os.getpid()
-        return self._wake_pipe
-
-    def stats(self) -> dict[str, Any]:
-        """This spooler's entry of the stats JSON `spoolers[]`."""
-        return {
-            "dir": self.directory,
-            "pid": self.pid,
-            "tasks": self.tasks,
-            "respawns": self.respawns,
-            "running": int(self.running),
-        }
-
 
 def _is_priority(name: str) -> bool:
     return name.isascii() and name.isdigit()
@@ -546,140 +584,3 @@ def _read_all(fd: int) -> bytes:
     while chunk := os.read(fd, 1 << 20):
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-# -- Python's side: uwsgi.spooler's calling convention and uwsgidecorators -----------------------
-def python_spooler_handler(user_function: Callable[[dict[Any, bytes]], object]) -> SpoolHandler:
-    """Adapt a Python spooler function (`uwsgi.spooler = f`) to a Spooler handler.
-
-    As uWSGI's Python plugin: `f` receives the vars with bytes keys and values, plus the str keys
-    'spooler_task_name' (the file's basename, bytes) and 'body' (bytes, only when non-empty).
-    """
-
-    def handler(vars: dict[bytes, bytes], body: bytes, task_name: bytes) -> object:
-        task: dict[Any, bytes] = {"spooler_task_name": task_name}
-        task.update(vars)
-        if body:
-            task["body"] = body
-        return user_function(task)
-
-    return handler
-
-
-class SpoolDecorators:
-    """uwsgidecorators' @spool, @spoolforever and @spoolraw over one `spool_function`.
-
-    `spool_function` is `uwsgi.spool` (a dict of bytes -> path). The `uwsgidecorators` module
-    re-exports the three decorators and sets `uwsgi.spooler = manage_spool_request`, as uWSGI's
-    module does on import. Task vars are uWSGI's: `ud_spool_func` (the function's name),
-    `ud_spool_ret` (the forced return code) and, with pass_arguments, pickled `args`/`kwargs`.
-    """
-
-    def __init__(
-        self,
-        spool_function: Callable[[dict[bytes, bytes]], object],
-        spooler_configured: Callable[[], bool] = lambda: True,
-    ) -> None:
-        self.spool_function = spool_function
-        self.spooler_configured = spooler_configured
-        #: function name -> function, the decorated functions of this process
-        self.spooler_functions: dict[str, Callable[..., Any]] = {}
-
-    def spoolraw(self, f: Callable[..., Any] | None = None, pass_arguments: bool = False) -> Any:
-        """The function's return value is the task's return code."""
-        return self._decorate(f, pass_arguments, None, "spoolraw")
-
-    def spool(self, f: Callable[..., Any] | None = None, pass_arguments: bool = False) -> Any:
-        """The task runs once (SPOOL_OK whatever the function returns)."""
-        return self._decorate(f, pass_arguments, SPOOL_OK, "spool")
-
-    def spoolforever(
-        self, f: Callable[..., Any] | None = None, pass_arguments: bool = False
-    ) -> Any:
-        """The task runs again at every scan (SPOOL_RETRY)."""
-        return self._decorate(f, pass_arguments, SPOOL_RETRY, "spoolforever")
-
-    def _decorate(
-        self,
-        f: Callable[..., Any] | None,
-        pass_arguments: bool,
-        forced_return: int | None,
-        decorator: str,
-    ) -> Any:
-        if f is None:
-            return lambda function: self._decorate(
-                function, pass_arguments, forced_return, decorator
-            )
-        if not self.spooler_configured():
-            raise Exception(f"you have to enable the uWSGI spooler to use @{decorator} decorator")
-        self.spooler_functions[f.__name__] = f
-        return SpooledFunction(f, pass_arguments, forced_return, self.spool_function)
-
-    def manage_spool_request(self, vars: dict[Any, bytes]) -> int:
-        """uwsgidecorators' spooler function: run the @spool function a task names.
-
-        Values reach the function decoded from UTF-8 (bytes that are not UTF-8 stay bytes, where
-        uWSGI raises and retries forever). A task without `ud_spool_func`, or naming a function
-        this process doesn't have, returns SPOOL_IGNORE so another runtime may take it.
-        """
-        task = {_decode(key): value for key, value in vars.items()}
-        function = self.spooler_functions.get(_decode(task.get("ud_spool_func", b"")))
-        if function is None:
-            return SPOOL_IGNORE
-        if "args" in task:
-            for key in ("args", "kwargs"):
-                task[key] = pickle.loads(task.pop(key))
-        task = {key: _decode(value) for key, value in task.items()}
-        result = function(*task["args"], **task["kwargs"]) if "args" in task else function(task)
-        return int(task.get("ud_spool_ret", result))
-
-
-class SpooledFunction:
-    """A function under @spool/@spoolforever/@spoolraw: calling it, or `.spool()`, enqueues it."""
-
-    def __init__(
-        self,
-        f: Callable[..., Any],
-        pass_arguments: bool,
-        forced_return: int | None,
-        spool_function: Callable[[dict[bytes, bytes]], object],
-    ) -> None:
-        self.f = f
-        self.pass_arguments = pass_arguments
-        self.spool_function = spool_function
-        self.base_dict: dict[str, Any] = {"ud_spool_func": f.__name__}
-        if forced_return is not None:
-            self.base_dict["ud_spool_ret"] = str(forced_return)
-        f.spool = self.__call__  # type: ignore[attr-defined]  # uWSGI < 1.9.13 spelling
-
-    def __call__(self, *args: Any, **kwargs: Any) -> object:
-        arguments = dict(self.base_dict)
-        if not self.pass_arguments:
-            if args:
-                arguments.update(args[0])
-            arguments.update(kwargs)
-        else:
-            for key in ("message_dict", "spooler", "priority", "at", "body"):
-                if key in kwargs:
-                    arguments[key] = kwargs.pop(key)
-            arguments["args"] = pickle.dumps(args)
-            arguments["kwargs"] = pickle.dumps(kwargs)
-        return self.spool_function(
-            {_encode(key): _encode(value) for key, value in arguments.items()}
-        )
-
-    def spool(self, *args: Any, **kwargs: Any) -> object:
-        return self(*args, **kwargs)
-
-
-def _encode(value: Any) -> Any:
-    return value.encode("utf-8") if isinstance(value, str) else value
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            return value
-    return value

@@ -12,10 +12,13 @@ import os
 import socket
 import struct
 import time
-from collections import deque
 from typing import BinaryIO
 
 from polyhost.protocol import sockio
+from polyhost.protocol.connection import Connection
+from polyhost.protocol.http import error_response
+from polyhost.protocol.response_head import checked_header, checked_status
+from polyhost.protocol.uwsgi import PacketError
 from polyhost.request import ClientGone, Request, StreamBody
 
 RECORD = struct.Struct(">BBHHBx")
@@ -133,21 +136,22 @@ class FastCgiBody(StreamBody):
         return True
 
 
-class FastCgiConnection:
+class FastCgiConnection(Connection):
     """A FastCGI client connection (nginx `fastcgi_pass`)."""
 
     def __init__(
-        self, sock: socket.socket, modifiers: tuple[int, int] | None, timeout: float
+        self,
+        sock: socket.socket,
+        listener: str,
+        limit: int,
+        modifiers: tuple[int, int] | None,
+        timeout: float,
     ) -> None:
-        self.sock = sock
-        self.timeout = timeout
-        self.fd = sock.fileno()
+        super().__init__(sock, listener, timeout)
+        #: most bytes of PARAMS one request may send (`buffer-size`, as uwsgi vars)
+        self.limit = limit
         self.modifiers = modifiers or (0, 0)
         self.reader = RecordReader()
-        self.ready: deque[Request] = deque()
-        self.closed = False
-        self.served = 0
-        self.registered = False
         self.keep_conn = False
         self.request_id = 0
         self._params = bytearray()
@@ -170,6 +174,8 @@ class FastCgiConnection:
 
     def _on_record(self, rtype: int, request_id: int, content: bytes) -> None:
         if rtype == BEGIN_REQUEST:
+            if len(content) < BEGIN_BODY.size:
+                raise PacketError(f"FastCGI BEGIN_REQUEST of {len(content)} bytes (8 expected)")
             role, flags = BEGIN_BODY.unpack_from(content)
             if role != RESPONDER:
                 self.send(record(END_REQUEST, request_id, END_BODY.pack(0, 3)))
@@ -179,6 +185,11 @@ class FastCgiConnection:
             self._params.clear()
         elif rtype == PARAMS:
             if content:
+                if len(self._params) + len(content) > self.limit:
+                    raise PacketError(
+                        f"FastCGI params of request {request_id} over {self.limit} bytes:"
+                        " raise buffer-size"
+                    )
                 self._params += content
                 return
             env = decode_pairs(bytes(self._params))
@@ -216,6 +227,9 @@ class FastCgiConnection:
     def responder(self, request: Request) -> FastCgiResponder:
         return FastCgiResponder(self, request)
 
+    def harakiri_reply(self, request: Request) -> bytes:
+        return error_response(504, "the request took too long (harakiri)")
+
 
 class FastCgiResponder:
     """A CGI-style response (`Status:` header) in STDOUT records, then END_REQUEST."""
@@ -237,8 +251,9 @@ class FastCgiResponder:
         return self.status != 0
 
     def start(self, status: str, headers: list[tuple[str, str]]) -> None:
-        self.status = int(status[:3])
-        lines = [f"Status: {status}"] + [f"{name}: {value}" for name, value in headers]
+        code, status_text = checked_status(status)
+        lines = [f"Status: {status_text}", *(checked_header(n, v) for n, v in headers)]
+        self.status = code
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         self.headers_count = len(headers)
         self.headers_size = len(head)

@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections import deque
 from typing import BinaryIO
 from urllib.parse import unquote_to_bytes
 
 import httptools
 
+from polyhost.log import log, printable
 from polyhost.protocol import sockio
+from polyhost.protocol.connection import Connection
+from polyhost.protocol.response_head import checked_header, checked_status
 from polyhost.request import ClientGone, Request, StreamBody
 
 RECV_SIZE = 65536
@@ -69,12 +71,13 @@ class HttpBody(StreamBody):
         return True
 
 
-class HttpConnection:
+class HttpConnection(Connection):
     """One client connection on an http-socket: parses requests, hands them out in order."""
 
     def __init__(
         self,
         sock: socket.socket,
+        listener: str,
         peer: tuple[str, int] | str,
         server: tuple[str, str],
         limit: int,
@@ -82,9 +85,7 @@ class HttpConnection:
         timeout: float,
         scheme: str = "http",
     ) -> None:
-        self.sock = sock
-        self.timeout = timeout
-        self.fd = sock.fileno()
+        super().__init__(sock, listener, timeout)
         self.remote_addr, self.remote_port = (
             (peer[0], str(peer[1])) if isinstance(peer, tuple) else ("", "")
         )
@@ -93,11 +94,7 @@ class HttpConnection:
         self.modifiers = modifiers
         self.scheme = scheme
         self.parser = httptools.HttpRequestParser(self)
-        self.ready: deque[Request] = deque()
         self.error: HttpError | None = None
-        self.closed = False
-        self.served = 0
-        self.registered = False
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_size = 0
@@ -129,6 +126,12 @@ class HttpConnection:
         self.feed(data)
         if not data:
             raise ClientGone("client closed the connection in the middle of the body")
+
+    def responder(self, request: Request) -> HttpResponder:
+        return HttpResponder(self, request)
+
+    def harakiri_reply(self, request: Request) -> bytes:
+        return error_response(504, "the request took too long (harakiri)")
 
     def send_raw(self, data: bytes) -> None:
         sockio.send_all(self.sock, data, self.timeout)
@@ -280,12 +283,12 @@ class HttpResponder:
         return self.status != 0
 
     def start(self, status: str, headers: list[tuple[str, str]]) -> None:
-        code = int(status[:3])
-        self.status = code
-        lines = [f"{self.version} {status}"]
+        code, status_text = checked_status(status)
+        lines = [f"{self.version} {status_text}"]
         length: int | None = None
         has_connection_close = False
         for name, value in headers:
+            line = checked_header(name, value)
             lower = name.lower()
             if lower == "content-length":
                 length = int(value) if value.strip().isdigit() else None
@@ -294,8 +297,8 @@ class HttpResponder:
             elif lower == "connection":
                 has_connection_close = "close" in value.lower()
                 continue
-            for part in value.split("\n"):
-                lines.append(f"{name}: {part.rstrip(chr(13))}")
+            lines.append(line)
+        self.status = code
         self.headers_count = len(headers)
         no_body = code in _NO_BODY or code < 200
         if has_connection_close:
@@ -318,9 +321,23 @@ class HttpResponder:
     def write(self, data: bytes) -> None:
         if self._is_head or not data:
             return
+        if self._length is not None and self.bytes_sent + len(data) > self._length:
+            data = self._overflow(data)
         payload = b"%x\r\n%b\r\n" % (len(data), data) if self._chunked else data
         self.bytes_sent += len(data)
         self._flush_head(payload)
+
+    def _overflow(self, data: bytes) -> bytes:
+        """The app sends more than its Content-Length: what fits is sent, the rest dropped (it
+        would be read as the next response), and the connection closes after this response."""
+        assert self._length is not None
+        if self.keep_alive or self.bytes_sent < self._length:
+            log(
+                f"the app sent more body than its Content-Length ({self._length}) for"
+                f" {printable(self.request.vars.get('REQUEST_URI', ''))}: the rest is dropped"
+            )
+        self.keep_alive = False
+        return data[: max(0, self._length - self.bytes_sent)]
 
     def _flush_head(self, payload: bytes) -> None:
         if self._head is not None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections import deque
 from typing import BinaryIO
 
 from polyhost.protocol import sockio
-from polyhost.protocol.http import RECV_SIZE, HttpError
+from polyhost.protocol.connection import Connection
+from polyhost.protocol.http import RECV_SIZE
+from polyhost.protocol.response_head import checked_header, checked_status
 from polyhost.protocol.uwsgi import PacketError, decode_vars, unpack_header
 from polyhost.request import ClientGone, Request, StreamBody
 
@@ -49,24 +50,32 @@ class SocketBody(StreamBody):
         return True  # one request per connection: nothing to keep it for
 
 
-class UwsgiConnection:
+class UwsgiConnection(Connection):
     """Collects one uwsgi request head from a non-blocking socket."""
 
     def __init__(
-        self, sock: socket.socket, limit: int, modifiers: tuple[int, int] | None, timeout: float
+        self,
+        sock: socket.socket,
+        listener: str,
+        limit: int,
+        modifiers: tuple[int, int] | None,
+        timeout: float,
     ) -> None:
-        self.sock = sock
-        self.timeout = timeout
-        self.fd = sock.fileno()
+        super().__init__(sock, listener, timeout)
         self.limit = limit
         self.forced = modifiers
         self._buf = bytearray()
-        self.ready: deque[Request] = deque()
-        self.closed = False
-        self.served = 0
-        self.registered = False
-        self.error: HttpError | None = None
-        self.keep_alive_capable = False
+
+    def responder(self, request: Request) -> UwsgiResponder:
+        return UwsgiResponder(self, request)
+
+    def harakiri_reply(self, request: Request) -> bytes:
+        """A raw HTTP 504, as the response on a uwsgi socket is raw HTTP."""
+        proto = request.vars.get("SERVER_PROTOCOL", "HTTP/1.1")
+        return (
+            f"{proto} 504 Gateway Timeout\r\nContent-Type: text/plain\r\n"
+            "Connection: close\r\n\r\nharakiri: the request took too long\n"
+        ).encode()
 
     def feed(self, data: bytes) -> None:
         if not data:
@@ -158,12 +167,10 @@ class UwsgiResponder:
         return self.status != 0
 
     def start(self, status: str, headers: list[tuple[str, str]]) -> None:
-        self.status = int(status[:3])
+        code, status_text = checked_status(status)
         proto = self.request.vars.get("SERVER_PROTOCOL", "HTTP/1.1")
-        lines = [f"{proto} {status}"]
-        for name, value in headers:
-            for part in value.split("\n"):
-                lines.append(f"{name}: {part.rstrip(chr(13))}")
+        lines = [f"{proto} {status_text}", *(checked_header(n, v) for n, v in headers)]
+        self.status = code
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         self.headers_count = len(headers)
         self.headers_size = len(head)

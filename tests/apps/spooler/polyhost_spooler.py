@@ -11,7 +11,8 @@ import time
 
 from recorder import record
 
-from polyhost.fabric.spooler import Spooler, python_spooler_handler
+from polyhost.bridges.python.spool_decorators import python_spooler_handler
+from polyhost.fabric.spooler import Spooler
 
 
 def sleep_forever(task: dict) -> int:

@@ -1,0 +1,275 @@
+"""One vassal: its state as the Emperor tracks it, how it is started, and the blacklist.
+
+A vassal is a normal polyhost instance run as a subprocess with its file as config
+(`--ini FILE`, `--yaml FILE` ...), in the monitored directory, with the Emperor channel on
+`UWSGI_EMPEROR_FD`. It gets SIGKILL if the Emperor dies (PR_SET_PDEATHSIG, set after the
+privileges are dropped, since a credential change clears it) and sees EOF on its channel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from polyhost.emperor.link import EMPEROR_FD_ENV, ON_DEMAND_ENV
+from polyhost.emperor.monitors import LOADER_OPTIONS, Seen
+from polyhost.log import log
+from polyhost.sockets import INHERIT_ENV
+
+PR_SET_PDEATHSIG = 1
+#: a vassal exiting with this code is not respawned (uWSGI's UWSGI_EXILE_CODE)
+EXILE_CODE = 26
+#: environment a vassal must not inherit from the Emperor
+PRIVATE_ENV = ("UWSGI_RELOADS", "NOTIFY_SOCKET", INHERIT_ENV, ON_DEMAND_ENV, EMPEROR_FD_ENV)
+
+
+def log_verbose(message: str) -> None:
+    """uWSGI's uwsgi_log_verbose(): the line starts with the date."""
+    log(f"{time.ctime()} - {message}")
+
+
+@dataclass
+class Vassal:
+    """A vassal the Emperor governs (one per config name)."""
+
+    seen: Seen
+    monitor: str
+    born: int = field(default_factory=lambda: int(time.time()))
+    last_mod: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    channel: socket.socket | None = None
+    #: running | stopping | on-demand (waiting for a connection) | to-on-demand | dead
+    status: str = "running"
+    loyal: bool = False
+    ready: bool = False
+    accepting: bool = False
+    last_loyal: int = 0
+    last_ready: int = 0
+    last_accepting: int = 0
+    last_heartbeat: int = 0
+    first_run: int = 0
+    last_run: int = 0
+    cursed_at: float = 0.0
+    respawns: int = 0
+    #: when a dead vassal may be started again (the blacklist's throttle)
+    respawn_at: float = 0.0
+    on_demand: socket.socket | None = None
+
+    @property
+    def name(self) -> str:
+        return self.seen.name
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid if self.proc is not None and self.proc.returncode is None else -1
+
+    def send(self, byte: int) -> bool:
+        if self.channel is None:
+            return False
+        try:
+            self.channel.send(bytes([byte]))
+            return True
+        except OSError:
+            return False
+
+    def stats(self) -> dict[str, object]:
+        return {
+            "id": self.name,
+            "pid": self.pid,
+            "born": self.born,
+            "last_mod": self.last_mod,
+            "last_heartbeat": self.last_heartbeat,
+            "loyal": int(self.loyal),
+            "ready": int(self.ready),
+            "accepting": int(self.accepting),
+            "last_loyal": self.last_loyal,
+            "last_ready": self.last_ready,
+            "last_accepting": self.last_accepting,
+            "first_run": self.first_run,
+            "last_run": self.last_run,
+            "cursed": int(self.cursed_at),
+            "zerg": 0,
+            "on_demand": self.seen.socket_name,
+            "suspended": 0,
+            "adopted": 0,
+            "uid": self.seen.uid,
+            "gid": self.seen.gid,
+            "monitor": self.monitor,
+            "attrs": [],
+            "respawns": self.respawns,
+        }
+
+
+@dataclass
+class SpawnSettings:
+    """The Emperor options that shape every vassal's command line and credentials."""
+
+    before: list[str]
+    after: list[str]
+    extra_extensions: list[str]
+    tyrant: bool
+    initgroups: bool
+    start_hook: str
+    vassals_dir: str
+
+
+def vassal_argv(seen: Seen, settings: SpawnSettings) -> list[str]:
+    """uWSGI's vassal_new_argv(): templates and --set before the file, includes after."""
+    name = seen.path
+    loader = "--inherit"
+    for extension, option in LOADER_OPTIONS.items():
+        if name.endswith(extension):
+            loader = option
+    if any(name.endswith(e) for e in settings.extra_extensions):
+        loader = "--config"
+    return [sys.executable, "-m", "polyhost", *settings.before, loader, name, *settings.after]
+
+
+def _vassal_env(channel_fd: int) -> dict[str, str]:
+    """The Emperor's environment, UWSGI_VASSAL_X renamed to UWSGI_X, and the channel fd."""
+    env = {k: v for k, v in os.environ.items() if k not in PRIVATE_ENV}
+    for key in [k for k in env if k.startswith("UWSGI_VASSAL_")]:
+        env["UWSGI_" + key[len("UWSGI_VASSAL_") :]] = env.pop(key)
+    env[EMPEROR_FD_ENV] = str(channel_fd)
+    return env
+
+
+def _die_with_emperor(emperor_pid: int) -> None:
+    """In the child, after the credentials change (which clears the setting)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != emperor_pid:  # the Emperor died before prctl
+        os._exit(1)
+
+
+def run_hook(what: str, command: str, vassal: str, vassals_dir: str) -> None:
+    """`vassals-start-hook` / `vassals-stop-hook`: run `COMMAND NAME`, log its exit code."""
+    import shlex
+
+    log(f"[emperor] running vassal {what}-hook: {command} {vassal}")
+    env = dict(os.environ, UWSGI_VASSALS_DIR=vassals_dir)
+    try:
+        code = subprocess.run(
+            f"{command} {shlex.quote(vassal)}", shell=True, env=env, timeout=60, check=False
+        ).returncode
+    except subprocess.TimeoutExpired:
+        code = -1
+    log(f"[emperor] {vassal} {what}-hook returned {code}")
+
+
+def start(vassal: Vassal, settings: SpawnSettings) -> bool:
+    """Fork and exec the vassal; False (logged) when it cannot start."""
+    seen = vassal.seen
+    if settings.start_hook:
+        run_hook("start", settings.start_hook, vassal.name, settings.vassals_dir)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    ours.setblocking(False)
+    credentials: dict[str, object] = {}
+    if settings.tyrant:
+        log(
+            f"[emperor-tyrant] dropping privileges to {seen.uid} {seen.gid} for instance "
+            f"{vassal.name}"
+        )
+        groups: list[int] = []
+        if settings.initgroups:
+            with contextlib.suppress(KeyError):
+                groups = os.getgrouplist(pwd.getpwuid(seen.uid).pw_name, seen.gid)
+        credentials = {"user": seen.uid, "group": seen.gid, "extra_groups": groups}
+    stdin: int = subprocess.DEVNULL if vassal.on_demand is None else vassal.on_demand.fileno()
+    emperor_pid = os.getpid()
+    try:
+        vassal.proc = subprocess.Popen(
+            vassal_argv(seen, settings),
+            cwd=seen.cwd,
+            env=_vassal_env(theirs.fileno()),
+            stdin=stdin,
+            pass_fds=(theirs.fileno(),),
+            preexec_fn=lambda: _die_with_emperor(emperor_pid),
+            **credentials,  # type: ignore[arg-type]
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        log(f"[emperor] cannot start vassal {vassal.name}: {exc}")
+        ours.close()
+        return False
+    finally:
+        theirs.close()
+    vassal.channel = ours
+    now = int(time.time())
+    vassal.first_run = vassal.first_run or now
+    vassal.last_run = now
+    vassal.status = "running"
+    vassal.loyal = vassal.ready = vassal.accepting = False
+    vassal.cursed_at = 0.0
+    vassal.last_heartbeat = 0
+    return True
+
+
+def close_channel(vassal: Vassal) -> None:
+    if vassal.channel is not None:
+        vassal.channel.close()
+        vassal.channel = None
+
+
+@dataclass
+class BlacklistItem:
+    throttle_us: int
+    attempt: int = 1
+    first_attempt: float = field(default_factory=time.time)
+    last_attempt: float = field(default_factory=time.time)
+
+
+class Blacklist:
+    """uWSGI's blacklist: a non-loyal vassal that dies is throttled; each further death adds
+    `emperor-throttle` ms up to `emperor-max-throttle` ms (then halves)."""
+
+    def __init__(self, throttle_ms: int, max_throttle_ms: int) -> None:
+        self.throttle_ms = throttle_ms
+        self.max_throttle_ms = max_throttle_ms
+        self.items: dict[str, BlacklistItem] = {}
+
+    def next_start(self, name: str) -> float:
+        """The earliest time the vassal may start again."""
+        item = self.items.get(name)
+        return 0.0 if item is None else item.last_attempt + item.throttle_us / 1e6
+
+    def add(self, name: str) -> None:
+        item = self.items.get(name)
+        if item is None:
+            self.items[name] = BlacklistItem(self.throttle_ms)
+            return
+        item.last_attempt = time.time()
+        if item.throttle_us < self.max_throttle_ms * 1000:
+            item.throttle_us += self.throttle_ms * 1000
+        else:
+            log_verbose(f"[emperor] maximum throttle level for vassal {name} reached !!!")
+            item.throttle_us //= 2
+        item.attempt += 1
+        if item.attempt == 2:
+            log_verbose(f"[emperor] unloyal bad behaving vassal found: {name} throttling it...")
+
+    def remove(self, name: str) -> None:
+        self.items.pop(name, None)
+
+    def clear(self) -> None:
+        log_verbose("[emperor] cleaning up blacklist ...")
+        self.items.clear()
+
+    def stats(self) -> list[dict[str, object]]:
+        return [
+            {
+                "id": name,
+                "throttle_level": item.throttle_us // 1000,
+                "attempt": item.attempt,
+                "first_attempt": int(item.first_attempt),
+                "last_attempt": int(item.last_attempt),
+            }
+            for name, item in list(self.items.items())
+        ]

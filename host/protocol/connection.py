@@ -1,0 +1,59 @@
+"""What the worker sees of a client connection, whatever its protocol (HTTP, uwsgi, FastCGI).
+
+The worker picks the protocol once, when it accepts the socket; from then on it feeds received
+bytes in, takes complete requests from `ready`, and asks the connection for each request's
+responder and for the bytes harakiri answers a stuck request with.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import deque
+from typing import TYPE_CHECKING, Protocol
+
+from polyhost.request import Request, Responder
+
+if TYPE_CHECKING:
+    import socket
+
+
+class WireResponder(Responder, Protocol):
+    """A responder on a client connection: the worker also reads and clears its keep-alive."""
+
+    keep_alive: bool
+
+
+class Connection(ABC):
+    """One accepted client socket, parsed in one protocol."""
+
+    #: the client's address, when the protocol knows it before the request (HTTP)
+    remote_addr: str = ""
+
+    def __init__(self, sock: socket.socket, listener: str, timeout: float) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        #: the name of the socket it was accepted on, for the log
+        self.listener = listener
+        self.timeout = timeout
+        #: requests whose head is complete, in arrival order
+        self.ready: deque[Request] = deque()
+        #: the client closed (or aborted) the connection
+        self.closed = False
+        #: no further request is read on it: it closes once the current one is answered
+        self.done = False
+        #: requests answered so far
+        self.served = 0
+        #: in the worker's epoll set
+        self.registered = False
+
+    @abstractmethod
+    def feed(self, data: bytes) -> None:
+        """Parse received bytes (b"": the client closed); complete requests go to `ready`."""
+
+    @abstractmethod
+    def responder(self, request: Request) -> WireResponder:
+        """The responder that answers `request` in this connection's protocol."""
+
+    @abstractmethod
+    def harakiri_reply(self, request: Request) -> bytes:
+        """What to send when harakiri stops `request` before it answered: a 504."""

@@ -1,0 +1,1 @@
+"""The router processes: the HTTP router, the fastrouter and their subscription tables."""

@@ -1,0 +1,204 @@
+"""Tyrant mode with real users: each vassal runs as the owner of its file, creates its socket as
+that user in a group-writable socket directory (the blog's chgrp + g+w, reached through
+--emperor-tyrant-initgroups), files owned by root are refused, a uid naming someone else is
+refused, an owner change stops the vassal; and the non-tyrant `--emperor DIR --uid --gid`.
+
+The test users are created with useradd and removed after (also on failure). /root (where the
+venv's Python lives) is 0700: the users get search permission on it through an ACL entry for
+the test's duration, removed after."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_emperor import accepting, children, stats
+
+from conftest import Instance, free_port, wait_for
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="tyrant mode needs root")
+
+USERS = ("phtyr-alice", "phtyr-bob")
+WEB_GROUP = "phtyr-web"
+WHOAMI_APP = """import os
+def application(env, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [f"uid {os.getuid()} gid {os.getgid()}".encode()]
+"""
+
+
+def _run(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def users() -> Iterator[dict[str, pwd.struct_passwd]]:
+    created: list[str] = []
+    acl_path = _python_home_parent()
+    group_made = had_acl = False
+    try:
+        _run("groupadd", WEB_GROUP)
+        group_made = True
+        for name in USERS:
+            _run("useradd", "-M", "-U", "-G", WEB_GROUP, "-s", "/usr/sbin/nologin", name)
+            created.append(name)
+        if acl_path:
+            had_acl = _has_extended_acl(acl_path)
+            _run("setfacl", "-m", ",".join(f"u:{u}:x" for u in USERS), acl_path)
+        yield {name: pwd.getpwnam(name) for name in USERS}
+    finally:
+        if acl_path:
+            entries = ",".join(f"u:{u}" for u in created)
+            undo = ["-x", entries] if had_acl else ["-b"]  # -b: back to the plain mode bits
+            subprocess.run(["setfacl", *undo, acl_path], capture_output=True, check=False)
+        for name in created:
+            subprocess.run(["userdel", name], capture_output=True, check=False)
+        if group_made:
+            subprocess.run(["groupdel", WEB_GROUP], capture_output=True, check=False)
+
+
+def _has_extended_acl(path: str) -> bool:
+    out = subprocess.run(["getfacl", "-c", path], capture_output=True, text=True, check=True)
+    lines = [line for line in out.stdout.splitlines() if line and not line.startswith("#")]
+    return any(not line.startswith(("user::", "group::", "other::")) for line in lines)
+
+
+def _python_home_parent() -> str:
+    """The directory above the interpreter that other users cannot search (a home of mode
+    0700, typically), or "" when they can reach it."""
+    for parent in Path(os.path.realpath(sys.executable)).parents:
+        if parent != parent.parent and not os.stat(parent).st_mode & 0o001:
+            return str(parent)
+    return ""
+
+
+@pytest.fixture
+def land() -> Iterator[Path]:
+    """A world-readable directory (pytest's tmp dirs are 0700 under /tmp/pytest-of-root)."""
+    root = Path(tempfile.mkdtemp(prefix="polyhost-tyrant-"))
+    os.chmod(root, 0o755)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def proc_ids(pid: int) -> tuple[int, int]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    uid = int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
+    gid = int(next(line for line in status.splitlines() if line.startswith("Gid:")).split()[1])
+    return uid, gid
+
+
+def http_over_unix(path: Path) -> bytes:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(5)
+        sock.connect(str(path))
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+def test_tyrant_runs_each_vassal_as_its_files_owner(
+    users: dict[str, pwd.struct_passwd], land: Path
+) -> None:
+    vassals, run = land / "vassals", land / "run"
+    vassals.mkdir()
+    run.mkdir()
+    (land / "whoami.py").write_text(WHOAMI_APP)
+    web_gid = __import__("grp").getgrnam(WEB_GROUP).gr_gid
+    os.chown(run, 0, web_gid)
+    os.chmod(run, 0o2775)  # the blog's chgrp + g+w on the socket directory
+    skeleton = (
+        f"[uwsgi]\nhttp-socket = {run}/%n.sock\nchmod-socket = 660\nvacuum = true\n"
+        f"wsgi-file = {land}/whoami.py\nprocesses = 2\n"
+    )
+    for name in ("alice", "bob"):
+        path = vassals / f"{name}.ini"
+        path.write_text(skeleton)
+        user = users[f"phtyr-{name}"]
+        os.chown(path, user.pw_uid, user.pw_gid)
+    (vassals / "rooty.ini").write_text(skeleton)  # owned by root: refused
+    sneaky = vassals / "sneaky.ini"
+    sneaky.write_text(skeleton + "uid = phtyr-bob\n")
+    os.chown(sneaky, users["phtyr-alice"].pw_uid, users["phtyr-alice"].pw_gid)
+    stats_port = free_port()
+    emperor = Instance(
+        [
+            "--emperor",
+            str(vassals),
+            "--emperor-tyrant",
+            "--emperor-tyrant-initgroups",
+            "--emperor-stats",
+            f"127.0.0.1:{stats_port}",
+        ],
+        land,
+        None,
+        land,
+    )
+    try:
+        for name in ("alice", "bob"):
+            user = users[f"phtyr-{name}"]
+            wait_for(lambda n=name: accepting(stats_port, f"{n}.ini"), 30, f"{name} accepting")
+            info = next(v for v in stats(stats_port)["vassals"] if v["id"] == f"{name}.ini")
+            assert (info["uid"], info["gid"]) == (user.pw_uid, user.pw_gid)
+            master = info["pid"]
+            workers = children(master)
+            assert len(workers) == 2
+            for pid in [master, *workers]:
+                assert proc_ids(pid) == (user.pw_uid, user.pw_gid)
+            sock = run / f"{name}.sock"
+            assert sock.stat().st_uid == user.pw_uid
+            assert oct(sock.stat().st_mode & 0o777) == "0o660"
+            assert http_over_unix(sock).endswith(f"uid {user.pw_uid} gid {user.pw_gid}".encode())
+        log = emperor.wait_log("[emperor-tyrant] invalid permissions for vassal rooty.ini")
+        assert "rooty.ini has been spawned" not in log
+        emperor.wait_log("uid = phtyr-bob: this instance runs as uid")
+        assert "sneaky.ini is ready to accept" not in emperor.log()
+        assert stats(stats_port)["emperor_tyrant"] == 1
+        # a running vassal whose file changes owner is stopped
+        bob = users["phtyr-bob"]
+        os.chown(vassals / "alice.ini", bob.pw_uid, bob.pw_gid)
+        emperor.wait_log("!!! permissions of file alice.ini changed. stopping the instance... !!!")
+        emperor.wait_log("[emperor] removed uwsgi instance alice.ini")
+    finally:
+        assert emperor.stop() == 0
+
+
+def test_emperor_with_uid_gid_runs_every_vassal_as_that_user(
+    users: dict[str, pwd.struct_passwd], land: Path
+) -> None:
+    vassals = land / "vassals"
+    vassals.mkdir()
+    (land / "whoami.py").write_text(WHOAMI_APP)
+    port = free_port()
+    (vassals / "site.ini").write_text(
+        f"[uwsgi]\nhttp-socket = 127.0.0.1:{port}\nwsgi-file = {land}/whoami.py\n"
+    )
+    bob = users["phtyr-bob"]
+    emperor = Instance(
+        ["--emperor", str(vassals), "--uid", "phtyr-bob", "--gid", "phtyr-bob"], land, port, land
+    )
+    try:
+        emperor.wait_ready()
+        body = http_request_body(port)
+        assert body == f"uid {bob.pw_uid} gid {bob.pw_gid}".encode()
+        assert proc_ids(emperor.pid) == (bob.pw_uid, bob.pw_gid)
+    finally:
+        assert emperor.stop() == 0
+
+
+def http_request_body(port: int) -> bytes:
+    from conftest import get, split_response
+
+    return split_response(get(port))[2]
