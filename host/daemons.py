@@ -14,6 +14,7 @@ Log lines are uWSGI's `[uwsgi-daemons] ...`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import grp
 import os
 import pwd
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from polyhost.config import option_values
 from polyhost.config.keyval import parse_keyval
+from polyhost.lifeline import die_with_parent
 from polyhost.log import log
 from polyhost.touch import TouchWatch
 
@@ -205,6 +207,7 @@ class Daemons:
             f'[uwsgi-daemons] {"re" if daemon.respawns else ""}spawning "{daemon.command}" '
             f"(uid: {uid} gid: {gid})"
         )
+        master = os.getpid()  # a plain daemon dies with it (a smart one outlives it by design)
         kwargs: dict[str, object] = {}
         if daemon.uid:
             kwargs["user"] = uid
@@ -217,7 +220,7 @@ class Daemons:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # its own process group: signals reach its children
                 cwd=daemon.chdir or None,
-                preexec_fn=None if daemon.smart else _die_with_parent,
+                preexec_fn=None if daemon.smart else functools.partial(die_with_parent, master),
                 **kwargs,  # type: ignore[arg-type]
             )
         except OSError as exc:
@@ -330,13 +333,6 @@ def _signal_group(pid: int, sig: int) -> None:
     except OSError:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-
-
-def _die_with_parent() -> None:
-    """In the plain daemon's child: SIGKILL when the master dies (PR_SET_PDEATHSIG)."""
-    import ctypes
-
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL)
 
 
 def _user_id(user: str) -> int:

@@ -188,6 +188,10 @@ class StatsServer:
         self._unix_path = ""
         self._wake_r, self._wake_w = -1, -1
         self._thread: threading.Thread | None = None
+        #: the connection being answered, and the lock that a fork() holds: a child forked
+        #: while an answer is under way must close its copy, or the client never sees EOF
+        self._client: socket.socket | None = None
+        self._client_lock = threading.Lock()
 
     def start(self) -> None:
         """Bind and listen (errors name the address), then serve from a daemon thread."""
@@ -199,6 +203,7 @@ class StatsServer:
                 _remove_stale_socket(self._sockaddr)
             listener.bind(self._sockaddr)
             listener.listen(100)
+            listener.setblocking(False)
         except OSError as exc:
             listener.close()
             raise OSError(
@@ -215,15 +220,30 @@ class StatsServer:
         self._listener = listener
         self._wake_r, self._wake_w = os.pipe()
         # workers forked by the master must not keep the stats socket (a reloaded master
-        # could not bind it again while old workers finish)
-        os.register_at_fork(after_in_child=self._forget_in_child)
+        # could not bind it again while old workers finish) nor a connection being answered
+        os.register_at_fork(
+            before=self._hold_client,
+            after_in_parent=self._release_client,
+            after_in_child=self._forget_in_child,
+        )
         self._thread = threading.Thread(target=self._serve, name="stats-server", daemon=True)
         self._thread.start()
+
+    def _hold_client(self) -> None:
+        """Before fork: no connection is accepted or closed while the fd table is copied."""
+        self._client_lock.acquire()
+
+    def _release_client(self) -> None:
+        self._client_lock.release()
 
     def _forget_in_child(self) -> None:
         """After fork, in the child: close the inherited fds; the socket file is not ours."""
         self._thread = None
         self._unix_path = ""
+        if self._client is not None:
+            self._client.close()  # only this copy: the parent's thread still answers
+            self._client = None
+        self._release_client()  # held by the thread that forked, which is this one
         self._release()
 
     def _release(self) -> None:
@@ -254,12 +274,18 @@ class StatsServer:
             ready, _, _ = select.select([listener, self._wake_r], [], [])
             if self._wake_r in ready:
                 return
+            with self._client_lock:  # never blocks: the listener is non-blocking
+                try:
+                    client, _ = listener.accept()
+                except OSError:
+                    continue
+                self._client = client
             try:
-                client, _ = listener.accept()
-            except OSError:
-                continue
-            with client:
                 self._answer(client)
+            finally:
+                with self._client_lock:
+                    self._client = None
+                    client.close()
 
     def _answer(self, client: socket.socket) -> None:
         client.settimeout(CLIENT_TIMEOUT)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import threading
 import time
 from pathlib import Path
 
 from conftest import free_port, get, split_response, wait_for
+from supervision_support import client_load, read_stats, send_fifo
 
 APP = """
 VERSION = {version!r}
@@ -21,12 +20,8 @@ def application(environ, start_response):
 """
 
 
-def read_stats(port: int) -> dict:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    return json.loads(data)
+def accepting(stats_port: int) -> int:
+    return sum(w["accepting"] for w in read_stats(stats_port)["workers"])
 
 
 def write_app(path: Path, version: str) -> None:
@@ -59,60 +54,49 @@ def test_chain_reload_under_load_keeps_n_minus_1_and_a_broken_app_stops_it(
         ],
         port=port,
     )
-    failures: list[str] = []
+    wait_for(lambda: accepting(stats_port) == 3, 30, "the 3 workers accepting")
     bodies: set[bytes] = set()
     accepting_seen: list[int] = []
     stop = threading.Event()
 
-    def client() -> None:
-        deadline = time.monotonic() + 60
-        while not stop.is_set() and time.monotonic() < deadline:
-            try:
-                status, _, body = split_response(get(port, "/", timeout=20))
-                bodies.add(body)
-                if status != 200:
-                    failures.append(f"status {status}")
-            except Exception as exc:  # a refused or reset connection is a failure
-                failures.append(repr(exc))
+    def check(raw: bytes) -> str:
+        status, _, body = split_response(raw)
+        bodies.add(body)
+        return "" if status == 200 else f"status {status}"
 
     def sampler() -> None:
         while not stop.is_set():
-            workers = read_stats(stats_port)["workers"]
-            accepting_seen.append(sum(w["accepting"] for w in workers))
+            accepting_seen.append(accepting(stats_port))
             time.sleep(0.02)
 
-    threads = [threading.Thread(target=client) for _ in range(4)]
-    threads.append(threading.Thread(target=sampler))
-    for thread in threads:
-        thread.start()
-    try:
-        old = set(inst.worker_pids())
-        write_app(app, "v2")
-        with open(fifo, "w") as pipe:
-            pipe.write("c")
-        inst.wait_log("chain reloading complete", 60)
-        assert not set(inst.worker_pids()) & old
-        assert "chain next victim is worker 3" in inst.log()
-        wait_for(lambda: b"v2" in bodies, 10, "the new code serving")
-        # a broken app: the first replacement fails, the chain stops, the old workers serve
-        app.write_text("raise RuntimeError('broken deploy')\n")
-        os.utime(touch, (time.time() + 5, time.time() + 5))
-        inst.wait_log("chain reload stopped: worker 1 could not load the app", 30)
-        bodies.clear()
-        wait_for(lambda: bodies, 10, "requests after the failed chain")
-        assert bodies == {b"v2"}
-        assert inst.proc.poll() is None
-        assert "broken deploy" in inst.log()
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(30)
+    watcher = threading.Thread(target=sampler, daemon=True)
+    with client_load(port, 4, check=check) as failures:
+        watcher.start()
+        try:
+            old = set(inst.worker_pids())
+            write_app(app, "v2")
+            send_fifo(fifo, "c")
+            inst.wait_log("chain reloading complete", 60)
+            assert not set(inst.worker_pids()) & old
+            assert "chain next victim is worker 3" in inst.log()
+            wait_for(lambda: b"v2" in bodies, 30, "the new code serving")
+            # a broken app: the first replacement fails, the chain stops, the old workers serve
+            app.write_text("raise RuntimeError('broken deploy')\n")
+            os.utime(touch, (time.time() + 5, time.time() + 5))
+            inst.wait_log("chain reload stopped: worker 1 could not load the app", 30)
+            bodies.clear()
+            wait_for(lambda: bodies, 30, "requests after the failed chain")
+            assert bodies == {b"v2"}
+            assert inst.proc.poll() is None
+            assert "broken deploy" in inst.log()
+        finally:
+            stop.set()
+            watcher.join(30)
     assert failures == [], failures[:5]
     assert min(accepting_seen) >= 2, accepting_seen
     # fixed: the chain runs again, the missing worker first
     write_app(app, "v3")
-    with open(fifo, "w") as pipe:
-        pipe.write("c")
+    send_fifo(fifo, "c")
     wait_for(lambda: inst.log().count("chain reloading complete") == 2, 60, "the second chain")
-    wait_for(lambda: get(port, "/").endswith(b"v3"), 10, "v3 serving")
+    wait_for(lambda: get(port, "/").endswith(b"v3"), 30, "v3 serving")
     assert len(inst.worker_pids()) == 3

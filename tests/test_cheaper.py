@@ -2,58 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import socket
 import threading
-import time
-from collections.abc import Iterator
 
 import pytest
 
 from polyhost.listen_queue import queue_of
 
 from conftest import APPS, free_port, get, wait_for
+from supervision_support import client_load, send_fifo, statuses
 
 BASIC = str(APPS / "wsgi" / "basic.py")
-
-
-def read_stats(port: int) -> dict:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    return json.loads(data)
-
-
-@contextlib.contextmanager
-def load(port: int, clients: int, path: str = "/sleep?0.3", seconds: float = 30) -> Iterator[list]:
-    """`clients` threads requesting `path` in a loop until the block ends (bounded in time)."""
-    stop = threading.Event()
-    failures: list[str] = []
-
-    def client() -> None:
-        deadline = time.monotonic() + seconds
-        while not stop.is_set() and time.monotonic() < deadline:
-            try:
-                if not get(port, path, timeout=20).startswith(b"HTTP/1.1 200"):
-                    failures.append("not 200")
-            except OSError as exc:
-                failures.append(repr(exc))
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    try:
-        yield failures
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(30)
-
-
-def statuses(stats_port: int) -> list[str]:
-    return [w["status"] for w in read_stats(stats_port)["workers"]]
 
 
 def start_cheaper(polyhost, *options: str):
@@ -97,12 +56,12 @@ def test_cheaper_spawns_under_load_and_retires_when_idle(polyhost, algo, options
     inst, port, stats_port = start_cheaper(polyhost, "--cheaper-algo", algo, *options)
     assert statuses(stats_port) == ["idle", "cheap", "cheap"]
     assert inst.log().count("spawned polyhost worker") == 1
-    with load(port, clients) as failures:
+    with client_load(port, clients, "/sleep?0.3", seconds=40) as failures:
         wait_for(
             lambda: inst.log().count("spawned polyhost worker") >= 2, 20, f"{algo}: a new worker"
         )
         wait_for(
-            lambda: statuses(stats_port).count("cheap") < 2, 10, f"{algo}: the extra worker serving"
+            lambda: statuses(stats_port).count("cheap") < 2, 30, f"{algo}: the extra worker serving"
         )
     assert failures == []
     wait_for(lambda: "cheaped." in inst.log(), 30, f"{algo}: an idle worker retired")
@@ -115,25 +74,22 @@ def test_fifo_plus_minus_and_cheap_mode_finish_requests(polyhost, tmp_path) -> N
     inst, port, stats_port = start_cheaper(
         polyhost, "--master-fifo", str(fifo), "--cheaper-algo", "spare2", "--cheaper-idle", "60"
     )
-
-    def send(command: str) -> None:
-        with open(fifo, "w") as pipe:
-            pipe.write(command)
-
-    send("+")
-    wait_for(lambda: statuses(stats_port).count("cheap") == 1, 10, "+ to spawn a worker")
-    send("-")
-    wait_for(lambda: statuses(stats_port).count("cheap") == 2, 10, "- to retire a worker")
+    send_fifo(fifo, "+")
+    wait_for(lambda: statuses(stats_port).count("cheap") == 1, 30, "+ to spawn a worker")
+    send_fifo(fifo, "-")
+    wait_for(lambda: statuses(stats_port).count("cheap") == 2, 30, "- to retire a worker")
     # C (cheap mode) retires every worker, the busy one after its request
     result: list[bytes] = []
-    slow = threading.Thread(target=lambda: result.append(get(port, "/sleep?1")))
+    slow = threading.Thread(
+        target=lambda: result.append(get(port, "/sleep?1", timeout=30)), daemon=True
+    )
     slow.start()
-    wait_for(lambda: "busy" in statuses(stats_port), 10, "the slow request")
-    send("C")
+    wait_for(lambda: "busy" in statuses(stats_port), 30, "the slow request")
+    send_fifo(fifo, "C")
     inst.wait_log("cheap mode enabled: waiting for socket connection...")
-    slow.join(10)
+    slow.join(30)
     assert result and result[0].startswith(b"HTTP/1.1 200")
-    wait_for(lambda: statuses(stats_port) == ["cheap"] * 3, 10, "every worker retired")
+    wait_for(lambda: statuses(stats_port) == ["cheap"] * 3, 30, "every worker retired")
     # a connection wakes the instance up
     assert get(port, "/").startswith(b"HTTP/1.1 200")
     assert statuses(stats_port).count("cheap") == 2
@@ -143,7 +99,7 @@ def test_idle_goes_cheap_and_die_on_idle_stops(polyhost) -> None:
     inst, port, stats_port = start_cheaper(polyhost, "--idle", "1")
     get(port, "/")
     inst.wait_log("workers have been inactive for more than 1 seconds")
-    wait_for(lambda: statuses(stats_port) == ["cheap"] * 3, 10, "idle cheap mode")
+    wait_for(lambda: statuses(stats_port) == ["cheap"] * 3, 30, "idle cheap mode")
     assert get(port, "/").startswith(b"HTTP/1.1 200")
     port = free_port()
     dying = polyhost(

@@ -2,48 +2,47 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from conftest import APPS, free_port, wait_for
+from supervision_support import alive, kill_leftovers, pids_with_cmdline
 
 BASIC = str(APPS / "wsgi" / "basic.py")
 
 
-def pids_running(command: str) -> list[int]:
-    """Processes whose command line is exactly `command`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").strip()
-                if cmdline.decode(errors="replace") == command:
-                    found.append(int(entry.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with contextlib.suppress(OSError):  # a zombie counts as gone
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    return False
+@pytest.fixture
+def commands() -> Iterator[list[str]]:
+    """The daemon command lines a test runs; whatever is left of them is killed at the end
+    (a smart daemon outlives its instance by design, a failed test must not leak it)."""
+    started: list[str] = []
+    yield started
+    kill_leftovers(started)
 
 
 def one_pid(command: str) -> int:
     return wait_for(
-        lambda: len(pids_running(command)) == 1 and pids_running(command)[0], 10, command
+        lambda: len(pids_with_cmdline(command)) == 1 and pids_with_cmdline(command)[0], 30, command
     )
 
 
-def test_plain_and_smart_daemons_respawn_reload_and_stop(polyhost, tmp_path: Path) -> None:
+def replaced(command: str, old_pid: int, what: str) -> int:
+    """Wait until `command` runs again under another pid than `old_pid`; the new pid."""
+    wait_for(lambda: pids_with_cmdline(command) not in ([], [old_pid]), 30, what)
+    return one_pid(command)
+
+
+def test_plain_and_smart_daemons_respawn_reload_and_stop(
+    polyhost, commands: list[str], tmp_path: Path
+) -> None:
     tag = f"{os.getpid()}{time.monotonic_ns() % 100000}"
     plain, smart, touched = f"sleep 30{tag}1", f"sleep 30{tag}2", f"sleep 30{tag}3"
+    commands += [plain, smart, touched]
     pidfile, touch = tmp_path / "smart.pid", tmp_path / "daemon.touch"
     touch.write_text("")
     port = free_port()
@@ -64,34 +63,32 @@ def test_plain_and_smart_daemons_respawn_reload_and_stop(polyhost, tmp_path: Pat
     )
     plain_pid, touched_pid = one_pid(plain), one_pid(touched)
     smart_pid = one_pid(smart)
-    wait_for(lambda: pidfile.exists() and pidfile.read_text().strip() == str(smart_pid), 10)
+    wait_for(lambda: pidfile.exists() and pidfile.read_text().strip() == str(smart_pid), 30)
     # a plain daemon that dies is respawned (throttled, as uWSGI)
     os.kill(plain_pid, signal.SIGKILL)
     inst.wait_log(f'daemon "{plain}" (pid: ')  # its /bin/sh -c, as uWSGI runs daemons
     inst.wait_log(") annihilated")
     inst.wait_log(f'[uwsgi-daemons] throttling "{plain}" for 1 seconds')
-    wait_for(lambda: pids_running(plain) and pids_running(plain) != [plain_pid], 10, "respawn")
-    plain_pid = one_pid(plain)
+    plain_pid = replaced(plain, plain_pid, "the plain daemon respawned")
     # a smart daemon whose pid is gone is spawned again at the next pidfile check
     os.kill(smart_pid, signal.SIGKILL)
-    wait_for(lambda: pids_running(smart) and pids_running(smart) != [smart_pid], 15, "smart")
-    smart_pid = one_pid(smart)
+    smart_pid = replaced(smart, smart_pid, "the smart daemon respawned")
     # a touch file restarts its daemon
     os.utime(touch, (time.time() + 5, time.time() + 5))
     inst.wait_log(f'has been touched... reloading daemon "{touched}"')
-    wait_for(lambda: pids_running(touched) and pids_running(touched) != [touched_pid], 15)
+    replaced(touched, touched_pid, "the touched daemon restarted")
     # a reload stops and restarts the plain daemon, the smart one is only re-attached
     inst.signal(signal.SIGHUP)
     inst.wait_log("binary reloading")
     inst.wait_log(f'found valid/active pidfile for "{smart} & echo $! > {pidfile}"')
-    wait_for(lambda: pids_running(plain) and pids_running(plain) != [plain_pid], 15, "new plain")
-    assert pids_running(smart) == [smart_pid]
+    replaced(plain, plain_pid, "the plain daemon started again after the reload")
+    assert pids_with_cmdline(smart) == [smart_pid]
     assert not alive(plain_pid)
     # stopping the instance leaves nothing running
     plain_pid, touched_pid = one_pid(plain), one_pid(touched)
     assert inst.stop() == 0
     for pid in (plain_pid, smart_pid, touched_pid):
-        wait_for(lambda p=pid: not alive(p), 10, f"daemon {pid} stopped")
+        wait_for(lambda p=pid: not alive(p), 30, f"daemon {pid} stopped")
 
 
 def test_control_daemon_death_stops_the_instance(polyhost) -> None:

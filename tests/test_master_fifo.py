@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from conftest import APPS, free_port, get, wait_for
+from supervision_support import send_fifo
 
 BASIC = str(APPS / "wsgi" / "basic.py")
 
@@ -42,50 +43,45 @@ def test_fifo_slots_pause_pidfiles_log_rotation_and_brutal_worker_reload(
     wait_for(
         lambda: logfile.exists() and "spawned polyhost worker" in logfile.read_text(), 20, "start"
     )
-    wait_for(lambda: _serves(port), 10, "the first request")
-
-    def send(fifo: Path, command: str) -> None:
-        fd = wait_for(lambda: _open_writer(fifo), 10, f"a reader on {fifo}")
-        os.write(fd, command.encode())
-        os.close(fd)
+    wait_for(lambda: _serves(port), 30, "the first request")
 
     def logged(text: str) -> str:
-        wait_for(lambda: text in logfile.read_text(), 10, repr(text))
+        wait_for(lambda: text in logfile.read_text(), 30, repr(text))
         return logfile.read_text()
 
-    send(fifo0, "S")
+    send_fifo(fifo0, "S")
     logged("subscriptions blocked")
-    send(fifo0, "1")
+    send_fifo(fifo0, "1")
     logged(f"active master fifo is now {fifo1}")
-    send(fifo1, "S")
+    send_fifo(fifo1, "S")
     logged("subscriptions re-enabled")
-    send(fifo1, "0")
+    send_fifo(fifo1, "0")
     logged(f"active master fifo is now {fifo0}")
     # p pauses the workers (requests wait in the queue), p again resumes them
-    send(fifo0, "p")
+    send_fifo(fifo0, "p")
     logged("*** PAUSE")
-    send(fifo0, "p")
+    send_fifo(fifo0, "p")
     logged("resuming workers")
     assert get(port, "/").startswith(b"HTTP/1.1 200")
     # P rewrites the pidfile
     pidfile.unlink()
-    send(fifo0, "P")
-    wait_for(pidfile.exists, 10, "the pidfile")
+    send_fifo(fifo0, "P")
+    wait_for(pidfile.exists, 30, "the pidfile")
     assert pidfile.read_text().strip() == str(inst.pid)
     # W kills the workers at once; they are respawned
     old = set(inst.worker_pids())
-    send(fifo0, "W")
+    send_fifo(fifo0, "W")
     logged("killing worker 1")
-    wait_for(lambda: inst.worker_pids() and not set(inst.worker_pids()) & old, 10, "respawn")
+    wait_for(lambda: inst.worker_pids() and not set(inst.worker_pids()) & old, 30, "respawn")
     # touch-workers-reload replaces them gracefully
     old = set(inst.worker_pids())
     os.utime(touch, (time.time() + 5, time.time() + 5))
     logged("has been touched... reloading workers")
-    wait_for(lambda: inst.worker_pids() and not set(inst.worker_pids()) & old, 10, "new workers")
+    wait_for(lambda: inst.worker_pids() and not set(inst.worker_pids()) & old, 30, "new workers")
     assert get(port, "/").startswith(b"HTTP/1.1 200")
     # L rotates the log file
-    send(fifo0, "L")
-    wait_for(lambda: len(list(tmp_path.glob("instance.log.*"))) == 1, 10, "the rotated log")
+    send_fifo(fifo0, "L")
+    wait_for(lambda: len(list(tmp_path.glob("instance.log.*"))) == 1, 30, "the rotated log")
     logged("logfile rotated to")
     rotated = next(tmp_path.glob("instance.log.*"))
     assert "subscriptions blocked" in rotated.read_text()
@@ -97,11 +93,3 @@ def _serves(port: int) -> bool:
         return get(port, "/", timeout=2).startswith(b"HTTP/1.1 200")
     except OSError:
         return False
-
-
-def _open_writer(fifo: Path) -> int:
-    """A write end of the FIFO, or 0 while nobody reads it (no blocking open)."""
-    try:
-        return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-    except OSError:
-        return 0
