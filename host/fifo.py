@@ -73,7 +73,10 @@ class MasterFifo:
                 raise FifoError(f"master-fifo {path} exists and is not a FIFO: remove it")
             os.unlink(path)
         os.mkfifo(path, 0o600)
-        self.fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        # read-write: the master is a writer too, so the FIFO never reads as EOF. uWSGI opens it
+        # read-only and re-creates it at each EOF, and a writer that opens it between that EOF
+        # and the close gets EPIPE; here one FIFO serves every writer.
+        self.fd = os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -91,10 +94,6 @@ class MasterFifo:
         try:
             data = os.read(self.fd, 64)
         except BlockingIOError:
-            return
-        if not data:  # the writer closed: reopen so the next one is read
-            self.close()
-            self.open()
             return
         slot = self.slot
         for command in data.decode("latin-1"):
