@@ -1,7 +1,8 @@
 """Listening sockets: parse uWSGI address forms, bind, or inherit them across a reload.
 
 Forms: `host:port`, `:port`, `[v6]:port`, `/unix/path`, `@abstract`, `fd://N`, `=N` (the Nth
-`shared-socket`). The master binds everything before forking; on reload it re-execs itself with
+`shared-socket`); systemd's passed sockets are taken by address (polyhost.activation). The
+master binds everything before forking; on reload it re-execs itself with
 the listeners' fds named in POLYHOST_INHERITED_FDS so no connection is refused.
 """
 
@@ -15,6 +16,7 @@ import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from polyhost.activation import Activation, ActivationError
 from polyhost.config import option_values
 from polyhost.listen_queue import queue_of
 
@@ -197,8 +199,12 @@ def export_fds(listeners: list[Listener]) -> str:
 
 
 def open_listeners(config: Config, log: object) -> list[Listener]:
-    """Bind (or inherit) every socket of the config, in config order."""
+    """Bind (or inherit, or take from systemd) every socket of the config, in config order."""
     inherited = inherited_fds()
+    try:
+        activation = Activation.from_env()
+    except ActivationError as exc:
+        raise SocketError(str(exc)) from exc
     backlog = int(config.get("listen") or 100)
     reuse_port = bool(config.get("reuse-port"))
     umask = config.get("umask")
@@ -219,6 +225,8 @@ def open_listeners(config: Config, log: object) -> list[Listener]:
                 sock = socket.socket(fileno=inherited.pop(key))
                 if sock.family == socket.AF_UNIX and address[:1] not in ("@", "="):
                     path = os.path.abspath(address)
+            elif (passed := activation.take(option, address)) is not None:
+                sock = passed
             elif address.startswith("="):
                 index = int(address[1:] or 0)
                 if index >= len(shared_addresses):
@@ -240,6 +248,14 @@ def open_listeners(config: Config, log: object) -> list[Listener]:
             listeners.append(
                 Listener(address, proto, sock, _modifiers(config, proto), path, is_shared)
             )
+    # systemd's sockets no option claimed, passed now or to an earlier life of this master
+    unclaimed = activation.leftovers()
+    for key in [k for k in inherited if k.partition(" ")[2].startswith("fd://")]:
+        proto, _, name = key.partition(" ")
+        unclaimed.append((proto, name, socket.socket(fileno=inherited.pop(key))))
+    for proto, name, sock in unclaimed:
+        sock.setblocking(False)
+        listeners.append(Listener(name, proto, sock, _modifiers(config, proto)))
     for sock in shared.values():
         sock.close()
     for fd in inherited.values():  # listeners the new config no longer has

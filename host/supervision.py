@@ -1,6 +1,7 @@
 """What the master does beside spawning and reaping: cheaper, idle mode, chain reload, the
-`touch-*-reload` files and the master FIFO, each in its own module; the master calls this one
-from a few places (start, every check, a child's exit, its select set).
+`touch-*-reload` files, attached daemons, metrics and systemd notifications, each in its own
+module; the master calls this one from a few places (start, every check, a child's exit, its
+select set).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from polyhost.process import CURRENT
 from polyhost.prometheus import CONTENT_TYPE, render
 from polyhost.rpc.registry import REGISTRY
 from polyhost.stats import Page, StatsServer
+from polyhost.systemd import SystemdNotify
 from polyhost.touch import TouchWatch
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ class Supervision:
         self.metrics = CURRENT.metrics = MetricStore.from_config(master.config)
         REGISTRY.on_call = lambda: self.metrics.inc("core.rpc_calls")
         self.metrics_server: StatsServer | None = None
+        self.systemd = SystemdNotify.from_master(master)
         self.touch = TouchWatch()
         cfg = master.config
         self.touch.watch(option_values(cfg, "touch-reload"), self._touched_reload)
@@ -69,6 +72,8 @@ class Supervision:
         """Every worker is gone, the master re-execs or exits."""
         if self.metrics_server is not None:
             self.metrics_server.close()
+        if self.systemd is not None:
+            self.systemd.finish(reloading)
         self.daemons.stop(reloading)
         run_phase(self.master.config, "as-user-atexit")
 
@@ -112,6 +117,8 @@ class Supervision:
         if self.cheaper is not None and not self.idle.cheap and not self.chain.running:
             self.cheaper.tick(now, self.backlog())
         self.chain.tick()
+        if self.systemd is not None:
+            self.systemd.tick(now)
 
     def exited(self, proc: ChildProc, app_load_failed: bool) -> bool:
         """A child was reaped: True when it must not be respawned (retired, or the chain's

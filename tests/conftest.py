@@ -152,9 +152,13 @@ def polyhost(tmp_path: Path) -> Iterator[Callable[..., Instance]]:
     started: list[Instance] = []
 
     def start(
-        args: list[str], port: int | None = None, ready: bool = True, cwd: Path | None = None
+        args: list[str],
+        port: int | None = None,
+        ready: bool = True,
+        cwd: Path | None = None,
+        program: list[str] = POLYHOST,
     ) -> Instance:
-        inst = Instance(args, tmp_path, port, cwd)
+        inst = Instance(args, tmp_path, port, cwd, program)
         started.append(inst)
         if ready:
             inst.wait_ready()
