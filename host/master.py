@@ -136,6 +136,7 @@ class Master:
             raise StartupError(str(exc)) from exc
         try:
             self.listeners = open_listeners(cfg, log)
+            self.listeners += self.supervision.zerg()
         except (SocketError, OSError) as exc:
             raise StartupError(str(exc)) from exc
         if self.emperor is not None:

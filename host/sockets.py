@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from polyhost.config import Config
 
 INHERIT_ENV = "POLYHOST_INHERITED_FDS"
+#: name prefixes of listeners no socket option binds: systemd's unclaimed fds, a zerg server's
+EXTERNAL = ("fd://", "zerg ")
+#: what `protocol` (uWSGI: the protocol of `socket`) may say
+SOCKET_PROTOCOLS = ("uwsgi", "http", "fastcgi")
 
 #: option -> protocol served on it
 SOCKET_OPTIONS: dict[str, str] = {
@@ -162,7 +166,8 @@ def apply_unix_permissions(path: str, config: Config) -> None:
         os.chown(path, uid, gid)
 
 
-def _modifiers(config: Config, proto: str) -> tuple[int, int] | None:
+def socket_modifiers(config: Config, proto: str) -> tuple[int, int] | None:
+    """The forced (modifier1, modifier2) of a socket of protocol `proto` (None: the packet's)."""
     if proto == "http":
         mod1 = config.get("http-socket-modifier1")
         mod2 = config.get("http-socket-modifier2")
@@ -177,6 +182,18 @@ def _modifiers(config: Config, proto: str) -> tuple[int, int] | None:
             return int(mod1), int(config.get("socket-modifier2") or 0)
         return None
     return int(config.get("fastcgi-modifier1") or 0), int(config.get("fastcgi-modifier2") or 0)
+
+
+def default_protocol(config: Config) -> str:
+    """The protocol of `socket` (and of a zerg's sockets): `protocol`, uwsgi by default."""
+    proto = str(config.get("protocol") or "uwsgi")
+    if proto not in SOCKET_PROTOCOLS:
+        raise SocketError(
+            f"protocol = {proto} ({config.origin('protocol')}): polyhost serves "
+            f"{', '.join(SOCKET_PROTOCOLS)} on a socket; use http-socket/fastcgi-socket or one "
+            "of those"
+        )
+    return proto
 
 
 def inherited_fds() -> dict[str, int]:
@@ -217,6 +234,7 @@ def open_listeners(config: Config, log: object) -> list[Listener]:
         values = option_values(config, option)
         if option == "socket":
             values += option_values(config, "uwsgi-socket")
+            proto = default_protocol(config)
         for address in values:
             key = f"{proto} {address}"
             path = ""
@@ -246,16 +264,17 @@ def open_listeners(config: Config, log: object) -> list[Listener]:
                     apply_unix_permissions(path, config)
             sock.setblocking(False)
             listeners.append(
-                Listener(address, proto, sock, _modifiers(config, proto), path, is_shared)
+                Listener(address, proto, sock, socket_modifiers(config, proto), path, is_shared)
             )
-    # systemd's sockets no option claimed, passed now or to an earlier life of this master
+    # sockets from outside the config (systemd's that no option claimed, a zerg server's),
+    # received now or by an earlier life of this master
     unclaimed = activation.leftovers()
-    for key in [k for k in inherited if k.partition(" ")[2].startswith("fd://")]:
+    for key in [k for k in inherited if k.partition(" ")[2].startswith(EXTERNAL)]:
         proto, _, name = key.partition(" ")
         unclaimed.append((proto, name, socket.socket(fileno=inherited.pop(key))))
     for proto, name, sock in unclaimed:
         sock.setblocking(False)
-        listeners.append(Listener(name, proto, sock, _modifiers(config, proto)))
+        listeners.append(Listener(name, proto, sock, socket_modifiers(config, proto)))
     for sock in shared.values():
         sock.close()
     for fd in inherited.values():  # listeners the new config no longer has

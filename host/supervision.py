@@ -25,9 +25,11 @@ from polyhost.rpc.registry import REGISTRY
 from polyhost.stats import Page, StatsServer
 from polyhost.systemd import SystemdNotify
 from polyhost.touch import TouchWatch
+from polyhost.zerg import ZergServer, zerg_listeners, zergpools
 
 if TYPE_CHECKING:
     from polyhost.master import ChildProc, Master
+    from polyhost.sockets import Listener
 
 
 class Supervision:
@@ -41,6 +43,7 @@ class Supervision:
         REGISTRY.on_call = lambda: self.metrics.inc("core.rpc_calls")
         self.metrics_server: StatsServer | None = None
         self.systemd = SystemdNotify.from_master(master)
+        self.zerg_servers: list[ZergServer] = []
         self.touch = TouchWatch()
         cfg = master.config
         self.touch.watch(option_values(cfg, "touch-reload"), self._touched_reload)
@@ -55,6 +58,17 @@ class Supervision:
             run_phase(self.master.config, name)
         except HookError as exc:
             raise ValueError(str(exc)) from exc
+
+    def zerg(self) -> list[Listener]:
+        """After the instance's own sockets: those of its `zerg` servers; then its own
+        `zerg-server` (which lends all of them), both before any fork."""
+        master = self.master
+        attached = zerg_listeners(master.config, master.listeners)
+        path = master.config.get("zerg-server")
+        if path:
+            self.zerg_servers.append(ZergServer(str(path), lambda: master.listeners, master.config))
+        self.zerg_servers += zergpools(master.config)
+        return attached
 
     def started(self) -> None:
         """The workers are spawned: the attached daemons and the metrics endpoint follow."""
@@ -74,6 +88,8 @@ class Supervision:
             self.metrics_server.close()
         if self.systemd is not None:
             self.systemd.finish(reloading)
+        for server in self.zerg_servers:
+            server.close()
         self.daemons.stop(reloading)
         run_phase(self.master.config, "as-user-atexit")
 
@@ -132,9 +148,12 @@ class Supervision:
         return False
 
     def wake_fds(self) -> list[int]:
-        return self.idle.wake_fds()
+        return [*self.idle.wake_fds(), *(server.fd for server in self.zerg_servers)]
 
     def on_readable(self, fd: int) -> None:
+        for server in self.zerg_servers:
+            if fd == server.fd:
+                server.answer()
         if fd in self.idle.wake_fds():
             self.idle.wake()
 

@@ -14,7 +14,27 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from conftest import get, wait_for
+from conftest import Instance, get, wait_for
+
+#: a plain GET / as a uwsgi-protocol request (conftest.uwsgi_request's vars)
+UWSGI_ENV = {
+    "REQUEST_METHOD": "GET",
+    "REQUEST_URI": "/",
+    "PATH_INFO": "/",
+    "QUERY_STRING": "",
+    "SERVER_NAME": "t",
+    "SERVER_PORT": "80",
+    "SERVER_PROTOCOL": "HTTP/1.1",
+    "HTTP_HOST": "t",
+}
+#: real uWSGI 2.0 with its Python 3 plugin, run side by side with polyhost
+UWSGI = ["/usr/bin/uwsgi", "--plugin", "python3", "--master"]
+
+
+def stop_uwsgi(inst: Instance) -> None:
+    """uWSGI 2.0 stops on SIGINT (SIGTERM reloads it)."""
+    inst.signal(signal.SIGINT)
+    inst.proc.wait(30)
 
 
 def read_stats(port: int) -> dict:

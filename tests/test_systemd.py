@@ -13,20 +13,10 @@ from pathlib import Path
 import pytest
 
 from conftest import APPS, POLYHOST, free_port, get, uwsgi_request, wait_for
-from supervision_support import read_stats
+from supervision_support import UWSGI, UWSGI_ENV, read_stats, stop_uwsgi
 
 BASIC = f"--wsgi-file={APPS / 'wsgi' / 'basic.py'}"
 ACTIVATE = [sys.executable, str(APPS / "systemd" / "activate.py")]
-ENV = {
-    "REQUEST_METHOD": "GET",
-    "REQUEST_URI": "/",
-    "PATH_INFO": "/",
-    "QUERY_STRING": "",
-    "SERVER_NAME": "t",
-    "SERVER_PORT": "80",
-    "SERVER_PROTOCOL": "HTTP/1.1",
-    "HTTP_HOST": "t",
-}
 
 
 class NotifyReader:
@@ -150,13 +140,13 @@ def test_socket_activation_gives_each_fd_its_socket_option(polyhost, tmp_path: P
         assert get(http_port, "/").startswith(b"HTTP/1.1 200")
         assert get(named_port, "/").startswith(b"HTTP/1.1 200")
         for port in (uwsgi_port, plain_port, fd_port):
-            assert uwsgi_request(port, ENV).startswith(b"HTTP/1.1 200")
+            assert uwsgi_request(port, UWSGI_ENV).startswith(b"HTTP/1.1 200")
         with socket.socket(socket.AF_UNIX) as client:
             client.settimeout(10)
             client.connect(str(unix))
             from polyhost.protocol.uwsgi import encode_vars, pack_header
 
-            block = encode_vars(ENV)
+            block = encode_vars(UWSGI_ENV)
             client.sendall(pack_header(0, len(block), 0) + block)
             assert client.recv(64).startswith(b"HTTP/1.1 200")
 
@@ -178,10 +168,7 @@ def test_uwsgi_attaches_every_passed_fd_as_a_uwsgi_socket(polyhost) -> None:
             "--listen",
             f"127.0.0.1:{http_port}",
             "--",
-            "/usr/bin/uwsgi",
-            "--plugin",
-            "python3",
-            "--master",
+            *UWSGI,
             "--http-socket",
             f"127.0.0.1:{http_port}",
             BASIC,
@@ -192,9 +179,8 @@ def test_uwsgi_attaches_every_passed_fd_as_a_uwsgi_socket(polyhost) -> None:
     )
     inst.wait_log("- SystemD socket activation detected -")
     inst.wait_log("spawned uWSGI worker 1")
-    assert uwsgi_request(http_port, ENV).startswith(b"HTTP/1.1 200")
-    inst.signal(signal.SIGINT)  # uWSGI 2.0 stops on SIGINT (SIGTERM reloads it)
-    inst.proc.wait(30)
+    assert uwsgi_request(http_port, UWSGI_ENV).startswith(b"HTTP/1.1 200")
+    stop_uwsgi(inst)
 
 
 def _answers(port: int) -> bool:
