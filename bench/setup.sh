@@ -15,7 +15,7 @@ fi
 
 apt-get update
 DEBIAN_FRONTEND=noninteractive apt-get install -y wrk uwsgi-core uwsgi-plugin-python3
-.venv/bin/pip install gunicorn
+.venv/bin/pip install -e '.[bench]'  # gunicorn, uvicorn[standard] and Granian
 # the polyhost console script (.venv/bin/polyhost) comes from the editable install
 .venv/bin/pip install -e .
 # Mono (bench/mono_hello.py): uWSGI's mono plugin and uwsgi-src (its plugins/mono/uwsgi.cs, the

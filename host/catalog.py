@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 #: "module:Class" of every bridge, in the order their app options are read
 BRIDGES = (
     "polyhost.bridges.python.wsgi:WsgiRuntime",
+    "polyhost.bridges.asgi.runtime:AsgiRuntime",
     "polyhost.bridges.perl.adapter:PsgiRuntime",
     "polyhost.bridges.ruby.adapter:RackRuntime",
     "polyhost.bridges.lua.adapter:LuaRuntime",

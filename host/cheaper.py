@@ -151,15 +151,15 @@ class Busyness:
     def __init__(self, settings: Settings) -> None:
         cfg = settings.config
         self.s = settings
-        self.max = int(cfg.get("cheaper-busyness-max"))
-        self.min = int(cfg.get("cheaper-busyness-min"))
-        self.min_multi = self.multi = int(cfg.get("cheaper-busyness-multiplier"))
-        self.penalty = int(cfg.get("cheaper-busyness-penalty"))
-        self.verbose = bool(cfg.get("cheaper-busyness-verbose"))
-        self.backlog_alert = int(cfg.get("cheaper-busyness-backlog-alert"))
-        self.backlog_multi = int(cfg.get("cheaper-busyness-backlog-multiplier"))
-        self.backlog_step = int(cfg.get("cheaper-busyness-backlog-step"))
-        self.backlog_nonzero_alert = int(cfg.get("cheaper-busyness-backlog-nonzero"))
+        self.max = cfg.get("cheaper-busyness-max")
+        self.min = cfg.get("cheaper-busyness-min")
+        self.min_multi = self.multi = cfg.get("cheaper-busyness-multiplier")
+        self.penalty = cfg.get("cheaper-busyness-penalty")
+        self.verbose = cfg.get("cheaper-busyness-verbose")
+        self.backlog_alert = cfg.get("cheaper-busyness-backlog-alert")
+        self.backlog_multi = cfg.get("cheaper-busyness-backlog-multiplier")
+        self.backlog_step = cfg.get("cheaper-busyness-backlog-step")
+        self.backlog_nonzero_alert = cfg.get("cheaper-busyness-backlog-nonzero")
         self.window = float(settings.overload)
         self.last_values: dict[int, int] = {}
         self.was_busy: dict[int, int] = {}
@@ -328,7 +328,7 @@ ALGORITHMS: dict[str, type[Spare | Spare2 | Backlog | Busyness]] = {
 
 def settings_from_config(config: Config, maximum: int) -> Settings | None:
     """The cheaper settings, None without `cheaper`; a combination that cannot work raises."""
-    minimum = int(config.get("cheaper") or 0)
+    minimum = config.get("cheaper")
     if minimum <= 0:
         return None
     where = config.origin("cheaper")
@@ -337,26 +337,26 @@ def settings_from_config(config: Config, maximum: int) -> Settings | None:
             f"cheaper = {minimum} ({where}) must be lower than processes/workers = {maximum}: "
             "cheaper is the minimum number of workers and workers the maximum"
         )
-    initial = int(config.get("cheaper-initial") or minimum)
+    initial = config.get("cheaper-initial") or minimum
     if not minimum <= initial <= maximum:
         raise CheaperError(
             f"cheaper-initial = {initial} ({config.origin('cheaper-initial')}) must be between "
             f"cheaper ({minimum}) and processes ({maximum})"
         )
-    overload = int(config.get("cheaper-overload") or 3)
+    overload = config.get("cheaper-overload")
     return Settings(
         minimum=minimum,
         maximum=maximum,
         initial=initial,
-        step=max(1, int(config.get("cheaper-step") or 1)),
+        step=max(1, config.get("cheaper-step")),
         overload=max(1, overload),
-        idle=max(1, int(config.get("cheaper-idle") or 10)),
+        idle=max(1, config.get("cheaper-idle")),
         config=config,
     )
 
 
 def algorithm_for(config: Config, settings: Settings) -> Algorithm:
-    name = str(config.get("cheaper-algo") or "spare")
+    name = config.get("cheaper-algo")
     algo = ALGORITHMS.get(name)
     if algo is None:
         raise CheaperError(
@@ -374,8 +374,8 @@ class CheaperControl:
         self.settings = settings
         self.algorithm = algorithm
         self.fifo_delta = 0
-        self.rss_soft = int(settings.config.get("cheaper-rss-limit-soft") or 0)
-        self.rss_hard = int(settings.config.get("cheaper-rss-limit-hard") or 0)
+        self.rss_soft = settings.config.get("cheaper-rss-limit-soft")
+        self.rss_hard = settings.config.get("cheaper-rss-limit-hard")
         self.next_check = 0.0
 
     @classmethod

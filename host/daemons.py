@@ -167,7 +167,7 @@ class Daemons:
 
     def __init__(self, config: Config, stop_instance: object) -> None:
         self.daemons = daemons_from_config(config)
-        self.mercy = float(config.get("reload-mercy") or DEFAULT_MERCY)
+        self.mercy = config.get("reload-mercy") if config.is_set("reload-mercy") else DEFAULT_MERCY
         self.stop_instance = stop_instance
         self.touch = TouchWatch()
         for daemon in self.daemons:

@@ -13,7 +13,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from polyhost.catalog import CATALOG
 from polyhost.request import Request, Responder, simple_error
@@ -141,6 +141,15 @@ class Runtime(ABC):
         """Called in each worker after fork (with the worker's context)."""
         self.ctx = ctx
 
+    def adopts(self, app: App) -> bool:
+        """True when this runtime's event loop takes over the connections of `app` (ASGI):
+        the worker then calls `adopt` instead of `handle`."""
+        return False
+
+    def adopt(self, host: Any, conn: Any, request: Request, app: App) -> None:
+        """Own an HTTP connection from now on (polyhost.handover); only if `adopts`."""
+        raise NotImplementedError(f"{type(self).__name__} does not adopt connections")
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release children and resources at worker exit."""
 
@@ -179,8 +188,7 @@ class Dispatcher:
         runtimes = []
         for name, group in by_runtime.items():
             runtimes.append(CATALOG.get(name)(ctx, group))
-        no_default = bool(ctx.config.get("no-default-app"))
-        return cls(ctx, runtimes, default_app_fallback=not no_default)
+        return cls(ctx, runtimes, default_app_fallback=not ctx.config.get("no-default-app"))
 
     def load(self, preload: bool) -> None:
         """Load apps of runtimes that may load now (preload=True: in the master before fork)."""

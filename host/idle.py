@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 class IdleMode:
     def __init__(self, master: Master) -> None:
         self.master = master
-        self.idle = int(master.config.get("idle") or 0)
-        self.die = bool(master.config.get("die-on-idle"))
+        self.idle = master.config.get("idle")
+        self.die = master.config.get("die-on-idle")
         #: every worker is retired until a connection arrives
         self.cheap = False
         self.last_requests = -1

@@ -6,6 +6,7 @@ import contextlib
 import os
 import sys
 import time
+from collections.abc import Callable
 
 #: `log-date`: None (off), "" (uWSGI's default ctime prefix) or a strftime format
 _date_format: str | None = None
@@ -22,13 +23,40 @@ def set_log_date(value: object) -> None:
         _date_format = str(value)
 
 
+#: `logger` / `req-logger` destinations replacing the log fd (polyhost.zmqlog); each takes a line
+_loggers: list[Callable[[str], None]] = []
+_request_loggers: list[Callable[[str], None]] = []
+
+
+def set_loggers(
+    general: list[Callable[[str], None]], requests: list[Callable[[str], None]]
+) -> None:
+    """Send log lines (and request log lines) to these instead of fd 2."""
+    _loggers[:] = general
+    _request_loggers[:] = requests
+
+
 def log(message: str) -> None:
     """Write one line to the log; never raises (a full disk must not kill a worker)."""
+    _emit(message, _loggers)
+
+
+def log_request(message: str) -> None:
+    """A request log line: to the `req-logger`s if any, else where `log` writes."""
+    _emit(message, _request_loggers or _loggers)
+
+
+def _emit(message: str, sinks: list[Callable[[str], None]]) -> None:
     if _date_format is not None:
         prefix = time.strftime(_date_format) if _date_format else time.ctime() + " - "
         message = prefix + message
+    line = message.rstrip("\n") + "\n"
+    if sinks:
+        for sink in sinks:
+            sink(line)
+        return
     with contextlib.suppress(OSError):
-        os.write(2, (message.rstrip("\n") + "\n").encode("utf-8", "replace"))
+        os.write(2, line.encode("utf-8", "replace"))
 
 
 def log_exception(prefix: str, exc: BaseException) -> None:

@@ -19,19 +19,20 @@ from typing import TYPE_CHECKING
 
 from polyhost import __version__
 from polyhost.apps import app_specs
+from polyhost.async_cores import cores_of
 from polyhost.catalog import CATALOG
 from polyhost.config import option_values
 from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext, apply_chdir
 from polyhost.emperor.link import EmperorLink
 from polyhost.fabric.control import ControlPair
-from polyhost.fabric.processes import run_mule, run_spooler
+from polyhost.fabric.instance import Fabric
+from polyhost.fabric.mule_spooler_main import run_mule, run_spooler
 from polyhost.fabric.redis_url import redacted
-from polyhost.fabric.setup import Fabric
 from polyhost.fabric.signals import Target
 from polyhost.fifo import FifoError, MasterFifo
 from polyhost.lifeline import die_with_parent
 from polyhost.log import log, log_exception, open_logfile, set_log_date
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 from polyhost.router.announcer import Announcer, ConfigError
 from polyhost.scoreboard import Scoreboard
 from polyhost.sockets import INHERIT_ENV, Listener, SocketError, export_fds, open_listeners
@@ -39,6 +40,7 @@ from polyhost.static import StaticFiles
 from polyhost.stats import StatsServer, build_stats
 from polyhost.supervision import Supervision
 from polyhost.worker import APP_LOAD_ERROR, Worker
+from polyhost.zmqlog import install_loggers
 
 if TYPE_CHECKING:
     from polyhost.config import Config
@@ -90,12 +92,14 @@ class Master:
     def __post_init__(self) -> None:
         cfg = self.config
         self.pid = os.getpid()
-        self.numproc = max(1, int(cfg.get("processes") or 1))
-        self.threads = max(1, int(cfg.get("threads") or 1))
-        self.harakiri = int(cfg.get("harakiri") or 0)
-        self.max_lifetime = int(cfg.get("max-worker-lifetime") or 0)
-        self.worker_mercy = float(cfg.get("worker-reload-mercy") or 60)
-        self.reload_mercy = float(cfg.get("reload-mercy") or 30)
+        self.numproc = max(1, cfg.get("processes"))
+        self.threads = max(1, cfg.get("threads"))
+        #: per worker: the threads, or the async cores of --gevent/--async/--asyncio
+        self.cores = cores_of(cfg)
+        self.harakiri = cfg.get("harakiri")
+        self.max_lifetime = cfg.get("max-worker-lifetime")
+        self.worker_mercy = cfg.get("worker-reload-mercy")
+        self.reload_mercy = cfg.get("reload-mercy")
         self.reloads = int(os.environ.pop(RELOAD_ENV, "0") or 0)
         self.sig_r, self.sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.sig_queue: list[int] = []
@@ -112,8 +116,9 @@ class Master:
         cfg = self.config
         logto = cfg.get("logto") or cfg.get("daemonize")
         if logto:
-            open_logfile(str(logto))
+            open_logfile(logto)
         set_log_date(cfg.get("log-date"))
+        install_loggers(cfg)
         self.emperor = EmperorLink.from_env(cfg)
         if self.emperor is not None:
             self.emperor.keep_stdin_socket(cfg)
@@ -158,12 +163,12 @@ class Master:
         self._phase("as-user")
         self._write_pidfile("pidfile2")
         if cfg.get("logto2"):
-            open_logfile(str(cfg.get("logto2")))
+            open_logfile(cfg.get("logto2"))
         CURRENT.config = cfg
         CURRENT.master_pid = self.pid
         self.board = Scoreboard(
             self.numproc,
-            self.threads,
+            self.cores,
             keep_vars=bool(cfg.get("stats") or cfg.get("stats-server")),
         )
         CURRENT.board = self.board
@@ -210,8 +215,8 @@ class Master:
             self.stats_server = StatsServer(
                 str(stats),
                 self.stats_snapshot,
-                http=bool(cfg.get("stats-http")),
-                minified=bool(cfg.get("stats-minified")),
+                http=cfg.get("stats-http"),
+                minified=cfg.get("stats-minified"),
                 pages=self.supervision.metrics_pages(),
             )
             self.stats_server.start()
@@ -237,14 +242,14 @@ class Master:
             plan = []
         plan += [("fastrouter", n, "") for n in range(1, self.routers.get("fastrouter", 0) + 1)]
         plan += [("mule", spec.id, spec.script) for spec in self.fabric.mule_list]
-        per_dir = max(1, int(self.config.get("spooler-processes") or 1))
+        per_dir = max(1, self.config.get("spooler-processes"))
         plan += [
             ("spooler", i * per_dir + n + 1, directory)
             for i, directory in enumerate(self.fabric.spool_dirs)
             for n in range(per_dir)
         ]
         if self.config.get("rpc-grpc"):
-            plan.append(("gateway", 1, str(self.config.get("rpc-grpc"))))
+            plan.append(("gateway", 1, self.config.get("rpc-grpc")))
         for kind, number, arg in plan:
             child = ChildProc(kind, number, ControlPair.create(), arg=arg)
             self.children.append(child)
@@ -267,7 +272,7 @@ class Master:
                 from polyhost.router import fastrouter
 
                 fastrouter.check_config(cfg)
-                self.routers["fastrouter"] = max(1, int(cfg.get("fastrouter-processes") or 1))
+                self.routers["fastrouter"] = max(1, cfg.get("fastrouter-processes"))
             self.announcer = Announcer.from_config(cfg, [ls.name for ls in self.listeners])
         except (ValueError, ConfigError) as exc:  # RouterConfigError is a ValueError
             raise StartupError(str(exc)) from exc
@@ -278,7 +283,7 @@ class Master:
 
     def _open_gateway_backend(self) -> None:
         """A private uwsgi socket the gRPC gateway forwards its calls to (modifier1 173)."""
-        from polyhost.fabric.setup import instance_dir
+        from polyhost.fabric.instance import instance_dir
         from polyhost.sockets import bind
 
         path = os.path.join(instance_dir(self.pid), "rpc-gateway.sock")
@@ -295,6 +300,8 @@ class Master:
             raise StartupError(str(exc)) from exc
 
     def _mode(self) -> str:
+        if self.cores > self.threads:  # async cores, as uWSGI says it
+            return "async" if self.numproc == 1 else "preforking+async"
         if self.numproc == 1 and self.threads == 1:
             return "single process"
         return "preforking+threaded" if self.threads > 1 else "preforking"
@@ -330,7 +337,7 @@ class Master:
         self._target(child).pid = pid
         if child.kind == "worker":
             self.board.worker(child.number).spawned(pid)
-            log(f"spawned polyhost worker {child.number} (pid: {pid}, cores: {self.threads})")
+            log(f"spawned polyhost worker {child.number} (pid: {pid}, cores: {self.cores})")
         else:
             log(f"spawned polyhost {child.name} (pid: {pid})")
 
@@ -627,7 +634,7 @@ class Master:
                     "startup_time": int(loaded.startup_time) if loaded else 0,
                     "requests": 0,
                     "exceptions": 0,
-                    "chdir": loaded.chdir if loaded else str(self.config.get("chdir") or ""),
+                    "chdir": loaded.chdir if loaded else self.config.get("chdir") or "",
                 }
             )
         spoolers = [
@@ -695,7 +702,7 @@ def _apply_env(config: Config) -> None:
 def set_process_title(config: Config, role: str) -> None:
     """procname / procname-prefix / auto-procname, as uWSGI names its processes in ps."""
     name = config.get("procname")
-    prefix = str(config.get("procname-prefix") or "")
+    prefix = config.get("procname-prefix") or ""
     if name:
         title = f"{prefix}{name}"
     elif config.get("auto-procname") or prefix:

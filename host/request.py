@@ -40,11 +40,25 @@ REASONS = {
     502: "Bad Gateway",
     503: "Service Unavailable",
     504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
 }
+
+
+def decimal(text: str) -> int | None:
+    """The value of a length field such as CONTENT_LENGTH: ASCII digits only ("²" and "-1" are
+    not lengths), else None."""
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 class ClientGone(OSError):
     """The client closed or reset the connection while we were reading or writing."""
+
+
+class BodyTimeout(ClientGone):
+    """The request body did not arrive within http-body-timeout: answered 408 if nothing was
+    sent yet, and the connection closed."""
+
+    status = 408
 
 
 class ResponseAborted(Exception):
@@ -62,24 +76,41 @@ class BodyReader(Protocol):
 
 class StreamBody:
     """A body that arrives in pieces: `read`/`readline` over `_more()`, which subclasses
-    implement to append the next piece to `_buf` and return False once the body has ended."""
+    implement to append the next piece to `_buf` and return False once the body has ended.
+    A body the client cuts short is handed out as far as it came, then reading fails."""
 
-    __slots__ = ("_buf",)
+    __slots__ = ("_buf", "_gone")
 
     def __init__(self) -> None:
         self._buf = bytearray()
+        self._gone: ClientGone | None = None
 
     def _more(self) -> bool:
         raise NotImplementedError
 
+    def _pull(self) -> bool:
+        """`_more()`, except that a client gone with bytes still buffered ends the body there
+        (the app reads them) and fails the next read; a body timeout fails at once."""
+        if self._gone is not None:
+            raise self._gone
+        try:
+            return self._more()
+        except BodyTimeout:
+            raise
+        except ClientGone as exc:
+            if not self._buf:
+                raise
+            self._gone = exc
+            return False
+
     def read(self, size: int = -1) -> bytes:
         buf = self._buf
         if size is None or size < 0:
-            while self._more():
+            while self._pull():
                 pass
             size = len(buf)
         else:
-            while len(buf) < size and self._more():
+            while len(buf) < size and self._pull():
                 pass
         data = bytes(buf[:size])
         del buf[:size]
@@ -94,7 +125,7 @@ class StreamBody:
                 return self.read(nl + 1)
             if limit is not None and len(buf) >= limit:
                 return self.read(limit)
-            if not self._more():
+            if not self._pull():
                 return self.read(len(buf) if limit is None else limit)
 
     def drain(self) -> bool:
@@ -171,8 +202,7 @@ class Request:
 
     @property
     def content_length(self) -> int | None:
-        value = self.vars.get("CONTENT_LENGTH", "")
-        return int(value) if value.isdigit() else None
+        return decimal(self.vars.get("CONTENT_LENGTH", ""))
 
 
 class Responder(Protocol):

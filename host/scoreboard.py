@@ -50,6 +50,7 @@ _WORKER_FIELDS = (
     "accepting",
     "signum",
     "user_harakiri_deadline",
+    "websockets",
     # the per-request accounting group (one pack in end_request)
     "delta_requests",
     "exceptions",
@@ -61,7 +62,7 @@ _WORKER_FIELDS = (
 _W = {name: i * 8 for i, name in enumerate(_WORKER_FIELDS)}
 _WORKER_SIZE = len(_WORKER_FIELDS) * 8
 _ACCOUNTING = struct.Struct("=qqqqqd")  # delta_requests .. busy_since
-_LIFE_RESET = struct.Struct("=qqqd")  # life_pid, accepting, signum, user_harakiri_deadline
+_LIFE_RESET = struct.Struct("=qqqdq")  # life_pid .. websockets
 
 # core fields; seq is a seqlock counter around the vars blob (odd while the worker writes it)
 _CORE_FIELDS = (
@@ -246,7 +247,7 @@ class WorkerSlot:
             seq = _Q.unpack_from(mem, at + _C["seq"])[0]
             _CORE_BEGIN.pack_into(mem, at + _C["in_request"], 0, 0.0, 0.0, 0, seq + seq % 2)
         self._app_counts = list(self._apps_all.unpack_from(mem, self._apps_at))
-        _LIFE_RESET.pack_into(mem, self._base + _W["life_pid"], _process_pid, 0, -1, 0.0)
+        _LIFE_RESET.pack_into(mem, self._base + _W["life_pid"], _process_pid, 0, -1, 0.0, 0)
         self._life = _process_pid
 
     # -- master side ------------------------------------------------------------------------
@@ -286,6 +287,12 @@ class WorkerSlot:
         if self._life != _process_pid:
             self._start_life()
         self._write_q(_W["accepting"], int(on))
+
+    def set_websockets(self, count: int) -> None:
+        """The WebSockets the worker's event loop holds open now (ASGI)."""
+        if self._life != _process_pid:
+            self._start_life()
+        self._write_q(_W["websockets"], count)
 
     def set_paused(self, on: bool) -> None:
         """The worker is suspended (SIGTSTP); status "pause" while no core is busy."""
@@ -368,6 +375,14 @@ class WorkerSlot:
         else:
             self._account(tx, rt_us, app_index, exception)
 
+    def count_request(self, tx: int, rt_us: int, app_index: int, exception: bool) -> None:
+        """A request served by the worker's event loop (ASGI), which holds no core."""
+        if self._life != _process_pid:
+            self._start_life()
+        with self._lock:
+            self._busy_cores += 1  # _account takes it off again: the cores' state is untouched
+            self._account(tx, rt_us, app_index, exception)
+
     def _account(self, tx: int, rt_us: int, app_index: int, exception: bool) -> None:
         mem = self._mem
         self._requests += 1
@@ -433,6 +448,11 @@ class WorkerSlot:
     @property
     def exceptions(self) -> int:
         return self._read_q(_W["exceptions"])
+
+    @property
+    def websockets(self) -> int:
+        """Open WebSockets of this life of the worker."""
+        return self._live_q("websockets")
 
     @property
     def harakiri_count(self) -> int:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 INHERIT_ENV = "POLYHOST_INHERITED_FDS"
 #: name prefixes of listeners no socket option binds: systemd's unclaimed fds, a zerg server's
 EXTERNAL = ("fd://", "zerg ")
-#: what `protocol` (uWSGI: the protocol of `socket`) may say
+#: what `protocol` (uWSGI: the protocol of `socket`) may say; the first is the default
 SOCKET_PROTOCOLS = ("uwsgi", "http", "fastcgi")
 
 #: option -> protocol served on it
@@ -175,18 +175,16 @@ def socket_modifiers(config: Config, proto: str) -> tuple[int, int] | None:
             mod1 = config.get("http-modifier1")
         if mod2 is None:
             mod2 = config.get("http-modifier2")
-        return int(mod1 or 0), int(mod2 or 0)
+        return mod1 or 0, mod2 or 0
     if proto == "uwsgi":
         mod1 = config.get("socket-modifier1")
-        if mod1 is not None:
-            return int(mod1), int(config.get("socket-modifier2") or 0)
-        return None
-    return int(config.get("fastcgi-modifier1") or 0), int(config.get("fastcgi-modifier2") or 0)
+        return None if mod1 is None else (mod1, 0)
+    return config.get("fastcgi-modifier1"), config.get("fastcgi-modifier2")
 
 
 def default_protocol(config: Config) -> str:
     """The protocol of `socket` (and of a zerg's sockets): `protocol`, uwsgi by default."""
-    proto = str(config.get("protocol") or "uwsgi")
+    proto = config.get("protocol") or SOCKET_PROTOCOLS[0]
     if proto not in SOCKET_PROTOCOLS:
         raise SocketError(
             f"protocol = {proto} ({config.origin('protocol')}): polyhost serves "
@@ -222,8 +220,8 @@ def open_listeners(config: Config, log: object) -> list[Listener]:
         activation = Activation.from_env()
     except ActivationError as exc:
         raise SocketError(str(exc)) from exc
-    backlog = int(config.get("listen") or 100)
-    reuse_port = bool(config.get("reuse-port"))
+    backlog = config.get("listen")
+    reuse_port = config.get("reuse-port")
     umask = config.get("umask")
     if umask:
         os.umask(int(str(umask), 8))

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from polyhost.config import option_values
 from polyhost.log import log as instance_log
@@ -41,22 +41,6 @@ SCRIPT_EXTENSIONS = (".php", ".cgi")
 OFFLOAD_MIN = 128 * 1024
 #: how much one os.sendfile call of an offload thread may send
 OFFLOAD_CHUNK = 1 << 20
-
-
-def _flag(config: Config | dict[str, Any], name: str, default: bool) -> bool:
-    """A flag option that may be on by default: only an explicit value turns it off."""
-    is_set = getattr(config, "is_set", None)
-    if is_set is not None and not is_set(name):
-        return default
-    try:
-        value = config.get(name)
-    except KeyError:
-        return default
-    if value is None:
-        return default
-    if isinstance(value, str):
-        return value.lower() not in ("", "0", "false", "no", "off")
-    return bool(value)
 
 
 def _split_rule(value: str, option: str) -> tuple[str, int]:
@@ -145,7 +129,7 @@ class StaticFiles:
 
     @classmethod
     def from_config(
-        cls, config: Config | dict[str, Any], log: Callable[[str], None] = instance_log
+        cls, config: Config, log: Callable[[str], None] = instance_log
     ) -> StaticFiles | None:
         """The file server the options describe, or None when no static option is set."""
         roots = []
@@ -156,11 +140,11 @@ class StaticFiles:
                     raise ValueError(f"{option} needs /mountpoint=DIR, got {value!r}")
                 roots.append(_root(prefix.rstrip("/"), path, keep))
         roots += [_root("", path, False) for path in option_values(config, "check-static")]
-        from_docroot = _flag(config, "check-static-docroot", False)
+        from_docroot = config.get("check-static-docroot")
         if not roots and not from_docroot:
             return None
         skip = {*SCRIPT_EXTENSIONS, *option_values(config, "static-skip-ext")}
-        skip.update(option_values(config, "php-allowed-ext") or [".php"])
+        skip.update(option_values(config, "php-allowed-ext"))
         skip.update(option_values(config, "cgi-allowed-ext"))
         mime = mimetypes.MimeTypes(())
         for mime_file in [SYSTEM_MIME_FILE, *option_values(config, "mimefile")]:
@@ -172,17 +156,17 @@ class StaticFiles:
                 pattern, seconds = _split_rule(value, option)
                 regex = None if subject == "type" else re.compile(pattern)
                 expires.append(ExpiresRule(subject, pattern, seconds, from_mtime, regex))
-        threads = int((option_values(config, "offload-threads") or ["0"])[0] or 0)
-        timeout = float((option_values(config, "socket-timeout") or ["4"])[0])
+        threads = config.get("offload-threads")
+        timeout = config.get("socket-timeout")
         return cls(
             roots=roots,
             index=option_values(config, "static-index"),
             skip_ext=tuple(sorted(e.lower() for e in skip if e)),
             safe=[os.path.realpath(p) for p in option_values(config, "static-safe")],
             mime=mime,
-            honour_range=_flag(config, "honour-range", True),
+            honour_range=config.get("honour-range"),
             expires=expires,
-            gzip_all=_flag(config, "static-gzip-all", False),
+            gzip_all=config.get("static-gzip-all"),
             gzip_regex=[re.compile(p) for p in option_values(config, "static-gzip")],
             gzip_prefix=option_values(config, "static-gzip-dir"),
             gzip_suffix=option_values(config, "static-gzip-ext"),

@@ -8,6 +8,7 @@ behaviour, what uwsgitop and the exporters expect). Keys, order and types follow
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import select
@@ -130,6 +131,7 @@ def _worker_stats(
         "respawn_count": slot.respawn_count,
         "tx": slot.tx,
         "avg_rt": slot.avg_rt,
+        "websockets": slot.websockets,  # polyhost's: open WebSockets of ASGI apps
         "apps": worker_apps,
     }
     if not no_cores:
@@ -217,6 +219,12 @@ class StatsServer:
         else:
             host, port = listener.getsockname()[:2]
             self.bound_address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            if not ipaddress.ip_address(host).is_loopback:
+                log(
+                    f"*** WARNING: the stats server on {self.bound_address} is reachable from"
+                    " other hosts and exposes the instance's internals (options, pids, requests"
+                    " in flight): bind it to 127.0.0.1 or a unix socket ***"
+                )
         self._listener = listener
         self._wake_r, self._wake_w = os.pipe()
         # workers forked by the master must not keep the stats socket (a reloaded master

@@ -19,7 +19,7 @@ from polyhost.idle import IdleMode
 from polyhost.listen_queue import queue_of
 from polyhost.log import log
 from polyhost.metrics import MetricStore
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 from polyhost.prometheus import CONTENT_TYPE, render
 from polyhost.rpc.registry import REGISTRY
 from polyhost.stats import Page, StatsServer

@@ -9,6 +9,7 @@ was sent yet) and the master then kills the worker.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import queue
 import select
@@ -20,20 +21,23 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from polyhost import websocket
+from polyhost import async_cores, websocket
 from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext
 from polyhost.fabric import signals
 from polyhost.fabric.packets import serve_packet
-from polyhost.log import log, log_exception, printable
-from polyhost.process import CURRENT
+from polyhost.handover import Handover
+from polyhost.log import log, log_exception, log_request, printable
+from polyhost.process_state import CURRENT
 from polyhost.protocol import sockio
 from polyhost.protocol.connection import Connection, WireResponder
 from polyhost.protocol.fastcgi import FastCgiConnection
 from polyhost.protocol.http import RECV_SIZE, HttpConnection, HttpError, error_response
+from polyhost.protocol.http_rules import HeadLimits
 from polyhost.protocol.uwsgi import PacketError
 from polyhost.protocol.uwsgi_conn import UwsgiConnection
 from polyhost.reqlog import RequestInfo, RequestLogger
 from polyhost.request import (
+    BodyTimeout,
     BytesBody,
     ClientGone,
     FileBody,
@@ -54,6 +58,12 @@ EPOLLIN = select.EPOLLIN
 #: with request threads a connection is handed over: one-shot, re-armed when it comes back
 EPOLL_ONESHOT_IN = select.EPOLLIN | select.EPOLLONESHOT
 LISTEN_FLAGS = select.EPOLLIN | getattr(select, "EPOLLEXCLUSIVE", 0)
+#: seconds a stopping worker still waits for the next request of an idle keep-alive connection
+#: (answered with `Connection: close`) before closing it: a client under load sends it within
+#: milliseconds, so a reload closes its connections between requests instead of under them
+STOP_GRACE = 2.0
+#: the core serving the current request (per request thread, and per greenlet on async cores)
+CORE: contextvars.ContextVar[int] = contextvars.ContextVar("core", default=0)
 
 
 @dataclass
@@ -85,22 +95,35 @@ class Worker:
         self.board = board
         self.slot = board.worker(wid)
         self.pid = os.getpid()
-        self.threads = max(1, int(config.get("threads") or 1))
-        self.buffer_size = int(config.get("buffer-size") or 4096)
-        self.limit_post = int(config.get("limit-post") or 0)
-        self.socket_timeout = float(config.get("socket-timeout") or 4)
-        self.keepalive_timeout = max(self.socket_timeout, 15.0)
-        self.harakiri = int(config.get("harakiri") or 0)
-        self.max_requests = int(config.get("max-requests") or 0)
-        self.min_lifetime = float(config.get("min-worker-lifetime") or 0)
-        self.reload_on_rss = int(config.get("reload-on-rss") or 0) * 1024 * 1024
-        self.post_buffering = int(config.get("post-buffering") or 0)
+        self.threads = max(1, config.get("threads"))
+        #: --gevent/--async/--asyncio: requests run on async cores, not request threads
+        self.async_cores = async_cores.for_worker(config)
+        #: more than one request at a time: connections are handed over, registered one-shot
+        self.concurrent = self.threads > 1 or self.async_cores is not None
+        self.buffer_size = config.get("buffer-size")
+        self.limit_post = config.get("limit-post")
+        self.socket_timeout = config.get("socket-timeout")
+        # `http-keepalive N` (N > 1) is the idle timeout of keep-alive connections, as uWSGI's
+        # router takes it; else at least 15 s
+        keepalive = config.get("http-keepalive")
+        self.keepalive_timeout = (
+            float(keepalive) if keepalive and keepalive > 1 else max(self.socket_timeout, 15.0)
+        )
+        self.head_limits = HeadLimits.from_config(config)
+        self.body_timeout = float(config.get("http-body-timeout"))
+        self.harakiri = config.get("harakiri")
+        self.max_requests = config.get("max-requests")
+        self.min_lifetime = config.get("min-worker-lifetime")
+        self.reload_on_rss = config.get("reload-on-rss") * 1024 * 1024
+        self.post_buffering = config.get("post-buffering")
         self.logging = not config.get("disable-logging")
-        self.reqlog = RequestLogger(config.get("log-format"), bool(config.get("log-micros")))
+        self.reqlog = RequestLogger(config.get("log-format"), config.get("log-micros"))
         self.started = time.monotonic()
         self.requests = 0
         self.stopping = False
-        self.cores = [Core() for _ in range(self.threads)]
+        #: when the loop saw `stopping` (the start of the keep-alive connections' STOP_GRACE)
+        self.stop_started = 0.0
+        self.cores = [Core() for _ in range(async_cores.cores_of(config))]
         self.conns: dict[int, Connection] = {}
         self.fresh: list[Connection] = []
         self.idle_since: dict[int, float] = {}
@@ -109,8 +132,9 @@ class Worker:
         self.returned: queue.SimpleQueue[Connection] = queue.SimpleQueue()
         self.work: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
         self.watchdog = threading.Condition()
-        self.local = threading.local()
         self.static = StaticFiles.from_config(config)
+        #: set when an app's runtime takes connections over (ASGI's event loop)
+        self.handover: Handover | None = None
 
     # -- life cycle ------------------------------------------------------------------------
     def run(self) -> int:
@@ -120,20 +144,26 @@ class Worker:
         CURRENT.request_id = self.request_id
         ctx = RuntimeContext(self.config, log, self.wid, self.threads)
         try:
+            if self.async_cores is not None:
+                self.async_cores.prepare(self.config)  # before the apps load (monkey patching)
             self.dispatcher.post_fork(ctx)
-        except AppLoadError as exc:
+        except (AppLoadError, async_cores.AsyncCoresError) as exc:
             log(f"worker {self.wid} (pid: {self.pid}): {exc}")
             return APP_LOAD_ERROR
         except Exception as exc:  # an app's own import error under lazy-apps
             log_exception(f"worker {self.wid} (pid: {self.pid}): app failed to load:", exc)
             return APP_LOAD_ERROR
         CURRENT.run_postfork_hooks()
+        if any(app.runtime.adopts(app) for app in self.dispatcher.apps):
+            self.handover = Handover(self)
         if not self.dispatcher.apps and self.static is None and self.config.get("need-app"):
             log("no app loaded. GAME OVER")
             return APP_LOAD_ERROR
         threading.Thread(target=self._watch_harakiri, name="harakiri", daemon=True).start()
         # threads = N: N request threads (cores 0..N-1); the loop thread only does the I/O
-        request_threads = self.threads if self.threads > 1 else 0
+        request_threads = self.threads if self.threads > 1 and not self.async_cores else 0
+        if self.async_cores is not None:
+            self.async_cores.start(self._serve_on_core)
         for core in range(request_threads):
             threading.Thread(target=self._request_thread, args=(core,), daemon=True).start()
         try:
@@ -142,7 +172,7 @@ class Worker:
             for _ in range(request_threads):
                 self.work.put(None)
             if self.static is not None:  # downloads handed to offload threads finish first
-                self.static.close(grace=float(self.config.get("worker-reload-mercy") or 60))
+                self.static.close(grace=self.config.get("worker-reload-mercy"))
             self.dispatcher.close()
         return 0
 
@@ -169,7 +199,7 @@ class Worker:
         channel = signals.CLIENT.channel
         channel_fd = channel.fileno() if channel is not None else -1
         # with request threads the loop keeps reading signals while a request waits for one
-        signals.CLIENT.shared_reader = self.threads > 1
+        signals.CLIENT.shared_reader = self.concurrent
         if channel is not None:
             self.epoll.register(channel_fd, EPOLLIN)
         self.slot.set_accepting(True)
@@ -177,14 +207,16 @@ class Worker:
         next_sweep = time.monotonic() + 1.0
         while not self.stopping or busy or self.conns:
             try:
-                events = self.epoll.poll(1.0)
+                events = self.epoll.poll(0.25 if self.stopping else 1.0)
             except InterruptedError:
                 continue
             for fd, _ in events:
                 listener = by_fd.get(fd)
                 if listener is not None:
                     if not self.stopping:
-                        self._accept(listener)
+                        # no more connections than free cores (threads, async cores): the rest
+                        # stay in the backlog for the other workers (not lost with this one)
+                        self._accept(listener, max(1, len(self.cores) - busy))
                         busy += self._serve_fresh()
                 elif fd == channel_fd:
                     signals.CLIENT.dispatch_pending()
@@ -192,20 +224,30 @@ class Worker:
                     with contextlib.suppress(BlockingIOError):
                         os.read(self.wake_r, 4096)
                     busy -= self._take_returned()
+                    if self.handover is not None:
+                        for conn in self.handover.take_returned():
+                            self.conns[conn.fd] = conn
+                            busy += self._serve_or_queue(conn)
                 else:
                     conn = self.conns.get(fd)
                     if conn is not None and self._read(conn):
                         busy += self._serve_or_queue(conn)
+            now = time.monotonic()
             if self.stopping:
                 if by_fd:
                     self.slot.set_accepting(False)
                     for fd in by_fd:
                         self.epoll.unregister(fd)
                     by_fd = {}
-                # keep-alive connections close now; accepted ones still get their request
-                self._close_idle(served_only=True)
-            now = time.monotonic()
-            if now >= next_sweep:
+                    self.stop_started = now
+                    idle = sum(1 for fd in self.idle_since if self.conns[fd].served)
+                    if idle:
+                        log(
+                            f"worker {self.wid} (pid: {self.pid}) stopping: {idle} idle keep-alive"
+                            f" connection(s) get {STOP_GRACE:g}s for one more request"
+                        )
+                self._close_idle()
+            elif now >= next_sweep:
                 next_sweep = now + 1.0
                 self._close_idle()
 
@@ -224,13 +266,13 @@ class Worker:
         """Watch a connection for its next request (one-shot when threads hand it over)."""
         if not conn.registered:
             conn.registered = True
-            self.epoll.register(conn.fd, EPOLLIN if self.threads == 1 else EPOLL_ONESHOT_IN)
-        elif self.threads > 1:
+            self.epoll.register(conn.fd, EPOLL_ONESHOT_IN if self.concurrent else EPOLLIN)
+        elif self.concurrent:
             self.epoll.modify(conn.fd, EPOLL_ONESHOT_IN)
 
-    def _accept(self, listener: Listener) -> None:
-        """Accept a few connections (a few, so keep-alive clients are not starved)."""
-        for _ in range(4):
+    def _accept(self, listener: Listener, count: int) -> None:
+        """Accept up to `count` connections: those the worker is about to serve."""
+        for _ in range(count):
             try:
                 sock, peer = listener.sock.accept()
             except (BlockingIOError, InterruptedError):
@@ -250,14 +292,18 @@ class Worker:
                     self.buffer_size,
                     listener.modifiers or (0, 0),
                     self.socket_timeout,
-                )
-            elif listener.proto == "uwsgi":
-                conn = UwsgiConnection(
-                    sock, listener.name, self.buffer_size, listener.modifiers, self.socket_timeout
+                    limits=self.head_limits,
+                    body_timeout=self.body_timeout,
                 )
             else:
-                conn = FastCgiConnection(
-                    sock, listener.name, self.buffer_size, listener.modifiers, self.socket_timeout
+                kind = UwsgiConnection if listener.proto == "uwsgi" else FastCgiConnection
+                conn = kind(
+                    sock,
+                    listener.name,
+                    self.buffer_size,
+                    listener.modifiers,
+                    self.socket_timeout,
+                    self.body_timeout,
                 )
             fd = sock.fileno()
             self.conns[fd] = conn
@@ -294,9 +340,7 @@ class Worker:
         return False
 
     def _refuse(self, conn: Connection, status: int, reason: str) -> None:
-        log(f"HTTP {status} to {conn.remote_addr} on {conn.listener}: {printable(reason)}")
-        with contextlib.suppress(OSError):
-            conn.sock.send(error_response(status, reason))
+        _answer_refusal(conn, status, reason)
         self._drop(conn)
 
     def _drop(self, conn: Connection) -> None:
@@ -306,25 +350,32 @@ class Worker:
         with contextlib.suppress(OSError):
             conn.sock.close()
 
-    def _close_idle(self, served_only: bool = False) -> None:
-        """Close idle connections: timed out ones, or (stopping) those done with a request."""
+    def _close_idle(self) -> None:
+        """Close idle connections that timed out; once stopping, one that was answered gets
+        STOP_GRACE (from its last answer, or from the stop) to send one more request."""
         now = time.monotonic()
         for fd, since in list(self.idle_since.items()):
             conn = self.conns.get(fd)
             if conn is None:
                 continue
             timeout = self.keepalive_timeout if conn.served else self.socket_timeout
-            if since < now - timeout or (served_only and conn.served):
+            if self.stopping and conn.served:
+                since, timeout = max(since, self.stop_started), min(timeout, STOP_GRACE)
+            if since < now - timeout:
                 self._drop(conn)
 
     def _serve_or_queue(self, conn: Connection) -> int:
         """Serve now (one thread) or hand to a request thread; returns 1 if handed over."""
         self.idle_since.pop(conn.fd, None)
-        if self.threads == 1:  # the fd stays registered: nothing polls while we serve it
+        if not self.concurrent:  # the fd stays registered: nothing polls while we serve it
             self._serve(conn, 0)
             self._resume(conn)
             return 0
-        self.work.put(conn)  # registered one-shot: not reported again until re-armed
+        # registered one-shot: not reported again until re-armed
+        if self.async_cores is not None:
+            self.async_cores.submit(conn)
+        else:
+            self.work.put(conn)
         return 1
 
     def _request_thread(self, core: int) -> None:
@@ -332,10 +383,14 @@ class Worker:
             conn = self.work.get()
             if conn is None:
                 return
-            self._serve(conn, core)
-            self.returned.put(conn)
-            with contextlib.suppress(OSError):
-                os.write(self.wake_w, b"r")
+            self._serve_on_core(conn, core)
+
+    def _serve_on_core(self, conn: Connection, core: int) -> None:
+        """A request thread or async core serves a connection, then gives it back."""
+        self._serve(conn, core)
+        self.returned.put(conn)
+        with contextlib.suppress(OSError):
+            os.write(self.wake_w, b"r")
 
     def _take_returned(self) -> int:
         count = 0
@@ -348,8 +403,18 @@ class Worker:
             self._resume(conn)
 
     def _resume(self, conn: Connection) -> None:
-        """Back to the loop after serving: keep-alive, or close."""
-        if conn.closed or conn.done or self.stopping:
+        """Back to the loop after serving: keep-alive, close, or hand over (ASGI)."""
+        adopted = conn.adopted
+        if adopted is not None and self.handover is not None:
+            conn.adopted = None
+            if conn.registered:
+                conn.registered = False
+                self.epoll.unregister(conn.fd)
+            self.conns.pop(conn.fd, None)
+            self.idle_since.pop(conn.fd, None)
+            self.handover.hand_over(conn, *adopted)
+            return
+        if conn.closed or conn.done:  # a stopping worker's keep-alive ones get STOP_GRACE
             self._drop(conn)
             return
         try:
@@ -361,17 +426,21 @@ class Worker:
 
     # -- one connection's requests --------------------------------------------------------
     def _serve(self, conn: Connection, core: int) -> None:
-        self.local.core = core
+        CORE.set(core)
         try:
             while conn.ready and not conn.closed:
                 request = conn.ready.popleft()
+                if self.handover is not None:
+                    app = self.handover.adopting_app(conn, request)
+                    if app is not None:  # _resume hands it over
+                        conn.adopted = (request, app)
+                        return
                 if not self._handle(conn, request, core):
                     conn.done = True
                     return
-        except HttpError as exc:
+        except HttpError as exc:  # found in a pipelined head or a chunked body
             conn.done = True
-            with contextlib.suppress(OSError):
-                conn.sock.send(error_response(exc.status, exc.reason))
+            _answer_refusal(conn, exc.status, exc.reason)
 
     def _handle(self, conn: Connection, request: Request, core: int) -> bool:
         """Run one request; True when the connection may serve another."""
@@ -412,6 +481,17 @@ class Worker:
                 self.dispatcher.serve_app(app, request, responder)
             responder.finish()
             keep = responder.keep_alive and request.body.drain()  # type: ignore[attr-defined]
+        except BodyTimeout as exc:  # a body trickling in: the worker is not held any longer
+            log(
+                f"request body of {request.vars.get('REMOTE_ADDR', '')} for "
+                f"{printable(request.vars.get('REQUEST_URI', ''))} timed out: {exc}"
+            )
+            if not responder.started:
+                responder.keep_alive = False
+                with contextlib.suppress(Exception):
+                    simple_error(responder, BodyTimeout.status)
+                    responder.finish()
+            sockio.discard_unread(conn.sock)  # the trickler may still be sending
         except ClientGone as exc:
             log(
                 f"client {request.vars.get('REMOTE_ADDR', '')} gone while serving "
@@ -450,7 +530,7 @@ class Worker:
         if self.logging:
             self._log_request(request, responder, app.id if app else -1, core, end, exception)
         self._maybe_recycle()
-        return keep and not self.stopping
+        return keep  # when stopping, only a response started before it says keep-alive
 
     def _buffer_body(self, request: Request) -> None:
         """post-buffering: read the whole body first (memory up to the limit, then a temp file)."""
@@ -482,7 +562,7 @@ class Worker:
     ) -> None:
         env = request.vars
         req_worker = self.slot.app_counters(app_id)[0] if app_id >= 0 else -1
-        log(
+        log_request(
             self.reqlog.line(
                 RequestInfo(
                     pid=self.pid,
@@ -531,7 +611,7 @@ class Worker:
 
     # -- harakiri and the uwsgi API ---------------------------------------------------------
     def set_user_harakiri(self, seconds: int) -> None:
-        core = self.cores[getattr(self.local, "core", 0)]
+        core = self.cores[CORE.get()]
         core.deadline = time.time() + seconds if seconds else 0.0
         self.slot.set_user_harakiri(seconds)
         with self.watchdog:
@@ -565,6 +645,14 @@ class Worker:
 
 class BodyOverLimit(Exception):
     """The declared request body is over `limit-post`: answered 413 without reading it."""
+
+
+def _answer_refusal(conn: Connection, status: int, reason: str) -> None:
+    """Log a refused request once, with the peer and the reason, and answer it."""
+    log(f"HTTP {status} to {conn.remote_addr} on {conn.listener}: {printable(reason)}")
+    with contextlib.suppress(OSError):
+        conn.sock.send(error_response(status, reason))
+    sockio.discard_unread(conn.sock, linger=0.0)  # what arrived; a refused client gets no wait
 
 
 def _rss_bytes() -> int:

@@ -64,7 +64,7 @@ class ZergServer:
         self.path = path
         self.listeners = listeners
         try:
-            self.sock, self.created = bind(path, backlog=int(config.get("listen") or 100))
+            self.sock, self.created = bind(path, backlog=config.get("listen"))
         except OSError as exc:
             raise ZergError(f"zerg-server = {path}: cannot bind it: {exc}") from exc
         if self.created:
@@ -185,7 +185,7 @@ def _extension(conn: socket.socket, count: int) -> list[dict[str, str]]:
 def zergpools(config: Config) -> list[ZergServer]:
     """`zergpool = PATH:ADDR[,ADDR...]`: a zerg server lending sockets of its own, bound from
     the addresses (uWSGI's zergpool plugin); zergs choose their protocol (`protocol`)."""
-    backlog = int(config.get("listen") or 100)
+    backlog = config.get("listen")
     pools = []
     for value in option_values(config, "zergpool"):
         path, _, addresses = value.partition(":")

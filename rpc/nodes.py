@@ -97,7 +97,7 @@ def is_group(target: str) -> bool:
 
 def node_groups() -> NodeGroups:
     """This process's groups (the master made them from the config before fork)."""
-    from polyhost.process import CURRENT
+    from polyhost.process_state import CURRENT
 
     groups = CURRENT.node_groups
     if groups is None:

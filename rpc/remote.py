@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 from urllib.parse import unquote_to_bytes
 
+from polyhost.client_socket import connect
 from polyhost.protocol.uwsgi import (
     MAX_PACKET,
     decode_array,
@@ -27,17 +28,6 @@ from polyhost.rpc.registry import REGISTRY, Registry, RpcError, check_call
 RPC_MODIFIER1 = 173
 LARGE_REPLY = 5
 HTTP_FORM = 2
-
-
-def connect(node: str, timeout: float) -> socket.socket:
-    """A client connection to host:port, /unix/path or @abstract."""
-    if node.startswith("/") or node.startswith("@"):
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(timeout)
-        sock.connect("\0" + node[1:] if node.startswith("@") else node)
-        return sock
-    host, _, port = node.rpartition(":")
-    return socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout)
 
 
 def _read_exact(sock: socket.socket, size: int) -> bytes:

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
@@ -17,6 +17,7 @@ import pytest
 
 from polyhost.bridges.channel import CallError, CallHandler
 from polyhost.bridges.child_runtime import ChildRuntime
+from polyhost.config import Config, load_config
 from polyhost.dispatch import AppSpec, RuntimeContext
 from polyhost.request import BodyReader, BytesBody, Request
 
@@ -187,6 +188,15 @@ class LogLines:
             return "\n".join(self.lines)
 
 
+def config_of(options: Mapping[str, object] | None = None) -> Config:
+    """A real Config from {option: value or [values]}, as if given on the command line."""
+    argv = []
+    for name, value in (options or {}).items():
+        for item in value if isinstance(value, list | tuple) else [value]:
+            argv.append(f"--{name}={item}")
+    return load_config(argv, environ={})
+
+
 def load_runtime(
     cls: type[ChildRuntime],
     target: str,
@@ -197,7 +207,7 @@ def load_runtime(
 ) -> tuple[ChildRuntime, LogLines]:
     """Load one app in a runtime as a worker does after fork; the caller closes the runtime."""
     log = LogLines()
-    ctx = RuntimeContext(config=dict(options or {}), log=log, worker_id=worker_id, threads=threads)  # type: ignore[arg-type]
+    ctx = RuntimeContext(config=config_of(options), log=log, worker_id=worker_id, threads=threads)
     runtime = cls(ctx, [AppSpec(cls.name, target, mountpoint, "test")])
     runtime.load(0)
     return runtime, log

@@ -26,11 +26,10 @@ from polyhost.fabric.cache import (
     CacheError,
     CacheFull,
     CacheSet,
-    magic_body_size,
     parse_cache2,
-    serve_cache_packet,
     specs_from_config,
 )
+from polyhost.fabric.cache_remote import magic_body_size, serve_cache_packet
 from polyhost.protocol.uwsgi import (
     decode_vars,
     encode_array,

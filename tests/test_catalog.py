@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from polyhost.catalog import CATALOG
-from polyhost.config.options import find_option
+from polyhost.config.option_lookup import find_option
 from polyhost.dispatch import Runtime
 
 from conftest import APPS, ROOT, get, serving, split_response, wait_for

@@ -14,6 +14,7 @@ import pytest
 from bridge_support import (
     LogLines,
     PatternBody,
+    config_of,
     load_runtime,
     make_request,
     needs_plack,
@@ -149,7 +150,7 @@ def test_calls_nest_in_both_directions(bridge: Bridge) -> None:
     a request calls it through the worker, which calls back into the same child while that
     child waits for the result."""
     log = LogLines()
-    ctx = RuntimeContext(config={}, log=log, worker_id=2, threads=1)  # type: ignore[arg-type]
+    ctx = RuntimeContext(config=config_of(), log=log, worker_id=2, threads=1)
     app = str(bridge.apps / f"rpc{bridge.suffix}")
     runtime = bridge.runtime(ctx, [AppSpec(bridge.runtime.name, app, "", "test")])
     runtime.load(0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import re
 import socket
 import time
 from pathlib import Path
@@ -24,7 +25,9 @@ from polyhost.config import (
     render_show_config,
     render_version,
 )
-from polyhost.config.options import AVAILABLE, find_option, find_short_option
+from polyhost.config.option_lookup import find_option, find_short_option
+
+from conftest import ROOT
 
 
 def write(directory: Path, name: str, text: str) -> str:
@@ -65,7 +68,34 @@ def test_option_table_rows_are_consistent() -> None:
             assert isinstance(option.default, bool), option
         elif option.default is not None:
             assert isinstance(option.default, {"int": int, "str": str}[option.type]), option
-    assert {option.name for option in OPTIONS} >= AVAILABLE
+        assert isinstance(option.available, bool), option
+
+
+def test_options_are_read_typed_with_the_table_default() -> None:
+    unset = load_config([], environ={})
+    assert unset.get("buffer-size") == find_option("buffer-size").default == 4096
+    assert unset.get("socket-timeout") == 4
+    assert unset.get("spooler-processes") == 1
+    assert unset.get("php-index") == ["index.php"]
+    given = load_config(["--buffer-size", "8192", "--php-index", "main.php"], environ={})
+    assert given.get("buffer-size") == 8192
+    assert given.get("php-index") == ["main.php"]
+
+
+def test_no_code_restates_an_option_default() -> None:
+    """`config.get(name)` is typed and defaulted by the table: `int(config.get(name) or 4096)`
+    or `option_values(config, name) or [...]` would say the default a second time."""
+    restated = re.compile(
+        r"""(?:\.get|option_values\([\w.]+,)\s*\(?\s*"([a-z][a-z0-9-]*)"\s*\)\s*or\s*(?:[\d\[(]|"[^"]|'[^'])"""
+    )
+    found = []
+    for package in ("host", "bridges", "rpc"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                for match in restated.finditer(line):
+                    if find_option(match.group(1)) is not None:
+                        found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not found, "\n".join(found)
 
 
 def test_available_options_are_exactly_the_implemented_ones() -> None:

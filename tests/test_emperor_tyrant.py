@@ -9,9 +9,11 @@ the test's duration, removed after."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -20,7 +22,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_emperor import accepting, children, stats
+from test_emperor import (
+    accepting,
+    alive,
+    children,
+    descendants,
+    emperor_with_stats,
+    session_members,
+    stats,
+)
 
 from conftest import Instance, free_port, wait_for
 
@@ -57,18 +67,22 @@ def users() -> Iterator[dict[str, pwd.struct_passwd]]:
     finally:
         if acl_path:
             entries = ",".join(f"u:{u}" for u in created)
-            undo = ["-x", entries] if had_acl else ["-b"]  # -b: back to the plain mode bits
-            subprocess.run(["setfacl", *undo, acl_path], capture_output=True, check=False)
+            subprocess.run(["setfacl", "-x", entries, acl_path], capture_output=True, check=False)
+            if not had_acl and not _has_extended_acl(acl_path, named_only=True):
+                # back to the plain mode bits, unless someone else added an entry meanwhile
+                subprocess.run(["setfacl", "-b", acl_path], capture_output=True, check=False)
         for name in created:
             subprocess.run(["userdel", name], capture_output=True, check=False)
         if group_made:
             subprocess.run(["groupdel", WEB_GROUP], capture_output=True, check=False)
 
 
-def _has_extended_acl(path: str) -> bool:
+def _has_extended_acl(path: str, named_only: bool = False) -> bool:
+    """An entry beyond the mode bits (a named user or group; with named_only, not the mask)."""
     out = subprocess.run(["getfacl", "-c", path], capture_output=True, text=True, check=True)
     lines = [line for line in out.stdout.splitlines() if line and not line.startswith("#")]
-    return any(not line.startswith(("user::", "group::", "other::")) for line in lines)
+    plain = ("user::", "group::", "other::") + (("mask::",) if named_only else ())
+    return any(not line.startswith(plain) for line in lines)
 
 
 def _python_home_parent() -> str:
@@ -121,6 +135,7 @@ def test_tyrant_runs_each_vassal_as_its_files_owner(
     os.chmod(run, 0o2775)  # the blog's chgrp + g+w on the socket directory
     skeleton = (
         f"[uwsgi]\nhttp-socket = {run}/%n.sock\nchmod-socket = 660\nvacuum = true\n"
+        f"chown-socket = phtyr-%n:{WEB_GROUP}\n"
         f"wsgi-file = {land}/whoami.py\nprocesses = 2\n"
     )
     for name in ("alice", "bob"):
@@ -130,21 +145,16 @@ def test_tyrant_runs_each_vassal_as_its_files_owner(
         os.chown(path, user.pw_uid, user.pw_gid)
     (vassals / "rooty.ini").write_text(skeleton)  # owned by root: refused
     sneaky = vassals / "sneaky.ini"
-    sneaky.write_text(skeleton + "uid = phtyr-bob\n")
+    sneaky.write_text(skeleton.replace("phtyr-%n", "phtyr-alice") + "uid = phtyr-bob\n")
     os.chown(sneaky, users["phtyr-alice"].pw_uid, users["phtyr-alice"].pw_gid)
     stats_port = free_port()
-    emperor = Instance(
-        [
-            "--emperor",
-            str(vassals),
-            "--emperor-tyrant",
-            "--emperor-tyrant-initgroups",
-            "--emperor-stats",
-            f"127.0.0.1:{stats_port}",
-        ],
+    emperor = emperor_with_stats(
         land,
-        None,
-        land,
+        stats_port,
+        "--emperor",
+        str(vassals),
+        "--emperor-tyrant",
+        "--emperor-tyrant-initgroups",
     )
     try:
         for name in ("alice", "bob"):
@@ -158,7 +168,7 @@ def test_tyrant_runs_each_vassal_as_its_files_owner(
             for pid in [master, *workers]:
                 assert proc_ids(pid) == (user.pw_uid, user.pw_gid)
             sock = run / f"{name}.sock"
-            assert sock.stat().st_uid == user.pw_uid
+            assert (sock.stat().st_uid, sock.stat().st_gid) == (user.pw_uid, web_gid)
             assert oct(sock.stat().st_mode & 0o777) == "0o660"
             assert http_over_unix(sock).endswith(f"uid {user.pw_uid} gid {user.pw_gid}".encode())
         log = emperor.wait_log("[emperor-tyrant] invalid permissions for vassal rooty.ini")
@@ -202,3 +212,90 @@ def http_request_body(port: int) -> bytes:
     from conftest import get, split_response
 
     return split_response(get(port))[2]
+
+
+def test_vassal_dropping_its_own_privileges_stops_when_its_emperor_is_killed(
+    users: dict[str, pwd.struct_passwd], land: Path
+) -> None:
+    """A vassal's own `uid` clears the kernel's parent-death signal: it must notice the closed
+    Emperor channel and stop, as uWSGI's vassals do."""
+    vassals = land / "vassals"
+    vassals.mkdir()
+    (land / "whoami.py").write_text(WHOAMI_APP)
+    port = free_port()
+    (vassals / "site.ini").write_text(
+        f"[uwsgi]\nmaster = true\nprocesses = 2\nhttp-socket = 127.0.0.1:{port}\n"
+        f"wsgi-file = {land}/whoami.py\nuid = phtyr-bob\ngid = phtyr-bob\n"
+    )
+    emperor = Instance(["--emperor", str(vassals)], land, port, land)
+    family: list[int] = []
+    try:
+        emperor.wait_ready()
+        assert http_request_body(port).startswith(f"uid {users['phtyr-bob'].pw_uid} ".encode())
+        wait_for(lambda: len(descendants(emperor.pid)) == 3, 20, "a master and two workers")
+        family = descendants(emperor.pid)
+        os.kill(emperor.pid, signal.SIGKILL)
+        emperor.proc.wait(10)
+        wait_for(lambda: not any(alive(p) for p in family), 20, "the vassal's processes gone")
+        wait_for(lambda: not session_members(emperor.pid), 20, "the session empty")
+        log = emperor.log()
+        assert "lost connection with my emperor !!!" in log and "goodbye to polyhost" in log
+    finally:
+        for pid in family:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        emperor.stop()
+
+
+def test_tyrant_zmq_vassals_run_as_the_uid_and_gid_of_the_message(
+    users: dict[str, pwd.struct_passwd], land: Path
+) -> None:
+    import zmq
+
+    (land / "whoami.py").write_text(WHOAMI_APP)
+    port, zmq_port = free_port(), free_port()
+    alice = users["phtyr-alice"]
+    config = f"[uwsgi]\nhttp-socket = 127.0.0.1:{port}\nwsgi-file = {land}/whoami.py\n"
+    emperor = Instance(
+        ["--emperor", f"zmq://tcp://127.0.0.1:{zmq_port}", "--emperor-tyrant"], land, port, land
+    )
+    context = zmq.Context()
+    push = context.socket(zmq.PUSH)
+    push.connect(f"tcp://127.0.0.1:{zmq_port}")
+    try:
+        emperor.wait_log("*** starting polyhost Emperor ***")
+        push.send_multipart([b"touch", b"rooted.ini", config.encode()])  # no uid: root
+        emperor.wait_log("[emperor-tyrant] invalid permissions for vassal rooted.ini")
+        ids = [str(alice.pw_uid).encode(), str(alice.pw_gid).encode()]
+        push.send_multipart([b"touch", b"alice.ini", config.encode(), *ids])
+        emperor.wait_ready()
+        assert http_request_body(port) == f"uid {alice.pw_uid} gid {alice.pw_gid}".encode()
+        emperor.wait_log(f"dropping privileges to {alice.pw_uid} {alice.pw_gid} for instance alice")
+    finally:
+        push.close(linger=0)
+        context.term()
+        assert emperor.stop() == 0
+
+
+def test_tyrant_nofollow_takes_the_owner_of_the_symlink(
+    users: dict[str, pwd.struct_passwd], land: Path
+) -> None:
+    vassals, available = land / "vassals", land / "available"
+    vassals.mkdir()
+    available.mkdir()
+    (land / "whoami.py").write_text(WHOAMI_APP)
+    alice, bob = users["phtyr-alice"], users["phtyr-bob"]
+    port = free_port()
+    target = available / "site.ini"
+    target.write_text(f"[uwsgi]\nhttp-socket = 127.0.0.1:{port}\nwsgi-file = {land}/whoami.py\n")
+    os.chown(target, bob.pw_uid, bob.pw_gid)
+    link = vassals / "site.ini"
+    link.symlink_to(target)
+    os.lchown(link, alice.pw_uid, alice.pw_gid)
+    args = ["--emperor", str(vassals), "--emperor-tyrant", "--emperor-tyrant-nofollow"]
+    emperor = Instance(args, land, port, land)
+    try:
+        emperor.wait_ready()
+        assert http_request_body(port) == f"uid {alice.pw_uid} gid {alice.pw_gid}".encode()
+    finally:
+        assert emperor.stop() == 0

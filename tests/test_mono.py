@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bridge_support import CollectingResponder, LogLines, PatternBody, make_request
+from bridge_support import CollectingResponder, LogLines, PatternBody, config_of, make_request
 
 from polyhost.bridges.mono import build
 from polyhost.bridges.mono.adapter import MonoRuntime
@@ -58,7 +58,9 @@ class Loaded:
 
     def __init__(self, specs: list[AppSpec], options: dict[str, object], worker_id: int) -> None:
         self.log = LogLines()
-        ctx = RuntimeContext(config=options, log=self.log, worker_id=worker_id, threads=4)  # type: ignore[arg-type]
+        ctx = RuntimeContext(
+            config=config_of(options), log=self.log, worker_id=worker_id, threads=4
+        )
         self.runtime = MonoRuntime(ctx, specs)
         self.apps = self.runtime.load(0)
 
@@ -104,7 +106,7 @@ def test_start_up_is_logged_with_the_runtime_version(mono: Loaded) -> None:
 
 
 def test_a_missing_app_directory_or_assembly_is_a_load_error(tmp_path: Path) -> None:
-    ctx = RuntimeContext(config={}, log=LogLines(), worker_id=1)  # type: ignore[arg-type]
+    ctx = RuntimeContext(config=config_of(), log=LogLines(), worker_id=1)
     with pytest.raises(AppLoadError, match=r"application directory .*nowhere.* does not exist"):
         MonoRuntime(ctx, [AppSpec("mono", str(tmp_path / "nowhere"), "", "cfg:3")])
     with pytest.raises(
@@ -426,9 +428,10 @@ def test_http_exception_keeps_the_worker(instance: Instance) -> None:
 
 def test_harakiri_kills_a_worker_stuck_in_the_clr(built: Path, tmp_path: Path) -> None:
     port = free_port()
+    # harakiri 3, not 1: a new worker compiles the page on its first request (~1 s under load)
     inst = Instance([
         "--http-socket", f"127.0.0.1:{port}", "--master", "--processes", "1",
-        "--harakiri", "1", "--mono-app", str(built / "aspnet"),
+        "--harakiri", "3", "--mono-app", str(built / "aspnet"),
     ], tmp_path, port, None)  # fmt: skip
     try:
         inst.wait_ready()

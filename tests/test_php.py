@@ -20,6 +20,7 @@ from bridge_support import (
     CollectingResponder,
     LogLines,
     PatternBody,
+    config_of,
     make_request,
     peak_rss_kib,
 )
@@ -46,7 +47,7 @@ def load(
     target: str, options: dict[str, object] | None = None, threads: int = 1, mountpoint: str = ""
 ) -> tuple[PhpRuntime, LogLines]:
     log = LogLines()
-    ctx = RuntimeContext(config=dict(options or {}), log=log, worker_id=1, threads=threads)  # type: ignore[arg-type]
+    ctx = RuntimeContext(config=config_of(options), log=log, worker_id=1, threads=threads)
     runtime = PhpRuntime(ctx, [AppSpec("php", target, mountpoint, "test")])
     runtime.load(0)
     return runtime, log

@@ -245,13 +245,13 @@ def test_one_child_per_thread() -> None:
 
 
 def test_perl_lib_options_reach_inc(tmp_path: Path) -> None:
-    (tmp_path / "lib").mkdir()
-    (tmp_path / "lib" / "Greeting.pm").write_text("package Greeting; sub text { 'from lib' } 1;\n")
+    """A perl-local-lib tree puts both its lib/perl5 and its architecture directory on @INC."""
     arch = subprocess.run(
         ["perl", "-MConfig", "-e", "print $Config{archname}"], capture_output=True, text=True
     ).stdout
     local = tmp_path / "local" / "lib" / "perl5" / arch
     local.mkdir(parents=True)
+    (local.parent / "Greeting.pm").write_text("package Greeting; sub text { 'from lib' } 1;\n")
     (local / "LocalThing.pm").write_text("package LocalThing; sub text { 'from local' } 1;\n")
     app = tmp_path / "app.psgi"
     app.write_text(
@@ -261,7 +261,7 @@ def test_perl_lib_options_reach_inc(tmp_path: Path) -> None:
     runtime, _ = load_runtime(
         PsgiRuntime,
         str(app),
-        options={"perl-lib": [str(tmp_path / "lib")], "perl-local-lib": str(tmp_path / "local")},
+        options={"perl-local-lib": str(tmp_path / "local")},
     )
     try:
         text = serve(runtime, make_request()).text()

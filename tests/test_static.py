@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bridge_support import CollectingResponder, make_request
+from bridge_support import CollectingResponder, config_of, make_request
 
 from polyhost.static import StaticFiles
 
@@ -54,7 +54,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def files(tree: Path, **options: object) -> StaticFiles:
     config: dict[str, object] = {"static-map": [f"/s={tree / 'served'}"]}
     config.update({k.replace("_", "-"): v for k, v in options.items()})
-    static = StaticFiles.from_config(config)
+    static = StaticFiles.from_config(config_of(config))
     assert static is not None
     return static
 
@@ -72,7 +72,7 @@ def fetch(
 
 
 def test_no_static_option_means_no_file_server() -> None:
-    assert StaticFiles.from_config({"module": "x"}) is None
+    assert StaticFiles.from_config(config_of({"module": "x"})) is None
 
 
 def test_file_with_type_length_validators(tree: Path) -> None:
@@ -164,11 +164,11 @@ def test_other_methods_and_missing_files_go_to_the_app(tree: Path) -> None:
 def test_static_index_map2_check_static_and_non_ascii_names(tree: Path) -> None:
     indexed = fetch(files(tree, static_index=["index.html"]), "/s/docs/")
     assert indexed is not None and bytes(indexed.body) == b"docs index\n"
-    map2 = StaticFiles.from_config({"static-map2": [f"/served={tree}"]})
+    map2 = StaticFiles.from_config(config_of({"static-map2": [f"/served={tree}"]}))
     assert map2 is not None
     found = fetch(map2, "/served/a.txt")
     assert found is not None and bytes(found.body) == b"0123456789" * 10
-    check = StaticFiles.from_config({"check-static": [str(tree / "served")]})
+    check = StaticFiles.from_config(config_of({"check-static": [str(tree / "served")]}))
     assert check is not None and fetch(check, "/page.html") is not None
     accented = fetch(files(tree), "/s/caf\u00e9.txt".encode().decode("latin-1"))
     assert accented is not None and bytes(accented.body) == b"accented name\n"

@@ -79,6 +79,7 @@ WORKER_KEYS = [
     "respawn_count",
     "tx",
     "avg_rt",
+    "websockets",  # polyhost's addition (ASGI): uwsgitop ignores it
     "apps",
     "cores",
 ]

@@ -41,8 +41,6 @@ from polyhost.request import (
 )
 from polyhost.static import path_within
 
-#: uWSGI's default cgi-timeout
-DEFAULT_TIMEOUT = 60
 READ_SIZE = 256 * 1024
 BODY_PIECE = 64 * 1024
 #: how many local redirects one request may follow
@@ -95,7 +93,7 @@ class CgiRuntime(Runtime):
         self.index = option_values(config, "cgi-index")
         self.safe = [os.path.realpath(p) for p in option_values(config, "cgi-safe")]
         self.unset = option_values(config, "cgi-unset")
-        self.timeout = int((option_values(config, "cgi-timeout") or [DEFAULT_TIMEOUT])[0])
+        self.timeout = config.get("cgi-timeout")
         self.helpers: list[tuple[str, list[str]]] = []
         for item in option_values(config, "cgi-map-helper"):
             ext, sep, command = item.partition("=")

@@ -29,7 +29,7 @@ from polyhost.config import option_values
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext
 from polyhost.fabric.inprocess import InProcessFabric
 from polyhost.fabric.ops import FabricError
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 from polyhost.request import REASONS, BodyReader, Request, Responder, simple_error
 
 HERE = Path(__file__).parent
@@ -130,7 +130,7 @@ class JvmRuntime(Runtime):
     # -- loading ---------------------------------------------------------------------------
     def load(self, first_id: int) -> list[App]:
         config = self.ctx.config
-        ring_app = str(config.get("ring-app") or "")
+        ring_app = config.get("ring-app") or ""
         plans = [self._plan(spec, ring_app) for spec in self.specs]
         ring = any(kind == RING for kind, _, _ in plans)
         jars = [path for kind, _, path in plans if kind == JWSGI and path]
@@ -277,14 +277,13 @@ class JvmRuntime(Runtime):
 
         config = self.ctx.config
         options = jpype.JClass("java.util.HashMap")()
-        as_uwsgi_opt = getattr(config, "as_uwsgi_opt", None)
-        for key, value in (as_uwsgi_opt() if as_uwsgi_opt else {}).items():
+        for key, value in config.as_uwsgi_opt().items():
             options.put(key, java_option(jpype, value))
         jvm.api.setup(
             Host(),
             self.ctx.worker_id,
             CURRENT.master_pid,
-            int(config.get("processes") or 1),
+            config.get("processes"),
             UWSGI_COMPAT_VERSION,
             options,
         )

@@ -23,7 +23,7 @@ from polyhost.config import option_values
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext
 from polyhost.fabric.inprocess import Conversion, InProcessFabric, uwsgi_api
 from polyhost.fabric.ops import FabricError
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 from polyhost.request import REASONS, BodyReader, Request, Responder, simple_error
 
 GLUE = Path(__file__).with_name("wsapi.lua")
@@ -220,11 +220,10 @@ class LuaRuntime(Runtime):
     def uwsgi_api(self) -> dict[str, object]:
         """The `uwsgi` table every Lua state gets (each state adds the fabric's functions)."""
         config = self.ctx.config
-        as_uwsgi_opt = getattr(config, "as_uwsgi_opt", None)
         return {
             "version": UWSGI_COMPAT_VERSION,
-            "numproc": int(config.get("processes") or 1),
-            "opt": as_uwsgi_opt() if as_uwsgi_opt else {},
+            "numproc": config.get("processes"),
+            "opt": config.as_uwsgi_opt(),
             "log": self.sink.line,
             "worker_id": lambda: self.ctx.worker_id,
             "masterpid": lambda: CURRENT.master_pid,

@@ -25,10 +25,10 @@ from typing import Any
 
 from polyhost import UWSGI_COMPAT_VERSION
 from polyhost.bridges.mono import build
-from polyhost.config import option_values
+from polyhost.config import Config, option_values
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext
 from polyhost.fabric.inprocess import InProcessFabric
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 from polyhost.request import BodyReader, ClientGone, Request, Responder, simple_error
 from polyhost.rpc.registry import RpcError
 
@@ -39,8 +39,6 @@ MONO_LOCK = threading.RLock()
 #: request bodies up to this size go to .NET with the call; larger ones are read on demand
 PRELOAD_LIMIT = 1 << 20
 PRELOAD_PIECE = 1 << 16
-#: default pages of a directory request when no mono-index is given (XSP's list)
-DEFAULT_INDEX_FILES = ("index.aspx", "Default.aspx", "default.aspx", "index.html", "index.htm")
 #: signals the worker handles in Python; Mono's start-up takes some of them (SIGQUIT)
 WORKER_SIGNALS = (
     signal.SIGINT,
@@ -122,9 +120,9 @@ class MonoRuntime(Runtime):
         aspnet = any(isinstance(t, AspNetApp) for t in self.targets)
         assemblies = option_values(ctx.config, "mono-assembly")
         self.extra_assemblies = [os.path.abspath(str(p)) for p in assemblies]
-        self.index_files = option_values(ctx.config, "mono-index") or list(DEFAULT_INDEX_FILES)
-        self.key_vars = option_values(ctx.config, "mono-key") or ["DOCUMENT_ROOT"]
-        self.gc_every = int(ctx.config.get("mono-gc-freq") or 0)
+        self.index_files = option_values(ctx.config, "mono-index")
+        self.key_vars = option_values(ctx.config, "mono-key")
+        self.gc_every = ctx.config.get("mono-gc-freq")
         self.served = 0
         _check_mono(aspnet)
         wanted = [build.UWSGI_API, build.BRIDGE] + ([build.ASPNET] if aspnet else [])
@@ -414,7 +412,7 @@ def _start_clr(assembly_dir: Path, extra: list[str], ctx: RuntimeContext) -> Sim
     Bridge.Start(
         _CLR.send, _CLR.read_into, _CLR.send_file, _CLR.log, _CLR.fabric_call, _CLR.register_rpc,
         _CLR.register_signal, ctx.worker_id, CURRENT.master_pid,
-        UWSGI_COMPAT_VERSION, int(config.get("processes") or 1), _packed_options(config),
+        UWSGI_COMPAT_VERSION, config.get("processes"), _packed_options(config),
     )  # fmt: skip
     _LOG.append(ctx.log)
     version = str(
@@ -486,11 +484,9 @@ def _dotnet_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" + (f" ({inner})" if inner else "")
 
 
-def _packed_options(config: Any) -> str:
+def _packed_options(config: Config) -> str:
     """Options as "name\\0value\\0..." for uwsgi.api.Opt (flags are "true")."""
-    items = config.items() if hasattr(config, "items") else []
     fields: list[str] = []
-    for key, value in items:
-        for item in value if isinstance(value, (list, tuple)) else [value]:
-            fields += [str(key), "true" if item is True else str(item)]
+    for key, value in config.items():
+        fields += [key, "true" if value is True else value]
     return "\0".join(field.replace("\0", "") for field in fields)

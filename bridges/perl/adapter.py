@@ -23,7 +23,5 @@ class PsgiRuntime(ChildRuntime):
     library_package = "libplack-perl"
 
     def child_config(self) -> list[tuple[str, str]]:
-        """`perl-lib` dirs go on @INC as they are; `perl-local-lib` dirs as local::lib trees."""
-        return [("lib", d) for d in self.option_values("perl-lib")] + [
-            ("local_lib", d) for d in self.option_values("perl-local-lib")
-        ]
+        """`perl-local-lib` dirs go on @INC as local::lib trees."""
+        return [("local_lib", d) for d in self.option_values("perl-local-lib")]

@@ -282,6 +282,12 @@ sub queue_body {
 
 sub responder {
     my $response = shift;
+    if ($STARTED) {    # Starman would write a second head into the body: keep the first
+        log_line("the PSGI app called \$responder a second time for one request: ignored,"
+            . " the first response stands\n");
+        return if @$response >= 3;
+        return polyhost::psgi::Writer->new(0);    # a writer of a response that has ended
+    }
     queue_start($response->[0], $response->[1]);
     if (@$response >= 3) {
         queue_body($response->[2]);
@@ -405,7 +411,7 @@ sub load_app {
     die "polyhost bridge: expected CONFIG first, got packet type $mod1\n" unless $mod1 == CONFIG;
     my @pairs = unpack('(v/a*)*', $payload);
     while (my ($key, $value) = splice(@pairs, 0, 2)) {
-        if ($key eq 'lib' || $key eq 'local_lib') {
+        if ($key eq 'local_lib') {
             push @{ $CONFIG{$key} }, $value;
         }
         else {
@@ -416,7 +422,6 @@ sub load_app {
     for my $dir (reverse @{ $CONFIG{local_lib} || [] }) {
         unshift @INC, "$dir/lib/perl5/$Config::Config{archname}", "$dir/lib/perl5";
     }
-    unshift @INC, @{ $CONFIG{lib} || [] };
     eval { require Plack::Util; require HTTP::Status; 1 } or fail("$@", FAIL_RUNTIME_MISSING);
     my $file = $CONFIG{app};
     $APP = eval { Plack::Util::load_psgi($file) };
@@ -573,8 +578,11 @@ sub new {
 
 sub write {
     my ($self, $data) = @_;
-    die "this PSGI writer belongs to a response that has ended\n"
-        if $self->{closed} || $self->{serial} != $polyhost::psgi::SERIAL;
+    if ($self->{closed} || $self->{serial} != $polyhost::psgi::SERIAL) {
+        polyhost::psgi::log_line("the PSGI app wrote to the writer of a response that has"
+            . " ended: ignored\n") unless $self->{warned}++;
+        return;
+    }
     return unless defined $data;
     polyhost::psgi::queue_data($data);
     polyhost::psgi::flush_out();

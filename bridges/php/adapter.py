@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from polyhost import UWSGI_COMPAT_VERSION, __version__
+from polyhost import UWSGI_COMPAT_VERSION
 from polyhost.bridges.cgi.script_path import Refusal, walk_to_script
 from polyhost.bridges.php.fabric_socket import FabricSocket
 from polyhost.bridges.php.php_cgi import PhpCgiCommand, PhpCgiPool
@@ -34,7 +34,6 @@ API_LIBRARY = Path(__file__).with_name("uwsgi.php")
 #: PHP_FCGI_MAX_REQUESTS when the environment has none: never recycle, as php-fpm's default
 #: (pm.max_requests = 0) and uWSGI's embedded PHP (php-cgi alone would stop after 500)
 DEFAULT_MAX_REQUESTS = 0
-DEFAULT_INDEX = ("index.php",)
 #: seconds a script lookup is remembered (PHP's own realpath cache keeps them 120 s)
 RESOLVE_TTL = 2.0
 RESOLVE_CACHE_MAX = 4096
@@ -93,15 +92,13 @@ class PhpRuntime(Runtime):
         self.pool: PhpCgiPool | None = None
         self.fabric: FabricSocket | None = None
         config = ctx.config
-        self.index = option_values(config, "php-index") or list(DEFAULT_INDEX)
-        self.allowed_ext = option_values(config, "php-allowed-ext") or [".php"]
+        self.index = option_values(config, "php-index")
+        self.allowed_ext = option_values(config, "php-allowed-ext")
         self.allowed_docroots = [
             os.path.realpath(d) for d in option_values(config, "php-allowed-docroot")
         ]
         self.allowed_scripts = option_values(config, "php-allowed-script")
-        self.server_software = (
-            option_values(config, "php-server-software") or [f"polyhost/{__version__}"]
-        )[0]
+        self.server_software = config.get("php-server-software")
         #: sent before the request's vars, which may override them
         self._default_params = encode_pairs(
             [("SERVER_SOFTWARE", self.server_software), ("QUERY_STRING", "")]

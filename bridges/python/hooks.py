@@ -8,16 +8,18 @@ the @mulefunc it names or to `uwsgi.mule_msg_hook`.
 
 from __future__ import annotations
 
+import inspect
 import pickle
 import sys
 from collections.abc import Callable
 from typing import Any
 
+from polyhost.bridges.asgi.engine import ENGINE
 from polyhost.bridges.python.spool_decorators import python_spooler_handler
 from polyhost.fabric.hooks import HOOKS, RuntimeHooks
 from polyhost.fabric.spooler import SPOOL_IGNORE
 from polyhost.log import log, log_exception
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 from polyhost.rpc.registry import to_bytes
 
 #: the marker uwsgidecorators' mulefunc puts in its pickled messages (as uWSGI)
@@ -26,14 +28,21 @@ MULEFUNC_SERVICE = "uwsgi_mulefunc"
 MULE_FUNCTIONS: dict[str, Callable[..., Any]] = {}
 
 
+def _resolved(result: object) -> object:
+    """What a function returned; an async function's (an ASGI app's handler) run to its end."""
+    if inspect.isawaitable(result):
+        return ENGINE.run_awaitable(result)
+    return result
+
+
 class PythonHooks(RuntimeHooks):
     """The fabric's calls into Python: handles are the Python callables registered."""
 
     def call_rpc(self, handle: object, args: list[bytes]) -> bytes:
-        return to_bytes(handle(*args))  # type: ignore[operator]
+        return to_bytes(_resolved(handle(*args)))  # type: ignore[operator]
 
     def run_signal(self, handle: object, num: int) -> None:
-        handle(num)  # type: ignore[operator]
+        _resolved(handle(num))  # type: ignore[operator]
 
     def run_spooler(self, task: dict[bytes, bytes], body: bytes, task_name: bytes) -> object:
         """Offer a task to `uwsgi.spooler` (the app's assignable spooler function), if any."""

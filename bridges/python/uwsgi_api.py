@@ -13,11 +13,15 @@ import signal
 import socket
 import sys
 import types
+from typing import TYPE_CHECKING
 
-from polyhost import UWSGI_COMPAT_VERSION
-from polyhost.bridges.python import uwsgi_fabric, uwsgi_websocket
+from polyhost import UWSGI_COMPAT_VERSION, async_cores
+from polyhost.bridges.python import uwsgi_async, uwsgi_fabric, uwsgi_websocket
 from polyhost.log import log
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
+
+if TYPE_CHECKING:
+    from polyhost.config import Config
 
 SPOOL_OK = -2
 SPOOL_RETRY = -1
@@ -75,13 +79,12 @@ def unlock(num: int = 0) -> None:
     _USER_LOCK.release()
 
 
-def install() -> types.ModuleType:
+def install(config: Config) -> types.ModuleType:
     """Create (once) and register the `uwsgi` module in sys.modules."""
     existing = sys.modules.get("uwsgi")
     if isinstance(existing, types.ModuleType) and getattr(existing, "__polyhost__", False):
         return existing
     module = types.ModuleType("uwsgi", "polyhost's implementation of uWSGI's Python API")
-    config = CURRENT.config
     functions = (
         worker_id,
         masterpid,
@@ -94,6 +97,8 @@ def install() -> types.ModuleType:
         unlock,
         *uwsgi_fabric.EXPORTS,
         *uwsgi_websocket.EXPORTS,
+        *uwsgi_async.EXPORTS,
+        *async_cores.EXPORTS,
     )
     for function in functions:
         setattr(module, function.__name__, function)
@@ -108,9 +113,9 @@ def install() -> types.ModuleType:
         SPOOL_OK=SPOOL_OK,
         SPOOL_RETRY=SPOOL_RETRY,
         SPOOL_IGNORE=SPOOL_IGNORE,
-        numproc=int(config.get("processes") or 1) if config else 1,
-        buffer_size=int(config.get("buffer-size") or 4096) if config else 4096,
-        opt=config.as_uwsgi_opt() if config else {},
+        numproc=config.get("processes"),
+        buffer_size=config.get("buffer-size"),
+        opt=config.as_uwsgi_opt(),
         started_on=CURRENT.started_on,
         hostname=socket.gethostname().encode(),
         version=UWSGI_COMPAT_VERSION.encode(),

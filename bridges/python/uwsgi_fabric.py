@@ -14,7 +14,7 @@ from typing import Any
 
 from polyhost.fabric import ops, signals
 from polyhost.fabric.ops import FabricError
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 from polyhost.rpc.registry import REGISTRY
 
 

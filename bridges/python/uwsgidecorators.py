@@ -123,7 +123,7 @@ class mulefunc:
 
 def postfork(function: F) -> F:
     """Run `function` in every worker, mule and spooler right after fork."""
-    from polyhost.process import CURRENT
+    from polyhost.process_state import CURRENT
 
     CURRENT.postfork_hooks.append(function)
     return function

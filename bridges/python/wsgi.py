@@ -17,13 +17,16 @@ from collections.abc import Callable, Iterable
 from typing import Any, BinaryIO
 
 from polyhost import __version__
+from polyhost.async_cores import apps_load_per_worker
+from polyhost.bridges.asgi.detect import as_asgi3, is_asgi
+from polyhost.bridges.asgi.engine import ENGINE
 from polyhost.bridges.python import uwsgi_api
 from polyhost.bridges.python.hooks import install_python_hooks
 from polyhost.config import option_values
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext, apply_chdir
 from polyhost.log import log_exception
 from polyhost.protocol.response_head import checked_status
-from polyhost.request import Request, Responder, ResponseAborted, simple_error
+from polyhost.request import BodyTimeout, Request, Responder, ResponseAborted, simple_error
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -131,14 +134,19 @@ class WsgiRuntime(Runtime):
     def __init__(self, ctx: RuntimeContext, specs: list[Any]) -> None:
         super().__init__(ctx, specs)
         install_python_hooks()  # in the master: every process forked from it has them
-        self.preload = not (ctx.config.get("lazy-apps") or ctx.config.get("lazy"))
+        config = ctx.config
+        self.preload = not (
+            config.get("lazy-apps") or config.get("lazy") or apps_load_per_worker(config)
+        )
         self.errors = ErrorStream(ctx.log)
-        threads = int(ctx.config.get("threads") or 1)
+        #: ids of the apps that turned out to be ASGI
+        self.asgi_apps: set[int] = set()
+        threads = ctx.config.get("threads")
         self.base_env: dict[str, Any] = {
             "wsgi.version": (1, 0),
             "wsgi.errors": self.errors,
             "wsgi.multithread": threads > 1,
-            "wsgi.multiprocess": int(ctx.config.get("processes") or 1) > 1,
+            "wsgi.multiprocess": ctx.config.get("processes") > 1,
             "wsgi.run_once": False,
             "wsgi.file_wrapper": FileWrapper,
             "SERVER_SOFTWARE": f"polyhost/{__version__}",
@@ -150,59 +158,58 @@ class WsgiRuntime(Runtime):
 
     # -- loading ---------------------------------------------------------------------------
     def load(self, first_id: int) -> list[App]:
-        uwsgi_api.install()
+        uwsgi_api.install(self.ctx.config)
         prepare_python_environment(self.ctx)
         apps = []
-        callable_name = str(self.ctx.config.get("callable") or "application")
+        config = self.ctx.config
+        # a file or module without `application` may hold an ASGI `app`
+        names = (config.get("callable"),) if config.is_set("callable") else ("application", "app")
         for offset, spec in enumerate(self.specs):
-            handle = self._load_one(spec, callable_name)
-            apps.append(
-                App(
-                    first_id + offset,
-                    self,
-                    spec.mountpoint,
-                    spec.target,
-                    0,
-                    0,
-                    chdir=os.getcwd(),
-                    handle=handle,
+            handle = load_target(spec, names, "WSGI")
+            asgi = is_asgi(handle)
+            if asgi:  # an async (scope, receive, send) callable: ASGI, on the worker's loop
+                self.ctx.log(
+                    f"{spec.origin}: {spec.target} is an ASGI app: served by the event loop"
                 )
+                handle = as_asgi3(handle)
+            app = App(
+                first_id + offset,
+                self,
+                spec.mountpoint,
+                spec.target,
+                0,
+                0,
+                chdir=os.getcwd(),
+                handle=handle,
             )
+            if asgi:
+                self.asgi_apps.add(app.id)
+                ENGINE.configure(self.ctx.config)
+                ENGINE.add_app(app)
+            apps.append(app)
         return apps
 
-    def _load_one(self, spec: AppSpec, callable_name: str) -> WsgiApp:
-        target, origin = spec.target, spec.origin
-        try:
-            if names_a_file(target, spec.option):
-                module = _load_file(target)
-                name = callable_name
-                where = target
-            else:
-                module_name, _, attr = target.partition(":")
-                module = importlib.import_module(module_name)
-                name = attr or callable_name
-                where = module_name
-            app = _quick_callable(module, name)
-        except SystemExit as exc:
-            raise AppLoadError(f"{origin}: loading {target} called sys.exit({exc.code})") from exc
-        except FileNotFoundError as exc:
-            raise AppLoadError(
-                f"{origin}: cannot load {target}: no such file (cwd {os.getcwd()})"
-            ) from exc
-        except Exception as exc:
-            log_exception(f"{origin}: failed to load the WSGI app {target}:", exc)
-            raise AppLoadError(
-                f"{origin}: failed to load the WSGI app {target}: "
-                f"{type(exc).__name__}: {exc} (traceback above)"
-            ) from exc
-        if app is None or not callable(app):
-            raise AppLoadError(
-                f"{origin}: {where} has no callable {name!r}: set `callable` or use module:callable"
-            )
-        return app  # type: ignore[no-any-return]
+    def adopts(self, app: App) -> bool:
+        """ASGI apps found among the Python targets are served by the event loop."""
+        return app.id in self.asgi_apps
+
+    def adopt(self, host: Any, conn: Any, request: Request, app: App) -> None:
+        ENGINE.adopt(host, conn, request, app)
+
+    def post_fork(self, ctx: RuntimeContext) -> None:
+        super().post_fork(ctx)
+        if self.asgi_apps:
+            ENGINE.start_in_worker(ctx)
+
+    def close(self) -> None:
+        if self.asgi_apps:
+            ENGINE.stop()
 
     # -- serving ---------------------------------------------------------------------------
     def handle(self, app: App, request: Request, responder: Responder) -> None:
+        if app.id in self.asgi_apps:
+            ENGINE.serve_blocking(app, request, responder)
+            return
         env: dict[str, Any] = dict(request.vars)  # the worker still logs request.vars
         env.update(self.base_env)
         env["wsgi.input"] = InputStream(request.body)
@@ -275,7 +282,7 @@ class WsgiRuntime(Runtime):
             )
             if responder.started:  # part of the body is out: the client must see it cut
                 raise ResponseAborted(f"the WSGI app {app.target} failed mid-response") from exc
-            simple_error(responder, 500)
+            simple_error(responder, exc.status if isinstance(exc, BodyTimeout) else 500)
         finally:
             close = getattr(result, "close", None)
             if close is not None:
@@ -296,10 +303,10 @@ def _sendfile(responder: Responder, filelike: BinaryIO) -> None:
 
 def names_a_file(target: str, option: str) -> bool:
     """True when an app target is a file to load, not a module to import: always for
-    `wsgi-file` or a path with a directory; a `module`/mount target ending in .py/.wsgi only
-    when that file exists or no module of that name does (`module = mysite.wsgi` is Django's
-    module `mysite.wsgi`)."""
-    if option == "wsgi-file" or os.sep in target:
+    `wsgi-file`/`asgi-file` or a path with a directory; a `module`/mount target ending in
+    .py/.wsgi only when that file exists or no module of that name does (`module = mysite.wsgi`
+    is Django's module `mysite.wsgi`)."""
+    if option in ("wsgi-file", "asgi-file") or os.sep in target:
         return True
     if not target.endswith((".py", ".wsgi")):
         return False
@@ -309,6 +316,46 @@ def names_a_file(target: str, option: str) -> bool:
         return importlib.util.find_spec(target) is None
     except (ImportError, ValueError):
         return True
+
+
+def load_target(spec: AppSpec, names: tuple[str, ...], kind: str) -> Any:
+    """The first callable of `names` in a Python app target (WSGI or ASGI): a file (`app.py`,
+    `app.wsgi`, `app.py:attr`) or a module (`pkg.mod`, or `pkg.mod:attr` naming it); a name
+    `factory()` is called once, at load (as uWSGI)."""
+    target, origin = spec.target, spec.origin
+    file_path, sep, attr = target.rpartition(":")
+    if sep and file_path.endswith((".py", ".wsgi")) and os.path.isfile(file_path):
+        target, names = file_path, (attr,)
+    try:
+        if names_a_file(target, spec.option):
+            module = _load_file(target)
+            where = target
+        else:
+            module_name, _, attr = target.partition(":")
+            module = importlib.import_module(module_name)
+            names = (attr,) if attr else names
+            where = module_name
+        app = next(
+            (found for name in names if callable(found := _quick_callable(module, name))), None
+        )
+    except SystemExit as exc:
+        raise AppLoadError(f"{origin}: loading {target} called sys.exit({exc.code})") from exc
+    except FileNotFoundError as exc:
+        raise AppLoadError(
+            f"{origin}: cannot load {target}: no such file (cwd {os.getcwd()})"
+        ) from exc
+    except Exception as exc:
+        log_exception(f"{origin}: failed to load the {kind} app {target}:", exc)
+        raise AppLoadError(
+            f"{origin}: failed to load the {kind} app {target}: "
+            f"{type(exc).__name__}: {exc} (traceback above)"
+        ) from exc
+    if app is None:
+        raise AppLoadError(
+            f"{origin}: {where} has no callable {' or '.join(map(repr, names))}: set `callable` "
+            "or use module:callable"
+        )
+    return app
 
 
 def _quick_callable(module: Any, name: str) -> Any:

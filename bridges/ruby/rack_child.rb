@@ -384,9 +384,10 @@ module PolyhostRack
       false
     end
 
+    # any object, as its to_s (as Puma's and WEBrick's rack.errors do); nil writes nothing
     def write(text)
       text = text.to_s
-      @bridge.log_line(text)
+      @bridge.log_line(text) unless text.empty?
       text.bytesize
     end
 

@@ -13,7 +13,9 @@ from polyhost.config.help import (
     render_version,
 )
 from polyhost.config.model import ConfigError
-from polyhost.config.options import OPTIONS, Option, find_option
+from polyhost.config.option_lookup import find_option
+from polyhost.config.option_model import Option
+from polyhost.config.options import OPTIONS
 from polyhost.config.values import as_list, option_values
 
 __all__ = [

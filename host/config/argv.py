@@ -8,7 +8,8 @@ from collections.abc import Mapping
 
 from polyhost.config.loaders import format_of
 from polyhost.config.model import ConfigError, Directive, Origin
-from polyhost.config.options import Option, all_option_names, find_option, find_short_option
+from polyhost.config.option_lookup import all_option_names, find_option, find_short_option
+from polyhost.config.option_model import Option
 
 COMMAND_LINE = Origin("command line")
 

@@ -10,14 +10,13 @@ from typing import Any
 from polyhost.config.argv import parse_argv, parse_environ, suggestion
 from polyhost.config.engine import Assembler, PlaceholderResolver
 from polyhost.config.model import ConfigError, Directive, Entry
-from polyhost.config.options import (
-    Option,
+from polyhost.config.option_lookup import (
     component_available,
     component_title,
     find_option,
-    parse_value,
     plugin_component,
 )
+from polyhost.config.option_model import Option, parse_value
 
 #: options whose %(name) are filled at run time (log variables), not placeholders
 _RUNTIME_PERCENT_OPTIONS = frozenset({"log-format"})

@@ -19,7 +19,8 @@ from polyhost.config.expand import (
 from polyhost.config.loaders import READERS, format_of, read_ini
 from polyhost.config.logic import CLOSERS, OPENERS, LogicContext
 from polyhost.config.model import ConfigError, Directive, Entry
-from polyhost.config.options import Option, find_option
+from polyhost.config.option_lookup import find_option
+from polyhost.config.option_model import Option
 
 #: options that read a config file, and the format they force (None: by file extension)
 FILE_OPTIONS: dict[str, str | None] = {

@@ -8,7 +8,9 @@ from polyhost.config.argv import suggestion
 from polyhost.config.config import Config
 from polyhost.config.engine import FILE_OPTIONS
 from polyhost.config.model import ConfigError
-from polyhost.config.options import OPTIONS, Option, component_title, find_option, group_title
+from polyhost.config.option_lookup import component_title, find_option, group_title
+from polyhost.config.option_model import Option
+from polyhost.config.options import OPTIONS
 
 _HELP_COLUMN = 38
 _METAVARS = {"int": "N", "float": "NUMBER", "str": "VALUE"}
@@ -76,7 +78,7 @@ def render_option_help(name: str) -> str:
     if option.repeatable:
         default = ", ".join(option.default) if option.default else "(none)"
     else:
-        default = "(none)" if option.default is None else str(option.default)
+        default = "(none)" if option.default in (None, "") else str(option.default)
         if option.type == "bool":
             default = default.lower()
     fields = [

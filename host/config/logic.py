@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from polyhost.config.options import component_available, plugin_component
+from polyhost.config.option_lookup import component_available, plugin_component
 
 Opener: TypeAlias = "Callable[[str, LogicContext], list[str]]"
 

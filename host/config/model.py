@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from polyhost.config.options import Option
+from polyhost.config.option_model import Option
 
 
 class ConfigError(Exception):

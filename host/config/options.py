@@ -1,382 +1,31 @@
-"""The option table: every uWSGI 2.0 option polyhost knows, the type of its value, the component
-that reads it, and whether polyhost implements it yet.
+"""The option table: every uWSGI 2.0 option polyhost knows, the type of its value and its
+default, the component that reads it, and whether polyhost implements it yet.
 
 The rows come from uWSGI 2.0.21's own option arrays (the core and the plugins of the languages
 polyhost hosts), so a config written for uWSGI never meets "unknown option" here. Options of
 features polyhost has not built yet are accepted and reported at start-up, never dropped silently.
-To turn a feature on, add its option names to AVAILABLE.
+To turn a feature on, mark its rows `available=True` (with their help text). Only rows live here:
+the row builders and value parsing are in `option_model`, the look-ups in `option_lookup`.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
-# Row kinds of the table below; LIST is a repeatable string option.
-FLAG, INT, STR, LIST = "flag", "int", "str", "list"
-_KIND_TYPES = {FLAG: ("bool", False), INT: ("int", False), STR: ("str", False), LIST: ("str", True)}
-
-
-@dataclass(frozen=True)
-class Option:
-    """One configuration option, as the table declares it."""
-
-    name: str
-    type: str  # "bool" | "int" | "str" | "float"
-    repeatable: bool = False
-    default: Any = None
-    help: str = ""
-    group: str = ""
-    aliases: tuple[str, ...] = ()
-    short: str | None = None
-    component: str = "core"
-    available: bool = False
-    #: what a bare `--name` stands for on the command line (uWSGI's optional-argument options)
-    bare: str | None = None
-    #: a stricter check of the value, a key of VALUE_FORMATS
-    format: str | None = None
-    #: how --help names the value ("" for none); None: from the type
-    metavar: str | None = None
-
-
-#: The options polyhost implements today (main names; aliases follow their option).
-AVAILABLE = frozenset(
-    [
-        "ini",
-        "yaml",
-        "json",
-        "include",
-        "inherit",
-        "set",
-        "set-placeholder",
-        "strict",
-        "show-config",
-        "help",
-        "help-option",
-        "version",
-        "for",
-        "for-glob",
-        "for-times",
-        "for-readline",
-        "endfor",
-        "endif",
-        "if-opt",
-        "if-not-opt",
-        "if-env",
-        "if-not-env",
-        "if-exists",
-        "if-not-exists",
-        "if-file",
-        "if-not-file",
-        "if-dir",
-        "if-not-dir",
-        "if-hostname",
-        "if-not-hostname",
-        "if-hostname-match",
-        "if-not-hostname-match",
-        "if-reload",
-        "if-not-reload",
-        "if-plugin",
-        "if-not-plugin",
-        "socket",
-        "uwsgi-socket",
-        "http-socket",
-        "fastcgi-socket",
-        "shared-socket",
-        "chmod-socket",
-        "chown-socket",
-        "umask",
-        "vacuum",
-        "listen",
-        "reuse-port",
-        "buffer-size",
-        "post-buffering",
-        "socket-timeout",
-        "http-socket-modifier1",
-        "http-socket-modifier2",
-        "http-modifier1",
-        "http-modifier2",
-        "socket-modifier1",
-        "master",
-        "processes",
-        "threads",
-        "enable-threads",
-        "lazy-apps",
-        "lazy",
-        "thunder-lock",
-        "die-on-term",
-        "single-interpreter",
-        "honour-stdin",
-        "procname-prefix",
-        "procname",
-        "auto-procname",
-        "harakiri",
-        "max-requests",
-        "min-worker-lifetime",
-        "max-worker-lifetime",
-        "reload-on-rss",
-        "worker-reload-mercy",
-        "reload-mercy",
-        "touch-reload",
-        "master-fifo",
-        # process supervision (issue 15)
-        "cheaper",
-        "cheaper-initial",
-        "cheaper-algo",
-        "cheaper-step",
-        "cheaper-overload",
-        "cheaper-idle",
-        "cheaper-rss-limit-soft",
-        "cheaper-rss-limit-hard",
-        "cheaper-busyness-max",
-        "cheaper-busyness-min",
-        "cheaper-busyness-multiplier",
-        "cheaper-busyness-penalty",
-        "cheaper-busyness-verbose",
-        "cheaper-busyness-backlog-alert",
-        "cheaper-busyness-backlog-multiplier",
-        "cheaper-busyness-backlog-step",
-        "cheaper-busyness-backlog-nonzero",
-        "idle",
-        "die-on-idle",
-        "touch-chain-reload",
-        "touch-workers-reload",
-        "touch-mules-reload",
-        "touch-spoolers-reload",
-        "attach-daemon",
-        "attach-daemon2",
-        "attach-control-daemon",
-        "smart-attach-daemon",
-        "smart-attach-daemon2",
-        "exec-asap",
-        "exec-as-root",
-        "exec-as-user",
-        "exec-pre-app",
-        "exec-post-app",
-        "exec-as-user-atexit",
-        "hook-asap",
-        "hook-as-root",
-        "hook-as-user",
-        "hook-pre-app",
-        "hook-post-app",
-        "hook-master-start",
-        "hook-post-fork",
-        "hook-as-user-atexit",
-        "enable-metrics",
-        "metric",
-        "metrics",
-        "stats-no-metrics",
-        "zerg",
-        "zerg-fallback",
-        "zerg-server",
-        "zergpool",
-        "protocol",
-        "pidfile",
-        "pidfile2",
-        "chdir",
-        "env",
-        "mount",
-        "manage-script-name",
-        "need-app",
-        "no-default-app",
-        "module",
-        "wsgi-file",
-        # PSGI and Rack (issue 4)
-        "psgi",
-        "perl-local-lib",
-        "rack",
-        "rb-lib",
-        "rb-require",
-        "shared-rb-require",
-        "ruby-gc-freq",
-        # the fabric (issue 6)
-        "mule",
-        "mules",
-        "farm",
-        "spooler",
-        "spooler-processes",
-        "spooler-frequency",
-        "spooler-ordered",
-        "spooler-max-tasks",
-        "spooler-harakiri",
-        "spooler-external",
-        "limit-post",
-        "cache2",
-        "cache",
-        "cache-blocksize",
-        "cache-store",
-        "add-cache-item",
-        "rpc-grpc",
-        "rpc-nodes",
-        "callable",
-        "pythonpath",
-        "home",
-        "import",
-        "uid",
-        "gid",
-        "daemonize",
-        "logto",
-        "logto2",
-        "log-format",
-        "log-date",
-        "log-micros",
-        "log-reopen",
-        "disable-logging",
-        "stats",
-        "stats-http",
-        "stats-minified",
-        "lua",
-        "lua-load",
-        "jvm-classpath",
-        "jvm-opt",
-        "jvm-main-class",
-        "jvm-class",
-        "jwsgi",
-        "ring-load",
-        "ring-app",
-        "mono-app",
-        "mono-handler",
-        "mono-index",
-        "mono-key",
-        "mono-assembly",
-        "mono-gc-freq",
-        "mono-config",
-        "php-docroot",
-        "php-app",
-        "php-index",
-        "php-allowed-ext",
-        "php-allowed-docroot",
-        "php-allowed-script",
-        "php-set",
-        "php-ini",
-        # the Emperor (issue 14)
-        "emperor",
-        "emperor-nofollow",
-        "emperor-procname",
-        "emperor-freq",
-        "emperor-required-heartbeat",
-        "emperor-pidfile",
-        "emperor-tyrant",
-        "emperor-tyrant-nofollow",
-        "emperor-tyrant-initgroups",
-        "emperor-stats",
-        "emperor-throttle",
-        "emperor-max-throttle",
-        "emperor-on-demand-extension",
-        "emperor-on-demand-directory",
-        "emperor-on-demand-exec",
-        "emperor-extra-extension",
-        "emperor-no-blacklist",
-        "emperor-graceful-shutdown",
-        "vassals-inherit",
-        "vassals-include",
-        "vassals-inherit-before",
-        "vassals-include-before",
-        "vassals-start-hook",
-        "vassals-stop-hook",
-        "vassals-set",
-        "heartbeat",
-        "die-on-idle",
-        "php-var",
-        "php-sapi-name",
-        "php-server-software",
-        "cgi",
-        "cgi-map-helper",
-        "cgi-allowed-ext",
-        "cgi-index",
-        "cgi-timeout",
-        "cgi-safe",
-        "cgi-close-stdin-on-eof",
-        "cgi-unset",
-        "check-static",
-        "check-static-docroot",
-        "static-map",
-        "static-map2",
-        "static-skip-ext",
-        "static-index",
-        "static-safe",
-        "mimefile",
-        "static-expires-type",
-        "static-expires-type-mtime",
-        "static-expires",
-        "static-expires-mtime",
-        "static-expires-uri",
-        "static-expires-uri-mtime",
-        "static-expires-path-info",
-        "static-expires-path-info-mtime",
-        "static-gzip",
-        "static-gzip-all",
-        "static-gzip-dir",
-        "static-gzip-ext",
-        "honour-range",
-        "offload-threads",
-        # WebSockets in the worker, fastrouter and subscriptions (issue 11, points 6-7)
-        "websockets-max-size",
-        "websockets-ping-freq",
-        "websockets-pong-tolerance",
-        "fastrouter",
-        "fastrouter-processes",
-        "fastrouter-use-pattern",
-        "fastrouter-use-base",
-        "fastrouter-to",
-        "fastrouter-gracetime",
-        "fastrouter-quiet",
-        "fastrouter-subscription-server",
-        "fastrouter-timeout",
-        "fastrouter-stats",
-        "subscribe-to",
-        "subscribe2",
-        "subscribe-freq",
-        "subscription-tolerance",
-        "subscribe-with-modifier1",
-        "weight",
-        "auto-weight",
-    ]
-)
-
-
-def _o(name: str, kind: str, help: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "kind": kind, "help": help, **extra}
-
-
-def _section(group: str, component: str, *rows: dict[str, Any]) -> list[Option]:
-    options = []
-    for row in rows:
-        extra = dict(row)
-        name, kind, help_text = extra.pop("name"), extra.pop("kind"), extra.pop("help")
-        type_name, repeatable = _KIND_TYPES[kind]
-        if repeatable:
-            extra.setdefault("default", ())
-        elif kind == FLAG:
-            extra.setdefault("default", False)
-        options.append(
-            Option(
-                name=name,
-                type=type_name,
-                repeatable=repeatable,
-                help=help_text,
-                group=group,
-                component=component,
-                available=name in AVAILABLE,
-                **extra,
-            )
-        )
-    return options
-
-
-def _runtime_section(runtime: str, *rows: dict[str, Any]) -> list[Option]:
-    """A runtime's options: grouped under the runtime's name, which the catalog titles."""
-    return _section(runtime, runtime, *rows)
-
+from polyhost import __version__
+from polyhost.config.option_model import FLAG, INT, LIST, STR, Option
+from polyhost.config.option_model import row as _o
+from polyhost.config.option_model import runtime_section as _runtime_section
+from polyhost.config.option_model import section as _section
 
 OPTIONS: tuple[Option, ...] = (
     *_section(
         "Configuration",
         "core",
         _o(
-            "ini", LIST, "load an ini file ([uwsgi] section unless given)", metavar="FILE[:SECTION]"
+            "ini",
+            LIST,
+            "load an ini file ([uwsgi] section unless given)",
+            metavar="FILE[:SECTION]",
+            available=True,
         ),
         _o(
             "yaml",
@@ -385,6 +34,7 @@ OPTIONS: tuple[Option, ...] = (
             short="y",
             aliases=("yml",),
             metavar="FILE[:SECTION]",
+            available=True,
         ),
         _o(
             "json",
@@ -393,18 +43,21 @@ OPTIONS: tuple[Option, ...] = (
             short="j",
             aliases=("js",),
             metavar="FILE[:SECTION]",
+            available=True,
         ),
         _o(
             "include",
             LIST,
             "read a config file here (format by extension)",
             metavar="FILE[:SECTION]",
+            available=True,
         ),
         _o(
             "inherit",
             LIST,
             "use a config file as template: this file's keys win",
             metavar="FILE[:SECTION]",
+            available=True,
         ),
         _o(
             "set",
@@ -412,6 +65,7 @@ OPTIONS: tuple[Option, ...] = (
             "set an option, or a placeholder when NAME is not an option",
             short="S",
             metavar="NAME=VALUE",
+            available=True,
         ),
         _o(
             "set-placeholder",
@@ -419,12 +73,18 @@ OPTIONS: tuple[Option, ...] = (
             "set a placeholder, usable as %(NAME)",
             aliases=("set-ph",),
             metavar="NAME=VALUE",
+            available=True,
         ),
-        _o("strict", FLAG, "unknown keys are fatal (declare placeholders with set-placeholder)"),
-        _o("show-config", FLAG, "print the resolved configuration as ini"),
-        _o("help", FLAG, "show this help", short="h", aliases=("usage",)),
-        _o("help-option", STR, "show everything about one option", metavar="NAME"),
-        _o("version", FLAG, "print the polyhost version"),
+        _o(
+            "strict",
+            FLAG,
+            "unknown keys are fatal (declare placeholders with set-placeholder)",
+            available=True,
+        ),
+        _o("show-config", FLAG, "print the resolved configuration as ini", available=True),
+        _o("help", FLAG, "show this help", short="h", aliases=("usage",), available=True),
+        _o("help-option", STR, "show everything about one option", metavar="NAME", available=True),
+        _o("version", FLAG, "print the polyhost version", available=True),
         _o("xmlconfig", LIST, "load config from xml file", short="x", aliases=("xml",)),
         _o("config", LIST, "load configuration using the pluggable system"),
         _o("fallback-config", STR, "re-exec uwsgi with the specified config when exit code is 1"),
@@ -486,19 +146,28 @@ OPTIONS: tuple[Option, ...] = (
             STR,
             "repeat the lines up to endfor for each space-separated item, as %(_)",
             metavar="ITEMS",
+            available=True,
         ),
         _o(
             "for-glob",
             STR,
             "repeat the lines up to endfor for each matching path",
             metavar="PATTERN",
+            available=True,
         ),
-        _o("for-times", STR, "repeat the lines up to endfor with %(_) = 1..N", metavar="N"),
+        _o(
+            "for-times",
+            STR,
+            "repeat the lines up to endfor with %(_) = 1..N",
+            metavar="N",
+            available=True,
+        ),
         _o(
             "for-readline",
             STR,
             "repeat the lines up to endfor for each line of FILE",
             metavar="FILE",
+            available=True,
         ),
         _o(
             "endfor",
@@ -507,18 +176,21 @@ OPTIONS: tuple[Option, ...] = (
             aliases=("end-for",),
             bare="",
             metavar="",
+            available=True,
         ),
         _o(
             "if-opt",
             STR,
             "the lines up to endif apply if the option/placeholder is set",
             metavar="NAME[=VALUE]",
+            available=True,
         ),
         _o(
             "if-not-opt",
             STR,
             "the lines up to endif apply if the option is not set",
             metavar="NAME[=VALUE]",
+            available=True,
         ),
         _o(
             "if-env",
@@ -526,12 +198,14 @@ OPTIONS: tuple[Option, ...] = (
             "the lines up to endif apply if the env var is set",
             aliases=("ifenv",),
             metavar="NAME[=VALUE]",
+            available=True,
         ),
         _o(
             "if-not-env",
             STR,
             "the lines up to endif apply if the env var is not set",
             metavar="NAME[=VALUE]",
+            available=True,
         ),
         _o(
             "if-exists",
@@ -539,61 +213,93 @@ OPTIONS: tuple[Option, ...] = (
             "the lines up to endif apply if PATH exists",
             aliases=("ifexists",),
             metavar="PATH",
+            available=True,
         ),
         _o(
             "if-not-exists",
             STR,
             "the lines up to endif apply if PATH does not exist",
             metavar="PATH",
+            available=True,
         ),
-        _o("if-file", STR, "the lines up to endif apply if PATH is a file", metavar="PATH"),
-        _o("if-not-file", STR, "the lines up to endif apply if PATH is not a file", metavar="PATH"),
+        _o(
+            "if-file",
+            STR,
+            "the lines up to endif apply if PATH is a file",
+            metavar="PATH",
+            available=True,
+        ),
+        _o(
+            "if-not-file",
+            STR,
+            "the lines up to endif apply if PATH is not a file",
+            metavar="PATH",
+            available=True,
+        ),
         _o(
             "if-dir",
             STR,
             "the lines up to endif apply if PATH is a directory",
             aliases=("ifdir", "if-directory"),
             metavar="PATH",
+            available=True,
         ),
         _o(
             "if-not-dir",
             STR,
             "the lines up to endif apply if PATH is not a directory",
             metavar="PATH",
+            available=True,
         ),
-        _o("if-hostname", STR, "the lines up to endif apply on this host only", metavar="NAME"),
+        _o(
+            "if-hostname",
+            STR,
+            "the lines up to endif apply on this host only",
+            metavar="NAME",
+            available=True,
+        ),
         _o(
             "if-not-hostname",
             STR,
             "the lines up to endif apply except on this host",
             metavar="NAME",
+            available=True,
         ),
         _o(
             "if-hostname-match",
             STR,
             "the lines up to endif apply if the hostname matches",
             metavar="REGEXP",
+            available=True,
         ),
         _o(
             "if-not-hostname-match",
             STR,
             "the lines up to endif apply unless the hostname matches",
             metavar="REGEXP",
+            available=True,
         ),
-        _o("if-reload", FLAG, "the lines up to endif apply when reloading"),
-        _o("if-not-reload", FLAG, "the lines up to endif apply on the first start only"),
+        _o("if-reload", FLAG, "the lines up to endif apply when reloading", available=True),
+        _o(
+            "if-not-reload",
+            FLAG,
+            "the lines up to endif apply on the first start only",
+            available=True,
+        ),
         _o(
             "if-plugin",
             STR,
             "the lines up to endif apply if the plugin's runtime is available",
             aliases=("ifplugin",),
             metavar="NAME",
+            available=True,
         ),
         _o(
             "if-not-plugin",
             STR,
             "the lines up to endif apply unless the plugin's runtime is available",
             metavar="NAME",
+            available=True,
         ),
         _o(
             "endif",
@@ -602,6 +308,7 @@ OPTIONS: tuple[Option, ...] = (
             aliases=("end-if",),
             bare="",
             metavar="",
+            available=True,
         ),
     ),
     *_section(
@@ -613,20 +320,31 @@ OPTIONS: tuple[Option, ...] = (
             "bind a socket (uwsgi protocol): HOST:PORT, /path, @abstract, fd://N",
             short="s",
             metavar="ADDR",
+            available=True,
         ),
-        _o("uwsgi-socket", LIST, "bind a socket speaking the uwsgi protocol", metavar="ADDR"),
+        _o(
+            "uwsgi-socket",
+            LIST,
+            "bind a socket speaking the uwsgi protocol",
+            metavar="ADDR",
+            available=True,
+        ),
         _o(
             "http-socket",
             LIST,
             "bind a socket speaking HTTP, served by the workers",
             metavar="ADDR",
+            available=True,
         ),
-        _o("fastcgi-socket", LIST, "bind a socket speaking FastCGI", metavar="ADDR"),
+        _o(
+            "fastcgi-socket", LIST, "bind a socket speaking FastCGI", metavar="ADDR", available=True
+        ),
         _o(
             "shared-socket",
             LIST,
             "bind a socket before dropping privileges (use it as =N)",
             metavar="ADDR",
+            available=True,
         ),
         _o(
             "chmod-socket",
@@ -637,9 +355,10 @@ OPTIONS: tuple[Option, ...] = (
             bare="666",
             format="mode",
             metavar="MODE",
+            available=True,
         ),
-        _o("chown-socket", STR, "chown unix sockets", metavar="USER[:GROUP]"),
-        _o("vacuum", FLAG, "remove the unix sockets and pidfiles created, on exit"),
+        _o("chown-socket", STR, "chown unix sockets", metavar="USER[:GROUP]", available=True),
+        _o("vacuum", FLAG, "remove the unix sockets and pidfiles created, on exit", available=True),
         _o(
             "listen",
             INT,
@@ -647,8 +366,9 @@ OPTIONS: tuple[Option, ...] = (
             short="l",
             default=100,
             metavar="N",
+            available=True,
         ),
-        _o("reuse-port", FLAG, "set SO_REUSEPORT on the sockets"),
+        _o("reuse-port", FLAG, "set SO_REUSEPORT on the sockets", available=True),
         _o(
             "buffer-size",
             INT,
@@ -656,6 +376,7 @@ OPTIONS: tuple[Option, ...] = (
             short="b",
             default=4096,
             metavar="BYTES",
+            available=True,
         ),
         _o(
             "post-buffering",
@@ -663,6 +384,7 @@ OPTIONS: tuple[Option, ...] = (
             "buffer request bodies bigger than BYTES to disk (0: never)",
             default=0,
             metavar="BYTES",
+            available=True,
         ),
         _o(
             "socket-timeout",
@@ -671,23 +393,83 @@ OPTIONS: tuple[Option, ...] = (
             short="z",
             default=4,
             metavar="SECONDS",
+            available=True,
+        ),
+        _o(
+            "http-body-timeout",
+            INT,
+            "polyhost: seconds a request body may take to arrive (on every socket type), one"
+            " more per 64 KiB received (default 60, 0: none); a slower one is answered 408",
+            default=60,
+            metavar="SECONDS",
+            available=True,
+        ),
+        _o(
+            "http-allow-underscores",
+            FLAG,
+            "polyhost: keep request headers whose name has '_' (dropped by default, as nginx"
+            " does); one that maps onto the variable of another header is still refused",
+            available=True,
+        ),
+        _o(
+            "limit-request-fields",
+            INT,
+            "polyhost: most header fields in an HTTP request (default 100, as gunicorn)",
+            default=100,
+            metavar="N",
+            available=True,
+        ),
+        _o(
+            "limit-request-line",
+            INT,
+            "polyhost: longest HTTP request line in bytes (default 4094, as gunicorn)",
+            default=4094,
+            metavar="BYTES",
+            available=True,
+        ),
+        _o(
+            "limit-request-field-size",
+            INT,
+            "polyhost: longest HTTP header line in bytes (default 8190, as gunicorn)",
+            default=8190,
+            aliases=("limit-request-field_size",),
+            metavar="BYTES",
+            available=True,
         ),
         _o(
             "http-socket-modifier1",
             INT,
             "force the modifier1 of requests on http sockets",
             metavar="N",
+            available=True,
         ),
         _o(
             "http-socket-modifier2",
             INT,
             "force the modifier2 of requests on http sockets",
             metavar="N",
+            available=True,
         ),
-        _o("http-modifier1", INT, "force the modifier1 of requests coming from HTTP", metavar="N"),
-        _o("http-modifier2", INT, "force the modifier2 of requests coming from HTTP", metavar="N"),
         _o(
-            "socket-modifier1", INT, "force the modifier1 of requests on uwsgi sockets", metavar="N"
+            "http-modifier1",
+            INT,
+            "force the modifier1 of requests coming from HTTP",
+            metavar="N",
+            available=True,
+        ),
+        _o(
+            "http-modifier2",
+            INT,
+            "force the modifier2 of requests coming from HTTP",
+            metavar="N",
+            available=True,
+        ),
+        _o(
+            "socket-modifier1",
+            INT,
+            "force the modifier1 of requests on uwsgi sockets",
+            metavar="N",
+            available=True,
         ),
         _o(
             "http11-socket",
@@ -699,8 +481,18 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "bind to the specified UNIX/TCP socket using FastCGI protocol (nph mode)",
         ),
-        _o("fastcgi-modifier1", INT, "force the specified modifier1 when using FastCGI protocol"),
-        _o("fastcgi-modifier2", INT, "force the specified modifier2 when using FastCGI protocol"),
+        _o(
+            "fastcgi-modifier1",
+            INT,
+            "force the specified modifier1 when using FastCGI protocol",
+            default=0,
+        ),
+        _o(
+            "fastcgi-modifier2",
+            INT,
+            "force the specified modifier2 when using FastCGI protocol",
+            default=0,
+        ),
         _o("scgi-socket", LIST, "bind to the specified UNIX/TCP socket using SCGI protocol"),
         _o(
             "scgi-nph-socket",
@@ -722,6 +514,7 @@ OPTIONS: tuple[Option, ...] = (
             STR,
             "force the specified protocol for default sockets",
             aliases=("socket-protocol",),
+            available=True,
         ),
         _o(
             "undeferred-shared-socket",
@@ -752,11 +545,18 @@ OPTIONS: tuple[Option, ...] = (
         _o("freebind", FLAG, "put socket in freebind mode"),
         _o("map-socket", LIST, "map sockets to specific workers"),
         _o("no-fd-passing", FLAG, "disable file descriptor passing"),
-        _o("weight", INT, "weight of the instance (used by clustering/lb/subscriptions)"),
+        _o(
+            "weight",
+            INT,
+            "weight of the instance (used by clustering/lb/subscriptions)",
+            available=True,
+            default=0,
+        ),
         _o(
             "auto-weight",
             FLAG,
             "set weight of the instance (used by clustering/lb/subscriptions) automatically",
+            available=True,
         ),
         _o("no-defer-accept", FLAG, "disable deferred-accept on sockets"),
         _o("tcp-nodelay", FLAG, "enable TCP NODELAY on each request"),
@@ -825,7 +625,12 @@ OPTIONS: tuple[Option, ...] = (
         "Processes",
         "core",
         _o(
-            "master", FLAG, "run the master process (polyhost default: on)", short="M", default=True
+            "master",
+            FLAG,
+            "run the master process (polyhost default: on)",
+            short="M",
+            default=True,
+            available=True,
         ),
         _o(
             "processes",
@@ -835,29 +640,51 @@ OPTIONS: tuple[Option, ...] = (
             aliases=("workers",),
             default=1,
             metavar="N",
+            available=True,
         ),
-        _o("threads", INT, "threads per worker (default 1)", default=1, metavar="N"),
+        _o(
+            "threads", INT, "threads per worker (default 1)", default=1, metavar="N", available=True
+        ),
         _o(
             "enable-threads",
             FLAG,
             "let Python apps start threads (polyhost default: on)",
             short="T",
             default=True,
+            available=True,
         ),
-        _o("lazy-apps", FLAG, "load apps in each worker instead of the master"),
-        _o("lazy", FLAG, "load apps in workers; reload restarts workers only"),
-        _o("thunder-lock", FLAG, "serialize accept() between processes"),
+        _o("lazy-apps", FLAG, "load apps in each worker instead of the master", available=True),
+        _o("lazy", FLAG, "load apps in workers; reload restarts workers only", available=True),
+        _o("thunder-lock", FLAG, "serialize accept() between processes", available=True),
         _o(
             "die-on-term",
             FLAG,
             "shut down on SIGTERM instead of reloading (polyhost default: on)",
             default=True,
+            available=True,
         ),
-        _o("single-interpreter", FLAG, "do not use one Python interpreter per app", short="i"),
-        _o("honour-stdin", FLAG, "do not remap stdin to /dev/null"),
-        _o("procname-prefix", STR, "prefix the process names", metavar="PREFIX"),
-        _o("procname", STR, "set the process names", metavar="NAME"),
-        _o("auto-procname", FLAG, "name processes after their role (master, worker N ...)"),
+        _o(
+            "single-interpreter",
+            FLAG,
+            "do not use one Python interpreter per app",
+            short="i",
+            available=True,
+        ),
+        _o("honour-stdin", FLAG, "do not remap stdin to /dev/null", available=True),
+        _o(
+            "procname-prefix",
+            STR,
+            "prefix the process names",
+            metavar="PREFIX",
+            available=True,
+        ),
+        _o("procname", STR, "set the process names", metavar="NAME", available=True),
+        _o(
+            "auto-procname",
+            FLAG,
+            "name processes after their role (master, worker N ...)",
+            available=True,
+        ),
         _o("skip-atexit", FLAG, "skip atexit hooks (ignored by the master)"),
         _o("skip-atexit-teardown", FLAG, "skip atexit teardown (ignored by the master)"),
         _o("profiler", STR, "enable the specified profiler"),
@@ -932,6 +759,7 @@ OPTIONS: tuple[Option, ...] = (
             short="t",
             default=0,
             metavar="SECONDS",
+            available=True,
         ),
         _o(
             "max-requests",
@@ -940,6 +768,7 @@ OPTIONS: tuple[Option, ...] = (
             short="R",
             default=0,
             metavar="N",
+            available=True,
         ),
         _o(
             "min-worker-lifetime",
@@ -947,6 +776,7 @@ OPTIONS: tuple[Option, ...] = (
             "never recycle a worker younger than this (default 10)",
             default=10,
             metavar="SECONDS",
+            available=True,
         ),
         _o(
             "max-worker-lifetime",
@@ -954,6 +784,7 @@ OPTIONS: tuple[Option, ...] = (
             "recycle workers older than this (0: never)",
             default=0,
             metavar="SECONDS",
+            available=True,
         ),
         _o(
             "reload-on-rss",
@@ -961,6 +792,7 @@ OPTIONS: tuple[Option, ...] = (
             "recycle a worker whose resident memory exceeds MB (0: never)",
             default=0,
             metavar="MB",
+            available=True,
         ),
         _o("harakiri-verbose", FLAG, "enable verbose mode for harakiri"),
         _o(
@@ -995,7 +827,7 @@ OPTIONS: tuple[Option, ...] = (
             INT,
             "set the memory collector frequency when evil reloads are in place",
         ),
-        _o("limit-post", INT, "limit request body"),
+        _o("limit-post", INT, "limit request body", available=True, default=0),
         _o(
             "catch-exceptions",
             FLAG,
@@ -1028,6 +860,7 @@ OPTIONS: tuple[Option, ...] = (
             "wait this long for a worker to reload/stop (default 60)",
             default=60,
             metavar="SECONDS",
+            available=True,
         ),
         _o(
             "reload-mercy",
@@ -1035,13 +868,21 @@ OPTIONS: tuple[Option, ...] = (
             "wait this long for all processes to reload/stop (default 30)",
             default=30,
             metavar="SECONDS",
+            available=True,
         ),
-        _o("touch-reload", LIST, "reload gracefully when FILE is modified/touched", metavar="FILE"),
+        _o(
+            "touch-reload",
+            LIST,
+            "reload gracefully when FILE is modified/touched",
+            metavar="FILE",
+            available=True,
+        ),
         _o(
             "master-fifo",
             LIST,
             "control the master by writing commands to this fifo",
             metavar="PATH",
+            available=True,
         ),
         _o("stop", STR, "stop an instance"),
         _o("reload", STR, "reload an instance"),
@@ -1055,17 +896,25 @@ OPTIONS: tuple[Option, ...] = (
             "touch-workers-reload",
             LIST,
             "trigger reload of (only) workers if the specified file is modified/touched",
+            available=True,
         ),
-        _o("touch-mules-reload", LIST, "reload mules if the specified file is modified/touched"),
+        _o(
+            "touch-mules-reload",
+            LIST,
+            "reload mules if the specified file is modified/touched",
+            available=True,
+        ),
         _o(
             "touch-spoolers-reload",
             LIST,
             "reload spoolers if the specified file is modified/touched",
+            available=True,
         ),
         _o(
             "touch-chain-reload",
             LIST,
             "trigger chain reload if the specified file is modified/touched",
+            available=True,
         ),
         _o(
             "touch-logrotate", LIST, "trigger logrotation if the specified file is modified/touched"
@@ -1098,18 +947,41 @@ OPTIONS: tuple[Option, ...] = (
     *_section(
         "Applications",
         "core",
-        _o("chdir", STR, "chdir to DIR before loading apps", metavar="DIR"),
-        _o("env", LIST, "set an environment variable", metavar="NAME=VALUE"),
+        _o(
+            "chdir",
+            STR,
+            "chdir to DIR before loading apps",
+            metavar="DIR",
+            available=True,
+        ),
+        _o("env", LIST, "set an environment variable", metavar="NAME=VALUE", available=True),
         _o(
             "mount",
             LIST,
             "load an app at a mountpoint",
             aliases=("worker-mount",),
             metavar="MOUNTPOINT=APP",
+            available=True,
         ),
-        _o("manage-script-name", FLAG, "strip the mountpoint from PATH_INFO into SCRIPT_NAME"),
-        _o("need-app", FLAG, "exit if no app can be loaded (polyhost default: on)", default=True),
-        _o("no-default-app", FLAG, "do not fall back to the first app for unmatched mountpoints"),
+        _o(
+            "manage-script-name",
+            FLAG,
+            "strip the mountpoint from PATH_INFO into SCRIPT_NAME",
+            available=True,
+        ),
+        _o(
+            "need-app",
+            FLAG,
+            "exit if no app can be loaded (polyhost default: on)",
+            default=True,
+            available=True,
+        ),
+        _o(
+            "no-default-app",
+            FLAG,
+            "do not fall back to the first app for unmatched mountpoints",
+            available=True,
+        ),
         _o("max-apps", INT, "set the maximum number of per-worker applications"),
         _o("ignore-script-name", FLAG, "ignore SCRIPT_NAME"),
         _o("force-cwd", STR, "force the initial working directory to the specified value"),
@@ -1137,14 +1009,23 @@ OPTIONS: tuple[Option, ...] = (
             short="w",
             aliases=("wsgi",),
             metavar="MODULE[:CALLABLE]",
+            available=True,
         ),
-        _o("wsgi-file", STR, "load a .wsgi/.py file", aliases=("file",), metavar="FILE"),
+        _o(
+            "wsgi-file",
+            STR,
+            "load a .wsgi/.py file",
+            aliases=("file",),
+            metavar="FILE",
+            available=True,
+        ),
         _o(
             "callable",
             STR,
             "name of the WSGI callable (default application)",
             default="application",
             metavar="NAME",
+            available=True,
         ),
         _o(
             "pythonpath",
@@ -1152,6 +1033,7 @@ OPTIONS: tuple[Option, ...] = (
             "add a directory (or glob) to sys.path",
             aliases=("python-path", "pp"),
             metavar="DIR",
+            available=True,
         ),
         _o(
             "home",
@@ -1160,6 +1042,7 @@ OPTIONS: tuple[Option, ...] = (
             short="H",
             aliases=("virtualenv", "venv", "pyhome"),
             metavar="DIR",
+            available=True,
         ),
         _o(
             "import",
@@ -1167,6 +1050,7 @@ OPTIONS: tuple[Option, ...] = (
             "import a Python module at start-up",
             aliases=("pyimport", "py-import", "python-import"),
             metavar="MODULE",
+            available=True,
         ),
         _o("eval", STR, "eval python code"),
         _o("test", STR, "test a module import", short="J"),
@@ -1266,18 +1150,37 @@ OPTIONS: tuple[Option, ...] = (
     *_section(
         "Privileges and daemon",
         "core",
-        _o("umask", STR, "set the umask", metavar="MASK"),
-        _o("uid", STR, "drop privileges to this user (name or id)", metavar="USER"),
-        _o("gid", STR, "drop privileges to this group (name or id)", metavar="GROUP"),
+        _o("umask", STR, "set the umask", metavar="MASK", available=True),
+        _o("uid", STR, "drop privileges to this user (name or id)", metavar="USER", available=True),
+        _o(
+            "gid",
+            STR,
+            "drop privileges to this group (name or id)",
+            metavar="GROUP",
+            available=True,
+        ),
         _o(
             "daemonize",
             STR,
             "run in the background, logging to LOGFILE",
             short="d",
             metavar="LOGFILE",
+            available=True,
         ),
-        _o("pidfile", STR, "write the master pid (before privileges drop)", metavar="FILE"),
-        _o("pidfile2", STR, "write the master pid (after privileges drop)", metavar="FILE"),
+        _o(
+            "pidfile",
+            STR,
+            "write the master pid (before privileges drop)",
+            metavar="FILE",
+            available=True,
+        ),
+        _o(
+            "pidfile2",
+            STR,
+            "write the master pid (after privileges drop)",
+            metavar="FILE",
+            available=True,
+        ),
         _o("daemonize2", STR, "daemonize uWSGI after app loading"),
         _o("flock", LIST, "lock the specified file before starting, exit if locked"),
         _o("flock-wait", LIST, "lock the specified file before starting, wait if locked"),
@@ -1296,12 +1199,14 @@ OPTIONS: tuple[Option, ...] = (
             STR,
             "log to FILE or a udp address (opened before privileges drop)",
             metavar="FILE",
+            available=True,
         ),
         _o(
             "logto2",
             STR,
             "log to FILE or a udp address (opened after privileges drop)",
             metavar="FILE",
+            available=True,
         ),
         _o(
             "log-format",
@@ -1309,6 +1214,7 @@ OPTIONS: tuple[Option, ...] = (
             "request log format, e.g. %(addr) %(method) %(uri) %(status)",
             aliases=("logformat",),
             metavar="FORMAT",
+            available=True,
         ),
         _o(
             "log-date",
@@ -1318,10 +1224,11 @@ OPTIONS: tuple[Option, ...] = (
             bare="true",
             format="logdate",
             metavar="STRFTIME",
+            available=True,
         ),
-        _o("log-micros", FLAG, "report response times in microseconds"),
-        _o("log-reopen", FLAG, "reopen the log file on reload"),
-        _o("disable-logging", FLAG, "do not log requests", short="L"),
+        _o("log-micros", FLAG, "report response times in microseconds", available=True),
+        _o("log-reopen", FLAG, "reopen the log file on reload", available=True),
+        _o("disable-logging", FLAG, "do not log requests", short="L", available=True),
         _o("memory-report", FLAG, "add memory usage to request logs", short="m"),
         _o(
             "logformat-strftime",
@@ -1333,8 +1240,19 @@ OPTIONS: tuple[Option, ...] = (
         _o("logfile-chmod", STR, "chmod logfiles"),
         _o("log-syslog", LIST, "log to syslog", bare=""),
         _o("log-socket", LIST, "send logs to the specified socket"),
-        _o("req-logger", LIST, "set/append a request logger", aliases=("logger-req",)),
-        _o("logger", LIST, "set/append a logger"),
+        _o(
+            "req-logger",
+            LIST,
+            "set/append a request logger (zeromq:ENDPOINT publishes each line with pyzmq)",
+            aliases=("logger-req",),
+            available=True,
+        ),
+        _o(
+            "logger",
+            LIST,
+            "set/append a logger (zeromq:ENDPOINT publishes each line with pyzmq)",
+            available=True,
+        ),
         _o("logger-list", FLAG, "list enabled loggers", aliases=("loggers-list",)),
         _o("threaded-logger", FLAG, "offload log writing to a thread"),
         _o("log-encoder", LIST, "add an item in the log encoder chain"),
@@ -1402,17 +1320,19 @@ OPTIONS: tuple[Option, ...] = (
             "serve stats json on ADDR (keep it private)",
             aliases=("stats-server",),
             metavar="ADDR",
+            available=True,
         ),
-        _o("stats-http", FLAG, "answer stats with HTTP headers"),
-        _o("stats-minified", FLAG, "minify the stats json", aliases=("stats-min",)),
-        _o("enable-metrics", FLAG, "enable metrics subsystem"),
+        _o("stats-http", FLAG, "answer stats with HTTP headers", available=True),
+        _o("stats-minified", FLAG, "minify the stats json", aliases=("stats-min",), available=True),
+        _o("enable-metrics", FLAG, "enable metrics subsystem", available=True),
         _o(
             "metrics",
             STR,
             "polyhost: serve the Prometheus text format on ADDR (host:port or a unix path)",
             metavar="ADDR",
+            available=True,
         ),
-        _o("metric", LIST, "add a custom metric"),
+        _o("metric", LIST, "add a custom metric", available=True),
         _o(
             "metric-threshold",
             LIST,
@@ -1441,7 +1361,7 @@ OPTIONS: tuple[Option, ...] = (
             aliases=("stats-pushers-default-freq",),
         ),
         _o("stats-no-cores", FLAG, "disable generation of cores-related stats"),
-        _o("stats-no-metrics", FLAG, "do not include metrics in stats output"),
+        _o("stats-no-metrics", FLAG, "do not include metrics in stats output", available=True),
         _o("multicast", STR, "subscribe to specified multicast group"),
         _o("multicast-ttl", INT, "set multicast ttl"),
         _o("multicast-loop", INT, "set multicast loop (default 1)"),
@@ -1763,17 +1683,39 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "check for static files in the specified directory",
             aliases=("static-check",),
+            available=True,
         ),
-        _o("check-static-docroot", FLAG, "check for static files in the requested DOCUMENT_ROOT"),
-        _o("static-map", LIST, "map mountpoint to static directory (or file)"),
+        _o(
+            "check-static-docroot",
+            FLAG,
+            "check for static files in the requested DOCUMENT_ROOT",
+            available=True,
+        ),
+        _o("static-map", LIST, "map mountpoint to static directory (or file)", available=True),
         _o(
             "static-map2",
             LIST,
             "like static-map but completely appending the requested resource to the docroot",
+            available=True,
         ),
-        _o("static-skip-ext", LIST, "skip specified extension from staticfile checks"),
-        _o("static-index", LIST, "search for specified file if a directory is requested"),
-        _o("static-safe", LIST, "skip security checks if the file is under the specified path"),
+        _o(
+            "static-skip-ext",
+            LIST,
+            "skip specified extension from staticfile checks",
+            available=True,
+        ),
+        _o(
+            "static-index",
+            LIST,
+            "search for specified file if a directory is requested",
+            available=True,
+        ),
+        _o(
+            "static-safe",
+            LIST,
+            "skip security checks if the file is under the specified path",
+            available=True,
+        ),
         _o(
             "static-cache-paths",
             INT,
@@ -1785,57 +1727,97 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "set mime types file path (default /etc/apache2/mime.types)",
             aliases=("mime-file",),
+            available=True,
         ),
-        _o("static-expires-type", LIST, "set the Expires header based on content type"),
+        _o(
+            "static-expires-type",
+            LIST,
+            "set the Expires header based on content type",
+            available=True,
+        ),
         _o(
             "static-expires-type-mtime",
             LIST,
             "set the Expires header based on content type and file mtime",
+            available=True,
         ),
-        _o("static-expires", LIST, "set the Expires header based on filename regexp"),
+        _o(
+            "static-expires",
+            LIST,
+            "set the Expires header based on filename regexp",
+            available=True,
+        ),
         _o(
             "static-expires-mtime",
             LIST,
             "set the Expires header based on filename regexp and file mtime",
+            available=True,
         ),
-        _o("static-expires-uri", LIST, "set the Expires header based on REQUEST_URI regexp"),
+        _o(
+            "static-expires-uri",
+            LIST,
+            "set the Expires header based on REQUEST_URI regexp",
+            available=True,
+        ),
         _o(
             "static-expires-uri-mtime",
             LIST,
             "set the Expires header based on REQUEST_URI regexp and file mtime",
+            available=True,
         ),
-        _o("static-expires-path-info", LIST, "set the Expires header based on PATH_INFO regexp"),
+        _o(
+            "static-expires-path-info",
+            LIST,
+            "set the Expires header based on PATH_INFO regexp",
+            available=True,
+        ),
         _o(
             "static-expires-path-info-mtime",
             LIST,
             "set the Expires header based on PATH_INFO regexp and file mtime",
+            available=True,
         ),
         _o(
             "static-gzip",
             LIST,
             "if the supplied regexp matches the static file translation it will search for a "
             "gzip version",
+            available=True,
         ),
-        _o("static-gzip-all", FLAG, "check for a gzip version of all requested static files"),
+        _o(
+            "static-gzip-all",
+            FLAG,
+            "check for a gzip version of all requested static files",
+            available=True,
+        ),
         _o(
             "static-gzip-dir",
             LIST,
             "check for a gzip version of all requested static files in the specified dir/prefix",
             aliases=("static-gzip-prefix",),
+            available=True,
         ),
         _o(
             "static-gzip-ext",
             LIST,
             "check for a gzip version of all requested static files with the specified ext/suffix",
             aliases=("static-gzip-suffix",),
+            available=True,
         ),
-        _o("honour-range", FLAG, "enable support for the HTTP Range header"),
+        _o(
+            "honour-range",
+            FLAG,
+            "enable support for the HTTP Range header (polyhost default: on)",
+            available=True,
+            default=True,
+        ),
         _o(
             "offload-threads",
             INT,
             "set the number of offload threads to spawn (per-worker, default 0)",
             aliases=("offload-thread",),
             default=0,
+            available=True,
         ),
         _o("file-serve-mode", STR, "set static file serving mode", aliases=("fileserve-mode",)),
         _o("disable-sendfile", FLAG, "disable sendfile() and rely on boring read()/write()"),
@@ -1843,10 +1825,10 @@ OPTIONS: tuple[Option, ...] = (
     *_section(
         "Cache",
         "cache",
-        _o("cache", INT, "create a shared cache containing given elements"),
-        _o("cache-blocksize", INT, "set cache blocksize"),
-        _o("cache-store", STR, "enable persistent cache to disk"),
-        _o("cache-store-sync", INT, "set frequency of sync for persistent cache"),
+        _o("cache", INT, "create a shared cache containing given elements", available=True),
+        _o("cache-blocksize", INT, "set cache blocksize", available=True, default=65536),
+        _o("cache-store", STR, "enable persistent cache to disk", available=True),
+        _o("cache-store-sync", INT, "set frequency of sync for persistent cache", default=0),
         _o("cache-no-expire", FLAG, "disable auto sweep of expired items"),
         _o(
             "cache-expire-freq",
@@ -1876,12 +1858,12 @@ OPTIONS: tuple[Option, ...] = (
             "update last_modified_at timestamp on every cache item modification (default is "
             "disabled)",
         ),
-        _o("add-cache-item", LIST, "add an item in the cache"),
+        _o("add-cache-item", LIST, "add an item in the cache", available=True),
         _o("load-file-in-cache", LIST, "load a static file in the cache"),
         _o(
             "load-file-in-cache-gzip", LIST, "load a static file in the cache with gzip compression"
         ),
-        _o("cache2", LIST, "create a new generation shared cache (keyval syntax)"),
+        _o("cache2", LIST, "create a new generation shared cache (keyval syntax)", available=True),
         _o(
             "check-cache",
             STR,
@@ -1892,24 +1874,44 @@ OPTIONS: tuple[Option, ...] = (
     *_section(
         "Spooler",
         "spooler",
-        _o("spooler", LIST, "run a spooler on the specified directory", short="Q"),
+        _o("spooler", LIST, "run a spooler on the specified directory", short="Q", available=True),
         _o(
             "spooler-external",
             LIST,
             "map spoolers requests to a spooler directory managed by an external instance",
+            available=True,
         ),
-        _o("spooler-ordered", FLAG, "try to order the execution of spooler tasks"),
+        _o("spooler-ordered", FLAG, "try to order the execution of spooler tasks", available=True),
         _o("spooler-chdir", STR, "chdir() to specified directory before each spooler task"),
-        _o("spooler-processes", INT, "set the number of processes for spoolers"),
+        _o(
+            "spooler-processes",
+            INT,
+            "set the number of processes for spoolers",
+            available=True,
+            default=1,
+        ),
         _o("spooler-quiet", FLAG, "do not be verbose with spooler tasks"),
         _o(
             "spooler-max-tasks",
             INT,
             "set the maximum number of tasks to run before recycling a spooler",
+            available=True,
+            default=0,
         ),
-        _o("spooler-harakiri", INT, "set harakiri timeout for spooler tasks"),
         _o(
-            "spooler-frequency", INT, "set spooler frequency", aliases=("spooler-freq",), default=30
+            "spooler-harakiri",
+            INT,
+            "set harakiri timeout for spooler tasks",
+            available=True,
+            default=0,
+        ),
+        _o(
+            "spooler-frequency",
+            INT,
+            "set spooler frequency",
+            aliases=("spooler-freq",),
+            default=30,
+            available=True,
         ),
     ),
     *_section(
@@ -1922,9 +1924,9 @@ OPTIONS: tuple[Option, ...] = (
             "set the maximum time (in seconds) a mule can take to reload/shutdown (default is 60)",
             default=60,
         ),
-        _o("mule", LIST, "add a mule", bare=""),
-        _o("mules", LIST, "add the specified number of mules"),
-        _o("farm", LIST, "add a mule farm"),
+        _o("mule", LIST, "add a mule", bare="", available=True),
+        _o("mules", LIST, "add the specified number of mules", available=True),
+        _o("farm", LIST, "add a mule farm", available=True),
         _o("mule-msg-size", INT, "set mule message buffer size", bare="1"),
     ),
     *_section(
@@ -1981,6 +1983,7 @@ OPTIONS: tuple[Option, ...] = (
             STR,
             "polyhost: serve every RPC function to gRPC clients on ADDR (rpc/polyhost_rpc.proto)",
             metavar="ADDR",
+            available=True,
         ),
         _o(
             "rpc-nodes",
@@ -1989,27 +1992,53 @@ OPTIONS: tuple[Option, ...] = (
             " calls one of them (round robin, an unreachable node skipped) and"
             " uwsgi.signal(N, 'group:GROUP') raises N on every one",
             metavar="GROUP=ADDR[,ADDR...]",
+            available=True,
         ),
     ),
     *_section(
         "Cheaper (adaptive workers)",
         "cheaper",
         _o("cheap", FLAG, "set cheap mode (spawn workers only after the first request)"),
-        _o("cheaper", INT, "set cheaper mode (adaptive process spawning)"),
-        _o("cheaper-initial", INT, "set the initial number of processes to spawn in cheaper mode"),
-        _o("cheaper-algo", STR, "choose to algorithm used for adaptive process spawning"),
+        _o(
+            "cheaper",
+            INT,
+            "set cheaper mode (adaptive process spawning)",
+            default=0,
+            available=True,
+        ),
+        _o(
+            "cheaper-initial",
+            INT,
+            "set the initial number of processes to spawn in cheaper mode",
+            available=True,
+        ),
+        _o(
+            "cheaper-algo",
+            STR,
+            "choose to algorithm used for adaptive process spawning",
+            default="spare",
+            available=True,
+        ),
         _o(
             "cheaper-step",
             INT,
             "number of additional processes to spawn at each overload",
             default=1,
+            available=True,
         ),
-        _o("cheaper-overload", INT, "increase workers after specified overload", default=3),
+        _o(
+            "cheaper-overload",
+            INT,
+            "increase workers after specified overload",
+            default=3,
+            available=True,
+        ),
         _o(
             "cheaper-idle",
             INT,
             "decrease workers after specified idle (algo: spare2) (default: 10)",
             default=10,
+            available=True,
         ),
         _o(
             "cheaper-algo-list",
@@ -2022,20 +2051,31 @@ OPTIONS: tuple[Option, ...] = (
             INT,
             "don't spawn new workers if total resident memory usage of all workers is higher "
             "than this limit",
+            default=0,
+            available=True,
         ),
         _o(
             "cheaper-rss-limit-hard",
             INT,
             "if total workers resident memory usage is higher try to stop workers",
+            default=0,
+            available=True,
         ),
-        _o("idle", INT, "set idle mode (put uWSGI in cheap mode after inactivity)"),
-        _o("die-on-idle", FLAG, "shutdown uWSGI when idle"),
+        _o(
+            "idle",
+            INT,
+            "set idle mode (put uWSGI in cheap mode after inactivity)",
+            default=0,
+            available=True,
+        ),
+        _o("die-on-idle", FLAG, "shutdown uWSGI when idle", available=True),
         _o(
             "cheaper-busyness-max",
             INT,
             "set the cheaper busyness high percent limit, above that value worker is "
             "considered loaded (default 50)",
             default=50,
+            available=True,
         ),
         _o(
             "cheaper-busyness-min",
@@ -2043,6 +2083,7 @@ OPTIONS: tuple[Option, ...] = (
             "set the cheaper busyness low percent limit, below that value worker is "
             "considered idle (default 25)",
             default=25,
+            available=True,
         ),
         _o(
             "cheaper-busyness-multiplier",
@@ -2050,6 +2091,7 @@ OPTIONS: tuple[Option, ...] = (
             "set initial cheaper multiplier, worker needs to be idle for "
             "cheaper-overload*multiplier seconds to be cheaped (default 10)",
             default=10,
+            available=True,
         ),
         _o(
             "cheaper-busyness-penalty",
@@ -2057,38 +2099,48 @@ OPTIONS: tuple[Option, ...] = (
             "penalty for respawning workers to fast, it will be added to the current "
             "multiplier value if worker is cheaped and than respawned back too fast (default 2)",
             default=2,
+            available=True,
         ),
-        _o("cheaper-busyness-verbose", FLAG, "enable verbose log messages from busyness algorithm"),
+        _o(
+            "cheaper-busyness-verbose",
+            FLAG,
+            "enable verbose log messages from busyness algorithm",
+            available=True,
+        ),
         _o(
             "cheaper-busyness-backlog-alert",
             INT,
             "spawn emergency worker(s) if any time listen queue is higher than this value "
             "(default 33)",
             default=33,
+            available=True,
         ),
         _o(
             "cheaper-busyness-backlog-multiplier",
             INT,
             "set cheaper multiplier used for emergency workers (default 3)",
             default=3,
+            available=True,
         ),
         _o(
             "cheaper-busyness-backlog-step",
             INT,
             "number of emergency workers to spawn at a time (default 1)",
             default=1,
+            available=True,
         ),
         _o(
             "cheaper-busyness-backlog-nonzero",
             INT,
             "spawn emergency worker(s) if backlog is > 0 for more then N seconds (default 60)",
             default=60,
+            available=True,
         ),
     ),
     *_section(
         "Emperor",
         "emperor",
-        _o("emperor", LIST, "run the Emperor"),
+        _o("emperor", LIST, "run the Emperor", available=True),
         _o("emperor-proxy-socket", STR, "force the vassal to became an Emperor proxy"),
         _o("emperor-wrapper", STR, "set a binary wrapper for vassals"),
         _o(
@@ -2101,29 +2153,54 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "set a binary wrapper for vassals to try as a last resort",
         ),
-        _o("emperor-nofollow", FLAG, "do not follow symlinks when checking for mtime"),
-        _o("emperor-procname", STR, "set the Emperor process name"),
-        _o("emperor-freq", INT, "set the Emperor scan frequency (default 3 seconds)", default=3),
+        _o(
+            "emperor-nofollow",
+            FLAG,
+            "do not follow symlinks when checking for mtime",
+            available=True,
+        ),
+        _o("emperor-procname", STR, "set the Emperor process name", available=True),
+        _o(
+            "emperor-freq",
+            INT,
+            "set the Emperor scan frequency (default 3 seconds)",
+            default=3,
+            available=True,
+        ),
         _o(
             "emperor-required-heartbeat",
             INT,
             "set the Emperor tolerance about heartbeats",
             default=30,
+            available=True,
         ),
         _o("emperor-curse-tolerance", INT, "set the Emperor tolerance about cursed vassals"),
-        _o("emperor-pidfile", STR, "write the Emperor pid in the specified file"),
-        _o("emperor-tyrant", FLAG, "put the Emperor in Tyrant mode"),
+        _o(
+            "emperor-pidfile",
+            STR,
+            "write the Emperor pid in the specified file",
+            available=True,
+        ),
+        _o("emperor-tyrant", FLAG, "put the Emperor in Tyrant mode", available=True),
         _o(
             "emperor-tyrant-nofollow",
             FLAG,
             "do not follow symlinks when checking for uid/gid in Tyrant mode",
+            available=True,
         ),
         _o(
             "emperor-tyrant-initgroups",
             FLAG,
             "add additional groups set via initgroups() in Tyrant mode",
+            available=True,
         ),
-        _o("emperor-stats", STR, "run the Emperor stats server", aliases=("emperor-stats-server",)),
+        _o(
+            "emperor-stats",
+            STR,
+            "run the Emperor stats server",
+            aliases=("emperor-stats-server",),
+            available=True,
+        ),
         _o("early-emperor", FLAG, "spawn the emperor as soon as possibile"),
         _o("emperor-broodlord", INT, "run the emperor in BroodLord mode"),
         _o(
@@ -2131,6 +2208,7 @@ OPTIONS: tuple[Option, ...] = (
             INT,
             "set throttling level (in milliseconds) for bad behaving vassals (default 1000)",
             default=1000,
+            available=True,
         ),
         _o(
             "emperor-max-throttle",
@@ -2138,6 +2216,7 @@ OPTIONS: tuple[Option, ...] = (
             "set max throttling level (in milliseconds) for bad behaving vassals (default 3 "
             "minutes)",
             default=180000,
+            available=True,
         ),
         _o(
             "emperor-magic-exec",
@@ -2149,6 +2228,7 @@ OPTIONS: tuple[Option, ...] = (
             STR,
             "search for text file (vassal name + extension) containing the on demand socket name",
             aliases=("emperor-on-demand-ext",),
+            available=True,
         ),
         _o(
             "emperor-on-demand-directory",
@@ -2156,26 +2236,34 @@ OPTIONS: tuple[Option, ...] = (
             "enable on demand mode binding to the unix socket in the specified directory "
             "named like the vassal + .socket",
             aliases=("emperor-on-demand-dir",),
+            available=True,
         ),
         _o(
             "emperor-on-demand-exec",
             STR,
             "use the output of the specified command as on demand socket name (the vassal "
             "name is passed as the only argument)",
+            available=True,
         ),
         _o(
             "emperor-extra-extension",
             LIST,
             "allows the specified extension in the Emperor (vassal will be called with --config)",
             aliases=("emperor-extra-ext",),
+            available=True,
         ),
-        _o("emperor-no-blacklist", FLAG, "disable Emperor blacklisting subsystem"),
+        _o("emperor-no-blacklist", FLAG, "disable Emperor blacklisting subsystem", available=True),
         _o(
             "emperor-use-clone",
             STR,
             "use clone() instead of fork() passing the specified unshare() flags",
         ),
-        _o("emperor-graceful-shutdown", FLAG, "use vassals graceful shutdown during ragnarok"),
+        _o(
+            "emperor-graceful-shutdown",
+            FLAG,
+            "use vassals graceful shutdown during ragnarok",
+            available=True,
+        ),
         _o("emperor-cap", STR, "set vassals capability", aliases=("vassals-cap", "vassal-cap")),
         _o(
             "imperial-monitor-list",
@@ -2183,26 +2271,44 @@ OPTIONS: tuple[Option, ...] = (
             "list enabled imperial monitors",
             aliases=("imperial-monitors-list",),
         ),
-        _o("vassals-inherit", LIST, "add config templates to vassals config (uses --inherit)"),
+        _o(
+            "vassals-inherit",
+            LIST,
+            "add config templates to vassals config (uses --inherit)",
+            available=True,
+        ),
         _o(
             "vassals-include",
             LIST,
             "include config templates to vassals config (uses --include instead of --inherit)",
+            available=True,
         ),
         _o(
             "vassals-inherit-before",
             LIST,
             "add config templates to vassals config (uses --inherit, parses before the "
             "vassal file)",
+            available=True,
         ),
         _o(
             "vassals-include-before",
             LIST,
             "include config templates to vassals config (uses --include instead of "
             "--inherit, parses before the vassal file)",
+            available=True,
         ),
-        _o("vassals-start-hook", STR, "run the specified command before each vassal starts"),
-        _o("vassals-stop-hook", STR, "run the specified command after vassal's death"),
+        _o(
+            "vassals-start-hook",
+            STR,
+            "run the specified command before each vassal starts",
+            available=True,
+        ),
+        _o(
+            "vassals-stop-hook",
+            STR,
+            "run the specified command after vassal's death",
+            available=True,
+        ),
         _o("vassal-sos", INT, "ask emperor for reinforcement when overloaded"),
         _o(
             "vassal-sos-backlog",
@@ -2215,8 +2321,9 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "automatically set the specified option (via --set) for every vassal",
             aliases=("vassal-set",),
+            available=True,
         ),
-        _o("heartbeat", INT, "announce healthiness to the emperor"),
+        _o("heartbeat", INT, "announce healthiness to the emperor", available=True, default=0),
     ),
     *_section(
         "Subscriptions",
@@ -2258,14 +2365,28 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "subscribe to the specified subscription server",
             aliases=("st", "subscribe"),
+            available=True,
         ),
         _o(
             "subscribe2",
             LIST,
             "subscribe to the specified subscription server using advanced keyval syntax",
+            available=True,
         ),
-        _o("subscribe-freq", INT, "send subscription announce at the specified interval"),
-        _o("subscription-tolerance", INT, "set tolerance for subscription servers"),
+        _o(
+            "subscribe-freq",
+            INT,
+            "send subscription announce at the specified interval",
+            available=True,
+            default=10,
+        ),
+        _o(
+            "subscription-tolerance",
+            INT,
+            "set tolerance for subscription servers",
+            available=True,
+            default=17,
+        ),
         _o(
             "unsubscribe-on-graceful-reload",
             FLAG,
@@ -2276,7 +2397,12 @@ OPTIONS: tuple[Option, ...] = (
             FLAG,
             "configure subscriptions but do not send them (useful with master fifo)",
         ),
-        _o("subscribe-with-modifier1", STR, "force the specififed modifier1 when subscribing"),
+        _o(
+            "subscribe-with-modifier1",
+            STR,
+            "force the specififed modifier1 when subscribing",
+            available=True,
+        ),
     ),
     *_section(
         "Legion",
@@ -2328,25 +2454,38 @@ OPTIONS: tuple[Option, ...] = (
     *_section(
         "Zerg",
         "zerg",
-        _o("zerg", LIST, "attach to a zerg server"),
-        _o("zerg-fallback", FLAG, "fallback to normal sockets if the zerg server is not available"),
-        _o("zerg-server", STR, "enable the zerg server on the specified UNIX socket"),
+        _o("zerg", LIST, "attach to a zerg server", available=True),
+        _o(
+            "zerg-fallback",
+            FLAG,
+            "fallback to normal sockets if the zerg server is not available",
+            available=True,
+        ),
+        _o(
+            "zerg-server",
+            STR,
+            "enable the zerg server on the specified UNIX socket",
+            available=True,
+        ),
         _o(
             "zergpool",
             LIST,
             "start a zergpool on specified address for specified address",
             aliases=("zerg-pool",),
+            available=True,
         ),
     ),
     *_section(
         "Gateways (fastrouter, rawrouter, sslrouter)",
         "gateway",
-        _o("fastrouter", LIST, "run the fastrouter on the specified port"),
+        _o("fastrouter", LIST, "run the fastrouter on the specified port", available=True),
         _o(
             "fastrouter-processes",
             INT,
             "prefork the specified number of fastrouter processes",
             aliases=("fastrouter-workers",),
+            available=True,
+            default=1,
         ),
         _o("fastrouter-zerg", LIST, "attach the fastrouter to a zerg server"),
         _o(
@@ -2355,8 +2494,18 @@ OPTIONS: tuple[Option, ...] = (
             "use uWSGI cache as hostname->server mapper for the fastrouter",
             bare="",
         ),
-        _o("fastrouter-use-pattern", STR, "use a pattern for fastrouter hostname->server mapping"),
-        _o("fastrouter-use-base", STR, "use a base dir for fastrouter hostname->server mapping"),
+        _o(
+            "fastrouter-use-pattern",
+            STR,
+            "use a pattern for fastrouter hostname->server mapping",
+            available=True,
+        ),
+        _o(
+            "fastrouter-use-base",
+            STR,
+            "use a base dir for fastrouter hostname->server mapping",
+            available=True,
+        ),
         _o("fastrouter-fallback", LIST, "fallback to the specified node in case of error"),
         _o(
             "fastrouter-use-code-string",
@@ -2369,22 +2518,31 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "forward requests to the specified uwsgi server (you can specify it multiple "
             "times for load balancing)",
+            available=True,
         ),
         _o(
             "fastrouter-gracetime",
             INT,
             "retry connections to dead static nodes after the specified amount of seconds",
+            available=True,
+            default=30,
         ),
         _o("fastrouter-events", INT, "set the maximum number of concurrent events"),
-        _o("fastrouter-quiet", FLAG, "do not report failed connections to instances"),
+        _o(
+            "fastrouter-quiet",
+            FLAG,
+            "do not report failed connections to instances",
+            available=True,
+        ),
         _o("fastrouter-cheap", FLAG, "run the fastrouter in cheap mode"),
         _o(
             "fastrouter-subscription-server",
             LIST,
             "run the fastrouter subscription server on the specified address",
+            available=True,
         ),
         _o("fastrouter-subscription-slot", STR, "*** deprecated ***"),
-        _o("fastrouter-timeout", INT, "set fastrouter timeout"),
+        _o("fastrouter-timeout", INT, "set fastrouter timeout", available=True, default=60),
         _o("fastrouter-post-buffering", INT, "enable fastrouter post buffering"),
         _o(
             "fastrouter-post-buffering-dir",
@@ -2396,6 +2554,7 @@ OPTIONS: tuple[Option, ...] = (
             STR,
             "run the fastrouter stats server",
             aliases=("fastrouter-stats-server", "fastrouter-ss"),
+            available=True,
         ),
         _o("fastrouter-harakiri", INT, "enable fastrouter harakiri"),
         _o("fastrouter-uid", STR, "drop fastrouter privileges to the specified uid"),
@@ -2534,14 +2693,21 @@ OPTIONS: tuple[Option, ...] = (
     *_section(
         "Async and loop engines",
         "async",
-        _o("async", INT, "enable async mode with specified cores"),
+        _o(
+            "async",
+            INT,
+            "N async cores per worker for WSGI apps (greenlets switched by uwsgi.suspend())",
+            default=0,
+            available=True,
+        ),
         _o("loop", STR, "select the uWSGI loop engine"),
         _o("loop-list", FLAG, "list enabled loop engines", aliases=("loops-list",)),
         _o(
             "asyncio",
             INT,
-            "a shortcut enabling asyncio loop engine with the specified number of async "
-            "cores and optimal parameters",
+            "N async cores per worker for WSGI apps on an asyncio loop (greenlets)",
+            default=0,
+            available=True,
         ),
         _o(
             "coroae",
@@ -2552,28 +2718,36 @@ OPTIONS: tuple[Option, ...] = (
         _o(
             "gevent",
             INT,
-            "a shortcut enabling gevent loop engine with the specified number of async cores "
-            "and optimal parameters",
+            "N gevent cores per worker for WSGI apps (apps load in each worker)",
+            default=0,
+            available=True,
         ),
-        _o("gevent-monkey-patch", FLAG, "call gevent.monkey.patch_all() automatically on startup"),
+        _o(
+            "gevent-monkey-patch",
+            FLAG,
+            "call gevent.monkey.patch_all() (threads and signals excepted) before the app loads",
+            available=True,
+        ),
         _o(
             "gevent-early-monkey-patch",
             FLAG,
-            "call gevent.monkey.patch_all() automatically before app loading",
+            "call gevent.monkey.patch_all() before app loading (same as gevent-monkey-patch)",
+            available=True,
         ),
         _o(
             "gevent-wait-for-hub",
             FLAG,
-            "wait for gevent hub's death instead of the control greenlet",
+            "on stop, wait for every request greenlet (polyhost always does)",
+            available=True,
         ),
-        _o("greenlet", FLAG, "enable greenlet as suspend engine"),
+        _o("greenlet", FLAG, "greenlet as the suspend engine of --async", available=True),
         _o(
             "tornado",
             INT,
             "a shortcut enabling tornado loop engine with the specified number of async "
             "cores and optimal parameters",
         ),
-        _o("ugreen", FLAG, "enable ugreen coroutine subsystem"),
+        _o("ugreen", FLAG, "ugreen suspend engine of --async (greenlets)", available=True),
         _o("ugreen-stacksize", INT, "set ugreen stack size in pages"),
     ),
     *_section(
@@ -2584,12 +2758,16 @@ OPTIONS: tuple[Option, ...] = (
             INT,
             "set the frequency (in seconds) of websockets automatic ping packets",
             aliases=("websocket-ping-freq",),
+            available=True,
+            default=30,
         ),
         _o(
             "websockets-pong-tolerance",
             INT,
             "set the tolerance (in seconds) of websockets ping/pong subsystem",
             aliases=("websocket-pong-tolerance",),
+            available=True,
+            default=3,
         ),
         _o(
             "websockets-max-size",
@@ -2597,6 +2775,7 @@ OPTIONS: tuple[Option, ...] = (
             "set the max allowed size of websocket messages (in Kbytes, default 1024)",
             aliases=("websocket-max-size",),
             default=1024,
+            available=True,
         ),
         _o(
             "chunked-input-limit",
@@ -2636,43 +2815,57 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "attach a command/daemon to the master process (the command has to not go in "
             "background)",
+            available=True,
         ),
         _o(
             "attach-control-daemon",
             LIST,
             "attach a command/daemon to the master process (the command has to not go in "
             "background), when the daemon dies, the master dies too",
+            available=True,
         ),
         _o(
             "smart-attach-daemon",
             LIST,
             "attach a command/daemon to the master process managed by a pidfile (the command "
             "has to daemonize)",
+            available=True,
         ),
         _o(
             "smart-attach-daemon2",
             LIST,
             "attach a command/daemon to the master process managed by a pidfile (the command "
             "has to NOT daemonize)",
+            available=True,
         ),
         _o(
             "daemons-honour-stdin", FLAG, "do not change the stdin of external daemons to /dev/null"
         ),
-        _o("attach-daemon2", LIST, "attach-daemon keyval variant (supports smart modes too)"),
+        _o(
+            "attach-daemon2",
+            LIST,
+            "attach-daemon keyval variant (supports smart modes too)",
+            available=True,
+        ),
     ),
     *_section(
         "Hooks",
         "hooks",
-        _o("hook-asap", LIST, "run the specified hook as soon as possible"),
+        _o("hook-asap", LIST, "run the specified hook as soon as possible", available=True),
         _o("hook-pre-jail", LIST, "run the specified hook before jailing"),
         _o("hook-post-jail", LIST, "run the specified hook after jailing"),
         _o("hook-in-jail", LIST, "run the specified hook in jail after initialization"),
-        _o("hook-as-root", LIST, "run the specified hook before privileges drop"),
-        _o("hook-as-user", LIST, "run the specified hook after privileges drop"),
-        _o("hook-as-user-atexit", LIST, "run the specified hook before app exit and reload"),
-        _o("hook-pre-app", LIST, "run the specified hook before app loading"),
-        _o("hook-post-app", LIST, "run the specified hook after app loading"),
-        _o("hook-post-fork", LIST, "run the specified hook after each fork"),
+        _o("hook-as-root", LIST, "run the specified hook before privileges drop", available=True),
+        _o("hook-as-user", LIST, "run the specified hook after privileges drop", available=True),
+        _o(
+            "hook-as-user-atexit",
+            LIST,
+            "run the specified hook before app exit and reload",
+            available=True,
+        ),
+        _o("hook-pre-app", LIST, "run the specified hook before app loading", available=True),
+        _o("hook-post-app", LIST, "run the specified hook after app loading", available=True),
+        _o("hook-post-fork", LIST, "run the specified hook after each fork", available=True),
         _o(
             "hook-accepting",
             LIST,
@@ -2695,7 +2888,12 @@ OPTIONS: tuple[Option, ...] = (
             "run the specified hook after the first worker enters the accepting phase (once "
             "per instance)",
         ),
-        _o("hook-master-start", LIST, "run the specified hook when the Master starts"),
+        _o(
+            "hook-master-start",
+            LIST,
+            "run the specified hook when the Master starts",
+            available=True,
+        ),
         _o(
             "hook-touch",
             LIST,
@@ -2725,15 +2923,22 @@ OPTIONS: tuple[Option, ...] = (
             "run the specified function/symbol after each request",
             aliases=("after-request-call",),
         ),
-        _o("exec-asap", LIST, "run the specified command as soon as possible"),
+        _o("exec-asap", LIST, "run the specified command as soon as possible", available=True),
         _o("exec-pre-jail", LIST, "run the specified command before jailing"),
         _o("exec-post-jail", LIST, "run the specified command after jailing"),
         _o("exec-in-jail", LIST, "run the specified command in jail after initialization"),
-        _o("exec-as-root", LIST, "run the specified command before privileges drop"),
-        _o("exec-as-user", LIST, "run the specified command after privileges drop"),
-        _o("exec-as-user-atexit", LIST, "run the specified command before app exit and reload"),
-        _o("exec-pre-app", LIST, "run the specified command before app loading"),
-        _o("exec-post-app", LIST, "run the specified command after app loading"),
+        _o(
+            "exec-as-root", LIST, "run the specified command before privileges drop", available=True
+        ),
+        _o("exec-as-user", LIST, "run the specified command after privileges drop", available=True),
+        _o(
+            "exec-as-user-atexit",
+            LIST,
+            "run the specified command before app exit and reload",
+            available=True,
+        ),
+        _o("exec-pre-app", LIST, "run the specified command before app loading", available=True),
+        _o("exec-post-app", LIST, "run the specified command after app loading", available=True),
         _o("exec-as-vassal", LIST, "run the specified command before exec()ing the vassal"),
         _o(
             "exec-as-emperor",
@@ -2997,10 +3202,10 @@ OPTIONS: tuple[Option, ...] = (
     ),
     *_runtime_section(
         "psgi",
-        _o("psgi", STR, "load a psgi app"),
+        _o("psgi", STR, "load a psgi app", available=True),
         _o("psgi-enable-psgix-io", FLAG, "enable psgix.io support"),
         _o("perl-no-die-catch", FLAG, "do not catch $SIG{__DIE__}"),
-        _o("perl-local-lib", STR, "set perl locallib path"),
+        _o("perl-local-lib", STR, "set perl locallib path", available=True),
         _o("perl-version", FLAG, "print perl version"),
         _o("perl-args", STR, "add items (space separated) to @ARGV"),
         _o("perl-arg", LIST, "add an item to @ARGV"),
@@ -3019,20 +3224,28 @@ OPTIONS: tuple[Option, ...] = (
     *_runtime_section(
         "rack",
         _o("rails", STR, "load a rails <= 2.x app"),
-        _o("rack", STR, "load a rack app"),
+        _o("rack", STR, "load a rack app", available=True),
         _o(
             "ruby-gc-freq",
             INT,
             "run Ruby's GC every N requests (0: leave it to Ruby; uWSGI runs it every request)",
             aliases=("rb-gc-freq",),
             default=0,
+            available=True,
         ),
-        _o("rb-lib", LIST, "add a directory to the ruby libdir search path", aliases=("ruby-lib",)),
+        _o(
+            "rb-lib",
+            LIST,
+            "add a directory to the ruby libdir search path",
+            aliases=("ruby-lib",),
+            available=True,
+        ),
         _o(
             "rb-require",
             LIST,
             "import/require a ruby module/script",
             aliases=("ruby-require", "rbrequire", "rubyrequire", "require"),
+            available=True,
         ),
         _o(
             "shared-rb-require",
@@ -3044,6 +3257,7 @@ OPTIONS: tuple[Option, ...] = (
                 "shared-rubyrequire",
                 "shared-require",
             ),
+            available=True,
         ),
         _o("gemset", STR, "load the specified gemset (rvm)", aliases=("rvm",)),
         _o("rvm-path", LIST, "search for rvm in the specified directory"),
@@ -3058,8 +3272,8 @@ OPTIONS: tuple[Option, ...] = (
     ),
     *_runtime_section(
         "lua",
-        _o("lua", STR, "load lua wsapi app"),
-        _o("lua-load", LIST, "load a lua file"),
+        _o("lua", STR, "load lua wsapi app", available=True),
+        _o("lua-load", LIST, "load a lua file", available=True),
         _o(
             "lua-shell",
             FLAG,
@@ -3075,13 +3289,34 @@ OPTIONS: tuple[Option, ...] = (
     ),
     *_runtime_section(
         "jvm",
-        _o("jvm-main-class", LIST, "load the specified class and call its main() function"),
-        _o("jvm-opt", LIST, "add the specified jvm option"),
-        _o("jvm-class", LIST, "load the specified class"),
-        _o("jvm-classpath", LIST, "add the specified directory to the classpath"),
-        _o("jwsgi", STR, "load the specified JWSGI application (syntax class:method)"),
-        _o("ring-load", LIST, "load the specified clojure script", aliases=("clojure-load",)),
-        _o("ring-app", STR, "map the specified ring application (syntax namespace:function)"),
+        _o(
+            "jvm-main-class",
+            LIST,
+            "load the specified class and call its main() function",
+            available=True,
+        ),
+        _o("jvm-opt", LIST, "add the specified jvm option", available=True),
+        _o("jvm-class", LIST, "load the specified class", available=True),
+        _o("jvm-classpath", LIST, "add the specified directory to the classpath", available=True),
+        _o(
+            "jwsgi",
+            STR,
+            "load the specified JWSGI application (syntax class:method)",
+            available=True,
+        ),
+        _o(
+            "ring-load",
+            LIST,
+            "load the specified clojure script",
+            aliases=("clojure-load",),
+            available=True,
+        ),
+        _o(
+            "ring-app",
+            STR,
+            "map the specified ring application (syntax namespace:function)",
+            available=True,
+        ),
     ),
     *_runtime_section(
         "mono",
@@ -3090,6 +3325,7 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "load a Mono asp.net app from the specified directory ([key=]dir)",
             metavar="[KEY=]DIR",
+            available=True,
         ),
         _o(
             "mono-handler",
@@ -3098,39 +3334,72 @@ OPTIONS: tuple[Option, ...] = (
             " object[] Handle(IDictionary<string,string> env, Stream body) returning"
             " {int status, IDictionary or string[] name/value headers, string/byte[]/Stream body}",
             metavar="ASSEMBLY.dll:CLASS",
+            available=True,
         ),
         _o(
             "mono-gc-freq",
             INT,
             "run the Mono GC every <n> requests (default 0: never forced; uWSGI forces it after"
             " every request)",
+            available=True,
+            default=0,
         ),
-        _o("mono-key", LIST, "select the ApplicationHost based on the specified CGI var"),
+        _o(
+            "mono-key",
+            LIST,
+            "select the ApplicationHost based on the specified CGI var",
+            available=True,
+            default=("DOCUMENT_ROOT",),
+        ),
         _o("mono-version", STR, "set the Mono jit version"),
-        _o("mono-config", STR, "set the Mono config file"),
+        _o("mono-config", STR, "set the Mono config file", available=True),
         _o(
             "mono-assembly",
             STR,
             "load the specified assembly in every worker and let app domains find it (polyhost"
             " builds its own uwsgi.dll: uWSGI's is not loaded)",
+            available=True,
         ),
         _o("mono-exec", LIST, "exec the specified assembly just before app loading"),
-        _o("mono-index", LIST, "add an asp.net index file"),
+        _o(
+            "mono-index",
+            LIST,
+            "add an asp.net index file",
+            available=True,
+            default=("index.aspx", "Default.aspx", "default.aspx", "index.html", "index.htm"),
+        ),
     ),
     *_runtime_section(
         "php",
-        _o("php-ini", LIST, "set php.ini path", aliases=("php-config",)),
+        _o("php-ini", LIST, "set php.ini path", aliases=("php-config",), available=True),
         _o(
             "php-ini-append", LIST, "set php.ini path (append mode)", aliases=("php-config-append",)
         ),
-        _o("php-set", LIST, "set a php config directive"),
-        _o("php-index", LIST, "list the php index files"),
-        _o("php-docroot", STR, "force php DOCUMENT_ROOT"),
-        _o("php-allowed-docroot", LIST, "list the allowed document roots"),
-        _o("php-allowed-ext", LIST, "list the allowed php file extensions"),
-        _o("php-allowed-script", LIST, "list the allowed php scripts (require absolute path)"),
-        _o("php-server-software", STR, "force php SERVER_SOFTWARE"),
-        _o("php-app", STR, "force the php file to run at each request"),
+        _o("php-set", LIST, "set a php config directive", available=True),
+        _o("php-index", LIST, "list the php index files", available=True, default=("index.php",)),
+        _o("php-docroot", STR, "force php DOCUMENT_ROOT", available=True),
+        _o("php-allowed-docroot", LIST, "list the allowed document roots", available=True),
+        _o(
+            "php-allowed-ext",
+            LIST,
+            "list the allowed php file extensions",
+            available=True,
+            default=(".php",),
+        ),
+        _o(
+            "php-allowed-script",
+            LIST,
+            "list the allowed php scripts (require absolute path)",
+            available=True,
+        ),
+        _o(
+            "php-server-software",
+            STR,
+            "force php SERVER_SOFTWARE",
+            available=True,
+            default=f"polyhost/{__version__}",
+        ),
+        _o("php-app", STR, "force the php file to run at each request", available=True),
         _o(
             "php-app-qs",
             STR,
@@ -3149,7 +3418,7 @@ OPTIONS: tuple[Option, ...] = (
         ),
         _o("php-fallback-qs", STR, "php-fallback with QUERY_STRING set"),
         _o("php-app-bypass", LIST, "if the regexp matches the uri the --php-app is bypassed"),
-        _o("php-var", LIST, "add/overwrite a CGI variable at each request"),
+        _o("php-var", LIST, "add/overwrite a CGI variable at each request", available=True),
         _o("php-constant", LIST, "define a php constant for each request"),
         _o(
             "php-dump-config", FLAG, "dump php config (if modified via --php-set or append options)"
@@ -3166,25 +3435,63 @@ OPTIONS: tuple[Option, ...] = (
             "run specified php code after the requested script",
             aliases=("php-exec-end",),
         ),
-        _o("php-sapi-name", STR, "hack the sapi name (required for enabling zend opcode cache)"),
+        _o(
+            "php-sapi-name",
+            STR,
+            "hack the sapi name (required for enabling zend opcode cache)",
+            available=True,
+        ),
+    ),
+    *_runtime_section(
+        "asgi",
+        _o(
+            "asgi",
+            LIST,
+            "load an ASGI 3 app (module:app, or module with `callable`)",
+            available=True,
+        ),
+        _o(
+            "asgi-file",
+            LIST,
+            "load an ASGI app from a file (callable app or application)",
+            available=True,
+        ),
+        _o(
+            "asgi-factory",
+            FLAG,
+            "the ASGI app named is a factory: call it to get the app",
+            available=True,
+        ),
+        _o(
+            "lifespan",
+            STR,
+            "ASGI lifespan events per worker: auto (if the app supports them), on or off",
+            default="auto",
+            available=True,
+        ),
     ),
     *_runtime_section(
         "cgi",
-        _o("cgi", LIST, "add a cgi mountpoint/directory/script"),
-        _o("cgi-map-helper", LIST, "add a cgi map-helper", aliases=("cgi-helper",)),
+        _o("cgi", LIST, "add a cgi mountpoint/directory/script", available=True),
+        _o("cgi-map-helper", LIST, "add a cgi map-helper", aliases=("cgi-helper",), available=True),
         _o("cgi-from-docroot", FLAG, "blindly enable cgi in DOCUMENT_ROOT"),
         _o("cgi-buffer-size", INT, "set cgi buffer size"),
-        _o("cgi-timeout", INT, "set cgi script timeout"),
-        _o("cgi-index", LIST, "add a cgi index file"),
-        _o("cgi-allowed-ext", LIST, "cgi allowed extension"),
-        _o("cgi-unset", LIST, "unset specified environment variables"),
+        _o("cgi-timeout", INT, "set cgi script timeout", available=True, default=60),
+        _o("cgi-index", LIST, "add a cgi index file", available=True),
+        _o("cgi-allowed-ext", LIST, "cgi allowed extension", available=True),
+        _o("cgi-unset", LIST, "unset specified environment variables", available=True),
         _o("cgi-loadlib", LIST, "load a cgi shared library/optimizer"),
         _o("cgi-optimize", FLAG, "enable cgi realpath() optimizer", aliases=("cgi-optimized",)),
         _o("cgi-path-info", FLAG, "disable PATH_INFO management in cgi scripts"),
         _o("cgi-do-not-kill-on-error", FLAG, "do not send SIGKILL to cgi script on errors"),
         _o("cgi-async-max-attempts", FLAG, "max waitpid() attempts in cgi async mode (default 10)"),
-        _o("cgi-close-stdin-on-eof", FLAG, "close STDIN on input EOF"),
-        _o("cgi-safe", LIST, "skip security checks if the cgi file is under the specified path"),
+        _o("cgi-close-stdin-on-eof", FLAG, "close STDIN on input EOF", available=True),
+        _o(
+            "cgi-safe",
+            LIST,
+            "skip security checks if the cgi file is under the specified path",
+            available=True,
+        ),
     ),
     *_section(
         "Go (gccgo)",
@@ -3205,29 +3512,6 @@ OPTIONS: tuple[Option, ...] = (
         ),
     ),
 )
-
-_BY_NAME: dict[str, Option] = {}
-_BY_SHORT: dict[str, Option] = {}
-for _option in OPTIONS:
-    for _name in (_option.name, *_option.aliases):
-        _BY_NAME[_name] = _option
-    if _option.short:
-        _BY_SHORT.setdefault(_option.short, _option)
-
-
-def find_option(name: str) -> Option | None:
-    """The option called `name` (its main name or any alias), or None."""
-    return _BY_NAME.get(name)
-
-
-def find_short_option(letter: str) -> Option | None:
-    """The option whose short form is `-letter`, or None."""
-    return _BY_SHORT.get(letter)
-
-
-def all_option_names() -> list[str]:
-    """Every name and alias, for did-you-mean suggestions."""
-    return list(_BY_NAME)
 
 
 #: How warnings name a component that is not available yet: "needs <title>" (a runtime's title
@@ -3297,84 +3581,3 @@ PLUGIN_COMPONENTS = {
     "syslog": "logging",
     "rsyslog": "logging",
 }
-
-
-def component_title(component: str) -> str:
-    """How a message names a component: "the Perl (PSGI) runtime", "the cache"."""
-    from polyhost.catalog import CATALOG  # the bridges import the config: looked up when asked
-
-    runtime = CATALOG.find(component)
-    if runtime is not None:
-        return f"the {runtime.title()} runtime"
-    return COMPONENT_TITLES.get(component, component)
-
-
-def group_title(option: Option) -> str:
-    """The --help heading of an option: its group, or its runtime's title from the catalog."""
-    from polyhost.catalog import CATALOG
-
-    runtime = CATALOG.find(option.group)
-    return option.group if runtime is None else runtime.title()
-
-
-def plugin_component(plugin: str) -> str | None:
-    """The component replacing a uWSGI plugin name such as "python311" or "0:php", or None."""
-    name = plugin.split("|", 1)[0].split(":")[-1].strip().lower()
-    name = re.sub(r"_plugin(\.so)?$", "", name)
-    if re.fullmatch(r"python\d*", name):
-        return "python"
-    if re.fullmatch(r"(ruby|rack)\d*", name):
-        return "rack"
-    return PLUGIN_COMPONENTS.get(name)
-
-
-def component_available(component: str) -> bool:
-    """True when polyhost implements at least one option of `component`."""
-    return any(option.available for option in OPTIONS if option.component == component)
-
-
-def _socket_mode(value: str) -> str:
-    if value == "1":
-        return "666"
-    if not re.fullmatch(r"[0-7]{3}", value):
-        raise ValueError("invalid chmod value: expected three octal digits such as 660")
-    return value
-
-
-def _log_date(value: str) -> str:
-    """ "true" for the default date format (also a bare key or yes/on/1), else a strftime format."""
-    return "true" if value.strip().lower() in ("", "true", "yes", "on", "1") else value
-
-
-#: Stricter checks for some str options: a function returning the normalised value or raising
-#: ValueError with what is expected.
-VALUE_FORMATS: dict[str, Callable[[str], str]] = {"mode": _socket_mode, "logdate": _log_date}
-
-_TRUE_WORDS = frozenset({"", "true", "yes", "on", "1"})
-_FALSE_WORDS = frozenset({"false", "no", "off", "0"})
-
-
-def parse_value(option: Option, raw: str | None) -> Any:
-    """The typed value of `raw` for `option`; None is a bare key. Raises ValueError(expected)."""
-    if option.type == "bool":
-        if raw is None or raw.strip().lower() in _TRUE_WORDS:
-            return True
-        if raw.strip().lower() in _FALSE_WORDS:
-            return False
-        raise ValueError("expected a boolean (true/false, yes/no, on/off, 1/0)")
-    if raw is None:
-        if option.type != "str":
-            raise ValueError(f"expected {'an integer' if option.type == 'int' else 'a number'}")
-        raw = ""
-    if option.type == "int":
-        if not re.fullmatch(r"\s*[-+]?\d+\s*", raw):
-            raise ValueError("expected an integer")
-        return int(raw)
-    if option.type == "float":
-        try:
-            return float(raw)
-        except ValueError:
-            raise ValueError("expected a number") from None
-    if option.format:
-        return VALUE_FORMATS[option.format](raw)
-    return raw

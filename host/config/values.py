@@ -17,7 +17,7 @@ def as_list(value: object) -> list[str]:
 
 
 def option_values(config: Any, name: str) -> list[str]:
-    """`as_list` of an option of a Config (or of a plain dict, in tests); unknown names: []."""
+    """`as_list` of an option of a Config; unknown names: []."""
     try:
         return as_list(config.get(name))
     except KeyError:

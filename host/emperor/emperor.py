@@ -15,7 +15,7 @@ import signal
 import time
 from typing import TYPE_CHECKING
 
-from inotify_simple import INotify
+from inotify_simple import Event, INotify
 from inotify_simple import flags as inotify_flags
 
 from polyhost import __version__
@@ -40,6 +40,7 @@ from polyhost.emperor.vassal import (
     start,
 )
 from polyhost.log import log, open_logfile, set_log_date
+from polyhost.zmqlog import install_loggers
 
 if TYPE_CHECKING:
     from polyhost.config import Config
@@ -53,8 +54,11 @@ WATCH_FLAGS = (
     | inotify_flags.MOVED_FROM
     | inotify_flags.CLOSE_WRITE
     | inotify_flags.ATTRIB
-    | inotify_flags.MODIFY
 )
+#: events that mean "scan now"; a CREATE of a regular file waits for its CLOSE_WRITE
+SCAN_EVENTS = WATCH_FLAGS & ~inotify_flags.CREATE | inotify_flags.Q_OVERFLOW
+#: the longest the loop sleeps without an event
+IDLE_WAKEUP = 1.0
 #: a rolling reload moves on after this long even if the vassal never accepts again
 ROLLING_RELOAD_WAIT = 60.0
 
@@ -63,21 +67,21 @@ class Emperor:
     def __init__(self, config: Config) -> None:
         self.config = config
         cfg = config
-        self.freq = max(1, int(cfg.get("emperor-freq") or 3))
-        self.heartbeat = int(cfg.get("emperor-required-heartbeat") or 30)
-        self.mercy = float(cfg.get("reload-mercy") or 30)
-        self.tyrant = bool(cfg.get("emperor-tyrant"))
-        self.throttle_ms = int(cfg.get("emperor-throttle") or 1000)
-        self.blacklist = Blacklist(self.throttle_ms, int(cfg.get("emperor-max-throttle") or 180000))
-        self.no_blacklist = bool(cfg.get("emperor-no-blacklist"))
-        self.stop_hook = str(cfg.get("vassals-stop-hook") or "")
+        self.freq = max(1, cfg.get("emperor-freq"))
+        self.heartbeat = cfg.get("emperor-required-heartbeat")
+        self.mercy = cfg.get("reload-mercy")
+        self.tyrant = cfg.get("emperor-tyrant")
+        self.throttle_ms = cfg.get("emperor-throttle")
+        self.blacklist = Blacklist(self.throttle_ms, cfg.get("emperor-max-throttle"))
+        self.no_blacklist = cfg.get("emperor-no-blacklist")
+        self.stop_hook = cfg.get("vassals-stop-hook") or ""
         self.options = MonitorOptions(
-            nofollow=bool(cfg.get("emperor-nofollow")),
-            tyrant_nofollow=bool(cfg.get("emperor-tyrant-nofollow")),
+            nofollow=cfg.get("emperor-nofollow"),
+            tyrant_nofollow=cfg.get("emperor-tyrant-nofollow"),
             extra_extensions=option_values(cfg, "emperor-extra-extension"),
-            on_demand_directory=str(cfg.get("emperor-on-demand-directory") or ""),
-            on_demand_extension=str(cfg.get("emperor-on-demand-extension") or ""),
-            on_demand_exec=str(cfg.get("emperor-on-demand-exec") or ""),
+            on_demand_directory=cfg.get("emperor-on-demand-directory") or "",
+            on_demand_extension=cfg.get("emperor-on-demand-extension") or "",
+            on_demand_exec=cfg.get("emperor-on-demand-exec") or "",
         )
         before: list[str] = []
         for option, flag in (
@@ -96,8 +100,8 @@ class Emperor:
             after=after,
             extra_extensions=self.options.extra_extensions,
             tyrant=self.tyrant,
-            initgroups=bool(cfg.get("emperor-tyrant-initgroups")),
-            start_hook=str(cfg.get("vassals-start-hook") or ""),
+            initgroups=cfg.get("emperor-tyrant-initgroups"),
+            start_hook=cfg.get("vassals-start-hook") or "",
             vassals_dir="",
         )
         self.monitors: list[FileMonitor | ZmqMonitor] = []
@@ -111,14 +115,15 @@ class Emperor:
         self.rolling: list[str] = []
         self.rolling_since = 0.0
         self.stats_server: object | None = None
-        self.pidfile = str(cfg.get("emperor-pidfile") or "")
+        self.pidfile = cfg.get("emperor-pidfile") or ""
 
     # -- start ------------------------------------------------------------------------------
     def run(self) -> int:
         cfg = self.config
         if cfg.get("logto") or cfg.get("daemonize"):
-            open_logfile(str(cfg.get("logto") or cfg.get("daemonize")))
+            open_logfile(cfg.get("logto") or cfg.get("daemonize"))
         set_log_date(cfg.get("log-date"))
+        install_loggers(cfg)
         from polyhost.master import set_process_title
 
         procname = cfg.get("emperor-procname")
@@ -190,7 +195,7 @@ class Emperor:
                 self.scan()
             fds = self._fds()
             try:
-                readable, _, _ = select.select(list(fds), [], [], 0.25)
+                readable, _, _ = select.select(list(fds), [], [], self._timeout(next_scan))
             except InterruptedError:
                 readable = []
             rescan = False
@@ -200,15 +205,14 @@ class Emperor:
                     with contextlib.suppress(BlockingIOError):
                         os.read(self.sig_r, 4096)
                 elif kind == "inotify":
-                    self.inotify.read(timeout=0)
-                    rescan = True
-                elif kind == "zmq":
-                    target.receive()  # type: ignore[union-attr]
-                    rescan = True
+                    rescan = self._worth_a_scan(self.inotify.read(timeout=0)) or rescan
                 elif kind == "channel":
                     self._on_message(target)  # type: ignore[arg-type]
                 elif kind == "on-demand":
                     self._on_demand_connection(target)  # type: ignore[arg-type]
+            for monitor in self.monitors:
+                if isinstance(monitor, ZmqMonitor):
+                    rescan = monitor.receive() or rescan
             while self.sig_queue:
                 getattr(self, f"handle_{SIG_NAMES[self.sig_queue.pop(0)]}")()
             if rescan and not self.ragnarok_at:
@@ -219,6 +223,12 @@ class Emperor:
                 log_verbose("The Emperor is buried.")
                 return 0
 
+    def _timeout(self, next_scan: float) -> float:
+        """Until the next scan or throttled respawn, at most IDLE_WAKEUP s (heartbeats and
+        mercy are counted in seconds); messages, signals and inotify wake the loop at once."""
+        due = [next_scan] + [v.respawn_at for v in self.vassals.values() if v.status == "dead"]
+        return min(max(min(due) - time.time(), 0.01), IDLE_WAKEUP)
+
     def _fds(self) -> dict[int, tuple[str, object]]:
         fds: dict[int, tuple[str, object]] = {
             self.sig_r: ("signal", None),
@@ -226,7 +236,7 @@ class Emperor:
         }
         for monitor in self.monitors:
             if isinstance(monitor, ZmqMonitor):
-                fds[monitor.fd] = ("zmq", monitor)
+                fds[monitor.fd] = ("zmq", monitor)  # only wakes the loop: see receive()
         for vassal in self.vassals.values():
             if vassal.channel is not None:
                 fds[vassal.channel.fileno()] = ("channel", vassal)
@@ -253,6 +263,19 @@ class Emperor:
                     f"{self.freq} seconds"
                 )
                 self.watched[directory] = -1
+
+    def _worth_a_scan(self, events: list[Event]) -> bool:
+        """A file being written is scanned once closed, so a new vassal starts on its whole
+        config instead of starting on part of it and reloading at once; a new symlink (or
+        directory) has no close: its CREATE counts. A hard link waits for the periodic scan."""
+        dirs = {wd: directory for directory, wd in self.watched.items()}
+        for event in events:
+            if event.mask & SCAN_EVENTS:
+                return True
+            path = os.path.join(dirs.get(event.wd, ""), event.name)
+            if event.mask & inotify_flags.CREATE and (os.path.islink(path) or os.path.isdir(path)):
+                return True
+        return False
 
     def reconcile(self, monitor: FileMonitor | ZmqMonitor, seen: list[Seen]) -> None:
         names = set()
@@ -288,6 +311,8 @@ class Emperor:
         self.refused.pop(item.name, None)
         if time.time() < self.blacklist.next_start(item.name):
             return  # throttled; a later scan retries
+        if isinstance(monitor, FileMonitor):
+            item.socket_name = monitor.on_demand_socket(item)
         vassal = Vassal(item, monitor.arg, last_mod=item.stamp[0] // 1_000_000_000)
         self.vassals[item.name] = vassal
         if item.socket_name:
@@ -302,6 +327,7 @@ class Emperor:
             vassal.respawn_at = time.time() + self.throttle_ms / 1000
 
     def changed(self, vassal: Vassal, item: Seen) -> None:
+        item.socket_name = item.socket_name or vassal.seen.socket_name
         vassal.seen = item
         vassal.last_mod = item.stamp[0] // 1_000_000_000
         if vassal.status == "dead":
@@ -332,7 +358,7 @@ class Emperor:
 
         name = vassal.seen.socket_name
         try:
-            sock, path = bind(name, backlog=int(self.config.get("listen") or 100))
+            sock, path = bind(name, backlog=self.config.get("listen"))
         except (OSError, Exception) as exc:
             log(f"[emperor] cannot bind the on demand socket {name} of {vassal.name}: {exc}")
             return False
@@ -415,16 +441,17 @@ class Emperor:
 
     def _died(self, vassal: Vassal, how: str) -> None:
         log_verbose(
-            f"[emperor] vassal {vassal.name} (pid: {vassal.proc.pid if vassal.proc else -1}) "
-            f"died ({how})"
+            f"[emperor] curse the uwsgi instance {vassal.name} "
+            f"(pid: {vassal.proc.pid if vassal.proc else -1}): {how}"
         )
         if self.stop_hook:
             run_hook("stop", self.stop_hook, vassal.name, self.settings.vassals_dir)
-        respawn_at = self.blacklist.next_start(vassal.name)
         if not vassal.loyal and not self.no_blacklist:
             self.blacklist.add(vassal.name)
         vassal.status = "dead"
-        vassal.respawn_at = respawn_at
+        # as uWSGI: the entry starts at emperor-throttle microseconds (its unit slip), so the
+        # second death waits one emperor-throttle, the third two ...
+        vassal.respawn_at = self.blacklist.next_start(vassal.name)
         vassal.ready = vassal.accepting = False
 
     def _remove(self, vassal: Vassal) -> None:

@@ -67,9 +67,9 @@ class EmperorLink:
             return None
         return cls(
             fd,
-            heartbeat=int(config.get("heartbeat") or 0),
-            idle=int(config.get("idle") or 0),
-            die_on_idle=bool(config.get("die-on-idle")),
+            heartbeat=config.get("heartbeat"),
+            idle=config.get("idle"),
+            die_on_idle=config.get("die-on-idle"),
         )
 
     def send(self, byte: int) -> None:

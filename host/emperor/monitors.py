@@ -126,10 +126,12 @@ class FileMonitor:
             return None
         owner = link if opts.tyrant_nofollow else st
         target = os.readlink(path) if stat.S_ISLNK(link.st_mode) else ""
-        socket_name = opts.on_demand_socket(path)
-        return Seen(
-            name, path, (st.st_mtime_ns, target), owner.st_uid, owner.st_gid, cwd, socket_name
-        )
+        return Seen(name, path, (st.st_mtime_ns, target), owner.st_uid, owner.st_gid, cwd)
+
+    def on_demand_socket(self, item: Seen) -> str:
+        """The on-demand socket of a new vassal (asked once, as uWSGI does: the exec option
+        runs a command)."""
+        return self.options.on_demand_socket(item.path, item.name, item.cwd)
 
 
 class ZmqMonitor:
@@ -162,13 +164,17 @@ class ZmqMonitor:
     def watch_dirs(self, seen: list[Seen]) -> set[str]:
         return set()
 
-    def receive(self) -> None:
-        """Drain the PULL socket (its fd is edge-triggered: read until EAGAIN)."""
+    def receive(self) -> bool:
+        """Drain the PULL socket; whether anything came. Its fd only wakes the Emperor's
+        select (edge-triggered, it may stay quiet while messages wait), so this runs on every
+        loop and asks zmq itself."""
         import zmq
 
+        received = False
         while self.sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-            parts = self.sock.recv_multipart(zmq.NOBLOCK)
-            self._command(parts)
+            self._command(self.sock.recv_multipart(zmq.NOBLOCK))
+            received = True
+        return received
 
     def _command(self, parts: list[bytes]) -> None:
         if len(parts) < 2:
@@ -235,8 +241,10 @@ class MonitorOptions:
     on_demand_extension: str
     on_demand_exec: str
 
-    def on_demand_socket(self, path: str) -> str:
-        """uWSGI's emperor_check_on_demand_socket(): the socket the Emperor binds for `path`."""
+    def on_demand_socket(self, path: str, name: str, cwd: str) -> str:
+        """uWSGI's emperor_check_on_demand_socket(): the socket the Emperor binds for the
+        vassal file `path`; the exec command gets its `name` as the monitor sees it, run in
+        the monitor's directory `cwd`."""
         if self.on_demand_extension:
             try:
                 with open(path + self.on_demand_extension, encoding="utf-8") as source:
@@ -251,8 +259,9 @@ class MonitorOptions:
             import subprocess
 
             out = subprocess.run(
-                f"{self.on_demand_exec} {shlex.quote(path)}",
+                f"{self.on_demand_exec} {shlex.quote(name)}",
                 shell=True,
+                cwd=cwd,
                 capture_output=True,
                 timeout=10,
                 check=False,

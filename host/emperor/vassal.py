@@ -2,17 +2,15 @@
 
 A vassal is a normal polyhost instance run as a subprocess with its file as config
 (`--ini FILE`, `--yaml FILE` ...), in the monitored directory, with the Emperor channel on
-`UWSGI_EMPEROR_FD`. It gets SIGKILL if the Emperor dies (PR_SET_PDEATHSIG, set after the
+`UWSGI_EMPEROR_FD`. It gets SIGKILL if the Emperor dies (polyhost.lifeline, set after the
 privileges are dropped, since a credential change clears it) and sees EOF on its channel.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import pwd
-import signal
 import socket
 import subprocess
 import sys
@@ -21,10 +19,10 @@ from dataclasses import dataclass, field
 
 from polyhost.emperor.link import EMPEROR_FD_ENV, ON_DEMAND_ENV
 from polyhost.emperor.monitors import LOADER_OPTIONS, Seen
+from polyhost.lifeline import die_with_parent
 from polyhost.log import log
 from polyhost.sockets import INHERIT_ENV
 
-PR_SET_PDEATHSIG = 1
 #: a vassal exiting with this code is not respawned (uWSGI's UWSGI_EXILE_CODE)
 EXILE_CODE = 26
 #: environment a vassal must not inherit from the Emperor
@@ -142,14 +140,6 @@ def _vassal_env(channel_fd: int) -> dict[str, str]:
     return env
 
 
-def _die_with_emperor(emperor_pid: int) -> None:
-    """In the child, after the credentials change (which clears the setting)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != emperor_pid:  # the Emperor died before prctl
-        os._exit(1)
-
-
 def run_hook(what: str, command: str, vassal: str, vassals_dir: str) -> None:
     """`vassals-start-hook` / `vassals-stop-hook`: run `COMMAND NAME`, log its exit code."""
     import shlex
@@ -192,7 +182,8 @@ def start(vassal: Vassal, settings: SpawnSettings) -> bool:
             env=_vassal_env(theirs.fileno()),
             stdin=stdin,
             pass_fds=(theirs.fileno(),),
-            preexec_fn=lambda: _die_with_emperor(emperor_pid),
+            # in the child after the credentials change (which would clear the setting)
+            preexec_fn=lambda: die_with_parent(emperor_pid),
             **credentials,  # type: ignore[arg-type]
         )
     except (OSError, subprocess.SubprocessError) as exc:
@@ -221,7 +212,8 @@ def close_channel(vassal: Vassal) -> None:
 @dataclass
 class BlacklistItem:
     throttle_us: int
-    attempt: int = 1
+    #: as uWSGI's: 0 at the first death, so "unloyal bad behaving" is logged at the third
+    attempt: int = 0
     first_attempt: float = field(default_factory=time.time)
     last_attempt: float = field(default_factory=time.time)
 

@@ -4,8 +4,8 @@ Every process of the instance (master, workers, mules, spoolers) opens the same 
 the instance's cache directory or at `store=FILE`, after fork; every language reaches it through
 the fabric op table. Semantics are uWSGI's (core/cache.c): `set` does not overwrite, `update`
 does, expiry in seconds from now (0 = never), int64 math, `purge_lru` eviction, a `full` counter.
-The network forms (modifier1 111 server side, `NAME@host:port` client) live in cache_remote and
-are re-exported here.
+The network forms (modifier1 111 server side, `NAME@host:port` client) live in cache_remote
+(imported when a remote cache is first used).
 
 Layout of one cache (an LMDB environment, `subdir=False`, plus `FILE-stats`):
 - db `items`: key -> record `<expires_at u64><long_key_len u16>[full key] value`. Keys longer
@@ -56,29 +56,11 @@ from urllib.parse import quote
 
 import lmdb
 
-from polyhost.fabric.cache_remote import (
-    CacheError,
-    RemoteCache,
-    magic_body_size,
-    serve_cache_packet,
-)
 from polyhost.fabric.redis_url import is_redis_url
 
 if TYPE_CHECKING:
     from polyhost.fabric.cache_redis import RedisCache
-
-__all__ = [
-    "CacheError",
-    "CacheFull",
-    "CacheSet",
-    "CacheSpec",
-    "LocalCache",
-    "RemoteCache",
-    "magic_body_size",
-    "parse_cache2",
-    "serve_cache_packet",
-    "specs_from_config",
-]
+    from polyhost.fabric.cache_remote import RemoteCache
 
 HASHES = ("djb33x", "murmur2")
 INT64_MIN = -(1 << 63)
@@ -105,6 +87,10 @@ _NO_ITEM: tuple[int, None] = (0, None)
 
 _PAGE = 4096
 _LMDB_READERS = 1024
+
+
+class CacheError(Exception):
+    """A cache operation or definition failed; the message names the cache and what to do."""
 
 
 class CacheFull(CacheError):
@@ -304,9 +290,9 @@ def specs_from_config(config: Any) -> list[CacheSpec]:
         spec = CacheSpec(
             name="default",
             max_items=int(items),
-            blocksize=int(config.get("cache-blocksize") or 65536),
+            blocksize=config.get("cache-blocksize"),
             store=config.get("cache-store") or None,
-            store_sync=int(config.get("cache-store-sync") or 0),
+            store_sync=config.get("cache-store-sync"),
             origin=origin,
         )
         _check_spec(spec, f"{origin}: cache = {items}")
@@ -1052,6 +1038,8 @@ class CacheSet:
         if "@" in cache:
             remote = self._remotes.get(cache)
             if remote is None:
+                from polyhost.fabric.cache_remote import RemoteCache
+
                 remote = self._remotes[cache] = RemoteCache(cache, self.socket_timeout)
             return remote
         return self.local(cache)

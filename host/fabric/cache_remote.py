@@ -13,9 +13,6 @@ follows it, `magic_body_size` bytes):
 Real uWSGI 2.0 writes a pointer instead of the header for 0 and 5, and never finds the key of
 3/4 (a shadowed length); polyhost sends what those commands were written to send.
 6 (dump of uWSGI's raw memory) has no LMDB equivalent and gets no reply.
-
-CacheError lives here so that polyhost.fabric.cache (which re-exports all of this) can import
-this module without a cycle.
 """
 
 from __future__ import annotations
@@ -23,6 +20,8 @@ from __future__ import annotations
 import socket
 from typing import TYPE_CHECKING
 
+from polyhost.client_socket import connect
+from polyhost.fabric.cache import CacheError
 from polyhost.protocol.uwsgi import (
     MAX_PACKET,
     PacketError,
@@ -33,7 +32,6 @@ from polyhost.protocol.uwsgi import (
     packet,
     unpack_header,
 )
-from polyhost.rpc.remote import connect
 
 if TYPE_CHECKING:
     from polyhost.fabric.cache import CacheSet
@@ -44,10 +42,6 @@ NOT_FOUND_404 = (
     b"HTTP/1.0 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nNot Found"
 )
 _OK = packet(CACHE_MODIFIER1, encode_vars([("status", "ok")]), MAGIC)
-
-
-class CacheError(Exception):
-    """A cache operation or definition failed; the message names the cache and what to do."""
 
 
 # --- client ----------------------------------------------------------------------------------

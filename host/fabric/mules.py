@@ -40,7 +40,7 @@ def mule_specs(config: Config) -> list[MuleSpec]:
     for item in value if isinstance(value, list) else as_list(value):
         script = "" if item in ("", True, "true", "True", "1") else str(item)
         specs.append(MuleSpec(len(specs) + 1, script))
-    for _ in range(int(config.get("mules") or 0)):
+    for _ in range(sum(int(count) for count in option_values(config, "mules"))):
         specs.append(MuleSpec(len(specs) + 1))
     return specs
 

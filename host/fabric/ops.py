@@ -16,7 +16,7 @@ from polyhost.fabric.hooks import HOOKS
 from polyhost.fabric.mules import MuleError
 from polyhost.log import log
 from polyhost.metrics import CHANGES
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 from polyhost.rpc.registry import REGISTRY, RpcError
 from polyhost.rpc.remote import call_remote
 

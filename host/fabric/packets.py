@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import socket
 
+from polyhost.client_socket import connect
 from polyhost.fabric import signals
 from polyhost.log import log
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 from polyhost.protocol.uwsgi import iter_vars, pack_header, unpack_header
 from polyhost.request import BodyReader
 from polyhost.rpc.nodes import is_group, node_groups
-from polyhost.rpc.remote import connect, serve_rpc_packet
+from polyhost.rpc.remote import serve_rpc_packet
 
 RESPONSE = 255
 
@@ -27,7 +28,7 @@ def serve_packet(modifier1: int, modifier2: int, payload: bytes, body: BodyReade
         if modifier1 == 111:
             if CURRENT.caches is None:
                 raise ValueError("no cache configured (cache2) for a modifier1 111 request")
-            from polyhost.fabric.cache import magic_body_size, serve_cache_packet
+            from polyhost.fabric.cache_remote import magic_body_size, serve_cache_packet
 
             size = magic_body_size(CURRENT.caches, modifier2, payload)
             value = body.read(size) if size else b""

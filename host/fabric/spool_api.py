@@ -7,7 +7,7 @@ of the configured `spooler` options), `priority` a subdirectory, `at` the earlie
 from __future__ import annotations
 
 from polyhost.fabric.spooler import SpoolError, spool
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 
 
 def spool_pairs(pairs: list[tuple[bytes, bytes]]) -> bytes:

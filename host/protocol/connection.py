@@ -16,6 +16,8 @@ from polyhost.request import Request, Responder
 if TYPE_CHECKING:
     import socket
 
+    from polyhost.dispatch import App
+
 
 class WireResponder(Responder, Protocol):
     """A responder on a client connection: the worker also reads and clears its keep-alive."""
@@ -45,6 +47,8 @@ class Connection(ABC):
         self.served = 0
         #: in the worker's epoll set
         self.registered = False
+        #: (request, app) when an event loop takes the connection over (polyhost.handover)
+        self.adopted: tuple[Request, App] | None = None
 
     @abstractmethod
     def feed(self, data: bytes) -> None:

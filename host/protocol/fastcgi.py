@@ -16,7 +16,6 @@ from typing import BinaryIO
 
 from polyhost.protocol import sockio
 from polyhost.protocol.connection import Connection
-from polyhost.protocol.http import error_response
 from polyhost.protocol.response_head import checked_header, checked_status
 from polyhost.protocol.uwsgi import PacketError
 from polyhost.request import ClientGone, Request, StreamBody
@@ -114,25 +113,32 @@ class RecordReader:
 
 
 class FastCgiBody(StreamBody):
-    """STDIN records, read from the connection as the app asks."""
+    """STDIN records, read from the connection as the app asks (within http-body-timeout)."""
 
-    __slots__ = ("_conn", "complete")
+    __slots__ = ("_conn", "_deadline", "complete", "received")
 
-    def __init__(self, conn: FastCgiConnection) -> None:
+    def __init__(self, conn: FastCgiConnection, timeout: float) -> None:
         super().__init__()
         self._conn = conn
+        self._deadline = sockio.BodyDeadline(timeout)
         self.complete = False
+        self.received = 0
 
     def push(self, data: bytes) -> None:
         if data:
             self._buf += data
+            self.received += len(data)
         else:
             self.complete = True
 
     def _more(self) -> bool:
         if self.complete:
             return False
-        self._conn.receive()
+        conn = self._conn
+        data = self._deadline.recv(conn.sock, 65536, conn.timeout, self.received)
+        if not data:
+            raise ClientGone("FastCGI peer closed the connection mid-request")
+        conn.feed(data)
         return True
 
 
@@ -146,8 +152,10 @@ class FastCgiConnection(Connection):
         limit: int,
         modifiers: tuple[int, int] | None,
         timeout: float,
+        body_timeout: float = 0.0,
     ) -> None:
         super().__init__(sock, listener, timeout)
+        self.body_timeout = body_timeout
         #: most bytes of PARAMS one request may send (`buffer-size`, as uwsgi vars)
         self.limit = limit
         self.modifiers = modifiers or (0, 0)
@@ -157,12 +165,6 @@ class FastCgiConnection(Connection):
         self._params = bytearray()
         self._body: FastCgiBody | None = None
         self._head_size = 0
-
-    def receive(self) -> None:
-        data = sockio.recv(self.sock, 65536, self.timeout)
-        if not data:
-            raise ClientGone("FastCGI peer closed the connection mid-request")
-        self.feed(data)
 
     def feed(self, data: bytes) -> None:
         if not data:
@@ -195,7 +197,7 @@ class FastCgiConnection(Connection):
             env = decode_pairs(bytes(self._params))
             self._head_size = len(self._params)
             env.setdefault("SCRIPT_NAME", "")
-            self._body = FastCgiBody(self)
+            self._body = FastCgiBody(self, self.body_timeout)
             mod1, mod2 = self.modifiers
             self.ready.append(
                 Request(
@@ -228,7 +230,18 @@ class FastCgiConnection(Connection):
         return FastCgiResponder(self, request)
 
     def harakiri_reply(self, request: Request) -> bytes:
-        return error_response(504, "the request took too long (harakiri)")
+        """A 504 in STDOUT records and the END_REQUEST, as any FastCGI answer (never raw HTTP,
+        which the web server would read as a broken record)."""
+        rid = self.request_id
+        answer = (
+            b"Status: 504 Gateway Timeout\r\nContent-Type: text/plain\r\n\r\n"
+            b"the request took too long (harakiri)\n"
+        )
+        return (
+            stream(STDOUT, rid, answer)
+            + record(STDOUT, rid)
+            + record(END_REQUEST, rid, END_BODY.pack(0, 0))
+        )
 
 
 class FastCgiResponder:

@@ -1,8 +1,15 @@
 """HTTP/1.1 for `http-socket`: httptools parsing into Requests, and the HTTP Responder.
 
 Keep-alive, pipelining (requests parsed ahead wait in order), chunked request bodies (de-chunked
-by the parser), `Expect: 100-continue`, and RFC 9112's rejections (duplicate Content-Length,
-Content-Length with chunked, bad targets, control characters, obs-fold) as 400s.
+by the parser, chunk extensions ignored), `Expect: 100-continue`, and RFC 9112's rejections
+(duplicate Content-Length, Content-Length with chunked, bad targets, control characters,
+obs-fold; the rules of `http_rules`) as 4xx/5xx answers that close the connection. A request
+after one that closes the connection (`Connection: close`, HTTP/1.0) is never read: the first is
+answered, then the connection closes. A body must arrive within `http-body-timeout` (408).
+
+llhttp knows a fixed list of methods; another RFC 9110 token is parsed as GET and handed to the
+app under its own name. That needs the request line at the start of a read, so such a method
+pipelined behind another request in the same read is still refused (400).
 """
 
 from __future__ import annotations
@@ -18,32 +25,51 @@ import httptools
 from polyhost.log import log, printable
 from polyhost.protocol import sockio
 from polyhost.protocol.connection import Connection
+from polyhost.protocol.http_rules import (
+    TOKEN,
+    HeadLimits,
+    HttpError,
+    cgi_variable,
+    check_host,
+    check_line,
+    check_method,
+    check_trailer,
+    check_transfer_encoding,
+    check_underscores,
+    check_version,
+    refuse_field,
+    request_target,
+)
 from polyhost.protocol.response_head import checked_header, checked_status
-from polyhost.request import ClientGone, Request, StreamBody
+from polyhost.request import ClientGone, Request, StreamBody, decimal
 
 RECV_SIZE = 65536
 #: how much of an unread request body we drain to keep a connection alive
 DRAIN_LIMIT = 1 << 20
+#: the methods llhttp parses itself; any other token goes through as a stand-in GET
+_LLHTTP_METHODS = frozenset(
+    (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH", b"TRACE", b"CONNECT")
+)
+DEFAULT_LIMITS = HeadLimits()
+#: how long a method may be before we stop waiting for the space after it
+_METHOD_MAX = 64
 
 
-class HttpError(Exception):
-    """A request the server refuses: answered with `status` and the connection closed."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
+class _Ignored(Exception):
+    """Raised by a parser callback to stop parsing what follows a connection-closing request."""
 
 
 class HttpBody(StreamBody):
-    """The request body, read from the connection as the app asks for it."""
+    """The request body, read from the connection as the app asks for it; one that does not
+    arrive within http-body-timeout fails with BodyTimeout (a 408)."""
 
-    __slots__ = ("_conn", "_continue", "complete", "received")
+    __slots__ = ("_conn", "_continue", "_deadline", "complete", "received")
 
-    def __init__(self, conn: HttpConnection, expect_continue: bool) -> None:
+    def __init__(self, conn: HttpConnection, expect_continue: bool, timeout: float) -> None:
         super().__init__()
         self._conn = conn
         self._continue = expect_continue
+        self._deadline = sockio.BodyDeadline(timeout)
         self.complete = False
         self.received = 0
 
@@ -57,16 +83,23 @@ class HttpBody(StreamBody):
         if self._continue:
             self._continue = False
             self._conn.send_raw(b"HTTP/1.1 100 Continue\r\n\r\n")
-        self._conn.receive_into_parser()
+        self._receive()
         return True
+
+    def _receive(self) -> None:
+        conn = self._conn
+        data = self._deadline.recv(conn.sock, RECV_SIZE, conn.timeout, self.received)
+        conn.feed(data)
+        if not data:
+            raise ClientGone("client closed the connection in the middle of the body")
 
     def drain(self) -> bool:
         """Discard what the app did not read; False when too much is left to keep the connection."""
         self._buf.clear()
         while not self.complete:
-            if self.received > DRAIN_LIMIT:
+            if self.received > DRAIN_LIMIT or self._gone is not None:
                 return False
-            self._conn.receive_into_parser()
+            self._receive()
             self._buf.clear()
         return True
 
@@ -84,6 +117,8 @@ class HttpConnection(Connection):
         modifiers: tuple[int, int],
         timeout: float,
         scheme: str = "http",
+        limits: HeadLimits = DEFAULT_LIMITS,
+        body_timeout: float = 0.0,
     ) -> None:
         super().__init__(sock, listener, timeout)
         self.remote_addr, self.remote_port = (
@@ -93,12 +128,27 @@ class HttpConnection(Connection):
         self.limit = limit
         self.modifiers = modifiers
         self.scheme = scheme
+        self.head_limits = limits
+        self.body_timeout = body_timeout
         self.parser = httptools.HttpRequestParser(self)
+        # versions are checked by check_version (505), data after a closing request is ignored
+        self.parser.set_dangerous_leniencies(lenient_version=True, lenient_data_after_close=True)
         self.error: HttpError | None = None
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_size = 0
         self._body: HttpBody | None = None
+        #: no message in progress: the next byte starts a request line
+        self._between = True
+        #: the start of a request line held back until its method is complete
+        self._pending = b""
+        #: the real method of a request parsed as a stand-in GET
+        self._stand_in: str | None = None
+        self._method: str | None = None
+        #: a request that closes the connection was parsed: what follows is not read
+        self._closing = False
+        #: bytes after an `Upgrade` request's head (a WebSocket's first frames), once upgraded
+        self.upgrade_tail: bytes | None = None
 
     # -- reading -----------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -108,24 +158,50 @@ class HttpConnection(Connection):
             if self._body is not None and not self._body.complete:
                 raise ClientGone("client closed the connection in the middle of the body")
             return
+        if self._closing:
+            return
+        if self._between:
+            data = self._method_stand_in(self._pending + data if self._pending else data)
+            if not data:
+                return
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            pass  # upgrades (websockets) are not served: the request is answered normally
+        except httptools.HttpParserUpgrade as exc:
+            if self._method == "CONNECT":  # answered (no tunnel), then the connection closes
+                self._closing = True
+            else:
+                # the parser stops at an upgrade: an ASGI app may take it (a WebSocket), else the
+                # request is answered normally
+                self.upgrade_tail = data[exc.args[0] :]
         except httptools.HttpParserError as exc:
             cause = exc.__context__
+            if isinstance(cause, _Ignored):
+                return
             if isinstance(cause, HttpError):
                 self.error = cause
             else:
                 self.error = HttpError(400, f"bad HTTP request: {exc}")
             raise self.error from None
 
-    def receive_into_parser(self) -> None:
-        """Blocking receive (socket-timeout applies) while the app reads the body."""
-        data = sockio.recv(self.sock, RECV_SIZE, self.timeout)
-        self.feed(data)
-        if not data:
-            raise ClientGone("client closed the connection in the middle of the body")
+    def _method_stand_in(self, data: bytes) -> bytes:
+        """At the start of a request: a method llhttp does not know becomes GET (the request
+        keeps its own); the start of a line held back until its method is complete. Empty
+        lines before the request line are left to llhttp, which skips them (RFC 9112 §2.2)."""
+        self._pending = b""
+        begin = len(data) - len(data.lstrip(b"\r\n")) if data[:1] in b"\r\n" else 0
+        space = data.find(b" ", begin, begin + _METHOD_MAX)
+        if space < 0:
+            rest = data[begin:]
+            if len(data) < _METHOD_MAX and (not rest or TOKEN.fullmatch(rest)):
+                self._pending = data  # wait for the rest of the method
+                return b""
+            return data  # garbage llhttp refuses, or empty lines it skips
+        method = data[begin:space]
+        if method in _LLHTTP_METHODS or not method:
+            return data
+        check_method(method)
+        self._stand_in = method.decode("latin-1")
+        return data[:begin] + b"GET" + data[space:]
 
     def responder(self, request: Request) -> HttpResponder:
         return HttpResponder(self, request)
@@ -138,17 +214,31 @@ class HttpConnection(Connection):
 
     # -- httptools callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
+        if self._closing:
+            raise _Ignored
+        self._between = False
+        self._method, self._stand_in = self._stand_in, None
         self._url = b""
         self._headers = []
         self._head_size = 0
+        self._body = None
 
     def on_url(self, url: bytes) -> None:
         self._url += url
         self._grow(len(url))
+        check_line(len(self._url), self.head_limits)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name, value))
-        self._grow(len(name) + len(value) + 4)
+        size = len(name) + len(value)
+        self._grow(size + 4)
+        if self._body is not None:  # after the head: a field of the chunked trailer
+            check_trailer(name)
+            return
+        headers = self._headers
+        headers.append((name, value))
+        limits = self.head_limits
+        if len(headers) > limits.fields or size + 2 > limits.field_size:
+            refuse_field(name, value, len(headers), limits)
 
     def _grow(self, n: int) -> None:
         self._head_size += n
@@ -169,25 +259,20 @@ class HttpConnection(Connection):
     def on_message_complete(self) -> None:
         if self._body is not None:
             self._body.complete = True
+        self._between = True
+        if not self.parser.should_keep_alive():
+            self._closing = True
 
     # -- request construction ----------------------------------------------------------------
     def _build_request(self) -> Request:
-        url = self._url
-        if url.startswith(b"/"):
-            target = url
-        elif url[:7].lower() == b"http://" or url[:8].lower() == b"https://":
-            parsed = httptools.parse_url(url)
-            target = (parsed.path or b"/") + (b"?" + parsed.query if parsed.query else b"")
-        elif url == b"*":
-            target = b"*"
-        else:
-            raise HttpError(400, f"bad request target {url[:80]!r}")
-        hash_pos = target.find(b"#")
-        if hash_pos >= 0:
-            target = target[:hash_pos]
-        path, _, query = target.partition(b"?")
-        method = self.parser.get_method().decode("latin-1")
         version = self.parser.get_http_version()
+        check_version(version)
+        method = self._method or self.parser.get_method().decode("latin-1")
+        self._method = method
+        target = request_target(method, self._url)
+        path, _, query = target.partition(b"?")
+        if method == "CONNECT":  # the target is an authority, not a path
+            path = b""
         env: dict[str, str] = {
             "REQUEST_METHOD": method,
             "REQUEST_URI": target.decode("latin-1"),
@@ -203,16 +288,23 @@ class HttpConnection(Connection):
         }
         expect_continue = False
         chunked = False
+        hosts = 0
+        allow_underscores = self.head_limits.allow_underscores
+        #: with underscores allowed, the variable of each header so far (check_underscores)
+        seen: dict[str, bool] = {}
         for raw_name, raw_value in self._headers:
-            name = raw_name.decode("latin-1").upper().replace("-", "_")
+            key = cgi_variable(raw_name, allow_underscores)
+            if key is None:
+                continue  # a name with `_`: dropped (http-allow-underscores keeps it)
+            if allow_underscores:
+                check_underscores(raw_name, key, seen)
             value = raw_value.decode("latin-1")
-            if name == "CONTENT_LENGTH":
-                env["CONTENT_LENGTH"] = value
+            if key == "CONTENT_LENGTH" or key == "CONTENT_TYPE":
+                env[key] = value
                 continue
-            if name == "CONTENT_TYPE":
-                env["CONTENT_TYPE"] = value
-                continue
+            name = key[5:]
             if name == "HOST":
+                hosts += 1
                 bracketed = value.endswith("]")
                 host, _, port = (value, "", "") if bracketed else value.rpartition(":")
                 if not host or not port.isdigit():
@@ -221,12 +313,13 @@ class HttpConnection(Connection):
             elif name == "EXPECT" and value.lower() == "100-continue":
                 expect_continue = version == "1.1"
             elif name == "TRANSFER_ENCODING":
+                check_transfer_encoding(version, value)
                 chunked = True
-            key = "HTTP_" + name
             env[key] = f"{env[key]}, {value}" if key in env else value
+        check_host(version, hosts)
         if chunked:
             env.pop("CONTENT_LENGTH", None)
-        body = HttpBody(self, expect_continue)
+        body = HttpBody(self, expect_continue, self.body_timeout)
         if not chunked and env.get("CONTENT_LENGTH", "0") in ("", "0"):
             body.complete = True
         self._body = body
@@ -238,7 +331,12 @@ class HttpConnection(Connection):
             mod2,
             vars_size=self._head_size,
             started=time.time(),
-            extra={"keep_alive": self.parser.should_keep_alive(), "head": method == "HEAD"},
+            extra={
+                # CONNECT is answered, never tunnelled: the connection closes after it
+                "keep_alive": self.parser.should_keep_alive() and method != "CONNECT",
+                "head": method == "HEAD",
+                "headers": self._headers,
+            },
         )
 
 
@@ -291,7 +389,7 @@ class HttpResponder:
             line = checked_header(name, value)
             lower = name.lower()
             if lower == "content-length":
-                length = int(value) if value.strip().isdigit() else None
+                length = decimal(value.strip())
             elif lower == "transfer-encoding":
                 continue  # we decide the framing
             elif lower == "connection":
@@ -365,8 +463,13 @@ class HttpResponder:
             self._flush_head(b"0\r\n\r\n")
         else:
             self._flush_head(b"")
-        if self._length is not None and self.bytes_sent != self._length and not self._is_head:
-            # the app lied about Content-Length: the connection cannot be reused safely
+        if self._length is not None and self.bytes_sent < self._length and not self._is_head:
+            # the client waits for the rest: closing tells it the response is cut
+            log(
+                f"the app sent {self.bytes_sent} bytes of its Content-Length ({self._length})"
+                f" for {printable(self.request.vars.get('REQUEST_URI', ''))}: the connection"
+                " closes"
+            )
             self.keep_alive = False
 
 

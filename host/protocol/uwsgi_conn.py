@@ -14,9 +14,10 @@ from typing import BinaryIO
 from polyhost.protocol import sockio
 from polyhost.protocol.connection import Connection
 from polyhost.protocol.http import RECV_SIZE
+from polyhost.protocol.http_rules import HttpError
 from polyhost.protocol.response_head import checked_header, checked_status
 from polyhost.protocol.uwsgi import PacketError, decode_vars, unpack_header
-from polyhost.request import ClientGone, Request, StreamBody
+from polyhost.request import ClientGone, Request, StreamBody, decimal
 
 #: packets of the fabric's wire forms: spool (17), signal (110), cache (111), RPC (173)
 FABRIC_MODIFIERS = frozenset((17, 110, 111, 173))
@@ -25,21 +26,36 @@ FABRIC_BODY_LIMIT = 1 << 30
 
 
 class SocketBody(StreamBody):
-    """Exactly `length` body bytes: what was received with the head, then the socket."""
+    """Exactly `length` body bytes: what was received with the head, then the socket (within
+    http-body-timeout, `body_timeout`)."""
 
-    __slots__ = ("_remaining", "_sock", "_timeout")
+    __slots__ = ("_deadline", "_length", "_remaining", "_sock", "_timeout")
 
-    def __init__(self, sock: socket.socket, initial: bytes, length: int, timeout: float) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        initial: bytes,
+        length: int,
+        timeout: float,
+        body_timeout: float = 0.0,
+    ) -> None:
         super().__init__()
         self._sock = sock
         self._timeout = timeout
+        self._deadline = sockio.BodyDeadline(body_timeout)
         self._buf += initial[:length]
+        self._length = length
         self._remaining = length - len(self._buf)
 
     def _more(self) -> bool:
         if self._remaining <= 0:
             return False
-        data = sockio.recv(self._sock, min(RECV_SIZE, self._remaining), self._timeout)
+        data = self._deadline.recv(
+            self._sock,
+            min(RECV_SIZE, self._remaining),
+            self._timeout,
+            self._length - self._remaining,
+        )
         if not data:
             raise ClientGone("client closed the connection in the middle of the body")
         self._remaining -= len(data)
@@ -60,8 +76,10 @@ class UwsgiConnection(Connection):
         limit: int,
         modifiers: tuple[int, int] | None,
         timeout: float,
+        body_timeout: float = 0.0,
     ) -> None:
         super().__init__(sock, listener, timeout)
+        self.body_timeout = body_timeout
         self.limit = limit
         self.forced = modifiers
         self._buf = bytearray()
@@ -115,12 +133,17 @@ class UwsgiConnection(Connection):
         env = decode_vars(memoryview(self._buf)[4 : 4 + size])
         rest = bytes(self._buf[4 + size :])
         self._buf.clear()
-        cl = env.get("CONTENT_LENGTH", "")
-        length = int(cl) if cl.isdigit() else 0
+        declared = env.get("CONTENT_LENGTH", "")
+        length = decimal(declared)
+        if length is None:
+            if declared:  # nginx sends it empty for a request without a body
+                self.remote_addr = env.get("REMOTE_ADDR", "")  # for the log line
+                raise HttpError(400, f"CONTENT_LENGTH {declared[:40]!r} is not a length")
+            length = 0
         env.setdefault("SCRIPT_NAME", "")
         if self.forced is not None:
             mod1, mod2 = self.forced
-        body = SocketBody(self.sock, rest, length, self.timeout)
+        body = SocketBody(self.sock, rest, length, self.timeout, self.body_timeout)
         self.ready.append(
             Request(
                 env,

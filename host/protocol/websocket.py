@@ -29,7 +29,7 @@ from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError, generate_accept_token
 
 from polyhost.log import log, printable
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 from polyhost.protocol import sockio
 from polyhost.request import ClientGone, Request, Responder
 
@@ -45,13 +45,10 @@ class WebSocket:
         self.sock = sock
         self.request = request
         self.responder = responder
-        self.timeout = float(config.get("socket-timeout") or 4) if config else 4.0
-        max_kib = config.get("websockets-max-size") if config else None
-        self.max_size = int(1024 if max_kib is None else max_kib) * 1024
-        ping = config.get("websockets-ping-freq") if config else None
-        self.ping_freq = float(ping or 30)
-        tolerance = config.get("websockets-pong-tolerance") if config else None
-        self.pong_tolerance = float(tolerance or 3)
+        self.timeout = config.get("socket-timeout")
+        self.max_size = config.get("websockets-max-size") * 1024
+        self.ping_freq = config.get("websockets-ping-freq")
+        self.pong_tolerance = config.get("websockets-pong-tolerance")
         self.ws: Connection | None = None
         self.closed = False
         self.last_ping = 0.0

@@ -20,8 +20,6 @@ from polyhost.log import log
 from polyhost.router.subscriptions import Subscription, datagram_address, encode_subscription
 from polyhost.sockets import SocketError
 
-DEFAULT_FREQ = 10
-
 
 @dataclass
 class Announce:
@@ -153,9 +151,9 @@ class Announcer:
         if forced not in (None, ""):
             for announce in announces:
                 announce.modifier1 = int(forced)
-        cores = max(1, int(get("processes") or 1)) * max(1, int(get("threads") or 1))
-        weight = cores if get("auto-weight") else int(get("weight") or 0)
-        return cls(announces, float(get("subscribe-freq") or DEFAULT_FREQ), cores, weight)
+        cores = max(1, get("processes")) * max(1, get("threads"))
+        weight = cores if get("auto-weight") else get("weight")
+        return cls(announces, get("subscribe-freq"), cores, weight)
 
     def tick(self) -> None:
         """Announce when due (the master calls this every cycle while running)."""

@@ -27,7 +27,7 @@ from polyhost.protocol.http import error_response
 from polyhost.protocol.uwsgi import HEADER, PacketError, decode_vars
 from polyhost.router.stats import router_stats
 from polyhost.router.subscription_server import serve_subscriptions
-from polyhost.router.subscriptions import DEFAULT_TOLERANCE, SubscriptionTable
+from polyhost.router.subscriptions import SubscriptionTable
 from polyhost.sockets import SocketError, bind, parse_inet
 from polyhost.stats import StatsServer
 
@@ -195,17 +195,17 @@ class FastRouter:
     def __init__(self, config: object) -> None:
         get = config.get  # type: ignore[attr-defined]
         self.addresses = option_values(config, "fastrouter")
-        self.timeout = float(get("fastrouter-timeout") or 60)
-        self.gracetime = float(get("fastrouter-gracetime") or 30)
-        self.pattern = str(get("fastrouter-use-pattern") or "")
-        self.base = str(get("fastrouter-use-base") or "")
+        self.timeout = get("fastrouter-timeout")
+        self.gracetime = get("fastrouter-gracetime")
+        self.pattern = get("fastrouter-use-pattern") or ""
+        self.base = get("fastrouter-use-base") or ""
         self.static = [StaticNode(n) for n in option_values(config, "fastrouter-to")]
         self.next_static = 0
         self.subscription_servers = option_values(config, "fastrouter-subscription-server")
-        tolerance = float(get("subscription-tolerance") or DEFAULT_TOLERANCE)
+        tolerance = get("subscription-tolerance")
         self.table = SubscriptionTable(NAME, tolerance) if self.subscription_servers else None
-        self.stats_address = str(get("fastrouter-stats") or "")
-        self.quiet = bool(get("fastrouter-quiet"))
+        self.stats_address = get("fastrouter-stats") or ""
+        self.quiet = get("fastrouter-quiet")
         self.sessions: set[Session] = set()
         if not (self.pattern or self.table or self.base or self.static):
             raise RouterConfigError(
@@ -369,7 +369,7 @@ def run(config: object) -> int:
 def check_config(config: object) -> None:
     """Called by the master before forking: RouterConfigError for options that cannot work."""
     FastRouter(config)
-    processes = int(config.get("fastrouter-processes") or 1)  # type: ignore[attr-defined]
+    processes = config.get("fastrouter-processes")  # type: ignore[attr-defined]
     if processes > 1 and option_values(config, "fastrouter-subscription-server"):
         raise RouterConfigError(
             "fastrouter-processes > 1 with a fastrouter-subscription-server is not supported "

@@ -17,15 +17,8 @@ from polyhost.fabric.hooks import HOOKS, RuntimeHooks
 from polyhost.request import Request, Responder
 
 
-class EchoHooks(RuntimeHooks):
-    """The fabric's calls into the echo runtime: its one RPC function."""
-
-    def call_rpc(self, handle: object, args: list[bytes]) -> bytes:
-        return b" ".join(reversed(args))
-
-
-class EchoRuntime(Runtime):
-    """Serves the text of a `.echo` file."""
+class EchoRuntime(Runtime, RuntimeHooks):
+    """Serves the text of a `.echo` file; it is also the fabric's way into the runtime."""
 
     name = "echo"
     language = "Echo"
@@ -33,7 +26,7 @@ class EchoRuntime(Runtime):
     suffixes = (".echo",)
 
     def load(self, first_id: int) -> list[App]:
-        HOOKS.install(self.name, EchoHooks())
+        HOOKS.install(self.name, self)
         ops.call(self.name, "register_rpc", [b"echo_reverse"])
         return [
             App(
@@ -46,6 +39,10 @@ class EchoRuntime(Runtime):
             )
             for i, spec in enumerate(self.specs)
         ]
+
+    def call_rpc(self, handle: object, args: list[bytes]) -> bytes:
+        """`echo_reverse`: the arguments in reverse order."""
+        return b" ".join(reversed(args))
 
     def handle(self, app: App, request: Request, responder: Responder) -> None:
         body = app.handle + request.vars.get("PATH_INFO", "").encode()  # type: ignore[operator]

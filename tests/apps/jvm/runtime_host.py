@@ -25,6 +25,7 @@ from bridge_support import (  # noqa: E402
     CollectingResponder,
     LogLines,
     PatternBody,
+    config_of,
     make_request,
     peak_rss_kib,
     reset_peak_rss,
@@ -37,7 +38,7 @@ for name, value in setup.get("patch", {}).items():
     setattr(adapter, name, value)
 log = LogLines()
 ctx = RuntimeContext(
-    config=setup.get("options", {}), log=log, worker_id=1, threads=setup.get("threads", 1)
+    config=config_of(setup.get("options")), log=log, worker_id=1, threads=setup.get("threads", 1)
 )
 runtime = adapter.JvmRuntime(
     ctx, [AppSpec("jvm", setup["target"], setup.get("mountpoint", ""), "test")]

@@ -34,7 +34,9 @@ def application(environ, start_response):
         body = json.dumps(keys).encode()
         start_response("200 OK", [("Content-Type", "application/json")])
         return [body]
-    if path == "/echo":
+    if path in ("/echo", "/late-echo"):
+        if path == "/late-echo":  # reads its body only after QUERY_STRING seconds
+            time.sleep(float(environ["QUERY_STRING"]))
         length = environ.get("CONTENT_LENGTH")
         stream = environ["wsgi.input"]
         data = stream.read(int(length)) if length else stream.read()

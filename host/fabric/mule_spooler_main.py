@@ -19,12 +19,12 @@ from polyhost.dispatch import Dispatcher, RuntimeContext
 from polyhost.fabric import signals
 from polyhost.fabric.hooks import HOOKS
 from polyhost.log import log, log_exception
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 
 if TYPE_CHECKING:
     from polyhost.config import Config
+    from polyhost.fabric.instance import Fabric
     from polyhost.fabric.mules import MuleSpec
-    from polyhost.fabric.setup import Fabric
 
 
 def load_runtimes(config: Config, dispatcher: Dispatcher, wid: int) -> None:
@@ -92,9 +92,9 @@ def run_spooler(config: Config, dispatcher: Dispatcher, fabric: Fabric, director
     CURRENT.spooler_dir = directory
     load_runtimes(config, dispatcher, 0)
     settings: dict[str, Any] = {
-        "frequency": float(config.get("spooler-frequency") or 30),
-        "max_tasks": int(config.get("spooler-max-tasks") or 0),
-        "harakiri": int(config.get("spooler-harakiri") or 0),
+        "frequency": config.get("spooler-frequency"),
+        "max_tasks": config.get("spooler-max-tasks"),
+        "harakiri": config.get("spooler-harakiri"),
         "log": log,
     }
     loop: Any
@@ -102,11 +102,11 @@ def run_spooler(config: Config, dispatcher: Dispatcher, fabric: Fabric, director
         from polyhost.fabric.spooler_redis import StreamSpec, StreamSpooler
 
         spooler: TaskRunner = TaskRunner(redacted(directory), **settings)
-        timeout = float(config.get("socket-timeout") or 4)
+        timeout = config.get("socket-timeout")
         spec = StreamSpec(directory, settings["harakiri"])
         loop = StreamSpooler(spec, spooler, timeout).loop
     else:
-        spooler = Spooler(directory, ordered=bool(config.get("spooler-ordered")), **settings)
+        spooler = Spooler(directory, ordered=config.get("spooler-ordered"), **settings)
         loop = spooler.loop
     CURRENT.spooler = spooler
     signal.signal(signal.SIGUSR1, lambda *_: spooler.wake())  # uWSGI's "new task" nudge

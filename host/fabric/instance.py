@@ -21,7 +21,7 @@ from polyhost.fabric import signals
 from polyhost.fabric.mules import MuleQueues, MuleSpec, farm_specs, mule_specs
 from polyhost.fabric.redis_url import is_redis_url
 from polyhost.log import log
-from polyhost.process import CURRENT
+from polyhost.process_state import CURRENT
 from polyhost.rpc.nodes import NodeGroups
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ class Fabric:
         self.caches = CacheSet(
             specs_from_config(self.config),
             self.directory,
-            float(self.config.get("socket-timeout") or 4),
+            self.config.get("socket-timeout"),
         )
         for line in self.caches.add_items(option_values(self.config, "add-cache-item")):
             log(line)

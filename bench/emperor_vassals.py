@@ -1,0 +1,218 @@
+"""The Emperor with many vassals: polyhost's against real uWSGI 2.0's, side by side.
+
+Each Emperor starts on an empty folder; then N vassal files appear at once (one tiny WSGI app
+each, the hello-world of bench/apps, on its own 127.0.0.1 http-socket, a master and one worker).
+Measured: seconds from a file's creation to its vassal's first 200 (median and slowest), until
+all N answer, then, with every vassal idle, the Emperor's own RSS and CPU over a few seconds (and
+the RSS of all vassals together). Both Emperors are stopped as a process group, even on errors.
+Run `python bench/emperor_vassals.py -h`; the helpers are bench/harness.py's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import (
+    REPO,
+    first_output_line,
+    free_port,
+    http_get,
+    live_session_members,
+    machine_description,
+    progress,
+    rss_kib,
+    stop_process_group,
+)
+
+WSGI_FILE = REPO / "bench" / "apps" / "hello_wsgi.py"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Emperor:
+    name: str
+    argv: list[str]
+    #: lines a vassal file adds for this server (uWSGI needs its python3 plugin)
+    vassal_extra: str
+    stop_signal: signal.Signals
+
+
+EMPERORS = (
+    Emperor(
+        "polyhost",
+        [str(REPO / ".venv/bin/polyhost"), "--emperor"],
+        "",
+        signal.SIGTERM,
+    ),
+    Emperor("uWSGI", ["uwsgi", "--emperor"], "plugins = python3\n", signal.SIGINT),
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    single_median_s: float
+    burst_median_s: float
+    burst_max_s: float
+    all_serving_s: float
+    emperor_rss_mib: float
+    emperor_cpu_percent: float
+    vassals_rss_mib: float
+
+
+def vassal_ini(port: int, extra: str) -> str:
+    return (
+        f"[uwsgi]\n{extra}master = true\nprocesses = 1\nhttp-socket = 127.0.0.1:{port}\n"
+        f"wsgi-file = {WSGI_FILE}\ndisable-logging = true\n"
+    )
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+
+def answers(port: int) -> bool:
+    try:
+        return http_get(port, "/", timeout_s=2.0)[0] == 200
+    except (http.client.HTTPException, OSError):
+        return False
+
+
+def wait_started(process: subprocess.Popen[bytes], log: Path, name: str) -> None:
+    """Until the Emperor logs "*** starting ... Emperor ***" (both servers do), 30 s at most."""
+    limit = time.monotonic() + 30
+    while b"Emperor ***" not in log.read_bytes():
+        if process.poll() is not None or time.monotonic() > limit:
+            raise RuntimeError(f"{name} Emperor did not start: {log.read_text()[-300:]}")
+        time.sleep(0.05)
+
+
+def first_200_after(port: int, created: float, limit: float) -> float | None:
+    """Seconds from `created` to the first 200 on `port` (polled every 50 ms), None at `limit`."""
+    while time.monotonic() < limit:
+        if answers(port):
+            return time.monotonic() - created
+        time.sleep(0.05)
+    return None
+
+
+def add_vassals(vassals: Path, count: int, extra: str, deadline_s: float) -> list[float]:
+    """Write `count` vassal files at once; each one's seconds to its first 200 (a thread per
+    vassal polls, so a slow one never delays the others' clocks)."""
+    created: dict[int, float] = {}
+    while len(created) < count:
+        port = free_port()
+        if port in created:  # the kernel may hand out a just-closed port again
+            continue
+        (vassals / f"v{port}.ini").write_text(vassal_ini(port, extra))
+        created[port] = time.monotonic()
+    limit = time.monotonic() + deadline_s
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        times = list(pool.map(lambda p: first_200_after(p, created[p], limit), created))
+    answered = [t for t in times if t is not None]
+    if len(answered) < count:
+        raise RuntimeError(f"only {len(answered)} of {count} vassals answered")
+    return answered
+
+
+def measure(emperor: Emperor, count: int, singles: int, idle_s: float, deadline_s: float) -> Result:
+    work = Path(tempfile.mkdtemp(prefix=f"bench-emperor-{emperor.name}-"))
+    vassals = work / "vassals"
+    vassals.mkdir()
+    log = open(work / "emperor.log", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [*emperor.argv, str(vassals)],
+        cwd=work,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_started(process, work / "emperor.log", emperor.name)
+        single = [add_vassals(vassals, 1, emperor.vassal_extra, 60)[0] for _ in range(singles)]
+        started = time.monotonic()
+        burst = add_vassals(vassals, count - singles, emperor.vassal_extra, deadline_s)
+        all_serving = time.monotonic() - started
+        time.sleep(2.0)  # let start-up settle before sampling the idle Emperor
+        cpu_before, wall_before = cpu_seconds(process.pid), time.monotonic()
+        time.sleep(idle_s)
+        cpu = cpu_seconds(process.pid) - cpu_before
+        wall = time.monotonic() - wall_before
+        family = [p for p in live_session_members(process.pid) if p != process.pid]
+        return Result(
+            emperor.name,
+            statistics.median(single),
+            statistics.median(burst),
+            max(burst),
+            all_serving,
+            rss_kib(process.pid) / 1024,
+            100 * cpu / wall,
+            sum(rss_kib(p) for p in family) / 1024,
+        )
+    finally:
+        stop_process_group(process, emperor.stop_signal)
+        log.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--vassals", type=int, default=50, help="vassal files (default 50)")
+    parser.add_argument("--singles", type=int, default=5, help="vassals added one at a time first")
+    parser.add_argument("--idle", type=float, default=10.0, help="idle seconds sampled")
+    parser.add_argument("--deadline", type=float, default=240.0, help="seconds for all to answer")
+    parser.add_argument("--only", action="append", default=[], help="polyhost or uWSGI")
+    args = parser.parse_args(argv)
+    print(f"# The Emperor with {args.vassals} vassals\n\n{machine_description()}")
+    print(f"polyhost {first_output_line([str(REPO / '.venv/bin/polyhost'), '--version'], REPO)}")
+    print(f"uWSGI {first_output_line(['uwsgi', '--version'], REPO)}\n")
+    results = []
+    for emperor in EMPERORS:
+        if args.only and emperor.name not in args.only:
+            continue
+        progress(f"{emperor.name}: {args.vassals} vassals ...")
+        try:
+            results.append(measure(emperor, args.vassals, args.singles, args.idle, args.deadline))
+        except RuntimeError as error:
+            print(f"- {emperor.name}: not measured ({error})")
+    print(
+        f"| Emperor | one file -> first 200 (median of {args.singles}) | then "
+        f"{args.vassals - args.singles} files at once: median | slowest | all serving after "
+        "| Emperor RSS | Emperor CPU idle | vassals' RSS |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        print(
+            f"| {r.name} | {r.single_median_s:.2f} s | {r.burst_median_s:.2f} s | "
+            f"{r.burst_max_s:.2f} s | {r.all_serving_s:.2f} s | {r.emperor_rss_mib:.1f} MiB | "
+            f"{r.emperor_cpu_percent:.2f} % | {r.vassals_rss_mib:.0f} MiB |"
+        )
+    by_name = {r.name: r for r in results}
+    if {"polyhost", "uWSGI"} <= by_name.keys():
+        ours, theirs = by_name["polyhost"], by_name["uWSGI"]
+        print()
+        for label, mine, reference, target in (
+            ("one file -> first 200", ours.single_median_s, theirs.single_median_s, "<= 1.0"),
+            ("all serving after the burst", ours.all_serving_s, theirs.all_serving_s, "-"),
+            ("Emperor idle RSS", ours.emperor_rss_mib, theirs.emperor_rss_mib, "<= 1.5"),
+        ):
+            print(f"- {label}: polyhost / uWSGI = {mine / reference:.2f} (target {target})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
