@@ -8,13 +8,11 @@ files and the master FIFO, and respawns dead workers with a backoff.
 from __future__ import annotations
 
 import contextlib
-import errno
 import gc
 import os
 import resource
 import select
 import signal
-import stat
 import sys
 import time
 from dataclasses import dataclass, field
@@ -32,6 +30,7 @@ from polyhost.fabric.instance import Fabric
 from polyhost.fabric.mule_spooler_main import run_mule, run_spooler
 from polyhost.fabric.redis_url import redacted
 from polyhost.fabric.signals import Target
+from polyhost.fifo import FifoError, MasterFifo
 from polyhost.lifeline import die_with_parent
 from polyhost.log import log, log_exception, open_logfile, set_log_date
 from polyhost.process_state import CURRENT
@@ -43,6 +42,7 @@ from polyhost.socket_map import socket_map, worker_listeners
 from polyhost.sockets import INHERIT_ENV, Listener, SocketError, export_fds, open_listeners
 from polyhost.static import StaticFiles
 from polyhost.stats import StatsServer, build_stats
+from polyhost.supervision import Supervision
 from polyhost.worker import APP_LOAD_ERROR, Worker
 from polyhost.zmqlog import install_loggers
 
@@ -79,6 +79,8 @@ class ChildProc:
     arg: str = ""
     #: what a router process serves (kind == "router")
     router: supervision.RouterContext | None = None
+    #: retired by cheaper or idle mode: not respawned when it exits
+    cheap: bool = False
 
     @property
     def name(self) -> str:
@@ -112,12 +114,6 @@ class Master:
         self.sig_r, self.sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.sig_queue: list[int] = []
         self.deadline = 0.0
-        self.touch_files = {p: _mtime(p) for p in option_values(cfg, "touch-reload")}
-        #: up to 10 master-fifo slots; the active one is fifo_path ('0'..'9' switch slots)
-        self.fifo_slots = option_values(cfg, "master-fifo")[:10]
-        self.fifo_path = (self.fifo_slots or [""])[0]
-        self.fifos_made: set[str] = set()
-        self.fifo_fd = -1
         self.listeners: list[Listener] = []
         self.socket_map: dict[int, set[int]] = {}
         self.stats_server: StatsServer | None = None
@@ -151,7 +147,13 @@ class Master:
         except AppLoadError as exc:
             raise StartupError(f"{cfg.origin('chdir')}: {exc}") from exc
         try:
+            self.supervision = Supervision(self)
+            self.supervision.phase("asap")
+        except ValueError as exc:
+            raise StartupError(str(exc)) from exc
+        try:
             bound = open_listeners(cfg, log, supervision.router_binds(cfg))
+            bound += self.supervision.zerg()
         except (SocketError, OSError) as exc:
             raise StartupError(str(exc)) from exc
         self.listeners = [lst for lst in bound if not supervision.is_router_proto(lst.proto)]
@@ -193,7 +195,9 @@ class Master:
         unreachable = reachable.refusal(cfg, targets)
         if unreachable:
             raise StartupError(unreachable)
+        self._phase("as-root")
         self._drop_privileges()
+        self._phase("as-user")
         self._write_pidfile("pidfile2")
         if cfg.get("logto2"):
             open_logfile(cfg.get("logto2"))
@@ -224,7 +228,9 @@ class Master:
         try:
             specs = app_specs(cfg)
             self.dispatcher = Dispatcher.from_specs(ctx, specs)
+            self.supervision.phase("pre-app")
             self.dispatcher.load(preload=True)
+            self.supervision.phase("post-app")
         except (AppLoadError, ValueError) as exc:
             raise StartupError(str(exc)) from exc
         self.specs = specs
@@ -241,7 +247,11 @@ class Master:
                 f"{app.startup_time:.2f} seconds: {app.target}"
             )
         log(f"*** Operational MODE: {self._mode()} *** (master pid: {self.pid})")
-        self._open_fifo()
+        try:
+            self.fifo = MasterFifo(self)
+            self.fifo.open()
+        except FifoError as exc:
+            raise StartupError(str(exc)) from exc
         stats = cfg.get("stats") or cfg.get("stats-server")
         if stats:
             self.stats_server = StatsServer(
@@ -249,6 +259,7 @@ class Master:
                 self.stats_snapshot,
                 http=cfg.get("stats-http"),
                 minified=cfg.get("stats-minified"),
+                pages=self.supervision.metrics_pages(),
             )
             self.stats_server.start()
             log(f"stats server enabled on {stats}")
@@ -256,6 +267,7 @@ class Master:
             signal.signal(sig, self._enqueue)
         gc.collect()
         gc.freeze()
+        self._phase("master-start")
         self._plan_children()
         adopted = supervision.adopted_pids()
         # the routers first: they must listen before the workers serve
@@ -265,8 +277,14 @@ class Master:
             else:
                 self.spawn(child)
         for child in self.children:
-            if child.kind != "router":
+            if child.kind == "router":
+                continue
+            if self.supervision.starts_cheap(child):
+                child.cheap = True
+                self.board.worker(child.number).set_cheap(True)
+            else:
                 self.spawn(child)
+        self.supervision.started()
 
     def _plan_children(self) -> None:
         """Workers, then mules, then spoolers; each keeps its control channel across respawns."""
@@ -347,6 +365,12 @@ class Master:
         self.listeners.append(Listener(path, "uwsgi", sock, None, created))
         self.gateway_backend = path
 
+    def _phase(self, name: str) -> None:
+        try:
+            self.supervision.phase(name)
+        except ValueError as exc:
+            raise StartupError(str(exc)) from exc
+
     def _mode(self) -> str:
         if self.cores > self.threads:  # async cores, as uWSGI says it
             return "async" if self.numproc == 1 else "preforking+async"
@@ -373,6 +397,7 @@ class Master:
                 self._close_master_fds(child)
                 set_process_title(self.config, child.name)
                 self.fabric.enter_child(child.pair.child)
+                self.supervision.phase("post-fork")
                 code = self._child_body(child)
             except BaseException as exc:  # the child must never return into the master
                 log_exception(f"{child.name} crashed:", exc)
@@ -420,7 +445,7 @@ class Master:
         for sig in SIG_NAMES:
             signal.signal(sig, signal.SIG_DFL)
         emperor_fd = self.emperor.fd if self.emperor is not None else -1
-        for fd in (self.sig_r, self.sig_w, self.fifo_fd, emperor_fd):
+        for fd in (self.sig_r, self.sig_w, self.fifo.fd, emperor_fd):
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
@@ -439,6 +464,7 @@ class Master:
                 return
             proc = next((p for p in self.children if p.pid == pid), None)
             if proc is None:
+                self.supervision.reaped(pid)
                 continue
             if proc.kind == "worker":
                 self.board.worker(proc.number).exited()
@@ -449,6 +475,9 @@ class Master:
     def _report_exit(self, proc: ChildProc, status: int) -> None:
         lived = time.time() - proc.spawned_at
         stopped_by_us = proc.stopping or self.state not in ("running", "workers-reload")
+        code = -1 if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        if self.supervision.exited(proc, code == APP_LOAD_ERROR):
+            return
         if os.WIFSIGNALED(status):
             if not stopped_by_us:  # one we stop dies quietly
                 log(
@@ -456,7 +485,6 @@ class Master:
                     f"{os.WTERMSIG(status)} :( trying respawn ..."
                 )
         else:
-            code = os.WEXITSTATUS(status)
             if code == APP_LOAD_ERROR and self.state == "running":
                 log(
                     f"{proc.name} could not load the app (exit code {code}): "
@@ -521,7 +549,9 @@ class Master:
         next_check = 0.0
         while True:
             fabric_fds = self.fabric.router.fds()
-            fds = [self.sig_r, *fabric_fds] + ([self.fifo_fd] if self.fifo_fd >= 0 else [])
+            wake_fds = self.supervision.wake_fds()
+            fifo_fds = [self.fifo.fd] if self.fifo.fd >= 0 else []
+            fds = [self.sig_r, *fabric_fds, *wake_fds, *fifo_fds]
             try:
                 readable, _, _ = select.select(fds, [], [], 0.25)
             except InterruptedError:
@@ -529,11 +559,13 @@ class Master:
             for fd in readable:
                 if fd in fabric_fds:
                     self.fabric.router.on_readable(fd)
+                elif fd in wake_fds:
+                    self.supervision.on_readable(fd)
             if self.sig_r in readable:
                 with contextlib.suppress(BlockingIOError):
                     os.read(self.sig_r, 4096)
-            if self.fifo_fd in readable:
-                self._read_fifo()
+            if self.fifo.fd >= 0 and self.fifo.fd in readable:
+                self.fifo.read()
             while self.sig_queue:
                 name = SIG_NAMES[self.sig_queue.pop(0)]
                 getattr(self, f"handle_{name}")()
@@ -544,7 +576,7 @@ class Master:
             if now >= next_check:
                 next_check = now + 0.25
                 self.check_workers()
-                self._check_touch()
+                self.supervision.tick(now)
                 self._check_emperor()
             self.fabric.tick()
             if self.announcer is not None and self.state == "running":
@@ -553,6 +585,7 @@ class Master:
                 break
             if self.state == "workers-reload" and not any(p.stopping for p in self.workers):
                 self.state = "running"
+        self.supervision.finish(reloading=self.state == "reloading")
         if self.state == "reloading":
             self.reexec()
         self.cleanup(vacuum=True, failed=self.exit_code == APP_LOAD_ERROR)
@@ -626,8 +659,7 @@ class Master:
             {p.name: p.pid for p in self.router_children}
         )
         env[RELOAD_ENV] = str(self.reloads + 1)
-        if self.fifo_fd >= 0:
-            os.close(self.fifo_fd)
+        self.fifo.close()
         argv = [sys.executable, "-m", "polyhost", *self.config.argv]
         os.execve(sys.executable, argv, env)
 
@@ -679,67 +711,6 @@ class Master:
         elif command in ("stop", "graceful-stop") and self.state != "stopping":
             self.begin_stop(graceful=command == "graceful-stop")
 
-    # -- master FIFO and touch-reload -----------------------------------------------------------
-    def _open_fifo(self) -> None:
-        if not self.fifo_path:
-            return
-        with contextlib.suppress(FileNotFoundError):
-            if not stat.S_ISFIFO(os.stat(self.fifo_path).st_mode):
-                raise StartupError(f"master-fifo {self.fifo_path} exists and is not a FIFO")
-            os.unlink(self.fifo_path)
-        os.mkfifo(self.fifo_path, 0o600)
-        self.fifos_made.add(self.fifo_path)
-        self.fifo_fd = os.open(self.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-
-    def _read_fifo(self) -> None:
-        try:
-            data = os.read(self.fifo_fd, 64)
-        except BlockingIOError:
-            return
-        if not data:  # the writer closed: recreate it (in the slot now active) for the next one
-            os.close(self.fifo_fd)
-            self._open_fifo()
-            return
-        for command in data.decode("latin-1"):
-            self._fifo_command(command)
-
-    def _fifo_command(self, command: str) -> None:
-        actions = {
-            "r": self.handle_hup,
-            "R": lambda: self.begin_reload(graceful=False),
-            "w": self.reload_workers,
-            "q": lambda: self.begin_stop(graceful=True),
-            "Q": lambda: self.begin_stop(graceful=False),
-            "s": self.handle_usr1,
-            "l": self._reopen_log,
-        }
-        action = actions.get(command)
-        if command.isdigit() and int(command) < len(
-            self.fifo_slots
-        ):  # bound when the writer closes
-            self.fifo_path = self.fifo_slots[int(command)]
-            log(f"active master fifo is now {self.fifo_path}")
-        elif action is not None:
-            if self.state == "running" or command in "sl":
-                action()
-        elif command not in "\n\r ":
-            log(f"master-fifo: unknown command {command!r} (known: {''.join(actions)})")
-
-    def _reopen_log(self) -> None:
-        logto = self.config.get("logto")
-        if logto:
-            open_logfile(logto)
-            log("log reopened")
-
-    def _check_touch(self) -> None:
-        for path, before in self.touch_files.items():
-            now = _mtime(path)
-            if now != before:
-                self.touch_files[path] = now
-                if self.state == "running":
-                    log(f"*** {path} has been touched... grace them all !!! ***")
-                    self.begin_reload()
-
     # -- stats and cleanup ----------------------------------------------------------------
     def stats_snapshot(self) -> dict[str, object]:
         apps = []
@@ -783,6 +754,8 @@ class Master:
             version=__version__,
             pid=self.pid,
             sockets=[listener.stats() for listener in self.listeners],
+            listen_queue=self.supervision.backlog(),
+            metrics=self.supervision.stats_metrics(),
             apps=apps,
             caches=self.fabric.stats()["caches"],
             spoolers=spoolers,
@@ -815,9 +788,9 @@ class Master:
             if path:
                 with contextlib.suppress(OSError):
                     os.unlink(str(path))
-        for fifo in self.fifos_made:
-            with contextlib.suppress(OSError):
-                os.unlink(fifo)
+        fifo = getattr(self, "fifo", None)
+        if fifo is not None:
+            fifo.unlink()
 
 
 def _apply_env(config: Config) -> None:
@@ -901,12 +874,3 @@ def _stdin_from_devnull() -> None:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
-
-
-def _mtime(path: str) -> float:
-    try:
-        return os.stat(path).st_mtime
-    except OSError as exc:
-        if exc.errno == errno.ENOENT:
-            return 0.0
-        raise

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from polyhost.config import Config
     from polyhost.fabric.cache import CacheSet
     from polyhost.fabric.mules import MuleQueues
+    from polyhost.metrics import MetricStore
     from polyhost.scoreboard import Scoreboard
 
 
@@ -32,6 +33,8 @@ class ProcessState:
     caches: CacheSet | None = None
     mules: MuleQueues | None = None
     spool_dirs: list[str] = field(default_factory=list)
+    #: the apps' metrics (uwsgi.metric_*), shared by every process; set by the master
+    metrics: MetricStore | None = None
     #: `rpc-nodes` groups (polyhost.rpc.nodes.NodeGroups)
     node_groups: Any = None
     #: set in a spooler process: the directory it serves, and its Spooler

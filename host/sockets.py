@@ -1,7 +1,8 @@
 """Listening sockets: parse uWSGI address forms, bind, or inherit them across a reload.
 
 Forms: `host:port`, `:port`, `[v6]:port`, `/unix/path`, `@abstract`, `fd://N`, `=N` (the Nth
-`shared-socket`). The master binds everything before forking; on reload it re-execs itself with
+`shared-socket`); systemd's passed sockets are taken by address (polyhost.activation). The
+master binds everything before forking; on reload it re-execs itself with
 the listeners' fds named in POLYHOST_INHERITED_FDS so no connection is refused.
 """
 
@@ -16,12 +17,18 @@ import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from polyhost.activation import Activation, ActivationError
 from polyhost.config import option_values
+from polyhost.listen_queue import queue_of
 
 if TYPE_CHECKING:
     from polyhost.config import Config
 
 INHERIT_ENV = "POLYHOST_INHERITED_FDS"
+#: name prefixes of listeners no socket option binds: systemd's unclaimed fds, a zerg server's
+EXTERNAL = ("fd://", "zerg ")
+#: what `protocol` (uWSGI: the protocol of `socket`) may say; the first is the default
+SOCKET_PROTOCOLS = ("uwsgi", "http", "fastcgi")
 
 #: option -> protocol served on it
 SOCKET_OPTIONS: dict[str, str] = {
@@ -57,11 +64,12 @@ class Listener:
         return self.name, ""
 
     def stats(self) -> dict[str, object]:
+        queue, max_queue = queue_of(self.sock)
         return {
             "name": self.name,
             "proto": self.proto,
-            "queue": 0,
-            "max_queue": 0,
+            "queue": queue,
+            "max_queue": max_queue,
             "shared": int(self.shared),
             "can_offload": 0,
         }
@@ -159,7 +167,8 @@ def apply_unix_permissions(path: str, config: Config) -> None:
         os.chown(path, uid, gid)
 
 
-def _modifiers(config: Config, proto: str) -> tuple[int, int] | None:
+def socket_modifiers(config: Config, proto: str) -> tuple[int, int] | None:
+    """The forced (modifier1, modifier2) of a socket of protocol `proto` (None: the packet's)."""
     if proto == "http":
         mod1 = config.get("http-socket-modifier1")
         mod2 = config.get("http-socket-modifier2")
@@ -172,6 +181,18 @@ def _modifiers(config: Config, proto: str) -> tuple[int, int] | None:
         mod1 = config.get("socket-modifier1")
         return None if mod1 is None else (mod1, 0)
     return config.get("fastcgi-modifier1"), config.get("fastcgi-modifier2")
+
+
+def default_protocol(config: Config) -> str:
+    """The protocol of `socket` (and of a zerg's sockets): `protocol`, uwsgi by default."""
+    proto = config.get("protocol") or SOCKET_PROTOCOLS[0]
+    if proto not in SOCKET_PROTOCOLS:
+        raise SocketError(
+            f"protocol = {proto} ({config.origin('protocol')}): polyhost serves "
+            f"{', '.join(SOCKET_PROTOCOLS)} on a socket; use http-socket/fastcgi-socket or one "
+            "of those"
+        )
+    return proto
 
 
 def inherited_fds() -> dict[str, int]:
@@ -196,9 +217,9 @@ def export_fds(listeners: list[Listener]) -> str:
 def open_listeners(
     config: Config, log: object, extra: list[tuple[str, str]] | None = None
 ) -> list[Listener]:
-    """Bind (or inherit) every socket of the config, in config order, then the `extra`
-    (proto, address) pairs (the routers' sockets); when one fails, the unix sockets bound
-    before it are removed."""
+    """Bind (or inherit, or take from systemd) every socket of the config, in config order,
+    then the `extra` (proto, address) pairs (the routers' sockets); when one fails, the unix
+    sockets bound before it are removed."""
     listeners: list[Listener] = []
     try:
         return _open_listeners(config, listeners, extra)
@@ -215,6 +236,10 @@ def _open_listeners(
     config: Config, listeners: list[Listener], extra: list[tuple[str, str]] | None
 ) -> list[Listener]:
     inherited = inherited_fds()
+    try:
+        activation = Activation.from_env()
+    except ActivationError as exc:
+        raise SocketError(str(exc)) from exc
     backlog = config.get("listen")
     reuse_port = config.get("reuse-port")
     umask = config.get("umask")
@@ -227,6 +252,7 @@ def _open_listeners(
         values = option_values(config, option)
         if option == "socket":
             values += option_values(config, "uwsgi-socket")
+            proto = default_protocol(config)
         wanted += [(option, proto, address) for address in values]
     wanted += [(proto, proto, address) for proto, address in extra or ()]
     for option, proto, address in wanted:
@@ -237,6 +263,8 @@ def _open_listeners(
             sock = socket.socket(fileno=inherited.pop(key))
             if sock.family == socket.AF_UNIX and address[:1] not in ("@", "="):
                 path = os.path.abspath(address)
+        elif (passed := activation.take(option, address)) is not None:
+            sock = passed
         elif address.startswith("="):
             index = int(address[1:] or 0)
             if index >= len(shared_addresses):
@@ -255,7 +283,18 @@ def _open_listeners(
             if path:
                 apply_unix_permissions(path, config)
         sock.setblocking(False)
-        listeners.append(Listener(address, proto, sock, _modifiers(config, proto), path, is_shared))
+        listeners.append(
+            Listener(address, proto, sock, socket_modifiers(config, proto), path, is_shared)
+        )
+    # sockets from outside the config (systemd's that no option claimed, a zerg server's),
+    # received now or by an earlier life of this master
+    unclaimed = activation.leftovers()
+    for key in [k for k in inherited if k.partition(" ")[2].startswith(EXTERNAL)]:
+        proto, _, name = key.partition(" ")
+        unclaimed.append((proto, name, socket.socket(fileno=inherited.pop(key))))
+    for proto, name, sock in unclaimed:
+        sock.setblocking(False)
+        listeners.append(Listener(name, proto, sock, socket_modifiers(config, proto)))
     for sock in shared.values():
         sock.close()
     for fd in inherited.values():  # listeners the new config no longer has

@@ -33,6 +33,9 @@ HTTP_HEAD = (
     b"\r\n"
 )
 
+#: an HTTP page besides the stats JSON: () -> (content type, body)
+Page = Callable[[], tuple[bytes, bytes]]
+
 #: seconds a stats client gets to send its HTTP request / to read the document (socket-timeout)
 CLIENT_TIMEOUT = 4.0
 
@@ -66,6 +69,7 @@ def build_stats(
     routers: Sequence[dict[str, object]] = (),
     locks: Sequence[dict[str, int]] | None = None,
     no_cores: bool = False,
+    metrics: dict[str, dict[str, object]] | None = None,
 ) -> dict[str, object]:
     """The stats document. `apps` are App.stats() of the loaded apps (the same in every worker);
     each worker's apps[] gets that worker's requests/exceptions from the board. `caches` items
@@ -86,6 +90,8 @@ def build_stats(
         "cwd": os.getcwd(),
         "locks": list(locks),
     }
+    if metrics is not None:
+        doc["metrics"] = metrics
     if caches:
         doc["caches"] = list(caches)
     doc["sockets"] = list(sockets)
@@ -170,8 +176,14 @@ class StatsServer:
         snapshot: Callable[[], dict[str, object]],
         http: bool = False,
         minified: bool = False,
+        pages: dict[str, Page] | None = None,
+        default_page: Page | None = None,
     ) -> None:
+        """`pages` answer HTTP requests for their path (stats-http; `/metrics`), `default_page`
+        every other one instead of the stats JSON."""
         self.address = address
+        self.pages = pages or {}
+        self.default_page = default_page
         self.snapshot = snapshot
         self.http = http
         self.minified = minified
@@ -182,6 +194,10 @@ class StatsServer:
         self._unix_path = ""
         self._wake_r, self._wake_w = -1, -1
         self._thread: threading.Thread | None = None
+        #: the connection being answered, and the lock that a fork() holds: a child forked
+        #: while an answer is under way must close its copy, or the client never sees EOF
+        self._client: socket.socket | None = None
+        self._client_lock = threading.Lock()
 
     def start(self) -> None:
         """Bind and listen (errors name the address), then serve from a daemon thread."""
@@ -193,6 +209,7 @@ class StatsServer:
                 _remove_stale_socket(self._sockaddr)
             listener.bind(self._sockaddr)
             listener.listen(100)
+            listener.setblocking(False)
         except OSError as exc:
             listener.close()
             raise OSError(
@@ -215,15 +232,30 @@ class StatsServer:
         self._listener = listener
         self._wake_r, self._wake_w = os.pipe()
         # workers forked by the master must not keep the stats socket (a reloaded master
-        # could not bind it again while old workers finish)
-        os.register_at_fork(after_in_child=self._forget_in_child)
+        # could not bind it again while old workers finish) nor a connection being answered
+        os.register_at_fork(
+            before=self._hold_client,
+            after_in_parent=self._release_client,
+            after_in_child=self._forget_in_child,
+        )
         self._thread = threading.Thread(target=self._serve, name="stats-server", daemon=True)
         self._thread.start()
+
+    def _hold_client(self) -> None:
+        """Before fork: no connection is accepted or closed while the fd table is copied."""
+        self._client_lock.acquire()
+
+    def _release_client(self) -> None:
+        self._client_lock.release()
 
     def _forget_in_child(self) -> None:
         """After fork, in the child: close the inherited fds; the socket file is not ours."""
         self._thread = None
         self._unix_path = ""
+        if self._client is not None:
+            self._client.close()  # only this copy: the parent's thread still answers
+            self._client = None
+        self._release_client()  # held by the thread that forked, which is this one
         self._release()
 
     def _release(self) -> None:
@@ -254,24 +286,43 @@ class StatsServer:
             ready, _, _ = select.select([listener, self._wake_r], [], [])
             if self._wake_r in ready:
                 return
+            with self._client_lock:  # never blocks: the listener is non-blocking
+                try:
+                    client, _ = listener.accept()
+                except OSError:
+                    continue
+                self._client = client
             try:
-                client, _ = listener.accept()
-            except OSError:
-                continue
-            with client:
                 self._answer(client)
+            finally:
+                with self._client_lock:
+                    self._client = None
+                    client.close()
 
     def _answer(self, client: socket.socket) -> None:
         client.settimeout(CLIENT_TIMEOUT)
         try:
             if self.http:
-                client.recv(4096)  # the request itself is not looked at, as uWSGI
+                request = client.recv(4096)  # only the path is looked at (uWSGI: nothing)
+                page = self.pages.get(_request_path(request), self.default_page)
+                if page is not None:
+                    content_type, body = page()
+                    client.sendall(HTTP_HEAD.replace(b"application/json", content_type) + body)
+                    return
                 client.sendall(HTTP_HEAD)
             client.sendall(encode_stats(self.snapshot(), self.minified))
         except OSError:
             pass  # the client went away or was too slow: nothing to tell it
         except Exception as exc:
             log(f"stats server {self.address}: building the stats failed: {exc!r}")
+
+
+def _request_path(request: bytes) -> str:
+    """The path of an HTTP request line (`GET /metrics?x HTTP/1.1` -> `/metrics`), "" if none."""
+    parts = request.split(b"\r\n", 1)[0].split(b" ")
+    if len(parts) < 2:
+        return ""
+    return parts[1].split(b"?", 1)[0].decode("latin-1")
 
 
 def _remove_stale_socket(path: str) -> None:

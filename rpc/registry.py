@@ -8,6 +8,7 @@ the caller's own process, in whichever runtime registered it, through that owner
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from polyhost.fabric.hooks import HOOKS, RuntimeHooks
@@ -27,6 +28,8 @@ class Registry:
 
     functions: dict[bytes, tuple[str, object]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: called at each call (the metrics count RPC calls)
+    on_call: Callable[[], object] | None = None
 
     def register(self, name: bytes | str, runtime: str, handle: object) -> None:
         key = name.encode() if isinstance(name, str) else bytes(name)
@@ -51,6 +54,8 @@ class Registry:
                 f"(registered: {known})"
             )
         runtime, handle = entry
+        if self.on_call is not None:
+            self.on_call()
         hooks = HOOKS.get(runtime)
         if hooks is None:
             raise RpcError(

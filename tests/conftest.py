@@ -71,7 +71,7 @@ class Instance:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_log(self, text: str, timeout: float = 15.0) -> str:
+    def wait_log(self, text: str, timeout: float = 30.0) -> str:
         wait_for(
             lambda: text in self.log() or self.proc.poll() is not None,
             timeout,
@@ -152,17 +152,22 @@ def polyhost(tmp_path: Path) -> Iterator[Callable[..., Instance]]:
     started: list[Instance] = []
 
     def start(
-        args: list[str], port: int | None = None, ready: bool = True, cwd: Path | None = None
+        args: list[str],
+        port: int | None = None,
+        ready: bool = True,
+        cwd: Path | None = None,
+        program: list[str] = POLYHOST,
     ) -> Instance:
-        inst = Instance(args, tmp_path, port, cwd)
+        inst = Instance(args, tmp_path, port, cwd, program)
         started.append(inst)
         if ready:
             inst.wait_ready()
         return inst
 
     yield start
-    for inst in started:
-        inst.stop()
+    with contextlib.ExitStack() as stops:  # every one is stopped even when a stop fails
+        for inst in started:
+            stops.callback(inst.stop)
 
 
 def http_request(port: int, raw: bytes, timeout: float = 10.0) -> bytes:

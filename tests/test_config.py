@@ -138,7 +138,7 @@ def test_available_options_are_exactly_the_implemented_ones() -> None:
     for name, component in (
         ("go-load", "go"),
         ("legion", "legion"),
-        ("cheaper", "cheaper"),
+        ("legion-attach-daemon", "legion"),
     ):
         option = find_option(name)
         assert option is not None and not option.available, name
@@ -841,18 +841,19 @@ def test_bool_words(tmp_path: Path) -> None:
 def test_options_not_available_yet_are_kept_and_reported(tmp_path: Path) -> None:
     path = ini(
         tmp_path,
-        "go-load = app.so\nlegion = l1 127.0.0.1:4242 98 bf-cbc:k\ncheaper = 2\n"
+        "go-load = app.so\nlegion = l1 127.0.0.1:4242 98 bf-cbc:k\nlegion-attach-daemon = x cmd\n"
         "optimize = 2\nplugins = python3,gccgo\n",
     )
     cfg = load(path)
     assert cfg.get("go-load") == ["app.so"] and cfg.get("legion") == [
         "l1 127.0.0.1:4242 98 bf-cbc:k"
     ]
-    assert cfg.get("cheaper") == 2
+    assert cfg.get("legion-attach-daemon") == ["x cmd"]
     assert cfg.warnings == [
         f"{path}:2: option 'go-load' needs the Go runtime, which is not available yet",
         f"{path}:3: option 'legion' needs the Legion subsystem, which is not available yet",
-        f"{path}:4: option 'cheaper' is not available yet in polyhost; it is accepted and ignored",
+        f"{path}:4: option 'legion-attach-daemon' needs the Legion subsystem,"
+        " which is not available yet",
         f"{path}:5: option 'optimize' is not available yet in polyhost; it is accepted and ignored",
         f"{path}:6: polyhost has every runtime built in; plugins = python3,gccgo is not needed",
         f"{path}:6: plugin 'gccgo' stands for the Go runtime, which is not available yet",

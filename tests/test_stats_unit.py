@@ -12,6 +12,7 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -453,6 +454,45 @@ def test_forked_children_do_not_keep_the_stats_socket(tmp_path: Path) -> None:
         child.wait_for(b"accepting")
         child.tell(b"exit")
         assert child.join() == 0
+
+
+def test_a_fork_during_an_answer_does_not_hold_the_client_connection() -> None:
+    """The cheaper flake's root cause: the master forked a worker while the stats thread was
+    answering; the worker kept a copy of the accepted connection, so the client never saw EOF
+    (until that worker exited). A child forked mid-answer must close its copy."""
+    answering, proceed = threading.Event(), threading.Event()
+
+    def slow_snapshot() -> dict[str, object]:
+        answering.set()
+        proceed.wait(WAIT)
+        return {"answered": True}
+
+    server = StatsServer("127.0.0.1:0", slow_snapshot)
+    server.start()
+    host, port = server.bound_address.rsplit(":", 1)
+    result: list[bytes] = []
+    reader = threading.Thread(
+        target=lambda: result.append(read_until_closed(socket.AF_INET, (host, int(port)))),
+        daemon=True,
+    )
+    reader.start()
+    child = None
+    try:
+        assert answering.wait(WAIT), "the stats thread did not start answering"
+        child = Child(Scoreboard(1, 1), idle_worker)  # lives on while the answer completes
+        child.wait_for(b"up")
+        proceed.set()
+        reader.join(WAIT)
+        assert result, "the client got no EOF while a child forked mid-answer was alive"
+        assert json.loads(result[0]) == {"answered": True}
+    finally:
+        proceed.set()
+        server.close()
+        if child is not None:
+            child.tell(b"write")
+            child.wait_for(b"accepting")
+            child.tell(b"exit")
+            assert child.join() == 0
 
 
 def test_uwsgitop_reads_the_stats() -> None:

@@ -661,6 +661,15 @@ sub cache_mul { return _cache_math('cache_mul', @_) }
 sub cache_div { return _cache_math('cache_div', @_) }
 sub cache_num { return 0 + _fabric('cache_num', $_[0], $_[1] // '') }
 
+# uWSGI's metrics: 1 once a declared metric changed, undef for an unknown one
+sub metric_get { return 0 + _fabric('metric_get', $_[0]) }
+sub _metric { my ($op, $name, $value) = @_; return _fabric($op, $name, $value // '') ? 1 : undef }
+sub metric_set { return _metric('metric_set', @_) }
+sub metric_inc { return _metric('metric_inc', @_) }
+sub metric_dec { return _metric('metric_dec', @_) }
+sub metric_mul { return _metric('metric_mul', @_) }
+sub metric_div { return _metric('metric_div', @_) }
+
 sub add_timer { _fabric('add_timer', $_[0], $_[1], $_[2] // 0); return 1 }
 sub add_rb_timer { _fabric('add_rb_timer', $_[0], $_[1], $_[2] // 0); return 1 }
 sub add_cron { _fabric('add_cron', @_[0 .. 5]); return 1 }

@@ -77,6 +77,26 @@ if (!function_exists('uwsgi_version')) {
         return $result[0] === '1';
     }
 
+    /* uWSGI's metrics: the value (0 for an unknown metric) */
+    function uwsgi_metric_get($name)
+    {
+        $result = polyhost_fabric_call('metric_get', array((string) $name));
+        return (int) $result[0];
+    }
+
+    /* true once a declared metric changed, null for an unknown one (as uWSGI) */
+    function polyhost_metric($op, $name, $value)
+    {
+        $result = polyhost_fabric_call($op, array((string) $name, $value === null ? '' : (string) (int) $value));
+        return $result[0] === '1' ? true : null;
+    }
+
+    function uwsgi_metric_set($name, $value) { return polyhost_metric('metric_set', $name, $value); }
+    function uwsgi_metric_inc($name, $value = null) { return polyhost_metric('metric_inc', $name, $value); }
+    function uwsgi_metric_dec($name, $value = null) { return polyhost_metric('metric_dec', $name, $value); }
+    function uwsgi_metric_mul($name, $value = null) { return polyhost_metric('metric_mul', $name, $value); }
+    function uwsgi_metric_div($name, $value = null) { return polyhost_metric('metric_div', $name, $value); }
+
     /*
      * A call into the worker's fabric: a CALL packet (modifier1 210, a uwsgi array of the
      * operation and its arguments) on the unix socket the worker names in

@@ -260,6 +260,29 @@ def in_farm(name: str | None = None) -> bool:
     )
 
 
+# -- metrics ---------------------------------------------------------------------------------
+def metric_get(name: str | bytes) -> int:
+    return int(ops.call("python", "metric_get", [_b(name)])[0])
+
+
+def _metric(op: str) -> Callable[..., bool | None]:
+    def change(name: str | bytes, value: int | None = None) -> bool | None:
+        """True once the metric changed; None (as uWSGI) when no `metric` option declares it."""
+        args = [_b(name)] if value is None else [_b(name), str(int(value)).encode()]
+        return True if ops.call("python", op, args)[0] == ops.TRUE else None
+
+    change.__name__ = op
+    return change
+
+
+metric_set, metric_inc, metric_dec = (
+    _metric("metric_set"),
+    _metric("metric_inc"),
+    _metric("metric_dec"),
+)
+metric_mul, metric_div = _metric("metric_mul"), _metric("metric_div")
+
+
 EXPORTS = [
     register_rpc,
     rpc,
@@ -294,4 +317,10 @@ EXPORTS = [
     mule_get_msg,
     mule_id,
     in_farm,
+    metric_get,
+    metric_set,
+    metric_inc,
+    metric_dec,
+    metric_mul,
+    metric_div,
 ]

@@ -806,6 +806,17 @@ module UWSGI
       fabric("cache_num", key, cache).first.to_i
     end
 
+    # uWSGI's metrics: true once a declared metric changed, nil for an unknown one
+    def metric_get(name)
+      fabric("metric_get", name).first.to_i
+    end
+
+    %w[set inc dec mul div].each do |op|
+      define_method("metric_#{op}") do |name, value = ""|
+        fabric("metric_#{op}", name, value).first == "1" ? true : nil
+      end
+    end
+
     def add_timer(num, seconds, iterations = 0)
       fabric("add_timer", num, seconds, iterations)
       true

@@ -536,6 +536,7 @@ OPTIONS: tuple[Option, ...] = (
             STR,
             "force the specified protocol for default sockets",
             aliases=("socket-protocol",),
+            available=True,
         ),
         _o(
             "undeferred-shared-socket",
@@ -941,17 +942,25 @@ OPTIONS: tuple[Option, ...] = (
             "touch-workers-reload",
             LIST,
             "trigger reload of (only) workers if the specified file is modified/touched",
+            available=True,
         ),
-        _o("touch-mules-reload", LIST, "reload mules if the specified file is modified/touched"),
+        _o(
+            "touch-mules-reload",
+            LIST,
+            "reload mules if the specified file is modified/touched",
+            available=True,
+        ),
         _o(
             "touch-spoolers-reload",
             LIST,
             "reload spoolers if the specified file is modified/touched",
+            available=True,
         ),
         _o(
             "touch-chain-reload",
             LIST,
             "trigger chain reload if the specified file is modified/touched",
+            available=True,
         ),
         _o(
             "touch-logrotate", LIST, "trigger logrotation if the specified file is modified/touched"
@@ -1384,8 +1393,15 @@ OPTIONS: tuple[Option, ...] = (
         ),
         _o("stats-http", FLAG, "answer stats with HTTP headers", available=True),
         _o("stats-minified", FLAG, "minify the stats json", aliases=("stats-min",), available=True),
-        _o("enable-metrics", FLAG, "enable metrics subsystem"),
-        _o("metric", LIST, "add a custom metric"),
+        _o("enable-metrics", FLAG, "enable metrics subsystem", available=True),
+        _o(
+            "metrics",
+            STR,
+            "polyhost: serve the Prometheus text format on ADDR (host:port or a unix path)",
+            metavar="ADDR",
+            available=True,
+        ),
+        _o("metric", LIST, "add a custom metric", available=True),
         _o(
             "metric-threshold",
             LIST,
@@ -1414,7 +1430,7 @@ OPTIONS: tuple[Option, ...] = (
             aliases=("stats-pushers-default-freq",),
         ),
         _o("stats-no-cores", FLAG, "disable generation of cores-related stats"),
-        _o("stats-no-metrics", FLAG, "do not include metrics in stats output"),
+        _o("stats-no-metrics", FLAG, "do not include metrics in stats output", available=True),
         _o("multicast", STR, "subscribe to specified multicast group"),
         _o("multicast-ttl", INT, "set multicast ttl"),
         _o("multicast-loop", INT, "set multicast loop (default 1)"),
@@ -2194,16 +2210,47 @@ OPTIONS: tuple[Option, ...] = (
         "Cheaper (adaptive workers)",
         "cheaper",
         _o("cheap", FLAG, "set cheap mode (spawn workers only after the first request)"),
-        _o("cheaper", INT, "set cheaper mode (adaptive process spawning)"),
-        _o("cheaper-initial", INT, "set the initial number of processes to spawn in cheaper mode"),
-        _o("cheaper-algo", STR, "choose to algorithm used for adaptive process spawning"),
+        _o(
+            "cheaper",
+            INT,
+            "set cheaper mode (adaptive process spawning)",
+            default=0,
+            available=True,
+        ),
+        _o(
+            "cheaper-initial",
+            INT,
+            "set the initial number of processes to spawn in cheaper mode",
+            available=True,
+        ),
+        _o(
+            "cheaper-algo",
+            STR,
+            "choose to algorithm used for adaptive process spawning",
+            default="spare",
+            available=True,
+        ),
         _o(
             "cheaper-step",
             INT,
             "number of additional processes to spawn at each overload",
             default=1,
+            available=True,
         ),
-        _o("cheaper-overload", INT, "increase workers after specified overload", default=3),
+        _o(
+            "cheaper-overload",
+            INT,
+            "increase workers after specified overload",
+            default=3,
+            available=True,
+        ),
+        _o(
+            "cheaper-idle",
+            INT,
+            "decrease workers after specified idle (algo: spare2) (default: 10)",
+            default=10,
+            available=True,
+        ),
         _o(
             "cheaper-algo-list",
             FLAG,
@@ -2215,13 +2262,23 @@ OPTIONS: tuple[Option, ...] = (
             INT,
             "don't spawn new workers if total resident memory usage of all workers is higher "
             "than this limit",
+            default=0,
+            available=True,
         ),
         _o(
             "cheaper-rss-limit-hard",
             INT,
             "if total workers resident memory usage is higher try to stop workers",
+            default=0,
+            available=True,
         ),
-        _o("idle", INT, "set idle mode (put uWSGI in cheap mode after inactivity)", default=0),
+        _o(
+            "idle",
+            INT,
+            "set idle mode (put uWSGI in cheap mode after inactivity)",
+            default=0,
+            available=True,
+        ),
         _o("die-on-idle", FLAG, "shutdown uWSGI when idle", available=True),
         _o(
             "cheaper-busyness-max",
@@ -2229,6 +2286,7 @@ OPTIONS: tuple[Option, ...] = (
             "set the cheaper busyness high percent limit, above that value worker is "
             "considered loaded (default 50)",
             default=50,
+            available=True,
         ),
         _o(
             "cheaper-busyness-min",
@@ -2236,6 +2294,7 @@ OPTIONS: tuple[Option, ...] = (
             "set the cheaper busyness low percent limit, below that value worker is "
             "considered idle (default 25)",
             default=25,
+            available=True,
         ),
         _o(
             "cheaper-busyness-multiplier",
@@ -2243,6 +2302,7 @@ OPTIONS: tuple[Option, ...] = (
             "set initial cheaper multiplier, worker needs to be idle for "
             "cheaper-overload*multiplier seconds to be cheaped (default 10)",
             default=10,
+            available=True,
         ),
         _o(
             "cheaper-busyness-penalty",
@@ -2250,32 +2310,42 @@ OPTIONS: tuple[Option, ...] = (
             "penalty for respawning workers to fast, it will be added to the current "
             "multiplier value if worker is cheaped and than respawned back too fast (default 2)",
             default=2,
+            available=True,
         ),
-        _o("cheaper-busyness-verbose", FLAG, "enable verbose log messages from busyness algorithm"),
+        _o(
+            "cheaper-busyness-verbose",
+            FLAG,
+            "enable verbose log messages from busyness algorithm",
+            available=True,
+        ),
         _o(
             "cheaper-busyness-backlog-alert",
             INT,
             "spawn emergency worker(s) if any time listen queue is higher than this value "
             "(default 33)",
             default=33,
+            available=True,
         ),
         _o(
             "cheaper-busyness-backlog-multiplier",
             INT,
             "set cheaper multiplier used for emergency workers (default 3)",
             default=3,
+            available=True,
         ),
         _o(
             "cheaper-busyness-backlog-step",
             INT,
             "number of emergency workers to spawn at a time (default 1)",
             default=1,
+            available=True,
         ),
         _o(
             "cheaper-busyness-backlog-nonzero",
             INT,
             "spawn emergency worker(s) if backlog is > 0 for more then N seconds (default 60)",
             default=60,
+            available=True,
         ),
     ),
     *_section(
@@ -2595,14 +2665,25 @@ OPTIONS: tuple[Option, ...] = (
     *_section(
         "Zerg",
         "zerg",
-        _o("zerg", LIST, "attach to a zerg server"),
-        _o("zerg-fallback", FLAG, "fallback to normal sockets if the zerg server is not available"),
-        _o("zerg-server", STR, "enable the zerg server on the specified UNIX socket"),
+        _o("zerg", LIST, "attach to a zerg server", available=True),
+        _o(
+            "zerg-fallback",
+            FLAG,
+            "fallback to normal sockets if the zerg server is not available",
+            available=True,
+        ),
+        _o(
+            "zerg-server",
+            STR,
+            "enable the zerg server on the specified UNIX socket",
+            available=True,
+        ),
         _o(
             "zergpool",
             LIST,
             "start a zergpool on specified address for specified address",
             aliases=("zerg-pool",),
+            available=True,
         ),
     ),
     *_section(
@@ -2945,43 +3026,57 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "attach a command/daemon to the master process (the command has to not go in "
             "background)",
+            available=True,
         ),
         _o(
             "attach-control-daemon",
             LIST,
             "attach a command/daemon to the master process (the command has to not go in "
             "background), when the daemon dies, the master dies too",
+            available=True,
         ),
         _o(
             "smart-attach-daemon",
             LIST,
             "attach a command/daemon to the master process managed by a pidfile (the command "
             "has to daemonize)",
+            available=True,
         ),
         _o(
             "smart-attach-daemon2",
             LIST,
             "attach a command/daemon to the master process managed by a pidfile (the command "
             "has to NOT daemonize)",
+            available=True,
         ),
         _o(
             "daemons-honour-stdin", FLAG, "do not change the stdin of external daemons to /dev/null"
         ),
-        _o("attach-daemon2", LIST, "attach-daemon keyval variant (supports smart modes too)"),
+        _o(
+            "attach-daemon2",
+            LIST,
+            "attach-daemon keyval variant (supports smart modes too)",
+            available=True,
+        ),
     ),
     *_section(
         "Hooks",
         "hooks",
-        _o("hook-asap", LIST, "run the specified hook as soon as possible"),
+        _o("hook-asap", LIST, "run the specified hook as soon as possible", available=True),
         _o("hook-pre-jail", LIST, "run the specified hook before jailing"),
         _o("hook-post-jail", LIST, "run the specified hook after jailing"),
         _o("hook-in-jail", LIST, "run the specified hook in jail after initialization"),
-        _o("hook-as-root", LIST, "run the specified hook before privileges drop"),
-        _o("hook-as-user", LIST, "run the specified hook after privileges drop"),
-        _o("hook-as-user-atexit", LIST, "run the specified hook before app exit and reload"),
-        _o("hook-pre-app", LIST, "run the specified hook before app loading"),
-        _o("hook-post-app", LIST, "run the specified hook after app loading"),
-        _o("hook-post-fork", LIST, "run the specified hook after each fork"),
+        _o("hook-as-root", LIST, "run the specified hook before privileges drop", available=True),
+        _o("hook-as-user", LIST, "run the specified hook after privileges drop", available=True),
+        _o(
+            "hook-as-user-atexit",
+            LIST,
+            "run the specified hook before app exit and reload",
+            available=True,
+        ),
+        _o("hook-pre-app", LIST, "run the specified hook before app loading", available=True),
+        _o("hook-post-app", LIST, "run the specified hook after app loading", available=True),
+        _o("hook-post-fork", LIST, "run the specified hook after each fork", available=True),
         _o(
             "hook-accepting",
             LIST,
@@ -3004,7 +3099,12 @@ OPTIONS: tuple[Option, ...] = (
             "run the specified hook after the first worker enters the accepting phase (once "
             "per instance)",
         ),
-        _o("hook-master-start", LIST, "run the specified hook when the Master starts"),
+        _o(
+            "hook-master-start",
+            LIST,
+            "run the specified hook when the Master starts",
+            available=True,
+        ),
         _o(
             "hook-touch",
             LIST,
@@ -3034,15 +3134,22 @@ OPTIONS: tuple[Option, ...] = (
             "run the specified function/symbol after each request",
             aliases=("after-request-call",),
         ),
-        _o("exec-asap", LIST, "run the specified command as soon as possible"),
+        _o("exec-asap", LIST, "run the specified command as soon as possible", available=True),
         _o("exec-pre-jail", LIST, "run the specified command before jailing"),
         _o("exec-post-jail", LIST, "run the specified command after jailing"),
         _o("exec-in-jail", LIST, "run the specified command in jail after initialization"),
-        _o("exec-as-root", LIST, "run the specified command before privileges drop"),
-        _o("exec-as-user", LIST, "run the specified command after privileges drop"),
-        _o("exec-as-user-atexit", LIST, "run the specified command before app exit and reload"),
-        _o("exec-pre-app", LIST, "run the specified command before app loading"),
-        _o("exec-post-app", LIST, "run the specified command after app loading"),
+        _o(
+            "exec-as-root", LIST, "run the specified command before privileges drop", available=True
+        ),
+        _o("exec-as-user", LIST, "run the specified command after privileges drop", available=True),
+        _o(
+            "exec-as-user-atexit",
+            LIST,
+            "run the specified command before app exit and reload",
+            available=True,
+        ),
+        _o("exec-pre-app", LIST, "run the specified command before app loading", available=True),
+        _o("exec-post-app", LIST, "run the specified command after app loading", available=True),
         _o("exec-as-vassal", LIST, "run the specified command before exec()ing the vassal"),
         _o(
             "exec-as-emperor",

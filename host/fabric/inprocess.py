@@ -194,7 +194,18 @@ def uwsgi_api(
     def mule_msg(message: Any, target: Any = None) -> bool:
         return true("mule_msg", [to_bytes(message), number(target)])
 
+    def metric_get(name: Any) -> int:
+        return int(call("metric_get", [to_bytes(name)])[0])
+
+    def metric(op: str) -> Callable[..., bool]:
+        def change(name: Any, amount: Any = None) -> bool:
+            return true(op, [to_bytes(name), number(amount)])
+
+        return change
+
     return {
+        "metric_get": metric_get,
+        **{op: metric(op) for op in ops.CHANGES},
         "register_rpc": register_rpc,
         "rpc": rpc,
         "call": call_,

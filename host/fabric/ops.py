@@ -15,6 +15,7 @@ from polyhost.fabric import signals
 from polyhost.fabric.hooks import HOOKS
 from polyhost.fabric.mules import MuleError
 from polyhost.log import log
+from polyhost.metrics import CHANGES
 from polyhost.process_state import CURRENT
 from polyhost.rpc.registry import REGISTRY, RpcError
 from polyhost.rpc.remote import call_remote
@@ -233,6 +234,26 @@ def op_process(runtime: str, args: list[bytes]) -> list[bytes]:
     ]
 
 
+# -- metrics (uWSGI's metric_* API) --------------------------------------------------------
+def _metric_change(op_name: str) -> Op:
+    default, change = CHANGES[op_name]
+
+    def op(runtime: str, args: list[bytes]) -> list[bytes]:
+        """[name, value]: TRUE when the declared metric changed, FALSE for an unknown one."""
+        store = CURRENT.metrics
+        name = _s(args[0]) if args else ""
+        amount = int(args[1]) if len(args) > 1 and args[1] else default
+        changed = store is not None and name in store.custom and store.update(name, change(amount))
+        return [TRUE if changed else FALSE]
+
+    return op
+
+
+def op_metric_get(runtime: str, args: list[bytes]) -> list[bytes]:
+    store = CURRENT.metrics
+    return [str(store.get(_s(args[0])) if store is not None and args else 0).encode()]
+
+
 OPS: dict[str, Op] = {
     "rpc": op_rpc,
     "call": op_call,
@@ -265,6 +286,8 @@ OPS: dict[str, Op] = {
     "mule_get_msg": op_mule_get_msg,
     "log": op_log,
     "process": op_process,
+    "metric_get": op_metric_get,
+    **{name: _metric_change(name) for name in CHANGES},
 }
 
 

@@ -1,0 +1,133 @@
+"""Cheaper: each algorithm spawns workers under a bounded load and retires them when idle."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+
+from polyhost.listen_queue import queue_of
+
+from conftest import APPS, free_port, get, wait_for
+from supervision_support import client_load, send_fifo, statuses
+
+BASIC = str(APPS / "wsgi" / "basic.py")
+
+
+def start_cheaper(polyhost, *options: str):
+    port, stats_port = free_port(), free_port()
+    inst = polyhost(
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--processes",
+            "3",
+            "--cheaper",
+            "1",
+            "--cheaper-overload",
+            "1",
+            "--stats",
+            f"127.0.0.1:{stats_port}",
+            "--wsgi-file",
+            BASIC,
+            "--disable-logging",
+            *options,
+        ],
+        port=port,
+    )
+    return inst, port, stats_port
+
+
+@pytest.mark.parametrize(
+    ("algo", "options", "clients"),
+    [
+        ("spare", [], 3),
+        ("spare2", ["--cheaper-idle", "1"], 3),
+        ("backlog", ["--listen", "64"], 6),
+        (
+            "busyness",
+            ["--cheaper-busyness-multiplier", "1", "--cheaper-busyness-verbose"],
+            3,
+        ),
+    ],
+)
+def test_cheaper_spawns_under_load_and_retires_when_idle(polyhost, algo, options, clients) -> None:
+    inst, port, stats_port = start_cheaper(polyhost, "--cheaper-algo", algo, *options)
+    assert statuses(stats_port) == ["idle", "cheap", "cheap"]
+    assert inst.log().count("spawned polyhost worker") == 1
+    with client_load(port, clients, "/sleep?0.3", seconds=40) as failures:
+        wait_for(
+            lambda: inst.log().count("spawned polyhost worker") >= 2, 20, f"{algo}: a new worker"
+        )
+        wait_for(
+            lambda: statuses(stats_port).count("cheap") < 2, 30, f"{algo}: the extra worker serving"
+        )
+    assert failures == []
+    wait_for(lambda: "cheaped." in inst.log(), 30, f"{algo}: an idle worker retired")
+    wait_for(lambda: statuses(stats_port).count("cheap") == 2, 30, f"{algo}: back to cheaper = 1")
+    assert get(port, "/").startswith(b"HTTP/1.1 200")
+
+
+def test_fifo_plus_minus_and_cheap_mode_finish_requests(polyhost, tmp_path) -> None:
+    fifo = tmp_path / "fifo"
+    inst, port, stats_port = start_cheaper(
+        polyhost, "--master-fifo", str(fifo), "--cheaper-algo", "spare2", "--cheaper-idle", "60"
+    )
+    send_fifo(fifo, "+")
+    wait_for(lambda: statuses(stats_port).count("cheap") == 1, 30, "+ to spawn a worker")
+    send_fifo(fifo, "-")
+    wait_for(lambda: statuses(stats_port).count("cheap") == 2, 30, "- to retire a worker")
+    # C (cheap mode) retires every worker, the busy one after its request
+    result: list[bytes] = []
+    slow = threading.Thread(
+        target=lambda: result.append(get(port, "/sleep?1", timeout=30)), daemon=True
+    )
+    slow.start()
+    wait_for(lambda: "busy" in statuses(stats_port), 30, "the slow request")
+    send_fifo(fifo, "C")
+    inst.wait_log("cheap mode enabled: waiting for socket connection...")
+    slow.join(30)
+    assert result and result[0].startswith(b"HTTP/1.1 200")
+    wait_for(lambda: statuses(stats_port) == ["cheap"] * 3, 30, "every worker retired")
+    # a connection wakes the instance up
+    assert get(port, "/").startswith(b"HTTP/1.1 200")
+    assert statuses(stats_port).count("cheap") == 2
+
+
+def test_idle_goes_cheap_and_die_on_idle_stops(polyhost) -> None:
+    inst, port, stats_port = start_cheaper(polyhost, "--idle", "1")
+    get(port, "/")
+    inst.wait_log("workers have been inactive for more than 1 seconds")
+    wait_for(lambda: statuses(stats_port) == ["cheap"] * 3, 30, "idle cheap mode")
+    assert get(port, "/").startswith(b"HTTP/1.1 200")
+    port = free_port()
+    dying = polyhost(
+        ["--http-socket", f"127.0.0.1:{port}", "--wsgi-file", BASIC, "--idle=1", "--die-on-idle"],
+        port=port,
+    )
+    assert dying.proc.wait(15) == 0
+    assert "die-on-idle" in dying.log()
+
+
+def test_cheaper_not_below_processes_is_a_startup_error(polyhost) -> None:
+    port = free_port()
+    inst = polyhost(
+        ["--http-socket", f"127.0.0.1:{port}", "--processes", "2", "--cheaper", "2"],
+        port=port,
+        ready=False,
+    )
+    assert inst.proc.wait(15) == 1
+    assert "cheaper = 2 (command line) must be lower than processes/workers = 2" in inst.log()
+
+
+def test_listen_queue_is_read_from_tcp_info() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        clients = [socket.create_connection(server.getsockname(), timeout=5) for _ in range(3)]
+        try:
+            wait_for(lambda: queue_of(server) == (3, 8), 5, "3 connections queued out of 8")
+        finally:
+            for client in clients:
+                client.close()

@@ -1,0 +1,156 @@
+"""Attached daemons (plain, smart, touch, control) and the exec-*/hook-* phases."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import APPS, free_port, wait_for
+from supervision_support import alive, kill_leftovers, pids_with_cmdline
+
+BASIC = str(APPS / "wsgi" / "basic.py")
+
+
+@pytest.fixture
+def commands() -> Iterator[list[str]]:
+    """The daemon command lines a test runs; whatever is left of them is killed at the end
+    (a smart daemon outlives its instance by design, a failed test must not leak it)."""
+    started: list[str] = []
+    yield started
+    kill_leftovers(started)
+
+
+def one_pid(command: str) -> int:
+    return wait_for(
+        lambda: len(pids_with_cmdline(command)) == 1 and pids_with_cmdline(command)[0], 30, command
+    )
+
+
+def replaced(command: str, old_pid: int, what: str) -> int:
+    """Wait until `command` runs again under another pid than `old_pid`; the new pid."""
+    wait_for(lambda: pids_with_cmdline(command) not in ([], [old_pid]), 30, what)
+    return one_pid(command)
+
+
+def test_plain_and_smart_daemons_respawn_reload_and_stop(
+    polyhost, commands: list[str], tmp_path: Path
+) -> None:
+    tag = f"{os.getpid()}{time.monotonic_ns() % 100000}"
+    plain, smart, touched = f"sleep 30{tag}1", f"sleep 30{tag}2", f"sleep 30{tag}3"
+    commands += [plain, smart, touched]
+    pidfile, touch = tmp_path / "smart.pid", tmp_path / "daemon.touch"
+    touch.write_text("")
+    port = free_port()
+    inst = polyhost(
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--wsgi-file",
+            BASIC,
+            "--attach-daemon",
+            plain,
+            "--attach-daemon2",
+            f"cmd={smart} & echo $! > {pidfile},pidfile={pidfile},freq=1",
+            "--attach-daemon2",
+            f"cmd={touched},touch={touch}",
+        ],
+        port=port,
+    )
+    plain_pid, touched_pid = one_pid(plain), one_pid(touched)
+    smart_pid = one_pid(smart)
+    wait_for(lambda: pidfile.exists() and pidfile.read_text().strip() == str(smart_pid), 30)
+    # a plain daemon that dies is respawned (throttled, as uWSGI)
+    os.kill(plain_pid, signal.SIGKILL)
+    inst.wait_log(f'daemon "{plain}" (pid: ')  # its /bin/sh -c, as uWSGI runs daemons
+    inst.wait_log(") annihilated")
+    inst.wait_log(f'[uwsgi-daemons] throttling "{plain}" for 1 seconds')
+    plain_pid = replaced(plain, plain_pid, "the plain daemon respawned")
+    # a smart daemon whose pid is gone is spawned again at the next pidfile check
+    os.kill(smart_pid, signal.SIGKILL)
+    smart_pid = replaced(smart, smart_pid, "the smart daemon respawned")
+    # a touch file restarts its daemon
+    os.utime(touch, (time.time() + 5, time.time() + 5))
+    inst.wait_log(f'has been touched... reloading daemon "{touched}"')
+    replaced(touched, touched_pid, "the touched daemon restarted")
+    # a reload stops and restarts the plain daemon, the smart one is only re-attached
+    inst.signal(signal.SIGHUP)
+    inst.wait_log("binary reloading")
+    inst.wait_log(f'found valid/active pidfile for "{smart} & echo $! > {pidfile}"')
+    replaced(plain, plain_pid, "the plain daemon started again after the reload")
+    assert pids_with_cmdline(smart) == [smart_pid]
+    assert not alive(plain_pid)
+    # stopping the instance leaves nothing running
+    plain_pid, touched_pid = one_pid(plain), one_pid(touched)
+    assert inst.stop() == 0
+    for pid in (plain_pid, smart_pid, touched_pid):
+        wait_for(lambda p=pid: not alive(p), 30, f"daemon {pid} stopped")
+
+
+def test_control_daemon_death_stops_the_instance(polyhost) -> None:
+    port = free_port()
+    inst = polyhost(
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--wsgi-file",
+            BASIC,
+            "--attach-control-daemon=sleep 1",
+        ],
+        port=port,
+    )
+    assert inst.proc.wait(15) == 0
+    assert 'control daemon "sleep 1" died: stopping' in inst.log()
+
+
+def test_hooks_and_exec_phases_run_in_order(polyhost, tmp_path: Path) -> None:
+    trace = tmp_path / "trace"
+    (tmp_path / "hookmod.py").write_text(
+        f"def mark():\n    open({str(trace)!r}, 'a').write('call as-user\\n')\n"
+    )
+    port = free_port()
+    inst = polyhost(
+        [
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--wsgi-file",
+            BASIC,
+            "--pythonpath",
+            str(tmp_path),
+            "--exec-as-root",
+            f"echo exec as-root >> {trace}",
+            "--hook-as-user",
+            "call:hookmod.mark",
+            "--hook-pre-app",
+            f"exec:echo hook pre-app >> {trace}",
+            "--exec-post-app",
+            f"echo exec post-app >> {trace}",
+            "--hook-master-start",
+            f"appendn:{trace} master-start",
+        ],
+        port=port,
+    )
+    assert trace.read_text().splitlines() == [
+        "exec as-root",
+        "call as-user",
+        "hook pre-app",
+        "exec post-app",
+        "master-start",
+    ]
+    assert f'running "exec:echo hook pre-app >> {trace}" (pre app)...' in inst.log()
+    assert 'running "call:hookmod.mark" (as user)...' in inst.log()
+
+
+def test_failing_exec_phase_is_a_startup_error(polyhost) -> None:
+    port = free_port()
+    inst = polyhost(
+        ["--http-socket", f"127.0.0.1:{port}", "--wsgi-file", BASIC, "--exec-pre-app", "false"],
+        port=port,
+        ready=False,
+    )
+    assert inst.proc.wait(15) == 1
+    assert 'command "false" exited with non-zero code: 1' in inst.log()
