@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 class Handover:
-    """The worker side of adopted connections (`Host` of polyhost.bridges.asgi.engine)."""
+    """The worker side of adopted connections: the `Host` an adopting runtime (ASGI) sees."""
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
