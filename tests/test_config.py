@@ -922,7 +922,7 @@ def test_render_help_lists_available_options_by_group() -> None:
     assert "--chmod-socket[=MODE]" in text and "      --endfor  " in text
     assert "--psgi " in text and "--legion " not in text
     stopping = {"http", "router", "ssl", "cheaper", "async", "security"}  # each with a line
-    assert "): meanwhile threads = N" in text and "internal routing (route, " in text
+    assert "): meanwhile threads = N" in text and "\n  internal routing (" in text
     waiting = sum(1 for o in OPTIONS if not o.available and o.component not in stopping)
     assert f"{waiting} more uWSGI options are accepted but not available yet" in text
     assert text.rstrip().endswith("polyhost --help-option NAME")

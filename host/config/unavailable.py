@@ -37,9 +37,14 @@ def blocking_options(config: Config) -> list[str]:
             ]
         for name, component in given:
             if component in INSTEAD:
+                title = component_title(component)
+                missing = (
+                    f"is not built yet in {title}"
+                    if component_available(component)
+                    else f"needs {title}"
+                )
                 lines.append(
-                    f"{entry.origin}: {name} needs {component_title(component)}; "
-                    f"meanwhile use {INSTEAD[component]}"
+                    f"{entry.origin}: {name} {missing}; meanwhile use {INSTEAD[component]}"
                 )
     return lines
 

@@ -143,6 +143,8 @@ class HeadParser:
         self._method: str | None = None
         #: a request that closes the connection was parsed: what follows is not read
         self._closing = False
+        #: after an upgrade request: the bytes that followed its head (the first frames)
+        self.upgrade_tail: bytes | None = None
 
     def parse(self, data: bytes) -> None:
         """Feed received bytes to the parser; HttpError for a request to refuse."""
