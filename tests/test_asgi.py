@@ -175,6 +175,20 @@ def test_exception_gives_500_and_keeps_the_connection(site: tuple[Instance, Path
     assert "exception in the ASGI app" in inst.log()
 
 
+def test_exception_after_the_start_cuts_the_response_and_closes(
+    site: tuple[Instance, Path],
+) -> None:
+    """The client must see a cut response (no last chunk) and no answer to what it pipelined."""
+    inst, _ = site
+    raw = http_request(
+        inst.port,
+        b"GET /boom-mid-stream HTTP/1.1\r\nHost: t\r\n\r\nGET /items/1 HTTP/1.1\r\nHost: t\r\n\r\n",
+    )
+    assert raw.startswith(b"HTTP/1.1 200 ") and b"first part" in raw
+    assert not raw.endswith(b"0\r\n\r\n") and b"item_id" not in raw
+    inst.wait_log("RuntimeError: boom after the response started")
+
+
 def test_one_keepalive_connection_crosses_asgi_wsgi_and_psgi(site: tuple[Instance, Path]) -> None:
     inst, _ = site
     requests = [b"/items/1", b"/wsgi/env", b"/perl/x", b"/items/2", b"/perl/y", b"/items/3"]

@@ -113,6 +113,15 @@ async def boom() -> None:
     raise RuntimeError("boom from the ASGI app")
 
 
+@app.get("/boom-mid-stream")
+async def boom_mid_stream() -> StreamingResponse:
+    async def parts():
+        yield b"first part"
+        raise RuntimeError("boom after the response started")
+
+    return StreamingResponse(parts(), media_type="text/plain")
+
+
 @app.get("/pid")
 async def pid() -> PlainTextResponse:
     return PlainTextResponse(str(os.getpid()))
