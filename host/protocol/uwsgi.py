@@ -78,6 +78,34 @@ def iter_vars(block: bytes | bytearray | memoryview) -> Iterable[tuple[str, str]
         pos += vlen
 
 
+def find_vars(block: bytes | bytearray | memoryview, names: frozenset[bytes]) -> dict[str, str]:
+    """The values of `names` only (routers need a key, not the whole environ), checking the
+    whole block's framing as decode_vars does but decoding nothing else."""
+    data = bytes(block)
+    found: dict[str, str] = {}
+    unpack = U16.unpack_from
+    pos = 0
+    end = len(data)
+    while pos < end:
+        if pos + 2 > end:
+            raise PacketError("truncated uwsgi var key length")
+        (klen,) = unpack(data, pos)
+        if klen == 0:
+            raise PacketError("empty uwsgi var key")
+        key_end = pos + 2 + klen
+        if key_end + 2 > end:
+            raise PacketError("truncated uwsgi var key")
+        (vlen,) = unpack(data, key_end)
+        value_end = key_end + 2 + vlen
+        if value_end > end:
+            raise PacketError("truncated uwsgi var value")
+        key = data[pos + 2 : key_end]
+        if key in names:
+            found[key.decode("latin-1")] = data[key_end + 2 : value_end].decode("latin-1")
+        pos = value_end
+    return found
+
+
 def encode_array(items: Iterable[bytes]) -> bytes:
     """A uwsgi array: repeated `u16le size, bytes` (RPC calls, cache set)."""
     out = bytearray()

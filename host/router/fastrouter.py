@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from polyhost.config import option_values
 from polyhost.log import log, printable
 from polyhost.protocol.http import error_response
-from polyhost.protocol.uwsgi import HEADER, PacketError, decode_vars
+from polyhost.protocol.uwsgi import HEADER, PacketError, find_vars
 from polyhost.router.stats import router_stats
 from polyhost.router.subscription_server import serve_subscriptions
 from polyhost.router.subscriptions import SubscriptionTable
@@ -36,6 +36,8 @@ NAME = "fastrouter"
 #: connection attempts per request, as uWSGI's corerouter max_retries
 MAX_TRIES = 3
 RELAY_SIZE = 65536
+#: the vars the key is taken from, in uWSGI's order of preference
+KEY_VARS = frozenset((b"UWSGI_FASTROUTER_KEY", b"HTTP_HOST", b"SERVER_NAME"))
 
 
 class RouterConfigError(ValueError):
@@ -145,7 +147,7 @@ class Session(asyncio.Protocol):
         if len(self.buf) < 4 + size:
             return
         try:
-            env = decode_vars(memoryview(self.buf)[4 : 4 + size])
+            env = find_vars(memoryview(self.buf)[4 : 4 + size], KEY_VARS)
         except PacketError as exc:
             log(f"[uwsgi-{NAME}] invalid uwsgi request: {exc}")
             self.client.close()
