@@ -49,7 +49,6 @@ CORPUS = APPS / "seeds" / "corpus"
 SEEDS = Path("/work/shared/seeds")
 
 #: the open issues examples wait on, by their subjects
-ROUTING = "issue 16: Internal routing: route* rules, route variables"
 ASYNC = "issue 17: ASGI and async: gevent/asyncio loop engines"
 #: the interpreter's files are in a directory other users cannot enter (a pyenv under /root)
 PYTHON_HIDDEN = any(not os.stat(p).st_mode & 0o001 for p in Path(os.__file__).parents)
@@ -769,7 +768,7 @@ EXAMPLES = [
         path="/some/page?x=1",
         status=301,
         expect=b"",
-        header=("Location", "https://127.0.0.1/some/page?x=1")  # the Host the client sent,
+        header=("Location", "https://127.0.0.1/some/page?x=1"),  # the Host the client sent,
     ),
     Example(
         "004:731 force HTTPS for /admin only",
