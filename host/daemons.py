@@ -4,11 +4,11 @@
 dies and stops it when the instance stops or reloads), `smart-attach-daemon PIDFILE CMD` (the
 command forks itself and writes PIDFILE; the master follows the pid in it every `freq` seconds,
 respawns it when that process is gone, and re-attaches to it after a reload instead of starting
-another), `smart-attach-daemon2 PIDFILE CMD` (the same, the master daemonizes the command) and
-`attach-daemon2 key=value,...` with uWSGI's keys. Respawns are throttled as uWSGI's daemons
-(one more second per quick respawn, up to `max_throttle` or 300); a `touch` file sends its
-daemon the stop signal, which respawns it; a `control` daemon that dies stops the instance.
-Log lines are uWSGI's `[uwsgi-daemons] ...`.
+another), `smart-attach-daemon2 PIDFILE CMD` (the same, the master daemonizes the command and
+writes PIDFILE) and `attach-daemon2 key=value,...` with uWSGI's keys. Respawns are throttled as
+uWSGI's daemons (one more second per quick respawn, up to `max_throttle` or 300); a `touch` file
+sends its daemon the stop signal, which respawns it; a `control` daemon that dies stops the
+instance. Log lines are uWSGI's `[uwsgi-daemons] ...`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import functools
 import grp
 import os
 import pwd
+import shlex
 import signal
 import subprocess
 import time
@@ -202,7 +203,11 @@ class Daemons:
     def _launch(self, daemon: Daemon) -> None:
         uid = _user_id(daemon.uid) if daemon.uid else os.getuid()
         gid = _group_id(daemon.gid) if daemon.gid else os.getgid()
-        command = f"{daemon.command} &" if daemon.daemonize else daemon.command
+        command = daemon.command
+        if daemon.daemonize:  # as uWSGI: the daemonized process' pid goes to the pidfile
+            command = f"{command} &"
+            if daemon.pidfile:
+                command += f" echo $! > {shlex.quote(daemon.pidfile)}"
         log(
             f'[uwsgi-daemons] {"re" if daemon.respawns else ""}spawning "{daemon.command}" '
             f"(uid: {uid} gid: {gid})"
