@@ -179,6 +179,7 @@ class Busyness:
             f"[busyness] backlog alert is set to {self.backlog_alert} request(s), step is "
             f"{self.backlog_step}"
         )
+        log(f"[busyness] backlog non-zero alert is set to {self.backlog_nonzero_alert} second(s)")
 
     def _set_next_cheap(self, now: float) -> None:
         multi = self.backlog_multi if self.emergency > 0 else self.multi
@@ -218,6 +219,8 @@ class Busyness:
             return self._emergency(workers, backlog, now)
         if backlog > 0:
             if not self.backlog_nonzero_since:
+                if self.verbose:
+                    log(f"[busyness] backlog is starting to fill ({backlog})")
                 self.backlog_nonzero_since = now
             elif can_spawn and now - self.backlog_nonzero_since >= self.backlog_nonzero_alert:
                 log(
@@ -226,7 +229,9 @@ class Busyness:
                 )
                 self.backlog_nonzero_since = now
                 return self._emergency(workers, backlog, now)
-        else:
+        elif self.backlog_nonzero_since:
+            if self.verbose:
+                log("[busyness] backlog is now empty")
             self.backlog_nonzero_since = 0.0
         return 0
 
@@ -343,6 +348,7 @@ def settings_from_config(config: Config, maximum: int) -> Settings | None:
             f"cheaper-initial = {initial} ({config.origin('cheaper-initial')}) must be between "
             f"cheaper ({minimum}) and processes ({maximum})"
         )
+    _check_rss_limits(config)
     overload = config.get("cheaper-overload")
     return Settings(
         minimum=minimum,
@@ -353,6 +359,22 @@ def settings_from_config(config: Config, maximum: int) -> Settings | None:
         idle=max(1, config.get("cheaper-idle")),
         config=config,
     )
+
+
+def _check_rss_limits(config: Config) -> None:
+    """uWSGI's start-up checks: a hard limit needs a lower soft one (bytes, both)."""
+    soft, hard = config.get("cheaper-rss-limit-soft"), config.get("cheaper-rss-limit-hard")
+    if hard and not soft:
+        raise CheaperError(
+            f"cheaper-rss-limit-hard = {hard} ({config.origin('cheaper-rss-limit-hard')}) needs "
+            "cheaper-rss-limit-soft too: set the soft limit (bytes) below the hard one"
+        )
+    if hard and hard <= soft:
+        raise CheaperError(
+            f"cheaper-rss-limit-hard = {hard} ({config.origin('cheaper-rss-limit-hard')}) must be "
+            f"higher than cheaper-rss-limit-soft = {soft} "
+            f"({config.origin('cheaper-rss-limit-soft')})"
+        )
 
 
 def algorithm_for(config: Config, settings: Settings) -> Algorithm:
