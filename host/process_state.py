@@ -35,6 +35,8 @@ class ProcessState:
     spool_dirs: list[str] = field(default_factory=list)
     #: the apps' metrics (uwsgi.metric_*), shared by every process; set by the master
     metrics: MetricStore | None = None
+    #: the listen queue length (uWSGI's shared->backlog), read live; set by the master
+    listen_queue: Any = None
     #: `rpc-nodes` groups (polyhost.rpc.nodes.NodeGroups)
     node_groups: Any = None
     #: set in a spooler process: the directory it serves, and its Spooler

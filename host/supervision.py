@@ -45,6 +45,8 @@ class Supervision:
         self.systemd = SystemdNotify.from_master(master)
         self.zerg_servers: list[ZergServer] = []
         self.touch = TouchWatch()
+        self.next_queue_check = 0.0
+        CURRENT.listen_queue = self.backlog  # the workers inherit the listeners: read it live
         cfg = master.config
         self.touch.watch(option_values(cfg, "touch-reload"), self._touched_reload)
         self.touch.watch(option_values(cfg, "touch-chain-reload"), self._touched_chain)
@@ -122,11 +124,26 @@ class Supervision:
         )
 
     def backlog(self) -> int:
-        """Connections waiting in the listen queues (uWSGI's shared->backlog)."""
-        return sum(queue_of(listener.sock)[0] for listener in self.master.listeners)
+        """Connections waiting in the longest listen queue (uWSGI's shared->backlog, the
+        stats' listen_queue, the route var ${uwsgi[lq]}, what the cheaper algorithms see)."""
+        return max((queue_of(listener.sock)[0] for listener in self.master.listeners), default=0)
+
+    def _warn_full_queues(self, now: float) -> None:
+        """Once a second, as uWSGI's master: a listen queue that is full is logged."""
+        if now < self.next_queue_check:
+            return
+        self.next_queue_check = now + 1.0
+        for listener in self.master.listeners:
+            queue, maximum = queue_of(listener.sock)
+            if queue > 0 and queue >= maximum:
+                log(
+                    f'*** polyhost listen queue of socket "{listener.name}" '
+                    f"(fd: {listener.sock.fileno()}) full !!! ({queue}/{maximum}) ***"
+                )
 
     def tick(self, now: float) -> None:
         self.touch.check()
+        self._warn_full_queues(now)
         if self.master.state == "running":
             self.daemons.tick()
         self.idle.tick(now)

@@ -20,6 +20,8 @@ from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
+from polyhost.process_state import CURRENT
+
 if TYPE_CHECKING:
     from polyhost.routing.context import RouteContext
 
@@ -96,7 +98,7 @@ def uwsgi_info(ctx: RouteContext, key: str) -> str:
     if key == "rtime":
         return str(int((ctx.ended or time.time()) * 1e6) - int(ctx.started * 1e6))
     if key == "lq":
-        return "0"
+        return str(CURRENT.listen_queue() if CURRENT.listen_queue else 0)
     if key == "rsize":
         return str(ctx.response_size)
     if key == "sor":
