@@ -19,6 +19,7 @@ from polyhost.idle import IdleMode
 from polyhost.listen_queue import queue_of
 from polyhost.log import log
 from polyhost.metrics import MetricStore
+from polyhost.metrics_dir import MetricsDir
 from polyhost.process_state import CURRENT
 from polyhost.prometheus import CONTENT_TYPE, render
 from polyhost.rpc.registry import REGISTRY
@@ -42,6 +43,8 @@ class Supervision:
         self.metrics = CURRENT.metrics = MetricStore.from_config(master.config)
         REGISTRY.on_call = lambda: self.metrics.inc("core.rpc_calls")
         self.metrics_server: StatsServer | None = None
+        self.metrics_dir = MetricsDir.from_config(master.config, self.metrics)
+        self.next_metrics_write = 0.0
         self.systemd = SystemdNotify.from_master(master)
         self.zerg_servers: list[ZergServer] = []
         self.touch = TouchWatch()
@@ -144,6 +147,9 @@ class Supervision:
     def tick(self, now: float) -> None:
         self.touch.check()
         self._warn_full_queues(now)
+        if self.metrics_dir is not None and now >= self.next_metrics_write:
+            self.next_metrics_write = now + 1.0  # uWSGI's metrics thread: once a second
+            self.metrics_dir.tick(self.master.stats_snapshot())
         if self.master.state == "running":
             self.daemons.tick()
         self.idle.tick(now)

@@ -50,6 +50,14 @@ def statuses(stats_port: int) -> list[str]:
     return [w["status"] for w in read_stats(stats_port)["workers"]]
 
 
+def serves(port: int) -> bool:
+    """GET / on 127.0.0.1:`port` answers 200 (False while it refuses or resets: for wait_for)."""
+    try:
+        return get(port, "/", timeout=2).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
 def send_fifo(fifo: Path, commands: str, timeout: float = 20.0) -> None:
     """Write `commands` to a master FIFO once its master reads it (never blocks on a FIFO that
     nobody reads, as a plain open() would when the instance died)."""

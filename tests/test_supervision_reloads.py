@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from conftest import APPS, free_port, get, wait_for
-from supervision_support import alive, send_fifo
+from supervision_support import alive, send_fifo, serves
 
 BASIC = str(APPS / "wsgi" / "basic.py")
 
@@ -92,7 +92,7 @@ def test_fifo_log_reopen_status_worker_reloads_refork_and_stop(polyhost, tmp_pat
         return logfile.read_text()
 
     logged("spawned polyhost worker 1")
-    wait_for(lambda: _serves(port), 30, "the first request")
+    wait_for(lambda: serves(port), 30, "the first request")
     # l reopens the log: a file moved away stops receiving, the new one gets the next lines
     moved = tmp_path / "moved.log"
     logfile.rename(moved)
@@ -106,7 +106,7 @@ def test_fifo_log_reopen_status_worker_reloads_refork_and_stop(polyhost, tmp_pat
     (old,) = inst.worker_pids()
     send_fifo(fifo, "w")
     wait_for(lambda: inst.worker_pids() and old not in inst.worker_pids(), 30, "new worker (w)")
-    assert inst.proc.poll() is None and _serves(port)
+    assert inst.proc.poll() is None and serves(port)
     # r (graceful) and R (brutal) reload the whole instance: same master pid, new workers
     for command in ("r", "R"):
         (old,) = inst.worker_pids()
@@ -114,7 +114,7 @@ def test_fifo_log_reopen_status_worker_reloads_refork_and_stop(polyhost, tmp_pat
         send_fifo(fifo, command)
         logged("spawned polyhost worker 1", spawned + 1)
         wait_for(lambda old=old: inst.worker_pids() and old not in inst.worker_pids(), 30, command)
-        wait_for(lambda: _serves(port), 30, f"serving after {command}")
+        wait_for(lambda: serves(port), 30, f"serving after {command}")
         assert inst.proc.poll() is None
     # f forks a fresh copy of the master in its own session, with the same sockets
     send_fifo(fifo, "f")
@@ -129,10 +129,3 @@ def test_fifo_log_reopen_status_worker_reloads_refork_and_stop(polyhost, tmp_pat
     send_fifo(fifo, "q")
     assert inst.proc.wait(30) == 0
     assert "log reopened" not in moved.read_text()
-
-
-def _serves(port: int) -> bool:
-    try:
-        return get(port, "/", timeout=2).startswith(b"HTTP/1.1 200")
-    except OSError:
-        return False
