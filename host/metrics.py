@@ -1,5 +1,6 @@
 """uWSGI's metrics subsystem for the apps: `metric = name=NAME,type=counter|gauge|absolute`
-declares a metric, `uwsgi.metric_get/set/inc/dec/mul/div` (every language, through the fabric op
+declares a metric (or one a collector sets, polyhost.metrics_collectors),
+`uwsgi.metric_get/set/inc/dec/mul/div` (every language, through the fabric op
 table) read and change it, `enable-metrics` adds them to the stats JSON (`metrics`), and the
 Prometheus endpoint exports them.
 
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from polyhost.config import option_values
 from polyhost.config.keyval import parse_keyval
+from polyhost.metrics_collectors import check_collector
 
 if TYPE_CHECKING:
     from polyhost.config import Config
@@ -58,6 +60,12 @@ class MetricSpec:
     type: str
     initial: int = 0
     oid: str = ""
+    #: uWSGI's collectors (polyhost.metrics_collectors): who sets the value, every `freq` s
+    collector: str = ""
+    arg1: str = ""
+    arg1n: int = 0
+    children: tuple[str, ...] = ()
+    freq: int = 1
 
 
 def specs_from_config(config: Config) -> list[MetricSpec]:
@@ -70,13 +78,21 @@ def specs_from_config(config: Config) -> list[MetricSpec]:
             raise ValueError(f"metric = {value}: a metric needs a name (name=NAME)")
         if kind not in TYPES:
             raise ValueError(f"metric = {value}: type must be one of {', '.join(TYPES)}")
-        if keys.get("collector"):
-            raise ValueError(
-                f"metric = {value}: collectors are not available yet in polyhost; set the "
-                "value from the app with uwsgi.metric_set instead"
-            )
+        collector = keys.get("collector", "")
+        children = tuple(c for c in (keys.get("children") or "").split(";") if c)
+        check_collector(value, collector, keys.get("arg1", ""), children, {s.name for s in specs})
         specs.append(
-            MetricSpec(name, kind, int(keys.get("initial_value") or 0), keys.get("oid", ""))
+            MetricSpec(
+                name,
+                kind,
+                int(keys.get("initial_value") or 0),
+                keys.get("oid", ""),
+                collector=collector,
+                arg1=keys.get("arg1", ""),
+                arg1n=int(keys.get("arg1n") or 0),
+                children=children,
+                freq=max(1, int(keys.get("freq") or 1)),
+            )
         )
     return specs
 
@@ -85,7 +101,8 @@ class MetricStore:
     def __init__(self, specs: list[MetricSpec]) -> None:
         self.specs = [*(MetricSpec(name, "counter") for name in BUILTIN), *specs]
         self.index = {spec.name: i for i, spec in enumerate(self.specs)}
-        self.custom = {spec.name for spec in specs}
+        #: what the apps may change: their metrics, not those a collector sets (as uWSGI)
+        self.custom = {spec.name for spec in specs if not spec.collector}
         self._mem = mmap.mmap(-1, max(mmap.PAGESIZE, 8 * len(self.specs)))
         self._lock = multiprocessing.get_context("fork").Lock()
         for i, spec in enumerate(self.specs):

@@ -146,7 +146,7 @@ def render(doc: Mapping[str, Any], runtimes: Mapping[int, str], store: MetricSto
         [({}, store.get("core.rpc_calls"))],
     )
     for spec, value in store.items():
-        if spec.name in store.custom:
+        if spec.name in store.custom or spec.collector:
             kind = "counter" if spec.type == "counter" else "gauge"
             suffix = "_total" if kind == "counter" else ""
             out.family(

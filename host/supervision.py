@@ -19,6 +19,7 @@ from polyhost.idle import IdleMode
 from polyhost.listen_queue import queue_of
 from polyhost.log import log
 from polyhost.metrics import MetricStore
+from polyhost.metrics_collectors import Collectors
 from polyhost.metrics_dir import MetricsDir
 from polyhost.process_state import CURRENT
 from polyhost.prometheus import CONTENT_TYPE, render
@@ -43,6 +44,7 @@ class Supervision:
         self.metrics = CURRENT.metrics = MetricStore.from_config(master.config)
         REGISTRY.on_call = lambda: self.metrics.inc("core.rpc_calls")
         self.metrics_server: StatsServer | None = None
+        self.collectors = Collectors(self.metrics)
         self.metrics_dir = MetricsDir.from_config(master.config, self.metrics)
         self.next_metrics_write = 0.0
         self.systemd = SystemdNotify.from_master(master)
@@ -147,6 +149,7 @@ class Supervision:
     def tick(self, now: float) -> None:
         self.touch.check()
         self._warn_full_queues(now)
+        self.collectors.tick()
         if self.metrics_dir is not None and now >= self.next_metrics_write:
             self.next_metrics_write = now + 1.0  # uWSGI's metrics thread: once a second
             self.metrics_dir.tick(self.master.stats_snapshot())

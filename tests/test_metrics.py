@@ -131,12 +131,21 @@ def test_stats_http_serves_metrics_beside_the_json(instance: Instance) -> None:
     assert b"application/json" in raw.partition(b"\r\n\r\n")[0]
 
 
-def test_undeclared_collector_metric_is_a_startup_error(tmp_path: Path, polyhost) -> None:
+@pytest.mark.parametrize(
+    ("metric", "message"),
+    [
+        ("name=x,collector=file", "the file collector needs the file in arg1=PATH"),
+        ("name=x,collector=func,arg1=f", "the func collector reads the uWSGI binary's memory"),
+        ("name=x,collector=sum,children=y", "unable to find metric 'y': declare the children"),
+        ("name=x,collector=nope", "unknown collector 'nope'"),
+    ],
+)
+def test_collector_that_cannot_collect_is_a_startup_error(
+    tmp_path: Path, polyhost, metric: str, message: str
+) -> None:
     port = free_port()
     inst = polyhost(
-        ["--http-socket", f"127.0.0.1:{port}", "--metric", "name=x,collector=file"],
-        port=port,
-        ready=False,
+        ["--http-socket", f"127.0.0.1:{port}", "--metric", metric], port=port, ready=False
     )
     assert inst.proc.wait(15) == 1
-    assert "collectors are not available yet" in inst.log()
+    assert f"metric = {metric}: {message}" in inst.log()
