@@ -21,6 +21,7 @@ from polyhost.log import log
 from polyhost.metrics import MetricStore
 from polyhost.metrics_collectors import Collectors
 from polyhost.metrics_dir import MetricsDir
+from polyhost.metrics_thresholds import Thresholds
 from polyhost.process_state import CURRENT
 from polyhost.prometheus import CONTENT_TYPE, render
 from polyhost.rpc.registry import REGISTRY
@@ -45,12 +46,12 @@ class Supervision:
         REGISTRY.on_call = lambda: self.metrics.inc("core.rpc_calls")
         self.metrics_server: StatsServer | None = None
         self.collectors = Collectors(self.metrics)
+        self.thresholds = Thresholds(master.config, self.metrics)
         self.metrics_dir = MetricsDir.from_config(master.config, self.metrics)
-        self.next_metrics_write = 0.0
         self.systemd = SystemdNotify.from_master(master)
         self.zerg_servers: list[ZergServer] = []
         self.touch = TouchWatch()
-        self.next_queue_check = 0.0
+        self.next_second = 0.0
         CURRENT.listen_queue = self.backlog  # the workers inherit the listeners: read it live
         cfg = master.config
         self.touch.watch(option_values(cfg, "touch-reload"), self._touched_reload)
@@ -133,11 +134,19 @@ class Supervision:
         stats' listen_queue, the route var ${uwsgi[lq]}, what the cheaper algorithms see)."""
         return max((queue_of(listener.sock)[0] for listener in self.master.listeners), default=0)
 
-    def _warn_full_queues(self, now: float) -> None:
-        """Once a second, as uWSGI's master: a listen queue that is full is logged."""
-        if now < self.next_queue_check:
+    def _each_second(self, now: float) -> None:
+        """What uWSGI's master and metrics thread do once a second: the full listen queues,
+        the metric collectors and thresholds, the metrics-dir files."""
+        if now < self.next_second:
             return
-        self.next_queue_check = now + 1.0
+        self.next_second = now + 1.0
+        self._warn_full_queues()
+        self.collectors.tick()
+        self.thresholds.tick()
+        if self.metrics_dir is not None:
+            self.metrics_dir.tick(self.master.stats_snapshot())
+
+    def _warn_full_queues(self) -> None:
         for listener in self.master.listeners:
             queue, maximum = queue_of(listener.sock)
             if queue > 0 and queue >= maximum:
@@ -148,11 +157,7 @@ class Supervision:
 
     def tick(self, now: float) -> None:
         self.touch.check()
-        self._warn_full_queues(now)
-        self.collectors.tick()
-        if self.metrics_dir is not None and now >= self.next_metrics_write:
-            self.next_metrics_write = now + 1.0  # uWSGI's metrics thread: once a second
-            self.metrics_dir.tick(self.master.stats_snapshot())
+        self._each_second(now)
         if self.master.state == "running":
             self.daemons.tick()
         self.idle.tick(now)

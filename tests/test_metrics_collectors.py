@@ -1,5 +1,6 @@
-"""Metric collectors (`metric = ...,collector=...`) side by side with real uWSGI: the same
-options give the same values in the stats JSON; the apps cannot change a collected metric."""
+"""Metric collectors (`metric = ...,collector=...`) and thresholds (`metric-threshold`) side by
+side with real uWSGI: the same options give the same values in the stats JSON; the apps cannot
+change a collected metric; a threshold resets its metric and raises its alarm once per rate."""
 
 from __future__ import annotations
 
@@ -82,3 +83,53 @@ def serves_query(port: int, query: str) -> bool:
         return body(port, query) == "True"
     except OSError:
         return False
+
+
+@pytest.mark.parametrize("server", ["polyhost", "uwsgi"])
+def test_threshold_resets_the_metric_and_raises_its_alarm_once_per_rate(
+    polyhost, tmp_path: Path, server: str
+) -> None:
+    app = tmp_path / "app.py"
+    app.write_text(APP)
+    port, stats_port = free_port(), free_port()
+    threshold = "key=depth,value=5,reset=1"
+    if server == "polyhost":  # uWSGI needs an alarm plugin for alarm=
+        threshold += ",alarm=pager,msg=too deep,rate=3600"
+    args = ["--http-socket", f"127.0.0.1:{port}", "--wsgi-file", str(app),
+            "--stats", f"127.0.0.1:{stats_port}", "--enable-metrics",
+            "--metric", "name=depth,type=gauge", "--metric-threshold", threshold]  # fmt: skip
+    if server == "uwsgi":
+        inst = polyhost([*UWSGI, *args], program=[], port=port, ready=False)
+    else:
+        inst = polyhost(args, port=port)
+    try:
+        wait_for(lambda: serves_query(port, "depth=4"), 30, f"{server} serving")
+        inst.wait_log("added threshold for metric depth (value: 5)")
+
+        def depth() -> int:
+            return read_stats(stats_port)["metrics"]["depth"]["value"]
+
+        assert body(port, "depth=9") == "True"
+        wait_for(lambda: depth() == 1, 30, f"{server}: depth reset to 1")
+        if server == "polyhost":
+            inst.wait_log("[metric-alarm] pager: too deep")
+            assert body(port, "depth=7") == "True"
+            wait_for(lambda: depth() == 1, 30, "reset again")
+            assert inst.log().count("[metric-alarm] pager: too deep") == 1  # rate=3600
+    finally:
+        if server == "uwsgi":
+            stop_uwsgi(inst)
+
+
+def test_threshold_on_an_undeclared_metric_is_a_startup_error(polyhost) -> None:
+    port = free_port()
+    inst = polyhost(
+        ["--http-socket", f"127.0.0.1:{port}", "--metric-threshold", "key=nope,value=1"],
+        port=port,
+        ready=False,
+    )
+    assert inst.proc.wait(15) == 1
+    assert (
+        "metric-threshold = key=nope,value=1 (command line): unable to find metric 'nope'"
+        in inst.log()
+    )

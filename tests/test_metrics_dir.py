@@ -25,6 +25,13 @@ def page(directory: Path, name: str) -> bytes:
     return text
 
 
+def wait_core_metrics(directory: Path, server: str) -> None:
+    """After two requests on the only worker: uWSGI's core metric files say so."""
+    for name, text in (("worker.1.requests", b"2\n"), ("worker.0.requests", b"2\n"),
+                       ("core.idle_workers", b"1\n")):  # fmt: skip
+        wait_for(lambda n=name, t=text: page(directory, n) == t, 30, f"{server}'s {name}")
+
+
 def two_requests(port: int) -> None:
     for _ in range(2):
         assert get(port, "/").startswith(b"HTTP/1.1 200")
@@ -45,9 +52,7 @@ def test_uwsgi_metrics_dir_format_and_core_names(polyhost, tmp_path: Path) -> No
     try:
         wait_for(lambda: serves(port), 30, "uWSGI serving")
         assert serves(port)
-        wait_for(lambda: page(directory, "worker.1.requests") == b"2\n", 30, "uWSGI's file")
-        assert page(directory, "worker.0.requests") == b"2\n"
-        assert page(directory, "core.idle_workers") == b"1\n"
+        wait_core_metrics(directory, "uWSGI")
         assert page(directory, "hits.py") == b""  # uWSGI 2.0 never writes an app's metric
     finally:
         stop_uwsgi(inst)
@@ -67,9 +72,7 @@ def test_polyhost_metrics_dir_writes_app_and_core_metrics_and_restores(
     inst.wait_log("memory allocated for metrics storage: ")
     two_requests(port)
     wait_for(lambda: page(directory, "hits.py") == b"2\n", 30, "the app's metric in its file")
-    wait_for(lambda: page(directory, "worker.1.requests") == b"2\n", 30, "worker.1.requests")
-    assert page(directory, "worker.0.requests") == b"2\n"
-    assert page(directory, "core.idle_workers") == b"1\n"
+    wait_core_metrics(directory, "polyhost")
     assert page(directory, "socket.0.listen_queue") == b"0\n"
     assert int(page(directory, "worker.1.rss_size")) > 0
     assert inst.stop() == 0

@@ -1407,6 +1407,7 @@ OPTIONS: tuple[Option, ...] = (
             LIST,
             "add a metric threshold/alarm",
             aliases=("metric-alarm", "alarm-metric"),
+            available=True,
         ),
         _o(
             "metrics-dir",
