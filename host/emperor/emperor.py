@@ -39,6 +39,7 @@ from polyhost.emperor.vassal import (
     run_hook,
     start,
 )
+from polyhost.identity import IdentityError, drop_privileges, set_process_title
 from polyhost.log import log, open_logfile, set_log_date
 from polyhost.zmqlog import install_loggers
 
@@ -124,8 +125,6 @@ class Emperor:
             open_logfile(cfg.get("logto") or cfg.get("daemonize"))
         set_log_date(cfg.get("log-date"))
         install_loggers(cfg)
-        from polyhost.master import set_process_title
-
         procname = cfg.get("emperor-procname")
         if procname:
             import setproctitle
@@ -159,11 +158,9 @@ class Emperor:
             self.stats_server = server
             log(f"*** Emperor stats server enabled on {stats} ***")
         if not self.tyrant:
-            from polyhost.master import StartupError, drop_privileges
-
             try:
                 drop_privileges(cfg)
-            except StartupError as exc:
+            except IdentityError as exc:
                 log(f"!!! {exc} !!!")
                 return 1
         elif os.getuid() != 0:
