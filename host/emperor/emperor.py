@@ -39,6 +39,7 @@ from polyhost.emperor.vassal import (
     run_hook,
     start,
 )
+from polyhost.emperor.zygote import reap_children
 from polyhost.identity import IdentityError, drop_privileges, set_process_title
 from polyhost.log import log, open_logfile, set_log_date
 from polyhost.zmqlog import install_loggers
@@ -170,6 +171,7 @@ class Emperor:
             log("[emperor] emperor-broodlord is accepted; broodlord mode is not built in polyhost")
         for sig in SIG_NAMES:
             signal.signal(sig, self._enqueue)
+        self.settings.zygote.start()
         log("*** starting polyhost Emperor ***")
         try:
             return self.loop()
@@ -415,6 +417,7 @@ class Emperor:
 
     # -- deaths, heartbeats, throttled respawns -------------------------------------------------
     def reap(self) -> None:
+        reap_children()
         for vassal in list(self.vassals.values()):
             proc = vassal.proc
             if proc is None or proc.returncode is not None or proc.poll() is None:
@@ -603,6 +606,7 @@ class Emperor:
             with contextlib.suppress(OSError):
                 os.unlink(self.pidfile)
         self.inotify.close()
+        self.settings.zygote.close()
 
 
 def run(config: Config) -> int:
