@@ -180,7 +180,10 @@ def serve(sock: socket.socket, emperor_pid: int) -> None:
     from polyhost.lifeline import die_with_parent
 
     die_with_parent(emperor_pid)
-    # the imports every vassal shares
+    # the imports every vassal shares; setproctitle before any environment change, which
+    # would hide the memory it writes titles to
+    import setproctitle  # noqa: F401
+
     import polyhost.cli
     import polyhost.master
 
@@ -256,6 +259,9 @@ def _become_vassal(request: dict, fds: list[int], sock: socket.socket, main: obj
             os.dup2(devnull, 0)
             os.close(devnull)
         os.chdir(request["cwd"])
+        import setproctitle
+
+        setproctitle.setproctitle(" ".join(request["argv"]))  # as ps showed an exec'd vassal
         env = dict(request["env"])
         env[EMPEROR_FD_ENV] = str(channel)
         os.environ.clear()
@@ -264,9 +270,6 @@ def _become_vassal(request: dict, fds: list[int], sock: socket.socket, main: obj
         import polyhost
 
         sys.argv = [os.path.join(os.path.dirname(polyhost.__file__), "__main__.py"), *argv[3:]]
-        import setproctitle
-
-        setproctitle.setproctitle(" ".join(argv))
         code = main(argv[3:])  # type: ignore[operator]
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
