@@ -84,6 +84,8 @@ def python_env() -> dict[str, str]:
     git), and let the Emperor and its vassals use the bytecode."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     sources = [str(REPO / "host"), str(REPO / "bridges")]
+    if env.get("PYTHONPATH"):  # another checkout's polyhost package (see --pythonpath)
+        sources += env["PYTHONPATH"].split(os.pathsep)
     subprocess.run(
         [sys.executable, "-m", "compileall", "-q", *sources], env=env, check=True, timeout=300
     )
@@ -212,7 +214,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deadline", type=float, default=240.0, help="seconds for all to answer")
     parser.add_argument("--only", action="append", default=[], help="polyhost or uWSGI")
     parser.add_argument("--rounds", type=int, default=1, help="alternating rounds (medians)")
+    parser.add_argument(
+        "--pythonpath",
+        default="",
+        help="a folder holding another checkout's package as `polyhost` (a symlink to its host/,"
+        " with bridges/ linked inside): measure that one (e.g. main, for a before/after)",
+    )
     args = parser.parse_args(argv)
+    if args.pythonpath:
+        os.environ["PYTHONPATH"] = args.pythonpath
     print(f"# The Emperor with {args.vassals} vassals\n\n{machine_description()}")
     print(f"polyhost {first_output_line([str(REPO / '.venv/bin/polyhost'), '--version'], REPO)}")
     print(f"uWSGI {first_output_line(['uwsgi', '--version'], REPO)}\n")
