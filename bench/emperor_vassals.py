@@ -75,6 +75,8 @@ class Result:
     vassals_rss_mib: float
     #: proportional set size: pages shared copy-on-write (polyhost's zygote) counted once
     vassals_pss_mib: float
+    #: CPU seconds all vassal processes used so far (nearly all of it their start-up)
+    vassals_cpu_s: float
 
 
 def python_env() -> dict[str, str]:
@@ -192,6 +194,7 @@ def measure(emperor: Emperor, count: int, singles: int, idle_s: float, deadline_
             100 * cpu / wall,
             sum(rss_kib(p) for p in family) / 1024,
             sum(pss_kib(p) for p in family) / 1024,
+            sum(cpu_seconds(p) for p in family),
         )
     finally:
         stop_process_group(process, emperor.stop_signal)
@@ -245,15 +248,15 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"| Emperor | one file -> first 200 (median of {args.singles}) | then "
         f"{args.vassals - args.singles} files at once: median | slowest | all serving after "
-        "| Emperor RSS | Emperor CPU idle | vassals' RSS | vassals' PSS |"
+        "| Emperor RSS | Emperor CPU idle | vassals' RSS | vassals' PSS | vassals' CPU |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(
             f"| {r.name} | {r.single_median_s:.2f} s | {r.burst_median_s:.2f} s | "
             f"{r.burst_max_s:.2f} s | {r.all_serving_s:.2f} s | {r.emperor_rss_mib:.1f} MiB | "
             f"{r.emperor_cpu_percent:.2f} % | {r.vassals_rss_mib:.0f} MiB | "
-            f"{r.vassals_pss_mib:.0f} MiB |"
+            f"{r.vassals_pss_mib:.0f} MiB | {r.vassals_cpu_s:.1f} s |"
         )
     by_name = {r.name: r for r in results}
     if {"polyhost", "uWSGI"} <= by_name.keys():
