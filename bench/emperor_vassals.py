@@ -73,6 +73,10 @@ class Result:
     emperor_rss_mib: float
     emperor_cpu_percent: float
     vassals_rss_mib: float
+    #: proportional set size: pages shared copy-on-write (polyhost's zygote) counted once
+    vassals_pss_mib: float
+    #: CPU seconds all vassal processes used so far (nearly all of it their start-up)
+    vassals_cpu_s: float
 
 
 def python_env() -> dict[str, str]:
@@ -82,6 +86,8 @@ def python_env() -> dict[str, str]:
     git), and let the Emperor and its vassals use the bytecode."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     sources = [str(REPO / "host"), str(REPO / "bridges")]
+    if env.get("PYTHONPATH"):  # another checkout's polyhost package (see --pythonpath)
+        sources += env["PYTHONPATH"].split(os.pathsep)
     subprocess.run(
         [sys.executable, "-m", "compileall", "-q", *sources], env=env, check=True, timeout=300
     )
@@ -98,6 +104,13 @@ def vassal_ini(port: int, extra: str) -> str:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+
+def pss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
 
 
 def answers(port: int) -> bool:
@@ -180,11 +193,20 @@ def measure(emperor: Emperor, count: int, singles: int, idle_s: float, deadline_
             rss_kib(process.pid) / 1024,
             100 * cpu / wall,
             sum(rss_kib(p) for p in family) / 1024,
+            sum(pss_kib(p) for p in family) / 1024,
+            sum(cpu_seconds(p) for p in family),
         )
     finally:
         stop_process_group(process, emperor.stop_signal)
         log.close()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def median_result(name: str, results: list[Result]) -> Result:
+    """Each field's median over the rounds."""
+    fields = [f for f in Result.__dataclass_fields__ if f != "name"]
+    medians = {f: statistics.median(getattr(r, f) for r in results) for f in fields}
+    return Result(name, **medians)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,30 +216,47 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", type=float, default=10.0, help="idle seconds sampled")
     parser.add_argument("--deadline", type=float, default=240.0, help="seconds for all to answer")
     parser.add_argument("--only", action="append", default=[], help="polyhost or uWSGI")
+    parser.add_argument("--rounds", type=int, default=1, help="alternating rounds (medians)")
+    parser.add_argument(
+        "--pythonpath",
+        default="",
+        help="a folder holding another checkout's package as `polyhost` (a symlink to its host/,"
+        " with bridges/ linked inside): measure that one (e.g. main, for a before/after)",
+    )
     args = parser.parse_args(argv)
+    if args.pythonpath:
+        os.environ["PYTHONPATH"] = args.pythonpath
     print(f"# The Emperor with {args.vassals} vassals\n\n{machine_description()}")
     print(f"polyhost {first_output_line([str(REPO / '.venv/bin/polyhost'), '--version'], REPO)}")
     print(f"uWSGI {first_output_line(['uwsgi', '--version'], REPO)}\n")
-    results = []
-    for emperor in EMPERORS:
-        if args.only and emperor.name not in args.only:
-            continue
-        progress(f"{emperor.name}: {args.vassals} vassals ...")
-        try:
-            results.append(measure(emperor, args.vassals, args.singles, args.idle, args.deadline))
-        except RuntimeError as error:
-            print(f"- {emperor.name}: not measured ({error})")
+    rounds: dict[str, list[Result]] = {}
+    for round_no in range(1, args.rounds + 1):
+        for emperor in EMPERORS:
+            if args.only and emperor.name not in args.only:
+                continue
+            progress(f"round {round_no}: {emperor.name}: {args.vassals} vassals ...")
+            try:
+                result = measure(emperor, args.vassals, args.singles, args.idle, args.deadline)
+            except RuntimeError as error:
+                print(f"- {emperor.name}: not measured in round {round_no} ({error})")
+                continue
+            rounds.setdefault(emperor.name, []).append(result)
+            progress(f"  {result}")
+    results = [median_result(name, found) for name, found in rounds.items()]
+    if args.rounds > 1:
+        print(f"Medians of {args.rounds} alternating rounds.\n")
     print(
         f"| Emperor | one file -> first 200 (median of {args.singles}) | then "
         f"{args.vassals - args.singles} files at once: median | slowest | all serving after "
-        "| Emperor RSS | Emperor CPU idle | vassals' RSS |"
+        "| Emperor RSS | Emperor CPU idle | vassals' RSS | vassals' PSS | vassals' CPU |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(
             f"| {r.name} | {r.single_median_s:.2f} s | {r.burst_median_s:.2f} s | "
             f"{r.burst_max_s:.2f} s | {r.all_serving_s:.2f} s | {r.emperor_rss_mib:.1f} MiB | "
-            f"{r.emperor_cpu_percent:.2f} % | {r.vassals_rss_mib:.0f} MiB |"
+            f"{r.emperor_cpu_percent:.2f} % | {r.vassals_rss_mib:.0f} MiB | "
+            f"{r.vassals_pss_mib:.0f} MiB | {r.vassals_cpu_s:.1f} s |"
         )
     by_name = {r.name: r for r in results}
     if {"polyhost", "uWSGI"} <= by_name.keys():

@@ -31,6 +31,7 @@ from polyhost.fabric.mule_spooler_main import run_mule, run_spooler
 from polyhost.fabric.redis_url import redacted
 from polyhost.fabric.signals import Target
 from polyhost.fifo import FifoError, MasterFifo
+from polyhost.identity import IdentityError, drop_privileges, set_process_title
 from polyhost.lifeline import die_with_parent
 from polyhost.log import log, log_exception, open_logfile, set_log_date
 from polyhost.process_state import CURRENT
@@ -385,7 +386,10 @@ class Master:
                 pidfile.write(f"{self.pid}\n")
 
     def _drop_privileges(self) -> None:
-        drop_privileges(self.config)
+        try:
+            drop_privileges(self.config)
+        except IdentityError as exc:
+            raise StartupError(str(exc)) from exc
 
     # -- workers ----------------------------------------------------------------------------
     def spawn(self, child: ChildProc) -> None:
@@ -803,70 +807,12 @@ def _apply_env(config: Config) -> None:
             os.environ.pop(key, None)
 
 
-def set_process_title(config: Config, role: str) -> None:
-    """procname / procname-prefix / auto-procname, as uWSGI names its processes in ps."""
-    name = config.get("procname")
-    prefix = config.get("procname-prefix") or ""
-    if name:
-        title = f"{prefix}{name}"
-    elif config.get("auto-procname") or prefix:
-        title = f"{prefix}polyhost {role}"
-    else:
-        return
-    import setproctitle
-
-    setproctitle.setproctitle(title)
-
-
 def _limit_address_space(megabytes: int | None) -> None:
     """limit-as N: the master and every process it forks get N MB of address space."""
     if megabytes:
         limit = megabytes * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         log(f"your process address space limit is {limit} bytes ({megabytes} MB)")
-
-
-def drop_privileges(config: Config) -> None:
-    """`gid` then `uid` when root; without root a uid/gid naming someone else is refused."""
-    gid, uid = config.get("gid"), config.get("uid")
-    if os.getuid() != 0:
-        _refuse_other_user(uid, gid)
-        return
-    if gid:
-        import grp
-
-        os.setgroups([])  # no root supplementary groups left behind
-        os.setgid(int(gid) if str(gid).isdigit() else grp.getgrnam(str(gid)).gr_gid)
-    if uid:
-        import pwd
-
-        os.setuid(int(uid) if str(uid).isdigit() else pwd.getpwnam(str(uid)).pw_uid)
-    if not uid:
-        log("*** WARNING: you are running polyhost as root !!! (use the uid option) ***")
-
-
-def _refuse_other_user(uid: object, gid: object) -> None:
-    """Not root (e.g. a tyrant vassal): a uid/gid naming someone else cannot be honoured."""
-    import grp
-    import pwd
-
-    for option, value, current, lookup in (
-        ("uid", uid, os.getuid(), lambda v: pwd.getpwnam(v).pw_uid),
-        ("gid", gid, os.getgid(), lambda v: grp.getgrnam(v).gr_gid),
-    ):
-        if not value:
-            continue
-        text = str(value)
-        try:
-            wanted = int(text) if text.isdigit() else lookup(text)
-        except KeyError:
-            raise StartupError(f"{option} = {text}: no such user or group") from None
-        if wanted != current:
-            raise StartupError(
-                f"{option} = {text}: this instance runs as {option} {current} without root "
-                f"privileges and cannot switch to {wanted} (a tyrant vassal runs as the owner "
-                "of its file; remove the option or chown the file)"
-            )
 
 
 def _stdin_from_devnull() -> None:

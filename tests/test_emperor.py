@@ -645,3 +645,43 @@ def test_nofollow_inherit_and_the_options_not_built(tmp_path: Path) -> None:
         emperor.wait_log("[emperor] reload the uwsgi instance site.ini")
     finally:
         assert emperor.stop() == 0
+
+
+def test_max_throttle_graceful_shutdown_and_vassal_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each death adds emperor-throttle up to emperor-max-throttle (then uWSGI logs it and
+    halves); UWSGI_VASSAL_X in the Emperor's environment is option X of every vassal."""
+    (tmp_path / "tiny.py").write_text(TINY_APP)
+    (tmp_path / "broken.py").write_text("raise RuntimeError('broken site')\n")
+    vassals = tmp_path / "vassals"
+    vassals.mkdir()
+    port, stats_port = free_port(), free_port()
+    (vassals / "good.ini").write_text(tiny_ini(tmp_path, port))
+    (vassals / "broken.ini").write_text(
+        f"[uwsgi]\nhttp-socket = 127.0.0.1:{free_port()}\nwsgi-file = {tmp_path}/broken.py\n"
+        "need-app = true\n"
+    )
+    monkeypatch.setenv("UWSGI_VASSAL_PROCESSES", "2")
+    emperor = emperor_with_stats(
+        tmp_path,
+        stats_port,
+        "--emperor",
+        str(vassals),
+        "--emperor-throttle",
+        "100",
+        "--emperor-max-throttle",
+        "300",
+        "--emperor-graceful-shutdown",
+    )
+    try:
+        wait_for(lambda: accepting(stats_port, "good.ini"), 30, "good.ini accepting")
+        master = vassal(stats_port, "good.ini")["pid"]  # type: ignore[index]
+        wait_for(lambda: len(children(master)) == 2, 20, "UWSGI_VASSAL_PROCESSES=2 workers")
+        emperor.wait_log("[emperor] maximum throttle level for vassal broken.ini reached !!!", 60)
+        levels = [b["throttle_level"] for b in stats(stats_port)["blacklist"]]
+        assert levels and max(levels) <= 300  # halved once past the maximum
+        assert split_response(get(port))[2] == f"tiny {port}".encode()
+        assert "not available yet" not in emperor.log()
+    finally:
+        assert emperor.stop() == 0

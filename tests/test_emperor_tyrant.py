@@ -248,7 +248,9 @@ def test_vassal_dropping_its_own_privileges_stops_when_its_emperor_is_killed(
     try:
         emperor.wait_ready()
         assert http_request_body(port).startswith(f"uid {users['phtyr-bob'].pw_uid} ".encode())
-        wait_for(lambda: len(descendants(emperor.pid)) == 3, 20, "a master and two workers")
+        wait_for(
+            lambda: len(descendants(emperor.pid)) == 4, 20, "the zygote, a master and two workers"
+        )
         family = descendants(emperor.pid)
         os.kill(emperor.pid, signal.SIGKILL)
         emperor.proc.wait(10)

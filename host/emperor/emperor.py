@@ -39,6 +39,8 @@ from polyhost.emperor.vassal import (
     run_hook,
     start,
 )
+from polyhost.emperor.zygote import reap_children
+from polyhost.identity import IdentityError, drop_privileges, set_process_title
 from polyhost.log import log, open_logfile, set_log_date
 from polyhost.zmqlog import install_loggers
 
@@ -124,8 +126,6 @@ class Emperor:
             open_logfile(cfg.get("logto") or cfg.get("daemonize"))
         set_log_date(cfg.get("log-date"))
         install_loggers(cfg)
-        from polyhost.master import set_process_title
-
         procname = cfg.get("emperor-procname")
         if procname:
             import setproctitle
@@ -159,11 +159,9 @@ class Emperor:
             self.stats_server = server
             log(f"*** Emperor stats server enabled on {stats} ***")
         if not self.tyrant:
-            from polyhost.master import StartupError, drop_privileges
-
             try:
                 drop_privileges(cfg)
-            except StartupError as exc:
+            except IdentityError as exc:
                 log(f"!!! {exc} !!!")
                 return 1
         elif os.getuid() != 0:
@@ -173,6 +171,7 @@ class Emperor:
             log("[emperor] emperor-broodlord is accepted; broodlord mode is not built in polyhost")
         for sig in SIG_NAMES:
             signal.signal(sig, self._enqueue)
+        self.settings.zygote.start()
         log("*** starting polyhost Emperor ***")
         try:
             return self.loop()
@@ -418,6 +417,7 @@ class Emperor:
 
     # -- deaths, heartbeats, throttled respawns -------------------------------------------------
     def reap(self) -> None:
+        reap_children()
         for vassal in list(self.vassals.values()):
             proc = vassal.proc
             if proc is None or proc.returncode is not None or proc.poll() is None:
@@ -606,6 +606,7 @@ class Emperor:
             with contextlib.suppress(OSError):
                 os.unlink(self.pidfile)
         self.inotify.close()
+        self.settings.zygote.close()
 
 
 def run(config: Config) -> int:

@@ -1,7 +1,7 @@
 """One vassal: its state as the Emperor tracks it, how it is started, and the blacklist.
 
-A vassal is a normal polyhost instance run as a subprocess with its file as config
-(`--ini FILE`, `--yaml FILE` ...), in the monitored directory, with the Emperor channel on
+A vassal is a normal polyhost instance with its file as config (`--ini FILE`, `--yaml FILE`
+...), forked by the zygote (zygote.py) in the monitored directory, with the Emperor channel on
 `UWSGI_EMPEROR_FD`. It gets SIGKILL if the Emperor dies (polyhost.lifeline, set after the
 privileges are dropped, since a credential change clears it) and sees EOF on its channel.
 """
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from polyhost.emperor.link import EMPEROR_FD_ENV, ON_DEMAND_ENV
 from polyhost.emperor.monitors import LOADER_OPTIONS, Seen
-from polyhost.lifeline import die_with_parent
+from polyhost.emperor.zygote import SpawnRequest, VassalProcess, Zygote
 from polyhost.log import log
 from polyhost.sockets import INHERIT_ENV
 
@@ -42,7 +42,7 @@ class Vassal:
     monitor: str
     born: int = field(default_factory=lambda: int(time.time()))
     last_mod: int = 0
-    proc: subprocess.Popen[bytes] | None = None
+    proc: VassalProcess | None = None
     channel: socket.socket | None = None
     #: running | stopping | on-demand (waiting for a connection) | to-on-demand | dead
     status: str = "running"
@@ -117,6 +117,7 @@ class SpawnSettings:
     initgroups: bool
     start_hook: str
     vassals_dir: str
+    zygote: Zygote = field(default_factory=Zygote)
 
 
 def vassal_argv(seen: Seen, settings: SpawnSettings) -> list[str]:
@@ -131,12 +132,12 @@ def vassal_argv(seen: Seen, settings: SpawnSettings) -> list[str]:
     return [sys.executable, "-m", "polyhost", *settings.before, loader, name, *settings.after]
 
 
-def _vassal_env(channel_fd: int) -> dict[str, str]:
-    """The Emperor's environment, UWSGI_VASSAL_X renamed to UWSGI_X, and the channel fd."""
+def _vassal_env() -> dict[str, str]:
+    """The Emperor's environment, UWSGI_VASSAL_X renamed to UWSGI_X (the zygote adds the
+    channel fd)."""
     env = {k: v for k, v in os.environ.items() if k not in PRIVATE_ENV}
     for key in [k for k in env if k.startswith("UWSGI_VASSAL_")]:
         env["UWSGI_" + key[len("UWSGI_VASSAL_") :]] = env.pop(key)
-    env[EMPEROR_FD_ENV] = str(channel_fd)
     return env
 
 
@@ -162,7 +163,7 @@ def start(vassal: Vassal, settings: SpawnSettings) -> bool:
         run_hook("start", settings.start_hook, vassal.name, settings.vassals_dir)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     ours.setblocking(False)
-    credentials: dict[str, object] = {}
+    credentials: tuple[int, int, list[int]] | None = None
     if settings.tyrant:
         log(
             f"[emperor-tyrant] dropping privileges to {seen.uid} {seen.gid} for instance "
@@ -172,21 +173,19 @@ def start(vassal: Vassal, settings: SpawnSettings) -> bool:
         if settings.initgroups:
             with contextlib.suppress(KeyError):
                 groups = os.getgrouplist(pwd.getpwuid(seen.uid).pw_name, seen.gid)
-        credentials = {"user": seen.uid, "group": seen.gid, "extra_groups": groups}
-    stdin: int = subprocess.DEVNULL if vassal.on_demand is None else vassal.on_demand.fileno()
-    emperor_pid = os.getpid()
+        credentials = (seen.uid, seen.gid, groups)
+    request = SpawnRequest(
+        argv=vassal_argv(seen, settings),
+        cwd=seen.cwd,
+        env=_vassal_env(),
+        channel_fd=theirs.fileno(),
+        stdin_fd=-1 if vassal.on_demand is None else vassal.on_demand.fileno(),
+        emperor_pid=os.getpid(),
+        credentials=credentials,
+    )
     try:
-        vassal.proc = subprocess.Popen(
-            vassal_argv(seen, settings),
-            cwd=seen.cwd,
-            env=_vassal_env(theirs.fileno()),
-            stdin=stdin,
-            pass_fds=(theirs.fileno(),),
-            # in the child after the credentials change (which would clear the setting)
-            preexec_fn=lambda: die_with_parent(emperor_pid),
-            **credentials,  # type: ignore[arg-type]
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
+        vassal.proc = settings.zygote.spawn(request)
+    except OSError as exc:
         log(f"[emperor] cannot start vassal {vassal.name}: {exc}")
         ours.close()
         return False

@@ -1,0 +1,105 @@
+"""The Emperor's footprint and its zygote, with real processes: the Emperor imports none of the
+instance's modules (python -X importtime on the running Emperor), its vassals are forked by the
+zygote yet are the Emperor's own children showing their command line in ps, a killed zygote is
+started again for the next vassal, and SIGTERM takes the zygote with everything else."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_emperor import (
+    TINY_APP,
+    accepting,
+    children,
+    emperor_with_stats,
+    session_members,
+    split_response,
+    tiny_ini,
+    vassal,
+)
+
+from conftest import Instance, free_port, get, wait_for
+
+#: what only an instance (a vassal) needs; the Emperor must not pay their memory
+INSTANCE_MODULES = (
+    "polyhost.master",
+    "polyhost.worker",
+    "polyhost.dispatch",
+    "polyhost.fabric.instance",
+    "polyhost.router",
+    "polyhost.routing.serve",
+    "polyhost.async_cores",
+    "polyhost.bridges",
+)
+
+
+def cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+
+
+def zygotes(emperor: Instance) -> list[int]:
+    return [p for p in children(emperor.pid) if "polyhost.emperor.zygote" in cmdline(p)]
+
+
+def test_the_emperor_imports_no_instance_module(tmp_path: Path) -> None:
+    vassals = tmp_path / "vassals"
+    vassals.mkdir()
+    program = [sys.executable, "-X", "importtime", "-m", "polyhost"]
+    emperor = Instance(["--emperor", str(vassals)], tmp_path, None, tmp_path, program=program)
+    try:
+        log = emperor.wait_log("*** starting polyhost Emperor ***")
+    finally:
+        assert emperor.stop() == 0
+    imported = {line.rpartition("|")[2].strip() for line in log.splitlines() if "|" in line}
+    assert "polyhost.emperor.emperor" in imported and "polyhost.identity" in imported
+    assert not [m for m in imported if m.startswith(INSTANCE_MODULES)]
+
+
+@pytest.fixture
+def realm(tmp_path: Path) -> Iterator[tuple[Path, Instance, int]]:
+    (tmp_path / "tiny.py").write_text(TINY_APP)
+    (tmp_path / "vassals").mkdir()
+    stats_port = free_port()
+    emperor = emperor_with_stats(tmp_path, stats_port, "--emperor", str(tmp_path / "vassals"))
+    try:
+        emperor.wait_log("*** starting polyhost Emperor ***")
+        yield tmp_path, emperor, stats_port
+    finally:
+        emperor.stop()
+
+
+def test_vassals_forked_by_the_zygote_are_the_emperors_children(
+    realm: tuple[Path, Instance, int],
+) -> None:
+    root, emperor, stats_port = realm
+    port = free_port()
+    (root / "vassals" / "one.ini").write_text(tiny_ini(root, port))
+    wait_for(lambda: accepting(stats_port, "one.ini"), 30, "one.ini accepting")
+    assert split_response(get(port))[2] == f"tiny {port}".encode()
+    master = vassal(stats_port, "one.ini")["pid"]  # type: ignore[index]
+    assert master in children(emperor.pid)  # reparented: the Emperor waits for it
+    assert cmdline(master).endswith(f"-m polyhost --ini {root}/vassals/one.ini")
+    assert len(zygotes(emperor)) == 1 and master not in zygotes(emperor)
+    assert "*** has_emperor mode detected (fd: " in emperor.log()
+
+
+def test_a_killed_zygote_is_started_again_and_sigterm_leaves_nothing(
+    realm: tuple[Path, Instance, int],
+) -> None:
+    root, emperor, stats_port = realm
+    (first,) = wait_for(lambda: zygotes(emperor), 20, "the zygote")  # type: ignore[misc]
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: first not in children(emperor.pid), 20, "the dead zygote reaped")
+    port = free_port()
+    (root / "vassals" / "two.ini").write_text(tiny_ini(root, port))
+    wait_for(lambda: accepting(stats_port, "two.ini"), 30, "two.ini accepting")
+    assert split_response(get(port))[2] == f"tiny {port}".encode()
+    (second,) = zygotes(emperor)
+    assert second != first
+    assert emperor.stop() == 0
+    wait_for(lambda: not session_members(emperor.pid), 20, "the session empty")
