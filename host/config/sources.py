@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import sys
-import urllib.error
-import urllib.request
 
 #: the most a config file or an --extract source may hold
 MAX_SIZE = 4 * 1024 * 1024
@@ -39,6 +37,11 @@ def read_source(path: str) -> bytes:
 
 
 def _fetch(url: str) -> bytes:
+    # imported here: urllib.request brings ssl, http.client and email (about 6 MiB) into every
+    # process that reads a config, the Emperor and each vassal, for the few configs that are URLs
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT) as response:
             length = response.headers.get("Content-Length")
