@@ -40,7 +40,7 @@ class Supervision:
         self.idle = IdleMode(master)
         self.daemons = Daemons(master.config, lambda: master.begin_stop(graceful=True))
         self.metrics = CURRENT.metrics = MetricStore.from_config(master.config)
-        REGISTRY.on_call = lambda: self.metrics.inc("core.rpc_calls")
+        self.metrics.derive("core.rpc_calls", REGISTRY.counter.total)
         self.metrics_server: StatsServer | None = None
         self.systemd = SystemdNotify.from_master(master)
         self.zerg_servers: list[ZergServer] = []

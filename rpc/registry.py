@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from polyhost.fabric.hooks import HOOKS, RuntimeHooks
+from polyhost.rpc.call_count import CallCounter
 
 #: uWSGI's limits: names are < 256 bytes, at most 255 arguments
 MAX_NAME = 255
@@ -35,8 +36,8 @@ class Registry:
     #: owner -> {name: function} for the functions that owner can call itself
     directs: dict[str, dict[bytes, Callable[..., object]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    #: called at each call (the metrics count RPC calls)
-    on_call: Callable[[], object] | None = None
+    #: every call, local or from a client, counted (the metrics' core.rpc_calls)
+    counter: CallCounter = field(default_factory=CallCounter)
 
     def register(self, name: bytes | str, runtime: str, handle: object) -> None:
         key = name.encode() if isinstance(name, str) else bytes(name)
@@ -77,8 +78,7 @@ class Registry:
                 f"(registered: {known})"
             )
         runtime, handle = entry
-        if self.on_call is not None:
-            self.on_call()
+        self.counter.count()
         hooks = HOOKS.get(runtime)
         if hooks is None:
             raise RpcError(

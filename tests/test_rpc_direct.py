@@ -3,11 +3,14 @@ step with every registration (a name taken over by another owner is no longer ca
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from polyhost.bridges.python import uwsgi_fabric
 from polyhost.bridges.python.hooks import PythonHooks
 from polyhost.fabric.hooks import HOOKS
+from polyhost.metrics import MetricStore
 from polyhost.rpc.registry import MAX_ARGS, REGISTRY, RpcError
 
 
@@ -48,13 +51,36 @@ def test_the_limits_hold_on_the_fast_path() -> None:
         uwsgi_fabric.rpc(b"", b"many_args", *[b"a"] * (MAX_ARGS + 1))
 
 
-def test_each_direct_call_is_counted() -> None:
-    calls: list[int] = []
-    REGISTRY.on_call = lambda: calls.append(1)
-    try:
-        uwsgi_fabric.register_rpc("counted", lambda: b"")
-        uwsgi_fabric.rpc(b"", b"counted")
-        uwsgi_fabric.rpc(b"", b"counted")
-    finally:
-        REGISTRY.on_call = None
-    assert len(calls) == 2
+def test_each_call_is_counted_in_its_own_process_slot() -> None:
+    """Direct and registry calls count, in this process and in a forked one (its own slot),
+    and the total every process reads is the sum."""
+    uwsgi_fabric.register_rpc("counted", lambda: b"")
+    before = REGISTRY.counter.total()
+    uwsgi_fabric.rpc(b"", b"counted")
+    REGISTRY.call(b"counted", [])
+    assert REGISTRY.counter.total() == before + 2
+    pid = os.fork()
+    if pid == 0:  # child: count 3 calls, then leave at once
+        code = 1
+        try:
+            for _ in range(3):
+                uwsgi_fabric.rpc(b"", b"counted")
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert REGISTRY.counter.total() == before + 5
+    uwsgi_fabric.rpc(b"", b"counted")  # the parent keeps its own slot
+    assert REGISTRY.counter.total() == before + 6
+
+
+def test_a_derived_metric_adds_the_counter_and_takes_metric_set() -> None:
+    store = MetricStore([])
+    calls = [10]
+    store.derive("core.rpc_calls", lambda: calls[0])
+    assert store.get("core.rpc_calls") == 10
+    assert store.update("core.rpc_calls", lambda v: 5)  # metric_set 5
+    assert store.get("core.rpc_calls") == 5
+    calls[0] += 3
+    assert store.get("core.rpc_calls") == 8

@@ -41,6 +41,7 @@ def register_rpc(name: str | bytes, function: Callable[..., Any], argc: int = 0)
 
 #: the RPC functions Python registered in this process: a local call to one is a direct call
 _PYTHON_FUNCTIONS = REGISTRY.direct("python")
+_count = REGISTRY.counter.count
 
 
 def rpc(node: str | bytes | None, name: str | bytes, *args: Any) -> bytes:
@@ -51,9 +52,7 @@ def rpc(node: str | bytes | None, name: str | bytes, *args: Any) -> bytes:
                 if type(arg) is not bytes:
                     args = tuple(map(_b, args))
                     break
-            on_call = REGISTRY.on_call
-            if on_call is not None:
-                on_call()
+            _count()
             return rpc_result(function(*args))
         return REGISTRY.call(_b(name), [a if type(a) is bytes else _b(a) for a in args])
     return ops.call("python", "rpc", [_b(node), _b(name), *map(_b, args)])[0]
