@@ -53,7 +53,8 @@ def rpc(node: str | bytes | None, name: str | bytes, *args: Any) -> bytes:
                     args = tuple(map(_b, args))
                     break
             _count()
-            return rpc_result(function(*args))
+            result = function(*args)
+            return result if type(result) is bytes else rpc_result(result)
         return REGISTRY.call(_b(name), [a if type(a) is bytes else _b(a) for a in args])
     return ops.call("python", "rpc", [_b(node), _b(name), *map(_b, args)])[0]
 
