@@ -107,6 +107,13 @@ class MetricStore:
         self._lock = multiprocessing.get_context("fork").Lock()
         for i, spec in enumerate(self.specs):
             _VALUE.pack_into(self._mem, i * 8, spec.initial)
+        #: metric index -> a count kept elsewhere that its value adds (core.rpc_calls)
+        self._sources: dict[int, Callable[[], int]] = {}
+
+    def derive(self, name: str, source: Callable[[], int]) -> None:
+        """The value of `name` is what is stored plus source() (a counter kept without this
+        store's lock); metric_set and the others still change it as seen."""
+        self._sources[self.index[name]] = source
 
     @classmethod
     def from_config(cls, config: Config) -> MetricStore:
@@ -114,16 +121,23 @@ class MetricStore:
 
     def get(self, name: str) -> int:
         i = self.index.get(name)
-        return int(_VALUE.unpack_from(self._mem, i * 8)[0]) if i is not None else 0
+        if i is None:
+            return 0
+        source = self._sources.get(i)
+        stored = int(_VALUE.unpack_from(self._mem, i * 8)[0])
+        return stored if source is None else stored + source()
 
     def update(self, name: str, change: Callable[[int], int]) -> bool:
         """Apply `change` to the value atomically; False for a metric nobody declared."""
         i = self.index.get(name)
         if i is None:
             return False
+        source = self._sources.get(i)
         with self._lock:
-            value = change(int(_VALUE.unpack_from(self._mem, i * 8)[0]))
-            _VALUE.pack_into(self._mem, i * 8, max(_INT64[0], min(_INT64[1], value)))
+            extra = 0 if source is None else source()
+            value = change(int(_VALUE.unpack_from(self._mem, i * 8)[0]) + extra)
+            stored = max(_INT64[0], min(_INT64[1], value)) - extra
+            _VALUE.pack_into(self._mem, i * 8, max(_INT64[0], min(_INT64[1], stored)))
         return True
 
     def inc(self, name: str, amount: int = 1) -> bool:

@@ -43,7 +43,7 @@ class Supervision:
         self.idle = IdleMode(master)
         self.daemons = Daemons(master.config, lambda: master.begin_stop(graceful=True))
         self.metrics = CURRENT.metrics = MetricStore.from_config(master.config)
-        REGISTRY.on_call = lambda: self.metrics.inc("core.rpc_calls")
+        self.metrics.derive("core.rpc_calls", REGISTRY.counter.total)
         self.metrics_server: StatsServer | None = None
         self.collectors = Collectors(self.metrics)
         self.thresholds = Thresholds(master.config, self.metrics)

@@ -3,6 +3,11 @@
 Every worker loads every app, so every function exists in every worker and a local call runs in
 the caller's own process, in whichever runtime registered it, through that owner's hooks
 (`polyhost.fabric.hooks`). Arguments and results are bytes (uWSGI semantics).
+
+A caller in the owner's own runtime may skip the hooks: `direct(owner)` is a dict name -> the
+function itself for the functions that owner registered and can call directly
+(`RuntimeHooks.direct_rpc`), kept in step with every (re-)registration, so a Python -> Python
+call is a dict lookup and a call, as in uWSGI.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from polyhost.fabric.hooks import HOOKS, RuntimeHooks
+from polyhost.rpc.call_count import CallCounter
 
 #: uWSGI's limits: names are < 256 bytes, at most 255 arguments
 MAX_NAME = 255
@@ -27,9 +33,11 @@ class Registry:
     """Functions registered in this process: name -> (owner, handle)."""
 
     functions: dict[bytes, tuple[str, object]] = field(default_factory=dict)
+    #: owner -> {name: function} for the functions that owner can call itself
+    directs: dict[str, dict[bytes, Callable[..., object]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    #: called at each call (the metrics count RPC calls)
-    on_call: Callable[[], object] | None = None
+    #: every call, local or from a client, counted (the metrics' core.rpc_calls)
+    counter: CallCounter = field(default_factory=CallCounter)
 
     def register(self, name: bytes | str, runtime: str, handle: object) -> None:
         key = name.encode() if isinstance(name, str) else bytes(name)
@@ -37,8 +45,24 @@ class Registry:
             raise RpcError("an RPC function needs a name")
         if len(key) > MAX_NAME:
             raise RpcError(f"RPC name {key[:40]!r}... is {len(key)} bytes: the limit is {MAX_NAME}")
+        hooks = HOOKS.get(runtime)
+        function = None if hooks is None else hooks.direct_rpc(handle)
         with self.lock:
             self.functions[key] = (runtime, handle)
+            for owner, functions in self.directs.items():
+                if owner != runtime:
+                    functions.pop(key, None)
+            if function is None:
+                self.direct(runtime).pop(key, None)
+            else:
+                self.direct(runtime)[key] = function
+
+    def direct(self, owner: str) -> dict[bytes, Callable[..., object]]:
+        """The functions `owner` registered and may call itself (the same dict every time)."""
+        functions = self.directs.get(owner)
+        if functions is None:
+            functions = self.directs.setdefault(owner, {})
+        return functions
 
     def names(self) -> list[bytes]:
         return [name for name in self.functions if not name.startswith(b"__polyhost")]
@@ -54,8 +78,7 @@ class Registry:
                 f"(registered: {known})"
             )
         runtime, handle = entry
-        if self.on_call is not None:
-            self.on_call()
+        self.counter.count()
         hooks = HOOKS.get(runtime)
         if hooks is None:
             raise RpcError(

@@ -35,11 +35,21 @@ def _resolved(result: object) -> object:
     return result
 
 
+def rpc_result(result: object) -> bytes:
+    """What a Python RPC function returned, as the bytes RPC carries."""
+    if type(result) is bytes:
+        return result
+    return to_bytes(_resolved(result))
+
+
 class PythonHooks(RuntimeHooks):
     """The fabric's calls into Python: handles are the Python callables registered."""
 
     def call_rpc(self, handle: object, args: list[bytes]) -> bytes:
-        return to_bytes(_resolved(handle(*args)))  # type: ignore[operator]
+        return rpc_result(handle(*args))  # type: ignore[operator]
+
+    def direct_rpc(self, handle: object) -> Callable[..., object] | None:
+        return handle if callable(handle) else None
 
     def run_signal(self, handle: object, num: int) -> None:
         _resolved(handle(num))  # type: ignore[operator]

@@ -12,10 +12,11 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from polyhost.bridges.python.hooks import rpc_result
 from polyhost.fabric import ops, signals
 from polyhost.fabric.ops import FabricError
 from polyhost.process_state import CURRENT
-from polyhost.rpc.registry import REGISTRY
+from polyhost.rpc.registry import MAX_ARGS, REGISTRY
 
 
 def _b(value: Any) -> bytes:
@@ -38,8 +39,22 @@ def register_rpc(name: str | bytes, function: Callable[..., Any], argc: int = 0)
     return True
 
 
+#: the RPC functions Python registered in this process: a local call to one is a direct call
+_PYTHON_FUNCTIONS = REGISTRY.direct("python")
+_count = REGISTRY.counter.count
+
+
 def rpc(node: str | bytes | None, name: str | bytes, *args: Any) -> bytes:
-    if not node:  # a local call: straight to the registry
+    if not node:  # a local call
+        function = _PYTHON_FUNCTIONS.get(name)  # type: ignore[call-overload]
+        if function is not None and len(args) <= MAX_ARGS:
+            for arg in args:
+                if type(arg) is not bytes:
+                    args = tuple(map(_b, args))
+                    break
+            _count()
+            result = function(*args)
+            return result if type(result) is bytes else rpc_result(result)
         return REGISTRY.call(_b(name), [a if type(a) is bytes else _b(a) for a in args])
     return ops.call("python", "rpc", [_b(node), _b(name), *map(_b, args)])[0]
 

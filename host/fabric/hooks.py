@@ -9,6 +9,8 @@ runtime through it and know no language.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from polyhost.fabric.spooler import SPOOL_IGNORE
 
 
@@ -19,6 +21,12 @@ class RuntimeHooks:
     def call_rpc(self, handle: object, args: list[bytes]) -> bytes:
         """Run the RPC function `handle` (what the owner registered) with `args`."""
         raise NotImplementedError(f"{type(self).__name__} has no RPC functions")
+
+    def direct_rpc(self, handle: object) -> Callable[..., object] | None:
+        """`handle` as a function a caller of the owner's own runtime may call itself, with the
+        arguments as bytes, converting the result as call_rpc would (a local call is then a
+        dict lookup and a call); None when every call must go through call_rpc."""
+        return None
 
     def run_signal(self, handle: object, num: int) -> None:
         """Run the handler `handle` the owner registered for signal `num`."""
