@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -52,17 +53,10 @@ SEEDS = Path("/work/shared/seeds")
 ASYNC = "issue 17: ASGI and async: gevent/asyncio loop engines"
 #: the interpreter's files are in a directory other users cannot enter (a pyenv under /root)
 PYTHON_HIDDEN = any(not os.stat(p).st_mode & 0o001 for p in Path(os.__file__).parents)
-PRIVILEGE_DROP = (
-    "issue 12 point 6: privilege drop keeps working (the new user cannot reach the venv's"
-    " interpreter under /root)"
-)
 
 #: THE table: example id -> the issue it waits on. When a branch lands, delete its lines.
 WAITS_ON = {
     "004:334 psgi --coroae": ASYNC,
-    "004:1626 emperor with uid": PRIVILEGE_DROP,
-    "000:33 emperor tyrant ini": PRIVILEGE_DROP,
-    **({"004:6848 --uid with --limit-as": PRIVILEGE_DROP} if PYTHON_HIDDEN else {}),
 }
 #: what a waiting example's log says when polyhost will not get there: no use waiting longer
 GIVES_UP = ("not available yet", "cannot start vassal")
@@ -102,6 +96,17 @@ class Example:
     page: bool = True
     #: an extra check once the page is served (stats, management commands ...)
     then: Callable[[Run], None] | None = None
+    #: it drops privileges (uid, a tyrant's file owners): polyhost runs from an interpreter
+    #: that user can read, as a user installs it for a uid (`readable_python`)
+    drops: bool = False
+
+
+@dataclass(frozen=True)
+class Python:
+    """A way to run polyhost: its command line and the environment variables it needs."""
+
+    command: list[str]
+    env: dict[str, str]
 
 
 @dataclass
@@ -114,6 +119,8 @@ class Run:
     inst: Instance | None = None
     #: host:port of the docs' `foobar.local:9090` web server, for examples with `web`
     web: str = ""
+    #: the polyhost command and the environment it needs (`readable_python` for `drops`)
+    python: Python = field(default_factory=lambda: Python(POLYHOST, {}))
 
     def port(self, docs_port: str) -> int:
         return self.ports[docs_port]
@@ -210,10 +217,26 @@ def _web_server(run: Run) -> Iterator[None]:
         thread.join(10)
 
 
-def run_example(example: Example, tmp_path: Path) -> None:
+def run_example(example: Example, tmp_path: Path, python: Python | None = None) -> None:
     run = Run(example, tmp_path, {})
+    if python is not None:
+        run.python = python
     with _web_server(run) if example.web else contextlib.nullcontext():
         _run_example(run)
+
+
+def _start(argv: list[str], directory: Path, command: list[str], env: dict[str, str]) -> Instance:
+    """polyhost started by `command` in `directory`, its process environment's with `env`."""
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)  # Instance's process inherits the environment
+    try:
+        return Instance(argv, directory, None, directory, command)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name)
+            else:
+                os.environ[name] = value
 
 
 def _run_example(run: Run) -> None:
@@ -235,17 +258,8 @@ def _run_example(run: Run) -> None:
     argv = _argv(_localize(example.command, run))
     environ = {
         name: str(run.ports.setdefault(port, free_port())) for name, port in example.env.items()
-    }
-    saved = {name: os.environ.get(name) for name in environ}
-    os.environ.update(environ)  # Instance's process inherits the environment
-    try:
-        run.inst = Instance(argv, tmp_path, None, tmp_path)
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name)
-            else:
-                os.environ[name] = value
+    } | run.python.env
+    run.inst = _start(argv, tmp_path, run.python.command, environ)
     try:
         try:
             wait_for(lambda: _ready(run), 30, f"{example.id} to serve")
@@ -801,6 +815,7 @@ EXAMPLES = [
         ("customer1app.py",),
         front="nginx",
         listen="3031",
+        drops=True,
     ),
     # -- Heroku: the Procfile's `web: uwsgi uwsgi.ini`, PORT set by the platform --------------
     Example(
@@ -1083,10 +1098,12 @@ EXAMPLES = [
         "004:1626 emperor with uid",
         "uwsgi --emperor vassals --uid www-data --gid www-data",
         configs={"vassals/mysite_uwsgi.ini": MYSITE_INI},
+        owners={".": "www-data:www-data"},  # the project's directory: the vassal binds its socket
         django="mysite",
         front="nginx",
         listen="mysite.sock",
         expect=DJANGO_PAGE,
+        drops=True,
     ),
     # -- the Emperor ---------------------------------------------------------------------------
     Example(
@@ -1139,6 +1156,7 @@ EXAMPLES = [
         front="nginx",
         listen="3031",
         expect=DJANGO_PAGE,
+        drops=True,
     ),
     Example(
         "000:48 the %n skeleton as one vassal",
@@ -1255,13 +1273,104 @@ def test_every_waiting_example_exists() -> None:
     assert set(WAITS_ON) <= {example.id for example in EXAMPLES}
 
 
+@contextlib.contextmanager
+def _python_copy(mode: int) -> Iterator[Python]:
+    """This interpreter copied (hard links: no bytes copied) into a directory of `mode`, and a
+    venv over the copy whose packages are this venv's (polyhost editable, Django ...). The
+    copy's libpython is found first by the dynamic linker (the original's RUNPATH may be
+    under /root)."""
+    root = Path(tempfile.mkdtemp(prefix="polyhost-python-"))
+    try:
+        base = root / "base"
+        subprocess.run(["cp", "-al", sys.base_prefix, str(base)], check=True, timeout=300)
+        version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+        venv = root / "venv"
+        subprocess.run(
+            [str(base / "bin" / version), "-m", "venv", "--without-pip", str(venv)],
+            check=True,
+            timeout=120,
+        )
+        packages = sysconfig.get_path("purelib")
+        (venv / "lib" / version / "site-packages" / "polyhost-venv.pth").write_text(
+            f"import site; site.addsitedir({packages!r})\n"
+        )
+        os.chmod(root, mode)
+        yield Python(
+            [str(venv / "bin" / "python"), "-m", "polyhost"], {"LD_LIBRARY_PATH": str(base / "lib")}
+        )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def readable_python() -> Iterator[Python]:
+    """polyhost installed where a uid it drops to can read it, as a user does it: this
+    interpreter when other users can reach it, else (a pyenv under /root, 0700) a copy in a
+    directory they can enter."""
+    if not PYTHON_HIDDEN:
+        yield Python(POLYHOST, {})
+        return
+    with _python_copy(0o755) as python:
+        yield python
+
+
 @pytest.mark.skipif(not SEEDS.is_dir(), reason="the seeds are in ../shared/seeds")
 @pytest.mark.parametrize("example", [_param(example) for example in EXAMPLES])
-def test_seed_example(example: Example) -> None:
+def test_seed_example(example: Example, request: pytest.FixtureRequest) -> None:
+    python = request.getfixturevalue("readable_python") if example.drops else None
     # a directory other users can enter (pytest's are 0700): the examples with uid/gid need it
     directory = Path(tempfile.mkdtemp(prefix="polyhost-seed-"))
     os.chmod(directory, 0o755)
     try:
-        run_example(example, directory)
+        run_example(example, directory, python)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+# -- issue 12 point 6: a uid that cannot reach the interpreter is named at start ---------------
+NOBODY_CANNOT_READ = "uid nobody cannot read {python}: the Python interpreter"
+
+
+@pytest.fixture(scope="module")
+def hidden_python() -> Iterator[tuple[Python, str]]:
+    """polyhost in a directory only root may enter (the pyenv under /root), and the path of its
+    interpreter as the message names it."""
+    with _python_copy(0o700) as python:
+        yield python, os.path.realpath(python.command[0])
+
+
+HIDDEN_STARTS = {
+    "a master": ["--socket", "127.0.0.1:0", "--uid", "nobody", "--wsgi-file", "foobar.py"],
+    "an emperor": ["--emperor", "vassals", "--uid", "nobody", "--gid", "nogroup"],
+    "a tyrant's vassal": ["--emperor", "vassals", "--emperor-tyrant"],
+}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+@pytest.mark.parametrize("start", list(HIDDEN_STARTS))
+def test_a_uid_that_cannot_read_the_interpreter_is_named_at_start(
+    start: str, hidden_python: tuple[Python, str], tmp_path: Path
+) -> None:
+    """The uid polyhost (a master, an Emperor, a tyrant's vassal) drops to cannot enter the
+    interpreter's directory: the start says so, naming the user and the path, instead of the
+    workers or vassals dying after the drop (a master or an Emperor stops; a tyrant keeps
+    ruling and does not start that vassal)."""
+    python, interpreter = hidden_python
+    os.chmod(tmp_path, 0o755)
+    shutil.copy(CORPUS / "foobar.py", tmp_path / "foobar.py")
+    (tmp_path / "vassals").mkdir()
+    vassal = tmp_path / "vassals" / "app.ini"
+    vassal.write_text(f"[uwsgi]\nsocket = 127.0.0.1:0\nwsgi-file = {tmp_path}/foobar.py\n")
+    shutil.chown(vassal, "nobody", "nogroup")
+    inst = _start(HIDDEN_STARTS[start], tmp_path, python.command, python.env)
+    try:
+        log = inst.wait_log(NOBODY_CANNOT_READ.format(python=interpreter))
+        if start == "a tyrant's vassal":
+            assert "[emperor-tyrant] cannot start vassal app.ini: uid nobody" in log
+            assert inst.proc.poll() is None, log
+        else:
+            assert inst.proc.wait(30) == 1, log
+    finally:
+        code = inst.stop()
+    assert code == (0 if start == "a tyrant's vassal" else 1)
+    assert "spawned polyhost worker" not in inst.log()

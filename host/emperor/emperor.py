@@ -159,9 +159,13 @@ class Emperor:
             self.stats_server = server
             log(f"*** Emperor stats server enabled on {stats} ***")
         if not self.tyrant:
+            from polyhost import reachable
             from polyhost.master import StartupError, drop_privileges
 
             try:
+                refused = reachable.refusal(cfg, [], who="its vassals")
+                if refused:
+                    raise StartupError(refused)
                 drop_privileges(cfg)
             except StartupError as exc:
                 log(f"!!! {exc} !!!")

@@ -155,6 +155,18 @@ def run_hook(what: str, command: str, vassal: str, vassals_dir: str) -> None:
     log(f"[emperor] {vassal} {what}-hook returned {code}")
 
 
+def _unreachable_for_owner(seen: Seen, name: str) -> str:
+    """What the owner of a tyrant's vassal file cannot read of what the vassal runs, or ""."""
+    from polyhost import reachable
+
+    try:
+        user = pwd.getpwuid(seen.uid).pw_name
+    except KeyError:
+        user = str(seen.uid)
+    paths = reachable.needed_paths(seen.cwd, []) | {seen.path: "the vassal's config file"}
+    return reachable.explain(user, seen.uid, seen.gid, paths, f"vassal {name}")
+
+
 def start(vassal: Vassal, settings: SpawnSettings) -> bool:
     """Fork and exec the vassal; False (logged) when it cannot start."""
     seen = vassal.seen
@@ -173,6 +185,12 @@ def start(vassal: Vassal, settings: SpawnSettings) -> bool:
             with contextlib.suppress(KeyError):
                 groups = os.getgrouplist(pwd.getpwuid(seen.uid).pw_name, seen.gid)
         credentials = {"user": seen.uid, "group": seen.gid, "extra_groups": groups}
+        refused = _unreachable_for_owner(seen, vassal.name)
+        if refused:
+            log(f"[emperor-tyrant] cannot start vassal {vassal.name}: {refused}")
+            ours.close()
+            theirs.close()
+            return False
     stdin: int = subprocess.DEVNULL if vassal.on_demand is None else vassal.on_demand.fileno()
     emperor_pid = os.getpid()
     try:
