@@ -1374,3 +1374,22 @@ def test_a_uid_that_cannot_read_the_interpreter_is_named_at_start(
         code = inst.stop()
     assert code == (0 if start == "a tyrant's vassal" else 1)
     assert "spawned polyhost worker" not in inst.log()
+
+
+def test_coroae_stops_the_start_saying_what_to_use_instead(tmp_path: Path) -> None:
+    """`--coroae N` (uWSGI's Coro::AnyEvent loop for PSGI, bridges/perl/README.md) is not built:
+    the docs' command stops at once, naming the option and `threads = N`, and binds nothing."""
+    port = free_port()
+    argv = [*POLYHOST, "--socket", f"127.0.0.1:{port}", "--psgi", str(CORPUS / "myapp.pl")]
+    done = subprocess.run(
+        [*argv, "--coroae", "1000", "--processes", "4"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done
+    assert "command line: coroae is not built yet" in done.stderr + done.stdout
+    assert "meanwhile use threads = N" in done.stderr + done.stdout
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
