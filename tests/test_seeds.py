@@ -51,12 +51,15 @@ SEEDS = Path("/work/shared/seeds")
 
 #: the open issues examples wait on, by their subjects
 ASYNC = "issue 17: ASGI and async: gevent/asyncio loop engines"
+COLLECTORS = "issue 15 point 6: metrics (the `metric` collectors file, sum and func are not built)"
 #: the interpreter's files are in a directory other users cannot enter (a pyenv under /root)
 PYTHON_HIDDEN = any(not os.stat(p).st_mode & 0o001 for p in Path(os.__file__).parents)
 
 #: THE table: example id -> the issue it waits on. When a branch lands, delete its lines.
 WAITS_ON = {
     "004:334 psgi --coroae": ASYNC,
+    "004:3890 --metric file collector over /proc/loadavg": COLLECTORS,
+    "004:3895 --metric file collector over /proc/meminfo": COLLECTORS,
 }
 #: what a waiting example's log says when polyhost will not get there: no use waiting longer
 GIVES_UP = ("not available yet", "cannot start vassal")
@@ -69,7 +72,7 @@ class Example:
 
     id: str
     command: str
-    #: files copied from the corpus into the example's directory
+    #: files copied from the corpus into the example's directory (`NAME=FILE`: renamed)
     apps: tuple[str, ...] = ()
     #: config files the docs show, written into the directory (name -> text)
     configs: dict[str, str] = field(default_factory=dict)
@@ -145,6 +148,7 @@ def _localize(text: str, run: Run) -> str:
         text = text.replace(docs_dir, f"{run.dir}/{ours}")
     text = text.replace("/opt/apps", f"{run.dir}/apps")
     text = text.replace("/var/run/", f"{run.dir}/")
+    text = text.replace("/tmp/sockets/", f"{run.dir}/sockets/")
     text = text.replace("/private", f"{run.dir}/private")
     for docs_file in ("/tmp/tbsocket", "/tmp/yourfifo", "/tmp/fifo"):
         text = text.replace(docs_file, f"{run.dir}/{docs_file[5:]}")
@@ -241,8 +245,9 @@ def _start(argv: list[str], directory: Path, command: list[str], env: dict[str, 
 
 def _run_example(run: Run) -> None:
     example, tmp_path = run.example, run.dir
-    for name in example.apps:
-        shutil.copy(CORPUS / name, tmp_path / name)
+    for name in example.apps:  # NAME, or NAME=FILE: the docs' name for a corpus file
+        target, _, source = name.partition("=")
+        shutil.copy(CORPUS / (source or target), tmp_path / target)
     if example.django:
         subprocess.run(
             [sys.executable, "-m", "django", "startproject", example.django, str(tmp_path)],
@@ -402,6 +407,43 @@ def _pages(run: Run, pages: dict[str, bytes]) -> None:
     for path, text in pages.items():
         status, _, body = split_response(_fetch(run, path))
         assert status == 200 and text in body, (path, status, body[:300])
+
+
+def _metric(run: Run, name: str) -> int:
+    """The metric's value as the app reads it (metricapp.py: `/?NAME`)."""
+    status, _, body = split_response(_fetch(run, f"/?{name}"))
+    assert status == 200 and body.startswith(f"{name} ".encode()), (status, body)
+    return int(body.split()[1])
+
+
+def _gauge_at_zero(run: Run) -> None:
+    assert _metric(run, "foobar") == 0
+
+
+def _file_item(path: str, index: int) -> int:
+    """Item `index` of the file split at whitespace, as the file collector reads it."""
+    return int(float(Path(path).read_text().split()[index]))
+
+
+def _loadavg_collected(run: Run) -> None:
+    def collected() -> bool:  # every 3 s; the 5-minute load moves slowly
+        return abs(_metric(run, "loadavg") - _file_item("/proc/loadavg", 1)) <= 1
+
+    wait_for(collected, 30, "the loadavg metric to follow /proc/loadavg")
+
+
+def _memory_collected(run: Run) -> None:
+    wait_for(lambda: _metric(run, "memory") > 0, 30, "the memory metric (MemFree, kB)")
+
+
+def _four_mules(run: Run, script: str = "") -> None:
+    assert run.inst is not None
+    for number in range(1, 5):
+        run.inst.wait_log(f"mule {number} (pid: ")
+    if script:
+        log = run.inst.wait_log("Hi! I am loop2.")
+        assert "loop1: Waiting for messages... yawn." in log
+        assert log.count(f"ready: {script}") == 1, log
 
 
 def _eight_workers(run: Run) -> None:
@@ -1253,6 +1295,82 @@ EXAMPLES = [
         "uwsgi --http-socket :9090 --metric foobar --wsgi-file foobar.py",  # + an app to serve
         ("foobar.py",),
         listen="9090",
+    ),
+    Example(
+        "004:3859 --metric with an oid",
+        "uwsgi --http-socket :9090 --metric name=foobar,type=gauge,oid=100.100.100"
+        " --wsgi-file metricapp.py",  # + an app that reads it
+        ("metricapp.py",),
+        listen="9090",
+        then=_gauge_at_zero,
+    ),
+    Example(
+        "004:3890 --metric file collector over /proc/loadavg",
+        "uwsgi --metric name=loadavg,type=gauge,collector=file,arg1=/proc/loadavg,arg1n=1,freq=3"
+        " --http-socket :9090 --wsgi-file metricapp.py",  # + a socket and an app that reads it
+        ("metricapp.py",),
+        listen="9090",
+        then=_loadavg_collected,
+    ),
+    Example(
+        "004:3895 --metric file collector over /proc/meminfo",
+        "uwsgi --metric name=memory,type=gauge,collector=file,arg1=/proc/meminfo,arg1n=4,freq=3"
+        " --http-socket :9090 --wsgi-file metricapp.py",
+        ("metricapp.py",),
+        listen="9090",
+        then=_memory_collected,
+    ),
+    Example(
+        "004:3317 four mules",
+        "uwsgi --socket :3031 --mule --mule --mule --mule --wsgi-file foobar.py",  # + an app
+        ("foobar.py",),
+        front="nginx",
+        listen="3031",
+        then=_four_mules,
+    ),
+    Example(
+        "004:3343 a programmed mule",
+        "uwsgi --socket :3031 --mule=somaro.py --mule --mule --mule --wsgi-file foobar.py",
+        ("foobar.py", "somaro.py"),
+        front="nginx",
+        listen="3031",
+        then=functools.partial(_four_mules, script="somaro.py"),
+    ),
+    Example(
+        "004:6048 --plugins python,gevent",
+        "uwsgi --plugins python,gevent --gevent 100 --socket :3031 --module myapp",
+        ("myapp.py=foobar.py",),
+        front="nginx",
+        listen="3031",
+    ),
+    Example(
+        "004:6542 the http router in embedded mode",
+        "./uwsgi --http 127.0.0.1:8080 --master --module mywsgiapp --processes 4",
+        ("mywsgiapp.py=foobar.py",),
+        listen="8080",
+    ),
+    Example(
+        "004:4370 emperor of a glob over domains",
+        'uwsgi --emperor "/etc/vassals/domains/*/conf/uwsgi.xml"',
+        configs={
+            "vassals/domains/example.com/conf/uwsgi.xml": WERKZEUG_XML,
+            "vassals/domains/example.com/conf/notes.xml": "<uwsgi/>",  # not the glob's
+        },
+        front="nginx",
+        listen="3031",
+        expect=b"<title>WSGI Information</title>",
+    ),
+    Example(
+        "004:4555 emperor with --vassals-include",
+        "uwsgi --emperor /opt/apps --vassals-include /etc/uwsgi/vassals-default.ini",
+        configs={
+            "apps/mysite.ini": "[uwsgi]\nvassal_name = %n\nwsgi-file = /opt/apps/foobar.py\n",
+            "apps/foobar.py": HELLO_WSGI,
+            "vassals-default.ini": "[uwsgi]\nsocket = /tmp/sockets/%(vassal_name).sock\n",
+            "sockets/.keep": "",  # the docs' /tmp/sockets exists
+        },
+        front="nginx",
+        listen="sockets/mysite.sock",
     ),
     Example(
         "004:10704 --response-route-run",
