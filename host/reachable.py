@@ -96,5 +96,8 @@ def needed_paths(chdir: str | None, app_targets: list[str]) -> dict[str, str]:
     if chdir:
         paths[os.path.abspath(chdir)] = "chdir"
     for target in app_targets:
-        paths.setdefault(os.path.abspath(target), "the app")
+        path = os.path.abspath(target)
+        if not os.path.exists(path) and "=" in target:  # a mount: MOUNTPOINT=PATH (--cgi ...)
+            path = os.path.abspath(target.partition("=")[2])
+        paths.setdefault(path, "the app")
     return paths

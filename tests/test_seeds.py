@@ -446,6 +446,13 @@ def _four_mules(run: Run, script: str = "") -> None:
         assert log.count(f"ready: {script}") == 1, log
 
 
+def _rack_app_loaded(run: Run) -> None:
+    """Rack logs its app's load as the other runtimes do (issue 12 point 9)."""
+    assert run.inst is not None
+    line = r"Ruby/Rack app 0 \(/\) ready in worker \d+ in [\d.]+ seconds: app\.ru"
+    assert re.search(line, run.inst.log()), run.inst.log()
+
+
 def _eight_workers(run: Run) -> None:
     assert run.inst is not None
     wait_for(lambda: run.inst.log().count("spawned polyhost worker") >= 8, 30, "8 workers")
@@ -1003,6 +1010,7 @@ EXAMPLES = [
         front="nginx",
         listen="3031",
         expect=b"Hello",
+        then=_rack_app_loaded,
     ),
     Example(
         "004:501 rack with the master",
@@ -1511,3 +1519,88 @@ def test_coroae_stops_the_start_saying_what_to_use_instead(tmp_path: Path) -> No
     assert "meanwhile use threads = N" in done.stderr + done.stdout
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+# -- issue 12 points 2, 6 and 9, proven beyond the corpus --------------------------------------
+CGI_APP = """#!/bin/sh
+printf 'Content-Type: text/plain\\r\\n\\r\\n'
+echo "cgi as $(id -un)"
+"""
+WSGI_ERRORS_APP = """def application(env, start_response):
+    errors = env["wsgi.errors"]
+    errors.writelines(["first line\\n", "second ", "line\\n", "unfinished"])
+    errors.flush()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"logged"]
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+def test_a_cgi_app_under_uid_nobody_answers(readable_python: Python, tmp_path: Path) -> None:
+    """Point 6: a CGI app under `uid = nobody` (polyhost installed where nobody can read it)
+    answers as nobody; everything the CGI runtime needs was imported before the drop. Its
+    directory where nobody cannot enter (pytest's tmp_path) stops the start, naming it."""
+    hidden = tmp_path / "cgi"
+    hidden.mkdir()
+    argv = ["--http-socket", "127.0.0.1:0", "--http-socket-modifier1", "9", "--cgi"]
+    argv += [f"/cgi={hidden}", "--uid", "nobody", "--gid", "nogroup"]
+    refused = _start(argv, tmp_path, readable_python.command, readable_python.env)
+    try:
+        assert refused.proc.wait(60) == 1
+        assert f"uid nobody cannot read {hidden}: the app" in refused.log(), refused.log()
+    finally:
+        refused.stop()
+    tmp_path = Path(tempfile.mkdtemp(prefix="polyhost-cgi-"))
+    os.chmod(tmp_path, 0o755)
+    try:
+        _cgi_as_nobody(readable_python, tmp_path)
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _cgi_as_nobody(readable_python: Python, tmp_path: Path) -> None:
+    (tmp_path / "cgi").mkdir()
+    script = tmp_path / "cgi" / "whoami.cgi"
+    script.write_text(CGI_APP)
+    script.chmod(0o755)
+    port = free_port()
+    argv = ["--http-socket", f"127.0.0.1:{port}", "--http-socket-modifier1", "9"]
+    argv += ["--cgi", f"/cgi={tmp_path / 'cgi'}", "--uid", "nobody", "--gid", "nogroup"]
+    inst = _start(argv, tmp_path, readable_python.command, readable_python.env)
+    try:
+        wait_for(lambda: _serving(inst, port), 30, "the CGI instance to serve")
+        status, _, body = split_response(get(port, "/cgi/whoami.cgi", host="127.0.0.1"))
+        assert status == 200 and body == b"cgi as nobody\n", (status, body, inst.log())
+        assert "Error" not in inst.log(), inst.log()
+    finally:
+        code = inst.stop()
+    assert code == 0, inst.log()
+
+
+def _serving(inst: Instance, port: int) -> bool:
+    if inst.proc.poll() is not None:
+        raise AssertionError(f"polyhost exited with {inst.proc.returncode}:\n{inst.log()}")
+    if "spawned polyhost worker" not in inst.log():
+        return False
+    with contextlib.suppress(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    return False
+
+
+def test_wsgi_errors_is_a_text_stream(tmp_path: Path) -> None:
+    """Point 2: `wsgi.errors` takes `writelines` and `flush` as a text stream does: whole lines
+    go to the log, and flush writes out the unfinished one."""
+    (tmp_path / "errors_app.py").write_text(WSGI_ERRORS_APP)
+    port = free_port()
+    argv = ["--http-socket", f"127.0.0.1:{port}", "--wsgi-file", str(tmp_path / "errors_app.py")]
+    inst = _start(argv, tmp_path, POLYHOST, {})
+    try:
+        wait_for(lambda: _serving(inst, port), 30, "the WSGI instance to serve")
+        status, _, body = split_response(get(port, "/", host="127.0.0.1"))
+        assert status == 200 and body == b"logged"
+        lines = inst.wait_log("unfinished").splitlines()
+        assert {"first line", "second line", "unfinished"} <= set(lines), lines
+    finally:
+        code = inst.stop()
+    assert code == 0, inst.log()
