@@ -1604,3 +1604,23 @@ def test_wsgi_errors_is_a_text_stream(tmp_path: Path) -> None:
     finally:
         code = inst.stop()
     assert code == 0, inst.log()
+
+
+def test_php_index_names_the_directory_index(tmp_path: Path) -> None:
+    """Point 7: `php-index` names the file a directory's URL runs (index.php by default)."""
+    (tmp_path / "sub").mkdir()
+    for directory, name in ((tmp_path, "main.php"), (tmp_path / "sub", "main.php")):
+        (directory / name).write_text(f"<?php echo 'index of ' . basename(__DIR__) . ' {name}';")
+    (tmp_path / "index.php").write_text("<?php echo 'not the index';")
+    port = free_port()
+    argv = ["--http-socket", f"127.0.0.1:{port}", "--http-socket-modifier1", "14"]
+    argv += ["--php-docroot", str(tmp_path), "--php-index", "main.php"]
+    inst = _start(argv, tmp_path, POLYHOST, {})
+    try:
+        wait_for(lambda: _serving(inst, port), 30, "the PHP instance to serve")
+        for path, name in (("/", tmp_path.name), ("/sub/", "sub")):
+            status, _, body = split_response(get(port, path, host="127.0.0.1"))
+            assert status == 200 and body == f"index of {name} main.php".encode(), (path, body)
+    finally:
+        code = inst.stop()
+    assert code == 0, inst.log()
