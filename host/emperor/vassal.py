@@ -156,14 +156,16 @@ def run_hook(what: str, command: str, vassal: str, vassals_dir: str) -> None:
 
 
 def _unreachable_for_owner(seen: Seen, name: str) -> str:
-    """What the owner of a tyrant's vassal file cannot read of what the vassal runs, or ""."""
+    """What the owner of a tyrant's vassal file cannot read of what its exec needs (the
+    interpreter, the standard library, polyhost), or "". Its directory is entered before the
+    drop, and its config file is the vassal's to read."""
     from polyhost import reachable
 
     try:
         user = pwd.getpwuid(seen.uid).pw_name
     except KeyError:
         user = str(seen.uid)
-    paths = reachable.needed_paths(seen.cwd, []) | {seen.path: "the vassal's config file"}
+    paths = reachable.needed_paths(None, [])
     return reachable.explain(user, seen.uid, seen.gid, paths, f"vassal {name}")
 
 
