@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from polyhost.config import Config
 
 
-def refusal(config: Config, app_targets: list[str]) -> str:
-    """The start-up error when the `uid` user cannot reach what the workers need, else ""."""
+def refusal(config: Config, app_targets: list[str], who: str = "the workers") -> str:
+    """The start-up error when the `uid` user cannot reach what `who` need, else ""."""
     uid, gid = config.get("uid"), config.get("gid")
     if os.getuid() != 0 or not uid:
         return ""
@@ -29,23 +29,31 @@ def refusal(config: Config, app_targets: list[str]) -> str:
         )
     except KeyError:
         return ""  # drop_privileges names the unknown user or group
-    missing = unreachable(uid_number, gid_number, needed_paths(config.get("chdir"), app_targets))
+    paths = needed_paths(config.get("chdir"), app_targets)
+    return explain(str(uid), uid_number, gid_number, paths, who, gid_text=str(gid or gid_number))
+
+
+def explain(
+    user: str, uid: int, gid: int, paths: dict[str, str], who: str, gid_text: str = ""
+) -> str:
+    """`uid USER cannot read PATH: what it is` for each of `paths` uid:gid cannot reach, under
+    a line saying whose start it stops and above what to do; "" when it can reach them all."""
+    missing = unreachable(uid, gid, paths)
     if not missing:
         return ""
     return "\n".join(
         [
-            f"uid {uid} (gid {gid or gid_number}) cannot reach what the workers need after the"
+            f"uid {user} (gid {gid_text or gid}) cannot reach what {who} need after the"
             " privilege drop:",
-            *(f"  {line}" for line in missing),
-            "  give that user access (e.g. setfacl -m u:USER:x on each directory above it),"
+            *(f"  uid {user} cannot read {path}: {paths[path]}" for path in missing),
+            f"  give {user} access (e.g. setfacl -m u:{user}:x on each directory above it),"
             " or install polyhost and its Python where it can read",
         ]
     )
 
 
 def unreachable(uid: int, gid: int, paths: dict[str, str]) -> list[str]:
-    """`path (what it is)` for each of `paths` (path -> what) that uid:gid cannot read (a
-    directory: cannot enter). Run as root."""
+    """Those of `paths` that uid:gid cannot read (a directory: cannot enter). Run as root."""
     wanted = [path for path in paths if path and os.path.exists(path)]
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -67,8 +75,7 @@ def unreachable(uid: int, gid: int, paths: dict[str, str]) -> list[str]:
     finally:
         os.close(read_end)
         os.waitpid(pid, 0)
-    failed = data.decode("utf-8", "surrogateescape").split("\0") if data else []
-    return [f"{path} ({paths[path]})" for path in failed]
+    return data.decode("utf-8", "surrogateescape").split("\0") if data else []
 
 
 def _reachable(path: str) -> bool:
@@ -77,7 +84,8 @@ def _reachable(path: str) -> bool:
 
 
 def needed_paths(chdir: str | None, app_targets: list[str]) -> dict[str, str]:
-    """The paths a worker needs after the drop -> what each is."""
+    """The paths a worker (or a vassal: chdir None, no apps) needs after the drop -> what each
+    is."""
     import polyhost
 
     paths = {
@@ -88,5 +96,8 @@ def needed_paths(chdir: str | None, app_targets: list[str]) -> dict[str, str]:
     if chdir:
         paths[os.path.abspath(chdir)] = "chdir"
     for target in app_targets:
-        paths.setdefault(os.path.abspath(target), "the app")
+        path = os.path.abspath(target)
+        if not os.path.exists(path) and "=" in target:  # a mount: MOUNTPOINT=PATH (--cgi ...)
+            path = os.path.abspath(target.partition("=")[2])
+        paths.setdefault(path, "the app")
     return paths

@@ -249,7 +249,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     passed, xpassed, xfailed = seeds("passed"), seeds("xpassed"), seeds("xfailed")
     total = passed + xpassed + xfailed + seeds("failed") + seeds("skipped")
     if total:
+        corpus = sys.modules.get("test_seeds")
+        size = len(getattr(corpus, "EXAMPLES", ())) or total
         terminalreporter.write_line(
             f"seed examples: {passed + xpassed} of {total} run as the docs say"
             f" ({xfailed} wait on other open issues, {xpassed} of those already pass)"
+            + (f"; {size - total} of the corpus's {size} not run here" if size > total else "")
         )

@@ -293,7 +293,8 @@ def test_uid_that_cannot_reach_the_app_stops_the_start_with_the_list(tmp_path: P
     assert done.returncode == 1 and not sock.exists()
     log = done.stdout + done.stderr
     assert "uid nobody (gid 0) cannot reach what the workers need" in log
-    assert f"  {site} (chdir)" in log and f"  {site / 'app.py'} (the app)" in log
+    assert f"  uid nobody cannot read {site}: chdir" in log
+    assert f"  uid nobody cannot read {site / 'app.py'}: the app" in log
 
 
 @pytest.mark.parametrize(

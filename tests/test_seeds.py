@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -50,19 +51,15 @@ SEEDS = Path("/work/shared/seeds")
 
 #: the open issues examples wait on, by their subjects
 ASYNC = "issue 17: ASGI and async: gevent/asyncio loop engines"
+COLLECTORS = "issue 15 point 6: metrics (the `metric` collectors file, sum and func are not built)"
 #: the interpreter's files are in a directory other users cannot enter (a pyenv under /root)
 PYTHON_HIDDEN = any(not os.stat(p).st_mode & 0o001 for p in Path(os.__file__).parents)
-PRIVILEGE_DROP = (
-    "issue 12 point 6: privilege drop keeps working (the new user cannot reach the venv's"
-    " interpreter under /root)"
-)
 
 #: THE table: example id -> the issue it waits on. When a branch lands, delete its lines.
 WAITS_ON = {
     "004:334 psgi --coroae": ASYNC,
-    "004:1626 emperor with uid": PRIVILEGE_DROP,
-    "000:33 emperor tyrant ini": PRIVILEGE_DROP,
-    **({"004:6848 --uid with --limit-as": PRIVILEGE_DROP} if PYTHON_HIDDEN else {}),
+    "004:3890 --metric file collector over /proc/loadavg": COLLECTORS,
+    "004:3895 --metric file collector over /proc/meminfo": COLLECTORS,
 }
 #: what a waiting example's log says when polyhost will not get there: no use waiting longer
 GIVES_UP = ("not available yet", "cannot start vassal")
@@ -75,7 +72,7 @@ class Example:
 
     id: str
     command: str
-    #: files copied from the corpus into the example's directory
+    #: files copied from the corpus into the example's directory (`NAME=FILE`: renamed)
     apps: tuple[str, ...] = ()
     #: config files the docs show, written into the directory (name -> text)
     configs: dict[str, str] = field(default_factory=dict)
@@ -102,6 +99,17 @@ class Example:
     page: bool = True
     #: an extra check once the page is served (stats, management commands ...)
     then: Callable[[Run], None] | None = None
+    #: it drops privileges (uid, a tyrant's file owners): polyhost runs from an interpreter
+    #: that user can read, as a user installs it for a uid (`readable_python`)
+    drops: bool = False
+
+
+@dataclass(frozen=True)
+class Python:
+    """A way to run polyhost: its command line and the environment variables it needs."""
+
+    command: list[str]
+    env: dict[str, str]
 
 
 @dataclass
@@ -114,6 +122,8 @@ class Run:
     inst: Instance | None = None
     #: host:port of the docs' `foobar.local:9090` web server, for examples with `web`
     web: str = ""
+    #: the polyhost command and the environment it needs (`readable_python` for `drops`)
+    python: Python = field(default_factory=lambda: Python(POLYHOST, {}))
 
     def port(self, docs_port: str) -> int:
         return self.ports[docs_port]
@@ -138,6 +148,7 @@ def _localize(text: str, run: Run) -> str:
         text = text.replace(docs_dir, f"{run.dir}/{ours}")
     text = text.replace("/opt/apps", f"{run.dir}/apps")
     text = text.replace("/var/run/", f"{run.dir}/")
+    text = text.replace("/tmp/sockets/", f"{run.dir}/sockets/")
     text = text.replace("/private", f"{run.dir}/private")
     for docs_file in ("/tmp/tbsocket", "/tmp/yourfifo", "/tmp/fifo"):
         text = text.replace(docs_file, f"{run.dir}/{docs_file[5:]}")
@@ -210,16 +221,33 @@ def _web_server(run: Run) -> Iterator[None]:
         thread.join(10)
 
 
-def run_example(example: Example, tmp_path: Path) -> None:
+def run_example(example: Example, tmp_path: Path, python: Python | None = None) -> None:
     run = Run(example, tmp_path, {})
+    if python is not None:
+        run.python = python
     with _web_server(run) if example.web else contextlib.nullcontext():
         _run_example(run)
 
 
+def _start(argv: list[str], directory: Path, command: list[str], env: dict[str, str]) -> Instance:
+    """polyhost started by `command` in `directory`, its process environment's with `env`."""
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)  # Instance's process inherits the environment
+    try:
+        return Instance(argv, directory, None, directory, command)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name)
+            else:
+                os.environ[name] = value
+
+
 def _run_example(run: Run) -> None:
     example, tmp_path = run.example, run.dir
-    for name in example.apps:
-        shutil.copy(CORPUS / name, tmp_path / name)
+    for name in example.apps:  # NAME, or NAME=FILE: the docs' name for a corpus file
+        target, _, source = name.partition("=")
+        shutil.copy(CORPUS / (source or target), tmp_path / target)
     if example.django:
         subprocess.run(
             [sys.executable, "-m", "django", "startproject", example.django, str(tmp_path)],
@@ -235,17 +263,8 @@ def _run_example(run: Run) -> None:
     argv = _argv(_localize(example.command, run))
     environ = {
         name: str(run.ports.setdefault(port, free_port())) for name, port in example.env.items()
-    }
-    saved = {name: os.environ.get(name) for name in environ}
-    os.environ.update(environ)  # Instance's process inherits the environment
-    try:
-        run.inst = Instance(argv, tmp_path, None, tmp_path)
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name)
-            else:
-                os.environ[name] = value
+    } | run.python.env
+    run.inst = _start(argv, tmp_path, run.python.command, environ)
     try:
         try:
             wait_for(lambda: _ready(run), 30, f"{example.id} to serve")
@@ -388,6 +407,50 @@ def _pages(run: Run, pages: dict[str, bytes]) -> None:
     for path, text in pages.items():
         status, _, body = split_response(_fetch(run, path))
         assert status == 200 and text in body, (path, status, body[:300])
+
+
+def _metric(run: Run, name: str) -> int:
+    """The metric's value as the app reads it (metricapp.py: `/?NAME`)."""
+    status, _, body = split_response(_fetch(run, f"/?{name}"))
+    assert status == 200 and body.startswith(f"{name} ".encode()), (status, body)
+    return int(body.split()[1])
+
+
+def _gauge_at_zero(run: Run) -> None:
+    assert _metric(run, "foobar") == 0
+
+
+def _file_item(path: str, index: int) -> int:
+    """Item `index` of the file split at whitespace, as the file collector reads it."""
+    return int(float(Path(path).read_text().split()[index]))
+
+
+def _loadavg_collected(run: Run) -> None:
+    def collected() -> bool:  # every 3 s; the 5-minute load moves slowly
+        return abs(_metric(run, "loadavg") - _file_item("/proc/loadavg", 1)) <= 1
+
+    wait_for(collected, 30, "the loadavg metric to follow /proc/loadavg")
+
+
+def _memory_collected(run: Run) -> None:
+    wait_for(lambda: _metric(run, "memory") > 0, 30, "the memory metric (MemFree, kB)")
+
+
+def _four_mules(run: Run, script: str = "") -> None:
+    assert run.inst is not None
+    for number in range(1, 5):
+        run.inst.wait_log(f"mule {number} (pid: ")
+    if script:
+        log = run.inst.wait_log("Hi! I am loop2.")
+        assert "loop1: Waiting for messages... yawn." in log
+        assert log.count(f"ready: {script}") == 1, log
+
+
+def _rack_app_loaded(run: Run) -> None:
+    """Rack logs its app's load as the other runtimes do (issue 12 point 9)."""
+    assert run.inst is not None
+    line = r"Ruby/Rack app 0 \(/\) ready in worker \d+ in [\d.]+ seconds: app\.ru"
+    assert re.search(line, run.inst.log()), run.inst.log()
 
 
 def _eight_workers(run: Run) -> None:
@@ -801,6 +864,7 @@ EXAMPLES = [
         ("customer1app.py",),
         front="nginx",
         listen="3031",
+        drops=True,
     ),
     # -- Heroku: the Procfile's `web: uwsgi uwsgi.ini`, PORT set by the platform --------------
     Example(
@@ -946,6 +1010,7 @@ EXAMPLES = [
         front="nginx",
         listen="3031",
         expect=b"Hello",
+        then=_rack_app_loaded,
     ),
     Example(
         "004:501 rack with the master",
@@ -1083,10 +1148,12 @@ EXAMPLES = [
         "004:1626 emperor with uid",
         "uwsgi --emperor vassals --uid www-data --gid www-data",
         configs={"vassals/mysite_uwsgi.ini": MYSITE_INI},
+        owners={".": "www-data:www-data"},  # the project's directory: the vassal binds its socket
         django="mysite",
         front="nginx",
         listen="mysite.sock",
         expect=DJANGO_PAGE,
+        drops=True,
     ),
     # -- the Emperor ---------------------------------------------------------------------------
     Example(
@@ -1139,6 +1206,7 @@ EXAMPLES = [
         front="nginx",
         listen="3031",
         expect=DJANGO_PAGE,
+        drops=True,
     ),
     Example(
         "000:48 the %n skeleton as one vassal",
@@ -1237,6 +1305,82 @@ EXAMPLES = [
         listen="9090",
     ),
     Example(
+        "004:3859 --metric with an oid",
+        "uwsgi --http-socket :9090 --metric name=foobar,type=gauge,oid=100.100.100"
+        " --wsgi-file metricapp.py",  # + an app that reads it
+        ("metricapp.py",),
+        listen="9090",
+        then=_gauge_at_zero,
+    ),
+    Example(
+        "004:3890 --metric file collector over /proc/loadavg",
+        "uwsgi --metric name=loadavg,type=gauge,collector=file,arg1=/proc/loadavg,arg1n=1,freq=3"
+        " --http-socket :9090 --wsgi-file metricapp.py",  # + a socket and an app that reads it
+        ("metricapp.py",),
+        listen="9090",
+        then=_loadavg_collected,
+    ),
+    Example(
+        "004:3895 --metric file collector over /proc/meminfo",
+        "uwsgi --metric name=memory,type=gauge,collector=file,arg1=/proc/meminfo,arg1n=4,freq=3"
+        " --http-socket :9090 --wsgi-file metricapp.py",
+        ("metricapp.py",),
+        listen="9090",
+        then=_memory_collected,
+    ),
+    Example(
+        "004:3317 four mules",
+        "uwsgi --socket :3031 --mule --mule --mule --mule --wsgi-file foobar.py",  # + an app
+        ("foobar.py",),
+        front="nginx",
+        listen="3031",
+        then=_four_mules,
+    ),
+    Example(
+        "004:3343 a programmed mule",
+        "uwsgi --socket :3031 --mule=somaro.py --mule --mule --mule --wsgi-file foobar.py",
+        ("foobar.py", "somaro.py"),
+        front="nginx",
+        listen="3031",
+        then=functools.partial(_four_mules, script="somaro.py"),
+    ),
+    Example(
+        "004:6048 --plugins python,gevent",
+        "uwsgi --plugins python,gevent --gevent 100 --socket :3031 --module myapp",
+        ("myapp.py=foobar.py",),
+        front="nginx",
+        listen="3031",
+    ),
+    Example(
+        "004:6542 the http router in embedded mode",
+        "./uwsgi --http 127.0.0.1:8080 --master --module mywsgiapp --processes 4",
+        ("mywsgiapp.py=foobar.py",),
+        listen="8080",
+    ),
+    Example(
+        "004:4370 emperor of a glob over domains",
+        'uwsgi --emperor "/etc/vassals/domains/*/conf/uwsgi.xml"',
+        configs={
+            "vassals/domains/example.com/conf/uwsgi.xml": WERKZEUG_XML,
+            "vassals/domains/example.com/conf/notes.xml": "<uwsgi/>",  # not the glob's
+        },
+        front="nginx",
+        listen="3031",
+        expect=b"<title>WSGI Information</title>",
+    ),
+    Example(
+        "004:4555 emperor with --vassals-include",
+        "uwsgi --emperor /opt/apps --vassals-include /etc/uwsgi/vassals-default.ini",
+        configs={
+            "apps/mysite.ini": "[uwsgi]\nvassal_name = %n\nwsgi-file = /opt/apps/foobar.py\n",
+            "apps/foobar.py": HELLO_WSGI,
+            "vassals-default.ini": "[uwsgi]\nsocket = /tmp/sockets/%(vassal_name).sock\n",
+            "sockets/.keep": "",  # the docs' /tmp/sockets exists
+        },
+        front="nginx",
+        listen="sockets/mysite.sock",
+    ),
+    Example(
         "004:10704 --response-route-run",
         'uwsgi --http-socket :9090 --psgi myapp.pl --response-route-run "log:${newvar}"',
         ("myapp.pl",),
@@ -1255,13 +1399,228 @@ def test_every_waiting_example_exists() -> None:
     assert set(WAITS_ON) <= {example.id for example in EXAMPLES}
 
 
+@contextlib.contextmanager
+def _python_copy(mode: int) -> Iterator[Python]:
+    """This interpreter copied (hard links: no bytes copied) into a directory of `mode`, and a
+    venv over the copy whose packages are this venv's (polyhost editable, Django ...). The
+    copy's libpython is found first by the dynamic linker (the original's RUNPATH may be
+    under /root)."""
+    root = Path(tempfile.mkdtemp(prefix="polyhost-python-"))
+    try:
+        base = root / "base"
+        subprocess.run(["cp", "-al", sys.base_prefix, str(base)], check=True, timeout=300)
+        version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+        venv = root / "venv"
+        subprocess.run(
+            [str(base / "bin" / version), "-m", "venv", "--without-pip", str(venv)],
+            check=True,
+            timeout=120,
+        )
+        packages = sysconfig.get_path("purelib")
+        (venv / "lib" / version / "site-packages" / "polyhost-venv.pth").write_text(
+            f"import site; site.addsitedir({packages!r})\n"
+        )
+        os.chmod(root, mode)
+        yield Python(
+            [str(venv / "bin" / "python"), "-m", "polyhost"], {"LD_LIBRARY_PATH": str(base / "lib")}
+        )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def readable_python() -> Iterator[Python]:
+    """polyhost installed where a uid it drops to can read it, as a user does it: this
+    interpreter when other users can reach it, else (a pyenv under /root, 0700) a copy in a
+    directory they can enter."""
+    if not PYTHON_HIDDEN:
+        yield Python(POLYHOST, {})
+        return
+    with _python_copy(0o755) as python:
+        yield python
+
+
 @pytest.mark.skipif(not SEEDS.is_dir(), reason="the seeds are in ../shared/seeds")
 @pytest.mark.parametrize("example", [_param(example) for example in EXAMPLES])
-def test_seed_example(example: Example) -> None:
+def test_seed_example(example: Example, request: pytest.FixtureRequest) -> None:
+    python = request.getfixturevalue("readable_python") if example.drops else None
     # a directory other users can enter (pytest's are 0700): the examples with uid/gid need it
     directory = Path(tempfile.mkdtemp(prefix="polyhost-seed-"))
     os.chmod(directory, 0o755)
     try:
-        run_example(example, directory)
+        run_example(example, directory, python)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+# -- issue 12 point 6: a uid that cannot reach the interpreter is named at start ---------------
+NOBODY_CANNOT_READ = "uid nobody cannot read {python}: the Python interpreter"
+
+
+@pytest.fixture(scope="module")
+def hidden_python() -> Iterator[tuple[Python, str]]:
+    """polyhost in a directory only root may enter (the pyenv under /root), and the path of its
+    interpreter as the message names it."""
+    with _python_copy(0o700) as python:
+        yield python, os.path.realpath(python.command[0])
+
+
+HIDDEN_STARTS = {
+    "a master": ["--socket", "127.0.0.1:0", "--uid", "nobody", "--wsgi-file", "foobar.py"],
+    "an emperor": ["--emperor", "vassals", "--uid", "nobody", "--gid", "nogroup"],
+    "a tyrant's vassal": ["--emperor", "vassals", "--emperor-tyrant"],
+}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+@pytest.mark.parametrize("start", list(HIDDEN_STARTS))
+def test_a_uid_that_cannot_read_the_interpreter_is_named_at_start(
+    start: str, hidden_python: tuple[Python, str], tmp_path: Path
+) -> None:
+    """The uid polyhost (a master, an Emperor, a tyrant's vassal) drops to cannot enter the
+    interpreter's directory: the start says so, naming the user and the path, instead of the
+    workers or vassals dying after the drop (a master or an Emperor stops; a tyrant keeps
+    ruling and does not start that vassal)."""
+    python, interpreter = hidden_python
+    os.chmod(tmp_path, 0o755)
+    shutil.copy(CORPUS / "foobar.py", tmp_path / "foobar.py")
+    (tmp_path / "vassals").mkdir()
+    vassal = tmp_path / "vassals" / "app.ini"
+    vassal.write_text(f"[uwsgi]\nsocket = 127.0.0.1:0\nwsgi-file = {tmp_path}/foobar.py\n")
+    shutil.chown(vassal, "nobody", "nogroup")
+    inst = _start(HIDDEN_STARTS[start], tmp_path, python.command, python.env)
+    try:
+        log = inst.wait_log(NOBODY_CANNOT_READ.format(python=interpreter))
+        if start == "a tyrant's vassal":
+            assert "[emperor-tyrant] cannot start vassal app.ini: uid nobody" in log
+            assert inst.proc.poll() is None, log
+        else:
+            assert inst.proc.wait(30) == 1, log
+    finally:
+        code = inst.stop()
+    assert code == (0 if start == "a tyrant's vassal" else 1)
+    assert "spawned polyhost worker" not in inst.log()
+
+
+def test_coroae_stops_the_start_saying_what_to_use_instead(tmp_path: Path) -> None:
+    """`--coroae N` (uWSGI's Coro::AnyEvent loop for PSGI, bridges/perl/README.md) is not built:
+    the docs' command stops at once, naming the option and `threads = N`, and binds nothing."""
+    port = free_port()
+    argv = [*POLYHOST, "--socket", f"127.0.0.1:{port}", "--psgi", str(CORPUS / "myapp.pl")]
+    done = subprocess.run(
+        [*argv, "--coroae", "1000", "--processes", "4"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done
+    assert "command line: coroae is not built yet" in done.stderr + done.stdout
+    assert "meanwhile use threads = N" in done.stderr + done.stdout
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+# -- issue 12 points 2, 6 and 9, proven beyond the corpus --------------------------------------
+CGI_APP = """#!/bin/sh
+printf 'Content-Type: text/plain\\r\\n\\r\\n'
+echo "cgi as $(id -un)"
+"""
+WSGI_ERRORS_APP = """def application(env, start_response):
+    errors = env["wsgi.errors"]
+    errors.writelines(["first line\\n", "second ", "line\\n", "unfinished"])
+    errors.flush()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"logged"]
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+def test_a_cgi_app_under_uid_nobody_answers(readable_python: Python, tmp_path: Path) -> None:
+    """Point 6: a CGI app under `uid = nobody` (polyhost installed where nobody can read it)
+    answers as nobody; everything the CGI runtime needs was imported before the drop. Its
+    directory where nobody cannot enter (pytest's tmp_path) stops the start, naming it."""
+    hidden = tmp_path / "cgi"
+    hidden.mkdir()
+    argv = ["--http-socket", "127.0.0.1:0", "--http-socket-modifier1", "9", "--cgi"]
+    argv += [f"/cgi={hidden}", "--uid", "nobody", "--gid", "nogroup"]
+    refused = _start(argv, tmp_path, readable_python.command, readable_python.env)
+    try:
+        assert refused.proc.wait(60) == 1
+        assert f"uid nobody cannot read {hidden}: the app" in refused.log(), refused.log()
+    finally:
+        refused.stop()
+    tmp_path = Path(tempfile.mkdtemp(prefix="polyhost-cgi-"))
+    os.chmod(tmp_path, 0o755)
+    try:
+        _cgi_as_nobody(readable_python, tmp_path)
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _cgi_as_nobody(readable_python: Python, tmp_path: Path) -> None:
+    (tmp_path / "cgi").mkdir()
+    script = tmp_path / "cgi" / "whoami.cgi"
+    script.write_text(CGI_APP)
+    script.chmod(0o755)
+    port = free_port()
+    argv = ["--http-socket", f"127.0.0.1:{port}", "--http-socket-modifier1", "9"]
+    argv += ["--cgi", f"/cgi={tmp_path / 'cgi'}", "--uid", "nobody", "--gid", "nogroup"]
+    inst = _start(argv, tmp_path, readable_python.command, readable_python.env)
+    try:
+        wait_for(lambda: _serving(inst, port), 30, "the CGI instance to serve")
+        status, _, body = split_response(get(port, "/cgi/whoami.cgi", host="127.0.0.1"))
+        assert status == 200 and body == b"cgi as nobody\n", (status, body, inst.log())
+        assert "Error" not in inst.log(), inst.log()
+    finally:
+        code = inst.stop()
+    assert code == 0, inst.log()
+
+
+def _serving(inst: Instance, port: int) -> bool:
+    if inst.proc.poll() is not None:
+        raise AssertionError(f"polyhost exited with {inst.proc.returncode}:\n{inst.log()}")
+    if "spawned polyhost worker" not in inst.log():
+        return False
+    with contextlib.suppress(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    return False
+
+
+def test_wsgi_errors_is_a_text_stream(tmp_path: Path) -> None:
+    """Point 2: `wsgi.errors` takes `writelines` and `flush` as a text stream does: whole lines
+    go to the log, and flush writes out the unfinished one."""
+    (tmp_path / "errors_app.py").write_text(WSGI_ERRORS_APP)
+    port = free_port()
+    argv = ["--http-socket", f"127.0.0.1:{port}", "--wsgi-file", str(tmp_path / "errors_app.py")]
+    inst = _start(argv, tmp_path, POLYHOST, {})
+    try:
+        wait_for(lambda: _serving(inst, port), 30, "the WSGI instance to serve")
+        status, _, body = split_response(get(port, "/", host="127.0.0.1"))
+        assert status == 200 and body == b"logged"
+        lines = inst.wait_log("unfinished").splitlines()
+        assert {"first line", "second line", "unfinished"} <= set(lines), lines
+    finally:
+        code = inst.stop()
+    assert code == 0, inst.log()
+
+
+def test_php_index_names_the_directory_index(tmp_path: Path) -> None:
+    """Point 7: `php-index` names the file a directory's URL runs (index.php by default)."""
+    (tmp_path / "sub").mkdir()
+    for directory, name in ((tmp_path, "main.php"), (tmp_path / "sub", "main.php")):
+        (directory / name).write_text(f"<?php echo 'index of ' . basename(__DIR__) . ' {name}';")
+    (tmp_path / "index.php").write_text("<?php echo 'not the index';")
+    port = free_port()
+    argv = ["--http-socket", f"127.0.0.1:{port}", "--http-socket-modifier1", "14"]
+    argv += ["--php-docroot", str(tmp_path), "--php-index", "main.php"]
+    inst = _start(argv, tmp_path, POLYHOST, {})
+    try:
+        wait_for(lambda: _serving(inst, port), 30, "the PHP instance to serve")
+        for path, name in (("/", tmp_path.name), ("/sub/", "sub")):
+            status, _, body = split_response(get(port, path, host="127.0.0.1"))
+            assert status == 200 and body == f"index of {name} main.php".encode(), (path, body)
+    finally:
+        code = inst.stop()
+    assert code == 0, inst.log()

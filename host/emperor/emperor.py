@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from inotify_simple import Event, INotify
 from inotify_simple import flags as inotify_flags
 
-from polyhost import __version__
+from polyhost import __version__, reachable
 from polyhost.config import option_values
 from polyhost.emperor import link
 from polyhost.emperor.monitors import (
@@ -160,6 +160,9 @@ class Emperor:
             log(f"*** Emperor stats server enabled on {stats} ***")
         if not self.tyrant:
             try:
+                refused = reachable.refusal(cfg, [], who="its vassals")
+                if refused:
+                    raise IdentityError(refused)
                 drop_privileges(cfg)
             except IdentityError as exc:
                 log(f"!!! {exc} !!!")

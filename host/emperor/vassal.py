@@ -156,6 +156,20 @@ def run_hook(what: str, command: str, vassal: str, vassals_dir: str) -> None:
     log(f"[emperor] {vassal} {what}-hook returned {code}")
 
 
+def _unreachable_for_owner(seen: Seen, name: str) -> str:
+    """What the owner of a tyrant's vassal file cannot read of what its exec needs (the
+    interpreter, the standard library, polyhost), or "". Its directory is entered before the
+    drop, and its config file is the vassal's to read."""
+    from polyhost import reachable
+
+    try:
+        user = pwd.getpwuid(seen.uid).pw_name
+    except KeyError:
+        user = str(seen.uid)
+    paths = reachable.needed_paths(None, [])
+    return reachable.explain(user, seen.uid, seen.gid, paths, f"vassal {name}")
+
+
 def start(vassal: Vassal, settings: SpawnSettings) -> bool:
     """Fork and exec the vassal; False (logged) when it cannot start."""
     seen = vassal.seen
@@ -174,6 +188,12 @@ def start(vassal: Vassal, settings: SpawnSettings) -> bool:
             with contextlib.suppress(KeyError):
                 groups = os.getgrouplist(pwd.getpwuid(seen.uid).pw_name, seen.gid)
         credentials = (seen.uid, seen.gid, groups)
+        refused = _unreachable_for_owner(seen, vassal.name)
+        if refused:
+            log(f"[emperor-tyrant] cannot start vassal {vassal.name}: {refused}")
+            ours.close()
+            theirs.close()
+            return False
     request = SpawnRequest(
         argv=vassal_argv(seen, settings),
         cwd=seen.cwd,
