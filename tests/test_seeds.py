@@ -51,15 +51,12 @@ SEEDS = Path("/work/shared/seeds")
 
 #: the open issues examples wait on, by their subjects
 ASYNC = "issue 17: ASGI and async: gevent/asyncio loop engines"
-COLLECTORS = "issue 15 point 6: metrics (the `metric` collectors file, sum and func are not built)"
 #: the interpreter's files are in a directory other users cannot enter (a pyenv under /root)
 PYTHON_HIDDEN = any(not os.stat(p).st_mode & 0o001 for p in Path(os.__file__).parents)
 
 #: THE table: example id -> the issue it waits on. When a branch lands, delete its lines.
 WAITS_ON = {
     "004:334 psgi --coroae": ASYNC,
-    "004:3890 --metric file collector over /proc/loadavg": COLLECTORS,
-    "004:3895 --metric file collector over /proc/meminfo": COLLECTORS,
 }
 #: what a waiting example's log says when polyhost will not get there: no use waiting longer
 GIVES_UP = ("not available yet", "cannot start vassal")
