@@ -93,6 +93,48 @@ def test_ipv6_literal_host_and_options_asterisk(server: Instance) -> None:
     assert split_response(raw)[0] == 200
 
 
+UNKNOWN_METHOD = b"FOO /env?x=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+BODIES = {
+    "content-length": b"Content-Length: 11\r\n\r\nhello world",
+    # a size split from its data, an extension, a trailer: the framing is followed to its end
+    "chunked": b"Transfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\n"
+    b"X-Sum: 1\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("framing", list(BODIES))
+def test_an_unknown_method_behind_a_body_is_answered_as_alone(
+    server: Instance, framing: str
+) -> None:
+    """An unknown method pipelined behind a request with a body, in the same read, gets the
+    answer it gets alone (the stand-in method applies after a body too)."""
+    alone = env_of(server, UNKNOWN_METHOD)
+    first = b"POST /echo HTTP/1.1\r\nHost: t\r\n" + BODIES[framing]
+    data = http_request(server.port, first + UNKNOWN_METHOD)
+    echo, second = data.split(b"HTTP/1.1 ", 2)[1:]
+    assert split_response(b"HTTP/1.1 " + echo)[2].endswith(b"hello world"), data
+    status, _, body = split_response(b"HTTP/1.1 " + second)
+    assert status == 200, data
+    behind = json.loads(body)
+    for key in ("REQUEST_METHOD", "REQUEST_URI", "QUERY_STRING", "PATH_INFO"):
+        assert behind[key] == alone[key], key
+    assert behind["REQUEST_METHOD"] == "FOO"
+
+
+def test_a_body_fed_in_pieces_still_ends_where_it_ends() -> None:
+    """However the reads cut a chunked body and what follows, each request after it keeps its
+    own method."""
+    raw = b"POST /e HTTP/1.1\r\nHost: t\r\n" + BODIES["chunked"] + UNKNOWN_METHOD
+    for step in (1, 2, 3, 7):
+        left, right = socket.socketpair()
+        with left, right:
+            conn = HttpConnection(left, "test", ("127.0.0.1", 1), ("t", "80"), 4096, (0, 0), 4)
+            for start in range(0, len(raw), step):
+                conn.feed(raw[start : start + step])
+            methods = [r.vars["REQUEST_METHOD"] for r in conn.ready]
+            assert methods == ["POST", "FOO"], step
+
+
 @pytest.mark.parametrize(
     "first",
     [b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", b"GET / HTTP/1.0\r\n\r\n"],
