@@ -186,6 +186,8 @@ class HeadParser:
         self._between = True
         #: the start of a request line held back until its method is complete
         self._pending = b""
+        #: the last bytes of a head fed so far (where its blank line may begin)
+        self._head_tail = b""
         #: how much of the current Content-Length body is still to be fed (None: not known)
         self._body_left: int | None = None
         #: follows the current chunked body to find its end
@@ -213,8 +215,11 @@ class HeadParser:
         """Split `data` where the current head or body ends (when that is in it): what follows
         then starts at a request line again, where its method can be stood in for too."""
         if not self._in_body or self._between:
-            end = data.find(b"\r\n\r\n")
-            end = end + 4 if end >= 0 else -1
+            # the blank line may begin in the previous read: its last 3 bytes are kept
+            seen = self._head_tail + data
+            end = seen.find(b"\r\n\r\n")
+            end = end + 4 - len(self._head_tail) if end >= 0 else -1
+            self._head_tail = seen[-3:] if end < 0 else b""
         elif self._body_left is not None:
             end = self._body_left
             self._body_left = max(0, end - len(data))
