@@ -2,7 +2,9 @@
 
 Each server (2 workers, uWSGI on --http11-socket for keep-alive) is loaded with wrk; during the
 run it gets the fault twice (at 1/4 and 5/8 of it): a graceful reload (SIGHUP to the master) or
-a worker killed with SIGKILL. wrk's socket errors and non-2xx answers are the failed requests.
+a worker killed with SIGKILL. wrk's socket errors and non-2xx answers are the failed requests;
+for a kill, the connections the victim held (accepted, established) at that moment are counted
+too, since each of them carries wrk's next request and dies with the worker.
 Run `cd bench && ../.venv/bin/python faults_under_load.py -d 8`; bounded by the duration
 (plus start-up).
 """
@@ -10,6 +12,7 @@ Run `cd bench && ../.venv/bin/python faults_under_load.py -d 8`; bounded by the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import signal
@@ -18,6 +21,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from harness import (
     KEEP_ALIVE,
@@ -40,31 +45,78 @@ SERVERS: dict[str, Callable[[int], list[str]]] = {
 }
 
 
-def reload(master: int) -> None:
+def reload(master: int, port: int) -> tuple[int, float]:
     os.kill(master, signal.SIGHUP)
+    return 0, 0.0
 
 
-def kill_a_worker(master: int) -> None:
-    workers = [pid for pid in live_session_members(master) if pid != master]
-    if workers:
-        os.kill(min(workers), signal.SIGKILL)
+def held_connections(pid: int, port: int) -> int:
+    """Established TCP connections on local `port` among the open fds of process `pid`."""
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+    held = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                held += local_port == port and fields[3] == "01" and fields[9] in inodes
+    return held
 
 
-FAULTS: dict[str, Callable[[int], None]] = {
+def kill_a_worker(master: int, port: int) -> tuple[int, float]:
+    """SIGKILL the first worker: the connections it held then, and the milliseconds until the
+    master has forked its successor (a new process in the session; 5 s at most)."""
+    before = set(live_session_members(master))
+    workers = sorted(before - {master})
+    if not workers:
+        return 0, 0.0
+    victim = workers[0]
+    held = held_connections(victim, port)
+    os.kill(victim, signal.SIGKILL)
+    killed = time.monotonic()
+    while time.monotonic() - killed < 5 and not set(live_session_members(master)) - before:
+        time.sleep(0.002)
+    return held, (time.monotonic() - killed) * 1000
+
+
+FAULTS: dict[str, Callable[[int, int], tuple[int, float]]] = {
     "reload (SIGHUP)": reload,
     "kill -9 a worker": kill_a_worker,
 }
 
 
-def failed_of_total(output: str) -> tuple[int, int]:
-    """(failed, total) requests of a wrk run: socket errors plus non-2xx answers."""
+@dataclass
+class Outcome:
+    """One run: failed requests of total, wrk's kinds of errors, connections held by victims,
+    the slowest respawn."""
+
+    failed: int
+    total: int
+    errors: str
+    held: int
+    respawn_ms: float
+
+    def cell(self) -> str:
+        held = f"; victims held {self.held} conns" if self.held else ""
+        respawn = f"; respawn <= {self.respawn_ms:.0f} ms" if self.respawn_ms else ""
+        return f"{self.failed} / {self.total:,} ({self.errors}{held}{respawn})"
+
+
+def outcome(output: str, held: int, respawn_ms: float) -> Outcome:
+    """The Outcome of a wrk run: socket errors plus non-2xx answers are the failed requests."""
     total = re.search(r"^\s*(\d+) requests in", output, re.MULTILINE)
     errors = parse_wrk_output(output).errors
     failed = sum(int(part.split()[-1]) for part in errors.split(", ") if part != "0")
-    return failed, int(total.group(1)) if total else 0
+    return Outcome(failed, int(total.group(1)) if total else 0, errors, held, respawn_ms)
 
 
-def run(server: str, fault: str, duration: int, connections: int) -> tuple[int, int]:
+def run(server: str, fault: str, duration: int, connections: int) -> Outcome:
     port = free_port()
     with tempfile.TemporaryFile() as log, tempfile.TemporaryFile() as wrk_out:
         process = subprocess.Popen(
@@ -91,16 +143,18 @@ def run(server: str, fault: str, duration: int, connections: int) -> tuple[int, 
             )
             try:
                 started = time.monotonic()
+                held, respawn_ms = 0, 0.0
                 for at in (duration / 4, duration * 5 / 8):
                     time.sleep(max(0.0, started + at - time.monotonic()))  # the fault's moment
-                    FAULTS[fault](process.pid)
+                    victim_held, respawned = FAULTS[fault](process.pid, port)
+                    held, respawn_ms = held + victim_held, max(respawn_ms, respawned)
                 wrk.wait(timeout=duration + 30)
             finally:
                 if wrk.poll() is None:
                     wrk.kill()
                     wrk.wait(5)
             wrk_out.seek(0)
-            return failed_of_total(wrk_out.read().decode(errors="replace"))
+            return outcome(wrk_out.read().decode(errors="replace"), held, respawn_ms)
         finally:
             stop_process_group(process, signal.SIGINT)
 
@@ -109,17 +163,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-d", "--duration", type=int, default=8, help="seconds of load per run")
     parser.add_argument("-c", "--connections", type=int, default=16)
+    parser.add_argument("--fault", choices=("reload", "kill"), help="only this fault")
+    parser.add_argument("--rounds", type=int, default=1, help="runs per fault and server")
     args = parser.parse_args()
     print(f"machine: {machine_description()}")
     print(f"wrk -t2 -c{args.connections} -d{args.duration}s, two faults per run\n")
     print("| fault | polyhost failed / requests | uWSGI failed / requests |")
     print("|---|---:|---:|")
     for fault in FAULTS:
-        cells = []
-        for server in SERVERS:
-            failed, total = run(server, fault, args.duration, args.connections)
-            cells.append(f"{failed} / {total:,}")
-        print(f"| {fault} | {' | '.join(cells)} |", flush=True)
+        if args.fault and not fault.startswith(args.fault):
+            continue
+        for round_ in range(args.rounds):
+            # alternating which server runs first, so a change in the load hits both
+            order = list(SERVERS) if round_ % 2 == 0 else list(reversed(SERVERS))
+            cells = {name: run(name, fault, args.duration, args.connections) for name in order}
+            row = " | ".join(cells[server].cell() for server in SERVERS)
+            print(f"| {fault} | {row} |", flush=True)
     return 0
 
 

@@ -35,6 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     fastcgi_port = free_port()
     args = ["--wsgi-file", str(APP), "--limit-request-fields", "20"]
     args += ["--limit-request-line", "300", "--http-body-timeout", "2"]
+    args += ["--limit-request-field-size", "200"]
     args += ["--fastcgi-socket", f"127.0.0.1:{fastcgi_port}"]
     with serving(tmp_path_factory.mktemp("strict"), args, uwsgi_socket=True) as inst:
         inst.fastcgi_port = fastcgi_port  # type: ignore[attr-defined]
@@ -93,6 +94,49 @@ def test_ipv6_literal_host_and_options_asterisk(server: Instance) -> None:
     assert split_response(raw)[0] == 200
 
 
+UNKNOWN_METHOD = b"FOO /env?x=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+BODIES = {
+    "content-length": b"Content-Length: 11\r\n\r\nhello world",
+    # a size split from its data, an extension, a trailer: the framing is followed to its end
+    "chunked": b"Transfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\n"
+    b"X-Sum: 1\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("framing", list(BODIES))
+def test_an_unknown_method_behind_a_body_is_answered_as_alone(
+    server: Instance, framing: str
+) -> None:
+    """An unknown method pipelined behind a request with a body, in the same read, gets the
+    answer it gets alone (the stand-in method applies after a body too)."""
+    alone = env_of(server, UNKNOWN_METHOD)
+    first = b"POST /echo HTTP/1.1\r\nHost: t\r\n" + BODIES[framing]
+    data = http_request(server.port, first + UNKNOWN_METHOD)
+    echo, second = data.split(b"HTTP/1.1 ", 2)[1:]
+    assert split_response(b"HTTP/1.1 " + echo)[2].endswith(b"hello world"), data
+    status, _, body = split_response(b"HTTP/1.1 " + second)
+    assert status == 200, data
+    behind = json.loads(body)
+    for key in ("REQUEST_METHOD", "REQUEST_URI", "QUERY_STRING", "PATH_INFO"):
+        assert behind[key] == alone[key], key
+    assert behind["REQUEST_METHOD"] == "FOO"
+
+
+@pytest.mark.parametrize("framing", list(BODIES))
+def test_a_body_fed_in_pieces_still_ends_where_it_ends(framing: str) -> None:
+    """However the reads cut a head, its body and what follows, each request after it keeps
+    its own method."""
+    raw = b"POST /e HTTP/1.1\r\nHost: t\r\n" + BODIES[framing] + UNKNOWN_METHOD
+    for step in range(1, 40):
+        left, right = socket.socketpair()
+        with left, right:
+            conn = HttpConnection(left, "test", ("127.0.0.1", 1), ("t", "80"), 4096, (0, 0), 4)
+            for start in range(0, len(raw), step):
+                conn.feed(raw[start : start + step])
+            methods = [r.vars["REQUEST_METHOD"] for r in conn.ready]
+            assert methods == ["POST", "FOO"], step
+
+
 @pytest.mark.parametrize(
     "first",
     [b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", b"GET / HTTP/1.0\r\n\r\n"],
@@ -121,6 +165,7 @@ def post(headers: bytes, body: bytes, version: bytes = b"1.1") -> bytes:
 
 
 CHUNKED = b"Host: t\r\nTransfer-Encoding: chunked\r\n"
+TWO_LENGTHS = b"Content-Length: 5\r\nContent-Length: 6\r\n"
 
 
 @pytest.mark.parametrize(
@@ -160,6 +205,13 @@ CHUNKED = b"Host: t\r\nTransfer-Encoding: chunked\r\n"
         (post(b"Host: t\r\nContent-Length: 5, 5\r\n", b"hello"), 400, "Content-Length"),
         (post(b"Host: t\r\nContent-Length: -1\r\n", b""), 400, "Content-Length"),
         (post(CHUNKED, b"5 \r\nhello\r\n"), 400, "chunk size"),
+        (b"GET / HTTP/1.1\r\nHost: t\r\nX-Long: " + b"a" * 300 + b"\r\n\r\n", 431, "field-size"),
+        (post(b"Content-Length: 5\r\n" + CHUNKED, b"0\r\n\r\n"), 400, "with Content-Length"),
+        (post(b"Host: t\r\n" + TWO_LENGTHS, b"hello!"), 400, "Duplicate Content-Length"),
+        (b"GET / HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n\r\n", 400, "whitespace after header"),
+        (b"GET / HTTP/1.1\r\nHost: t\r\nX: a\x00b\r\n\r\n", 400, "Invalid header value"),
+        (b"GET / HTTP/1.1\r\nHost: t\r\nX: a\rb\r\n\r\n", 400, "Missing expected LF"),
+        (b"GET / HTTP/1.1\nHost: t\n\n", 400, "Expected CRLF"),
     ],
     ids=[
         "http2",
@@ -184,6 +236,13 @@ CHUNKED = b"Host: t\r\nTransfer-Encoding: chunked\r\n"
         "cl-list",
         "cl-negative",
         "chunk-size-space",
+        "field-too-long",
+        "cl-and-te",
+        "two-cls",
+        "obs-fold",
+        "nul-in-value",
+        "bare-cr-in-value",
+        "bare-lf-lines",
     ],
 )
 def test_refused_logged_and_closed(server: Instance, raw: bytes, status: int, reason: str) -> None:
@@ -194,6 +253,17 @@ def test_refused_logged_and_closed(server: Instance, raw: bytes, status: int, re
     server.wait_log(f"HTTP {status} to 127.0.0.1 on ")
     assert reason in server.log()
     assert split_response(get(server.port, "/"))[0] == 200
+
+
+def test_a_refusal_is_logged_once_with_the_peer_and_the_reason(server: Instance) -> None:
+    line = "HTTP 431 to 127.0.0.1 on "
+    before = server.log().count(line)
+    raw = b"GET / HTTP/1.1\r\nHost: t\r\n" + b"X-Many: 1\r\n" * 30 + b"\r\n"
+    assert http_request(server.port, raw).startswith(b"HTTP/1.1 431 ")
+    server.wait_log("(limit-request-fields)")
+    lines = [text for text in server.log().splitlines() if line in text]
+    assert len(lines) == before + 1, lines
+    assert lines[-1].endswith("more than 20 header fields (limit-request-fields)")
 
 
 def read_answer(sock: socket.socket, timeout: float) -> bytes:

@@ -9,8 +9,9 @@ answered, then the connection closes. A body must arrive within `http-body-timeo
 
 llhttp knows a fixed list of methods; another RFC 9110 token is parsed as GET and handed to the
 app under its own name. That needs the request line at the start of what is fed to llhttp:
-pipelined requests are fed head by head, so it works behind a request without a body; behind
-one with a body in the same read, such a method is still refused (400).
+pipelined requests are fed message by message (a head up to its blank line, a body up to its
+Content-Length or the end of its chunked framing), so a request behind another in the same read
+gets the same answer as one arriving alone.
 """
 
 from __future__ import annotations
@@ -58,6 +59,53 @@ _METHOD_MAX = 64
 
 class _Ignored(Exception):
     """Raised by a parser callback to stop parsing what follows a connection-closing request."""
+
+
+class _ChunkedEnd:
+    """Follows the framing of a chunked body as it is fed, only to tell where the body ends
+    (llhttp checks the framing itself): what follows starts the next request."""
+
+    __slots__ = ("_line", "_skip", "_trailer")
+
+    def __init__(self) -> None:
+        #: chunk data (and the CRLF after it) still to come
+        self._skip = 0
+        #: the start of a size or trailer line received in part
+        self._line = b""
+        #: past the last chunk: trailer fields up to an empty line
+        self._trailer = False
+
+    def end(self, data: bytes) -> int:
+        """The offset in `data` just past the end of the body, -1 when it goes on after it."""
+        pos = 0
+        size = len(data)
+        while pos < size:
+            if self._skip:
+                step = min(self._skip, size - pos)
+                self._skip -= step
+                pos += step
+                continue
+            newline = data.find(b"\n", pos)
+            if newline < 0:
+                # the start of the line is enough: its chunk size, or whether it is empty
+                self._line = (self._line + data[pos:])[:_METHOD_MAX]
+                return -1
+            line = (self._line + data[pos:newline]).rstrip(b"\r")
+            self._line = b""
+            pos = newline + 1
+            if self._trailer:
+                if not line:
+                    return pos
+                continue
+            try:
+                chunk = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                return -1  # llhttp refuses this framing
+            if chunk:
+                self._skip = chunk + 2
+            else:
+                self._trailer = True
+        return -1
 
 
 class HttpBody(StreamBody):
@@ -138,6 +186,12 @@ class HeadParser:
         self._between = True
         #: the start of a request line held back until its method is complete
         self._pending = b""
+        #: the last bytes of a head fed so far (where its blank line may begin)
+        self._head_tail = b""
+        #: how much of the current Content-Length body is still to be fed (None: not known)
+        self._body_left: int | None = None
+        #: follows the current chunked body to find its end
+        self._chunked_end: _ChunkedEnd | None = None
         #: the real method of a request parsed as a stand-in GET
         self._stand_in: str | None = None
         self._method: str | None = None
@@ -149,18 +203,33 @@ class HeadParser:
     def parse(self, data: bytes) -> None:
         """Feed received bytes to the parser; HttpError for a request to refuse."""
         while data and not self._closing:
-            piece, data = data, b""
             if self._between:
-                piece = self._method_stand_in(self._pending + piece if self._pending else piece)
-                # up to the end of this head first: when the request has no body, what follows
-                # starts at a request line again, where its method can be stood in for too
-                end = piece.find(b"\r\n\r\n")
-                if 0 <= end < len(piece) - 4:
-                    piece, data = piece[: end + 4], piece[end + 4 :]
+                data = self._method_stand_in(self._pending + data if self._pending else data)
+            piece, data = self._message_piece(data)
             if piece and not self._parse(piece):
                 if self.upgrade_tail is not None:  # the upgraded protocol's bytes, all of them
                     self.upgrade_tail += data
                 return
+
+    def _message_piece(self, data: bytes) -> tuple[bytes, bytes]:
+        """Split `data` where the current head or body ends (when that is in it): what follows
+        then starts at a request line again, where its method can be stood in for too."""
+        if not self._in_body or self._between:
+            # the blank line may begin in the previous read: its last 3 bytes are kept
+            seen = self._head_tail + data
+            end = seen.find(b"\r\n\r\n")
+            end = end + 4 - len(self._head_tail) if end >= 0 else -1
+            self._head_tail = seen[-3:] if end < 0 else b""
+        elif self._body_left is not None:
+            end = self._body_left
+            self._body_left = max(0, end - len(data))
+        elif self._chunked_end is not None:
+            end = self._chunked_end.end(data)
+        else:
+            end = -1
+        if 0 < end < len(data):  # (0: the body is done but its end not seen: feed it all)
+            return data[:end], data[end:]
+        return data, b""
 
     def _parse(self, data: bytes) -> bool:
         """Feed llhttp; False when what follows is not HTTP to parse (an upgrade, ignored data)."""
@@ -213,6 +282,8 @@ class HeadParser:
         self._headers = []
         self._head_size = 0
         self._in_body = False
+        self._body_left = None
+        self._chunked_end = None
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -302,6 +373,10 @@ class HeadParser:
         check_host(version, hosts)
         if chunked:
             env.pop("CONTENT_LENGTH", None)
+            self._chunked_end = _ChunkedEnd()
+        else:
+            length = env.get("CONTENT_LENGTH", "0")
+            self._body_left = int(length) if length.isdigit() else None  # else llhttp refuses it
         return env, expect_continue, chunked
 
 
