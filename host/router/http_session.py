@@ -2,7 +2,9 @@
 
 Requests are parsed with http-socket's own HeadParser (same 400/414/431 answers). A request
 reaches a backend only once its head (and, up to `post-buffering`, its body) has arrived; its
-body then streams to the backend, and the backend's raw HTTP response streams back, re-framed
+body then streams to the backend (a chunked one de-chunked and sent with its length, or with
+`http-chunked-input` streamed still chunked, as uWSGI's raw mode), and the backend's raw HTTP
+response streams back, re-framed
 for keep-alive (chunked by the router when the app gave no length). Pipelined requests wait
 their turn in order. Bytes are held within bounds: past READ_BUFFER the router stops reading the
 client, past WRITE_BUFFER it stops reading the backend.
@@ -173,8 +175,10 @@ class Exchange:
     ) -> None:
         self.session = session
         self.env = env
-        self.keep_alive = keep_alive
-        self.chunked = chunked
+        #: http-chunked-input: the body streams on still chunked, the connection closes after
+        self.raw_chunked = chunked and session.settings.chunked_input
+        self.keep_alive = keep_alive and not self.raw_chunked
+        self.chunked = chunked and not self.raw_chunked
         self.expect_continue = expect_continue
         self.is_head = env["REQUEST_METHOD"] == "HEAD"
         length = env.get("CONTENT_LENGTH", "")
@@ -207,6 +211,8 @@ class Exchange:
         if self.spool is not None:
             self.spool.write(data)
             return
+        if self.raw_chunked and data:
+            data = b"%x\r\n%b\r\n" % (len(data), data)
         self.pending.append(data)
         self.session.buffered += len(data)
         if self.chunked and self.received > BODY_IN_MEMORY:
@@ -218,6 +224,8 @@ class Exchange:
 
     def body_done(self) -> None:
         self.body_complete = True
+        if self.raw_chunked:
+            self.pending.append(b"0\r\n\r\n")
         if self.chunked:
             self.env["CONTENT_LENGTH"] = str(self.received)
             self.env.pop("HTTP_TRANSFER_ENCODING", None)
@@ -231,6 +239,8 @@ class Exchange:
             return True
         if self.chunked:
             return False
+        if self.raw_chunked:
+            return True
         wanted = min(self.length, self.session.settings.post_buffering)
         return self.received >= wanted
 
