@@ -5,11 +5,14 @@ Hello-world WSGI and PSGI (`--http-modifier1 5`) through each router, wrk with k
 includes the router process). Then the p99 of one client doing sequential keep-alive requests
 while 1,000 idle connections (an unfinished head each) are open on the router. Targets of
 issue 11: >= 1.0x uWSGI's router on req/s in both modes, < 10 ms p99 with the idle
-connections. Run `python bench/http_router_hello.py -h` (`--idle-only` skips wrk); the
-machinery is in bench/harness.py.
+connections. `--router-cpu N` instead runs N alternating rounds of wrk (keep-alive, WSGI) on
+each server and prints the router process's own CPU time per request (utime+stime from /proc,
+the steadier number on a loaded machine), the medians and their ratio. Run `python
+bench/http_router_hello.py -h` (`--idle-only` skips wrk); the machinery is in bench/harness.py.
 """
 
 import argparse
+import os
 import socket
 import statistics
 import subprocess
@@ -17,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from harness import (
     KEEP_ALIVE,
@@ -28,6 +32,8 @@ from harness import (
     Server,
     free_port,
     in_both_modes,
+    live_session_members,
+    parse_wrk_output,
     run_comparison,
     stop_process_group,
     wait_until_serving,
@@ -122,10 +128,79 @@ def idle_p99(server: Server) -> str:
             stop_process_group(process, server.stop_signal)
 
 
+def _router_pid(master: int, port: int) -> int:
+    """The router process of a server: the one besides its master holding the LISTEN socket
+    of `port` (the workers of both servers close it)."""
+    wanted = f"0100007F:{port:04X}"
+    inodes = {
+        line.split()[9]
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+        if line.split()[1] == wanted and line.split()[3] == "0A"
+    }
+    holders = []
+    for pid in live_session_members(master):
+        try:
+            links = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        except OSError:
+            continue
+        if pid != master and any(f"socket:[{inode}]" in links for inode in inodes):
+            holders.append(pid)
+    if len(holders) != 1:
+        raise RuntimeError(f"expected one router process on port {port}, found {holders}")
+    return holders[0]
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def router_cpu_us(server: Server, duration: int) -> float:
+    """The router's CPU µs per request under `wrk -t2 -c50` keep-alive (after a 1 s warm-up)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            server.command(port, KEEP_ALIVE.name), cwd=server.cwd, stdout=log,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        try:
+            wait_until_serving(process, port, "/", server.start_timeout_s, log)
+            router = _router_pid(process.pid, port)
+            subprocess.run(["wrk", "-t2", "-c50", "-d1s", url], capture_output=True, check=True)
+            before = _cpu_seconds(router)
+            done = subprocess.run(["wrk", "-t2", "-c50", "--latency", f"-d{duration}s", url],
+                                  capture_output=True, check=True, text=True)  # fmt: skip
+            spent = _cpu_seconds(router) - before
+            requests = parse_wrk_output(done.stdout).requests_per_second * duration
+            return spent / requests * 1e6
+        finally:
+            stop_process_group(process, server.stop_signal)
+
+
+def router_cpu(rounds: int, duration: int) -> None:
+    ours, theirs = SERVERS[0], SERVERS[1]
+    samples: dict[str, list[float]] = {ours.name: [], theirs.name: []}
+    for number in range(rounds):
+        for server in (ours, theirs) if number % 2 == 0 else (theirs, ours):
+            samples[server.name].append(router_cpu_us(server, duration))
+    print("| router | CPU µs per request, each round | median |\n|---|---|---:|")
+    for name, values in samples.items():
+        each = " / ".join(f"{v:.1f}" for v in values)
+        print(f"| {name} | {each} | {statistics.median(values):.1f} |")
+    ratio = statistics.median(samples[ours.name]) / statistics.median(samples[theirs.name])
+    print(f"\npolyhost / uWSGI router CPU per request: {ratio:.2f}x")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--idle-only", action="store_true")
+    parser.add_argument("--router-cpu", type=int, default=0, metavar="ROUNDS")
+    parser.add_argument("--router-cpu-duration", type=int, default=4, metavar="SECONDS")
     known, rest = parser.parse_known_args()
+    if known.router_cpu:
+        router_cpu(known.router_cpu, known.router_cpu_duration)
+        return 0
     if not known.idle_only:
         run_comparison(COMPARISON, rest)
     print(f"\n## one client's keep-alive requests with {IDLE_CONNECTIONS} idle connections open\n")

@@ -292,7 +292,6 @@ class Master:
         plan = [("worker", wid, "") for wid in range(1, self.numproc + 1)]
         if self.routers_only:
             plan = []
-        plan += [("fastrouter", n, "") for n in range(1, self.routers.get("fastrouter", 0) + 1)]
         plan += [("mule", spec.id, spec.script) for spec in self.fabric.mule_list]
         per_dir = max(1, self.config.get("spooler-processes"))
         plan += [
@@ -326,11 +325,6 @@ class Master:
         cfg = self.config
         self.routers: dict[str, int] = {}
         try:
-            if option_values(cfg, "fastrouter"):  # asyncio is loaded only where a router runs
-                from polyhost.router import fastrouter
-
-                fastrouter.check_config(cfg)
-                self.routers["fastrouter"] = max(1, cfg.get("fastrouter-processes"))
             supervision.check_config(cfg)
             for kind in supervision.configured_kinds(cfg):
                 self.routers[kind.name] = max(1, cfg.get(kind.processes_option))
@@ -436,10 +430,6 @@ class Master:
             from polyhost.rpc.grpc_gateway import serve
 
             return serve(child.arg, self.gateway_backend)
-        if child.kind == "fastrouter":
-            from polyhost.router import fastrouter
-
-            return fastrouter.run(self.config)
         return run_spooler(self.config, self.dispatcher, self.fabric, child.arg)
 
     def _target(self, child: ChildProc) -> Target:

@@ -366,12 +366,14 @@ def test_router_survives_reload_and_dies_with_its_master(tmp_path: Path) -> None
         None,
     )
     try:
-        inst.wait_log("uWSGI fastrouter bound on")
-        inst.signal(signal.SIGHUP)  # graceful reload: the master re-execs, the router comes back
-        wait_for(lambda: inst.log().count("uWSGI fastrouter bound on") == 2, 15, "the new router")
+        inst.wait_log("spawned polyhost fastrouter 1")
+        (router_pid,) = inst.worker_pids()
+        inst.signal(signal.SIGHUP)  # graceful reload: the master re-execs, the router stays
+        wait_for(lambda: "kept running through the reload" in inst.log(), 15, "the re-exec")
+        assert inst.worker_pids() == [router_pid]
+        assert "uWSGI fastrouter inherited" in inst.log()
         # its only node refuses: marked failed, and then there is no node left for the key
         assert request(port, "r.example") == (502, b"502 Bad Gateway: no node for r.example\n")
-        (router_pid,) = inst.worker_pids()
         os.kill(inst.pid, signal.SIGKILL)
         inst.proc.wait(5)
         wait_for(lambda: not Path(f"/proc/{router_pid}").exists(), 10, "the orphaned router")

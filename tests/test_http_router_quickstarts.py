@@ -5,6 +5,7 @@ languages by mountpoint that routes by mountpoint when no modifier is forced."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,17 @@ def test_quickstart_command_serves_its_app(
             assert body == expected
     finally:
         assert inst.stop() == 0
+
+
+@pytest.mark.skipif(shutil.which("javac") is None, reason="needs a JDK (openjdk-17-jdk-headless)")
+def test_jwsgi_quickstart_answers_through_the_router(tmp_path: Path) -> None:
+    """`--http :PORT --http-modifier1 8 --jwsgi Class:method`, the JWSGI quickstart."""
+    classes = tmp_path / "classes"
+    source = APPS / "jvm" / "java" / "JwsgiHello.java"
+    subprocess.run(["javac", "-nowarn", "-d", str(classes), str(source)], check=True, timeout=120)
+    args = ["--http-modifier1", "8", "--jvm-classpath", str(classes),
+            "--jwsgi", "JwsgiHello:application"]  # fmt: skip
+    test_quickstart_command_serves_its_app(tmp_path, args, "/", b"Hello World")
 
 
 def test_languages_by_mountpoint_without_a_forced_modifier(tmp_path: Path) -> None:

@@ -8,7 +8,9 @@ server`), `fastrouter-use-base` (base + key), `fastrouter-to` (round robin over 
 refusing one skipped for `fastrouter-gracetime` seconds). The packet and then the raw bytes are
 relayed both ways; a refused connection is retried on another node (3 tries); no node at all is
 answered 502 `no node for KEY`. One asyncio loop per process; `fastrouter-stats` serves uWSGI's
-corerouter stats JSON.
+corerouter stats JSON. The master binds the `fastrouter` sockets and keeps the process through a
+graceful reload and its re-exec (router/supervision): SIGHUP changes nothing here, SIGTERM,
+SIGINT and SIGQUIT stop it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from polyhost.config import option_values
 from polyhost.log import log, printable
@@ -29,8 +32,11 @@ from polyhost.protocol.uwsgi import HEADER, PacketError, find_vars
 from polyhost.router.stats import router_stats
 from polyhost.router.subscription_server import serve_subscriptions
 from polyhost.router.subscriptions import SubscriptionTable
-from polyhost.sockets import SocketError, bind, parse_inet
+from polyhost.sockets import SocketError, parse_inet
 from polyhost.stats import StatsServer
+
+if TYPE_CHECKING:
+    from polyhost.router.supervision import RouterContext, RouterSocket
 
 NAME = "fastrouter"
 #: connection attempts per request, as uWSGI's corerouter max_retries
@@ -309,14 +315,12 @@ class FastRouter:
         ]
         return router_stats(NAME, self.addresses, len(self.sessions), statics, self.table)
 
-    async def serve(self) -> None:
-        servers = []
-        for address in self.addresses:
-            sock, _ = bind(address, backlog=1024, reuse_port=True)
-            sock.setblocking(False)
-            loop = asyncio.get_running_loop()
-            servers.append(await loop.create_server(lambda: Session(self), sock=sock))
-            log(f"uWSGI {NAME} bound on {address} fd {sock.fileno()}")
+    async def serve(self, sockets: list[RouterSocket]) -> None:
+        """Serve the master-bound `sockets` until SIGTERM/SIGINT/SIGQUIT or the master's end."""
+        loop = asyncio.get_running_loop()
+        servers = [
+            await loop.create_server(lambda: Session(self), sock=s.listener.sock) for s in sockets
+        ]
         assert self.table is not None or not self.subscription_servers
         transports = [
             await serve_subscriptions(address, self.table, f"uWSGI {NAME}")  # type: ignore[arg-type]
@@ -328,9 +332,9 @@ class FastRouter:
             stats.start()
             log(f"*** {NAME} stats server enabled on {self.stats_address} ***")
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: None)  # the master's reload: keep serving
         master = os.getppid()
         while not stop.is_set():  # a router never outlives its master
             with contextlib.suppress(TimeoutError):
@@ -363,17 +367,17 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop  # type: ignore[no-any-return]
 
 
-def run(config: object) -> int:
-    """The body of a fastrouter process (forked by the master)."""
+def run(context: RouterContext) -> int:
+    """The body of a fastrouter process (forked by the master, which bound its sockets)."""
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     try:
-        router = FastRouter(config)
+        router = FastRouter(context.config)
     except RouterConfigError as exc:
         log(f"!!! {exc} !!!")
         return 1
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
-            runner.run(router.serve())
+            runner.run(router.serve(context.sockets))
     except (OSError, SocketError) as exc:
         log(f"!!! {NAME}: {exc} !!!")
         return 1

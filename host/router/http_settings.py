@@ -30,6 +30,9 @@ class HttpSettings:
     auto_chunked: bool = False
     auto_gzip: bool = False
     websockets: bool = False
+    #: http-chunked-input: a chunked request body goes to the worker still chunked (uWSGI's raw
+    #: mode, read with uwsgi.chunked_read); without it the router de-chunks
+    chunked_input: bool = False
     modifier1: int = 0
     modifier2: int = 0
     post_buffering: int = 0
@@ -64,6 +67,7 @@ class HttpSettings:
             auto_chunked=bool(config.get("http-auto-chunked")),
             auto_gzip=bool(config.get("http-auto-gzip")),
             websockets=bool(config.get("http-websockets")),
+            chunked_input=bool(config.get("http-chunked-input")),
             modifier1=int(config.get("http-modifier1")),
             modifier2=int(config.get("http-modifier2")),
             post_buffering=int(config.get("post-buffering")),

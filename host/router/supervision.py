@@ -96,8 +96,12 @@ def _http_feeds_workers(config: Config) -> bool:
     )
 
 
-#: the router kinds bound by the master and kept through its re-exec (the fastrouter, which
-#: binds its own sockets, is planned by the master apart)
+def _never_feeds_workers(_config: Config) -> bool:
+    """The fastrouter's nodes are its fastrouter-to/pattern/base/subscriptions, never ours."""
+    return False
+
+
+#: the router kinds bound by the master and kept through its reloads and re-exec
 ROUTER_KINDS: tuple[RouterKind, ...] = (
     RouterKind(
         "http",
@@ -111,6 +115,14 @@ ROUTER_KINDS: tuple[RouterKind, ...] = (
         "polyhost.router.http_router:run",
         "polyhost.router.http_router:check_config",
         _http_feeds_workers,
+    ),
+    RouterKind(
+        "fastrouter",
+        {"fastrouter": str.strip},
+        "fastrouter-processes",
+        "polyhost.router.fastrouter:run",
+        "polyhost.router.fastrouter:check_config",
+        _never_feeds_workers,
     ),
 )
 
