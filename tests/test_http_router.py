@@ -129,6 +129,19 @@ def test_pipelined_requests_are_answered_in_order(router: Instance) -> None:
         client.close()
 
 
+def test_unknown_method_pipelined_behind_a_body_reaches_the_app(router: Instance) -> None:
+    """The stand-in method applies to every request of a connection, not only its first."""
+    client = Client(router.port)
+    try:
+        client.send(
+            request("/env", "Content-Length: 5\r\n", "POST", b"hello") + request("/env", "", "FOO")
+        )
+        methods = [json.loads(client.response()[2])["REQUEST_METHOD"] for _ in range(2)]
+        assert methods == ["POST", "FOO"]
+    finally:
+        client.close()
+
+
 def test_chunked_request_body_reaches_the_app_dechunked(router: Instance) -> None:
     raw = request(
         "/echo", "Transfer-Encoding: chunked\r\nConnection: close\r\n", "POST",

@@ -616,6 +616,7 @@ class HttpSession(HeadParser, asyncio.Protocol):
             self.maybe_start()
 
     def on_message_complete(self) -> None:
+        super().on_message_complete()  # the next byte starts a request line (stand-in methods)
         exchange = self.parsing
         self.parsing = None
         if exchange is not None:
