@@ -1,12 +1,14 @@
 """CPU time per request: polyhost vs uvicorn vs Granian on hello-world ASGI (bench/asgi_hello.py's
 servers), keep-alive. On a machine shared with other work req/s moves with the neighbours; the
 CPU seconds the server's processes spend per request move much less, so this is the number to
-compare there. wrk's own CPU is not counted.
+compare there. wrk's own CPU is not counted. With `--rounds N` the servers take turns N times
+(the order rotating each round) and the medians and their ratios to polyhost are printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,7 +48,8 @@ def session_cpu_seconds(leader: int) -> float:
     return ticks / CLOCK_TICKS
 
 
-def measure(server: Server, options: LoadOptions) -> str:
+def measure(server: Server, options: LoadOptions) -> tuple[float, float] | str:
+    """(req/s, server CPU µs per request), or the problem that stopped the run."""
     port = free_port()
     argv = server.command(port, KEEP_ALIVE.name)
     progress(f"{server.name}: `{display_command(argv, server.cwd)}`")
@@ -69,11 +72,11 @@ def measure(server: Server, options: LoadOptions) -> str:
             )
             cpu = session_cpu_seconds(process.pid) - before
         except (ServerProblem, WrkProblem) as problem:
-            return f"| {server.name} | - | - | {str(problem).splitlines()[0]} |"
+            return str(problem).splitlines()[0]
         finally:
             stop_process_group(process, server.stop_signal)
     requests = result.requests_per_second * options.duration_s
-    return f"| {server.name} | {result.requests_per_second:,.0f} | {cpu * 1e6 / requests:.1f} | |"
+    return result.requests_per_second, cpu * 1e6 / requests
 
 
 def main() -> int:
@@ -81,19 +84,46 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=8, help="seconds of measured load")
     parser.add_argument("--connections", type=int, default=50, help="wrk -c")
     parser.add_argument("--only", action="append", help="run only this server (repeatable)")
+    parser.add_argument("--rounds", type=int, default=1, help="alternating rounds (median)")
     arguments = parser.parse_args()
     options = LoadOptions(arguments.duration, 2, arguments.connections, 2)
     servers = [s for s in SERVERS if not arguments.only or s.name in arguments.only]
+    samples: dict[str, list[tuple[float, float]]] = {s.name: [] for s in servers}
+    problems: dict[str, str] = {}
+    for round_number in range(arguments.rounds):
+        shift = round_number % len(servers)
+        for server in servers[shift:] + servers[:shift]:
+            outcome = measure(server, options)
+            if isinstance(outcome, str):
+                problems[server.name] = outcome
+            else:
+                samples[server.name].append(outcome)
+                progress(f"{server.name}: {outcome[0]:,.0f} req/s, {outcome[1]:.1f} µs/request")
     report = [
         "# CPU per request, hello-world ASGI, keep-alive (2 workers each)",
         "",
         f"- machine: {machine_description()}",
-        f"- `wrk -t2 -c{arguments.connections} -d{arguments.duration}s` after a 2 s warm-up",
+        f"- `wrk -t2 -c{arguments.connections} -d{arguments.duration}s` after a 2 s warm-up,"
+        f" {arguments.rounds} alternating rounds, medians",
         "",
-        "| server | req/s | server CPU µs per request | problem |",
-        "|---|---:|---:|---|",
+        "| server | req/s | server CPU µs per request | polyhost / it req/s | runs µs | problem |",
+        "|---|---:|---:|---:|---|---|",
     ]
-    report += [measure(server, options) for server in servers]
+    medians = {
+        name: (statistics.median(r for r, _ in runs), statistics.median(c for _, c in runs))
+        for name, runs in samples.items()
+        if runs
+    }
+    ours = medians.get("polyhost")
+    for server in servers:
+        name = server.name
+        if name not in medians:
+            report.append(f"| {name} | - | - | - | - | {problems.get(name, '')} |")
+            continue
+        rate, cpu = medians[name]
+        ratio = f"{ours[0] / rate:.2f}" if ours else "-"
+        runs = " / ".join(f"{c:.1f}" for _, c in samples[name])
+        report.append(f"| {name} | {rate:,.0f} | {cpu:.1f} | {ratio} | {runs} | |")
     print("\n".join(report))
     return 0
 

@@ -1,4 +1,5 @@
-"""Hello-world WSGI: polyhost vs real uWSGI 2.0 (Debian python3 plugin) vs gunicorn (sync).
+"""Hello-world WSGI: polyhost vs real uWSGI 2.0 (Debian python3 plugin) vs gunicorn (sync) vs
+Granian (`--interface wsgi`, from PyPI: `pip install -e .[bench]`).
 
 2 workers each, wrk on loopback with keep-alive on and off. Run `python bench/wsgi_hello.py -h`;
 the machinery is in bench/harness.py.
@@ -42,8 +43,16 @@ def gunicorn_command(port: int, mode_name: str) -> list[str]:
     ]  # fmt: skip
 
 
+def granian_command(port: int, mode_name: str) -> list[str]:
+    return [
+        str(REPO / ".venv/bin/granian"), "--interface", "wsgi", "--host", "127.0.0.1",
+        "--port", str(port), "--workers", "2", "--no-access-log", "--log-level", "warning",
+        "hello_wsgi:application",
+    ]  # fmt: skip
+
+
 COMPARISON = Comparison(
-    title="Hello-world WSGI: polyhost vs uWSGI vs gunicorn (2 workers each)",
+    title="Hello-world WSGI: polyhost vs uWSGI vs gunicorn vs Granian (2 workers each)",
     servers=[
         Server(
             name="polyhost",
@@ -70,11 +79,23 @@ COMPARISON = Comparison(
             version_command=(str(REPO / ".venv/bin/gunicorn"), "--version"),
             note="the sync worker does not do keep-alive: it answers Connection: close",
         ),
+        Server(
+            name="Granian",
+            command=granian_command,
+            cwd=APPS,
+            version_command=(str(REPO / ".venv/bin/granian"), "--version"),
+        ),
     ],
     modes=[KEEP_ALIVE, NO_KEEP_ALIVE],
     ratios=[
         Ratio("polyhost", "gunicorn", Metric.REQUESTS_PER_SECOND, {KEEP_ALIVE.name: 1.5}),
         Ratio("polyhost", "uWSGI", Metric.REQUESTS_PER_SECOND, {KEEP_ALIVE.name: 0.6}),
+        Ratio(
+            "polyhost",
+            "Granian",
+            Metric.REQUESTS_PER_SECOND,
+            {KEEP_ALIVE.name: 0.7, NO_KEEP_ALIVE.name: 1.0},
+        ),
         Ratio(
             "polyhost",
             "uWSGI",

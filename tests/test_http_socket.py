@@ -190,3 +190,25 @@ def test_absolute_form_and_fragment(server: Instance) -> None:
     env = json.loads(split_response(http_request(server.port, raw))[2])
     assert env["PATH_INFO"] == "/env" and env["QUERY_STRING"] == "x=1"
     assert env["REQUEST_URI"] == "/env?x=1"
+
+
+def test_same_headers_framed_per_request(server: Instance) -> None:
+    """Response heads are checked once and reused (HttpResponder's head blocks): the same app
+    headers still get the framing of each request: chunked on HTTP/1.1 keep-alive, no body on
+    HEAD, close-delimited on Connection: close and on HTTP/1.0."""
+    raw = (
+        b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n"
+        b"HEAD /stream HTTP/1.1\r\nHost: t\r\n\r\n"
+        b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n"
+        b"GET /stream HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    data = http_request(server.port, raw)
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"4\r\none \r\n4\r\ntwo \r\n5\r\nthree\r\n0\r\n\r\n"
+    )
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"
+    closing = b"Content-Type: text/plain\r\nConnection: close\r\n\r\none two three"
+    assert data == chunked + head + chunked + b"HTTP/1.1 200 OK\r\n" + closing
+    old = http_request(server.port, b"GET /stream HTTP/1.0\r\n\r\n")
+    assert old == b"HTTP/1.0 200 OK\r\n" + closing

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from polyhost.bridges.asgi.cycle import BODY_CHUNK, HttpCycle, http_scope
 from polyhost.log import log, printable
 from polyhost.protocol.http import DRAIN_LIMIT, HttpError, HttpResponder, error_response
-from polyhost.request import ClientGone, simple_error
+from polyhost.request import BytesBody, ClientGone, simple_error
 
 if TYPE_CHECKING:
     from polyhost.bridges.asgi.engine import Engine
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from polyhost.protocol.http import HttpConnection
     from polyhost.request import Request
 
+#: the body of an upgraded request (it has none to read)
+EMPTY_BODY = BytesBody(b"")
 #: received but not yet `receive()`d body bytes over which reading pauses
 READ_HIGH_WATER = 1 << 20
 
@@ -241,6 +243,19 @@ class HttpChannel(asyncio.Protocol):
         ws = WebSocket(self, request, app)
         self.upgraded = ws
         await ws.run(self.conn.upgrade_tail or b"")
+
+    def release_http(self, request: Request) -> None:
+        """After an upgrade the parser reads no more: an idle WebSocket keeps none of the HTTP
+        state (parser, header lists, body buffer), only the vars its log line needs."""
+        conn = self.conn
+        conn.parser = None  # type: ignore[assignment]
+        conn._headers = []
+        conn._body = None
+        conn.ready.clear()
+        conn.upgrade_tail = b""
+        self.first = None  # type: ignore[assignment]
+        request.extra.pop("headers", None)
+        request.body = EMPTY_BODY
 
     # -- CycleIO ----------------------------------------------------------------------------------
     async def read_body(self) -> tuple[bytes, bool] | None:

@@ -99,6 +99,39 @@ def _headers_from_vars(env: dict[str, str]) -> list[tuple[bytes, bytes]]:
     return headers
 
 
+#: an `http.response.start` as the Responder takes it: status line text, headers as text, and
+#: whether they carry a Content-Length
+Start = tuple[str, list[tuple[str, str]], bool]
+#: decoded starts by (status, headers as sent): an app sends a handful of distinct ones
+_STARTS: dict[tuple[object, ...], Start] = {}
+_STARTS_MAX = 512
+
+
+def response_start(status: int, raw_headers: Any) -> Start:
+    """The Responder's form of an `http.response.start` (decoded once per distinct start)."""
+    try:
+        key: tuple[object, ...] | None = (status, *raw_headers)
+        known = _STARTS.get(key)  # type: ignore[arg-type]
+    except TypeError:  # headers as lists: decoded each time
+        key, known = None, None
+    if known is not None:
+        return known
+    headers = [
+        (bytes(name).decode("latin-1"), bytes(value).decode("latin-1"))
+        for name, value in raw_headers
+    ]
+    start = (
+        f"{status} {REASONS.get(status, 'Unknown')}",
+        headers,
+        any(name.lower() == "content-length" for name, _ in headers),
+    )
+    if key is not None:
+        if len(_STARTS) >= _STARTS_MAX:
+            _STARTS.clear()
+        _STARTS[key] = start
+    return start
+
+
 class HttpCycle:
     """The receive and send callables of one request, and running the app on them."""
 
@@ -108,7 +141,7 @@ class HttpCycle:
         self.responder = responder
         self.io = io
         self.body_done = False
-        self.pending: tuple[str, list[tuple[str, str]]] | None = None
+        self.pending: Start | None = None
         self.complete = False
 
     async def receive(self) -> dict[str, Any]:
@@ -126,12 +159,7 @@ class HttpCycle:
         if kind == "http.response.start":
             if self.pending is not None or self.responder.started:
                 raise RuntimeError("http.response.start sent twice")
-            status = int(message["status"])
-            headers = [
-                (bytes(name).decode("latin-1"), bytes(value).decode("latin-1"))
-                for name, value in message.get("headers", ())
-            ]
-            self.pending = (f"{status} {REASONS.get(status, 'Unknown')}", headers)
+            self.pending = response_start(int(message["status"]), message.get("headers", ()))
             return
         if kind not in ("http.response.body", "http.response.pathsend"):
             raise ValueError(f"unknown ASGI message type {kind!r} for an HTTP request")
@@ -153,10 +181,10 @@ class HttpCycle:
         """The head (on the first body event), the body, the end: the Responder's calls."""
         responder = self.responder
         if self.pending is not None:
-            status, headers = self.pending
+            status, headers, has_length = self.pending
             self.pending = None
-            if not more and not any(name.lower() == "content-length" for name, _ in headers):
-                headers.append(("Content-Length", str(len(body))))
+            if not more and not has_length:
+                headers = [*headers, ("Content-Length", str(len(body)))]
             responder.start(status, headers)
         if body:
             responder.write(body)
@@ -167,10 +195,10 @@ class HttpCycle:
         with open(path, "rb") as file:
             size = os.fstat(file.fileno()).st_size
             if self.pending is not None:
-                status, headers = self.pending
+                status, headers, has_length = self.pending
                 self.pending = None
-                if not any(name.lower() == "content-length" for name, _ in headers):
-                    headers.append(("Content-Length", str(size)))
+                if not has_length:
+                    headers = [*headers, ("Content-Length", str(size))]
                 await self.io.call(self.responder.start, status, headers)
             while chunk := await self.io.call(file.read, BODY_CHUNK):
                 await self.io.call(self.responder.write, chunk)

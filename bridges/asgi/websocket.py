@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from wsproto import ConnectionType, WSConnection
+from wsproto import ConnectionType
+from wsproto.connection import Connection
 from wsproto.events import (
     AcceptConnection,
     BytesMessage,
     CloseConnection,
+    Event,
     Ping,
     RejectConnection,
     RejectData,
@@ -27,6 +30,7 @@ from wsproto.events import (
 )
 from wsproto.events import Request as WsRequest
 from wsproto.extensions import PerMessageDeflate
+from wsproto.handshake import H11Handshake
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from polyhost.bridges.asgi.cycle import http_scope, request_headers
@@ -55,6 +59,52 @@ class Outcome:
         self.started = True
 
 
+class Frames:
+    """wsproto's server side as its `WSConnection`, but the handshake (an h11 connection, a
+    few KB) is dropped once the WebSocket is accepted: an idle WebSocket keeps only its frame
+    state."""
+
+    __slots__ = ("connection", "handshake", "pending")
+
+    def __init__(self) -> None:
+        self.handshake: H11Handshake | None = H11Handshake(ConnectionType.SERVER)
+        self.connection: Connection | None = None
+        #: the handshake's events not yet taken when it was dropped
+        self.pending: list[Event] = []
+
+    def send(self, event: Event) -> bytes:
+        if self.connection is not None:
+            return self.connection.send(event)
+        assert self.handshake is not None
+        data = self.handshake.send(event)
+        self._upgraded()
+        return data
+
+    def receive_data(self, data: bytes) -> None:
+        if self.connection is not None:
+            self.connection.receive_data(data)
+            return
+        assert self.handshake is not None
+        self.handshake.receive_data(data)
+        self._upgraded()
+
+    def events(self) -> Iterator[Event]:
+        if self.handshake is not None:
+            yield from self.handshake.events()
+        while self.pending:
+            yield self.pending.pop(0)
+        if self.connection is not None:
+            yield from self.connection.events()
+
+    def _upgraded(self) -> None:
+        """Once accepted, keep the frame connection and what the handshake still had to say."""
+        assert self.handshake is not None
+        self.connection = self.handshake.connection
+        if self.connection is not None:
+            self.pending.extend(self.handshake.events())
+            self.handshake = None
+
+
 class WebSocket:
     """One WebSocket: wsproto events <-> ASGI websocket events."""
 
@@ -62,7 +112,7 @@ class WebSocket:
         self.channel = channel
         self.request = request
         self.app = app
-        self.ws = WSConnection(ConnectionType.SERVER)
+        self.ws = Frames()
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.accepted = False
         self.closed = False
@@ -227,6 +277,7 @@ class WebSocket:
         channel = self.channel
         self.data_received(self._head() + tail)
         scope = http_scope(self.request, self.app, channel.engine.state_for(self.app))
+        channel.release_http(self.request)
         failed = False
         self.app.requests += 1
         try:

@@ -470,6 +470,13 @@ class HttpConnection(HeadParser, Connection):
 
 #: responses that never carry a body
 _NO_BODY = frozenset((204, 304))
+#: (status code, head bytes, chunked, Content-Length, keep-alive) of a checked response head
+_HeadBlock = tuple[int, bytes, bool, int | None, bool]
+#: checked heads by (version, status, headers, keep-alive, HEAD): an app sends a handful of
+#: distinct heads, each checked and encoded once; heads that vary per request (a date, a
+#: cookie) fill the table, which then starts again
+_HEAD_BLOCKS: dict[tuple[object, ...], _HeadBlock] = {}
+_HEAD_BLOCKS_MAX = 512
 
 
 class HttpResponder:
@@ -509,10 +516,31 @@ class HttpResponder:
         return self.status != 0
 
     def start(self, status: str, headers: list[tuple[str, str]]) -> None:
+        key = (self.version, status, tuple(headers), self.keep_alive, self._is_head)
+        try:
+            block = _HEAD_BLOCKS.get(key)
+        except TypeError:  # something unhashable: the checks say what
+            key, block = None, None
+        if block is None:
+            block = self._head_block(status, headers)
+            if key is not None:
+                if len(_HEAD_BLOCKS) >= _HEAD_BLOCKS_MAX:
+                    _HEAD_BLOCKS.clear()
+                _HEAD_BLOCKS[key] = block
+        self.status, head, self._chunked, self._length, self.keep_alive = block
+        self.headers_count = len(headers)
+        self.headers_size = len(head)
+        self._head = head
+
+    def _head_block(self, status: str, headers: list[tuple[str, str]]) -> _HeadBlock:
+        """The checked head of a response and its framing (status, head, chunked, length,
+        keep-alive): the same for the same status, headers and request kind."""
         code, status_text = checked_status(status)
         lines = [f"{self.version} {status_text}"]
         length: int | None = None
         has_connection_close = False
+        keep_alive = self.keep_alive
+        chunked = False
         for name, value in headers:
             line = checked_header(name, value)
             lower = name.lower()
@@ -524,25 +552,21 @@ class HttpResponder:
                 has_connection_close = "close" in value.lower()
                 continue
             lines.append(line)
-        self.status = code
-        self.headers_count = len(headers)
         no_body = code in _NO_BODY or code < 200
         if has_connection_close:
-            self.keep_alive = False
+            keep_alive = False
         if length is None and not no_body:
-            if self.keep_alive and self.version == "HTTP/1.1" and not self._is_head:
-                self._chunked = True
+            if keep_alive and self.version == "HTTP/1.1" and not self._is_head:
+                chunked = True
                 lines.append("Transfer-Encoding: chunked")
             elif not self._is_head:
-                self.keep_alive = False
-        self._length = length
-        if not self.keep_alive:
+                keep_alive = False
+        if not keep_alive:
             lines.append("Connection: close")
         elif self.version == "HTTP/1.0":
             lines.append("Connection: keep-alive")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        self.headers_size = len(head)
-        self._head = head
+        return code, head, chunked, length, keep_alive
 
     def write(self, data: bytes) -> None:
         if self._is_head or not data:
