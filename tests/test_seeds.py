@@ -50,13 +50,13 @@ CORPUS = APPS / "seeds" / "corpus"
 SEEDS = Path("/work/shared/seeds")
 
 #: the open issues examples wait on, by their subjects
-ASYNC = "issue 17: ASGI and async: gevent/asyncio loop engines"
+CORO = "issue 12: --coroae (Coro::AnyEvent for PSGI) is not built: bridges/perl/README.md says why"
 #: the interpreter's files are in a directory other users cannot enter (a pyenv under /root)
 PYTHON_HIDDEN = any(not os.stat(p).st_mode & 0o001 for p in Path(os.__file__).parents)
 
 #: THE table: example id -> the issue it waits on. When a branch lands, delete its lines.
 WAITS_ON = {
-    "004:334 psgi --coroae": ASYNC,
+    "004:334 psgi --coroae": CORO,
 }
 #: what a waiting example's log says when polyhost will not get there: no use waiting longer
 GIVES_UP = ("not available yet", "cannot start vassal")
