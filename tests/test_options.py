@@ -224,7 +224,9 @@ def test_procname(polyhost) -> None:
         port=port,
     )
     [worker] = inst.worker_pids()
-    assert Path(f"/proc/{worker}/cmdline").read_bytes().startswith(b"site-polyhost worker 1")
+    # a worker sets its title just after the fork: until then it shows the master's
+    title = Path(f"/proc/{worker}/cmdline")
+    wait_for(lambda: title.read_bytes().startswith(b"site-polyhost worker 1"), 10, "the title")
     assert Path(f"/proc/{inst.pid}/cmdline").read_bytes().startswith(b"site-polyhost master")
 
 
