@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from conftest import Instance, get, wait_for
+from conftest import APPS, Instance, free_port, get, wait_for
 
 #: a plain GET / as a uwsgi-protocol request (conftest.uwsgi_request's vars)
 UWSGI_ENV = {
@@ -29,6 +29,26 @@ UWSGI_ENV = {
 }
 #: real uWSGI 2.0 with its Python 3 plugin, run side by side with polyhost
 UWSGI = ["/usr/bin/uwsgi", "--plugin", "python3", "--master"]
+
+
+def start_cheaper(polyhost, *options: str) -> tuple[Instance, int, int]:  # type: ignore[no-untyped-def]
+    """An http-socket instance of 3 workers, cheaper 1, decisions every second, stats on a
+    port: (instance, http port, stats port)."""
+    port, stats_port = free_port(), free_port()
+    inst = polyhost(
+        [
+            "--http-socket", f"127.0.0.1:{port}",
+            "--processes", "3",
+            "--cheaper", "1",
+            "--cheaper-overload", "1",
+            "--stats", f"127.0.0.1:{stats_port}",
+            "--wsgi-file", str(APPS / "wsgi" / "basic.py"),
+            "--disable-logging",
+            *options,
+        ],
+        port=port,
+    )  # fmt: skip
+    return inst, port, stats_port
 
 
 def stop_uwsgi(inst: Instance) -> None:

@@ -10,33 +10,9 @@ import pytest
 from polyhost.listen_queue import queue_of
 
 from conftest import APPS, free_port, get, wait_for
-from supervision_support import client_load, send_fifo, statuses
+from supervision_support import client_load, send_fifo, start_cheaper, statuses
 
 BASIC = str(APPS / "wsgi" / "basic.py")
-
-
-def start_cheaper(polyhost, *options: str):
-    port, stats_port = free_port(), free_port()
-    inst = polyhost(
-        [
-            "--http-socket",
-            f"127.0.0.1:{port}",
-            "--processes",
-            "3",
-            "--cheaper",
-            "1",
-            "--cheaper-overload",
-            "1",
-            "--stats",
-            f"127.0.0.1:{stats_port}",
-            "--wsgi-file",
-            BASIC,
-            "--disable-logging",
-            *options,
-        ],
-        port=port,
-    )
-    return inst, port, stats_port
 
 
 @pytest.mark.parametrize(

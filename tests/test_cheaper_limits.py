@@ -6,33 +6,9 @@ from __future__ import annotations
 import pytest
 
 from conftest import APPS, free_port, get, wait_for
-from supervision_support import client_load, read_stats, statuses
+from supervision_support import client_load, read_stats, start_cheaper, statuses
 
 BASIC = str(APPS / "wsgi" / "basic.py")
-
-
-def start(polyhost, *options: str):
-    port, stats_port = free_port(), free_port()
-    inst = polyhost(
-        [
-            "--http-socket",
-            f"127.0.0.1:{port}",
-            "--processes",
-            "3",
-            "--cheaper",
-            "1",
-            "--cheaper-overload",
-            "1",
-            "--stats",
-            f"127.0.0.1:{stats_port}",
-            "--wsgi-file",
-            BASIC,
-            "--disable-logging",
-            *options,
-        ],
-        port=port,
-    )
-    return inst, port, stats_port
 
 
 def served(stats_port: int) -> int:
@@ -42,7 +18,7 @@ def served(stats_port: int) -> int:
 def test_rss_hard_limit_retires_and_soft_limit_stops_spawning(polyhost) -> None:
     # every worker is over a 1-byte soft and 2-byte hard limit: the hard one retires workers
     # down to one (never the last), the soft one keeps the algorithm from spawning under load
-    inst, port, stats_port = start(
+    inst, port, stats_port = start_cheaper(
         polyhost,
         "--cheaper-initial",
         "3",
@@ -114,7 +90,7 @@ def test_rss_limits_that_cannot_work_are_startup_errors(polyhost, options, messa
 )
 def test_busyness_spawns_emergency_workers_on_the_listen_queue(polyhost, options, expected) -> None:
     # busyness-max 100 is never exceeded: only the listen queue can spawn a worker here
-    inst, port, stats_port = start(
+    inst, port, stats_port = start_cheaper(
         polyhost,
         "--cheaper-algo",
         "busyness",
