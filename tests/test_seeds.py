@@ -36,6 +36,7 @@ import pytest
 from conftest import (
     APPS,
     POLYHOST,
+    ROOT,
     Instance,
     free_port,
     get,
@@ -47,7 +48,8 @@ from conftest import (
 from nginx_helper import Nginx
 
 CORPUS = APPS / "seeds" / "corpus"
-SEEDS = Path("/work/shared/seeds")
+#: the documents users learn uWSGI from, beside the repository (../shared/seeds)
+SEEDS = ROOT.parent / "shared" / "seeds"
 
 #: the open issues examples wait on, by their subjects
 CORO = "issue 12: --coroae (Coro::AnyEvent for PSGI) is not built: bridges/perl/README.md says why"
