@@ -22,7 +22,7 @@ from polyhost.router.subscriptions import (
 from conftest import APPS, Instance, free_port, serving, split_response, uwsgi_request, wait_for
 from fuzz_support import mutate, open_fds, throw, uwsgi_seeds
 from nginx_helper import Nginx
-from uwsgi_reference import nodes_of, start_uwsgi, stats, stop_uwsgi
+from uwsgi_reference import nodes_of, start_uwsgi, stats, stop_uwsgi, subscribed_uwsgi_node
 
 APP = str(APPS / "wsgi" / "node_name.py")
 
@@ -182,20 +182,8 @@ def test_subscription_packet_matches_realstart_uwsgi(tmp_path: Path) -> None:
 
 
 def test_real_uwsgi_node_behind_polyhost_fastrouter(router: Router, tmp_path: Path) -> None:
-    node_port = free_port()
-    proc = start_uwsgi(
-        tmp_path,
-        ["--plugin", "python3", "--socket", f"127.0.0.1:{node_port}", "--wsgi-file", APP,
-         "--env", "NODE_NAME=uwsgi", "--subscribe-to",
-         f"127.0.0.1:{router.sub_port}:uwsgi.example", "--master"],
-    )  # fmt: skip
-    try:
-        wait_for(lambda: nodes_of(router.stats_port, "uwsgi.example"), 15, "uWSGI to subscribe")
+    with subscribed_uwsgi_node(tmp_path, APP, router.sub_port, router.stats_port, "uwsgi.example"):
         assert request(router.port, "uwsgi.example") == (200, b"uwsgi uwsgi.example\n")
-    finally:
-        stop_uwsgi(proc)
-    # uWSGI unsubscribes when it stops
-    wait_for(lambda: not nodes_of(router.stats_port, "uwsgi.example"), 10, "the unsubscribe")
 
 
 def test_polyhost_node_behind_real_uwsgi_fastrouter(tmp_path: Path) -> None:

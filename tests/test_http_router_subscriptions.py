@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import APPS, Instance, _connectable, free_port, get, serving, split_response, wait_for
-from uwsgi_reference import nodes_of, start_uwsgi, stop_uwsgi
+from uwsgi_reference import nodes_of, start_uwsgi, stop_uwsgi, subscribed_uwsgi_node
 
 APP = str(APPS / "wsgi" / "node_name.py")
 
@@ -91,19 +91,8 @@ def test_unknown_key_is_502(router: HttpRouter) -> None:
 
 
 def test_real_uwsgi_node_behind_polyhost_http_router(router: HttpRouter, tmp_path: Path) -> None:
-    node_port = free_port()
-    proc = start_uwsgi(
-        tmp_path,
-        ["--plugin", "python3", "--socket", f"127.0.0.1:{node_port}", "--wsgi-file", APP,
-         "--env", "NODE_NAME=uwsgi", "--subscribe-to",
-         f"127.0.0.1:{router.sub_port}:uwsgi.example", "--master"],
-    )  # fmt: skip
-    try:
-        wait_for(lambda: nodes_of(router.stats_port, "uwsgi.example"), 15, "uWSGI to subscribe")
+    with subscribed_uwsgi_node(tmp_path, APP, router.sub_port, router.stats_port, "uwsgi.example"):
         assert fetch(router.port, "uwsgi.example") == (200, b"uwsgi uwsgi.example\n")
-    finally:
-        stop_uwsgi(proc)
-    wait_for(lambda: not nodes_of(router.stats_port, "uwsgi.example"), 10, "the unsubscribe")
 
 
 def test_polyhost_node_behind_real_uwsgi_http_router(tmp_path: Path) -> None:

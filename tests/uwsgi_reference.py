@@ -9,9 +9,10 @@ import os
 import signal
 import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
-from conftest import free_port
+from conftest import free_port, wait_for
 
 UWSGI = "/usr/bin/uwsgi"
 
@@ -46,3 +47,23 @@ def nodes_of(stats_port: int, key: str) -> list[str]:
         if slot["key"] == key:
             return [n["name"] for n in slot["nodes"]]
     return []
+
+
+@contextlib.contextmanager
+def subscribed_uwsgi_node(
+    tmp: Path, app: str, sub_port: int, stats_port: int, key: str
+) -> Iterator[None]:
+    """A real uWSGI node serving `app` (its NODE_NAME "uwsgi") subscribed to a router's
+    `sub_port` for `key`: listed in the router's stats on entry, unsubscribed (as uWSGI does
+    when it stops) on exit."""
+    proc = start_uwsgi(
+        tmp,
+        ["--plugin", "python3", "--socket", f"127.0.0.1:{free_port()}", "--wsgi-file", app,
+         "--env", "NODE_NAME=uwsgi", "--subscribe-to", f"127.0.0.1:{sub_port}:{key}", "--master"],
+    )  # fmt: skip
+    try:
+        wait_for(lambda: nodes_of(stats_port, key), 15, "uWSGI to subscribe")
+        yield
+    finally:
+        stop_uwsgi(proc)
+    wait_for(lambda: not nodes_of(stats_port, key), 10, "the unsubscribe")
