@@ -40,6 +40,14 @@ def drop_privileges(config: Config) -> None:
     if os.getuid() != 0:
         _refuse_other_user(uid, gid)
         return
+    switch_user(uid, gid)
+    if not uid:
+        log("*** WARNING: you are running polyhost as root !!! (use the uid option) ***")
+
+
+def switch_user(uid: object, gid: object) -> None:
+    """As root: become `gid` (without root's supplementary groups), then `uid` (names or
+    numbers; either may be empty)."""
     if gid:
         import grp
 
@@ -49,8 +57,6 @@ def drop_privileges(config: Config) -> None:
         import pwd
 
         os.setuid(int(uid) if str(uid).isdigit() else pwd.getpwnam(str(uid)).pw_uid)
-    if not uid:
-        log("*** WARNING: you are running polyhost as root !!! (use the uid option) ***")
 
 
 def _refuse_other_user(uid: object, gid: object) -> None:

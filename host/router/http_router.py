@@ -17,6 +17,7 @@ import time
 from typing import TYPE_CHECKING
 
 from polyhost.config import option_values
+from polyhost.identity import switch_user
 from polyhost.log import log, log_exception
 from polyhost.router.backends import StaticNodes
 from polyhost.router.fastrouter import loop_factory
@@ -71,18 +72,8 @@ def check_config(config: Config) -> None:
 
 def _drop_privileges(config: Config) -> None:
     """--http-uid / --http-gid (only possible while the router still runs as root)."""
-    if os.getuid() != 0:
-        return
-    gid, uid = config.get("http-gid"), config.get("http-uid")
-    if gid:
-        import grp
-
-        os.setgroups([])
-        os.setgid(int(gid) if str(gid).isdigit() else grp.getgrnam(str(gid)).gr_gid)
-    if uid:
-        import pwd
-
-        os.setuid(int(uid) if str(uid).isdigit() else pwd.getpwnam(str(uid)).pw_uid)
+    if os.getuid() == 0:
+        switch_user(config.get("http-uid"), config.get("http-gid"))
 
 
 def _state(context: RouterContext, settings: HttpSettings) -> RouterState:
