@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import cast
 
 from polyhost.log import log
+from polyhost.protocol import sockio
 from polyhost.scoreboard import Scoreboard
 
 #: uWSGI's default `locks[]` (`{name: pid holding it}`); one `cache_<name>` follows per cache
@@ -294,6 +295,9 @@ class StatsServer:
                 self._client = client
             try:
                 self._answer(client)
+                if self.http:  # what is left of the request is read away: no reset eats the page
+                    client.setblocking(False)
+                    sockio.discard_unread(client)
             finally:
                 with self._client_lock:
                     self._client = None
