@@ -301,6 +301,28 @@ def test_yaml_json_xml_and_js_vassals(kingdom: Kingdom) -> None:
         (kingdom.vassals / name).unlink()
 
 
+def test_a_vassal_file_still_open_is_left_alone_by_other_scans(kingdom: Kingdom) -> None:
+    """A scan that another file's event causes must not start a vassal whose file is still
+    being written: it would start on part of its config and reload at once."""
+    (kingdom.root / "tiny.py").write_text(TINY_APP)
+    port = free_port()
+    with (kingdom.vassals / "slow.ini").open("w") as slow:
+        slow.write("[uwsgi]\n")
+        slow.flush()
+        poke = f"[uwsgi]\nhttp-socket = 127.0.0.1:{free_port()}\n"
+        poke += f"wsgi-file = {kingdom.root}/tiny.py\n"
+        (kingdom.vassals / "poke.ini").write_text(poke)
+        kingdom.emperor.wait_log("[emperor] vassal poke.ini has been spawned")
+        assert vassal(kingdom.stats_port, "slow.ini") is None
+        slow.write(f"http-socket = 127.0.0.1:{port}\nwsgi-file = {kingdom.root}/tiny.py\n")
+    wait_for(lambda: accepting(kingdom.stats_port, "slow.ini"), 30, "slow.ini accepting")
+    assert split_response(get(port))[2] == f"tiny {port}".encode()
+    assert "reload the uwsgi instance slow.ini" not in kingdom.emperor.log()
+    for name in ("slow.ini", "poke.ini"):
+        (kingdom.vassals / name).unlink()
+        kingdom.emperor.wait_log(f"[emperor] removed uwsgi instance {name}")
+
+
 def test_removed_vassal_stops_and_vacuums_its_socket(kingdom: Kingdom, nginx: Nginx) -> None:
     master = vassal(kingdom.stats_port, "beta.ini")["pid"]
     workers = children(master)

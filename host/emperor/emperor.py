@@ -61,6 +61,8 @@ WATCH_FLAGS = (
 SCAN_EVENTS = WATCH_FLAGS & ~inotify_flags.CREATE | inotify_flags.Q_OVERFLOW
 #: the longest the loop sleeps without an event
 IDLE_WAKEUP = 1.0
+#: a new file still open for writing after this long is started anyway (an editor holding it)
+WRITING_GRACE = 5.0
 #: a rolling reload moves on after this long even if the vassal never accepts again
 ROLLING_RELOAD_WAIT = 60.0
 
@@ -113,6 +115,8 @@ class Emperor:
         self.sig_queue: list[int] = []
         self.inotify = INotify()
         self.watched: dict[str, int] = {}
+        #: new files created and not yet closed (path -> when the CREATE was seen)
+        self.being_written: dict[str, float] = {}
         self.ragnarok_at = 0.0
         self.rolling: list[str] = []
         self.rolling_since = 0.0
@@ -248,6 +252,7 @@ class Emperor:
 
     # -- what the monitors see ------------------------------------------------------------
     def scan(self) -> None:
+        self._worth_a_scan(self.inotify.read(timeout=0))  # learn which new files are still open
         watch: set[str] = set()
         for monitor in self.monitors:
             seen = monitor.scan()
@@ -268,15 +273,30 @@ class Emperor:
 
     def _worth_a_scan(self, events: list[Event]) -> bool:
         """A file being written is scanned once closed, so a new vassal starts on its whole
-        config instead of starting on part of it and reloading at once; a new symlink (or
-        directory) has no close: its CREATE counts. A hard link waits for the periodic scan."""
+        config instead of starting on part of it and reloading at once (a scan that another
+        event causes meanwhile leaves it alone too); a new symlink (or directory) has no close:
+        its CREATE counts. A hard link waits for the periodic scan."""
         dirs = {wd: directory for directory, wd in self.watched.items()}
+        worth = False
         for event in events:
-            if event.mask & SCAN_EVENTS:
-                return True
             path = os.path.join(dirs.get(event.wd, ""), event.name)
-            if event.mask & inotify_flags.CREATE and (os.path.islink(path) or os.path.isdir(path)):
-                return True
+            if event.mask & inotify_flags.CREATE:
+                if os.path.islink(path) or os.path.isdir(path):
+                    worth = True
+                else:
+                    self.being_written[path] = time.time()
+            if event.mask & SCAN_EVENTS:
+                self.being_written.pop(path, None)
+                worth = True
+        return worth
+
+    def _still_written(self, item: Seen) -> bool:
+        since = self.being_written.get(os.path.abspath(item.path))
+        if since is None:
+            return False
+        if time.time() - since < WRITING_GRACE:
+            return True
+        del self.being_written[os.path.abspath(item.path)]
         return False
 
     def reconcile(self, monitor: FileMonitor | ZmqMonitor, seen: list[Seen]) -> None:
@@ -311,7 +331,7 @@ class Emperor:
                 )
             return
         self.refused.pop(item.name, None)
-        if time.time() < self.blacklist.next_start(item.name):
+        if self._still_written(item) or time.time() < self.blacklist.next_start(item.name):
             return  # throttled; a later scan retries
         if isinstance(monitor, FileMonitor):
             item.socket_name = monitor.on_demand_socket(item)
