@@ -378,7 +378,7 @@ class Worker:
             timeout = self.keepalive_timeout if conn.served else self.socket_timeout
             if self.stopping and conn.served:
                 since, timeout = max(since, self.stop_started), min(timeout, STOP_GRACE)
-            if since < now - timeout:
+            if since < now - timeout and not _has_unread(conn.sock):
                 self._drop(conn)
 
     def _serve_or_queue(self, conn: Connection) -> int:
@@ -677,6 +677,16 @@ class Worker:
 
 class BodyOverLimit(Exception):
     """The declared request body is over `limit-post`: answered 413 without reading it."""
+
+
+def _has_unread(sock: socket.socket) -> bool:
+    """A request's bytes wait on the connection: it was not idle, the worker was busy
+    with another one (a single-threaded worker sweeps after a long request); the loop reads it
+    next instead of closing it with a request in its buffer."""
+    try:
+        return bool(sock.recv(1, socket.MSG_PEEK))
+    except OSError:  # nothing there (EAGAIN), or a reset: idle, or gone
+        return False
 
 
 def _answer_refusal(conn: Connection, status: int, reason: str) -> None:

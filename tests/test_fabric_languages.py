@@ -93,7 +93,9 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
 
 
 def text(instance: Instance, path: str) -> str:
-    status, _, body = split_response(get(instance.port, path, timeout=20))
+    raw = get(instance.port, path, timeout=20)
+    assert raw, (path, "closed with no response", instance.log()[-6000:])
+    status, _, body = split_response(raw)
     assert status == 200, (path, body, instance.log()[-3000:])
     return body.decode()
 
