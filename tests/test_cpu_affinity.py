@@ -21,8 +21,8 @@ def _mappings(log: str) -> dict[int, str]:
     return {int(worker): cpus for worker, cpus in MAPPING.findall(log)}
 
 
-def _allowed(pid: int) -> str:
-    status = Path(f"/proc/{pid}/status").read_text()
+def _allowed(pid: int, thread: int | None = None) -> str:
+    status = Path(f"/proc/{pid}/task/{thread or pid}/status").read_text()
     return re.search(r"^Cpus_allowed_list:\s*(\S+)$", status, re.M).group(1)  # type: ignore[union-attr]
 
 
@@ -57,7 +57,8 @@ def test_workers_and_their_children_are_pinned_as_uwsgi_pins_them(tmp_path: Path
         for pid in workers:
             number = int(re.search(rf"worker (\d+) \(pid: {pid},", inst.log()).group(1))  # type: ignore[union-attr]
             cpu = expected[number].strip()
-            assert _allowed(pid) == cpu
+            for thread in Path(f"/proc/{pid}/task").iterdir():  # the pump thread too
+                assert _allowed(pid, int(thread.name)) == cpu
             for child in children(pid):
                 assert _allowed(child) == cpu  # inherited: the fabric round trip stays there
             seen.add(number)
