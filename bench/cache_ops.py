@@ -10,7 +10,11 @@ least 0.5x uWSGI's. With `--redis`, a third series runs the same loops on a cach
 `backend=redis://` (a real redis-server on a loopback port, started here): what sharing the
 cache across hosts costs against the local LMDB cache (issue 19).
 
-    .venv/bin/python bench/cache_ops.py [--calls N] [--rounds R] [--redis]
+    .venv/bin/python bench/cache_ops.py [--calls N] [--rounds R] [--redis] [--floors]
+
+`--floors` adds a series of bench/cache_floors.py: the cheapest pieces of a write alone (a bare
+LMDB write transaction, a cross-process lock around a shared-memory add), each beside uWSGI's
+whole operation, to show which designs could reach the 0.5x target at all.
 
 Needs `uwsgi` with its python3 plugin (bench/setup.sh), and redis-server for --redis. Prints a
 markdown report.
@@ -184,12 +188,14 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200_000, help="calls per operation")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (best kept)")
     parser.add_argument("--redis", action="store_true", help="also a cache on redis-server")
+    parser.add_argument("--floors", action="store_true", help="also bench/cache_floors.py")
     args = parser.parse_args()
     if not shutil.which("uwsgi"):
         raise SystemExit("uwsgi is not installed: run `sudo bash bench/setup.sh`")
     uwsgi_runs: list[dict[str, float]] = []
     polyhost_runs: list[dict[str, float]] = []
     redis_runs: list[dict[str, float]] = []
+    floor_runs: list[dict[str, float]] = []
     with contextlib.ExitStack() as stack:
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="cache-bench-"))
         port = stack.enter_context(uwsgi_server(Path(tmp)))
@@ -210,6 +216,11 @@ def main() -> None:
                     redis_runs,
                 )
             )
+        if args.floors:
+            from cache_floors import measure_floors
+
+            floors_dir = os.path.join(tmp, "floors")
+            series.append(("floors", lambda: measure_floors(args.calls, floors_dir), floor_runs))
         for round_number in range(args.rounds):
             for name, run, runs in series:
                 rates = run()
@@ -235,6 +246,18 @@ def main() -> None:
             f" | {statistics.median(run[op] for run in polyhost_runs):,.0f}"
             f" | {ratio:.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) | {verdict} |"
         )
+    if floor_runs:
+        print("\n## Floors: a piece of a write alone, against uWSGI's whole operation\n")
+        print("| floor (bench/cache_floors.py) | ops/s | vs uWSGI's | ratio (min-max) |")
+        print("|---|---:|---|---:|")
+        for floor in floor_runs[0]:
+            op = "inc" if floor.startswith("inc") else "update (overwrite: a write)"
+            ratios = [f[floor] / u[op] for f, u in zip(floor_runs, uwsgi_runs, strict=True)]
+            print(
+                f"| {floor} | {statistics.median(run[floor] for run in floor_runs):,.0f}"
+                f" | {op} | {statistics.median(ratios):.2f}x"
+                f" ({min(ratios):.2f}-{max(ratios):.2f}) |"
+            )
     if redis_runs:
         print(f"\n## The same loops on `{CACHE2},backend=redis://127.0.0.1:PORT/0`\n")
         print("| operation | local LMDB ops/s | Redis ops/s | Redis / LMDB | Redis / uWSGI |")

@@ -10,7 +10,9 @@ alternate between the servers; the report gives medians, the median of the per-r
 round's polyhost calls/s. Targets (issues 6 and 18): RPC Python -> Python >= 0.5x uWSGI's,
 Perl -> Python >= 50k calls/s per worker in every round; cache get/set/update >= 0.5x uWSGI's.
 
-    .venv/bin/python bench/fabric_calls.py [--calls N] [--rounds R] [--loops a,b]
+    .venv/bin/python bench/fabric_calls.py [--calls N] [--rounds R] [--loops a,b] [--both OPTS]
+
+`--both "--cpu-affinity 1"` adds the same options to both servers' command lines.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import socket
 import statistics
@@ -104,11 +107,17 @@ SERVERS = {
 }
 
 
-def run_server(name: str, calls: int, loops: list[tuple[str, int]]) -> dict[str, float]:
+def run_server(
+    name: str, calls: int, loops: list[tuple[str, int]], extra: list[str]
+) -> dict[str, float]:
     port = free_port()
     log = open(f"/tmp/fabric-bench-{name}.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        SERVERS[name](port), stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO
+        [*SERVERS[name](port), *extra],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        cwd=REPO,
     )
     try:
         deadline = time.monotonic() + 60
@@ -144,17 +153,19 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--loops", default="", help="comma-separated loop names (default all)")
+    parser.add_argument("--both", default="", help="options added to both servers' commands")
     args = parser.parse_args()
+    extra = shlex.split(args.both)
     wanted = set(filter(None, args.loops.split(",")))
     loops = [(loop, mod) for loop, mod in LOOPS if not wanted or loop in wanted]
     results: dict[str, dict[str, list[float]]] = {"polyhost": {}, "uWSGI": {}}
     for _ in range(args.rounds):
         for name in results:
-            for loop, value in run_server(name, args.calls, loops).items():
+            for loop, value in run_server(name, args.calls, loops, extra).items():
                 results[name].setdefault(loop, []).append(value)
     print(
         f"# Fabric calls per second in one worker ({args.calls} calls per loop, "
-        f"median of {args.rounds} rounds)\n"
+        f"median of {args.rounds} rounds{'; both with ' + args.both if extra else ''})\n"
     )
     print(
         "| loop | polyhost calls/s | uWSGI calls/s | ratio (min-max) | polyhost per round |\n"

@@ -23,6 +23,7 @@ from polyhost.apps import app_specs
 from polyhost.async_cores import cores_of
 from polyhost.catalog import CATALOG
 from polyhost.config import option_values
+from polyhost.cpu_affinity import pin_worker
 from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext, apply_chdir
 from polyhost.emperor.link import EmperorLink
 from polyhost.fabric.control import ControlPair
@@ -420,6 +421,7 @@ class Master:
             listener.sock.close()
         if child.kind == "worker":
             mine = worker_listeners(self.listeners, self.socket_map, child.number, log)
+            pin_worker(child.number, self.config.get("cpu-affinity"))
             return Worker(child.number, self.config, mine, self.dispatcher, self.board).run()
         for listener in self.listeners:  # mules and spoolers serve no socket
             listener.sock.close()
