@@ -103,3 +103,31 @@ def test_a_killed_zygote_is_started_again_and_sigterm_leaves_nothing(
     assert second != first
     assert emperor.stop() == 0
     wait_for(lambda: not session_members(emperor.pid), 20, "the session empty")
+
+
+def test_the_zygote_imports_the_bridges_once_for_every_vassal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each vassal's master asks the catalog for every runtime's app options: the zygote has
+    imported every bridge, so two vassals print no import of one (PYTHONPROFILEIMPORTTIME is
+    inherited by the zygote, and by its forks; it times `import` statements, not the catalog's
+    importlib.import_module, hence modules the bridges import)."""
+    (tmp_path / "tiny.py").write_text(TINY_APP)
+    (tmp_path / "vassals").mkdir()
+    stats_port = free_port()
+    monkeypatch.setenv("PYTHONPROFILEIMPORTTIME", "1")
+    emperor = emperor_with_stats(tmp_path, stats_port, "--emperor", str(tmp_path / "vassals"))
+    try:
+        emperor.wait_log("*** starting polyhost Emperor ***")
+        ports = {name: free_port() for name in ("one", "two")}
+        for name, port in ports.items():
+            (tmp_path / "vassals" / f"{name}.ini").write_text(tiny_ini(tmp_path, port))
+        for name, port in ports.items():
+            wait_for(lambda n=name: accepting(stats_port, f"{n}.ini"), 30, f"{name} accepting")
+            assert split_response(get(port))[2] == f"tiny {port}".encode()
+        log = emperor.log()
+    finally:
+        assert emperor.stop() == 0
+    imports = [line.rpartition("|")[2].strip() for line in log.splitlines() if "|" in line]
+    for bridge in ("polyhost.bridges.child_runtime", "polyhost.bridges.php.php_cgi"):
+        assert imports.count(bridge) == 1, bridge  # the zygote's, none in the two vassals
