@@ -42,6 +42,11 @@ def cmdline(pid: int) -> str:
     return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
 
 
+def loyal(port: int, name: str) -> bool:
+    info = vassal(port, name)
+    return bool(info and info["loyal"])
+
+
 def zygotes(emperor: Instance) -> list[int]:
     return [p for p in children(emperor.pid) if "polyhost.emperor.zygote" in cmdline(p)]
 
@@ -131,3 +136,39 @@ def test_the_zygote_imports_the_bridges_once_for_every_vassal(
     imports = [line.rpartition("|")[2].strip() for line in log.splitlines() if "|" in line]
     for bridge in ("polyhost.bridges.child_runtime", "polyhost.bridges.php.php_cgi"):
         assert imports.count(bridge) == 1, bridge  # the zygote's, none in the two vassals
+
+
+def test_vassal_logto_and_daemonize_and_the_emperors_logto(tmp_path: Path) -> None:
+    """A zygote's vassal writes where an exec'd one would: its own `logto` file; with
+    `daemonize = FILE` it logs there and stays in the foreground, the Emperor's child (uWSGI's
+    uwsgi_setup_log: under an Emperor, daemonize is logto), not an orphan the Emperor takes for
+    dead; without either, the Emperor's `logto` file."""
+    (tmp_path / "tiny.py").write_text(TINY_APP)
+    vassals = tmp_path / "vassals"
+    vassals.mkdir()
+    emperor_log = tmp_path / "emperor.log"
+    stats_port = free_port()
+    ports = {name: free_port() for name in ("own", "daemon", "plain")}
+    extra = {"own": f"logto = {tmp_path}/own.log\n", "daemon": f"daemonize = {tmp_path}/d.log\n"}
+    emperor = emperor_with_stats(
+        tmp_path, stats_port, "--emperor", str(vassals), "--logto", str(emperor_log)
+    )
+    try:
+        for name, port in ports.items():
+            (vassals / f"{name}.ini").write_text(tiny_ini(tmp_path, port) + extra.get(name, ""))
+        for name, port in ports.items():
+            wait_for(lambda n=name: accepting(stats_port, f"{n}.ini"), 30, f"{name} accepting")
+            assert split_response(get(port))[2] == f"tiny {port}".encode()
+        daemon = vassal(stats_port, "daemon.ini")["pid"]  # type: ignore[index]
+        assert daemon in children(emperor.pid)
+        # loyal after serving a request: a vassal whose first process had exited would not be
+        wait_for(lambda: loyal(stats_port, "daemon.ini"), 20, "daemon.ini loyal")
+        assert vassal(stats_port, "daemon.ini")["pid"] == daemon  # type: ignore[index]
+    finally:
+        assert emperor.stop() == 0
+    logs = ("own.log", "d.log", "emperor.log")
+    own, daemon_log, main = ((tmp_path / name).read_text() for name in logs)
+    assert f"127.0.0.1:{ports['own']}" in own and f"127.0.0.1:{ports['own']}" not in main
+    assert f"127.0.0.1:{ports['daemon']}" in daemon_log
+    assert f"127.0.0.1:{ports['daemon']}" not in main
+    assert f"127.0.0.1:{ports['plain']}" in main and "*** starting polyhost Emperor ***" in main
