@@ -172,3 +172,42 @@ def test_vassal_logto_and_daemonize_and_the_emperors_logto(tmp_path: Path) -> No
     assert f"127.0.0.1:{ports['daemon']}" in daemon_log
     assert f"127.0.0.1:{ports['daemon']}" not in main
     assert f"127.0.0.1:{ports['plain']}" in main and "*** starting polyhost Emperor ***" in main
+
+
+def test_emperor_sighup_after_log_rotation_keeps_the_inherited_log(tmp_path: Path) -> None:
+    """logrotate renames the logs, then SIGHUP reloads every vassal: the Emperor, like uWSGI's
+    (emperor.c: SIGHUP is emperor_massive_reload, no log reopen), keeps writing to its renamed
+    file, and so does a reloaded vassal without a `logto` (the zygote handed it the Emperor's
+    fds, as an exec'd vassal inherits them); a vassal with its own `logto` and `log-reopen`
+    starts the new file."""
+    (tmp_path / "tiny.py").write_text(TINY_APP)
+    vassals = tmp_path / "vassals"
+    vassals.mkdir()
+    stats_port = free_port()
+    ports = {"plain": free_port(), "own": free_port()}
+    own_log = tmp_path / "own.log"
+    emperor_log = tmp_path / "emperor.log"
+    emperor = emperor_with_stats(
+        tmp_path, stats_port, "--emperor", str(vassals), "--logto", str(emperor_log)
+    )
+    try:
+        (vassals / "plain.ini").write_text(tiny_ini(tmp_path, ports["plain"]))
+        own = tiny_ini(tmp_path, ports["own"]) + f"logto = {own_log}\nlog-reopen = true\n"
+        (vassals / "own.ini").write_text(own)
+        for name in ports:
+            wait_for(lambda n=name: accepting(stats_port, f"{n}.ini"), 30, f"{name} accepting")
+        emperor_log.rename(tmp_path / "emperor.log.1")
+        own_log.rename(tmp_path / "own.log.1")
+        os.kill(emperor.pid, signal.SIGHUP)
+        wait_for(lambda: own_log.exists(), 60, "own.ini reloaded into a new own.log")
+        rotated = tmp_path / "emperor.log.1"
+        wait_for(lambda: "binary reloading" in rotated.read_text(), 60, "plain.ini reloaded")
+        for name, port in ports.items():
+            wait_for(lambda p=port: split_response(get(p))[0] == 200, 30, f"{name} serving")
+    finally:
+        assert emperor.stop() == 0
+    old = rotated.read_text()
+    assert "SIGHUP: reloading every vassal" in old and not emperor_log.exists()
+    assert old.count("binary reloading") == 1  # plain.ini's; own.ini logs to its own file
+    assert "binary reloading" in (tmp_path / "own.log.1").read_text()
+    assert "*** Starting polyhost" in own_log.read_text()
