@@ -3,8 +3,9 @@
 Each Emperor starts on an empty folder; then N vassal files appear at once (one tiny WSGI app
 each, the hello-world of bench/apps, on its own 127.0.0.1 http-socket, a master and one worker).
 Measured: seconds from a file's creation to its vassal's first 200 (median and slowest), until
-all N answer, then, with every vassal idle, the Emperor's own RSS and CPU over a few seconds (and
-the RSS of all vassals together). Both Emperors are stopped as a process group, even on errors.
+all N answer, then, with every vassal idle, the Emperor's own RSS, PSS and CPU over a few seconds,
+polyhost's vassal zygote's RSS and PSS apart (it is in the vassals' columns too), and the RSS, PSS
+and CPU of all vassals together. Both Emperors are stopped as a process group, even on errors.
 Run `python bench/emperor_vassals.py -h`; the helpers are bench/harness.py's.
 """
 
@@ -38,6 +39,8 @@ from harness import (
 
 WSGI_FILE = REPO / "bench" / "apps" / "hello_wsgi.py"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+#: in the command line of polyhost's vassal zygote (host/emperor/zygote.py)
+ZYGOTE_MARK = b"polyhost.emperor.zygote"
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,11 @@ class Result:
     all_serving_s: float
     emperor_rss_mib: float
     emperor_cpu_percent: float
+    #: proportional set size of the Emperor (its share of libpython and libc pages)
+    emperor_pss_mib: float
+    #: polyhost's vassal zygote (a child of the Emperor, counted in the vassals' columns too)
+    zygote_rss_mib: float
+    zygote_pss_mib: float
     vassals_rss_mib: float
     #: proportional set size: pages shared copy-on-write (polyhost's zygote) counted once
     vassals_pss_mib: float
@@ -184,6 +192,7 @@ def measure(emperor: Emperor, count: int, singles: int, idle_s: float, deadline_
         cpu = cpu_seconds(process.pid) - cpu_before
         wall = time.monotonic() - wall_before
         family = [p for p in live_session_members(process.pid) if p != process.pid]
+        zygote = [p for p in family if ZYGOTE_MARK in Path(f"/proc/{p}/cmdline").read_bytes()]
         return Result(
             emperor.name,
             statistics.median(single),
@@ -192,6 +201,9 @@ def measure(emperor: Emperor, count: int, singles: int, idle_s: float, deadline_
             all_serving,
             rss_kib(process.pid) / 1024,
             100 * cpu / wall,
+            pss_kib(process.pid) / 1024,
+            sum(rss_kib(p) for p in zygote) / 1024,
+            sum(pss_kib(p) for p in zygote) / 1024,
             sum(rss_kib(p) for p in family) / 1024,
             sum(pss_kib(p) for p in family) / 1024,
             sum(cpu_seconds(p) for p in family),
@@ -248,13 +260,16 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"| Emperor | one file -> first 200 (median of {args.singles}) | then "
         f"{args.vassals - args.singles} files at once: median | slowest | all serving after "
-        "| Emperor RSS | Emperor CPU idle | vassals' RSS | vassals' PSS | vassals' CPU |"
+        "| Emperor RSS | Emperor PSS | zygote RSS | zygote PSS | Emperor CPU idle "
+        "| vassals' RSS | vassals' PSS | vassals' CPU |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|" + "---:|" * 12)
     for r in results:
         print(
             f"| {r.name} | {r.single_median_s:.2f} s | {r.burst_median_s:.2f} s | "
             f"{r.burst_max_s:.2f} s | {r.all_serving_s:.2f} s | {r.emperor_rss_mib:.1f} MiB | "
+            f"{r.emperor_pss_mib:.1f} MiB | {r.zygote_rss_mib:.1f} MiB | "
+            f"{r.zygote_pss_mib:.1f} MiB | "
             f"{r.emperor_cpu_percent:.2f} % | {r.vassals_rss_mib:.0f} MiB | "
             f"{r.vassals_pss_mib:.0f} MiB | {r.vassals_cpu_s:.1f} s |"
         )
@@ -266,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
             ("one file -> first 200", ours.single_median_s, theirs.single_median_s, "<= 1.0"),
             ("all serving after the burst", ours.all_serving_s, theirs.all_serving_s, "-"),
             ("Emperor idle RSS", ours.emperor_rss_mib, theirs.emperor_rss_mib, "<= 1.5"),
+            ("Emperor idle PSS", ours.emperor_pss_mib, theirs.emperor_pss_mib, "-"),
+            ("vassals' CPU (start-up)", ours.vassals_cpu_s, theirs.vassals_cpu_s, "-"),
         ):
             print(f"- {label}: polyhost / uWSGI = {mine / reference:.2f} (target {target})")
     return 0

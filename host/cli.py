@@ -14,6 +14,7 @@ from polyhost.config import (
     render_version,
 )
 from polyhost.config.unavailable import refusal
+from polyhost.emperor.link import under_emperor
 from polyhost.manage import PIDFILE_SIGNALS, connect_and_read, extract, signal_pidfile
 
 
@@ -52,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     if stop:
         print(f"polyhost: {stop}", file=sys.stderr)
         return 1
-    if config.get("daemonize") and not os.environ.get("UWSGI_RELOADS"):
+    # a vassal never detaches: its Emperor would take it for dead (uWSGI's uwsgi_setup_log:
+    # under an Emperor `daemonize = FILE` is `logto = FILE`, which the master applies)
+    if config.get("daemonize") and not os.environ.get("UWSGI_RELOADS") and not under_emperor():
         _daemonize()
     if config.get("emperor"):
         from polyhost.emperor import run_emperor

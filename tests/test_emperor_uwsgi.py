@@ -1,6 +1,6 @@
 """What polyhost's Emperor copies from real uWSGI 2.0, pinned by running /usr/bin/uwsgi's Emperor
-on the same vassal files: the blacklist's numbers after two deaths of an unloyal vassal, and the
-keys of the emperor stats JSON."""
+on the same vassal files: the blacklist's numbers after two deaths of an unloyal vassal, the
+keys of the emperor stats JSON, and a `daemonize` vassal that stays in the foreground."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_emperor import blacklisted, stats
+from test_emperor import accepting, blacklisted, children, split_response, stats, vassal
 
-from conftest import POLYHOST, Instance, free_port, wait_for
+from conftest import POLYHOST, Instance, free_port, get, wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("uwsgi") is None, reason="needs Debian's uWSGI")
 
@@ -59,3 +59,34 @@ def test_blacklist_and_stats_keys_match_uwsgi(tmp_path: Path) -> None:
     our_vassal = next(v for v in ours["vassals"] if v["id"] == "good.ini")
     assert set(their_vassal) <= set(our_vassal)
     assert set(theirs["blacklist"][0]) == set(ours["blacklist"][0])
+
+
+def _daemonized_vassal(program: list[str], root: Path) -> tuple[bool, str]:
+    """An Emperor with one vassal `daemonize = FILE`, once it serves: whether the pid in the
+    Emperor's stats is still the Emperor's child, and the file."""
+    vassals, stats_port, port = root / "vassals", free_port(), free_port()
+    vassals.mkdir()
+    (root / "good.py").write_text(GOOD_APP)
+    (vassals / "d.ini").write_text(
+        f"[uwsgi]\nplugins = python3\nwsgi-file = {root}/good.py\n"
+        f"http-socket = 127.0.0.1:{port}\ndaemonize = {root}/d.log\n"
+    )
+    args = ["--emperor", str(vassals), "--emperor-stats", f"127.0.0.1:{stats_port}"]
+    emperor = Instance(args, root, None, root, program)
+    try:
+        wait_for(lambda: accepting(stats_port, "d.ini"), 30, "d.ini accepting")
+        assert split_response(get(port))[2] == b"good"
+        info = vassal(stats_port, "d.ini")
+        assert info is not None
+        return info["pid"] in children(emperor.pid), (root / "d.log").read_text()
+    finally:
+        emperor.stop()
+
+
+def test_a_daemonize_vassal_stays_in_the_foreground_as_in_uwsgi(tmp_path: Path) -> None:
+    """uWSGI's uwsgi_setup_log: under an Emperor `daemonize = FILE` only logs to FILE."""
+    for name, program in (("uwsgi", UWSGI), ("polyhost", POLYHOST)):
+        (tmp_path / name).mkdir()
+        child, text = _daemonized_vassal(program, tmp_path / name)
+        assert child, name  # not an orphan left by a first process that exited
+        assert "*** Starting " in text, name

@@ -34,6 +34,11 @@ MSG_STOP, MSG_RELOAD, MSG_GRACEFUL_STOP = 0, 1, 2
 MSG_SPAWNED, MSG_ACCEPTING, MSG_LOYAL, MSG_GOODBYE, MSG_HEARTBEAT = 1, 5, 17, 22, 26
 
 
+def under_emperor() -> bool:
+    """Whether this instance is a vassal (its Emperor handed it the channel)."""
+    return os.environ.get(EMPEROR_FD_ENV, "").isdigit()
+
+
 def _socket_name(sock: socket.socket) -> str:
     name = sock.getsockname()
     if sock.family == socket.AF_UNIX:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import json
 import os
 import signal
@@ -183,10 +184,17 @@ def serve(sock: socket.socket, emperor_pid: int) -> None:
     # the imports every vassal shares; setproctitle before any environment change, which
     # would hide the memory it writes titles to
     import setproctitle  # noqa: F401
+    import yaml  # noqa: F401  (config.loaders imports it on a yaml vassal's first read)
 
     import polyhost.cli
     import polyhost.master
+    from polyhost.catalog import CATALOG
 
+    CATALOG.runtimes()  # every bridge module: each vassal's master asks for all app options
+    # what the zygote built is every vassal's for good: frozen, a vassal master's gc.collect()
+    # neither walks it (CPU) nor writes to its pages (copy-on-write)
+    gc.collect()
+    gc.freeze()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the Emperor stops its vassals, then us
     sock.send(b"ready")
     while True:
