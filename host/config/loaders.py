@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from xml.parsers import expat
-
-import yaml
 
 from polyhost.config.model import ConfigError, Directive, Origin
 from polyhost.config.sources import SourceError, read_source
+
+if TYPE_CHECKING:
+    import yaml
 
 DEFAULT_SECTION = "uwsgi"
 
@@ -95,6 +97,8 @@ def read_ini(
 
 
 def _yaml_values(node: yaml.Node, path: str) -> list[tuple[str | None, int]]:
+    import yaml  # loaded by read_yaml already
+
     line = node.start_mark.line + 1
     if isinstance(node, yaml.ScalarNode):
         if node.tag == "tag:yaml.org,2002:null":
@@ -109,7 +113,10 @@ def read_yaml(path: str, section: str = DEFAULT_SECTION) -> list[Directive]:
     """The directives of one top-level key of a yaml file; a list value repeats the option.
 
     Scalars are taken as written (`0660` stays `0660`, `yes` stays `yes`); an empty value is bare.
+    PyYAML is imported here, for a yaml file: ~1 MiB of every worker of an ini or argv config.
     """
+    import yaml
+
     try:
         root = yaml.compose(_read_text(path))
     except yaml.YAMLError as error:
