@@ -16,7 +16,6 @@ The scheduler is gevent's hub for `--gevent`, and an asyncio loop switching plai
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import queue
@@ -31,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 from polyhost.log import log
 
 if TYPE_CHECKING:
+    import asyncio
+
     from polyhost.config import Config
     from polyhost.protocol.connection import Connection
 
@@ -217,6 +218,8 @@ class GreenletCores(AsyncCores):
             ) from exc
 
     def run(self) -> None:
+        import asyncio  # here: a worker without --asyncio/--async does not load it
+
         import greenlet
 
         loop = asyncio.new_event_loop()

@@ -9,13 +9,12 @@ into ASGI 3. The apps are served on the worker's event loop (`polyhost.bridges.a
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import os
 from typing import Any
 
 from polyhost.bridges.asgi.detect import AsgiApp, as_asgi3, is_asgi
-from polyhost.bridges.asgi.engine import ENGINE, awaited
+from polyhost.bridges.asgi.lazy import engine
 from polyhost.bridges.python import uwsgi_api
 from polyhost.bridges.python.hooks import install_python_hooks
 from polyhost.bridges.python.wsgi import load_target, prepare_python_environment
@@ -61,9 +60,9 @@ class AsgiRuntime(Runtime):
                     handle=obj,
                 )
             )
-        ENGINE.configure(self.ctx.config)
+        engine().configure(self.ctx.config)
         for app in apps:
-            ENGINE.add_app(app)
+            engine().add_app(app)
         return apps
 
     def _load_app(self, spec: AppSpec, default: str) -> AsgiApp:
@@ -74,6 +73,10 @@ class AsgiRuntime(Runtime):
             try:
                 found = found()
                 if inspect.isawaitable(found):
+                    import asyncio
+
+                    from polyhost.bridges.asgi.engine import awaited
+
                     found = asyncio.run(awaited(found))
             except Exception as exc:
                 raise AppLoadError(
@@ -90,18 +93,18 @@ class AsgiRuntime(Runtime):
 
     def post_fork(self, ctx: RuntimeContext) -> None:
         super().post_fork(ctx)
-        ENGINE.start_in_worker(ctx)
+        engine().start_in_worker(ctx)
 
     def adopts(self, app: App) -> bool:
         return True
 
     def adopt(self, host: Any, conn: Any, request: Request, app: App) -> None:
-        ENGINE.adopt(host, conn, request, app)
+        engine().adopt(host, conn, request, app)
 
     def handle(self, app: App, request: Request, responder: Responder) -> None:
         """A request the worker could not hand to the loop (a uwsgi or FastCGI listener): run
         the app on the loop and wait for it here."""
-        ENGINE.serve_blocking(app, request, responder)
+        engine().serve_blocking(app, request, responder)
 
     def close(self) -> None:
-        ENGINE.stop()
+        engine().stop()

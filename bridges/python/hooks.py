@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from polyhost.bridges.asgi.engine import ENGINE
+from polyhost.bridges.asgi.lazy import engine
 from polyhost.bridges.python.spool_decorators import python_spooler_handler
 from polyhost.fabric.hooks import HOOKS, RuntimeHooks
 from polyhost.fabric.spooler import SPOOL_IGNORE
@@ -31,7 +31,7 @@ MULE_FUNCTIONS: dict[str, Callable[..., Any]] = {}
 def _resolved(result: object) -> object:
     """What a function returned; an async function's (an ASGI app's handler) run to its end."""
     if inspect.isawaitable(result):
-        return ENGINE.run_awaitable(result)
+        return engine().run_awaitable(result)
     return result
 
 

@@ -7,7 +7,6 @@ Perl, Ruby or PHP function) or to another node waits there, and the loop keeps s
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from polyhost.bridges.python import uwsgi_fabric
@@ -15,11 +14,15 @@ from polyhost.bridges.python import uwsgi_fabric
 
 async def acall(name: str | bytes, *args: Any) -> bytes:
     """`uwsgi.call` without blocking the event loop."""
+    import asyncio  # running already (this is a coroutine): not loaded by WSGI-only workers
+
     return await asyncio.get_running_loop().run_in_executor(None, uwsgi_fabric.call, name, *args)
 
 
 async def arpc(node: str | bytes | None, name: str | bytes, *args: Any) -> bytes:
     """`uwsgi.rpc` without blocking the event loop."""
+    import asyncio
+
     return await asyncio.get_running_loop().run_in_executor(
         None, uwsgi_fabric.rpc, node, name, *args
     )

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 from polyhost import __version__
 from polyhost.async_cores import apps_load_per_worker
 from polyhost.bridges.asgi.detect import as_asgi3, is_asgi
-from polyhost.bridges.asgi.engine import ENGINE
+from polyhost.bridges.asgi.lazy import engine
 from polyhost.bridges.python import uwsgi_api
 from polyhost.bridges.python.autoreload import AutoReloader
 from polyhost.bridges.python.hooks import install_python_hooks
@@ -169,11 +169,11 @@ class WsgiRuntime(Runtime):
         if base and ctx.worker_id > 0:
             self.tracebacker = Tracebacker(str(base), ctx.worker_id, ctx.log)
         if self.asgi_apps:
-            ENGINE.start_in_worker(ctx)
+            engine().start_in_worker(ctx)
 
     def close(self) -> None:
         if self.asgi_apps:
-            ENGINE.stop()
+            engine().stop()
         if self.tracebacker is not None:
             self.tracebacker.close()
             self.tracebacker = None
@@ -206,8 +206,8 @@ class WsgiRuntime(Runtime):
             )
             if asgi:
                 self.asgi_apps.add(app.id)
-                ENGINE.configure(self.ctx.config)
-                ENGINE.add_app(app)
+                engine().configure(self.ctx.config)
+                engine().add_app(app)
             apps.append(app)
         return apps
 
@@ -216,12 +216,12 @@ class WsgiRuntime(Runtime):
         return app.id in self.asgi_apps
 
     def adopt(self, host: Any, conn: Any, request: Request, app: App) -> None:
-        ENGINE.adopt(host, conn, request, app)
+        engine().adopt(host, conn, request, app)
 
     # -- serving ---------------------------------------------------------------------------
     def handle(self, app: App, request: Request, responder: Responder) -> None:
         if app.id in self.asgi_apps:
-            ENGINE.serve_blocking(app, request, responder)
+            engine().serve_blocking(app, request, responder)
             return
         env: dict[str, Any] = dict(request.vars)  # the worker still logs request.vars
         env.update(self.base_env)

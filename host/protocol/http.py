@@ -199,6 +199,8 @@ class HeadParser:
         self._closing = False
         #: after an upgrade request: the bytes that followed its head (the first frames)
         self.upgrade_tail: bytes | None = None
+        #: the vars every request of this connection starts from (`_template`)
+        self._env_template: dict[str, str] | None = None
 
     def parse(self, data: bytes) -> None:
         """Feed received bytes to the parser; HttpError for a request to refuse."""
@@ -315,6 +317,25 @@ class HeadParser:
         if not self.parser.should_keep_alive():
             self._closing = True
 
+    def _template(self) -> dict[str, str]:
+        """The vars of every request of this connection, in CGI order: the first five are set
+        per request, the rest are the connection's own. Built at the first head, once the
+        owner has set the peer and the scheme (the router does after __init__)."""
+        self._env_template = {
+            "REQUEST_METHOD": "",
+            "REQUEST_URI": "",
+            "PATH_INFO": "",
+            "QUERY_STRING": "",
+            "SERVER_PROTOCOL": "",
+            "SCRIPT_NAME": "",
+            "SERVER_NAME": self.server_addr,
+            "SERVER_PORT": self.server_port,
+            "REMOTE_ADDR": self.remote_addr,
+            "REMOTE_PORT": self.remote_port,
+            "UWSGI_SCHEME": self.scheme,
+        }
+        return self._env_template
+
     def head_env(self) -> tuple[dict[str, str], bool, bool]:
         """The CGI vars of the head just parsed, whether it expects `100 Continue`, and
         whether its body is chunked (HttpError for a head the rules refuse)."""
@@ -327,19 +348,12 @@ class HeadParser:
         path, _, query = target.partition(b"?")
         if method == "CONNECT":  # the target is an authority, not a path
             path = b""
-        env: dict[str, str] = {
-            "REQUEST_METHOD": method,
-            "REQUEST_URI": target.decode("latin-1"),
-            "PATH_INFO": (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1"),
-            "QUERY_STRING": query.decode("latin-1"),
-            "SERVER_PROTOCOL": f"HTTP/{version}",
-            "SCRIPT_NAME": "",
-            "SERVER_NAME": self.server_addr,
-            "SERVER_PORT": self.server_port,
-            "REMOTE_ADDR": self.remote_addr,
-            "REMOTE_PORT": self.remote_port,
-            "UWSGI_SCHEME": self.scheme,
-        }
+        env = (self._env_template or self._template()).copy()
+        env["REQUEST_METHOD"] = method
+        env["REQUEST_URI"] = target.decode("latin-1")
+        env["PATH_INFO"] = (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1")
+        env["QUERY_STRING"] = query.decode("latin-1")
+        env["SERVER_PROTOCOL"] = "HTTP/1.1" if version == "1.1" else f"HTTP/{version}"
         expect_continue = False
         chunked = False
         hosts = 0

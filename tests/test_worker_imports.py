@@ -1,0 +1,40 @@
+"""What a WSGI worker imports: the heavy modules load with the feature that uses them.
+
+asyncio (and the ssl it imports) with an ASGI app or `--asyncio`/`--async`, PyYAML with a yaml
+config, passlib and bcrypt with an htpasswd `basicauth` rule: a hello-world worker carries none
+of them (issue 18, worker RSS). Each case is a real polyhost whose app reports its worker's
+`sys.modules`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import APPS, get, serving, split_response
+
+APP = str(APPS / "wsgi" / "loaded_modules.py")
+
+
+def _loaded(tmp_path: Path, *options: str) -> str:
+    with serving(tmp_path, ["--wsgi-file", APP, *options]) as inst:
+        status, _, body = split_response(get(inst.port))
+    assert status == 200
+    return body.decode()
+
+
+def test_hello_worker_loads_none_of_them(tmp_path: Path) -> None:
+    assert _loaded(tmp_path) == "-"
+
+
+def test_each_loads_with_its_feature(tmp_path: Path) -> None:
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text("alice:{SHA}qUqP5cyxm6YcTAhz05Hph5gvu9M=\n")
+    yaml_config = tmp_path / "app.yaml"
+    yaml_config.write_text("uwsgi:\n  processes: 1\n")
+    loaded = _loaded(
+        tmp_path,
+        "--yaml", str(yaml_config),
+        "--route", f"^/private basicauth:realm,{htpasswd}",
+        "--asyncio", "2",
+    )  # fmt: skip
+    assert loaded.split(",") == ["asyncio", "ssl", "yaml", "passlib", "bcrypt"]
