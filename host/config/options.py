@@ -2928,6 +2928,8 @@ OPTIONS: tuple[Option, ...] = (
             INT,
             "a shortcut enabling Coro::AnyEvent loop engine with the specified number of "
             "async cores and optimal parameters",
+            default=0,
+            available=True,
         ),
         _o(
             "gevent",

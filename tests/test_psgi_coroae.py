@@ -1,0 +1,96 @@
+"""`--coroae N` for PSGI with real perl (libcoro-perl, libanyevent-perl): one Perl child per
+worker serves N requests at once, each in a Coro thread (bridges/perl/coroae.pl), with uWSGI's
+env values and the fabric reachable from inside a Coro thread."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from conftest import APPS, Instance, get, serving, split_response
+
+APP = APPS / "psgi" / "coroae.psgi"
+CORES = 8
+
+
+def _has_coro() -> bool:
+    perl = shutil.which("perl")
+    if perl is None:
+        return False
+    probe = [perl, "-MPlack::Util", "-MCoro", "-MCoro::AnyEvent", "-MAnyEvent", "-e1"]
+    return subprocess.run(probe, capture_output=True, check=False).returncode == 0
+
+
+pytestmark = pytest.mark.skipif(
+    not _has_coro(),
+    reason="needs perl with Plack, Coro and AnyEvent (apt-get install libplack-perl "
+    "libcoro-perl libanyevent-perl)",
+)
+
+
+@pytest.fixture(scope="module")
+def coroae(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
+    args = ["--psgi", str(APP), "--coroae", str(CORES), "--processes", "1"]
+    args += ["--master", "--cache2", "name=coro,items=64", "--disable-logging"]
+    with serving(tmp_path_factory.mktemp("coroae"), args) as inst:
+        yield inst
+
+
+def page(inst: Instance, path: str) -> str:
+    assert inst.port is not None
+    status, _, body = split_response(get(inst.port, path, timeout=30))
+    assert status == 200, (path, body, inst.log())
+    return body.decode()
+
+
+def fields(text: str) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in text.split())
+
+
+def test_n_requests_run_at_once_in_one_perl_child(coroae: Instance) -> None:
+    """8 requests meet inside the app (each waits on Coro::AnyEvent::sleep until all have
+    arrived): all see 8 arrivals and the same child pid, so one interpreter held them at once."""
+    with ThreadPoolExecutor(CORES) as pool:
+        answers = list(pool.map(lambda _: fields(page(coroae, f"/wait?n={CORES}")), range(CORES)))
+    assert {a["arrived"] for a in answers} >= {str(CORES)}
+    assert all(int(a["arrived"]) >= CORES for a in answers), answers
+    assert max(int(a["peak"]) for a in answers) == CORES, answers
+    assert len({a["pid"] for a in answers}) == 1, answers
+
+
+def test_env_says_nonblocking_not_multithread(coroae: Instance) -> None:
+    """uWSGI's psgi plugin: psgi.nonblocking is `async > 0` (coroae sets async = N),
+    psgi.multithread is `threads > 1` (coroae adds no threads)."""
+    env = dict(line.split("=", 1) for line in page(coroae, "/env").splitlines())
+    assert env == {
+        "psgi.multithread": "",
+        "psgi.multiprocess": "1",
+        "psgi.nonblocking": "1",
+        "psgi.run_once": "",
+    }
+
+
+def test_fabric_calls_from_concurrent_coro_threads(coroae: Instance) -> None:
+    """cache_set/cache_get and uwsgi::call (an RPC back into the same child) from 8 Coro
+    threads interleaved by their sleeps: each gets its own answers."""
+    keys = [f"k{i}" for i in range(CORES)]
+    with ThreadPoolExecutor(CORES) as pool:
+        answers = list(pool.map(lambda k: page(coroae, f"/fabric?k={k}"), keys))
+    for key, answer in zip(keys, answers, strict=True):
+        assert re.fullmatch(rf"cache=v-{key} rpc=hello from \d+ {key}", answer), answer
+
+
+def test_one_perl_child_per_worker(coroae: Instance) -> None:
+    """The worker runs one perl process for its 8 lanes, not one per lane."""
+    workers = coroae.worker_pids()
+    assert len(workers) == 1
+    tasks = Path(f"/proc/{workers[0]}/task").glob("*/children")  # any thread may spawn it
+    children = [pid for task in tasks for pid in task.read_text().split()]
+    perl = [p for p in children if "psgi" in Path(f"/proc/{p}/cmdline").read_bytes().decode()]
+    assert len(perl) == 1, children
