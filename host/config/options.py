@@ -932,6 +932,13 @@ OPTIONS: tuple[Option, ...] = (
             metavar="PIDFILE",
             available=True,
         ),
+        _o(
+            "brutal-reload",
+            STR,
+            "brutally reload (SIGURG) the instance whose master pid is in PIDFILE, and exit",
+            metavar="PIDFILE",
+            available=True,
+        ),
         _o("pause", STR, "pause an instance"),
         _o("suspend", STR, "suspend an instance"),
         _o("resume", STR, "resume an instance"),
