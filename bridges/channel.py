@@ -626,6 +626,8 @@ class ThreadChildPool(Generic[ChildT]):
         self._all: list[ChildT] = []
         self._local = threading.local()
         self._lock = threading.Lock()
+        #: held while a thread with no child takes an idle one or spawns one
+        self._spawning = threading.Lock()
 
     def _create_child(self) -> ChildT:
         raise NotImplementedError
@@ -682,16 +684,17 @@ class ThreadChildPool(Generic[ChildT]):
         """This thread's child, taking an idle one or spawning one (not yet waited for)."""
         child: ChildT | None = getattr(self._local, "child", None)
         if child is None:
-            with self._lock:
-                child = self._idle.pop() if self._idle else None
-            if child is None:
-                child = self._new_child()
-                try:
-                    child.spawn()
-                except AppLoadError:
-                    self._forget(child)
-                    raise
-                self._adopt_lanes(child)
+            with self._spawning:  # a thread waiting here takes a lane of the child just spawned
+                with self._lock:
+                    child = self._idle.pop() if self._idle else None
+                if child is None:
+                    child = self._new_child()
+                    try:
+                        child.spawn()
+                    except AppLoadError:
+                        self._forget(child)
+                        raise
+                    self._adopt_lanes(child)
             self._local.child = child
         return child
 
@@ -711,6 +714,8 @@ class ChannelPool(ThreadChildPool[Channel]):
         self.program = program
         self.calls = calls
         self._closed = False
+        #: the pid of the last child found dead between requests (logged once for all lanes)
+        self._reported_dead = 0
 
     def _create_child(self) -> Channel:
         return Channel(self.program, self.log, self.worker_id, self.calls)
@@ -721,12 +726,21 @@ class ChannelPool(ThreadChildPool[Channel]):
     def _discard(self, channel: Channel) -> None:
         channel.kill()
         self._forget(channel)
+        with self._lock:  # its idle sibling lanes (same process) are gone with it
+            lanes = [lane for lane in self._idle if lane.proc is channel.proc]
+            for lane in lanes:
+                self._idle.remove(lane)
+                self._all.remove(lane)
+        for lane in lanes:
+            lane.close()
 
     def ready_channel(self) -> Channel:
         """This thread's channel with its app loaded; raises AppLoadError."""
         channel = self.child()
-        while channel.ready and channel.exited():  # idle lanes of a dead child go the same way
-            self.log(f"{self.prefix} child {channel.exit_description()} while idle; respawning")
+        while channel.ready and channel.exited():
+            if channel.pid != self._reported_dead:  # once for a child, not for each of its lanes
+                self._reported_dead = channel.pid
+                self.log(f"{self.prefix} child {channel.exit_description()} while idle; respawning")
             self._discard(channel)
             channel = self.child()
         if not channel.ready:

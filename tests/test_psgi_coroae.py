@@ -4,8 +4,10 @@ env values and the fabric reachable from inside a Coro thread."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import APPS, Instance, get, serving, split_response
+from conftest import APPS, Instance, get, serving, split_response, wait_for
 
 APP = APPS / "psgi" / "coroae.psgi"
 CORES = 8
@@ -88,9 +90,34 @@ def test_fabric_calls_from_concurrent_coro_threads(coroae: Instance) -> None:
 
 def test_one_perl_child_per_worker(coroae: Instance) -> None:
     """The worker runs one perl process for its 8 lanes, not one per lane."""
-    workers = coroae.worker_pids()
-    assert len(workers) == 1
-    tasks = Path(f"/proc/{workers[0]}/task").glob("*/children")  # any thread may spawn it
-    children = [pid for task in tasks for pid in task.read_text().split()]
-    perl = [p for p in children if "psgi" in Path(f"/proc/{p}/cmdline").read_bytes().decode()]
+    assert perl_child(coroae) > 0
+
+
+def perl_child(inst: Instance) -> int:
+    """The pid of the one perl child of the instance's one worker."""
+    (worker,) = inst.worker_pids()
+    tasks = Path(f"/proc/{worker}/task").glob("*/children")
+    children = [int(pid) for task in tasks for pid in task.read_text().split()]
+    perl = [p for p in children if b"psgi" in Path(f"/proc/{p}/cmdline").read_bytes()]
     assert len(perl) == 1, children
+    return perl[0]
+
+
+def test_a_killed_child_is_replaced_once_for_all_its_lanes(coroae: Instance) -> None:
+    """SIGKILL to the perl child: the next requests are served by one new child, and its idle
+    lanes are dropped with it rather than each found dead and logged."""
+    old = perl_child(coroae)
+    mark = len(coroae.log())
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: not Path(f"/proc/{old}").exists() or _zombie(old), 15, "the child to die")
+    with ThreadPoolExecutor(CORES) as pool:
+        answers = list(pool.map(lambda _: page(coroae, "/env"), range(CORES)))
+    assert all("psgi.nonblocking=1" in a for a in answers)
+    new = perl_child(coroae)
+    assert new != old
+    assert coroae.log()[mark:].count("while idle; respawning") <= 1, coroae.log()[mark:]
+
+
+def _zombie(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    return not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
