@@ -751,6 +751,16 @@ class ChannelPool(ThreadChildPool[Channel]):
                 raise
         return channel
 
+    def _abandon(self, channel: Channel) -> None:
+        """Give up a channel mid-response. A lane of a child that serves other threads too is
+        only closed (the child ends that Coro thread; the others' requests go on); this thread
+        takes another lane. A child of its own is replaced."""
+        if self.program.lanes > 1:
+            channel.close()
+            self._forget(channel)
+        else:
+            self._respawn(channel)
+
     def _respawn(self, old: Channel) -> None:
         """Kill `old` and start its successor, which loads while this request is answered."""
         self._discard(old)
@@ -788,7 +798,7 @@ class ChannelPool(ThreadChildPool[Channel]):
             return True
         except (ClientGone, ResponseAborted):
             if channel.busy:  # mid-response with nobody to read it: replace it, don't drain it
-                self._respawn(channel)
+                self._abandon(channel)
             raise
         if channel.retiring:
             self._respawn(channel)

@@ -8,6 +8,8 @@ import os
 import re
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -121,3 +123,18 @@ def test_a_killed_child_is_replaced_once_for_all_its_lanes(coroae: Instance) -> 
 def _zombie(pid: int) -> bool:
     stat = Path(f"/proc/{pid}/stat")
     return not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_a_client_leaving_ends_its_request_only(coroae: Instance) -> None:
+    """A client that resets mid-response gives up its lane alone: a request in flight on
+    another lane of the same child still gets its answer, from the same child."""
+    assert coroae.port is not None
+    child = perl_child(coroae)
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(page, coroae, "/slow")
+        with socket.create_connection(("127.0.0.1", coroae.port), timeout=10) as sock:
+            sock.sendall(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert b"first" in sock.recv(65536) + sock.recv(65536)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        assert slow.result(30) == f"pid={child} slow done"
+    assert perl_child(coroae) == child

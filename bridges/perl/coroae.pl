@@ -32,15 +32,30 @@ sub _coro_handle {
     return $handle;
 }
 
+my $LANES = 0;    # lanes still open
+
+use constant LANE_CLOSED => "polyhost: the worker closed this bridge lane\n";
+
+# the worker closed this thread's socket (it gave up on the request): unwind this thread only
+# (_lane ends it), and end the process with the last lane
+sub _lane_closed {
+    exit 0 if $LANES <= 1;
+    die LANE_CLOSED;
+}
+
 # one Coro thread serving one bridge socket; $hello: write HELLO on it first
 sub _lane {
     my ($fh, $hello) = @_;
     my @own = ((_coro_handle($fh)), '', '', 0, 0, 0, '');
+    $LANES++;
     Coro::async {
         $Coro::current->desc("bridge fd " . fileno($fh));
         $Coro::current->swap_sv($PER_LANE[$_], \$own[$_]) for 0 .. $#PER_LANE;
         polyhost::psgi::write_all($hello) if defined $hello;
-        polyhost::psgi::serve_forever();
+        eval { polyhost::psgi::serve_forever(); 1 } or do {
+            die $@ unless $@ eq LANE_CLOSED;
+        };
+        $LANES--;
     };
 }
 
@@ -48,6 +63,7 @@ sub _lane {
 sub run {
     my @fds = @_;
     my $first = $polyhost::psgi::SOCK;
+    $SIG{PIPE} = 'IGNORE';    # a lane the worker closed is an error on that lane (as uWSGI's)
     my $hello = polyhost::psgi::frame(polyhost::psgi::HELLO, polyhost::psgi::pack_items(
         runtime => 'psgi', version => sprintf('%vd', $^V), pid => $$,
         app => $polyhost::psgi::CONFIG{app}, coroae => scalar(@fds) + 1,
@@ -77,6 +93,7 @@ sub READ {
     my ($self, undef, $len, $offset) = @_;
     while (1) {
         my $got = sysread($self->{fh}, $_[1], $len, $offset // 0);
+        polyhost::psgi::Coro::_lane_closed() if defined $got && $got == 0;
         return $got if defined $got || !($!{EAGAIN} || $!{EINTR});
         Coro::AnyEvent::readable($self->{fh});
     }
@@ -86,7 +103,8 @@ sub WRITE {
     my ($self, undef, $len, $offset) = @_;
     while (1) {
         my $wrote = syswrite($self->{fh}, $_[1], $len, $offset // 0);
-        return $wrote if defined $wrote || !($!{EAGAIN} || $!{EINTR});
+        return $wrote if defined $wrote;
+        polyhost::psgi::Coro::_lane_closed() unless $!{EAGAIN} || $!{EINTR};
         Coro::AnyEvent::writable($self->{fh});
     }
 }

@@ -23,6 +23,22 @@ my %route = (
         $active--;
         return text("pid=$$ arrived=$arrived peak=$peak");
     },
+    # a long streamed response, written as the Coro thread wakes up, for a client that leaves
+    '/stream' => sub {
+        return sub {
+            my $writer = $_[0]->([200, ['Content-Type' => 'text/plain']]);
+            $writer->write("first\n");
+            for (1 .. 200) {
+                Coro::AnyEvent::sleep(0.02);
+                $writer->write('x' x 65536);
+            }
+            $writer->close;
+        };
+    },
+    '/slow' => sub {
+        Coro::AnyEvent::sleep(1.5);
+        return text("pid=$$ slow done");
+    },
     '/env' => sub {
         my ($env) = @_;
         return text(map { "$_=" . ($env->{$_} // '') . "\n" }
