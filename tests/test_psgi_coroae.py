@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import APPS, Instance, get, serving, split_response, wait_for
+from conftest import APPS, POLYHOST, Instance, get, serving, split_response, wait_for
 
 APP = APPS / "psgi" / "coroae.psgi"
 CORES = 8
@@ -138,3 +138,21 @@ def test_a_client_leaving_ends_its_request_only(coroae: Instance) -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         assert slow.result(30) == f"pid={child} slow done"
     assert perl_child(coroae) == child
+
+
+def test_coroae_without_coro_stops_the_start_naming_the_packages(tmp_path: Path) -> None:
+    """A Perl without Coro (here a local::lib whose Coro.pm fails as a missing one does): the
+    worker cannot load the app and the log names the Debian packages to install."""
+    fake = tmp_path / "nocoro" / "lib" / "perl5"
+    fake.mkdir(parents=True)
+    (fake / "Coro.pm").write_text('die "Can\'t locate Coro.pm in @INC (you may need to install"'
+                                  ' . " the Coro module)\\n";\n')  # fmt: skip
+    args = ["--http-socket", "127.0.0.1:0", "--psgi", str(APP), "--coroae", "4"]
+    args += ["--perl-local-lib", str(tmp_path / "nocoro")]
+    done = subprocess.run(
+        [*POLYHOST, *args], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0, done
+    out = done.stdout + done.stderr
+    assert "--coroae needs Coro and AnyEvent: Can't locate Coro.pm" in out, out
+    assert "install the Debian packages libcoro-perl and libanyevent-perl" in out, out
