@@ -104,6 +104,8 @@ class ChildProgram:
     #: the library's name as users know it ("Plack", "rack")
     library: str
     load_timeout: float = 60.0
+    #: bridge sockets to the one child (`--coroae N`: N, each a Coro thread in the child)
+    lanes: int = 1
 
 
 def frames(modifier1: int, payload: bytes, modifier2: int = 0) -> bytes:
@@ -231,41 +233,61 @@ class Channel:
         self._lock = threading.RLock()
         self._output: deque[str] | None = deque(maxlen=OUTPUT_LINES_KEPT)
         self._pump: threading.Thread | None = None
+        #: the child's other bridge sockets (`lanes` > 1), set by `spawn`, for other threads
+        self.lanes: list[Channel] = []
 
     @property
     def pid(self) -> int:
         return self.proc.pid if self.proc else 0
 
     def spawn(self) -> None:
-        """Start the child and send CONFIG; `wait_ready` then waits for its HELLO."""
-        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        """Start the child and send CONFIG; `wait_ready` then waits for its HELLO. With more
+        than one lane the child gets a socket per lane; `lanes` holds the other lanes' channels
+        (same process, each says HELLO on its own socket)."""
+        pairs = [
+            socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            for _ in range(max(1, self.program.lanes))
+        ]
+        child_fds = tuple(child_end.fileno() for _, child_end in pairs)
         env = dict(os.environ)
-        env[BRIDGE_FD_ENV] = str(child_end.fileno())
+        env[BRIDGE_FD_ENV] = ",".join(map(str, child_fds))
         try:
             self.proc = subprocess.Popen(
                 self.program.argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
-                pass_fds=(child_end.fileno(),),
+                pass_fds=child_fds,
                 env=env,
                 preexec_fn=die_with_parent(os.getpid()),
             )
         except OSError as exc:
-            parent_end.close()
+            for parent_end, _ in pairs:
+                parent_end.close()
             raise AppLoadError(
                 f"{self.program.runtime} app {self.program.app}: cannot start "
                 f"{self.program.argv[0]}: {exc.strerror}"
             ) from exc
         finally:
-            child_end.close()
+            for _, child_end in pairs:
+                child_end.close()
+        parent_end = pairs[0][0]
         self._sock = parent_end
+        self.lanes = [self._lane(lane_end) for lane_end, _ in pairs[1:]]
         self._pump = threading.Thread(
             target=self._pump_output, name=f"{self.prefix} output", daemon=True
         )
         self._pump.start()
         with contextlib.suppress(OSError):  # a child already gone is reported by wait_ready
             parent_end.sendall(frames(CONFIG, encode_vars(self.program.config)))
+
+    def _lane(self, sock: socket.socket) -> Channel:
+        """Another bridge socket to this channel's child: its own requests, the same process."""
+        lane = Channel(self.program, self.log, self.worker_id, self.calls)
+        lane.proc = self.proc
+        lane._sock = sock
+        lane._output = None
+        return lane
 
     def wait_ready(self) -> None:
         """Wait for HELLO (serving calls meanwhile); raise AppLoadError on FAIL, exit or timeout."""
@@ -604,6 +626,8 @@ class ThreadChildPool(Generic[ChildT]):
         self._all: list[ChildT] = []
         self._local = threading.local()
         self._lock = threading.Lock()
+        #: held while a thread with no child takes an idle one or spawns one
+        self._spawning = threading.Lock()
 
     def _create_child(self) -> ChildT:
         raise NotImplementedError
@@ -613,16 +637,32 @@ class ThreadChildPool(Generic[ChildT]):
 
     def start(self) -> None:
         """Spawn one child per thread, all loading at once; raise AppLoadError if one fails."""
-        children = [self._new_child() for _ in range(self.size)]
+        children: list[ChildT] = []
         try:
-            for child in children:
+            while len(children) < self.size:  # a child serving several lanes counts for each
+                child = self._new_child()
                 child.spawn()
+                children += [child, *self._adopt_lanes(child, idle=False)]
             for child in children:
                 child.wait_ready()
         except AppLoadError:
             self.close(grace=0)
             raise
         self._idle.extend(children)
+
+    def _lanes_of(self, child: ChildT) -> list[ChildT]:
+        """The other lanes of a child that serves several threads at once (none here)."""
+        return []
+
+    def _adopt_lanes(self, child: ChildT, idle: bool = True) -> list[ChildT]:
+        """A child serving several threads at once: its other lanes, tracked (and made idle,
+        for other threads, unless the caller does it)."""
+        lanes = self._lanes_of(child)
+        with self._lock:
+            self._all.extend(lanes)
+            if idle:
+                self._idle.extend(lanes)
+        return lanes
 
     def _new_child(self) -> ChildT:
         child = self._create_child()
@@ -644,15 +684,17 @@ class ThreadChildPool(Generic[ChildT]):
         """This thread's child, taking an idle one or spawning one (not yet waited for)."""
         child: ChildT | None = getattr(self._local, "child", None)
         if child is None:
-            with self._lock:
-                child = self._idle.pop() if self._idle else None
-            if child is None:
-                child = self._new_child()
-                try:
-                    child.spawn()
-                except AppLoadError:
-                    self._forget(child)
-                    raise
+            with self._spawning:  # a thread waiting here takes a lane of the child just spawned
+                with self._lock:
+                    child = self._idle.pop() if self._idle else None
+                if child is None:
+                    child = self._new_child()
+                    try:
+                        child.spawn()
+                    except AppLoadError:
+                        self._forget(child)
+                        raise
+                    self._adopt_lanes(child)
             self._local.child = child
         return child
 
@@ -672,19 +714,33 @@ class ChannelPool(ThreadChildPool[Channel]):
         self.program = program
         self.calls = calls
         self._closed = False
+        #: the pid of the last child found dead between requests (logged once for all lanes)
+        self._reported_dead = 0
 
     def _create_child(self) -> Channel:
         return Channel(self.program, self.log, self.worker_id, self.calls)
 
+    def _lanes_of(self, child: Channel) -> list[Channel]:
+        return child.lanes
+
     def _discard(self, channel: Channel) -> None:
         channel.kill()
         self._forget(channel)
+        with self._lock:  # its idle sibling lanes (same process) are gone with it
+            lanes = [lane for lane in self._idle if lane.proc is channel.proc]
+            for lane in lanes:
+                self._idle.remove(lane)
+                self._all.remove(lane)
+        for lane in lanes:
+            lane.close()
 
     def ready_channel(self) -> Channel:
         """This thread's channel with its app loaded; raises AppLoadError."""
         channel = self.child()
-        if channel.ready and channel.exited():
-            self.log(f"{self.prefix} child {channel.exit_description()} while idle; respawning")
+        while channel.ready and channel.exited():
+            if channel.pid != self._reported_dead:  # once for a child, not for each of its lanes
+                self._reported_dead = channel.pid
+                self.log(f"{self.prefix} child {channel.exit_description()} while idle; respawning")
             self._discard(channel)
             channel = self.child()
         if not channel.ready:
@@ -694,6 +750,16 @@ class ChannelPool(ThreadChildPool[Channel]):
                 self._discard(channel)
                 raise
         return channel
+
+    def _abandon(self, channel: Channel) -> None:
+        """Give up a channel mid-response. A lane of a child that serves other threads too is
+        only closed (the child ends that Coro thread; the others' requests go on); this thread
+        takes another lane. A child of its own is replaced."""
+        if self.program.lanes > 1:
+            channel.close()
+            self._forget(channel)
+        else:
+            self._respawn(channel)
 
     def _respawn(self, old: Channel) -> None:
         """Kill `old` and start its successor, which loads while this request is answered."""
@@ -732,7 +798,7 @@ class ChannelPool(ThreadChildPool[Channel]):
             return True
         except (ClientGone, ResponseAborted):
             if channel.busy:  # mid-response with nobody to read it: replace it, don't drain it
-                self._respawn(channel)
+                self._abandon(channel)
             raise
         if channel.retiring:
             self._respawn(channel)

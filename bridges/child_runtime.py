@@ -68,6 +68,16 @@ class ChildRuntime(Runtime):
     library_package: ClassVar[str]
     #: seconds a child may take to load its app
     load_timeout: ClassVar[float] = 60.0
+    #: loop engine options the child implements (`coroae`): given N, one child per worker
+    #: serves the N threads' requests at once, on N bridge lanes, and CONFIG says `loop`
+    loop_options: ClassVar[tuple[str, ...]] = ()
+
+    def loop_engine(self) -> tuple[str, int]:
+        """The loop engine option given for this runtime and its N, else ("", 1)."""
+        for name in self.loop_options:
+            if (cores := int(self.ctx.config.get(name) or 0)) > 0:
+                return name, cores
+        return "", 1
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -113,6 +123,7 @@ class ChildRuntime(Runtime):
 
     def child_program(self, app: str, origin: str) -> ChildProgram:
         interpreter = self.find_interpreter(app)
+        loop, lanes = self.loop_engine()
         config = [
             ("app", app),
             ("runtime", self.name),
@@ -120,6 +131,7 @@ class ChildRuntime(Runtime):
             ("masterpid", str(os.getppid() if self.ctx.worker_id else os.getpid())),
             ("origin", origin),
             *self.child_config(),
+            *([("loop", loop)] if loop else []),
         ]
         return ChildProgram(
             runtime=self.name,
@@ -129,6 +141,7 @@ class ChildRuntime(Runtime):
             library_package=self.library_package,
             library=self.library,
             load_timeout=self.load_timeout,
+            lanes=lanes,
         )
 
     def load(self, first_id: int) -> list[App]:

@@ -48,9 +48,16 @@ def async_cores(config: Config) -> int:
     return max(config.get(name) for name in ("gevent", "asyncio", "async"))
 
 
+def request_threads(config: Config) -> int:
+    """The request threads of each worker: `threads`, or N for `--coroae N` (uWSGI's
+    Coro::AnyEvent loop: each thread drives one of the N bridge lanes of the app's child,
+    whose own event loop interleaves their requests; the runtime reading `coroae` does that)."""
+    return max(config.get("threads"), config.get("coroae"), 1)
+
+
 def cores_of(config: Config) -> int:
-    """The cores of each worker: the async cores, else the threads."""
-    return max(async_cores(config), config.get("threads"), 1)
+    """The cores of each worker: the async cores, else the request threads."""
+    return max(async_cores(config), request_threads(config))
 
 
 def apps_load_per_worker(config: Config) -> bool:

@@ -1,6 +1,8 @@
 """The management commands users run against a running instance, which act and exit without
 starting one (uWSGI's "immediate" options): `--stop PIDFILE` (SIGINT to the master),
-`--reload PIDFILE` (SIGHUP: graceful reload), `--connect-and-read ADDR` (print what a socket
+`--reload PIDFILE` (SIGHUP: graceful reload), `--brutal-reload PIDFILE` (SIGURG: brutal reload;
+uWSGI 2.0 has no such option and reloads brutally on SIGTERM, which stops polyhost as
+`die-on-term` is on by default, spec/operations.md), `--connect-and-read ADDR` (print what a socket
 sends until it closes, such as the stats server's JSON) and `--extract SOURCE` (print a file or
 an http(s) URL, as the config loaders read them)."""
 
@@ -12,10 +14,15 @@ import socket
 import sys
 
 from polyhost.config.sources import SourceError, read_source
+from polyhost.master import BRUTAL_RELOAD_SIGNAL
 from polyhost.stats import parse_address
 
 #: option -> the signal it sends to the pid in the file it names
-PIDFILE_SIGNALS = {"stop": signal.SIGINT, "reload": signal.SIGHUP}
+PIDFILE_SIGNALS = {
+    "stop": signal.SIGINT,
+    "reload": signal.SIGHUP,
+    "brutal-reload": BRUTAL_RELOAD_SIGNAL,
+}
 #: seconds --connect-and-read waits to connect, and then for each piece of data
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0

@@ -96,7 +96,7 @@ class Worker:
         self.board = board
         self.slot = board.worker(wid)
         self.pid = os.getpid()
-        self.threads = max(1, config.get("threads"))
+        self.threads = async_cores.request_threads(config)
         #: --gevent/--async/--asyncio: requests run on async cores, not request threads
         self.async_cores = async_cores.for_worker(config)
         #: more than one request at a time: connections are handed over, registered one-shot

@@ -48,18 +48,19 @@ from conftest import (
 from nginx_helper import Nginx
 
 CORPUS = APPS / "seeds" / "corpus"
-#: the documents users learn uWSGI from, beside the repository (../shared/seeds)
-SEEDS = ROOT.parent / "shared" / "seeds"
+#: the documents users learn uWSGI from, beside the repository (../shared/seeds), or beside
+#: the directory of worktrees when this is one (/work/wt/NAME -> /work/shared/seeds)
+SEEDS = next(
+    (d / "shared" / "seeds" for d in ROOT.parents[:2] if (d / "shared" / "seeds").is_dir()),
+    ROOT.parent / "shared" / "seeds",
+)
 
 #: the open issues examples wait on, by their subjects
-CORO = "issue 12: --coroae (Coro::AnyEvent for PSGI) is not built: bridges/perl/README.md says why"
 #: the interpreter's files are in a directory other users cannot enter (a pyenv under /root)
 PYTHON_HIDDEN = any(not os.stat(p).st_mode & 0o001 for p in Path(os.__file__).parents)
 
 #: THE table: example id -> the issue it waits on. When a branch lands, delete its lines.
-WAITS_ON = {
-    "004:334 psgi --coroae": CORO,
-}
+WAITS_ON: dict[str, str] = {}
 #: what a waiting example's log says when polyhost will not get there: no use waiting longer
 GIVES_UP = ("not available yet", "cannot start vassal")
 
@@ -1499,25 +1500,6 @@ def test_a_uid_that_cannot_read_the_interpreter_is_named_at_start(
         code = inst.stop()
     assert code == (0 if start == "a tyrant's vassal" else 1)
     assert "spawned polyhost worker" not in inst.log()
-
-
-def test_coroae_stops_the_start_saying_what_to_use_instead(tmp_path: Path) -> None:
-    """`--coroae N` (uWSGI's Coro::AnyEvent loop for PSGI, bridges/perl/README.md) is not built:
-    the docs' command stops at once, naming the option and `threads = N`, and binds nothing."""
-    port = free_port()
-    argv = [*POLYHOST, "--socket", f"127.0.0.1:{port}", "--psgi", str(CORPUS / "myapp.pl")]
-    done = subprocess.run(
-        [*argv, "--coroae", "1000", "--processes", "4"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 1, done
-    assert "command line: coroae is not built yet" in done.stderr + done.stdout
-    assert "meanwhile use threads = N" in done.stderr + done.stdout
-    with pytest.raises(OSError):
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
 # -- issue 12 points 2, 6 and 9, proven beyond the corpus --------------------------------------

@@ -21,6 +21,8 @@ class PsgiRuntime(ChildRuntime):
     interpreter_package = "perl"
     library = "Plack"
     library_package = "libplack-perl"
+    #: `--coroae N`: the child runs Coro::AnyEvent (coroae.pl), N requests at once
+    loop_options = ("coroae",)
 
     def child_config(self) -> list[tuple[str, str]]:
         """`perl-local-lib` dirs go on @INC as local::lib trees."""

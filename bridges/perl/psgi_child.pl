@@ -9,6 +9,7 @@ package polyhost::psgi;
 
 use Scalar::Util qw(blessed);
 use File::Spec ();
+use File::Basename ();
 use Fcntl ();
 
 use constant {
@@ -23,6 +24,7 @@ our %CONFIG;          # the worker's CONFIG vars (repeated keys are array refs)
 our $APP;             # the PSGI app code ref
 our $SOCK;            # the bridge socket
 our $RBUF = '';       # bytes read from the worker, not yet parsed
+our @LANE_FDS;        # --coroae N: the other N-1 bridge fds, each served by a Coro thread
 use constant PLAIN_END => pack('CvC', END_RESPONSE, 0, 0);
 
 our $OUT = '';        # packets waiting to be written to the worker
@@ -319,7 +321,7 @@ sub build_env {
     @env{qw(psgi.version psgi.url_scheme psgi.input psgi.errors)}
         = ([1, 1], $scheme, $input, $polyhost::psgi::Errors::STREAM);
     @env{qw(psgi.multithread psgi.multiprocess psgi.run_once psgi.nonblocking psgi.streaming)}
-        = ('', 1, '', '', 1);
+        = ('', 1, '', (($CONFIG{loop} // '') eq 'coroae' ? 1 : ''), 1);
     @env{qw(psgix.input.buffered psgix.harakiri psgix.cleanup psgix.cleanup.handlers)}
         = (1, 1, 1, []);
     return \%env;
@@ -400,9 +402,11 @@ sub fail {
 }
 
 sub load_app {
-    my $fd = delete $ENV{POLYHOST_BRIDGE_FD};
+    # one fd, or (--coroae N) N fds separated by commas: the first carries CONFIG and HELLO
+    my ($fd, @lanes) = split /,/, delete $ENV{POLYHOST_BRIDGE_FD} // '';
     die "psgi_child.pl is started by polyhost (POLYHOST_BRIDGE_FD is not set)\n"
-        unless defined $fd && $fd =~ /^\d+$/;
+        unless defined $fd && !grep { !/^\d+$/ } $fd, @lanes;
+    @LANE_FDS = @lanes;
     open($SOCK, '+<&=', $fd) or die "psgi_child.pl: cannot use the bridge fd $fd: $!\n";
     binmode $SOCK;
     # programs the app runs must not hold the bridge open: the worker sees our death as EOF
@@ -423,6 +427,12 @@ sub load_app {
         unshift @INC, "$dir/lib/perl5/$Config::Config{archname}", "$dir/lib/perl5";
     }
     eval { require Plack::Util; require HTTP::Status; 1 } or fail("$@", FAIL_RUNTIME_MISSING);
+    if (($CONFIG{loop} // '') eq 'coroae') {    # --coroae N: the Coro::AnyEvent loop
+        my $loop = File::Spec->catfile(File::Spec->rel2abs(File::Basename::dirname(__FILE__)),
+            'coroae.pl');
+        eval { require $loop; 1 } or fail("--coroae needs Coro and AnyEvent: $@(install the"
+            . " Debian packages libcoro-perl and libanyevent-perl)");
+    }
     my $file = $CONFIG{app};
     $APP = eval { Plack::Util::load_psgi($file) };
     fail("$@") if $@;
@@ -438,6 +448,12 @@ sub main {
     STDOUT->autoflush(1);
     STDERR->autoflush(1);
     load_app();
+    polyhost::psgi::Coro::run(@LANE_FDS) if ($CONFIG{loop} // '') eq 'coroae';
+    serve_forever();
+}
+
+# the requests and calls of one bridge socket ($SOCK), until the worker closes it
+sub serve_forever {
     while (1) {
         my ($mod1, $payload, $mod2) = read_message();
         if ($mod1 == REQUEST) {

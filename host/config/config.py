@@ -22,7 +22,7 @@ from polyhost.config.option_model import Option, parse_value
 _RUNTIME_PERCENT_OPTIONS = frozenset({"log-format"})
 _PLUGIN_OPTIONS = frozenset({"plugins", "need-plugins"})
 #: options that act on a running instance and exit (polyhost.manage), as uWSGI's immediate ones
-_MANAGEMENT_COMMANDS = frozenset({"stop", "reload", "connect-and-read", "extract"})
+_MANAGEMENT_COMMANDS = frozenset({"stop", "reload", "brutal-reload", "connect-and-read", "extract"})
 
 
 class Config:

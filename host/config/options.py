@@ -932,6 +932,13 @@ OPTIONS: tuple[Option, ...] = (
             metavar="PIDFILE",
             available=True,
         ),
+        _o(
+            "brutal-reload",
+            STR,
+            "brutally reload (SIGURG) the instance whose master pid is in PIDFILE, and exit",
+            metavar="PIDFILE",
+            available=True,
+        ),
         _o("pause", STR, "pause an instance"),
         _o("suspend", STR, "suspend an instance"),
         _o("resume", STR, "resume an instance"),
@@ -2928,6 +2935,8 @@ OPTIONS: tuple[Option, ...] = (
             INT,
             "a shortcut enabling Coro::AnyEvent loop engine with the specified number of "
             "async cores and optimal parameters",
+            default=0,
+            available=True,
         ),
         _o(
             "gevent",
