@@ -182,7 +182,11 @@ class HttpChannel(asyncio.Protocol):
             return False
         cycle = HttpCycle(app, request, responder, self)
         app.requests += 1
-        ok = await cycle.run(http_scope(request, app, self.engine.state_for(app)))
+        scope = http_scope(request, app, self.engine.state_for(app))
+        if responder.keep_alive and responder.version == "HTTP/1.1":  # chunked can carry them
+            scope["extensions"]["http.response.trailers"] = {}
+            cycle.trailers_allowed = True
+        ok = await cycle.run(scope)
         if self.writable is not None and not self.gone:
             await self.writable
         self.engine.ended(request, responder, app, not ok)
