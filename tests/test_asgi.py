@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
 import signal
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ from conftest import (
     wait_for,
 )
 from nginx_helper import Nginx
+from router_helper import start_router
 
 ASGI_APPS = APPS / "asgi"
 FASTAPI = str(ASGI_APPS / "fastapi_app.py")
@@ -480,3 +483,42 @@ def test_websocket_over_a_uwsgi_socket_behind_nginx(
             assert ws.recv(timeout=20) == b"cba"
     finally:
         nginx.stop()
+
+
+def test_websocket_behind_the_http_router(tmp_path: Path) -> None:
+    """`--http` with `--http-websockets` passes an upgrade through to the ASGI app behind it."""
+    inst = start_router(
+        tmp_path, ["--asgi-file", FASTAPI, "--lifespan", "off", "--http-websockets"]
+    )
+    try:
+        url = f"ws://127.0.0.1:{inst.port}/ws"
+        with connect(url, subprotocols=["chat"]) as ws:  # type: ignore[list-item]
+            assert ws.subprotocol == "chat"
+            ws.send("through")
+            assert ws.recv(timeout=10) == "echo:through"
+            ws.send(b"\x01\x02")
+            assert ws.recv(timeout=10) == b"\x02\x01"
+    finally:
+        assert inst.stop() == 0
+
+
+def test_chain_reload_closes_websockets_with_1001(tmp_path: Path) -> None:
+    """A chain reload (`touch-chain-reload`) replaces the workers one by one: each drains its
+    WebSockets with a 1001 close."""
+    touch = tmp_path / "chain.touch"
+    touch.write_text("")
+    args = [
+        "--asgi-file", FASTAPI, "--lifespan", "off", "--master", "--lazy-apps",
+        "--processes", "2", "--touch-chain-reload", str(touch),
+    ]  # fmt: skip
+    with serving(tmp_path, args) as inst:
+        with connect(f"ws://127.0.0.1:{inst.port}/ws", compression=None) as ws:
+            ws.send("before")
+            assert ws.recv(timeout=20) == "echo:before"
+            before = set(inst.worker_pids())
+            later = time.time() + 5
+            os.utime(touch, (later, later))
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=60)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001, inst.log()
+        wait_for(lambda: not before & set(inst.worker_pids()), 60, "both workers replaced")
