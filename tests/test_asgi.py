@@ -522,3 +522,31 @@ def test_chain_reload_closes_websockets_with_1001(tmp_path: Path) -> None:
                 ws.recv(timeout=60)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001, inst.log()
         wait_for(lambda: not before & set(inst.worker_pids()), 60, "both workers replaced")
+
+
+def test_lifespan_modes_with_an_app_that_has_none(tmp_path: Path) -> None:
+    """`lifespan = auto` serves an app that raises on the lifespan scope (logged once as not
+    supported); `on` makes that a start-up failure that stops the instance; `off` never sends
+    it, so an app that has one never starts it."""
+    target = f"{ASGI_APPS / 'raw_app.py'}:no_lifespan"
+    for mode in ("auto", "on", "off"):
+        (tmp_path / mode).mkdir()
+    with serving(tmp_path / "auto", ["--asgi", target, "--lifespan", "auto"]) as inst:
+        assert body_of(get(inst.port, "/")) == b"no lifespan here"
+        assert "the lifespan protocol is not supported" in inst.log()
+    port = free_port()
+    inst = Instance(
+        ["--http-socket", f"127.0.0.1:{port}", "--asgi", target, "--lifespan", "on"],
+        tmp_path / "on",
+        None,
+        None,
+    )
+    try:
+        inst.proc.wait(30)
+        assert inst.proc.returncode != 0
+        assert "lifespan startup raised RuntimeError: unsupported scope type lifespan" in inst.log()
+    finally:
+        inst.stop()
+    with serving(tmp_path / "off", ["--asgi-file", FASTAPI, "--lifespan", "off"]) as inst:
+        assert split_response(get(inst.port, "/items/1"))[0] == 200
+        assert "lifespan startup complete" not in inst.log()
