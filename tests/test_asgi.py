@@ -362,13 +362,17 @@ def test_asgi2_class_and_factory(tmp_path: Path) -> None:
 
 def test_failed_lifespan_startup_stops_the_instance(tmp_path: Path) -> None:
     target = f"{ASGI_APPS / 'raw_app.py'}:failing_startup"
-    inst = Instance(
-        ["--http-socket", f"127.0.0.1:{free_port()}", "--asgi", target], tmp_path, None, None
-    )
+    assert "lifespan startup failed: database unreachable" in failed_start(tmp_path, target)
+
+
+def failed_start(tmp: Path, target: str, *options: str) -> str:
+    """The log of an instance serving the ASGI app `target` that must fail to start."""
+    args = ["--http-socket", f"127.0.0.1:{free_port()}", "--asgi", target, *options]
+    inst = Instance(args, tmp, None, None)
     try:
         inst.proc.wait(30)
         assert inst.proc.returncode != 0
-        assert "lifespan startup failed: database unreachable" in inst.log()
+        return inst.log()
     finally:
         inst.stop()
 
@@ -475,14 +479,19 @@ def test_websocket_over_a_uwsgi_socket_behind_nginx(
         f"location / {{ uwsgi_pass 127.0.0.1:{inst.uwsgi_port}; uwsgi_read_timeout 60s; }}",
     )
     try:
-        with connect(f"ws://127.0.0.1:{nginx.port}/ws", subprotocols=["chat"]) as ws:
-            assert ws.subprotocol == "chat"
-            ws.send("over uwsgi")
-            assert ws.recv(timeout=20) == "echo:over uwsgi"
-            ws.send(b"abc")
-            assert ws.recv(timeout=20) == b"cba"
+        chat_echoes(nginx.port, "over uwsgi")
     finally:
         nginx.stop()
+
+
+def chat_echoes(port: int, text: str) -> None:
+    """The FastAPI echo at `port` (a front in between) agrees on `chat` and echoes both kinds."""
+    with connect(f"ws://127.0.0.1:{port}/ws", subprotocols=["chat"]) as ws:  # type: ignore[list-item]
+        assert ws.subprotocol == "chat"
+        ws.send(text)
+        assert ws.recv(timeout=20) == f"echo:{text}"
+        ws.send(b"abc")
+        assert ws.recv(timeout=20) == b"cba"
 
 
 def test_websocket_behind_the_http_router(tmp_path: Path) -> None:
@@ -491,13 +500,7 @@ def test_websocket_behind_the_http_router(tmp_path: Path) -> None:
         tmp_path, ["--asgi-file", FASTAPI, "--lifespan", "off", "--http-websockets"]
     )
     try:
-        url = f"ws://127.0.0.1:{inst.port}/ws"
-        with connect(url, subprotocols=["chat"]) as ws:  # type: ignore[list-item]
-            assert ws.subprotocol == "chat"
-            ws.send("through")
-            assert ws.recv(timeout=10) == "echo:through"
-            ws.send(b"\x01\x02")
-            assert ws.recv(timeout=10) == b"\x02\x01"
+        chat_echoes(inst.port, "through the router")
     finally:
         assert inst.stop() == 0
 
@@ -534,19 +537,8 @@ def test_lifespan_modes_with_an_app_that_has_none(tmp_path: Path) -> None:
     with serving(tmp_path / "auto", ["--asgi", target, "--lifespan", "auto"]) as inst:
         assert body_of(get(inst.port, "/")) == b"no lifespan here"
         assert "the lifespan protocol is not supported" in inst.log()
-    port = free_port()
-    inst = Instance(
-        ["--http-socket", f"127.0.0.1:{port}", "--asgi", target, "--lifespan", "on"],
-        tmp_path / "on",
-        None,
-        None,
-    )
-    try:
-        inst.proc.wait(30)
-        assert inst.proc.returncode != 0
-        assert "lifespan startup raised RuntimeError: unsupported scope type lifespan" in inst.log()
-    finally:
-        inst.stop()
+    log = failed_start(tmp_path / "on", target, "--lifespan", "on")
+    assert "lifespan startup raised RuntimeError: unsupported scope type lifespan" in log
     with serving(tmp_path / "off", ["--asgi-file", FASTAPI, "--lifespan", "off"]) as inst:
         assert split_response(get(inst.port, "/items/1"))[0] == 200
         assert "lifespan startup complete" not in inst.log()
