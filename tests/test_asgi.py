@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
 import signal
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ from conftest import (
     wait_for,
 )
 from nginx_helper import Nginx
+from router_helper import start_router
 
 ASGI_APPS = APPS / "asgi"
 FASTAPI = str(ASGI_APPS / "fastapi_app.py")
@@ -359,13 +362,17 @@ def test_asgi2_class_and_factory(tmp_path: Path) -> None:
 
 def test_failed_lifespan_startup_stops_the_instance(tmp_path: Path) -> None:
     target = f"{ASGI_APPS / 'raw_app.py'}:failing_startup"
-    inst = Instance(
-        ["--http-socket", f"127.0.0.1:{free_port()}", "--asgi", target], tmp_path, None, None
-    )
+    assert "lifespan startup failed: database unreachable" in failed_start(tmp_path, target)
+
+
+def failed_start(tmp: Path, target: str, *options: str) -> str:
+    """The log of an instance serving the ASGI app `target` that must fail to start."""
+    args = ["--http-socket", f"127.0.0.1:{free_port()}", "--asgi", target, *options]
+    inst = Instance(args, tmp, None, None)
     try:
         inst.proc.wait(30)
         assert inst.proc.returncode != 0
-        assert "lifespan startup failed: database unreachable" in inst.log()
+        return inst.log()
     finally:
         inst.stop()
 
@@ -472,11 +479,66 @@ def test_websocket_over_a_uwsgi_socket_behind_nginx(
         f"location / {{ uwsgi_pass 127.0.0.1:{inst.uwsgi_port}; uwsgi_read_timeout 60s; }}",
     )
     try:
-        with connect(f"ws://127.0.0.1:{nginx.port}/ws", subprotocols=["chat"]) as ws:
-            assert ws.subprotocol == "chat"
-            ws.send("over uwsgi")
-            assert ws.recv(timeout=20) == "echo:over uwsgi"
-            ws.send(b"abc")
-            assert ws.recv(timeout=20) == b"cba"
+        chat_echoes(nginx.port, "over uwsgi")
     finally:
         nginx.stop()
+
+
+def chat_echoes(port: int, text: str) -> None:
+    """The FastAPI echo at `port` (a front in between) agrees on `chat` and echoes both kinds."""
+    with connect(f"ws://127.0.0.1:{port}/ws", subprotocols=["chat"]) as ws:  # type: ignore[list-item]
+        assert ws.subprotocol == "chat"
+        ws.send(text)
+        assert ws.recv(timeout=20) == f"echo:{text}"
+        ws.send(b"abc")
+        assert ws.recv(timeout=20) == b"cba"
+
+
+def test_websocket_behind_the_http_router(tmp_path: Path) -> None:
+    """`--http` with `--http-websockets` passes an upgrade through to the ASGI app behind it."""
+    inst = start_router(
+        tmp_path, ["--asgi-file", FASTAPI, "--lifespan", "off", "--http-websockets"]
+    )
+    try:
+        chat_echoes(inst.port, "through the router")
+    finally:
+        assert inst.stop() == 0
+
+
+def test_chain_reload_closes_websockets_with_1001(tmp_path: Path) -> None:
+    """A chain reload (`touch-chain-reload`) replaces the workers one by one: each drains its
+    WebSockets with a 1001 close."""
+    touch = tmp_path / "chain.touch"
+    touch.write_text("")
+    args = [
+        "--asgi-file", FASTAPI, "--lifespan", "off", "--master", "--lazy-apps",
+        "--processes", "2", "--touch-chain-reload", str(touch),
+    ]  # fmt: skip
+    with serving(tmp_path, args) as inst:
+        with connect(f"ws://127.0.0.1:{inst.port}/ws", compression=None) as ws:
+            ws.send("before")
+            assert ws.recv(timeout=20) == "echo:before"
+            before = set(inst.worker_pids())
+            later = time.time() + 5
+            os.utime(touch, (later, later))
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=60)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001, inst.log()
+        wait_for(lambda: not before & set(inst.worker_pids()), 60, "both workers replaced")
+
+
+def test_lifespan_modes_with_an_app_that_has_none(tmp_path: Path) -> None:
+    """`lifespan = auto` serves an app that raises on the lifespan scope (logged once as not
+    supported); `on` makes that a start-up failure that stops the instance; `off` never sends
+    it, so an app that has one never starts it."""
+    target = f"{ASGI_APPS / 'raw_app.py'}:no_lifespan"
+    for mode in ("auto", "on", "off"):
+        (tmp_path / mode).mkdir()
+    with serving(tmp_path / "auto", ["--asgi", target, "--lifespan", "auto"]) as inst:
+        assert body_of(get(inst.port, "/")) == b"no lifespan here"
+        assert "the lifespan protocol is not supported" in inst.log()
+    log = failed_start(tmp_path / "on", target, "--lifespan", "on")
+    assert "lifespan startup raised RuntimeError: unsupported scope type lifespan" in log
+    with serving(tmp_path / "off", ["--asgi-file", FASTAPI, "--lifespan", "off"]) as inst:
+        assert split_response(get(inst.port, "/items/1"))[0] == 200
+        assert "lifespan startup complete" not in inst.log()

@@ -1,10 +1,14 @@
 """One ASGI HTTP request: the `http` scope from a Request, and the receive/send events.
 
-The scope comes from the request's CGI vars and, on an http-socket, its raw header list (names
-lower-cased, in order). The response goes through the listener's Responder (HTTP framing,
-keep-alive, HEAD, chunked), so ASGI and WSGI answers are framed by the same code. `CycleIO` is
-where the bytes come from and go: the event loop's own transport for adopted connections
-(`channel.HttpChannel`), or a worker thread's blocking socket (`run_blocking`).
+The scope comes from the fields of a scope-first head (`scope_parser.ScopeVars`, the keep-alive
+requests of a loop-owned connection), else from the request's CGI vars and, on an http-socket,
+its raw header list (names lower-cased, in order). The response goes through the listener's
+Responder (HTTP framing, keep-alive, HEAD, chunked), so ASGI and WSGI answers are framed by the
+same code. Where the channel advertises `http.response.trailers` (HTTP/1.1 keep-alive, so
+chunked), a start with `trailers: True` ends with the fields of the app's
+`http.response.trailers` events. `CycleIO` is where the bytes come from and go: the event
+loop's own transport for adopted connections (`channel.HttpChannel`), or a worker thread's
+blocking socket (`run_blocking`).
 """
 
 from __future__ import annotations
@@ -14,8 +18,11 @@ import os
 from typing import Any, Protocol
 
 from polyhost.bridges.asgi.lifespan import ASGI_INFO
+from polyhost.bridges.asgi.scope_parser import ScopeVars
 from polyhost.dispatch import App
-from polyhost.log import log_exception
+from polyhost.log import log, log_exception, printable
+from polyhost.protocol.http_rules import FORBIDDEN_TRAILERS
+from polyhost.protocol.response_head import checked_header
 from polyhost.request import REASONS, ClientGone, Request, Responder, ResponseAborted, simple_error
 
 #: how much request body one `http.request` event carries at most
@@ -41,38 +48,80 @@ class CycleIO(Protocol):
 def http_scope(request: Request, app: App, state: dict[str, Any]) -> dict[str, Any]:
     """The ASGI `http` (or `websocket`) scope of a request."""
     env = request.vars
-    headers = request_headers(request)
+    if isinstance(env, ScopeVars):  # a scope-first head: its fields as they are
+        port, server_port = env.remote_port, env.server_port
+        return _scope(
+            env.uri.partition("?")[0].encode("latin-1"),
+            env.script_name,
+            env.path_info,
+            env.headers,
+            env.scheme,
+            env.header(b"upgrade"),
+            env.method,
+            env.protocol,
+            env.query,
+            (env.remote_addr, int(port)) if port.isdigit() else None,
+            (env.server_name, int(server_port) if server_port.isdigit() else None),
+            state,
+            env.header(b"sec-websocket-protocol"),
+        )
     uri = env.get("REQUEST_URI", "").encode("latin-1")
-    raw_path = uri.partition(b"?")[0] or env.get("PATH_INFO", "/").encode("latin-1")
-    root_path = env.get("SCRIPT_NAME", "")
-    path_info = env.get("PATH_INFO", "")
-    path = (root_path + path_info).encode("latin-1").decode("utf-8", "replace")
-    scheme = env.get("UWSGI_SCHEME") or (
-        "https" if env.get("HTTPS", "").lower() in ("on", "1") else "http"
-    )
-    upgrade = env.get("HTTP_UPGRADE", "").lower() == "websocket"
     port = env.get("REMOTE_PORT", "")
     server_port = env.get("SERVER_PORT", "")
+    return _scope(
+        uri.partition(b"?")[0] or env.get("PATH_INFO", "/").encode("latin-1"),
+        env.get("SCRIPT_NAME", ""),
+        env.get("PATH_INFO", ""),
+        request_headers(request),
+        env.get("UWSGI_SCHEME")
+        or ("https" if env.get("HTTPS", "").lower() in ("on", "1") else "http"),
+        env.get("HTTP_UPGRADE"),
+        env.get("REQUEST_METHOD", "GET"),
+        env.get("SERVER_PROTOCOL", "HTTP/1.1"),
+        env.get("QUERY_STRING", ""),
+        (env.get("REMOTE_ADDR", ""), int(port)) if port.isdigit() else None,
+        (env.get("SERVER_NAME", ""), int(server_port) if server_port.isdigit() else None),
+        state,
+        env.get("HTTP_SEC_WEBSOCKET_PROTOCOL"),
+    )
+
+
+def _scope(
+    raw_path: bytes,
+    root_path: str,
+    path_info: str,
+    headers: list[tuple[bytes, bytes]],
+    scheme: str,
+    upgrade_header: str | None,
+    method: str,
+    protocol: str,
+    query: str,
+    client: tuple[str, int] | None,
+    server: tuple[str, int | None],
+    state: dict[str, Any],
+    protocols: str | None,
+) -> dict[str, Any]:
+    """The scope from CGI-form fields (latin-1 text, as the vars hold them)."""
+    upgrade = (upgrade_header or "").lower() == "websocket"
     scope: dict[str, Any] = {
         "type": "websocket" if upgrade else "http",
         "asgi": ASGI_INFO,
-        "http_version": env.get("SERVER_PROTOCOL", "HTTP/1.1").partition("/")[2] or "1.1",
+        "http_version": protocol.partition("/")[2] or "1.1",
         "scheme": ("wss" if scheme == "https" else "ws") if upgrade else scheme,
-        "path": path,
+        "path": (root_path + path_info).encode("latin-1").decode("utf-8", "replace"),
         "raw_path": raw_path,
-        "query_string": env.get("QUERY_STRING", "").encode("latin-1"),
+        "query_string": query.encode("latin-1"),
         "root_path": root_path.encode("latin-1").decode("utf-8", "replace"),
         "headers": headers,
-        "client": (env.get("REMOTE_ADDR", ""), int(port)) if port.isdigit() else None,
-        "server": (env.get("SERVER_NAME", ""), int(server_port) if server_port.isdigit() else None),
+        "client": client,
+        "server": server,
         "state": state,
     }
     if upgrade:
-        protocols = env.get("HTTP_SEC_WEBSOCKET_PROTOCOL", "")
-        scope["subprotocols"] = [p.strip() for p in protocols.split(",") if p.strip()]
+        scope["subprotocols"] = [p.strip() for p in (protocols or "").split(",") if p.strip()]
         scope["extensions"] = {"websocket.http.response": {}}
     else:
-        scope["method"] = env.get("REQUEST_METHOD", "GET")
+        scope["method"] = method
         scope["extensions"] = {"http.response.pathsend": {}}
     return scope
 
@@ -80,6 +129,8 @@ def http_scope(request: Request, app: App, state: dict[str, Any]) -> dict[str, A
 def request_headers(request: Request) -> list[tuple[bytes, bytes]]:
     """The request's headers as lower-cased byte pairs: in order from an http-socket's parser,
     else rebuilt from the CGI vars (a uwsgi or FastCGI request)."""
+    if isinstance(request.vars, ScopeVars):
+        return request.vars.headers
     raw = request.extra.get("headers")
     if raw is not None:
         return [(name.lower(), value) for name, value in raw]  # type: ignore[attr-defined]
@@ -143,6 +194,15 @@ class HttpCycle:
         self.body_done = False
         self.pending: Start | None = None
         self.complete = False
+        #: the connection can end a chunked response with trailers (scope extension
+        #: `http.response.trailers`, set by the channel on HTTP/1.1)
+        self.trailers_allowed = False
+        #: the app's start announced trailers: the response ends with them
+        self.trailers = False
+        #: the trailer section so far (field lines)
+        self.trailer = b""
+        #: the last body event of a response with trailers was sent: trailers come next
+        self.body_done_sent = False
 
     async def receive(self) -> dict[str, Any]:
         if not self.body_done and not self.complete:
@@ -160,6 +220,10 @@ class HttpCycle:
             if self.pending is not None or self.responder.started:
                 raise RuntimeError("http.response.start sent twice")
             self.pending = response_start(int(message["status"]), message.get("headers", ()))
+            self.trailers = self.trailers_allowed and bool(message.get("trailers", False))
+            return
+        if kind == "http.response.trailers" and self.trailers:
+            await self._send_trailers(message)
             return
         if kind not in ("http.response.body", "http.response.pathsend"):
             raise ValueError(f"unknown ASGI message type {kind!r} for an HTTP request")
@@ -173,9 +237,36 @@ class HttpCycle:
         body = bytes(message.get("body", b""))
         more = bool(message.get("more_body", False))
         await self.io.call(self._respond, body, more)  # one call (and wait) per body event
-        if not more:
+        if not more and not self.trailers:
             self.complete = True
             self.io.response_complete()
+        elif not more:
+            self.body_done_sent = True
+
+    async def _send_trailers(self, message: dict[str, Any]) -> None:
+        """An `http.response.trailers` event: its fields (those RFC 9110 §6.5.1 keeps out of a
+        trailer are dropped, logged); the last one ends the chunked response."""
+        if not self.body_done_sent:
+            raise RuntimeError("http.response.trailers sent before the last http.response.body")
+        for raw_name, raw_value in message.get("headers", ()):
+            name = bytes(raw_name).decode("latin-1")
+            if name.lower().encode("latin-1") in FORBIDDEN_TRAILERS:
+                log(
+                    f"the ASGI app {self.app.target} sent the trailer field {printable(name)}: "
+                    "RFC 9110 keeps it out of trailers, it is dropped"
+                )
+                continue
+            line = checked_header(name, bytes(raw_value).decode("latin-1"))
+            self.trailer += line.encode("latin-1") + b"\r\n"
+        if not message.get("more_trailers", False):
+            await self._end_with_trailers()
+
+    async def _end_with_trailers(self) -> None:
+        """The last chunk and the trailer section so far end the response."""
+        self.trailers = self.body_done_sent = False
+        await self.io.call(self.responder.finish, self.trailer)  # type: ignore[call-arg]
+        self.complete = True
+        self.io.response_complete()
 
     def _respond(self, body: bytes, more: bool) -> None:
         """The head (on the first body event), the body, the end: the Responder's calls."""
@@ -183,12 +274,12 @@ class HttpCycle:
         if self.pending is not None:
             status, headers, has_length = self.pending
             self.pending = None
-            if not more and not has_length:
+            if not more and not has_length and not self.trailers:
                 headers = [*headers, ("Content-Length", str(len(body)))]
             responder.start(status, headers)
         if body:
             responder.write(body)
-        if not more:
+        if not more and not self.trailers:
             responder.finish()
 
     async def _send_path(self, path: str) -> None:
@@ -229,6 +320,9 @@ class HttpCycle:
                 return True
             return self.complete  # a complete response stays valid: the connection too
         if self.complete:
+            return True
+        if self.body_done_sent:  # the app returned without its trailers (or not all)
+            await self._end_with_trailers()
             return True
         if not self.responder.started:
             self.app.exceptions += 1

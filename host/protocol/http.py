@@ -624,9 +624,11 @@ class HttpResponder:
         if self._chunked:
             self.conn.send_raw(b"\r\n")
 
-    def finish(self) -> None:
+    def finish(self, trailer: bytes = b"") -> None:
+        """`trailer`: trailer field lines (each ending in CRLF) after the last chunk; dropped
+        when the response is not chunked."""
         if self._chunked and not self._is_head:
-            self._flush_head(b"0\r\n\r\n")
+            self._flush_head(b"0\r\n" + trailer + b"\r\n")
         else:
             self._flush_head(b"")
         if self._length is not None and self.bytes_sent < self._length and not self._is_head:

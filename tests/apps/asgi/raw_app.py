@@ -41,3 +41,11 @@ async def blocking(scope, receive, send):
         time.sleep(30)  # blocks the event loop: harakiri must catch it
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": str(os.getpid()).encode()})
+
+
+async def no_lifespan(scope, receive, send):
+    """An app without the lifespan protocol: it raises for any scope but http, as many do."""
+    if scope["type"] != "http":
+        raise RuntimeError(f"unsupported scope type {scope['type']}")
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"no lifespan here"})
