@@ -1,7 +1,7 @@
 """In-process CPU time (thread_time, medians of alternating rounds) of one keep-alive request
 head on a loop-owned ASGI connection: httptools and our callbacks alone, then feed + build of the
-Request on the worker's CGI-vars path and on the scope-first path (bridges/asgi/scope_parser.py),
-then `http_scope` on each. Run from the repository: `.venv/bin/python bench/asgi_head_cost.py`.
+Request (the CGI vars), then `http_scope`. Run from the repository:
+`.venv/bin/python bench/asgi_head_cost.py`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 
 from polyhost.bridges.asgi.cycle import http_scope
-from polyhost.bridges.asgi.scope_parser import scope_first
 from polyhost.protocol.http import HttpConnection
 
 RAW = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
@@ -20,10 +19,8 @@ ROUNDS = 11
 PER_ROUND = 5000
 
 
-def connection(sock: socket.socket, scoped: bool, build: bool = True) -> HttpConnection:
+def connection(sock: socket.socket, build: bool = True) -> HttpConnection:
     conn = HttpConnection(sock, "l", ("127.0.0.1", 4000), ("127.0.0.1", "80"), 65536, (0, 0), 5)
-    if scoped:
-        scope_first(conn)
     if not build:
         conn._build_request = lambda: None  # type: ignore[assignment,method-assign,return-value]
     return conn
@@ -41,8 +38,8 @@ def main() -> None:
     left, right = socket.socketpair()
     results: dict[str, list[float]] = {}
 
-    def feeding(scoped: bool, build: bool = True) -> Callable[[], None]:
-        conn = connection(left, scoped, build)
+    def feeding(build: bool = True) -> Callable[[], None]:
+        conn = connection(left, build)
 
         def step() -> None:
             conn.feed(RAW)
@@ -50,18 +47,16 @@ def main() -> None:
 
         return step
 
-    def scoping(scoped: bool) -> Callable[[], object]:
-        conn = connection(left, scoped)
+    def scoping() -> Callable[[], object]:
+        conn = connection(left)
         conn.feed(RAW)
         request = conn.ready.popleft()
         return lambda: http_scope(request, None, {})  # type: ignore[arg-type]
 
     cases = {
-        "parse only (httptools + callbacks)": lambda: feeding(False, build=False),
-        "CGI path: feed + build": lambda: feeding(False),
-        "scope-first: feed + build": lambda: feeding(True),
-        "CGI path: http_scope": lambda: scoping(False),
-        "scope-first: http_scope": lambda: scoping(True),
+        "parse only (httptools + callbacks)": lambda: feeding(build=False),
+        "feed + build the Request": feeding,
+        "http_scope": scoping,
     }
     for _ in range(ROUNDS):
         for name, make in cases.items():

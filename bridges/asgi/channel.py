@@ -16,7 +16,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from polyhost.bridges.asgi.cycle import BODY_CHUNK, HttpCycle, http_scope
-from polyhost.bridges.asgi.scope_parser import cgi_again, scope_first
 from polyhost.log import log, printable
 from polyhost.protocol.http import DRAIN_LIMIT, HttpError, HttpResponder, error_response
 from polyhost.request import BytesBody, ClientGone, simple_error
@@ -34,7 +33,7 @@ READ_HIGH_WATER = 1 << 20
 
 
 def _is_websocket(request: Request) -> bool:
-    return (request.vars.get("HTTP_UPGRADE") or "").lower() == "websocket"
+    return request.vars.get("HTTP_UPGRADE", "").lower() == "websocket"
 
 
 class HttpChannel(asyncio.Protocol):
@@ -43,7 +42,6 @@ class HttpChannel(asyncio.Protocol):
     def __init__(self, engine: Engine, conn: HttpConnection, request: Request, app: App) -> None:
         self.engine = engine
         self.conn = conn
-        scope_first(conn)  # the next heads on it: ASGI scopes, no CGI vars dict
         self.first = (request, app)
         self.transport: asyncio.Transport | None = None
         self.gone = False
@@ -230,7 +228,6 @@ class HttpChannel(asyncio.Protocol):
                 return
             await asyncio.sleep(0.001)
         self.conn.ready.appendleft(request)
-        cgi_again(self.conn)
         assert self.transport is not None and self.engine.host is not None
         self.transport.pause_reading()
         self.engine.channels.discard(self)

@@ -18,7 +18,6 @@ import os
 from typing import Any, Protocol
 
 from polyhost.bridges.asgi.lifespan import ASGI_INFO
-from polyhost.bridges.asgi.scope_parser import ScopeVars
 from polyhost.dispatch import App
 from polyhost.log import log, log_exception, printable
 from polyhost.protocol.http_rules import FORBIDDEN_TRAILERS
@@ -48,80 +47,38 @@ class CycleIO(Protocol):
 def http_scope(request: Request, app: App, state: dict[str, Any]) -> dict[str, Any]:
     """The ASGI `http` (or `websocket`) scope of a request."""
     env = request.vars
-    if isinstance(env, ScopeVars):  # a scope-first head: its fields as they are
-        port, server_port = env.remote_port, env.server_port
-        return _scope(
-            env.uri.partition("?")[0].encode("latin-1"),
-            env.script_name,
-            env.path_info,
-            env.headers,
-            env.scheme,
-            env.header(b"upgrade"),
-            env.method,
-            env.protocol,
-            env.query,
-            (env.remote_addr, int(port)) if port.isdigit() else None,
-            (env.server_name, int(server_port) if server_port.isdigit() else None),
-            state,
-            env.header(b"sec-websocket-protocol"),
-        )
+    headers = request_headers(request)
     uri = env.get("REQUEST_URI", "").encode("latin-1")
+    raw_path = uri.partition(b"?")[0] or env.get("PATH_INFO", "/").encode("latin-1")
+    root_path = env.get("SCRIPT_NAME", "")
+    path_info = env.get("PATH_INFO", "")
+    path = (root_path + path_info).encode("latin-1").decode("utf-8", "replace")
+    scheme = env.get("UWSGI_SCHEME") or (
+        "https" if env.get("HTTPS", "").lower() in ("on", "1") else "http"
+    )
+    upgrade = env.get("HTTP_UPGRADE", "").lower() == "websocket"
     port = env.get("REMOTE_PORT", "")
     server_port = env.get("SERVER_PORT", "")
-    return _scope(
-        uri.partition(b"?")[0] or env.get("PATH_INFO", "/").encode("latin-1"),
-        env.get("SCRIPT_NAME", ""),
-        env.get("PATH_INFO", ""),
-        request_headers(request),
-        env.get("UWSGI_SCHEME")
-        or ("https" if env.get("HTTPS", "").lower() in ("on", "1") else "http"),
-        env.get("HTTP_UPGRADE"),
-        env.get("REQUEST_METHOD", "GET"),
-        env.get("SERVER_PROTOCOL", "HTTP/1.1"),
-        env.get("QUERY_STRING", ""),
-        (env.get("REMOTE_ADDR", ""), int(port)) if port.isdigit() else None,
-        (env.get("SERVER_NAME", ""), int(server_port) if server_port.isdigit() else None),
-        state,
-        env.get("HTTP_SEC_WEBSOCKET_PROTOCOL"),
-    )
-
-
-def _scope(
-    raw_path: bytes,
-    root_path: str,
-    path_info: str,
-    headers: list[tuple[bytes, bytes]],
-    scheme: str,
-    upgrade_header: str | None,
-    method: str,
-    protocol: str,
-    query: str,
-    client: tuple[str, int] | None,
-    server: tuple[str, int | None],
-    state: dict[str, Any],
-    protocols: str | None,
-) -> dict[str, Any]:
-    """The scope from CGI-form fields (latin-1 text, as the vars hold them)."""
-    upgrade = (upgrade_header or "").lower() == "websocket"
     scope: dict[str, Any] = {
         "type": "websocket" if upgrade else "http",
         "asgi": ASGI_INFO,
-        "http_version": protocol.partition("/")[2] or "1.1",
+        "http_version": env.get("SERVER_PROTOCOL", "HTTP/1.1").partition("/")[2] or "1.1",
         "scheme": ("wss" if scheme == "https" else "ws") if upgrade else scheme,
-        "path": (root_path + path_info).encode("latin-1").decode("utf-8", "replace"),
+        "path": path,
         "raw_path": raw_path,
-        "query_string": query.encode("latin-1"),
+        "query_string": env.get("QUERY_STRING", "").encode("latin-1"),
         "root_path": root_path.encode("latin-1").decode("utf-8", "replace"),
         "headers": headers,
-        "client": client,
-        "server": server,
+        "client": (env.get("REMOTE_ADDR", ""), int(port)) if port.isdigit() else None,
+        "server": (env.get("SERVER_NAME", ""), int(server_port) if server_port.isdigit() else None),
         "state": state,
     }
     if upgrade:
-        scope["subprotocols"] = [p.strip() for p in (protocols or "").split(",") if p.strip()]
+        protocols = env.get("HTTP_SEC_WEBSOCKET_PROTOCOL", "")
+        scope["subprotocols"] = [p.strip() for p in protocols.split(",") if p.strip()]
         scope["extensions"] = {"websocket.http.response": {}}
     else:
-        scope["method"] = method
+        scope["method"] = env.get("REQUEST_METHOD", "GET")
         scope["extensions"] = {"http.response.pathsend": {}}
     return scope
 
@@ -129,8 +86,6 @@ def _scope(
 def request_headers(request: Request) -> list[tuple[bytes, bytes]]:
     """The request's headers as lower-cased byte pairs: in order from an http-socket's parser,
     else rebuilt from the CGI vars (a uwsgi or FastCGI request)."""
-    if isinstance(request.vars, ScopeVars):
-        return request.vars.headers
     raw = request.extra.get("headers")
     if raw is not None:
         return [(name.lower(), value) for name, value in raw]  # type: ignore[attr-defined]

@@ -1,5 +1,5 @@
-"""The scope-first parser of the connections the ASGI loop serves (bridges/asgi/scope_parser.py):
-a keep-alive request after the first (which the worker parsed into CGI vars) gets the same scope,
+"""Keep-alive requests on a connection the ASGI loop serves: a request after the first (which the
+worker parsed before handing the connection over) gets the same scope,
 the same strict answers (http_rules) and a byte-identical request log line; a request given back
 to a WSGI app still gets a real environ."""
 
@@ -160,29 +160,3 @@ def test_request_given_back_to_wsgi_gets_a_dict_environ(site: Instance) -> None:
         sock.sendall(FIRST)
         assert read_response(sock, buffered)[0] == 200  # and back to the loop
     assert status == 200 and b"HTTP_X_CUSTOM" in body and b"/wsgi" in body
-
-
-def test_scope_vars_view_matches_the_cgi_parse() -> None:
-    """In process: the view over a scope-first head lists exactly the vars head_env gives."""
-    from polyhost.bridges.asgi.scope_parser import scope_first
-    from polyhost.protocol.http import HttpConnection
-
-    raw = TWICE[0] + TWICE[2]
-    pair = socket.socketpair()
-    try:
-        cgi, scoped = (
-            HttpConnection(pair[0], "l", ("127.0.0.1", 4000), ("127.0.0.1", "80"), 65536, (0, 0), 5)
-            for _ in range(2)
-        )
-        scope_first(scoped)
-        cgi.feed(raw)
-        scoped.feed(raw)
-        for expected, got in zip(cgi.ready, scoped.ready, strict=True):
-            view = got.vars
-            assert view.get("HTTP_X_DUP") == expected.vars.get("HTTP_X_DUP")
-            assert view.get("CONTENT_LENGTH") == expected.vars.get("CONTENT_LENGTH")
-            assert dict(view.items()) == expected.vars
-            assert got.extra["keep_alive"] == expected.extra["keep_alive"]
-    finally:
-        for sock in pair:
-            sock.close()
