@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from polyhost import async_cores, websocket
+from polyhost.affinity import pin_worker
 from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext
 from polyhost.fabric import signals
 from polyhost.fabric.packets import serve_packet
@@ -146,6 +147,7 @@ class Worker:
     def run(self) -> int:
         self._install_signals()
         CURRENT.worker_id = self.wid
+        pin_worker(self.wid, self.config.get("cpu-affinity") or 0, log)  # before children spawn
         CURRENT.set_user_harakiri = self.set_user_harakiri
         CURRENT.request_id = self.request_id
         ctx = RuntimeContext(self.config, log, self.wid, self.threads)
