@@ -30,8 +30,8 @@ def pin_worker(worker_id: int, per_worker: int, log: Callable[[str], None]) -> N
     except OSError as exc:
         log(
             f"cpu-affinity: cannot pin worker {worker_id} to CPUs {cpus}: sched_setaffinity(): "
-            f"{exc.strerror}; the worker runs on every CPU (lower cpu-affinity or check the "
-            "CPUs this process may use: taskset -p $$)"
+            f"{exc.strerror}; the worker runs unpinned (a cpuset cgroup may forbid that CPU: "
+            "compare /sys/fs/cgroup/cpuset.cpus.effective, or lower cpu-affinity)"
         )
         return
     log(f"mapping worker {worker_id} to CPUs: {' '.join(str(cpu) for cpu in cpus)}")
