@@ -9,6 +9,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from harness import (
@@ -34,8 +35,13 @@ UWSGI_NOTE = (
 )
 
 
-def polyhost(port: int, mode_name: str) -> list[str]:
-    return polyhost_argv(port, "--http-socket-modifier1", "14", "--php-docroot", str(DOCROOT))
+def polyhost_with(*options: str) -> Callable[[int, str], list[str]]:
+    def command(port: int, mode_name: str) -> list[str]:
+        return polyhost_argv(
+            port, "--http-socket-modifier1", "14", "--php-docroot", str(DOCROOT), *options
+        )
+
+    return command
 
 
 def uwsgi(port: int, mode_name: str) -> list[str]:
@@ -98,8 +104,12 @@ PHP = Comparison(
     title="Hello-world PHP: polyhost vs uWSGI php plugin vs nginx -> php-fpm (2 workers each)",
     servers=[
         Server(
-            "polyhost", polyhost, version_command=(str(REPO / ".venv/bin/polyhost"), "--version")
+            "polyhost",
+            polyhost_with(),
+            version_command=(str(REPO / ".venv/bin/polyhost"), "--version"),
         ),
+        # each worker and its php-cgi child on one CPU of their own (issue 18)
+        Server("polyhost pinned", polyhost_with("--cpu-affinity", "1")),
         Server("uWSGI", uwsgi, version_command=("uwsgi", "--version"), note=UWSGI_NOTE),
         Server(
             "nginx+php-fpm",
@@ -116,6 +126,7 @@ PHP = Comparison(
             Metric.REQUESTS_PER_SECOND,
             in_both_modes(1.0),
         ),
+        Ratio("polyhost pinned", "nginx+php-fpm", Metric.REQUESTS_PER_SECOND, in_both_modes(1.0)),
         Ratio(
             "polyhost",
             "uWSGI",

@@ -16,6 +16,7 @@ from harness import (
     Metric,
     Ratio,
     Server,
+    in_both_modes,
     polyhost_argv,
     run_comparison,
     uwsgi_argv,
@@ -25,9 +26,9 @@ PSGI_APP = "bench/apps/hello.psgi"
 RACK_APP = "bench/apps/hello.ru"
 
 
-def polyhost(app: str) -> Callable[[int, str], list[str]]:
+def polyhost(app: str, *options: str) -> Callable[[int, str], list[str]]:
     def command(port: int, mode_name: str) -> list[str]:
-        return polyhost_argv(port, "--mount", f"/={app}")
+        return polyhost_argv(port, "--mount", f"/={app}", *options)
 
     return command
 
@@ -63,6 +64,8 @@ PSGI = Comparison(
             polyhost(PSGI_APP),
             version_command=(str(REPO / ".venv/bin/polyhost"), "--version"),
         ),
+        # each worker and its child on one CPU of their own (issue 18): one core per round trip
+        Server("polyhost pinned", polyhost(PSGI_APP, "--cpu-affinity", "1")),
         Server(
             "uWSGI",
             uwsgi("psgi", "psgi", PSGI_APP, 5),
@@ -76,7 +79,8 @@ PSGI = Comparison(
     modes=[KEEP_ALIVE, NO_KEEP_ALIVE],
     ratios=[
         Ratio("polyhost", "uWSGI", Metric.REQUESTS_PER_SECOND, {KEEP_ALIVE.name: 0.5}),
-        Ratio("polyhost", "Starman", Metric.REQUESTS_PER_SECOND, {KEEP_ALIVE.name: 1.0}),
+        Ratio("polyhost", "Starman", Metric.REQUESTS_PER_SECOND, in_both_modes(1.0)),
+        Ratio("polyhost pinned", "Starman", Metric.REQUESTS_PER_SECOND, in_both_modes(1.0)),
     ],
 )
 
@@ -88,6 +92,8 @@ RACK = Comparison(
             polyhost(RACK_APP),
             version_command=(str(REPO / ".venv/bin/polyhost"), "--version"),
         ),
+        # each worker and its child on one CPU of their own (issue 18): one core per round trip
+        Server("polyhost pinned", polyhost(RACK_APP, "--cpu-affinity", "1")),
         Server(
             "uWSGI",
             uwsgi("rack_ruby31", "rack", RACK_APP, 7),
@@ -98,7 +104,8 @@ RACK = Comparison(
     ],
     modes=[KEEP_ALIVE, NO_KEEP_ALIVE],
     ratios=[
-        Ratio("polyhost", "Puma", Metric.REQUESTS_PER_SECOND, {KEEP_ALIVE.name: 1.0}),
+        Ratio("polyhost", "Puma", Metric.REQUESTS_PER_SECOND, in_both_modes(1.0)),
+        Ratio("polyhost pinned", "Puma", Metric.REQUESTS_PER_SECOND, in_both_modes(1.0)),
         Ratio("polyhost", "uWSGI", Metric.REQUESTS_PER_SECOND, {}),
     ],
 )

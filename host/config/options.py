@@ -742,7 +742,13 @@ OPTIONS: tuple[Option, ...] = (
             "automatically kill workers if master dies (can be dangerous for availability)",
         ),
         _o("prio", INT, "set processes/threads priority"),
-        _o("cpu-affinity", INT, "set cpu affinity"),
+        _o(
+            "cpu-affinity",
+            INT,
+            "pin each worker (and the child runtimes it starts) to this many CPUs, worker N "
+            "starting at CPU (N-1)*value",
+            available=True,
+        ),
         _o("check-interval", INT, "set the interval (in seconds) of master checks"),
         _o("binary-path", STR, "force binary path"),
         _o(
