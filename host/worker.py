@@ -63,13 +63,13 @@ LISTEN_FLAGS = select.EPOLLIN | getattr(select, "EPOLLEXCLUSIVE", 0)
 #: (answered with `Connection: close`) before closing it: a client under load sends it within
 #: milliseconds, so a reload closes its connections between requests instead of under them
 STOP_GRACE = 2.0
-#: seconds a connection may sit idle (between requests, or before its first) in a worker holding
-#: as many connections as it has cores while others wait in the listen queue: then it is closed
-#: and the core takes a waiting one
+#: --hold-per-core: seconds a connection may sit idle (between requests, or before its first)
+#: in a worker holding all it may while others wait in the listen queue: then it is closed and
+#: the core takes a waiting one
 YIELD_IDLE = 0.5
-#: requests a keep-alive connection is served before it yields its core to connections waiting
-#: in the listen queue (its answer then says `Connection: close`): the reconnect is paid once per
-#: this many requests, and a waiting connection is taken within this many answers per core
+#: --hold-per-core: requests a keep-alive connection is served before it yields its core to
+#: connections waiting in the listen queue (its answer then says `Connection: close`): the
+#: reconnect is paid once per this many, and a waiting connection is taken within this many
 ROTATE_AFTER = 16
 #: the core serving the current request (per request thread, and per greenlet on async cores)
 CORE: contextvars.ContextVar[int] = contextvars.ContextVar("core", default=0)
@@ -119,6 +119,8 @@ class Worker:
             float(keepalive) if keepalive and keepalive > 1 else max(self.socket_timeout, 15.0)
         )
         self.head_limits = HeadLimits.from_config(config)
+        #: --hold-per-core: most connections held per core (0: as many as arrive)
+        self.hold = config.get("hold-per-core") * async_cores.cores_of(config)
         self.body_timeout = float(config.get("http-body-timeout"))
         self.harakiri = config.get("harakiri")
         self.max_requests = config.get("max-requests")
@@ -232,10 +234,11 @@ class Worker:
             for fd, _ in events:
                 listener = by_fd.get(fd)
                 if listener is not None:
-                    if not self.stopping and self._admits():
-                        # no more connections than cores (threads, async cores): the rest stay
-                        # in the backlog for the other workers (not lost with this one)
-                        self._accept(listener, self._admits())
+                    if not self.stopping and self._admits(busy):
+                        # no more connections than free cores (threads, async cores), nor than
+                        # --hold-per-core allows: the rest stay in the backlog for the other
+                        # workers (not lost with this one)
+                        self._accept(listener, self._admits(busy))
                         busy += self._serve_fresh()
                 elif fd == channel_fd:
                     signals.CLIENT.dispatch_pending()
@@ -251,8 +254,8 @@ class Worker:
                     conn = self.conns.get(fd)
                     if conn is not None and self._read(conn):
                         busy += self._serve_or_queue(conn)
-            if not self.stopping and listening != (self._admits() > 0):
-                # a connection held per core: leave new connections to the other workers
+            if not self.stopping and listening != (self._admits(busy) > 0):
+                # every core busy (or held): leave new connections to the other workers
                 listening = not listening
                 for fd in by_fd:
                     if listening:
@@ -278,13 +281,17 @@ class Worker:
             elif now >= next_sweep:
                 next_sweep = now + 1.0
                 self._close_idle()
-                self._yield_idle()
+                if self.hold:
+                    self._yield_idle()
 
-    # -- admission: a worker holds no more connections than it has cores -----------------------
-    def _admits(self) -> int:
-        """How many more connections this worker may accept: one per core, counting the idle
-        keep-alive ones, so a worker killed -9 takes down only the requests it was serving."""
-        return max(0, len(self.cores) - len(self.conns))
+    # -- admission: how many connections a worker takes ----------------------------------------
+    def _admits(self, busy: int) -> int:
+        """How many more connections this worker may accept: one per free core; with
+        --hold-per-core no more than that many per core, idle keep-alive ones included, so a
+        worker killed -9 takes down only the requests it was serving."""
+        if self.hold:
+            return max(0, self.hold - len(self.conns))
+        return len(self.cores) - busy
 
     def _others_wait(self) -> bool:
         """Connections wait in a listen queue (one poll(2), nothing accepted)."""
@@ -292,11 +299,11 @@ class Worker:
 
     def _is_wanted(self) -> bool:
         """Every core holds a connection and others wait: the one answered now closes after."""
-        return not self._admits() and self._others_wait()
+        return len(self.conns) >= self.hold and self._others_wait()
 
     def _rotates(self, conn: Connection) -> bool:
         """After ROTATE_AFTER requests a connection yields its core to one that waits."""
-        return conn.served >= ROTATE_AFTER and self._is_wanted()
+        return bool(self.hold) and conn.served >= ROTATE_AFTER and self._is_wanted()
 
     def _yield_idle(self) -> None:
         """Holding a connection per core while others wait: close those idle for YIELD_IDLE

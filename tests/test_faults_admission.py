@@ -1,7 +1,7 @@
-"""A worker holds no more connections than it has cores (issue 13, point 5: a worker killed -9
-loses only the requests it was serving): keep-alive connections beyond that wait in the listen
-queue, and a held one yields its core to them, after ROTATE_AFTER answers (the last says
-`Connection: close`) or when it sits idle, always between requests."""
+"""`--hold-per-core 1`: a worker holds no more connections than it has cores (issue 13, point 5:
+a worker killed -9 loses only the requests it was serving): keep-alive connections beyond that
+wait in the listen queue, and a held one yields its core to them, after ROTATE_AFTER answers
+(the last says `Connection: close`) or when it sits idle, always between requests."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ REQUEST = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
-    """Two workers of one core each."""
-    args = ["--wsgi-file", BASIC, "--processes", "2"]
+    """Two workers of one core each, holding one connection per core."""
+    args = ["--wsgi-file", BASIC, "--processes", "2", "--hold-per-core", "1"]
     with serving(tmp_path_factory.mktemp("admission"), args) as inst:
         yield inst
 
