@@ -39,8 +39,10 @@ from harness import (
 )
 
 WSGI_FILE = "bench/apps/hello_wsgi.py"
+#: more polyhost options (`--hold-per-core N`)
+POLYHOST_OPTIONS: list[str] = []
 SERVERS: dict[str, Callable[[int], list[str]]] = {
-    "polyhost": lambda port: polyhost_argv(port, "--wsgi-file", WSGI_FILE),
+    "polyhost": lambda port: polyhost_argv(port, "--wsgi-file", WSGI_FILE, *POLYHOST_OPTIONS),
     "uWSGI": lambda port: uwsgi_argv(port, KEEP_ALIVE.name, "python3", "--wsgi-file", WSGI_FILE),
 }
 
@@ -165,9 +167,13 @@ def main() -> int:
     parser.add_argument("-c", "--connections", type=int, default=16)
     parser.add_argument("--fault", choices=("reload", "kill"), help="only this fault")
     parser.add_argument("--rounds", type=int, default=1, help="runs per fault and server")
+    parser.add_argument("--hold-per-core", type=int, help="polyhost's --hold-per-core N")
     args = parser.parse_args()
+    if args.hold_per_core is not None:
+        POLYHOST_OPTIONS.extend(["--hold-per-core", str(args.hold_per_core)])
     print(f"machine: {machine_description()}")
-    print(f"wrk -t2 -c{args.connections} -d{args.duration}s, two faults per run\n")
+    print(f"wrk -t2 -c{args.connections} -d{args.duration}s, two faults per run")
+    print(f"polyhost options: {' '.join(POLYHOST_OPTIONS) or 'none'}\n")
     print("| fault | polyhost failed / requests | uWSGI failed / requests |")
     print("|---|---:|---:|")
     for fault in FAULTS:

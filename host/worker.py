@@ -63,6 +63,14 @@ LISTEN_FLAGS = select.EPOLLIN | getattr(select, "EPOLLEXCLUSIVE", 0)
 #: (answered with `Connection: close`) before closing it: a client under load sends it within
 #: milliseconds, so a reload closes its connections between requests instead of under them
 STOP_GRACE = 2.0
+#: --hold-per-core: seconds a connection may sit idle (between requests, or before its first)
+#: in a worker holding all it may while others wait in the listen queue: then it is closed and
+#: the core takes a waiting one
+YIELD_IDLE = 0.5
+#: --hold-per-core: requests a keep-alive connection is served before it yields its core to
+#: connections waiting in the listen queue (its answer then says `Connection: close`): the
+#: reconnect is paid once per this many, and a waiting connection is taken within this many
+ROTATE_AFTER = 16
 #: the core serving the current request (per request thread, and per greenlet on async cores)
 CORE: contextvars.ContextVar[int] = contextvars.ContextVar("core", default=0)
 
@@ -111,6 +119,8 @@ class Worker:
             float(keepalive) if keepalive and keepalive > 1 else max(self.socket_timeout, 15.0)
         )
         self.head_limits = HeadLimits.from_config(config)
+        #: --hold-per-core: most connections held per core (0: as many as arrive)
+        self.hold = config.get("hold-per-core") * async_cores.cores_of(config)
         self.body_timeout = float(config.get("http-body-timeout"))
         self.harakiri = config.get("harakiri")
         self.max_requests = config.get("max-requests")
@@ -133,6 +143,8 @@ class Worker:
         self.fresh: list[Connection] = []
         self.idle_since: dict[int, float] = {}
         self.epoll = select.epoll()
+        #: the listeners, polled (never accepted from) to see whether connections wait
+        self.backlog = select.poll()
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.returned: queue.SimpleQueue[Connection] = queue.SimpleQueue()
         self.work: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
@@ -201,6 +213,7 @@ class Worker:
         by_fd = {listener.sock.fileno(): listener for listener in self.listeners}
         for fd in by_fd:
             self.epoll.register(fd, LISTEN_FLAGS)
+            self.backlog.register(fd, select.POLLIN)
         self.epoll.register(self.wake_r, EPOLLIN)
         channel = signals.CLIENT.channel
         channel_fd = channel.fileno() if channel is not None else -1
@@ -221,10 +234,11 @@ class Worker:
             for fd, _ in events:
                 listener = by_fd.get(fd)
                 if listener is not None:
-                    if not self.stopping and busy < len(self.cores):
-                        # no more connections than free cores (threads, async cores): the rest
-                        # stay in the backlog for the other workers (not lost with this one)
-                        self._accept(listener, len(self.cores) - busy)
+                    if not self.stopping and self._admits(busy):
+                        # no more connections than free cores (threads, async cores), nor than
+                        # --hold-per-core allows: the rest stay in the backlog for the other
+                        # workers (not lost with this one)
+                        self._accept(listener, self._admits(busy))
                         busy += self._serve_fresh()
                 elif fd == channel_fd:
                     signals.CLIENT.dispatch_pending()
@@ -240,8 +254,8 @@ class Worker:
                     conn = self.conns.get(fd)
                     if conn is not None and self._read(conn):
                         busy += self._serve_or_queue(conn)
-            if not self.stopping and listening != (busy < len(self.cores)):
-                # every request thread busy: leave new connections to the other workers
+            if not self.stopping and listening != (self._admits(busy) > 0):
+                # every core busy (or held): leave new connections to the other workers
                 listening = not listening
                 for fd in by_fd:
                     if listening:
@@ -267,6 +281,41 @@ class Worker:
             elif now >= next_sweep:
                 next_sweep = now + 1.0
                 self._close_idle()
+                if self.hold:
+                    self._yield_idle()
+
+    # -- admission: how many connections a worker takes ----------------------------------------
+    def _admits(self, busy: int) -> int:
+        """How many more connections this worker may accept: one per free core; with
+        --hold-per-core no more than that many per core, idle keep-alive ones included, so a
+        worker killed -9 takes down only the requests it was serving."""
+        if self.hold:
+            return max(0, self.hold - len(self.conns))
+        return len(self.cores) - busy
+
+    def _others_wait(self) -> bool:
+        """Connections wait in a listen queue (one poll(2), nothing accepted)."""
+        return bool(self.backlog.poll(0))
+
+    def _is_wanted(self) -> bool:
+        """Every core holds a connection and others wait: the one answered now closes after."""
+        return len(self.conns) >= self.hold and self._others_wait()
+
+    def _rotates(self, conn: Connection) -> bool:
+        """After ROTATE_AFTER requests a connection yields its core to one that waits."""
+        return bool(self.hold) and conn.served >= ROTATE_AFTER and self._is_wanted()
+
+    def _yield_idle(self) -> None:
+        """Holding a connection per core while others wait: close those idle for YIELD_IDLE
+        (a keep-alive one between requests, or one that sent nothing yet: a clean close, the
+        client reconnects), so an idle browser connection does not keep a core from others."""
+        if not self._is_wanted():
+            return
+        limit = time.monotonic() - YIELD_IDLE
+        for fd, since in list(self.idle_since.items()):
+            conn = self.conns.get(fd)
+            if conn is not None and since < limit and not _has_unread(conn.sock):
+                self._drop(conn)
 
     def _serve_fresh(self) -> int:
         """Read connections just accepted right away (their request is usually there)."""
@@ -471,8 +520,9 @@ class Worker:
         responder = conn.responder(request)
         conn.served += 1
         websocket.bind(conn.sock, request, responder)
-        if self.stopping:
-            responder.keep_alive = False  # tell the client before we close
+        if responder.keep_alive and (self.stopping or self._rotates(conn)):
+            # tell the client before we close: stopping, or others wait for this core
+            responder.keep_alive = False
         slot = self.cores[core]
         slot.conn, slot.request, slot.responder, slot.fired = conn, request, responder, False
         slot.deadline = time.time() + self.harakiri if self.harakiri else 0.0
@@ -505,6 +555,7 @@ class Worker:
                 self.dispatcher.serve_app(app, request, responder)
             responder.finish()
             keep = responder.keep_alive and request.body.drain()  # type: ignore[attr-defined]
+            _linger_after_timeout(conn, responder, keep)
         except BodyTimeout as exc:  # a body trickling in: the worker is not held any longer
             log(
                 f"request body of {request.vars.get('REMOTE_ADDR', '')} for "
@@ -687,6 +738,14 @@ def _has_unread(sock: socket.socket) -> bool:
         return bool(sock.recv(1, socket.MSG_PEEK))
     except OSError:  # nothing there (EAGAIN), or a reset: idle, or gone
         return False
+
+
+def _linger_after_timeout(conn: Connection, responder: WireResponder, keep: bool) -> None:
+    """A 408 the runtime answered itself (the WSGI bridge turns the app's BodyTimeout into one)
+    closes the connection like the worker's own: FIN, then what the trickler still sends is read
+    away, since closing on unread bytes resets the connection and destroys the 408 unread."""
+    if responder.status == BodyTimeout.status and not keep:
+        sockio.discard_unread(conn.sock)
 
 
 def _answer_refusal(conn: Connection, status: int, reason: str) -> None:

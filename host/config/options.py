@@ -425,6 +425,17 @@ OPTIONS: tuple[Option, ...] = (
             available=True,
         ),
         _o(
+            "hold-per-core",
+            INT,
+            "polyhost: most connections a worker holds per core, idle keep-alive ones included"
+            " (0: no limit, the default); 1 as uWSGI's --http11-socket, so a worker killed -9"
+            " loses only the requests it serves, at a keep-alive throughput cost with more"
+            " clients than cores: held ones yield to waiting ones every 16 answers or when idle",
+            default=0,
+            metavar="N",
+            available=True,
+        ),
+        _o(
             "http-allow-underscores",
             FLAG,
             "polyhost: keep request headers whose name has '_' (dropped by default, as nginx"
