@@ -24,6 +24,15 @@ def start_router(tmp: Path, args: list[str], port: int | None = None) -> Instanc
     return inst
 
 
+def listening(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:port now."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 def _answers(port: int) -> bool:
     try:
         return bool(get(port, "/", timeout=5))

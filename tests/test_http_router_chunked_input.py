@@ -20,7 +20,7 @@ import pytest
 from polyhost.protocol.uwsgi import decode_vars, unpack_header
 
 from conftest import free_port, http_request, split_response, wait_for
-from router_helper import start_router
+from router_helper import listening, start_router
 from uwsgi_reference import UWSGI, start_uwsgi, stop_uwsgi
 
 REQUEST = (b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -108,18 +108,10 @@ def _uwsgi(tmp: Path, recorder: Recorder, extra: list[str]) -> tuple[dict[str, s
             "--http-to", f"127.0.0.1:{recorder.port}", "--master", *extra]  # fmt: skip
     proc = start_uwsgi(tmp, args)
     try:
-        wait_for(lambda: _listening(port), 15, "uWSGI's router")
+        wait_for(lambda: listening(port), 15, "uWSGI's router")
         return _delivered(port, recorder)
     finally:
         stop_uwsgi(proc)
-
-
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
-        return False
-    return True
 
 
 @pytest.mark.skipif(shutil.which(UWSGI) is None, reason="needs Debian's uwsgi")
