@@ -53,6 +53,13 @@ APP = textwrap.dedent(
         yield repr(uwsgi.chunked_read(5)).encode()
     """
 )
+PSGI_APP = """
+my $app = sub {
+    my $out = '';
+    while ((my $chunk = uwsgi::chunked_read(5)) ne '') { $out .= "[$chunk]" }
+    return [200, ['Content-Type' => 'text/plain', 'Content-Length' => length $out], [$out]];
+};
+"""
 HEAD = b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
 BODY = b"5\r\nhello\r\n6\r\n world\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\n"
 ECHO = b"[hello][ world][abcdefghijklmnopqrstuvwxyz]"
@@ -88,19 +95,39 @@ def _packet_env(**extra: str) -> dict[str, str]:
     return {"REQUEST_METHOD": "POST", "PATH_INFO": "/up", "SERVER_PROTOCOL": "HTTP/1.1", **extra}
 
 
-@pytest.mark.skipif(shutil.which(UWSGI) is None, reason="needs Debian's uwsgi")
-def test_chunked_read_echoes_as_uwsgi(ours: Instance, app_file: Path) -> None:
+def _uwsgi_echo(tmp: Path, plugins: str, app: list[str]) -> tuple[int, bytes]:
+    """Debian uWSGI's router + worker running `app` with --http-chunked-input: its answer."""
     port = free_port()
-    args = ["--plugins", "http,python3", "--http", f"127.0.0.1:{port}", "--master",
-            "--http-chunked-input", "--wsgi-file", str(app_file)]  # fmt: skip
-    proc = start_uwsgi(app_file.parent, args)
+    args = ["--plugins", plugins, "--http", f"127.0.0.1:{port}", "--master",
+            "--http-chunked-input", *app]  # fmt: skip
+    proc = start_uwsgi(tmp, args)
     try:
         wait_for(lambda: listening(port), 15, "uWSGI's router")
-        theirs = _echo(port, HEAD + BODY)
+        return _echo(port, HEAD + BODY)
     finally:
         stop_uwsgi(proc)
+
+
+@pytest.mark.skipif(shutil.which(UWSGI) is None, reason="needs Debian's uwsgi")
+def test_chunked_read_echoes_as_uwsgi(ours: Instance, app_file: Path) -> None:
+    theirs = _uwsgi_echo(app_file.parent, "http,python3", ["--wsgi-file", str(app_file)])
     assert theirs == (200, ECHO)
     assert _echo(ours.port, HEAD + BODY) == theirs
+
+
+@pytest.mark.skipif(shutil.which(UWSGI) is None, reason="needs Debian's uwsgi")
+def test_perl_chunked_read_echoes_as_uwsgi(app_file: Path) -> None:
+    """uwsgi::chunked_read in a PSGI app (`--http-modifier1 5`), under both."""
+    psgi = app_file.parent / "echo.psgi"
+    psgi.write_text(PSGI_APP)
+    app = ["--http-modifier1", "5", "--psgi", str(psgi)]
+    theirs = _uwsgi_echo(app_file.parent, "http,psgi", app)
+    assert theirs == (200, ECHO)
+    inst = start_router(app_file.parent, ["--http-chunked-input", *app])
+    try:
+        assert _echo(inst.port, HEAD + BODY) == theirs
+    finally:
+        assert inst.stop() == 0
 
 
 def test_chunk_extensions_are_skipped(ours: Instance) -> None:

@@ -123,10 +123,6 @@ def install(config: Config) -> types.ModuleType:
         version_info=(*(int(p) for p in UWSGI_COMPAT_VERSION.split(".")), 0, ""),
         magic_table={},
     )
-    uwsgi_chunked.SETTINGS.timeout = float(
-        config.get("chunked-input-timeout") or config.get("socket-timeout")
-    )
-    uwsgi_chunked.SETTINGS.limit = int(config.get("chunked-input-limit"))
     if CURRENT.caches is not None:  # the hot cache calls bound straight to the shared caches
         caches = CURRENT.caches
         module.cache_get, module.cache_set = caches.get, caches.set

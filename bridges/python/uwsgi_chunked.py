@@ -10,40 +10,17 @@ return its pieces in turn, so the same app works on every socket.
 
 from __future__ import annotations
 
-from polyhost import websocket
-from polyhost.protocol.chunked_body import RawChunkedBody
-from polyhost.protocol.http import RECV_SIZE
-
-
-class ChunkedSettings:
-    """chunked-input-timeout (else socket-timeout) and chunked-input-limit, set at install."""
-
-    timeout = 4.0
-    limit = 1 << 20
-
-
-SETTINGS = ChunkedSettings()
-
-
-def _read(timeout: float, nonblocking: bool) -> bytes | None:
-    body = websocket.request().body
-    try:
-        if isinstance(body, RawChunkedBody):
-            body.configure(SETTINGS.timeout, SETTINGS.limit)
-            return body.next_chunk(float(timeout), nonblocking)
-        return body.read(RECV_SIZE)
-    except OSError as exc:
-        raise OSError(f"unable to receive chunked part: {exc}") from exc
+from polyhost.protocol.chunked_body import read_chunk
 
 
 def chunked_read(timeout: int = 0) -> bytes:
     """The next chunk of the request body; b"" once it has ended (timeout -1: no limit)."""
-    return _read(timeout, False) or b""
+    return read_chunk(timeout, False) or b""
 
 
 def chunked_read_nb() -> bytes | None:
     """The next chunk if one has fully arrived, else None."""
-    return _read(0, True)
+    return read_chunk(0, True)
 
 
 EXPORTS = (chunked_read, chunked_read_nb)

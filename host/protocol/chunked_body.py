@@ -4,7 +4,8 @@ uWSGI's router in raw mode sends the packet without CONTENT_LENGTH and the body 
 chunked it; `uwsgi.chunked_read()` (core/chunked.c) hands the app one chunk at a time and b""
 after the last one. `RawChunkedBody.next_chunk` is that call; `read`/`readline` (wsgi.input)
 return the de-chunked bytes as well, which uWSGI does not offer. Each chunk is limited to
-`chunked-input-limit` bytes and checked before it is buffered.
+`chunked-input-limit` bytes and checked before it is buffered. `read_chunk` is what every
+language's `chunked_read` calls (Python directly, Perl through the fabric's CALL).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import select
 import socket
 
+from polyhost import websocket
+from polyhost.process_state import CURRENT
 from polyhost.protocol.http import RECV_SIZE
 from polyhost.protocol.sockio import recv
 from polyhost.request import ClientGone, StreamBody
@@ -116,3 +119,21 @@ class RawChunkedBody(StreamBody):
 
     def drain(self) -> bool:
         return True  # one request per uwsgi connection: nothing to keep it for
+
+
+def read_chunk(timeout: float = 0.0, nonblocking: bool = False) -> bytes | None:
+    """The next chunk of the body of the request served on this thread (b"" at its end, None
+    when `nonblocking` and none has arrived). A body polyhost already de-chunked (http-socket,
+    a declared length, HTTP/2) is handed out in pieces the same way. OSError "unable to receive
+    chunked part: ..." on a malformed, oversized or cut-short stream."""
+    body = websocket.request().body
+    try:
+        if isinstance(body, RawChunkedBody):
+            config = CURRENT.config
+            if config is not None:
+                wait = config.get("chunked-input-timeout") or config.get("socket-timeout")
+                body.configure(float(wait), int(config.get("chunked-input-limit")))
+            return body.next_chunk(float(timeout), nonblocking)
+        return body.read(RECV_SIZE)
+    except OSError as exc:
+        raise OSError(f"unable to receive chunked part: {exc}") from exc
