@@ -7,7 +7,9 @@ while 1,000 idle connections (an unfinished head each) are open on the router. T
 issue 11: >= 1.0x uWSGI's router on req/s in both modes, < 10 ms p99 with the idle
 connections. `--router-cpu N` instead runs N alternating rounds of wrk (keep-alive, WSGI) on
 each server and prints the router process's own CPU time per request (utime+stime from /proc,
-the steadier number on a loaded machine), the medians and their ratio. Run `python
+the steadier number on a loaded machine), the medians and their ratio;
+`--router-cpu-baseline CHECKOUT` compares against another checkout's polyhost (its .venv)
+instead of uWSGI, for a before/after. Run `python
 bench/http_router_hello.py -h` (`--idle-only` skips wrk); the machinery is in bench/harness.py.
 """
 
@@ -45,11 +47,11 @@ IDLE_CONNECTIONS = 1000
 IDLE_SAMPLES = 2000
 
 
-def polyhost(*app: str) -> Callable[[int, str], list[str]]:
+def polyhost(*app: str, root: Path = REPO) -> Callable[[int, str], list[str]]:
     def command(port: int, mode_name: str) -> list[str]:
         keep = ["--http-keepalive"] if mode_name == KEEP_ALIVE.name else []
         return [
-            str(REPO / ".venv/bin/polyhost"), "--http", f"127.0.0.1:{port}", *keep,
+            str(root / ".venv/bin/polyhost"), "--http", f"127.0.0.1:{port}", *keep,
             "--master", "--processes", "2", *app, "--disable-logging",
         ]  # fmt: skip
 
@@ -178,8 +180,12 @@ def router_cpu_us(server: Server, duration: int) -> float:
             stop_process_group(process, server.stop_signal)
 
 
-def router_cpu(rounds: int, duration: int) -> None:
-    ours, theirs = SERVERS[0], SERVERS[1]
+def router_cpu(rounds: int, duration: int, baseline: str = "") -> None:
+    """Alternating rounds of router_cpu_us: this checkout's polyhost against uWSGI, or against
+    the polyhost of the `baseline` checkout (its own .venv) for a before/after."""
+    ours = SERVERS[0]
+    before = polyhost("--wsgi-file", WSGI_FILE, root=Path(baseline))
+    theirs = Server(f"polyhost WSGI ({baseline})", before) if baseline else SERVERS[1]
     samples: dict[str, list[float]] = {ours.name: [], theirs.name: []}
     for number in range(rounds):
         for server in (ours, theirs) if number % 2 == 0 else (theirs, ours):
@@ -189,7 +195,7 @@ def router_cpu(rounds: int, duration: int) -> None:
         each = " / ".join(f"{v:.1f}" for v in values)
         print(f"| {name} | {each} | {statistics.median(values):.1f} |")
     ratio = statistics.median(samples[ours.name]) / statistics.median(samples[theirs.name])
-    print(f"\npolyhost / uWSGI router CPU per request: {ratio:.2f}x")
+    print(f"\n{ours.name} / {theirs.name} router CPU per request: {ratio:.2f}x")
 
 
 def main() -> int:
@@ -197,9 +203,10 @@ def main() -> int:
     parser.add_argument("--idle-only", action="store_true")
     parser.add_argument("--router-cpu", type=int, default=0, metavar="ROUNDS")
     parser.add_argument("--router-cpu-duration", type=int, default=4, metavar="SECONDS")
+    parser.add_argument("--router-cpu-baseline", default="", metavar="CHECKOUT")
     known, rest = parser.parse_known_args()
     if known.router_cpu:
-        router_cpu(known.router_cpu, known.router_cpu_duration)
+        router_cpu(known.router_cpu, known.router_cpu_duration, known.router_cpu_baseline)
         return 0
     if not known.idle_only:
         run_comparison(COMPARISON, rest)

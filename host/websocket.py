@@ -25,6 +25,14 @@ def bind(sock: socket.socket, request: Request, responder: Responder) -> None:
     _local.session = None
 
 
+def request() -> Request:
+    """The request being served on this thread (uwsgi.chunked_read reads its body)."""
+    target = getattr(_local, "target", None)
+    if target is None:
+        raise OSError("no request is being served in this thread")
+    return target[1]
+
+
 def current() -> WebSocket:
     """The WebSocket session of the request being served on this thread."""
     target = getattr(_local, "target", None)

@@ -6,9 +6,41 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import threading
 from pathlib import Path
 
 from conftest import Instance, free_port, get, wait_for
+
+
+class ScriptedBackend:
+    """A uwsgi node on a thread: each accepted connection goes to `handle` (subclasses), then
+    is closed; `close()` stops it."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.address = f"127.0.0.1:{self.port}"
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def handle(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def _serve(self) -> None:
+        while not self.done.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                self.handle(conn)
+
+    def close(self) -> None:
+        self.done.set()
+        self.thread.join(5)
+        self.sock.close()
 
 
 def start_router(tmp: Path, args: list[str], port: int | None = None) -> Instance:
@@ -22,6 +54,15 @@ def start_router(tmp: Path, args: list[str], port: int | None = None) -> Instanc
         inst.stop()
         raise
     return inst
+
+
+def listening(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:port now."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 def _answers(port: int) -> bool:

@@ -22,6 +22,7 @@ from polyhost.router.subscriptions import (
 from conftest import APPS, Instance, free_port, serving, split_response, uwsgi_request, wait_for
 from fuzz_support import mutate, open_fds, throw, uwsgi_seeds
 from nginx_helper import Nginx
+from router_helper import listening
 from uwsgi_reference import nodes_of, start_uwsgi, stats, stop_uwsgi, subscribed_uwsgi_node
 
 APP = str(APPS / "wsgi" / "node_name.py")
@@ -104,7 +105,7 @@ def test_two_nodes_round_robin_then_one_killed(router: Router, tmp_path: Path) -
             assert bodies[0] != bodies[1]  # weighted round robin with equal weights alternates
             os.killpg(b.pid, signal.SIGKILL)  # no unsubscribe: the router finds out by itself
             b.proc.wait(5)
-            wait_for(lambda: not _connectable(b_port), 5, "b's workers to be gone too")
+            wait_for(lambda: not listening(b_port), 5, "b's workers to be gone too")
             answers = [request(router.port, "two.example") for _ in range(4)]
             assert answers == [(200, b"a two.example\n")] * 4  # the refused node was retried on a
             router.inst.wait_log("two.example => marking 127.0.0.1:")
@@ -195,7 +196,7 @@ def test_polyhost_node_behind_real_uwsgi_fastrouter(tmp_path: Path) -> None:
          "--fastrouter-stats", f"127.0.0.1:{stats_port}", "--master"],
     )  # fmt: skip
     try:
-        wait_for(lambda: _connectable(stats_port), 10, "uWSGI's fastrouter")
+        wait_for(lambda: listening(stats_port), 10, "uWSGI's fastrouter")
         sub = f"--subscribe2 server=127.0.0.1:{sub_port},key=poly.example,weight=3"
         with serving(tmp_path, node_args("poly", sub), uwsgi_socket=True) as node:
             wait_for(lambda: nodes_of(stats_port, "poly.example"), 10, "the subscription")
@@ -283,14 +284,6 @@ def test_fuzzed_packets_are_bounded(router: Router, tmp_path: Path) -> None:
     with serving(tmp_path, node_args("after", sub), uwsgi_socket=True):
         wait_for(lambda: nodes_of(router.stats_port, "after.example"), 10, "the subscription")
         assert request(router.port, "after.example") == (200, b"after after.example\n")
-
-
-def _connectable(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
 
 
 def test_subscribe_option_forms(tmp_path: Path) -> None:

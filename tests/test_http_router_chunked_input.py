@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import shutil
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import pytest
 from polyhost.protocol.uwsgi import decode_vars, unpack_header
 
 from conftest import free_port, http_request, split_response, wait_for
-from router_helper import start_router
+from router_helper import ScriptedBackend, listening, start_router
 from uwsgi_reference import UWSGI, start_uwsgi, stop_uwsgi
 
 REQUEST = (b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -28,29 +27,18 @@ REQUEST = (b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
 CHUNKED_BODY = b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
 
 
-class Recorder:
+class Recorder(ScriptedBackend):
     """A uwsgi backend that records each packet's vars and the body bytes after it: the body
     ends at the declared CONTENT_LENGTH, or at the last chunk, or after a quiet second."""
 
     def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
         self.seen: list[tuple[dict[str, str], bytes]] = []
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while not self.done.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.settimeout(1.0)
-                self.seen.append(self._read(conn))
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    def handle(self, conn: socket.socket) -> None:
+        conn.settimeout(1.0)
+        self.seen.append(self._read(conn))
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
     @staticmethod
     def _read(conn: socket.socket) -> tuple[dict[str, str], bytes]:
@@ -72,11 +60,6 @@ class Recorder:
         except TimeoutError:
             pass
         return env, body
-
-    def close(self) -> None:
-        self.done.set()
-        self.thread.join(5)
-        self.sock.close()
 
 
 @pytest.fixture(scope="module")
@@ -108,18 +91,10 @@ def _uwsgi(tmp: Path, recorder: Recorder, extra: list[str]) -> tuple[dict[str, s
             "--http-to", f"127.0.0.1:{recorder.port}", "--master", *extra]  # fmt: skip
     proc = start_uwsgi(tmp, args)
     try:
-        wait_for(lambda: _listening(port), 15, "uWSGI's router")
+        wait_for(lambda: listening(port), 15, "uWSGI's router")
         return _delivered(port, recorder)
     finally:
         stop_uwsgi(proc)
-
-
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
-        return False
-    return True
 
 
 @pytest.mark.skipif(shutil.which(UWSGI) is None, reason="needs Debian's uwsgi")

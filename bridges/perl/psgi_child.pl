@@ -641,6 +641,18 @@ sub _fabric {
     return wantarray ? @result : $result[0];
 }
 
+# uWSGI's chunked input (plugins/psgi): one chunk of the request body per call, '' at its end;
+# chunked_read_nb returns undef while no whole chunk has arrived
+sub chunked_read {
+    my @chunk = _fabric('chunked_read', $_[0] // 0, '');
+    return @chunk ? $chunk[0] : '';
+}
+
+sub chunked_read_nb {
+    my @chunk = _fabric('chunked_read', 0, '1');
+    return @chunk ? $chunk[0] : undef;
+}
+
 sub rpc { my ($node, $name, @args) = @_; return scalar _fabric('rpc', $node, $name, @args) }
 sub call { my ($name, @args) = @_; return scalar _fabric('call', $name, @args) }
 sub signal { _fabric('signal', $_[0]); return 1 }

@@ -2,7 +2,7 @@
 
 Process facts (`worker_id`, `masterpid`, `numproc`, `opt` ...), control (`reload`, `stop`,
 `set_user_harakiri`), the fabric (rpc, cache, signals, spooler, mules) from uwsgi_fabric and
-the WebSocket calls from uwsgi_websocket.
+the WebSocket calls from uwsgi_websocket, chunked input from uwsgi_chunked.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import types
 from typing import TYPE_CHECKING
 
 from polyhost import UWSGI_COMPAT_VERSION, async_cores
-from polyhost.bridges.python import uwsgi_async, uwsgi_fabric, uwsgi_websocket
+from polyhost.bridges.python import uwsgi_async, uwsgi_chunked, uwsgi_fabric, uwsgi_websocket
 from polyhost.log import log
 from polyhost.process_state import CURRENT
 
@@ -97,6 +97,7 @@ def install(config: Config) -> types.ModuleType:
         unlock,
         *uwsgi_fabric.EXPORTS,
         *uwsgi_websocket.EXPORTS,
+        *uwsgi_chunked.EXPORTS,
         *uwsgi_async.EXPORTS,
         *async_cores.EXPORTS,
     )

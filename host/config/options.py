@@ -3022,8 +3022,14 @@ OPTIONS: tuple[Option, ...] = (
             INT,
             "set the max size of a chunked input part (default 1MB, in bytes)",
             default=1048576,
+            available=True,
         ),
-        _o("chunked-input-timeout", INT, "set default timeout for chunked input"),
+        _o(
+            "chunked-input-timeout",
+            INT,
+            "set default timeout for chunked input",
+            available=True,
+        ),
     ),
     *_section(
         "Queue and sharedarea",

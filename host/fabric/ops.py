@@ -249,6 +249,19 @@ def _metric_change(op_name: str) -> Op:
     return op
 
 
+def op_chunked_read(runtime: str, args: list[bytes]) -> list[bytes]:
+    """[timeout, nonblocking]: [the next chunk of the current request's body], [] for none yet
+    (uwsgi::chunked_read / chunked_read_nb of a child runtime, served on the request's thread)."""
+    from polyhost.protocol.chunked_body import read_chunk
+
+    timeout = float(args[0]) if args and args[0] else 0.0
+    try:
+        chunk = read_chunk(timeout, len(args) > 1 and args[1] == TRUE)
+    except OSError as exc:
+        raise FabricError(str(exc)) from exc
+    return [] if chunk is None else [chunk]
+
+
 def op_metric_get(runtime: str, args: list[bytes]) -> list[bytes]:
     store = CURRENT.metrics
     return [str(store.get(_s(args[0])) if store is not None and args else 0).encode()]
@@ -287,6 +300,7 @@ OPS: dict[str, Op] = {
     "log": op_log,
     "process": op_process,
     "metric_get": op_metric_get,
+    "chunked_read": op_chunked_read,
     **{name: _metric_change(name) for name in CHANGES},
 }
 

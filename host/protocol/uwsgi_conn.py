@@ -12,6 +12,7 @@ import time
 from typing import BinaryIO
 
 from polyhost.protocol import sockio
+from polyhost.protocol.chunked_body import RawChunkedBody
 from polyhost.protocol.connection import Connection
 from polyhost.protocol.http import RECV_SIZE
 from polyhost.protocol.http_rules import HttpError
@@ -23,6 +24,8 @@ from polyhost.request import ClientGone, Request, StreamBody, decimal
 FABRIC_MODIFIERS = frozenset((17, 110, 111, 173))
 #: the most a fabric packet's trailing body may be (a cache value is at most its blocksize)
 FABRIC_BODY_LIMIT = 1 << 30
+#: chunked-input-limit's default; the uwsgi module applies the configured one
+CHUNKED_INPUT_LIMIT = 1 << 20
 
 
 class SocketBody(StreamBody):
@@ -145,7 +148,12 @@ class UwsgiConnection(Connection):
             mod1, mod2 = self.forced
         if env.get("HTTP_UPGRADE", "").lower() == "websocket":
             self.upgrade_tail = rest[length:]  # an ASGI app's WebSocket reads them
-        body = SocketBody(self.sock, rest, length, self.timeout, self.body_timeout)
+        body: StreamBody
+        if not declared and "chunked" in env.get("HTTP_TRANSFER_ENCODING", "").lower():
+            # http-chunked-input: the body follows still chunked (uwsgi.chunked_read)
+            body = RawChunkedBody(self.sock, rest, self.timeout, CHUNKED_INPUT_LIMIT)
+        else:
+            body = SocketBody(self.sock, rest, length, self.timeout, self.body_timeout)
         self.ready.append(
             Request(
                 env,

@@ -45,6 +45,18 @@ NO_BODY = frozenset((204, 304))
 HOP_BY_HOP = frozenset((b"connection", b"keep-alive"))
 #: a Host the router may write back into a Location header (http-to-https)
 SAFE_HOST = re.compile(r"[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\]")
+#: a response head whose lines may pass unchanged: the status line (code, reason), then header
+#: lines each with a name that neither starts nor ends with white space
+PLAIN_HEAD = re.compile(
+    rb"HTTP/1\.[01] (\d{3})( [^\r\n]*)?((?:\r\n[^\s:](?:[^:\r\n]*[^\s:])?:[^\r\n]*)*)"
+)
+#: the header names the router decides or looks at itself (as whole names after a line break)
+DECIDED_FIELD = re.compile(
+    rb"\r\n(connection|keep-alive|transfer-encoding|uwsgi-encoding|content-encoding"
+    rb"|content-length):",
+    re.IGNORECASE,
+)
+CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)[ \t]*(?:\r|$)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -346,17 +358,20 @@ class Exchange:
             session.write(data)
             return
         if not self.head_done:
-            self.head_buf += data
-            end = self.head_buf.find(b"\r\n\r\n")
+            if self.head_buf:
+                self.head_buf += data
+                data = bytes(self.head_buf)
+            end = data.find(b"\r\n\r\n")
             if end < 0:
+                if not self.head_buf:
+                    self.head_buf += data
                 if len(self.head_buf) > session.settings.buffer_size * 16:
                     self.fail(502, "the backend's response head is too big")
                 return
-            head = bytes(self.head_buf[:end])
-            data = bytes(self.head_buf[end + 4 :])
             self.head_buf.clear()
+            head, data = data[:end], data[end + 4 :]
             try:
-                out = self.rewrite_head(head)
+                out = self.passed_head(head) or self.rewrite_head(head)
             except ValueError as exc:
                 self.fail(502, f"invalid response from the backend: {exc}")
                 return
@@ -368,6 +383,40 @@ class Exchange:
             session.write(self.framed_body(data))
         if self.remaining == 0:  # the whole Content-Length: done without waiting for the close
             self.upstream_done(None)
+
+    def passed_head(self, head: bytes) -> bytes | None:
+        """The common case without a per-line rewrite: well-formed header lines, one
+        Content-Length and none of the headers the router decides (Connection, Keep-Alive,
+        Transfer-Encoding, uWSGI-Encoding, Content-Encoding): the lines pass as they are,
+        behind the client's protocol version, plus Connection when keep-alive needs it. None
+        for anything else (rewrite_head handles it, and refuses what is malformed)."""
+        match = PLAIN_HEAD.fullmatch(head)
+        if match is None:
+            return None
+        status = int(match[1])
+        if self.is_head or status in NO_BODY or status < 200:
+            return None
+        fields = match[3]
+        decided = DECIDED_FIELD.findall(fields)
+        if len(decided) != 1 or decided[0].lower() != b"content-length":
+            return None
+        length = CONTENT_LENGTH.search(fields)
+        if length is None:
+            return None
+        self.status = status
+        self.no_body = False
+        self.remaining = int(length[1])
+        version = self.env["SERVER_PROTOCOL"].encode("latin-1")
+        reason = match[2] or b" " + REASONS.get(status, "").encode()
+        keep = self.keep_alive and not self.session.state.stopping
+        self.keep_alive = keep
+        if not keep:
+            tail = b"\r\nConnection: close\r\n\r\n"
+        elif version == b"HTTP/1.0":
+            tail = b"\r\nConnection: keep-alive\r\n\r\n"
+        else:
+            tail = b"\r\n\r\n"
+        return b"%b %d%b%b%b" % (version, status, reason, fields, tail)
 
     def rewrite_head(self, head: bytes) -> bytes:
         """The backend's status line and headers, with the router's framing and Connection."""

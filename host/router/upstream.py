@@ -1,10 +1,14 @@
 """The `--http` router's connection to a uwsgi node for one request, on a raw socket.
 
 The uwsgi protocol ends a response by closing the connection, so the router opens one per
-request; this keeps each to the system calls it needs (socket, connect, send, recv, close) with
-no asyncio task, future or transport object: the event loop only watches the descriptor. A
-loopback connect completes inside connect(), so the packet goes out at once; a connect still in
-progress waits for the socket to be writable. Flow control is asyncio's: past WRITE_BUFFER
+request; this keeps each to the system calls it needs (socket, connect, send, one epoll_ctl,
+recv, close) with no asyncio task, future or transport object. The event loop does not watch
+the descriptor itself: uvloop's add_reader costs five system calls per descriptor (libuv probes
+it with an epoll add and delete, sets it non-blocking again, then registers it) and two more to
+remove it. Instead one `Poller` per loop owns an epoll set the loop watches once; a socket joins
+it with one epoll_ctl and leaves it by being closed. A loopback connect completes inside
+connect(), so the packet goes out at once; a connect still in progress waits for the socket to
+be writable. Flow control is asyncio's: past WRITE_BUFFER
 unsent bytes the owner is told to pause (`upstream_pause`), once under a quarter to resume.
 """
 
@@ -14,7 +18,9 @@ import _socket
 import asyncio
 import errno
 import os
+import select
 import socket
+import weakref
 from typing import Protocol
 
 from polyhost.router.fastrouter import node_address
@@ -23,6 +29,68 @@ from polyhost.router.http_settings import WRITE_BUFFER
 #: connect() results that mean "not refused (yet)": in progress, or a full unix backlog
 PENDING = frozenset((0, errno.EINPROGRESS, errno.EAGAIN))
 RECV_SIZE = 65536
+#: a stream socket created non-blocking (no separate ioctl)
+NONBLOCKING_STREAM = socket.SOCK_STREAM | socket.SOCK_NONBLOCK
+
+
+class Poller:
+    """One epoll set for a loop's upstream sockets, watched by the loop as one descriptor
+    (level-triggered: the loop reports it while any of its sockets has an event)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.epoll = select.epoll()
+        self.watched: dict[int, Upstream] = {}
+        #: descriptors registered while a batch of events is handled: an event of the batch for
+        #: that number belongs to the socket closed before, so it waits for the next poll
+        self.fresh: set[int] = set()
+        loop.add_reader(self.epoll.fileno(), self._ready)
+
+    def set(self, upstream: Upstream, mask: int) -> None:
+        """Watch `upstream.fd` for `mask` (0: not at all) instead of what it had."""
+        fd = upstream.fd
+        if upstream.mask == 0:
+            self.epoll.register(fd, mask)
+            self.watched[fd] = upstream
+            self.fresh.add(fd)
+        elif mask == 0:
+            self.epoll.unregister(fd)
+            del self.watched[fd]
+        else:
+            self.epoll.modify(fd, mask)
+        upstream.mask = mask
+
+    def forget(self, upstream: Upstream) -> None:
+        """`upstream` is about to close its socket (which leaves the epoll set by itself)."""
+        if upstream.mask:
+            self.watched.pop(upstream.fd, None)
+            upstream.mask = 0
+
+    def _ready(self) -> None:
+        self.fresh.clear()
+        watched, fresh = self.watched, self.fresh
+        for fd, events in self.epoll.poll(0):
+            upstream = watched.get(fd)
+            if upstream is None or fd in fresh:
+                continue
+            if upstream.mask & select.EPOLLOUT and (
+                events & select.EPOLLOUT or not upstream.connected
+            ):  # writable, or a connect that failed (SO_ERROR says)
+                upstream._writable()
+            if events & READ_EVENTS and upstream.reading and not upstream.closed:
+                upstream._readable()
+
+
+#: what wakes a reading upstream: data, the node's close, an error
+READ_EVENTS = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR | select.EPOLLRDHUP
+_POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Poller] = weakref.WeakKeyDictionary()
+
+
+def poller(loop: asyncio.AbstractEventLoop) -> Poller:
+    """The loop's Poller, made on first use."""
+    found = _POLLERS.get(loop)
+    if found is None:
+        found = _POLLERS[loop] = Poller(loop)
+    return found
 
 
 class UpstreamOwner(Protocol):
@@ -39,10 +107,22 @@ class UpstreamOwner(Protocol):
 class Upstream:
     """One connection to a node; `connect` sends `first` (the packet) as soon as it is up."""
 
-    __slots__ = ("closed", "connected", "fd", "loop", "out", "owner", "paused", "reading", "sock")
+    __slots__ = (
+        "closed",
+        "connected",
+        "fd",
+        "mask",
+        "out",
+        "owner",
+        "paused",
+        "poller",
+        "reading",
+        "sock",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, owner: UpstreamOwner) -> None:
-        self.loop = loop
+        self.poller = poller(loop)
+        self.mask = 0  # the events its Poller watches
         self.owner = owner
         #: the C socket type: none of socket.socket's Python-level wrapping per request
         self.sock: _socket.socket | None = None
@@ -59,13 +139,12 @@ class Upstream:
         is refused at once."""
         family, host, port = node_address(address)
         if family == "unix":
-            sock = _socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock = _socket.socket(socket.AF_UNIX, NONBLOCKING_STREAM)
             target: str | tuple[str, int] = host
         else:
             inet = socket.AF_INET6 if ":" in host else socket.AF_INET
-            sock = _socket.socket(inet, socket.SOCK_STREAM)
+            sock = _socket.socket(inet, NONBLOCKING_STREAM)
             target = (host.strip("[]"), port)
-        sock.setblocking(False)
         code = sock.connect_ex(target)
         if code not in PENDING:
             sock.close()
@@ -80,7 +159,7 @@ class Upstream:
         if up or code == 0:
             self._established()
         if self.out or not up:
-            self.loop.add_writer(self.fd, self._writable)
+            self._watch()
         return self.connected
 
     def _established(self) -> None:
@@ -117,7 +196,7 @@ class Upstream:
             self._lost(exc)
             return
         if not self.out:
-            self.loop.remove_writer(self.fd)
+            self._watch()
         if self.paused and len(self.out) <= WRITE_BUFFER // 4:
             self.paused = False
             self.owner.upstream_resume()
@@ -154,7 +233,7 @@ class Upstream:
                 self._lost(exc)
                 return
             if self.out:
-                self.loop.add_writer(self.fd, self._writable)
+                self._watch()
         if len(self.out) > WRITE_BUFFER and not self.paused:
             self.paused = True
             self.owner.upstream_pause()
@@ -162,15 +241,26 @@ class Upstream:
     def get_write_buffer_size(self) -> int:
         return len(self.out)
 
+    def _watch(self) -> None:
+        """Tell the Poller what to wake this socket for: readable while reading, writable while
+        connecting or holding unsent bytes."""
+        if self.closed:
+            return
+        mask = select.EPOLLIN if self.reading else 0
+        if self.out or not self.connected:
+            mask |= select.EPOLLOUT
+        if mask != self.mask:
+            self.poller.set(self, mask)
+
     def pause_reading(self) -> None:
         if self.reading and not self.closed:
             self.reading = False
-            self.loop.remove_reader(self.fd)
+            self._watch()
 
     def resume_reading(self) -> None:
         if not self.reading and self.connected and not self.closed:
             self.reading = True
-            self.loop.add_reader(self.fd, self._readable)
+            self._watch()
 
     def close(self) -> None:
         """Stop watching and close the socket (unsent bytes are dropped: the exchange is over)."""
@@ -178,9 +268,7 @@ class Upstream:
             self.closed = True
             return
         self.closed = True
-        if self.reading:
-            self.loop.remove_reader(self.fd)
-        self.loop.remove_writer(self.fd)
+        self.poller.forget(self)
         self.sock.close()
 
     abort = close

@@ -1,0 +1,203 @@
+"""`uwsgi.chunked_read()` behind `--http ... --http-chunked-input`, side by side with real uWSGI.
+
+One WSGI app echoes a chunked upload chunk by chunk (`uwsgi.chunked_read`) under polyhost's router
+and under Debian uWSGI's (`--plugins http,python3`); both must answer the same chunks. Then the
+cases where polyhost follows RFC 9112 and uWSGI does not (it fails a chunk extension, takes an
+invalid size "zz" for the end and skips the CRLF check): a malformed stream and a chunk over
+`chunked-input-limit` raise IOError in the app; `chunked_read_nb` returns None before the next
+chunk has arrived and the app then reads it while its response streams (uWSGI's router does not
+deliver that chunk: its `chunked_read` times out).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from polyhost.protocol.uwsgi import encode_vars, pack_header
+
+from conftest import Instance, free_port, http_request, split_response, uwsgi_request, wait_for
+from router_helper import listening, start_router
+from uwsgi_reference import UWSGI, start_uwsgi, stop_uwsgi
+
+APP = textwrap.dedent(
+    """
+    import uwsgi
+
+    def application(environ, start_response):
+        if environ["PATH_INFO"] == "/nb":  # streamed: the client sends the chunk after "None"
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return nonblocking()
+        parts = []
+        try:
+            while True:
+                chunk = uwsgi.chunked_read(5)
+                if not chunk:
+                    break
+                parts.append(b"[" + chunk + b"]")
+        except IOError as exc:
+            parts.append(b"IOError:" + str(exc).split(":")[0].encode())
+        body = b"".join(parts)
+        start_response("200 OK", [("Content-Type", "text/plain"),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
+
+    def nonblocking():
+        yield repr(uwsgi.chunked_read_nb()).encode() + b"\\n"
+        yield b"[" + uwsgi.chunked_read(5) + b"]"
+        yield repr(uwsgi.chunked_read(5)).encode()
+    """
+)
+PSGI_APP = """
+my $app = sub {
+    my $out = '';
+    while ((my $chunk = uwsgi::chunked_read(5)) ne '') { $out .= "[$chunk]" }
+    return [200, ['Content-Type' => 'text/plain', 'Content-Length' => length $out], [$out]];
+};
+"""
+HEAD = b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+BODY = b"5\r\nhello\r\n6\r\n world\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\n"
+ECHO = b"[hello][ world][abcdefghijklmnopqrstuvwxyz]"
+
+
+@pytest.fixture(scope="module")
+def app_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("chunked") / "echo.py"
+    path.write_text(APP)
+    return path
+
+
+@pytest.fixture(scope="module")
+def ours(app_file: Path) -> Iterator[Instance]:
+    """The router, and the workers' own uwsgi socket (`uwsgi_port`) for streams the router
+    would never forward (it refuses a malformed one)."""
+    uwsgi_port = free_port()
+    args = ["--http-chunked-input", "--wsgi-file", str(app_file), "--chunked-input-limit", "64",
+            "--socket", f"127.0.0.1:{uwsgi_port}"]  # fmt: skip
+    inst = start_router(app_file.parent, args)
+    inst.uwsgi_port = uwsgi_port  # type: ignore[attr-defined]
+    yield inst
+    assert inst.stop() == 0
+
+
+def _echo(port: int, raw: bytes) -> tuple[int, bytes]:
+    status, _, body = split_response(http_request(port, raw, 15))
+    return status, body
+
+
+def _packet_env(**extra: str) -> dict[str, str]:
+    """The vars of a POST /up packet sent straight to the workers' uwsgi socket."""
+    return {"REQUEST_METHOD": "POST", "PATH_INFO": "/up", "SERVER_PROTOCOL": "HTTP/1.1", **extra}
+
+
+def _uwsgi_echo(tmp: Path, plugins: str, app: list[str]) -> tuple[int, bytes]:
+    """Debian uWSGI's router + worker running `app` with --http-chunked-input: its answer."""
+    port = free_port()
+    args = ["--plugins", plugins, "--http", f"127.0.0.1:{port}", "--master",
+            "--http-chunked-input", *app]  # fmt: skip
+    proc = start_uwsgi(tmp, args)
+    try:
+        wait_for(lambda: listening(port), 15, "uWSGI's router")
+        return _echo(port, HEAD + BODY)
+    finally:
+        stop_uwsgi(proc)
+
+
+@pytest.mark.skipif(shutil.which(UWSGI) is None, reason="needs Debian's uwsgi")
+def test_chunked_read_echoes_as_uwsgi(ours: Instance, app_file: Path) -> None:
+    theirs = _uwsgi_echo(app_file.parent, "http,python3", ["--wsgi-file", str(app_file)])
+    assert theirs == (200, ECHO)
+    assert _echo(ours.port, HEAD + BODY) == theirs
+
+
+@pytest.mark.skipif(shutil.which(UWSGI) is None, reason="needs Debian's uwsgi")
+def test_perl_chunked_read_echoes_as_uwsgi(app_file: Path) -> None:
+    """uwsgi::chunked_read in a PSGI app (`--http-modifier1 5`), under both."""
+    psgi = app_file.parent / "echo.psgi"
+    psgi.write_text(PSGI_APP)
+    app = ["--http-modifier1", "5", "--psgi", str(psgi)]
+    theirs = _uwsgi_echo(app_file.parent, "http,psgi", app)
+    assert theirs == (200, ECHO)
+    inst = start_router(app_file.parent, ["--http-chunked-input", *app])
+    try:
+        assert _echo(inst.port, HEAD + BODY) == theirs
+    finally:
+        assert inst.stop() == 0
+
+
+def test_chunk_extensions_are_skipped(ours: Instance) -> None:
+    """RFC 9112 7.1.1 allows `;name=value` after the size; uWSGI fails such a chunk."""
+    body = b"5;name=v\r\nhello\r\n0\r\n\r\n"
+    assert _echo(ours.port, HEAD + body) == (200, b"[hello]")
+
+
+def test_a_chunk_arriving_late_is_waited_for(ours: Instance) -> None:
+    """The router checks the client's chunks and re-frames what has arrived as it arrives, so
+    chunk boundaries may differ from the client's (they carry no meaning, RFC 9112 7.1)."""
+    with socket.create_connection(("127.0.0.1", ours.port), timeout=15) as sock:
+        sock.sendall(HEAD + b"5\r\nhel")
+        sock.sendall(b"lo\r\n")
+        sock.sendall(b"0\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    status, _, body = split_response(data)
+    assert status == 200
+    assert body.startswith(b"[") and body.endswith(b"]")
+    assert body[1:-1].replace(b"][", b"") == b"hello"
+
+
+def test_chunked_read_nb_returns_none_before_a_chunk(ours: Instance) -> None:
+    raw = HEAD.replace(b"/up", b"/nb")
+    with socket.create_connection(("127.0.0.1", ours.port), timeout=15) as sock:
+        sock.sendall(raw)
+        data = b""
+        while b"None\n" not in data:
+            chunk = sock.recv(65536)
+            assert chunk, data
+            data += chunk
+        sock.sendall(b"3\r\nabc\r\n0\r\n\r\n")
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert data.endswith(b"None\n[abc]b''")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"zz\r\nhello\r\n0\r\n\r\n",
+        b"5\r\nhelloXX0\r\n\r\n",
+        b"41\r\n" + b"x" * 65 + b"\r\n0\r\n\r\n",
+    ],
+    ids=["bad-size", "no-crlf", "over-limit"],
+)
+def test_a_broken_stream_raises_ioerror(ours: Instance, body: bytes) -> None:
+    env = _packet_env(HTTP_TRANSFER_ENCODING="chunked")
+    status, _, answer = split_response(uwsgi_request(ours.uwsgi_port, env, body))  # type: ignore[attr-defined]
+    assert (status, answer) == (200, b"IOError:unable to receive chunked part")
+
+
+def test_a_client_gone_mid_stream_raises_ioerror(ours: Instance) -> None:
+    env = _packet_env(HTTP_TRANSFER_ENCODING="chunked")
+    block = encode_vars(env)
+    with socket.create_connection(("127.0.0.1", ours.uwsgi_port), timeout=15) as sock:  # type: ignore[attr-defined]
+        sock.sendall(pack_header(0, len(block), 0) + block + b"5\r\nhello\r\n5\r\nwo")
+        sock.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert split_response(data)[2] == b"[hello]IOError:unable to receive chunked part"
+
+
+def test_a_body_with_a_length_is_read_in_pieces_too(ours: Instance) -> None:
+    """Where the body is not raw chunked (a declared length, http-socket, HTTP/2), the same app
+    still works: chunked_read returns the body, then b""."""
+    env = _packet_env(CONTENT_LENGTH="11")
+    status, _, answer = split_response(uwsgi_request(ours.uwsgi_port, env, b"hello world"))  # type: ignore[attr-defined]
+    assert (status, answer) == (200, b"[hello world]")
