@@ -14,8 +14,12 @@ import socket
 import sys
 
 from polyhost.config.sources import SourceError, read_source
-from polyhost.master import BRUTAL_RELOAD_SIGNAL
 from polyhost.stats import parse_address
+
+#: what `polyhost --brutal-reload PIDFILE` sends: a brutal reload whatever die-on-term says
+#: (SIGTERM, uWSGI 2.0's, stops polyhost by default); no socket of ours has an owner set, so
+#: out-of-band TCP data never raises it
+BRUTAL_RELOAD_SIGNAL = signal.SIGURG
 
 #: option -> the signal it sends to the pid in the file it names
 PIDFILE_SIGNALS = {

@@ -51,11 +51,7 @@ from polyhost.zmqlog import install_loggers
 if TYPE_CHECKING:
     from polyhost.config import Config
 
-SIGNALS = ("HUP", "TERM", "INT", "QUIT", "USR1", "CHLD", "URG")
-#: what `polyhost --brutal-reload PIDFILE` sends: a brutal reload whatever die-on-term says
-#: (SIGTERM, uWSGI 2.0's, stops polyhost by default); no socket of ours has an owner set, so
-#: out-of-band TCP data never raises it
-BRUTAL_RELOAD_SIGNAL = signal.SIGURG
+SIGNALS = ("HUP", "TERM", "INT", "QUIT", "USR1", "CHLD", "URG")  # URG: manage.BRUTAL_RELOAD_SIGNAL
 SIG_NAMES = {getattr(signal, f"SIG{name}"): name.lower() for name in SIGNALS}
 #: how long after the harakiri deadline the master kills (the worker answers 504 first)
 HARAKIRI_GRACE = 0.5

@@ -102,7 +102,8 @@ class Instance:
                 os.kill(self.pid, signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
+            except subprocess.TimeoutExpired:  # shown with the failure: where did it hang?
+                print(f"no exit {timeout:g}s after SIGTERM; its log:\n{self.log()[-4000:]}")
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.pid, signal.SIGKILL)
                 self.proc.wait(5)

@@ -46,7 +46,8 @@ def test_fifo_slots_pause_pidfiles_log_rotation_and_brutal_worker_reload(
     wait_for(lambda: _serves(port), 30, "the first request")
 
     def logged(text: str) -> str:
-        wait_for(lambda: text in logfile.read_text(), 30, repr(text))
+        # after a rotation the master reopens the file: it may not exist for a moment
+        wait_for(lambda: logfile.exists() and text in logfile.read_text(), 30, repr(text))
         return logfile.read_text()
 
     send_fifo(fifo0, "S")

@@ -317,6 +317,17 @@ class HeadParser:
         if not self.parser.should_keep_alive():
             self._closing = True
 
+    def connection_vars(self) -> dict[str, str]:
+        """The CGI vars this connection gives each of its requests (its addresses, scheme)."""
+        return {
+            "SCRIPT_NAME": "",
+            "SERVER_NAME": self.server_addr,
+            "SERVER_PORT": self.server_port,
+            "REMOTE_ADDR": self.remote_addr,
+            "REMOTE_PORT": self.remote_port,
+            "UWSGI_SCHEME": self.scheme,
+        }
+
     def _template(self) -> dict[str, str]:
         """The vars of every request of this connection, in CGI order: the first five are set
         per request, the rest are the connection's own. Built at the first head, once the
@@ -327,12 +338,7 @@ class HeadParser:
             "PATH_INFO": "",
             "QUERY_STRING": "",
             "SERVER_PROTOCOL": "",
-            "SCRIPT_NAME": "",
-            "SERVER_NAME": self.server_addr,
-            "SERVER_PORT": self.server_port,
-            "REMOTE_ADDR": self.remote_addr,
-            "REMOTE_PORT": self.remote_port,
-            "UWSGI_SCHEME": self.scheme,
+            **self.connection_vars(),
         }
         return self._env_template
 

@@ -625,15 +625,7 @@ class HttpSession(HeadParser, asyncio.Protocol):
 
         self.state.sessions.discard(self)
         self.closed = True
-        env = {
-            "SCRIPT_NAME": "",
-            "SERVER_NAME": self.server_addr,
-            "SERVER_PORT": self.server_port,
-            "REMOTE_ADDR": self.remote_addr,
-            "REMOTE_PORT": self.remote_port,
-            "UWSGI_SCHEME": self.scheme,
-            **self.tls_vars,
-        }
+        env = {**self.connection_vars(), **self.tls_vars}
         session = H2Session(self.state, self.listener, env)
         transport.set_protocol(session)
         session.connection_made(transport)
