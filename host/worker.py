@@ -555,7 +555,6 @@ class Worker:
                 self.dispatcher.serve_app(app, request, responder)
             responder.finish()
             keep = responder.keep_alive and request.body.drain()  # type: ignore[attr-defined]
-            _linger_after_timeout(conn, responder, keep)
         except BodyTimeout as exc:  # a body trickling in: the worker is not held any longer
             log(
                 f"request body of {request.vars.get('REMOTE_ADDR', '')} for "
@@ -738,14 +737,6 @@ def _has_unread(sock: socket.socket) -> bool:
         return bool(sock.recv(1, socket.MSG_PEEK))
     except OSError:  # nothing there (EAGAIN), or a reset: idle, or gone
         return False
-
-
-def _linger_after_timeout(conn: Connection, responder: WireResponder, keep: bool) -> None:
-    """A 408 the runtime answered itself (the WSGI bridge turns the app's BodyTimeout into one)
-    closes the connection like the worker's own: FIN, then what the trickler still sends is read
-    away, since closing on unread bytes resets the connection and destroys the 408 unread."""
-    if responder.status == BodyTimeout.status and not keep:
-        sockio.discard_unread(conn.sock)
 
 
 def _answer_refusal(conn: Connection, status: int, reason: str) -> None:

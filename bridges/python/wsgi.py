@@ -286,6 +286,8 @@ class WsgiRuntime(Runtime):
                     if not headers_set:
                         raise AssertionError("the app returned without calling start_response")
                     responder.start(*headers_set)
+        except BodyTimeout:  # the body trickled in too slowly, not the app's fault: the worker
+            raise  # logs it in one line, answers 408 and reads away what the trickler still sends
         except Exception as exc:
             app.exceptions += 1
             log_exception(
@@ -295,7 +297,7 @@ class WsgiRuntime(Runtime):
             )
             if responder.started:  # part of the body is out: the client must see it cut
                 raise ResponseAborted(f"the WSGI app {app.target} failed mid-response") from exc
-            simple_error(responder, exc.status if isinstance(exc, BodyTimeout) else 500)
+            simple_error(responder, 500)
         finally:
             close = getattr(result, "close", None)
             if close is not None:
