@@ -6,7 +6,9 @@ cases where polyhost follows RFC 9112 and uWSGI does not (it fails a chunk exten
 invalid size "zz" for the end and skips the CRLF check): a malformed stream and a chunk over
 `chunked-input-limit` raise IOError in the app; `chunked_read_nb` returns None before the next
 chunk has arrived and the app then reads it while its response streams (uWSGI's router does not
-deliver that chunk: its `chunked_read` times out).
+deliver that chunk: its `chunked_read` times out). The Lua `uwsgi.chunked_read` of uWSGI's
+master branch is served the same way (Debian's 2.0 lua51 plugin has none: pinned). Rack, JVM
+and Mono have no chunked_read in uWSGI (rack_api.c, jvm, jwsgi, ring, mono): none is added.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ from polyhost.protocol.uwsgi import encode_vars, pack_header
 from conftest import Instance, free_port, http_request, split_response, uwsgi_request, wait_for
 from router_helper import listening, start_router
 from uwsgi_reference import UWSGI, start_uwsgi, stop_uwsgi
+
+#: Debian's Lua plugin for uWSGI (uwsgi-plugin-lua5.1)
+LUA51 = Path("/usr/lib/uwsgi/plugins/lua51_plugin.so")
+LUA_PLUGIN = shutil.which(UWSGI) is not None and LUA51.exists()
 
 APP = textwrap.dedent(
     """
@@ -59,6 +65,32 @@ my $app = sub {
     while ((my $chunk = uwsgi::chunked_read(5)) ne '') { $out .= "[$chunk]" }
     return [200, ['Content-Type' => 'text/plain', 'Content-Length' => length $out], [$out]];
 };
+"""
+LUA_APP = """
+return function(env)
+  if env.PATH_INFO == "/nb" then  -- streamed: the client sends the chunk after "nil"
+    return 200, { ["Content-Type"] = "text/plain" }, coroutine.wrap(function()
+      coroutine.yield(tostring(uwsgi.chunked_read_nb()) .. "\\n")
+      coroutine.yield("[" .. uwsgi.chunked_read(5) .. "]")
+      coroutine.yield("'" .. uwsgi.chunked_read(5) .. "'")
+    end)
+  end
+  local out = {}
+  local ok, err = pcall(function()
+    while true do
+      local chunk = uwsgi.chunked_read(5)
+      if chunk == "" then break end
+      out[#out + 1] = "[" .. chunk .. "]"
+    end
+  end)
+  if not ok then
+    err = tostring(err)
+    out[#out + 1] = "error:" .. (err:match("unable to receive chunked part") or err)
+  end
+  local body = table.concat(out)
+  return 200, { ["Content-Type"] = "text/plain", ["Content-Length"] = tostring(#body) },
+    coroutine.wrap(function() coroutine.yield(body) end)
+end
 """
 HEAD = b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
 BODY = b"5\r\nhello\r\n6\r\n world\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\n"
@@ -130,6 +162,46 @@ def test_perl_chunked_read_echoes_as_uwsgi(app_file: Path) -> None:
         assert inst.stop() == 0
 
 
+@pytest.fixture(scope="module")
+def lua_app(app_file: Path) -> list[str]:
+    path = app_file.parent / "echo.lua"
+    path.write_text(LUA_APP)
+    return ["--http-modifier1", "6", "--lua", str(path)]
+
+
+@pytest.fixture(scope="module")
+def ours_lua(app_file: Path, lua_app: list[str]) -> Iterator[Instance]:
+    """The Lua app behind polyhost's router, and its workers' own uwsgi socket."""
+    uwsgi_port = free_port()
+    args = ["--http-chunked-input", *lua_app, "--socket", f"127.0.0.1:{uwsgi_port}"]
+    inst = start_router(app_file.parent, args)
+    inst.uwsgi_port = uwsgi_port  # type: ignore[attr-defined]
+    yield inst
+    assert inst.stop() == 0
+
+
+@pytest.mark.skipif(not LUA_PLUGIN, reason="needs Debian's uwsgi-plugin-lua5.1")
+def test_lua_chunked_read_echoes_where_debian_uwsgi_has_none(
+    app_file: Path, lua_app: list[str], ours_lua: Instance
+) -> None:
+    """uwsgi.chunked_read in a WSAPI app (`--http-modifier1 6`): lua_plugin.c has it only since
+    uWSGI's master branch (no 2.0 release), so Debian's 2.0 lua51 plugin has no such field;
+    polyhost gives master's API (one chunk per call, "" at the end)."""
+    status, theirs = _uwsgi_echo(app_file.parent, "http,lua51", lua_app)
+    assert status == 200
+    assert theirs.endswith(b"attempt to call field 'chunked_read' (a nil value)")
+    assert _echo(ours_lua.port, HEAD + BODY) == (200, ECHO)
+
+
+def test_lua_chunked_read_raises_on_a_broken_stream(ours_lua: Instance) -> None:
+    """A malformed stream is a Lua error with uWSGI's message, which the app can catch."""
+    env = _packet_env(HTTP_TRANSFER_ENCODING="chunked")
+    status, _, answer = split_response(
+        uwsgi_request(ours_lua.uwsgi_port, env, b"5\r\nhelloXX0\r\n\r\n")  # type: ignore[attr-defined]
+    )
+    assert (status, answer) == (200, b"error:unable to receive chunked part")
+
+
 def test_chunk_extensions_are_skipped(ours: Instance) -> None:
     """RFC 9112 7.1.1 allows `;name=value` after the size; uWSGI fails such a chunk."""
     body = b"5;name=v\r\nhello\r\n0\r\n\r\n"
@@ -153,11 +225,22 @@ def test_a_chunk_arriving_late_is_waited_for(ours: Instance) -> None:
 
 
 def test_chunked_read_nb_returns_none_before_a_chunk(ours: Instance) -> None:
+    assert _read_nb(ours, b"None\n").endswith(b"None\n[abc]b''")
+
+
+def test_lua_chunked_read_nb_returns_nil_before_a_chunk(ours_lua: Instance) -> None:
+    """lua_plugin.c raises there ("unable to receive chunked part", EAGAIN is not told apart);
+    polyhost returns nil, as the Python and Perl calls return None/undef."""
+    assert _read_nb(ours_lua, b"nil\n").endswith(b"nil\n[abc]''")
+
+
+def _read_nb(inst: Instance, first: bytes) -> bytes:
+    """GET /nb: the answer, the chunk sent only once the app has written `first`."""
     raw = HEAD.replace(b"/up", b"/nb")
-    with socket.create_connection(("127.0.0.1", ours.port), timeout=15) as sock:
+    with socket.create_connection(("127.0.0.1", inst.port), timeout=15) as sock:
         sock.sendall(raw)
         data = b""
-        while b"None\n" not in data:
+        while first not in data:
             chunk = sock.recv(65536)
             assert chunk, data
             data += chunk
@@ -165,7 +248,7 @@ def test_chunked_read_nb_returns_none_before_a_chunk(ours: Instance) -> None:
         while chunk := sock.recv(65536):
             data += chunk
     assert data.startswith(b"HTTP/1.1 200 OK\r\n")
-    assert data.endswith(b"None\n[abc]b''")
+    return data
 
 
 @pytest.mark.parametrize(
