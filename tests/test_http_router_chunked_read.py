@@ -13,10 +13,11 @@ and Mono have no chunked_read in uWSGI (rack_api.c, jvm, jwsgi, ring, mono): non
 
 from __future__ import annotations
 
+import functools
 import shutil
 import socket
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ LUA_PLUGIN = shutil.which(UWSGI) is not None and LUA51.exists()
 
 APP = textwrap.dedent(
     """
+    import pathlib
     import uwsgi
 
     def application(environ, start_response):
@@ -46,6 +48,8 @@ APP = textwrap.dedent(
                 if not chunk:
                     break
                 parts.append(b"[" + chunk + b"]")
+                if environ["QUERY_STRING"]:  # the test waits for this file: the app has a chunk
+                    (pathlib.Path("MARKS") / environ["QUERY_STRING"]).touch()
         except IOError as exc:
             parts.append(b"IOError:" + str(exc).split(":")[0].encode())
         body = b"".join(parts)
@@ -100,7 +104,7 @@ ECHO = b"[hello][ world][abcdefghijklmnopqrstuvwxyz]"
 @pytest.fixture(scope="module")
 def app_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("chunked") / "echo.py"
-    path.write_text(APP)
+    path.write_text(APP.replace("MARKS", str(path.parent)))
     return path
 
 
@@ -127,15 +131,21 @@ def _packet_env(**extra: str) -> dict[str, str]:
     return {"REQUEST_METHOD": "POST", "PATH_INFO": "/up", "SERVER_PROTOCOL": "HTTP/1.1", **extra}
 
 
-def _uwsgi_echo(tmp: Path, plugins: str, app: list[str]) -> tuple[int, bytes]:
-    """Debian uWSGI's router + worker running `app` with --http-chunked-input: its answer."""
+def _uwsgi_echo(
+    tmp: Path, plugins: str, app: list[str], exchange: Callable[[int], bytes] | None = None
+) -> tuple[int, bytes]:
+    """Debian uWSGI's router + worker running `app` with --http-chunked-input: its answer (to
+    `exchange(port)`, the raw response; by default to HEAD + BODY)."""
     port = free_port()
     args = ["--plugins", plugins, "--http", f"127.0.0.1:{port}", "--master",
             "--http-chunked-input", *app]  # fmt: skip
     proc = start_uwsgi(tmp, args)
     try:
         wait_for(lambda: listening(port), 15, "uWSGI's router")
-        return _echo(port, HEAD + BODY)
+        if exchange is None:
+            return _echo(port, HEAD + BODY)
+        status, _, body = split_response(exchange(port))
+        return status, body
     finally:
         stop_uwsgi(proc)
 
@@ -284,3 +294,63 @@ def test_a_body_with_a_length_is_read_in_pieces_too(ours: Instance) -> None:
     env = _packet_env(CONTENT_LENGTH="11")
     status, _, answer = split_response(uwsgi_request(ours.uwsgi_port, env, b"hello world"))  # type: ignore[attr-defined]
     assert (status, answer) == (200, b"[hello world]")
+
+
+def _break_at_the_worker(marks: Path, mark: str, port: int, tail: bytes) -> bytes:
+    """POST a first chunk, wait until the app has read it (its mark file), then send `tail`:
+    the raw response, "" when the connection closed without one."""
+    raw = HEAD.replace(b"/up", b"/up?" + mark.encode())
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+        sock.sendall(raw + b"5\r\nhello\r\n")
+        wait_for((marks / mark).exists, 15, "the app to read the first chunk")
+        sock.sendall(tail)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+BROKEN = b"zz\r\nabc\r\n0\r\n\r\n"
+
+
+@pytest.mark.skipif(shutil.which(UWSGI) is None, reason="needs Debian's uwsgi")
+def test_uwsgi_router_forwards_a_broken_chunk_unchecked(app_file: Path) -> None:
+    """uWSGI's router passes the bytes on as they come: its worker takes "zz" for the end."""
+    exchange = functools.partial(_break_at_the_worker, app_file.parent, "theirs", tail=BROKEN)
+    app = ["--wsgi-file", str(app_file)]
+    assert _uwsgi_echo(app_file.parent, "http,python3", app, exchange) == (200, b"[hello]")
+
+
+def _log_line(inst: Instance, text: str) -> str:
+    """The first line of the instance's log holding `text` (waited for)."""
+    return next(line for line in inst.wait_log(text).splitlines() if text in line)
+
+
+def test_a_chunk_broken_at_the_worker_is_answered_400_and_logged(
+    ours: Instance, app_file: Path
+) -> None:
+    """polyhost's router checks each chunk: when one breaks after the request went to the
+    worker, one line in uWSGI's router format says who and why, and the client gets a 400."""
+    data = _break_at_the_worker(app_file.parent, "ours", ours.port, BROKEN)
+    assert split_response(data)[0] == 400
+    line = _log_line(ours, "/up?ours: refused mid-body")
+    assert "[uwsgi-http key: t client_addr: 127.0.0.1 client_port: " in line
+    assert "] POST /up?ours: refused mid-body, after it went to the worker: bad HTTP" in line
+    assert "(answered 400; the worker's answer is dropped)" in line
+
+
+def test_a_chunk_broken_mid_response_cuts_it(ours: Instance) -> None:
+    """Once the response has begun there is no status to send: it is cut, and logged so."""
+    with socket.create_connection(("127.0.0.1", ours.port), timeout=15) as sock:
+        sock.sendall(HEAD.replace(b"/up", b"/nb?cut"))
+        data = b""
+        while b"None\n" not in data:
+            chunk = sock.recv(65536)
+            assert chunk, data
+            data += chunk
+        sock.sendall(b"\x1b[31mzz\r\n")
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n") and b"400" not in data
+    line = _log_line(ours, "/nb?cut: refused mid-body")
+    assert "(response cut short; the worker's answer is dropped)" in line
