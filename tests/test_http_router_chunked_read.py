@@ -9,6 +9,9 @@ chunk has arrived and the app then reads it while its response streams (uWSGI's 
 deliver that chunk: its `chunked_read` times out). The Lua `uwsgi.chunked_read` of uWSGI's
 master branch is served the same way (Debian's 2.0 lua51 plugin has none: pinned). Rack, JVM
 and Mono have no chunked_read in uWSGI (rack_api.c, jvm, jwsgi, ring, mono): none is added.
+A chunk that breaks once the request is at the worker: uWSGI's router forwards it unchecked
+(pinned); polyhost's logs one line in uWSGI's router format and answers 400 (413 past
+limit-post) if the response has not begun, else cuts it.
 """
 
 from __future__ import annotations
@@ -96,6 +99,8 @@ return function(env)
     coroutine.wrap(function() coroutine.yield(body) end)
 end
 """
+#: the router's limit-post in `ours`: a body that passes it mid-stream is refused there
+LIMIT_POST = 4096
 HEAD = b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
 BODY = b"5\r\nhello\r\n6\r\n world\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\n"
 ECHO = b"[hello][ world][abcdefghijklmnopqrstuvwxyz]"
@@ -114,7 +119,7 @@ def ours(app_file: Path) -> Iterator[Instance]:
     would never forward (it refuses a malformed one)."""
     uwsgi_port = free_port()
     args = ["--http-chunked-input", "--wsgi-file", str(app_file), "--chunked-input-limit", "64",
-            "--socket", f"127.0.0.1:{uwsgi_port}"]  # fmt: skip
+            "--socket", f"127.0.0.1:{uwsgi_port}", "--limit-post", str(LIMIT_POST)]  # fmt: skip
     inst = start_router(app_file.parent, args)
     inst.uwsgi_port = uwsgi_port  # type: ignore[attr-defined]
     yield inst
@@ -337,6 +342,18 @@ def test_a_chunk_broken_at_the_worker_is_answered_400_and_logged(
     assert "[uwsgi-http key: t client_addr: 127.0.0.1 client_port: " in line
     assert "] POST /up?ours: refused mid-body, after it went to the worker: bad HTTP" in line
     assert "(answered 400; the worker's answer is dropped)" in line
+
+
+def test_a_body_over_limit_post_at_the_worker_is_answered_413(
+    ours: Instance, app_file: Path
+) -> None:
+    """The same path for a chunked body that passes limit-post once it is at the worker."""
+    chunk = b"x" * 60
+    tail = (b"3c\r\n" + chunk + b"\r\n") * (LIMIT_POST // len(chunk) + 1) + b"0\r\n\r\n"
+    data = _break_at_the_worker(app_file.parent, "big", ours.port, tail)
+    assert split_response(data)[0] == 413
+    line = _log_line(ours, "/up?big: refused mid-body")
+    assert f"request body over limit-post ({LIMIT_POST} bytes) (answered 413;" in line
 
 
 def test_a_chunk_broken_mid_response_cuts_it(ours: Instance) -> None:
