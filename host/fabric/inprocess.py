@@ -194,6 +194,16 @@ def uwsgi_api(
     def mule_msg(message: Any, target: Any = None) -> bool:
         return true("mule_msg", [to_bytes(message), number(target)])
 
+    def chunked_read(timeout: Any = None) -> Any:
+        """The next chunk of the request body ("" at its end), as lua_plugin.c's."""
+        found = call("chunked_read", [number(timeout), b""])
+        return value(found[0] if found else b"")
+
+    def chunked_read_nb() -> Any:
+        """The next chunk if a whole one has arrived, else nil (uWSGI's Lua raises there)."""
+        found = call("chunked_read", [b"0", ops.TRUE])
+        return value(found[0]) if found else None
+
     def metric_get(name: Any) -> int:
         return int(call("metric_get", [to_bytes(name)])[0])
 
@@ -229,4 +239,6 @@ def uwsgi_api(
         "add_cron": add_cron,
         "add_file_monitor": add_file_monitor,
         "mule_msg": mule_msg,
+        "chunked_read": chunked_read,
+        "chunked_read_nb": chunked_read_nb,
     }

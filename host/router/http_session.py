@@ -729,10 +729,33 @@ class HttpSession(HeadParser, asyncio.Protocol):
 
     def refuse(self, error: HttpError) -> None:
         """A request refused before it reached a backend: uWSGI's status page, then close."""
+        head = self.queue[0] if self.queue else None
+        if head is not None and head.started and head is self.parsing:
+            self.refuse_forwarded(head, error)
+            return
         if error.status >= 400:
             reason = printable(error.reason)
             log(f"[uwsgi-http] HTTP {error.status} to {self.remote_addr}: {reason}")
-        if not self.queue or not self.queue[0].started:
+        if head is None or not head.started:
+            self.write(error_response(error.status, error.reason))
+        self.close()
+
+    def refuse_forwarded(self, exchange: Exchange, error: HttpError) -> None:
+        """The body of a request already at the worker turned out malformed (a broken chunk
+        with http-chunked-input): one line in uWSGI's router format (cr.h's uwsgi_cr_log), the
+        status page when nothing of the response was sent yet, and the backend dropped. uWSGI's
+        router forwards the bytes unchecked and leaves it to the app's chunked_read."""
+        env = exchange.env
+        request = printable(f"{env['REQUEST_METHOD']} {env.get('REQUEST_URI', '')[:200]}")
+        answered = not exchange.head_done and not exchange.tunnel
+        log(
+            f"[uwsgi-http key: {printable(env.get('HTTP_HOST', '')[:200])} client_addr: "
+            f"{self.remote_addr} client_port: {self.remote_port}] {request}: refused mid-body, "
+            f"after it went to the worker: {printable(error.reason)} "
+            f"({f'answered {error.status}' if answered else 'response cut short'}; "
+            "the worker's answer is dropped)"
+        )
+        if answered:
             self.write(error_response(error.status, error.reason))
         self.close()
 
