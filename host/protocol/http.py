@@ -29,6 +29,7 @@ from polyhost.protocol import sockio
 from polyhost.protocol.connection import Connection
 from polyhost.protocol.http_rules import (
     TOKEN,
+    VARIABLES,
     HeadLimits,
     HttpError,
     cgi_variable,
@@ -53,6 +54,15 @@ _LLHTTP_METHODS = frozenset(
     (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH", b"TRACE", b"CONNECT")
 )
 DEFAULT_LIMITS = HeadLimits()
+#: the variables `head_env` does more with than set them: plain CGI ones, Host, Expect, TE
+_PLAIN, _HOST, _EXPECT, _TE = range(4)
+_SPECIAL = {
+    "CONTENT_LENGTH": _PLAIN,
+    "CONTENT_TYPE": _PLAIN,
+    "HTTP_HOST": _HOST,
+    "HTTP_EXPECT": _EXPECT,
+    "HTTP_TRANSFER_ENCODING": _TE,
+}
 #: how long a method may be before we stop waiting for the space after it
 _METHOD_MAX = 64
 
@@ -201,6 +211,9 @@ class HeadParser:
         self.upgrade_tail: bytes | None = None
         #: the vars every request of this connection starts from (`_template`)
         self._env_template: dict[str, str] | None = None
+        #: the last Host value and the SERVER_NAME it gave (`_server_name`)
+        self._host_seen = ""
+        self._host_name = ""
 
     def parse(self, data: bytes) -> None:
         """Feed received bytes to the parser; HttpError for a request to refuse."""
@@ -289,22 +302,34 @@ class HeadParser:
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        self._grow(len(url))
-        check_line(len(self._url), self.head_limits)
+        self._head_size += len(url)
+        if self._head_size > self.limit or len(self._url) > self.head_limits.line:
+            self._grow(0)
+            check_line(len(self._url), self.head_limits)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # one quick test per field; the refusals, in their order, only once it fails
         size = len(name) + len(value)
-        self._grow(size + 4)
+        self._head_size += size + 4
+        headers = self._headers
         if self._in_body:  # after the head: a field of the chunked trailer
+            self._grow(0)
             check_trailer(name)
             return
-        headers = self._headers
         headers.append((name, value))
         limits = self.head_limits
-        if len(headers) > limits.fields or size + 2 > limits.field_size:
+        if (
+            self._head_size > self.limit
+            or len(headers) > limits.fields
+            or size + 2 > limits.field_size
+        ):
+            del headers[-1]  # the buffer-size refusal counts the fields before this one
+            self._grow(0)
+            headers.append((name, value))
             refuse_field(name, value, len(headers), limits)
 
     def _grow(self, n: int) -> None:
+        """Count `n` more bytes of the head; HttpError once it is over buffer-size."""
         self._head_size += n
         if self._head_size > self.limit:
             raise HttpError(
@@ -342,6 +367,18 @@ class HeadParser:
         }
         return self._env_template
 
+    def _server_name(self, host: str) -> str:
+        """SERVER_NAME from a Host value: its host part when it has a port, else all of it (the
+        last one seen is kept: a client sends the same Host on each request)."""
+        if host == self._host_seen:
+            return self._host_name
+        bracketed = host.endswith("]")
+        name, _, port = (host, "", "") if bracketed else host.rpartition(":")
+        if not name or not port.isdigit():
+            name = host
+        self._host_seen, self._host_name = host, name
+        return name
+
     def head_env(self) -> tuple[dict[str, str], bool, bool]:
         """The CGI vars of the head just parsed, whether it expects `100 Continue`, and
         whether its body is chunked (HttpError for a head the rules refuse)."""
@@ -366,30 +403,35 @@ class HeadParser:
         allow_underscores = self.head_limits.allow_underscores
         #: with underscores allowed, the variable of each header so far (check_underscores)
         seen: dict[str, bool] = {}
+        variables = VARIABLES
+        special = _SPECIAL
+        get = env.get
         for raw_name, raw_value in self._headers:
-            key = cgi_variable(raw_name, allow_underscores)
+            key = variables.get(raw_name) or cgi_variable(raw_name, allow_underscores)
             if key is None:
                 continue  # a name with `_`: dropped (http-allow-underscores keeps it)
             if allow_underscores:
                 check_underscores(raw_name, key, seen)
             value = raw_value.decode("latin-1")
-            if key == "CONTENT_LENGTH" or key == "CONTENT_TYPE":
+            kind = special.get(key)
+            if kind is None:  # most fields: HTTP_<NAME>, repeats joined with ", "
+                old = get(key)
+                env[key] = value if old is None else f"{old}, {value}"
+                continue
+            if kind == _PLAIN:
                 env[key] = value
                 continue
-            name = key[5:]
-            if name == "HOST":
+            if kind == _HOST:
                 hosts += 1
-                bracketed = value.endswith("]")
-                host, _, port = (value, "", "") if bracketed else value.rpartition(":")
-                if not host or not port.isdigit():
-                    host, port = value, env["SERVER_PORT"]
-                env["SERVER_NAME"] = host
-            elif name == "EXPECT" and value.lower() == "100-continue":
-                expect_continue = version == "1.1"
-            elif name == "TRANSFER_ENCODING":
+                env["SERVER_NAME"] = self._server_name(value)
+            elif kind == _EXPECT:
+                if value.lower() == "100-continue":
+                    expect_continue = version == "1.1"
+            else:
                 check_transfer_encoding(version, value)
                 chunked = True
-            env[key] = f"{env[key]}, {value}" if key in env else value
+            old = get(key)
+            env[key] = value if old is None else f"{old}, {value}"
         check_host(version, hosts)
         if chunked:
             env.pop("CONTENT_LENGTH", None)
