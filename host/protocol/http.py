@@ -122,13 +122,15 @@ class HttpBody(StreamBody):
     """The request body, read from the connection as the app asks for it; one that does not
     arrive within http-body-timeout fails with BodyTimeout (a 408)."""
 
-    __slots__ = ("_conn", "_continue", "_deadline", "complete", "received")
+    __slots__ = ("_conn", "_continue", "_deadline", "_timeout", "complete", "received")
 
     def __init__(self, conn: HttpConnection, expect_continue: bool, timeout: float) -> None:
         super().__init__()
         self._conn = conn
         self._continue = expect_continue
-        self._deadline = sockio.BodyDeadline(timeout)
+        self._timeout = timeout
+        #: made at the first read of the body: most requests have none to read
+        self._deadline: sockio.BodyDeadline | None = None
         self.complete = False
         self.received = 0
 
@@ -147,7 +149,10 @@ class HttpBody(StreamBody):
 
     def _receive(self) -> None:
         conn = self._conn
-        data = self._deadline.recv(conn.sock, RECV_SIZE, conn.timeout, self.received)
+        deadline = self._deadline
+        if deadline is None:
+            deadline = self._deadline = sockio.BodyDeadline(self._timeout)
+        data = deadline.recv(conn.sock, RECV_SIZE, conn.timeout, self.received)
         conn.feed(data)
         if not data:
             raise ClientGone("client closed the connection in the middle of the body")
@@ -231,9 +236,10 @@ class HeadParser:
         then starts at a request line again, where its method can be stood in for too."""
         if not self._in_body or self._between:
             # the blank line may begin in the previous read: its last 3 bytes are kept
-            seen = self._head_tail + data
+            tail = self._head_tail
+            seen = tail + data if tail else data
             end = seen.find(b"\r\n\r\n")
-            end = end + 4 - len(self._head_tail) if end >= 0 else -1
+            end = end + 4 - len(tail) if end >= 0 else -1
             self._head_tail = seen[-3:] if end < 0 else b""
         elif self._body_left is not None:
             end = self._body_left
@@ -272,6 +278,9 @@ class HeadParser:
         keeps its own); the start of a line held back until its method is complete. Empty
         lines before the request line are left to llhttp, which skips them (RFC 9112 §2.2)."""
         self._pending = b""
+        space = data.find(b" ", 0, _METHOD_MAX)
+        if space > 0 and data[:space] in _LLHTTP_METHODS:  # the usual request line
+            return data
         begin = len(data) - len(data.lstrip(b"\r\n")) if data[:1] in b"\r\n" else 0
         space = data.find(b" ", begin, begin + _METHOD_MAX)
         if space < 0:
@@ -384,18 +393,21 @@ class HeadParser:
         whether its body is chunked (HttpError for a head the rules refuse)."""
         self._in_body = True
         version = self.parser.get_http_version()
-        check_version(version)
+        if version != "1.1":
+            check_version(version)
         method = self._method or self.parser.get_method().decode("latin-1")
         self._method = method
-        target = request_target(method, self._url)
-        path, _, query = target.partition(b"?")
+        uri = request_target(method, self._url).decode("latin-1")
+        path, _, query = uri.partition("?")
         if method == "CONNECT":  # the target is an authority, not a path
-            path = b""
+            path = ""
+        elif "%" in path:  # decoded as bytes: a %XX is one byte, as the target's own are
+            path = unquote_to_bytes(path.encode("latin-1")).decode("latin-1")
         env = (self._env_template or self._template()).copy()
         env["REQUEST_METHOD"] = method
-        env["REQUEST_URI"] = target.decode("latin-1")
-        env["PATH_INFO"] = (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1")
-        env["QUERY_STRING"] = query.decode("latin-1")
+        env["REQUEST_URI"] = uri
+        env["PATH_INFO"] = path
+        env["QUERY_STRING"] = query
         env["SERVER_PROTOCOL"] = "HTTP/1.1" if version == "1.1" else f"HTTP/{version}"
         expect_continue = False
         chunked = False
