@@ -67,6 +67,13 @@ _SPECIAL = {
 _METHOD_MAX = 64
 
 
+def _server_name(host: str) -> str:
+    """SERVER_NAME from a Host value: its host part when it has a port, else all of it."""
+    bracketed = host.endswith("]")
+    name, _, port = (host, "", "") if bracketed else host.rpartition(":")
+    return name if name and port.isdigit() else host
+
+
 class _Ignored(Exception):
     """Raised by a parser callback to stop parsing what follows a connection-closing request."""
 
@@ -216,9 +223,10 @@ class HeadParser:
         self.upgrade_tail: bytes | None = None
         #: the vars every request of this connection starts from (`_template`)
         self._env_template: dict[str, str] | None = None
-        #: the last Host value and the SERVER_NAME it gave (`_server_name`)
-        self._host_seen = ""
-        self._host_name = ""
+        #: the fields of the last head (a copy), its version and the vars they gave
+        self._fields_seen: list[tuple[bytes, bytes]] | None = None
+        self._fields_version = ""
+        self._fields_vars: tuple[dict[str, str], bool, bool] = ({}, False, False)
 
     def parse(self, data: bytes) -> None:
         """Feed received bytes to the parser; HttpError for a request to refuse."""
@@ -376,18 +384,6 @@ class HeadParser:
         }
         return self._env_template
 
-    def _server_name(self, host: str) -> str:
-        """SERVER_NAME from a Host value: its host part when it has a port, else all of it (the
-        last one seen is kept: a client sends the same Host on each request)."""
-        if host == self._host_seen:
-            return self._host_name
-        bracketed = host.endswith("]")
-        name, _, port = (host, "", "") if bracketed else host.rpartition(":")
-        if not name or not port.isdigit():
-            name = host
-        self._host_seen, self._host_name = host, name
-        return name
-
     def head_env(self) -> tuple[dict[str, str], bool, bool]:
         """The CGI vars of the head just parsed, whether it expects `100 Continue`, and
         whether its body is chunked (HttpError for a head the rules refuse)."""
@@ -409,6 +405,26 @@ class HeadParser:
         env["PATH_INFO"] = path
         env["QUERY_STRING"] = query
         env["SERVER_PROTOCOL"] = "HTTP/1.1" if version == "1.1" else f"HTTP/{version}"
+        headers = self._headers
+        if headers != self._fields_seen or version != self._fields_version:
+            self._fields_vars = self._field_vars(version, env["SERVER_NAME"])
+            # a copy: the list itself goes to the app with the Request
+            self._fields_seen = headers.copy()
+            self._fields_version = version
+        fields, expect_continue, chunked = self._fields_vars
+        env.update(fields)
+        if chunked:
+            self._chunked_end = _ChunkedEnd()
+        else:
+            length = env.get("CONTENT_LENGTH", "0")
+            self._body_left = int(length) if length.isdigit() else None  # else llhttp refuses it
+        return env, expect_continue, chunked
+
+    def _field_vars(self, version: str, server_name: str) -> tuple[dict[str, str], bool, bool]:
+        """The vars the header fields give (SERVER_NAME from Host, CONTENT_*, HTTP_*, in field
+        order), whether they expect `100 Continue` and whether the body is chunked; HttpError
+        for fields the rules refuse. A function of the fields and the version alone, so a
+        keep-alive client sending the same fields again gets the same vars without the work."""
         expect_continue = False
         chunked = False
         hosts = 0
@@ -417,6 +433,7 @@ class HeadParser:
         seen: dict[str, bool] = {}
         variables = VARIABLES
         special = _SPECIAL
+        env = {"SERVER_NAME": server_name}
         get = env.get
         for raw_name, raw_value in self._headers:
             key = variables.get(raw_name) or cgi_variable(raw_name, allow_underscores)
@@ -435,7 +452,7 @@ class HeadParser:
                 continue
             if kind == _HOST:
                 hosts += 1
-                env["SERVER_NAME"] = self._server_name(value)
+                env["SERVER_NAME"] = _server_name(value)
             elif kind == _EXPECT:
                 if value.lower() == "100-continue":
                     expect_continue = version == "1.1"
@@ -447,10 +464,6 @@ class HeadParser:
         check_host(version, hosts)
         if chunked:
             env.pop("CONTENT_LENGTH", None)
-            self._chunked_end = _ChunkedEnd()
-        else:
-            length = env.get("CONTENT_LENGTH", "0")
-            self._body_left = int(length) if length.isdigit() else None  # else llhttp refuses it
         return env, expect_continue, chunked
 
 
