@@ -100,3 +100,17 @@ def test_an_app_changing_the_headers_it_got_changes_nothing_after(
     conn.feed(second)
     env = conn.ready.popleft().vars
     assert env["SERVER_NAME"] == "second.test" and env == alone(left, second)
+
+
+def test_the_same_target_under_another_method_is_judged_again(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    """`*` is a target for OPTIONS only: after `OPTIONS *`, `GET *` is still refused."""
+    left, _ = pair
+    conn = connection(left)
+    conn.feed(b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert conn.ready[0].vars["REQUEST_URI"] == "*"
+    with pytest.raises(HttpError) as refused:
+        conn.feed(b"GET * HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert refused.value.status == 400
+    assert "only for OPTIONS" in refused.value.reason

@@ -74,6 +74,17 @@ def _server_name(host: str) -> str:
     return name if name and port.isdigit() else host
 
 
+def _target_vars(method: str, url: bytes) -> tuple[str, str, str]:
+    """REQUEST_URI, PATH_INFO (%-decoded) and QUERY_STRING of a request line's target."""
+    uri = request_target(method, url).decode("latin-1")
+    path, _, query = uri.partition("?")
+    if method == "CONNECT":  # the target is an authority, not a path
+        path = ""
+    elif "%" in path:  # decoded as bytes: a %XX is one byte, as the target's own are
+        path = unquote_to_bytes(path.encode("latin-1")).decode("latin-1")
+    return uri, path, query
+
+
 class _Ignored(Exception):
     """Raised by a parser callback to stop parsing what follows a connection-closing request."""
 
@@ -223,6 +234,9 @@ class HeadParser:
         self.upgrade_tail: bytes | None = None
         #: the vars every request of this connection starts from (`_template`)
         self._env_template: dict[str, str] | None = None
+        #: the method and target of the last head and the vars they gave (`_target_vars`)
+        self._target_seen: tuple[str, bytes] = ("", b"")
+        self._target_vars = ("", "", "")
         #: the fields of the last head (a copy), its version and the vars they gave
         self._fields_seen: list[tuple[bytes, bytes]] | None = None
         self._fields_version = ""
@@ -393,12 +407,11 @@ class HeadParser:
             check_version(version)
         method = self._method or self.parser.get_method().decode("latin-1")
         self._method = method
-        uri = request_target(method, self._url).decode("latin-1")
-        path, _, query = uri.partition("?")
-        if method == "CONNECT":  # the target is an authority, not a path
-            path = ""
-        elif "%" in path:  # decoded as bytes: a %XX is one byte, as the target's own are
-            path = unquote_to_bytes(path.encode("latin-1")).decode("latin-1")
+        target = (method, self._url)
+        if target != self._target_seen:
+            self._target_vars = _target_vars(method, self._url)
+            self._target_seen = target
+        uri, path, query = self._target_vars
         env = (self._env_template or self._template()).copy()
         env["REQUEST_METHOD"] = method
         env["REQUEST_URI"] = uri
