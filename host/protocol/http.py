@@ -29,6 +29,7 @@ from polyhost.protocol import sockio
 from polyhost.protocol.connection import Connection
 from polyhost.protocol.http_rules import (
     TOKEN,
+    VARIABLES,
     HeadLimits,
     HttpError,
     cgi_variable,
@@ -53,8 +54,35 @@ _LLHTTP_METHODS = frozenset(
     (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH", b"TRACE", b"CONNECT")
 )
 DEFAULT_LIMITS = HeadLimits()
+#: the variables `head_env` does more with than set them: plain CGI ones, Host, Expect, TE
+_PLAIN, _HOST, _EXPECT, _TE = range(4)
+_SPECIAL = {
+    "CONTENT_LENGTH": _PLAIN,
+    "CONTENT_TYPE": _PLAIN,
+    "HTTP_HOST": _HOST,
+    "HTTP_EXPECT": _EXPECT,
+    "HTTP_TRANSFER_ENCODING": _TE,
+}
 #: how long a method may be before we stop waiting for the space after it
 _METHOD_MAX = 64
+
+
+def _server_name(host: str) -> str:
+    """SERVER_NAME from a Host value: its host part when it has a port, else all of it."""
+    bracketed = host.endswith("]")
+    name, _, port = (host, "", "") if bracketed else host.rpartition(":")
+    return name if name and port.isdigit() else host
+
+
+def _target_vars(method: str, url: bytes) -> tuple[str, str, str]:
+    """REQUEST_URI, PATH_INFO (%-decoded) and QUERY_STRING of a request line's target."""
+    uri = request_target(method, url).decode("latin-1")
+    path, _, query = uri.partition("?")
+    if method == "CONNECT":  # the target is an authority, not a path
+        path = ""
+    elif "%" in path:  # decoded as bytes: a %XX is one byte, as the target's own are
+        path = unquote_to_bytes(path.encode("latin-1")).decode("latin-1")
+    return uri, path, query
 
 
 class _Ignored(Exception):
@@ -112,13 +140,15 @@ class HttpBody(StreamBody):
     """The request body, read from the connection as the app asks for it; one that does not
     arrive within http-body-timeout fails with BodyTimeout (a 408)."""
 
-    __slots__ = ("_conn", "_continue", "_deadline", "complete", "received")
+    __slots__ = ("_conn", "_continue", "_deadline", "_timeout", "complete", "received")
 
     def __init__(self, conn: HttpConnection, expect_continue: bool, timeout: float) -> None:
         super().__init__()
         self._conn = conn
         self._continue = expect_continue
-        self._deadline = sockio.BodyDeadline(timeout)
+        self._timeout = timeout
+        #: made at the first read of the body: most requests have none to read
+        self._deadline: sockio.BodyDeadline | None = None
         self.complete = False
         self.received = 0
 
@@ -137,7 +167,10 @@ class HttpBody(StreamBody):
 
     def _receive(self) -> None:
         conn = self._conn
-        data = self._deadline.recv(conn.sock, RECV_SIZE, conn.timeout, self.received)
+        deadline = self._deadline
+        if deadline is None:
+            deadline = self._deadline = sockio.BodyDeadline(self._timeout)
+        data = deadline.recv(conn.sock, RECV_SIZE, conn.timeout, self.received)
         conn.feed(data)
         if not data:
             raise ClientGone("client closed the connection in the middle of the body")
@@ -201,6 +234,13 @@ class HeadParser:
         self.upgrade_tail: bytes | None = None
         #: the vars every request of this connection starts from (`_template`)
         self._env_template: dict[str, str] | None = None
+        #: the method and target of the last head and the vars they gave (`_target_vars`)
+        self._target_seen: tuple[str, bytes] = ("", b"")
+        self._target_vars = ("", "", "")
+        #: the fields of the last head (a copy), its version and the vars they gave
+        self._fields_seen: list[tuple[bytes, bytes]] | None = None
+        self._fields_version = ""
+        self._fields_vars: tuple[dict[str, str], bool, bool] = ({}, False, False)
 
     def parse(self, data: bytes) -> None:
         """Feed received bytes to the parser; HttpError for a request to refuse."""
@@ -218,9 +258,10 @@ class HeadParser:
         then starts at a request line again, where its method can be stood in for too."""
         if not self._in_body or self._between:
             # the blank line may begin in the previous read: its last 3 bytes are kept
-            seen = self._head_tail + data
+            tail = self._head_tail
+            seen = tail + data if tail else data
             end = seen.find(b"\r\n\r\n")
-            end = end + 4 - len(self._head_tail) if end >= 0 else -1
+            end = end + 4 - len(tail) if end >= 0 else -1
             self._head_tail = seen[-3:] if end < 0 else b""
         elif self._body_left is not None:
             end = self._body_left
@@ -259,6 +300,9 @@ class HeadParser:
         keeps its own); the start of a line held back until its method is complete. Empty
         lines before the request line are left to llhttp, which skips them (RFC 9112 §2.2)."""
         self._pending = b""
+        space = data.find(b" ", 0, _METHOD_MAX)
+        if space > 0 and data[:space] in _LLHTTP_METHODS:  # the usual request line
+            return data
         begin = len(data) - len(data.lstrip(b"\r\n")) if data[:1] in b"\r\n" else 0
         space = data.find(b" ", begin, begin + _METHOD_MAX)
         if space < 0:
@@ -289,22 +333,34 @@ class HeadParser:
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        self._grow(len(url))
-        check_line(len(self._url), self.head_limits)
+        self._head_size += len(url)
+        if self._head_size > self.limit or len(self._url) > self.head_limits.line:
+            self._grow(0)
+            check_line(len(self._url), self.head_limits)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # one quick test per field; the refusals, in their order, only once it fails
         size = len(name) + len(value)
-        self._grow(size + 4)
+        self._head_size += size + 4
+        headers = self._headers
         if self._in_body:  # after the head: a field of the chunked trailer
+            self._grow(0)
             check_trailer(name)
             return
-        headers = self._headers
         headers.append((name, value))
         limits = self.head_limits
-        if len(headers) > limits.fields or size + 2 > limits.field_size:
+        if (
+            self._head_size > self.limit
+            or len(headers) > limits.fields
+            or size + 2 > limits.field_size
+        ):
+            del headers[-1]  # the buffer-size refusal counts the fields before this one
+            self._grow(0)
+            headers.append((name, value))
             refuse_field(name, value, len(headers), limits)
 
     def _grow(self, n: int) -> None:
+        """Count `n` more bytes of the head; HttpError once it is over buffer-size."""
         self._head_size += n
         if self._head_size > self.limit:
             raise HttpError(
@@ -347,56 +403,80 @@ class HeadParser:
         whether its body is chunked (HttpError for a head the rules refuse)."""
         self._in_body = True
         version = self.parser.get_http_version()
-        check_version(version)
+        if version != "1.1":
+            check_version(version)
         method = self._method or self.parser.get_method().decode("latin-1")
         self._method = method
-        target = request_target(method, self._url)
-        path, _, query = target.partition(b"?")
-        if method == "CONNECT":  # the target is an authority, not a path
-            path = b""
+        target = (method, self._url)
+        if target != self._target_seen:
+            self._target_vars = _target_vars(method, self._url)
+            self._target_seen = target
+        uri, path, query = self._target_vars
         env = (self._env_template or self._template()).copy()
         env["REQUEST_METHOD"] = method
-        env["REQUEST_URI"] = target.decode("latin-1")
-        env["PATH_INFO"] = (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1")
-        env["QUERY_STRING"] = query.decode("latin-1")
+        env["REQUEST_URI"] = uri
+        env["PATH_INFO"] = path
+        env["QUERY_STRING"] = query
         env["SERVER_PROTOCOL"] = "HTTP/1.1" if version == "1.1" else f"HTTP/{version}"
+        headers = self._headers
+        if headers != self._fields_seen or version != self._fields_version:
+            self._fields_vars = self._field_vars(version, env["SERVER_NAME"])
+            # a copy: the list itself goes to the app with the Request
+            self._fields_seen = headers.copy()
+            self._fields_version = version
+        fields, expect_continue, chunked = self._fields_vars
+        env.update(fields)
+        if chunked:
+            self._chunked_end = _ChunkedEnd()
+        else:
+            length = env.get("CONTENT_LENGTH", "0")
+            self._body_left = int(length) if length.isdigit() else None  # else llhttp refuses it
+        return env, expect_continue, chunked
+
+    def _field_vars(self, version: str, server_name: str) -> tuple[dict[str, str], bool, bool]:
+        """The vars the header fields give (SERVER_NAME from Host, CONTENT_*, HTTP_*, in field
+        order), whether they expect `100 Continue` and whether the body is chunked; HttpError
+        for fields the rules refuse. A function of the fields and the version alone, so a
+        keep-alive client sending the same fields again gets the same vars without the work."""
         expect_continue = False
         chunked = False
         hosts = 0
         allow_underscores = self.head_limits.allow_underscores
         #: with underscores allowed, the variable of each header so far (check_underscores)
         seen: dict[str, bool] = {}
+        variables = VARIABLES
+        special = _SPECIAL
+        env = {"SERVER_NAME": server_name}
+        get = env.get
         for raw_name, raw_value in self._headers:
-            key = cgi_variable(raw_name, allow_underscores)
+            key = variables.get(raw_name) or cgi_variable(raw_name, allow_underscores)
             if key is None:
                 continue  # a name with `_`: dropped (http-allow-underscores keeps it)
             if allow_underscores:
                 check_underscores(raw_name, key, seen)
             value = raw_value.decode("latin-1")
-            if key == "CONTENT_LENGTH" or key == "CONTENT_TYPE":
+            kind = special.get(key)
+            if kind is None:  # most fields: HTTP_<NAME>, repeats joined with ", "
+                old = get(key)
+                env[key] = value if old is None else f"{old}, {value}"
+                continue
+            if kind == _PLAIN:
                 env[key] = value
                 continue
-            name = key[5:]
-            if name == "HOST":
+            if kind == _HOST:
                 hosts += 1
-                bracketed = value.endswith("]")
-                host, _, port = (value, "", "") if bracketed else value.rpartition(":")
-                if not host or not port.isdigit():
-                    host, port = value, env["SERVER_PORT"]
-                env["SERVER_NAME"] = host
-            elif name == "EXPECT" and value.lower() == "100-continue":
-                expect_continue = version == "1.1"
-            elif name == "TRANSFER_ENCODING":
+                env["SERVER_NAME"] = _server_name(value)
+            elif kind == _EXPECT:
+                if value.lower() == "100-continue":
+                    expect_continue = version == "1.1"
+            else:
                 check_transfer_encoding(version, value)
                 chunked = True
-            env[key] = f"{env[key]}, {value}" if key in env else value
+            old = get(key)
+            env[key] = value if old is None else f"{old}, {value}"
         check_host(version, hosts)
         if chunked:
             env.pop("CONTENT_LENGTH", None)
-            self._chunked_end = _ChunkedEnd()
-        else:
-            length = env.get("CONTENT_LENGTH", "0")
-            self._body_left = int(length) if length.isdigit() else None  # else llhttp refuses it
         return env, expect_continue, chunked
 
 

@@ -36,8 +36,9 @@ FORBIDDEN_TRAILERS = frozenset((
 ))  # fmt: skip
 #: the variables CGI gives some headers instead of HTTP_<NAME>
 _CGI_PLAIN = frozenset(("CONTENT_LENGTH", "CONTENT_TYPE"))
-#: header names seen (those without `_`) and their variable
-_VARIABLES: dict[bytes, str] = {}
+#: header names seen (those without `_`) and their variable: a parser looks a name up here
+#: first and calls `cgi_variable` only for one not in it
+VARIABLES: dict[bytes, str] = {}
 
 
 class HttpError(Exception):
@@ -113,7 +114,7 @@ def request_target(method: str, url: bytes) -> bytes:
 def cgi_variable(name: bytes, allow_underscores: bool) -> str | None:
     """The CGI variable a header maps onto (CONTENT_LENGTH, CONTENT_TYPE or HTTP_<NAME>), or None
     for a name with `_` that is dropped (the default, as nginx's `underscores_in_headers off`)."""
-    known = _VARIABLES.get(name)
+    known = VARIABLES.get(name)
     if known is not None:
         return known
     text = name.decode("latin-1").upper()
@@ -123,8 +124,8 @@ def cgi_variable(name: bytes, allow_underscores: bool) -> str | None:
         return "HTTP_" + text.replace("-", "_")  # never CONTENT_LENGTH: not framing data
     variable = text.replace("-", "_")
     variable = variable if variable in _CGI_PLAIN else "HTTP_" + variable
-    if len(_VARIABLES) < 512:  # the usual names, mapped once
-        _VARIABLES[name] = variable
+    if len(VARIABLES) < 512:  # the usual names, mapped once
+        VARIABLES[name] = variable
     return variable
 
 
