@@ -249,21 +249,26 @@ def test_lua_chunked_read_nb_returns_nil_before_a_chunk(ours_lua: Instance) -> N
     assert _read_nb(ours_lua, b"nil\n").endswith(b"nil\n[abc]''")
 
 
-def _read_nb(inst: Instance, first: bytes) -> bytes:
-    """GET /nb: the answer, the chunk sent only once the app has written `first`."""
-    raw = HEAD.replace(b"/up", b"/nb")
+def _send_once_written(inst: Instance, path: bytes, first: bytes, then: bytes) -> bytes:
+    """A chunked request to `path`: everything answered, `then` sent only once the app has
+    written `first` (its response has begun)."""
     with socket.create_connection(("127.0.0.1", inst.port), timeout=15) as sock:
-        sock.sendall(raw)
+        sock.sendall(HEAD.replace(b"/up", path))
         data = b""
         while first not in data:
             chunk = sock.recv(65536)
             assert chunk, data
             data += chunk
-        sock.sendall(b"3\r\nabc\r\n0\r\n\r\n")
+        sock.sendall(then)
         while chunk := sock.recv(65536):
             data += chunk
     assert data.startswith(b"HTTP/1.1 200 OK\r\n")
     return data
+
+
+def _read_nb(inst: Instance, first: bytes) -> bytes:
+    """GET /nb: the answer, the chunk sent only once the app has written `first`."""
+    return _send_once_written(inst, b"/nb", first, b"3\r\nabc\r\n0\r\n\r\n")
 
 
 @pytest.mark.parametrize(
@@ -358,16 +363,7 @@ def test_a_body_over_limit_post_at_the_worker_is_answered_413(
 
 def test_a_chunk_broken_mid_response_cuts_it(ours: Instance) -> None:
     """Once the response has begun there is no status to send: it is cut, and logged so."""
-    with socket.create_connection(("127.0.0.1", ours.port), timeout=15) as sock:
-        sock.sendall(HEAD.replace(b"/up", b"/nb?cut"))
-        data = b""
-        while b"None\n" not in data:
-            chunk = sock.recv(65536)
-            assert chunk, data
-            data += chunk
-        sock.sendall(b"\x1b[31mzz\r\n")
-        while chunk := sock.recv(65536):
-            data += chunk
-    assert data.startswith(b"HTTP/1.1 200 OK\r\n") and b"400" not in data
+    data = _send_once_written(ours, b"/nb?cut", b"None\n", b"\x1b[31mzz\r\n")
+    assert b"400" not in data
     line = _log_line(ours, "/nb?cut: refused mid-body")
     assert "(response cut short; the worker's answer is dropped)" in line
