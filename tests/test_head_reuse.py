@@ -18,10 +18,16 @@ FIELDS = (
 
 
 @pytest.fixture
-def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+def left() -> Iterator[socket.socket]:
+    """The connection's socket (the other end of the pair is never read)."""
     left, right = socket.socketpair()
     with left, right:
-        yield left, right
+        yield left
+
+
+@pytest.fixture
+def conn(left: socket.socket) -> HttpConnection:
+    return connection(left)
 
 
 def connection(sock: socket.socket) -> HttpConnection:
@@ -44,9 +50,8 @@ def assert_refused(conn: HttpConnection, raw: bytes, reason: str) -> None:
 
 
 def test_repeated_fields_give_the_vars_of_a_fresh_connection(
-    pair: tuple[socket.socket, socket.socket],
+    left: socket.socket, conn: HttpConnection
 ) -> None:
-    left, _ = pair
     heads = [
         b"GET /a?x=1 HTTP/1.1\r\n" + FIELDS + b"\r\n",
         b"GET /b%20c HTTP/1.1\r\n" + FIELDS + b"\r\n",
@@ -54,7 +59,6 @@ def test_repeated_fields_give_the_vars_of_a_fresh_connection(
         b"GET /e HTTP/1.1\r\n" + FIELDS.replace(b"example.test:8080", b"other.test") + b"\r\n",
         b"GET /a?x=1 HTTP/1.1\r\n" + FIELDS + b"\r\n",
     ]
-    conn = connection(left)
     conn.feed(b"".join(heads))  # pipelined in one read
     got = [request.vars for request in conn.ready]
     assert got == [alone(left, head) for head in heads]
@@ -66,34 +70,28 @@ def test_repeated_fields_give_the_vars_of_a_fresh_connection(
 
 
 def test_the_same_fields_under_another_version_are_checked_again(
-    pair: tuple[socket.socket, socket.socket],
+    left: socket.socket, conn: HttpConnection
 ) -> None:
     """Transfer-Encoding is fine on HTTP/1.1 and refused on HTTP/1.0: fields seen before
     under one version are judged again under the other."""
-    left, _ = pair
     fields = b"Host: t\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
-    conn = connection(left)
     conn.feed(b"POST /a HTTP/1.1\r\n" + fields + b"0\r\n\r\n")
     assert conn.ready[0].vars["REQUEST_METHOD"] == "POST"
     assert_refused(conn, b"POST /a HTTP/1.0\r\n" + fields + b"0\r\n\r\n", "HTTP/1.0")
 
 
 def test_a_refused_head_after_a_good_one_is_still_refused(
-    pair: tuple[socket.socket, socket.socket],
+    left: socket.socket, conn: HttpConnection
 ) -> None:
-    left, _ = pair
-    conn = connection(left)
     conn.feed(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
     assert_refused(conn, b"GET / HTTP/1.1\r\nHost: t\r\nHost: t\r\n\r\n", "more than one Host")
 
 
 def test_an_app_changing_the_headers_it_got_changes_nothing_after(
-    pair: tuple[socket.socket, socket.socket],
+    left: socket.socket, conn: HttpConnection
 ) -> None:
     """The fields list goes to the app with its Request: an app that rewrites it into the
     fields of the next head does not make that head reuse the first one's vars."""
-    left, _ = pair
-    conn = connection(left)
     conn.feed(b"GET / HTTP/1.1\r\nHost: first.test\r\n\r\n")
     headers = conn.ready.popleft().extra["headers"]
     assert isinstance(headers, list)
@@ -105,11 +103,9 @@ def test_an_app_changing_the_headers_it_got_changes_nothing_after(
 
 
 def test_the_same_target_under_another_method_is_judged_again(
-    pair: tuple[socket.socket, socket.socket],
+    left: socket.socket, conn: HttpConnection
 ) -> None:
     """`*` is a target for OPTIONS only: after `OPTIONS *`, `GET *` is still refused."""
-    left, _ = pair
-    conn = connection(left)
     conn.feed(b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n")
     assert conn.ready[0].vars["REQUEST_URI"] == "*"
     assert_refused(conn, b"GET * HTTP/1.1\r\nHost: t\r\n\r\n", "only for OPTIONS")
