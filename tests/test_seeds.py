@@ -49,7 +49,7 @@ from nginx_helper import Nginx
 
 CORPUS = APPS / "seeds" / "corpus"
 #: the documents users learn uWSGI from, beside the repository (../shared/seeds), or beside
-#: the directory of worktrees when this is one (/work/wt/NAME -> /work/shared/seeds)
+#: the directory of worktrees when the checkout is a worktree two levels down (../../shared/seeds)
 SEEDS = next(
     (d / "shared" / "seeds" for d in ROOT.parents[:2] if (d / "shared" / "seeds").is_dir()),
     ROOT.parent / "shared" / "seeds",
