@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from polyhost.log import log, printable
 from polyhost.protocol.http import HeadParser, HttpError, error_response
-from polyhost.protocol.uwsgi import MAX_PACKET, PacketError, encode_vars, pack_header
+from polyhost.protocol.uwsgi import PacketError, encode_vars, pack_header
 from polyhost.request import REASONS
 from polyhost.router.http_settings import READ_BUFFER, WRITE_BUFFER
 from polyhost.router.upstream import Upstream
@@ -133,21 +133,6 @@ class RouterState:
             session.on_timeout()
         if self.table is not None:
             self.table.expire()
-
-
-def latin1_vars(env: dict[str, str]) -> bytes:
-    """The uwsgi vars block of `env` built as one str and encoded once (its values come from
-    latin-1 decoded bytes, so a char is a byte): the same bytes as encode_vars, in a third of
-    its time, which is per request here."""
-    parts: list[str] = []
-    extend = parts.extend
-    for key, value in env.items():
-        size = len(value)
-        if size > MAX_PACKET or len(key) > MAX_PACKET:
-            raise PacketError(f"uwsgi var {key[:40]!r} is over 64 KiB")
-        extend((chr(len(key) & 255), chr(len(key) >> 8), key, chr(size & 255), chr(size >> 8)))
-        parts.append(value)
-    return "".join(parts).encode("latin-1")
 
 
 def redirect_to_https(host: str, uri: str, listener: RouterListener) -> bytes:
@@ -272,10 +257,7 @@ class Exchange:
         env = self.env
         for key, value in self.session.settings.extra_vars:
             env[key] = value
-        try:
-            payload = latin1_vars(env)
-        except UnicodeEncodeError:  # an http-var beyond latin-1: the codec says which
-            payload = encode_vars(env)
+        payload = encode_vars(env)
         return pack_header(modifiers[0], len(payload), modifiers[1]) + payload
 
     def forward(self) -> None:
