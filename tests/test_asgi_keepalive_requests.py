@@ -15,7 +15,7 @@ import pytest
 from conftest import APPS, Instance, serving, wait_for
 
 SCOPE_ECHO = APPS / "asgi" / "scope_echo.py"
-#: requests each answered twice on one connection: by the worker's CGI parse, then scope-first
+#: requests each answered twice on one connection: by the worker, then by the loop
 TWICE = [
     b"GET /sc%6Fpe?a=1&b=%20 HTTP/1.1\r\nHost: example.org:8080\r\nX-First: 1\r\n"
     b"X-Dup: a\r\nX-Dup: b\r\nX_Under: dropped\r\n\r\n",

@@ -1,14 +1,12 @@
 """One ASGI HTTP request: the `http` scope from a Request, and the receive/send events.
 
-The scope comes from the fields of a scope-first head (`scope_parser.ScopeVars`, the keep-alive
-requests of a loop-owned connection), else from the request's CGI vars and, on an http-socket,
-its raw header list (names lower-cased, in order). The response goes through the listener's
-Responder (HTTP framing, keep-alive, HEAD, chunked), so ASGI and WSGI answers are framed by the
-same code. Where the channel advertises `http.response.trailers` (HTTP/1.1 keep-alive, so
-chunked), a start with `trailers: True` ends with the fields of the app's
-`http.response.trailers` events. `CycleIO` is where the bytes come from and go: the event
-loop's own transport for adopted connections (`channel.HttpChannel`), or a worker thread's
-blocking socket (`run_blocking`).
+The scope comes from the request's CGI vars and, on an http-socket, its raw header list (names
+lower-cased, in order). The response goes through the listener's Responder (HTTP framing,
+keep-alive, HEAD, chunked), so ASGI and WSGI answers are framed by the same code. Where the
+channel advertises `http.response.trailers` (HTTP/1.1 keep-alive, so chunked), a start with
+`trailers: True` ends with the fields of the app's `http.response.trailers` events. `CycleIO`
+is where the bytes come from and go: the event loop's own transport for adopted connections
+(`channel.HttpChannel`), or a worker thread's blocking socket (`run_blocking`).
 """
 
 from __future__ import annotations
@@ -20,6 +18,7 @@ from typing import Any, Protocol
 from polyhost.bridges.asgi.lifespan import ASGI_INFO
 from polyhost.dispatch import App
 from polyhost.log import log, log_exception, printable
+from polyhost.memo import Memo
 from polyhost.protocol.http_rules import FORBIDDEN_TRAILERS
 from polyhost.protocol.response_head import checked_header
 from polyhost.request import REASONS, ClientGone, Request, Responder, ResponseAborted, simple_error
@@ -109,17 +108,14 @@ def _headers_from_vars(env: dict[str, str]) -> list[tuple[bytes, bytes]]:
 #: whether they carry a Content-Length
 Start = tuple[str, list[tuple[str, str]], bool]
 #: decoded starts by (status, headers as sent): an app sends a handful of distinct ones
-_STARTS: dict[tuple[object, ...], Start] = {}
-_STARTS_MAX = 512
+_STARTS: Memo[Start] = Memo()
 
 
 def response_start(status: int, raw_headers: Any) -> Start:
-    """The Responder's form of an `http.response.start` (decoded once per distinct start)."""
-    try:
-        key: tuple[object, ...] | None = (status, *raw_headers)
-        known = _STARTS.get(key)  # type: ignore[arg-type]
-    except TypeError:  # headers as lists: decoded each time
-        key, known = None, None
+    """The Responder's form of an `http.response.start` (decoded once per distinct start;
+    headers as lists are decoded each time)."""
+    key = (status, *raw_headers)
+    known = _STARTS.get(key)
     if known is not None:
         return known
     headers = [
@@ -131,11 +127,7 @@ def response_start(status: int, raw_headers: Any) -> Start:
         headers,
         any(name.lower() == "content-length" for name, _ in headers),
     )
-    if key is not None:
-        if len(_STARTS) >= _STARTS_MAX:
-            _STARTS.clear()
-        _STARTS[key] = start
-    return start
+    return _STARTS.put(key, start)
 
 
 class HttpCycle:

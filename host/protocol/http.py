@@ -25,6 +25,7 @@ from urllib.parse import unquote_to_bytes
 import httptools
 
 from polyhost.log import log, printable
+from polyhost.memo import Memo
 from polyhost.protocol import sockio
 from polyhost.protocol.connection import Connection
 from polyhost.protocol.http_rules import (
@@ -335,33 +336,27 @@ class HeadParser:
         self._url += url
         self._head_size += len(url)
         if self._head_size > self.limit or len(self._url) > self.head_limits.line:
-            self._grow(0)
+            self._check_size()
             check_line(len(self._url), self.head_limits)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         # one quick test per field; the refusals, in their order, only once it fails
         size = len(name) + len(value)
         self._head_size += size + 4
-        headers = self._headers
+        if self._head_size > self.limit:  # judged on the fields before this one
+            self._check_size()
         if self._in_body:  # after the head: a field of the chunked trailer
-            self._grow(0)
             check_trailer(name)
             return
+        headers = self._headers
         headers.append((name, value))
         limits = self.head_limits
-        if (
-            self._head_size > self.limit
-            or len(headers) > limits.fields
-            or size + 2 > limits.field_size
-        ):
-            del headers[-1]  # the buffer-size refusal counts the fields before this one
-            self._grow(0)
-            headers.append((name, value))
+        if len(headers) > limits.fields or size + 2 > limits.field_size:
             refuse_field(name, value, len(headers), limits)
 
-    def _grow(self, n: int) -> None:
-        """Count `n` more bytes of the head; HttpError once it is over buffer-size."""
-        self._head_size += n
+    def _check_size(self) -> None:
+        """HttpError once the head counted so far is over buffer-size (414 while it is still
+        the request line, 431 once fields came)."""
         if self._head_size > self.limit:
             raise HttpError(
                 431 if self._headers else 414,
@@ -572,11 +567,8 @@ class HttpConnection(HeadParser, Connection):
 _NO_BODY = frozenset((204, 304))
 #: (status code, head bytes, chunked, Content-Length, keep-alive) of a checked response head
 _HeadBlock = tuple[int, bytes, bool, int | None, bool]
-#: checked heads by (version, status, headers, keep-alive, HEAD): an app sends a handful of
-#: distinct heads, each checked and encoded once; heads that vary per request (a date, a
-#: cookie) fill the table, which then starts again
-_HEAD_BLOCKS: dict[tuple[object, ...], _HeadBlock] = {}
-_HEAD_BLOCKS_MAX = 512
+#: checked heads by (version, status, headers, keep-alive, HEAD)
+_HEAD_BLOCKS: Memo[_HeadBlock] = Memo()
 
 
 class HttpResponder:
@@ -617,16 +609,9 @@ class HttpResponder:
 
     def start(self, status: str, headers: list[tuple[str, str]]) -> None:
         key = (self.version, status, tuple(headers), self.keep_alive, self._is_head)
-        try:
-            block = _HEAD_BLOCKS.get(key)
-        except TypeError:  # something unhashable: the checks say what
-            key, block = None, None
+        block = _HEAD_BLOCKS.get(key)  # something unhashable: the checks below say what
         if block is None:
-            block = self._head_block(status, headers)
-            if key is not None:
-                if len(_HEAD_BLOCKS) >= _HEAD_BLOCKS_MAX:
-                    _HEAD_BLOCKS.clear()
-                _HEAD_BLOCKS[key] = block
+            block = _HEAD_BLOCKS.put(key, self._head_block(status, headers))
         self.status, head, self._chunked, self._length, self.keep_alive = block
         self.headers_count = len(headers)
         self.headers_size = len(head)
