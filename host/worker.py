@@ -122,6 +122,12 @@ class Worker:
         #: --hold-per-core: most connections held per core (0: as many as arrive)
         self.hold = config.get("hold-per-core") * async_cores.cores_of(config)
         self.body_timeout = float(config.get("http-body-timeout"))
+        #: a body the router streams on still chunked (http-chunked-input): uwsgi.chunked_read's
+        #: wait per chunk and its largest chunk
+        self.chunked_input = (
+            float(config.get("chunked-input-timeout") or self.socket_timeout),
+            int(config.get("chunked-input-limit")),
+        )
         self.harakiri = config.get("harakiri")
         self.max_requests = config.get("max-requests")
         self.min_lifetime = config.get("min-worker-lifetime")
@@ -234,11 +240,12 @@ class Worker:
             for fd, _ in events:
                 listener = by_fd.get(fd)
                 if listener is not None:
-                    if not self.stopping and self._admits(busy):
-                        # no more connections than free cores (threads, async cores), nor than
-                        # --hold-per-core allows: the rest stay in the backlog for the other
-                        # workers (not lost with this one)
-                        self._accept(listener, self._admits(busy))
+                    # no more connections than free cores (threads, async cores), nor than
+                    # --hold-per-core allows: the rest stay in the backlog for the other
+                    # workers (not lost with this one)
+                    admitted = 0 if self.stopping else self._admits(busy)
+                    if admitted:
+                        self._accept(listener, admitted)
                         busy += self._serve_fresh()
                 elif fd == channel_fd:
                     signals.CLIENT.dispatch_pending()
@@ -361,9 +368,18 @@ class Worker:
                     limits=self.head_limits,
                     body_timeout=self.body_timeout,
                 )
+            elif listener.proto == "uwsgi":
+                conn = UwsgiConnection(
+                    sock,
+                    listener.name,
+                    self.buffer_size,
+                    listener.modifiers,
+                    self.socket_timeout,
+                    self.body_timeout,
+                    self.chunked_input,
+                )
             else:
-                kind = UwsgiConnection if listener.proto == "uwsgi" else FastCgiConnection
-                conn = kind(
+                conn = FastCgiConnection(
                     sock,
                     listener.name,
                     self.buffer_size,

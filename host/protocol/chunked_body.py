@@ -14,7 +14,6 @@ import select
 import socket
 
 from polyhost import websocket
-from polyhost.process_state import CURRENT
 from polyhost.protocol.http import RECV_SIZE
 from polyhost.protocol.sockio import recv
 from polyhost.request import ClientGone, StreamBody
@@ -43,10 +42,6 @@ class RawChunkedBody(StreamBody):
         self._timeout = timeout
         self._limit = limit
         self.complete = False
-
-    def configure(self, timeout: float, limit: int) -> None:
-        """The worker's chunked-input-timeout / chunked-input-limit (from the uwsgi module)."""
-        self._timeout, self._limit = timeout, limit
 
     def _fill(self, timeout: float, nonblocking: bool) -> bool:
         """Receive more raw bytes; False when `nonblocking` and none are there yet."""
@@ -129,10 +124,6 @@ def read_chunk(timeout: float = 0.0, nonblocking: bool = False) -> bytes | None:
     body = websocket.request().body
     try:
         if isinstance(body, RawChunkedBody):
-            config = CURRENT.config
-            if config is not None:
-                wait = config.get("chunked-input-timeout") or config.get("socket-timeout")
-                body.configure(float(wait), int(config.get("chunked-input-limit")))
             return body.next_chunk(float(timeout), nonblocking)
         return body.read(RECV_SIZE)
     except OSError as exc:

@@ -24,7 +24,7 @@ from polyhost.request import ClientGone, Request, StreamBody, decimal
 FABRIC_MODIFIERS = frozenset((17, 110, 111, 173))
 #: the most a fabric packet's trailing body may be (a cache value is at most its blocksize)
 FABRIC_BODY_LIMIT = 1 << 30
-#: chunked-input-limit's default; the uwsgi module applies the configured one
+#: chunked-input-limit's default
 CHUNKED_INPUT_LIMIT = 1 << 20
 
 
@@ -80,9 +80,12 @@ class UwsgiConnection(Connection):
         modifiers: tuple[int, int] | None,
         timeout: float,
         body_timeout: float = 0.0,
+        chunked_input: tuple[float, int] | None = None,
     ) -> None:
         super().__init__(sock, listener, timeout)
         self.body_timeout = body_timeout
+        #: chunked-input-timeout (else socket-timeout) and chunked-input-limit
+        self.chunked_input = chunked_input or (timeout, CHUNKED_INPUT_LIMIT)
         self.limit = limit
         self.forced = modifiers
         self._buf = bytearray()
@@ -151,7 +154,7 @@ class UwsgiConnection(Connection):
         body: StreamBody
         if not declared and "chunked" in env.get("HTTP_TRANSFER_ENCODING", "").lower():
             # http-chunked-input: the body follows still chunked (uwsgi.chunked_read)
-            body = RawChunkedBody(self.sock, rest, self.timeout, CHUNKED_INPUT_LIMIT)
+            body = RawChunkedBody(self.sock, rest, *self.chunked_input)
         else:
             body = SocketBody(self.sock, rest, length, self.timeout, self.body_timeout)
         self.ready.append(
