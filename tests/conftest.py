@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -219,6 +220,44 @@ def split_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     return status, headers, body
+
+
+@contextlib.contextmanager
+def under_load(
+    request: Callable[[], str | None], clients: int = 4, most: int = 20_000
+) -> Iterator[Callable[[str], None]]:
+    """`clients` threads sending `request` (None when answered right, else what was wrong)
+    until the block ends or `most` were answered, then no failure allowed; yields
+    `progress(what)`, which waits for 20 more answers."""
+    failures: list[str] = []
+    answered = [0]
+    done = threading.Event()
+
+    def load() -> None:
+        while not done.is_set() and answered[0] < most:
+            try:
+                failure = request()
+            except OSError as exc:
+                failure = repr(exc)
+            if failure is None:
+                answered[0] += 1
+            else:
+                failures.append(failure)
+
+    def progress(what: str) -> None:
+        count = answered[0]
+        wait_for(lambda: answered[0] > count + 20, 20, what)
+
+    threads = [threading.Thread(target=load) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield progress
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join(30)
+    assert not failures, failures[:5]
 
 
 def django_project(directory: Path) -> list[str]:

@@ -9,14 +9,13 @@ import json
 import os
 import signal
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import Instance, _connectable, free_port, get, split_response, wait_for
+from conftest import Instance, _connectable, free_port, get, split_response, under_load, wait_for
 from nginx_helper import Nginx
 
 SKELETON = """[uwsgi]
@@ -211,22 +210,13 @@ def test_touch_reloads_with_new_workers_and_no_failed_request(
     via_nginx(nginx, "alpha")  # makes it loyal
     master = vassal(kingdom.stats_port, "alpha.ini")["pid"]
     before = set(children(master))
-    failures: list[str] = []
-    stop = threading.Event()
-    served = [0]
 
-    def load() -> None:
-        while not stop.is_set() and served[0] < 2000:
-            status, body = via_nginx(nginx, "alpha")
-            if status != 200:
-                failures.append(f"{status} {body[:80]}")
-            served[0] += 1
+    def request() -> str | None:
+        status, body = via_nginx(nginx, "alpha")
+        return None if status == 200 else f"{status} {body[:80]}"
 
-    threads = [threading.Thread(target=load) for _ in range(2)]
-    for t in threads:
-        t.start()
-    try:
-        wait_for(lambda: served[0] > 20, 10, "load running")
+    with under_load(request, clients=2, most=2000) as progress:
+        progress("load running")
         os.utime(kingdom.vassals / "alpha.ini")
         kingdom.emperor.wait_log("[emperor] reload the uwsgi instance alpha.ini")
         wait_for(
@@ -235,13 +225,7 @@ def test_touch_reloads_with_new_workers_and_no_failed_request(
             "new workers",
         )
         wait_for(lambda: accepting(kingdom.stats_port, "alpha.ini"), 20, "alpha back")
-        mark = served[0]
-        wait_for(lambda: served[0] > mark + 20, 10, "load after reload")
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(30)
-    assert not failures, failures[:5]
+        progress("load after reload")
     assert vassal(kingdom.stats_port, "alpha.ini")["pid"] == master  # re-exec in place
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import re
 import signal
-import threading
 from pathlib import Path
 
-from conftest import APPS, Instance, free_port, split_response, uwsgi_request, wait_for
+from conftest import APPS, Instance, free_port, split_response, under_load, uwsgi_request, wait_for
 
 KEPT = re.compile(r"polyhost fastrouter 1 kept running through the reload \(pid: (\d+)\)")
 
@@ -29,41 +28,24 @@ def test_sighup_reload_under_load_through_the_fastrouter_fails_no_request(tmp_pa
          "--processes", "2"],
         tmp_path, None, None,
     )  # fmt: skip
-    failures: list[str] = []
-    answered = [0]
-    done = threading.Event()
 
-    def load() -> None:
-        while not done.is_set():
-            try:
-                status, body = _get(front)
-                if (status, body) != (200, b"Hello World"):
-                    failures.append(f"{status} {body[:80]!r}")
-                answered[0] += 1
-            except OSError as exc:
-                failures.append(repr(exc))
+    def request() -> str | None:
+        status, body = _get(front)
+        return None if (status, body) == (200, b"Hello World") else f"{status} {body[:80]!r}"
 
-    threads = [threading.Thread(target=load) for _ in range(4)]
     try:
         inst.wait_log("uWSGI fastrouter bound on")
         wait_for(lambda: _get(front)[0] == 200, 30, "an answer through the fastrouter")
         before = set(inst.worker_pids())
-        for thread in threads:
-            thread.start()
-        wait_for(lambda: answered[0] > 20, 20, "load before the reload")
-        inst.signal(signal.SIGHUP)
-        wait_for(lambda: KEPT.search(inst.log()), 30, "the fastrouter kept")
-        kept = KEPT.search(inst.log())
-        assert kept is not None and int(kept.group(1)) in before  # the same process
-        assert "uWSGI fastrouter inherited 127.0.0.1:" in inst.log()
-        wait_for(lambda: len(set(inst.worker_pids()) - before) >= 2, 30, "new workers")
-        count = answered[0]
-        wait_for(lambda: answered[0] > count + 20, 20, "load after the reload")
+        with under_load(request) as progress:
+            progress("load before the reload")
+            inst.signal(signal.SIGHUP)
+            wait_for(lambda: KEPT.search(inst.log()), 30, "the fastrouter kept")
+            kept = KEPT.search(inst.log())
+            assert kept is not None and int(kept.group(1)) in before  # the same process
+            assert "uWSGI fastrouter inherited 127.0.0.1:" in inst.log()
+            wait_for(lambda: len(set(inst.worker_pids()) - before) >= 2, 30, "new workers")
+            progress("load after the reload")
     finally:
-        done.set()
-        for thread in threads:
-            if thread.is_alive():
-                thread.join(30)
         stopped = inst.stop()
-    assert not failures, failures[:5]
     assert stopped == 0

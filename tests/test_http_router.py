@@ -18,7 +18,17 @@ from pathlib import Path
 
 import pytest
 
-from conftest import APPS, Instance, free_port, get, http_request, serving, split_response, wait_for
+from conftest import (
+    APPS,
+    Instance,
+    free_port,
+    get,
+    http_request,
+    serving,
+    split_response,
+    under_load,
+    wait_for,
+)
 from router_helper import router_pids, start_router
 
 BASIC = str(APPS / "wsgi" / "basic.py")
@@ -304,36 +314,17 @@ def test_thousand_idle_connections_do_not_hold_a_worker(router: Instance) -> Non
 
 
 def test_sighup_reload_under_load_fails_no_request(router: Instance) -> None:
-    failures: list[str] = []
-    done = threading.Event()
-    answered = [0]
+    def request() -> str | None:
+        status = split_response(get(router.port, "/", timeout=30))[0]
+        return None if status == 200 else str(status)
 
-    def load() -> None:
-        while not done.is_set():
-            try:
-                status = split_response(get(router.port, "/", timeout=30))[0]
-                if status != 200:
-                    failures.append(str(status))
-                answered[0] += 1
-            except OSError as exc:
-                failures.append(repr(exc))
-
-    threads = [threading.Thread(target=load) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    try:
-        wait_for(lambda: answered[0] > 20, 20, "load before the reload")
+    with under_load(request) as progress:
+        progress("load before the reload")
         before = set(router.worker_pids())
         router.signal(1)
         wait_for(lambda: router.log().count("kept running through the reload") >= 1, 30)
         wait_for(lambda: len(set(router.worker_pids()) - before) >= 2, 30, "new workers")
-        count = answered[0]
-        wait_for(lambda: answered[0] > count + 20, 20, "load after the reload")
-    finally:
-        done.set()
-        for thread in threads:
-            thread.join(30)
-    assert not failures, failures[:5]
+        progress("load after the reload")
 
 
 def test_http_processes_start_several_routers(tmp_path: Path) -> None:
