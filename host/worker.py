@@ -368,18 +368,9 @@ class Worker:
                     limits=self.head_limits,
                     body_timeout=self.body_timeout,
                 )
-            elif listener.proto == "uwsgi":
-                conn = UwsgiConnection(
-                    sock,
-                    listener.name,
-                    self.buffer_size,
-                    listener.modifiers,
-                    self.socket_timeout,
-                    self.body_timeout,
-                    self.chunked_input,
-                )
             else:
-                conn = FastCgiConnection(
+                kind = UwsgiConnection if listener.proto == "uwsgi" else FastCgiConnection
+                conn = kind(
                     sock,
                     listener.name,
                     self.buffer_size,
@@ -387,6 +378,8 @@ class Worker:
                     self.socket_timeout,
                     self.body_timeout,
                 )
+                if isinstance(conn, UwsgiConnection):
+                    conn.chunked_input = self.chunked_input
             fd = sock.fileno()
             self.conns[fd] = conn
             self.idle_since[fd] = time.monotonic()

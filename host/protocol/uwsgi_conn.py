@@ -80,12 +80,12 @@ class UwsgiConnection(Connection):
         modifiers: tuple[int, int] | None,
         timeout: float,
         body_timeout: float = 0.0,
-        chunked_input: tuple[float, int] | None = None,
     ) -> None:
         super().__init__(sock, listener, timeout)
         self.body_timeout = body_timeout
-        #: chunked-input-timeout (else socket-timeout) and chunked-input-limit
-        self.chunked_input = chunked_input or (timeout, CHUNKED_INPUT_LIMIT)
+        #: chunked-input-timeout (else socket-timeout) and chunked-input-limit (the worker
+        #: sets the configured ones)
+        self.chunked_input = (timeout, CHUNKED_INPUT_LIMIT)
         self.limit = limit
         self.forced = modifiers
         self._buf = bytearray()
