@@ -75,7 +75,7 @@ class ChildRuntime(Runtime):
     def loop_engine(self) -> tuple[str, int]:
         """The loop engine option given for this runtime and its N, else ("", 1)."""
         for name in self.loop_options:
-            if (cores := int(self.ctx.config.get(name) or 0)) > 0:
+            if (cores := self.ctx.config.get(name)) > 0:
                 return name, cores
         return "", 1
 

@@ -29,7 +29,7 @@ from polyhost.handover import Handover
 from polyhost.log import log, log_exception, log_request, printable
 from polyhost.process_state import CURRENT
 from polyhost.protocol import sockio
-from polyhost.protocol.connection import Connection, WireResponder
+from polyhost.protocol.connection import BodyLimits, Connection, WireResponder
 from polyhost.protocol.fastcgi import FastCgiConnection
 from polyhost.protocol.http import RECV_SIZE, HttpConnection, HttpError, error_response
 from polyhost.protocol.http_rules import HeadLimits
@@ -121,13 +121,8 @@ class Worker:
         self.head_limits = HeadLimits.from_config(config)
         #: --hold-per-core: most connections held per core (0: as many as arrive)
         self.hold = config.get("hold-per-core") * async_cores.cores_of(config)
-        self.body_timeout = float(config.get("http-body-timeout"))
-        #: a body the router streams on still chunked (http-chunked-input): uwsgi.chunked_read's
-        #: wait per chunk and its largest chunk
-        self.chunked_input = (
-            float(config.get("chunked-input-timeout") or self.socket_timeout),
-            int(config.get("chunked-input-limit")),
-        )
+        #: how every connection reads request bodies (http-body-timeout, chunked-input-*)
+        self.body_limits = BodyLimits.from_config(config, self.socket_timeout)
         self.harakiri = config.get("harakiri")
         self.max_requests = config.get("max-requests")
         self.min_lifetime = config.get("min-worker-lifetime")
@@ -366,7 +361,7 @@ class Worker:
                     listener.modifiers or (0, 0),
                     self.socket_timeout,
                     limits=self.head_limits,
-                    body_timeout=self.body_timeout,
+                    body_timeout=self.body_limits.timeout,
                 )
             else:
                 kind = UwsgiConnection if listener.proto == "uwsgi" else FastCgiConnection
@@ -376,10 +371,8 @@ class Worker:
                     self.buffer_size,
                     listener.modifiers,
                     self.socket_timeout,
-                    self.body_timeout,
+                    self.body_limits,
                 )
-                if isinstance(conn, UwsgiConnection):
-                    conn.chunked_input = self.chunked_input
             fd = sock.fileno()
             self.conns[fd] = conn
             self.idle_since[fd] = time.monotonic()

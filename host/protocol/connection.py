@@ -2,13 +2,16 @@
 
 The worker picks the protocol once, when it accepts the socket; from then on it feeds received
 bytes in, takes complete requests from `ready`, and asks the connection for each request's
-responder and for the bytes harakiri answers a stuck request with.
+responder and for the bytes harakiri answers a stuck request with. `BodyLimits` is how every
+connection of a worker reads request bodies: the worker builds it once from the config and gives
+it to each connection it makes.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from polyhost.request import Request, Responder
@@ -16,7 +19,29 @@ from polyhost.request import Request, Responder
 if TYPE_CHECKING:
     import socket
 
+    from polyhost.config import Config
     from polyhost.dispatch import App
+
+
+@dataclass(frozen=True, slots=True)
+class BodyLimits:
+    """How a connection reads request bodies (the worker's config, one for all its sockets)."""
+
+    #: http-body-timeout: the most seconds a whole body may take to arrive (0: no limit)
+    timeout: float
+    #: a body that arrives still chunked (the router's http-chunked-input, uwsgi.chunked_read):
+    #: the wait per chunk (chunked-input-timeout, else socket-timeout) and the largest chunk
+    #: (chunked-input-limit)
+    chunk_timeout: float
+    chunk_limit: int
+
+    @classmethod
+    def from_config(cls, config: Config, socket_timeout: float) -> BodyLimits:
+        return cls(
+            timeout=float(config.get("http-body-timeout")),
+            chunk_timeout=float(config.get("chunked-input-timeout") or socket_timeout),
+            chunk_limit=config.get("chunked-input-limit"),
+        )
 
 
 class WireResponder(Responder, Protocol):

@@ -15,7 +15,7 @@ import time
 from typing import BinaryIO
 
 from polyhost.protocol import sockio
-from polyhost.protocol.connection import Connection
+from polyhost.protocol.connection import BodyLimits, Connection
 from polyhost.protocol.response_head import checked_header, checked_status
 from polyhost.protocol.uwsgi import PacketError
 from polyhost.request import ClientGone, Request, StreamBody
@@ -152,10 +152,10 @@ class FastCgiConnection(Connection):
         limit: int,
         modifiers: tuple[int, int] | None,
         timeout: float,
-        body_timeout: float = 0.0,
+        body: BodyLimits,
     ) -> None:
         super().__init__(sock, listener, timeout)
-        self.body_timeout = body_timeout
+        self.body_limits = body
         #: most bytes of PARAMS one request may send (`buffer-size`, as uwsgi vars)
         self.limit = limit
         self.modifiers = modifiers or (0, 0)
@@ -197,7 +197,7 @@ class FastCgiConnection(Connection):
             env = decode_pairs(bytes(self._params))
             self._head_size = len(self._params)
             env.setdefault("SCRIPT_NAME", "")
-            self._body = FastCgiBody(self, self.body_timeout)
+            self._body = FastCgiBody(self, self.body_limits.timeout)
             mod1, mod2 = self.modifiers
             self.ready.append(
                 Request(

@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from polyhost.protocol import sockio
 from polyhost.protocol.chunked_body import RawChunkedBody
-from polyhost.protocol.connection import Connection
+from polyhost.protocol.connection import BodyLimits, Connection
 from polyhost.protocol.http import RECV_SIZE
 from polyhost.protocol.http_rules import HttpError
 from polyhost.protocol.response_head import checked_header, checked_status
@@ -24,8 +24,6 @@ from polyhost.request import ClientGone, Request, StreamBody, decimal
 FABRIC_MODIFIERS = frozenset((17, 110, 111, 173))
 #: the most a fabric packet's trailing body may be (a cache value is at most its blocksize)
 FABRIC_BODY_LIMIT = 1 << 30
-#: chunked-input-limit's default
-CHUNKED_INPUT_LIMIT = 1 << 20
 
 
 class SocketBody(StreamBody):
@@ -79,13 +77,10 @@ class UwsgiConnection(Connection):
         limit: int,
         modifiers: tuple[int, int] | None,
         timeout: float,
-        body_timeout: float = 0.0,
+        body: BodyLimits,
     ) -> None:
         super().__init__(sock, listener, timeout)
-        self.body_timeout = body_timeout
-        #: chunked-input-timeout (else socket-timeout) and chunked-input-limit (the worker
-        #: sets the configured ones)
-        self.chunked_input = (timeout, CHUNKED_INPUT_LIMIT)
+        self.body_limits = body
         self.limit = limit
         self.forced = modifiers
         self._buf = bytearray()
@@ -154,9 +149,11 @@ class UwsgiConnection(Connection):
         body: StreamBody
         if not declared and "chunked" in env.get("HTTP_TRANSFER_ENCODING", "").lower():
             # http-chunked-input: the body follows still chunked (uwsgi.chunked_read)
-            body = RawChunkedBody(self.sock, rest, *self.chunked_input)
+            body = RawChunkedBody(
+                self.sock, rest, self.body_limits.chunk_timeout, self.body_limits.chunk_limit
+            )
         else:
-            body = SocketBody(self.sock, rest, length, self.timeout, self.body_timeout)
+            body = SocketBody(self.sock, rest, length, self.timeout, self.body_limits.timeout)
         self.ready.append(
             Request(
                 env,
