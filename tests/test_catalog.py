@@ -96,3 +96,16 @@ def test_a_clashing_registration_names_both_runtimes() -> None:
 
     with pytest.raises(ValueError, match=r"Second .*clashes with PsgiRuntime"):
         CATALOG.register(Second)
+
+
+def test_the_host_reaches_bridges_only_through_the_catalog() -> None:
+    """Nothing in host/ or rpc/ names a bridge module but the catalog's list (issue 10)."""
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for package in ("host", "rpc")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if path != ROOT / "host" / "catalog.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "polyhost.bridges" in line or "from polyhost import bridges" in line
+    ]
+    assert not found, "\n".join(found)
