@@ -1,7 +1,8 @@
 """The master FIFO (`master-fifo`): one-character commands, uWSGI's table (core/fifo.c).
 
 `0`-`9` choose which of the `master-fifo` paths is the active one (uWSGI's slots), `+`/`-` add
-or retire a worker under cheaper, `c` chain reload, `C` cheap mode, `f` fork a fresh master
+or retire a worker under cheaper, `B` ask the Emperor for reinforcements (a vassal's SOS),
+`c` chain reload, `C` cheap mode, `E` rescan the Emperor the master runs, `f` fork a fresh master
 copy, `l` reopen / `L` rotate the log, `p` pause or resume the workers, `P` rewrite the
 pidfiles, `q`/`Q` stop gracefully/brutally, `r`/`R` reload gracefully/brutally, `s` status to
 the log, `S` block/unblock subscriptions, `w`/`W` reload the workers gracefully/brutally.
@@ -23,6 +24,9 @@ from polyhost.log import log, open_logfile
 if TYPE_CHECKING:
     from polyhost.master import Master
 
+#: the byte a vassal sends its Emperor to ask for reinforcements (uWSGI's vassal_sos)
+MSG_SOS = 30
+
 #: commands that act whatever the instance is doing (the others only while it runs)
 ALWAYS = set("0123456789lLPsS")
 
@@ -43,8 +47,10 @@ class MasterFifo:
             **{str(n): (lambda n=n: self.set_slot(n)) for n in range(10)},
             "+": lambda: self._cheaper_delta(1),
             "-": lambda: self._cheaper_delta(-1),
+            "B": self.ask_for_reinforcements,
             "c": master.supervision.chain.start,
             "C": master.supervision.idle.go_cheap,
+            "E": self.rescan_emperor,
             "f": self.refork_master,
             "l": self.reopen_log,
             "L": self.rotate_log,
@@ -127,6 +133,21 @@ class MasterFifo:
             log("master-fifo: + and - need cheaper mode (option cheaper)")
             return
         cheaper.fifo_delta += delta
+
+    def ask_for_reinforcements(self) -> None:
+        """As uWSGI: a vassal's SOS to its Emperor (which answers it in broodlord mode)."""
+        if self.master.emperor is None:
+            log("[broodlord] instance not governed by an Emperor !!!")
+            return
+        self.master.emperor.send(MSG_SOS)
+
+    def rescan_emperor(self) -> None:
+        """uWSGI signals the Emperor its master runs; polyhost's Emperor is a process of its own
+        (`polyhost --emperor`), which rescans on SIGWINCH."""
+        log(
+            "master-fifo: E rescans an Emperor run by this master, and it runs none "
+            "(send the Emperor process SIGWINCH)"
+        )
 
     def refork_master(self) -> None:
         """As uWSGI: a copy of the master in its own session re-execs with the sockets."""

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from conftest import APPS, free_port, get, wait_for
-from supervision_support import send_fifo
+from supervision_support import alive, send_fifo
 
 BASIC = str(APPS / "wsgi" / "basic.py")
 
@@ -87,6 +87,17 @@ def test_fifo_slots_pause_pidfiles_log_rotation_and_brutal_worker_reload(
     rotated = next(tmp_path.glob("instance.log.*"))
     assert "subscriptions blocked" in rotated.read_text()
     assert "subscriptions blocked" not in logfile.read_text()
+    # B: a vassal's SOS to its Emperor; this instance has none, and says so as uWSGI does
+    send_fifo(fifo0, "B")
+    logged("[broodlord] instance not governed by an Emperor !!!")
+    # E: the Emperor this master runs (polyhost's Emperor is its own process: the log says how)
+    send_fifo(fifo0, "E")
+    logged("master-fifo: E rescans an Emperor run by this master, and it runs none")
+    # Q stops at once: the master and its workers are gone
+    workers = inst.worker_pids()
+    send_fifo(fifo0, "Q")
+    inst.proc.wait(30)
+    wait_for(lambda: not any(alive(pid) for pid in workers), 30, "the workers gone")
 
 
 def _serves(port: int) -> bool:
