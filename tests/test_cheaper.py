@@ -7,6 +7,8 @@ import threading
 
 import pytest
 
+from polyhost.cheaper import WorkerView, algorithm_for, settings_from_config
+from polyhost.config import load_config
 from polyhost.listen_queue import queue_of
 
 from conftest import APPS, free_port, get, wait_for
@@ -107,3 +109,29 @@ def test_listen_queue_is_read_from_tcp_info() -> None:
         finally:
             for client in clients:
                 client.close()
+
+
+@pytest.mark.parametrize(
+    # spare2 brings back at most the missing idle workers (cheaper - idle), so cheaper 3 there
+    ("algo", "cheaper", "backlog"),
+    [("spare", 1, 0), ("spare2", 3, 0), ("backlog", 1, 5)],
+)
+@pytest.mark.parametrize("step", [1, 3])
+def test_cheaper_step_is_how_many_one_decision_spawns(
+    algo: str, cheaper: int, backlog: int, step: int
+) -> None:
+    """`cheaper-step N`: the workers one decision brings back when all are busy (at most the
+    retired ones), as uWSGI's algorithms; read from the config as the master reads it. (busyness
+    decides per window of the monotonic clock: its spawns are tested under real load above and
+    in test_cheaper_limits.)"""
+    args = ["--processes", "4", "--cheaper", str(cheaper), "--cheaper-overload", "1"]
+    config = load_config([*args, "--cheaper-algo", algo, "--cheaper-step", str(step)], environ={})
+    settings = settings_from_config(config, config.get("processes"))
+    assert settings is not None and settings.step == step
+    busy = WorkerView(1, active=True, cheaped=False, busy=True, last_spawn=0.0, running_time=0)
+    retired = [
+        WorkerView(n, active=False, cheaped=True, busy=False, last_spawn=0.0, running_time=0)
+        for n in (2, 3, 4)
+    ]
+    decision = algorithm_for(config, settings).decide([busy, *retired], backlog, can_spawn=True)
+    assert decision == step
