@@ -15,10 +15,20 @@ import grpc
 
 from polyhost.log import log
 from polyhost.rpc import polyhost_rpc_pb2 as pb
-from polyhost.rpc.registry import RpcError
-from polyhost.rpc.remote import call_remote
+from polyhost.rpc.registry import RpcError, RpcLimitError
+from polyhost.rpc.remote import NoReply, call_remote
 
 SERVICE = "polyhost.rpc.Rpc"
+
+
+def _status_of(exc: RpcError) -> grpc.StatusCode:
+    """The gRPC status of a failed call: no reply (missing or failed function), over a limit,
+    or the instance not reached."""
+    if isinstance(exc, NoReply):
+        return grpc.StatusCode.NOT_FOUND
+    if isinstance(exc, RpcLimitError):
+        return grpc.StatusCode.INVALID_ARGUMENT
+    return grpc.StatusCode.UNAVAILABLE
 
 
 class Gateway:
@@ -29,16 +39,7 @@ class Gateway:
         try:
             result = call_remote(self.backend, request.name.encode(), list(request.args))
         except RpcError as exc:
-            code = (
-                grpc.StatusCode.NOT_FOUND
-                if "no reply" in str(exc)
-                else (
-                    grpc.StatusCode.INVALID_ARGUMENT
-                    if "limit" in str(exc)
-                    else grpc.StatusCode.UNAVAILABLE
-                )
-            )
-            context.abort(code, f"{request.name}: {exc}")
+            context.abort(_status_of(exc), f"{request.name}: {exc}")
         return pb.CallReply(result=result)
 
     def list(self, request: pb.ListRequest, context: grpc.ServicerContext) -> pb.ListReply:

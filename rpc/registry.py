@@ -28,6 +28,10 @@ class RpcError(Exception):
     """An RPC call or registration failed; the message says which function and why."""
 
 
+class RpcLimitError(RpcError):
+    """A call over uWSGI's limits (name, argument count, packet size): the caller's to fix."""
+
+
 @dataclass
 class Registry:
     """Functions registered in this process: name -> (owner, handle)."""
@@ -91,9 +95,9 @@ class Registry:
 def check_call(name: bytes, args: list[bytes]) -> None:
     """uWSGI's limits on a call, checked the same way for local and remote calls."""
     if len(name) > MAX_NAME:
-        raise RpcError(f"RPC name of {len(name)} bytes is over the limit of {MAX_NAME}")
+        raise RpcLimitError(f"RPC name of {len(name)} bytes is over the limit of {MAX_NAME}")
     if len(args) > MAX_ARGS:
-        raise RpcError(
+        raise RpcLimitError(
             f"RPC call of {name.decode('latin-1')!r} with {len(args)} arguments: "
             f"the limit is {MAX_ARGS}"
         )

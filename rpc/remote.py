@@ -13,6 +13,7 @@ from urllib.parse import unquote_to_bytes
 from polyhost.client_socket import connect
 from polyhost.protocol.uwsgi import (
     MAX_PACKET,
+    PacketError,
     decode_array,
     decode_vars,
     encode_array,
@@ -23,7 +24,7 @@ from polyhost.protocol.uwsgi import (
 )
 from polyhost.request import Request, Responder, simple_error
 from polyhost.rpc.nodes import NodeUnreachable, is_group, node_groups
-from polyhost.rpc.registry import REGISTRY, Registry, RpcError, check_call
+from polyhost.rpc.registry import REGISTRY, Registry, RpcError, RpcLimitError, check_call
 
 RPC_MODIFIER1 = 173
 LARGE_REPLY = 5
@@ -41,15 +42,22 @@ def _read_exact(sock: socket.socket, size: int) -> bytes:
     return b"".join(chunks)
 
 
+class NoReply(RpcError):
+    """The node answered a call with nothing: as uWSGI, the function failed or is not there."""
+
+
 def call_remote(node: str, name: bytes, args: list[bytes], timeout: float = 30.0) -> bytes:
     """Call `name` on the instance listening at `node` (host:port, /unix/path, @abstract), or
     on one node of the `rpc-nodes` group `group:NAME`."""
     if is_group(node):
         return node_groups().call_any(node, lambda one: call_remote(one, name, args, timeout))
     check_call(name, args)
-    payload = encode_array([name, *args])
+    try:
+        payload = encode_array([name, *args])
+    except PacketError as exc:
+        raise RpcLimitError(f"RPC call of {name.decode('latin-1')!r}: {exc}") from exc
     if len(payload) > MAX_PACKET:
-        raise RpcError(f"RPC call of {name.decode('latin-1')!r}: arguments total over 64 KiB")
+        raise RpcLimitError(f"RPC call of {name.decode('latin-1')!r}: arguments total over 64 KiB")
     try:
         sock = connect(node, timeout)
     except OSError as exc:
@@ -59,7 +67,7 @@ def call_remote(node: str, name: bytes, args: list[bytes], timeout: float = 30.0
             sock.sendall(pack_header(RPC_MODIFIER1, len(payload), 0) + payload)
             header = sock.recv(4, socket.MSG_WAITALL)
             if len(header) < 4:
-                raise RpcError(
+                raise NoReply(
                     f"RPC {name.decode('latin-1')!r} on {node}: no reply (the "
                     "function failed or does not exist there; see that log)"
                 )

@@ -50,4 +50,14 @@ def test_grpc_gateway_calls_registered_functions(polyhost, tmp_path: Path) -> No
         with pytest.raises(grpc.RpcError) as error:
             call(pb.CallRequest(name="nothere"), timeout=10)
         assert error.value.code() == grpc.StatusCode.NOT_FOUND
+        # as over uWSGI's RPC, a function that raised gives no reply: told apart from a missing one
+        # only in the instance's log
+        with pytest.raises(grpc.RpcError) as error:
+            call(pb.CallRequest(name="fails"), timeout=10)
+        assert error.value.code() == grpc.StatusCode.NOT_FOUND
+        assert "the function failed or does not exist there" in (error.value.details() or "")
+        # arguments over uwsgi RPC's 64 KiB packet are the client's error
+        with pytest.raises(grpc.RpcError) as error:
+            call(pb.CallRequest(name="hello", args=[b"x" * 70_000]), timeout=10)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert (Path(__file__).parent.parent / "rpc" / "polyhost_rpc.proto").exists()
