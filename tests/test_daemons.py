@@ -1,9 +1,11 @@
-"""Attached daemons (plain, smart, touch, control) and the exec-*/hook-* phases."""
+"""Attached daemons (plain, smart, touch, control, stop and reload signals) and the exec-*/hook-*
+phases."""
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,3 +156,48 @@ def test_failing_exec_phase_is_a_startup_error(polyhost) -> None:
     )
     assert inst.proc.wait(15) == 1
     assert 'command "false" exited with non-zero code: 1' in inst.log()
+
+
+SIGNAL_LOGGER = """import signal, sys, time
+def got(number, frame):
+    with open(sys.argv[1], "a") as out:
+        out.write(signal.Signals(number).name + "\\n")
+    sys.exit(0)
+signal.signal(signal.SIGUSR1, got)
+signal.signal(signal.SIGUSR2, got)
+with open(sys.argv[1], "a") as out:
+    out.write("started\\n")
+while True:
+    time.sleep(1)
+"""
+
+
+def test_daemon_stopsignal_and_reloadsignal(polyhost, commands: list[str], tmp_path: Path) -> None:
+    """attach-daemon2's `stopsignal` is what a stop sends, `reloadsignal` what a reload sends
+    (the daemon is then started again), by name or number, as uWSGI."""
+    script, record = tmp_path / "signal_logger.py", tmp_path / "signals.txt"
+    script.write_text(SIGNAL_LOGGER)
+    command = f"{sys.executable} {script} {record}"
+    commands.append(command)
+    port = free_port()
+    inst = polyhost(
+        [
+            "--http-socket", f"127.0.0.1:{port}",
+            "--wsgi-file", BASIC,
+            "--attach-daemon2", f"cmd={command},stopsignal=USR1,reloadsignal={signal.SIGUSR2:d}",
+        ],
+        port=port,
+    )  # fmt: skip
+
+    def record_is(*lines: str) -> None:
+        wait_for(lambda: record.exists() and record.read_text().split() == list(lines), 30, lines)
+
+    record_is("started")
+    first = one_pid(command)
+    inst.signal(signal.SIGHUP)
+    record_is("started", "SIGUSR2", "started")
+    assert not alive(first)
+    second = one_pid(command)
+    assert inst.stop() == 0
+    record_is("started", "SIGUSR2", "started", "SIGUSR1")
+    wait_for(lambda: not alive(second), 30, "the daemon stopped")
