@@ -9,11 +9,14 @@ so existing dashboards keep working, and the apps' own metrics (`metric = name=.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from polyhost.fabric.spoolfile import TASK_PREFIX
 from polyhost.metrics import MetricStore
 
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
@@ -44,6 +47,19 @@ class Exposition:
 
     def text(self) -> bytes:
         return ("\n".join(self.lines) + "\n").encode()
+
+
+def queued(directory: str) -> int:
+    """The task files in a file spooler's directory and its priority subdirectories."""
+    count = 0
+    with contextlib.suppress(OSError), os.scandir(directory) as listing:
+        for entry in listing:
+            if entry.name.startswith(TASK_PREFIX):
+                count += 1
+            elif entry.name.isdigit() and entry.is_dir(follow_symlinks=False):
+                with contextlib.suppress(OSError), os.scandir(entry.path) as inner:
+                    count += sum(1 for e in inner if e.name.startswith(TASK_PREFIX))
+    return count
 
 
 def render(doc: Mapping[str, Any], runtimes: Mapping[int, str], store: MetricStore) -> bytes:
@@ -133,11 +149,22 @@ def render(doc: Mapping[str, Any], runtimes: Mapping[int, str], store: MetricSto
         ("uwsgi_cache_items", "gauge", "Items in the cache.", "items"),
     ):
         out.family(name, kind, help, [({"cache": c["name"]}, c[key]) for c in caches])
+    spoolers = list(doc.get("spoolers", []))
     out.family(
-        "uwsgi_spooler_tasks",
+        "uwsgi_spooler_tasks_total",
+        "counter",
+        "Tasks this spooler ran (the stats' `tasks`).",
+        [({"dir": s["dir"]}, s["tasks"]) for s in spoolers],
+    )
+    out.family(
+        "uwsgi_spooler_queue_length",
         "gauge",
-        "Tasks waiting in the spool directory.",
-        [({"dir": s["dir"]}, s["tasks"]) for s in doc.get("spoolers", [])],
+        "Tasks waiting in a spool directory (due or not yet), its priority directories too.",
+        [
+            ({"dir": d}, queued(d))
+            for d in dict.fromkeys(s["dir"] for s in spoolers)
+            if os.path.isdir(d)  # a Redis spooler's queue is its stream's (XLEN)
+        ],
     )
     out.family(
         "uwsgi_rpc_calls_total",

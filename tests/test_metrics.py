@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from polyhost.fabric.spooler import spool
 
 from conftest import APPS, Instance, free_port, get, serving, split_response
 
@@ -19,6 +22,11 @@ METRICS_APPS = APPS / "metrics"
 def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     tmp = tmp_path_factory.mktemp("metrics")
     stats_port, metrics_port = free_port(), free_port()
+    # two tasks that wait (due in an hour), one of them in a priority directory
+    spool_dir = tmp / "spool"
+    spool_dir.mkdir()
+    for priority in (None, "3"):
+        spool([str(spool_dir)], {b"task": b"later"}, priority=priority, at=time.time() + 3600)
     args = [
         "--processes",
         "2",
@@ -34,6 +42,8 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
         f"/php={METRICS_APPS / 'php'}",
         "--cache2",
         "name=shared,items=10",
+        "--spooler",
+        str(spool_dir),
         "--enable-metrics",
         "--metric",
         "name=depth,type=gauge",
@@ -51,6 +61,7 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     with serving(tmp, args, timeout=60) as inst:
         inst.stats_port = stats_port  # type: ignore[attr-defined]
         inst.metrics_port = metrics_port  # type: ignore[attr-defined]
+        inst.spool_dir = spool_dir  # type: ignore[attr-defined]
         yield inst
 
 
@@ -100,6 +111,8 @@ def test_every_language_changes_the_same_shared_metrics(instance: Instance) -> N
 def test_prometheus_endpoint_parses_with_the_instance_numbers(instance: Instance) -> None:
     for _ in range(3):
         body(instance, "/py")
+    assert body(instance, "/py/hit") == "1"
+    assert split_response(get(instance.port, "/py/boom"))[0] == 500
     content_type, text = scrape(instance.metrics_port)  # type: ignore[attr-defined]
     assert content_type.startswith("text/plain; version=0.0.4")
     found = samples(text)
@@ -118,6 +131,11 @@ def test_prometheus_endpoint_parses_with_the_instance_numbers(instance: Instance
     assert found["uwsgi_cache_misses_total"][0].labels == {"cache": "shared"}
     assert found["uwsgi_cache_misses_total"][0].value >= 3
     assert found["uwsgi_rpc_calls_total"][0].value >= 1
+    assert sum(s.value for s in found["uwsgi_worker_exceptions_total"]) >= 1
+    assert found["uwsgi_cache_hits_total"][0].value >= 1
+    (queue,) = found["uwsgi_spooler_queue_length"]
+    assert queue.labels == {"dir": str(instance.spool_dir)} and queue.value == 2  # type: ignore[attr-defined]
+    assert [s.value for s in found["uwsgi_spooler_tasks_total"]] == [0]
     assert found["uwsgi_metric_hits_py_total"][0].value == stats["metrics"]["hits.py"]["value"]
     assert found["uwsgi_metric_depth"][0].value == 9
     assert stats["metrics"]["depth"] == {"type": 1, "oid": "", "value": 9}

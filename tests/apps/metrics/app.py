@@ -21,6 +21,11 @@ def application(environ, start_response):
             uwsgi.rpc("", "py_twice", b"ab"),
         ]
         return [repr(results).encode()]
+    if environ["PATH_INFO"] == "/boom":
+        raise RuntimeError("the metrics test's failing request")
+    if environ["PATH_INFO"] == "/hit":
+        uwsgi.cache_update("present", b"1")
+        return [uwsgi.cache_get("present")]
     uwsgi.metric_inc("hits.py")
     uwsgi.cache_get("missing")
     return [str(uwsgi.metric_get("hits.py")).encode()]
