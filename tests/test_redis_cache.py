@@ -5,6 +5,8 @@ across 8 workers, TTL expiry, and Redis going away and coming back."""
 from __future__ import annotations
 
 import itertools
+import secrets
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +17,7 @@ from test_fabric_languages import text
 
 from polyhost.fabric.cache import CacheError, CacheSet, parse_cache2
 
-from conftest import APPS, Instance, get, serving, split_response, wait_for
+from conftest import APPS, Instance, free_port, get, serving, split_response, wait_for
 from redis_helper import RedisServer, redis_server
 
 FABRIC = APPS / "fabric"
@@ -279,3 +281,39 @@ def test_redis_down_in_every_language_then_back(
             for lang in ("py", "pl", "rb"):
                 text(inst, f"/{lang}/cache_set?k={lang}&v=back")
                 assert text(inst, f"/{lang}/cache_get?k={lang}") == "back"
+
+
+CACHE_APP = """import uwsgi
+
+
+def application(environ, start_response):
+    uwsgi.cache_update("k", b"stored")
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [uwsgi.cache_get("k")]
+"""
+
+
+def test_password_from_the_environment_in_an_ini_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`backend=redis://:$(REDIS_PASSWORD)@...` in an ini file: the password comes from the
+    environment, authenticates, and never reaches the log."""
+    password = f"pw-{secrets.token_hex(8)}"
+    app = tmp_path / "cache_app.py"
+    app.write_text(CACHE_APP)
+    with redis_server(tmp_path) as server:
+        redis.Redis(unix_socket_path=str(server.socket_path)).config_set("requirepass", password)
+        url = f"redis://:$(REDIS_PASSWORD)@127.0.0.1:{server.port}/0"
+        ini = tmp_path / "site.ini"
+        ini.write_text(f"[uwsgi]\ncache2 = name=shared,backend={url}\nwsgi-file = {app}\n")
+        monkeypatch.setenv("REDIS_PASSWORD", password)
+        stats = free_port()
+        with serving(tmp_path, ["--ini", str(ini), "--stats", f"127.0.0.1:{stats}"]) as inst:
+            status, _, data = split_response(get(inst.port, "/"))
+            assert (status, data) == (200, b"stored")
+            owner = redis.Redis(unix_socket_path=str(server.socket_path), password=password)
+            assert owner.get("polyhost:shared:k") == b"stored"
+            with socket.create_connection(("127.0.0.1", stats), timeout=10) as conn:
+                document = conn.makefile("rb").read()
+            assert b'"caches"' in document and password.encode() not in document
+        assert password not in inst.log()
