@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from polyhost.cheaper import WorkerView, algorithm_for, settings_from_config
+from polyhost.cheaper import Busyness, WorkerView, algorithm_for, settings_from_config
 from polyhost.config import load_config
 from polyhost.listen_queue import queue_of
 
@@ -135,3 +135,54 @@ def test_cheaper_step_is_how_many_one_decision_spawns(
     ]
     decision = algorithm_for(config, settings).decide([busy, *retired], backlog, can_spawn=True)
     assert decision == step
+
+
+def _busyness(*options: str) -> Busyness:
+    args = ["--processes", "4", "--cheaper", "1", "--cheaper-algo", "busyness", *options]
+    config = load_config(args, environ={})
+    settings = settings_from_config(config, config.get("processes"))
+    assert settings is not None
+    algorithm = algorithm_for(config, settings)
+    assert isinstance(algorithm, Busyness)
+    return algorithm
+
+
+def _view(number: int, active: bool, running_time: int = 0) -> WorkerView:
+    return WorkerView(number, active, not active, False, 0.0, running_time)
+
+
+def test_busyness_backlog_step_is_the_emergency_spawn() -> None:
+    """`cheaper-busyness-backlog-step N`: a listen queue over the backlog alert, between two
+    windows, brings back N workers at once (uWSGI's emergency workers)."""
+    algorithm = _busyness(
+        "--cheaper-overload", "30",
+        "--cheaper-busyness-backlog-alert", "2",
+        "--cheaper-busyness-backlog-step", "2",
+    )  # fmt: skip
+    workers = [_view(1, True), *(_view(n, False) for n in (2, 3, 4))]
+    assert algorithm.decide(workers, 1, can_spawn=True) == 0  # under the alert
+    assert algorithm.decide(workers, 5, can_spawn=True) == 2
+
+
+def test_busyness_penalty_raises_the_multiplier_of_a_quick_respawn(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """`cheaper-busyness-penalty N`: a worker spawned again soon after one was cheaped adds N
+    to the multiplier (the windows before the next cheap), as uWSGI logs it. The windows are
+    made to have passed by moving the algorithm's last check back, not by waiting."""
+    algorithm = _busyness(
+        "--cheaper-overload", "1",
+        "--cheaper-busyness-min", "25",
+        "--cheaper-busyness-max", "50",
+        "--cheaper-busyness-multiplier", "1",
+        "--cheaper-busyness-penalty", "2",
+    )  # fmt: skip
+    idle = [_view(1, True), _view(2, True), _view(3, False), _view(4, False)]
+    algorithm.decide(idle, 0, can_spawn=True)  # the first look at the counters
+    algorithm.tcheck -= 1.5
+    algorithm.next_cheap = 0.0
+    assert algorithm.decide(idle, 0, can_spawn=True) == -1  # 0% busy: cheap one
+    algorithm.tcheck -= 1.5
+    busy = [_view(1, True, 1_500_000), _view(2, False), _view(3, False), _view(4, False)]
+    assert algorithm.decide(busy, 0, can_spawn=True) == 1  # 100% busy: spawn one
+    assert "increasing cheaper multiplier to 3 (+2)" in capfd.readouterr().err
