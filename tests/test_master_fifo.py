@@ -8,6 +8,7 @@ from pathlib import Path
 
 from conftest import APPS, free_port, get, wait_for
 from supervision_support import alive, send_fifo
+from uwsgi_helper import reference_uwsgi
 
 BASIC = str(APPS / "wsgi" / "basic.py")
 
@@ -105,3 +106,12 @@ def _serves(port: int) -> bool:
         return get(port, "/", timeout=2).startswith(b"HTTP/1.1 200")
     except OSError:
         return False
+
+
+def test_uwsgi_answers_b_without_an_emperor_as_polyhost_does(tmp_path: Path) -> None:
+    """The reference for `B` above: uWSGI 2.0's vassal_sos outside an Emperor."""
+    fifo = tmp_path / "uwsgi.fifo"
+    args = ["--master-fifo", str(fifo), "--wsgi-file", BASIC]
+    with reference_uwsgi(tmp_path, args, "") as ref:
+        send_fifo(fifo, "B")
+        wait_for(lambda: "[broodlord] instance not governed by an Emperor !!!" in ref.log(), 30)
