@@ -201,3 +201,29 @@ def test_daemon_stopsignal_and_reloadsignal(polyhost, commands: list[str], tmp_p
     assert inst.stop() == 0
     record_is("started", "SIGUSR2", "started", "SIGUSR1")
     wait_for(lambda: not alive(second), 30, "the daemon stopped")
+
+
+def test_smart_attach_daemon_follows_its_pidfile_across_a_reload(
+    polyhost, commands: list[str], tmp_path: Path
+) -> None:
+    """`smart-attach-daemon PIDFILE CMD`: a daemon that forks itself is followed by its
+    pidfile; a reload re-attaches it (same pid), a stop ends it."""
+    smart = f"sleep 30{os.getpid()}{time.monotonic_ns() % 100000}4"
+    commands.append(smart)
+    pidfile = tmp_path / "forked.pid"
+    port = free_port()
+    inst = polyhost(
+        [
+            "--http-socket", f"127.0.0.1:{port}",
+            "--wsgi-file", BASIC,
+            "--smart-attach-daemon", f"{pidfile} {smart} & echo $! > {pidfile}",
+        ],
+        port=port,
+    )  # fmt: skip
+    pid = one_pid(smart)
+    wait_for(lambda: pidfile.exists() and pidfile.read_text().strip() == str(pid), 30)
+    inst.signal(signal.SIGHUP)
+    inst.wait_log(f'found valid/active pidfile for "{smart} & echo $! > {pidfile}"')
+    assert pids_with_cmdline(smart) == [pid]
+    assert inst.stop() == 0
+    wait_for(lambda: not alive(pid), 30, "the smart daemon stopped with the instance")
