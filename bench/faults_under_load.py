@@ -110,12 +110,18 @@ class Outcome:
         return f"{self.failed} / {self.total:,} ({self.errors}{held}{respawn})"
 
 
-def outcome(output: str, held: int, respawn_ms: float) -> Outcome:
-    """The Outcome of a wrk run: socket errors plus non-2xx answers are the failed requests."""
+def failed_of_total(output: str) -> tuple[int, int]:
+    """(failed, total) requests of a wrk run: socket errors plus non-2xx answers."""
     total = re.search(r"^\s*(\d+) requests in", output, re.MULTILINE)
     errors = parse_wrk_output(output).errors
     failed = sum(int(part.split()[-1]) for part in errors.split(", ") if part != "0")
-    return Outcome(failed, int(total.group(1)) if total else 0, errors, held, respawn_ms)
+    return failed, int(total.group(1)) if total else 0
+
+
+def outcome(output: str, held: int, respawn_ms: float) -> Outcome:
+    """The Outcome of a wrk run (bench/supervision.py reads the same two numbers)."""
+    failed, total = failed_of_total(output)
+    return Outcome(failed, total, parse_wrk_output(output).errors, held, respawn_ms)
 
 
 def run(server: str, fault: str, duration: int, connections: int) -> Outcome:
