@@ -105,19 +105,20 @@ def daemons_from_config(config: Config) -> list[Daemon]:
         Daemon(command, control=True) for command in option_values(config, "attach-control-daemon")
     ]
     for option, daemonize in (("smart-attach-daemon", False), ("smart-attach-daemon2", True)):
-        for value in option_values(config, option):
+        for i, value in enumerate(option_values(config, option)):
             pidfile, _, command = value.strip().partition(" ")
             if not command.strip():
                 raise ValueError(
-                    f"{option} = {value}: write the pidfile, a space, then the command"
+                    f"{option} = {value} ({config.origin(option, i)}): write the pidfile, a "
+                    "space, then the command"
                 )
             daemons.append(Daemon(command.strip(), pidfile=pidfile, daemonize=daemonize))
-    for value in option_values(config, "attach-daemon2"):
+    for i, value in enumerate(option_values(config, "attach-daemon2")):
+        where = f"attach-daemon2 = {value} ({config.origin('attach-daemon2', i)})"
         keys = parse_keyval(value, "attach-daemon2", KEYS)
         command = keys.get("command") or keys.get("cmd") or keys.get("exec") or ""
         if not command:
-            raise ValueError(f"attach-daemon2 = {value}: you need to specify a 'command' key")
-        where = f"attach-daemon2 = {value}"
+            raise ValueError(f"{where}: you need to specify a 'command' key (cmd=...)")
         daemons.append(
             Daemon(
                 command,

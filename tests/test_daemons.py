@@ -158,6 +158,26 @@ def test_failing_exec_phase_is_a_startup_error(polyhost) -> None:
     assert 'command "false" exited with non-zero code: 1' in inst.log()
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("smart-attach-daemon = /run/x.pid", "write the pidfile, a space, then the command"),
+        ("attach-daemon2 = freq=3", "you need to specify a 'command' key"),
+    ],
+)
+def test_bad_daemon_lines_name_their_file_and_line(
+    polyhost, tmp_path: Path, line: str, message: str
+) -> None:
+    ini = tmp_path / "site.ini"
+    ini.write_text(f"[uwsgi]\nwsgi-file = {BASIC}\n{line}\n")
+    port = free_port()
+    inst = polyhost(
+        ["--http-socket", f"127.0.0.1:{port}", "--ini", str(ini)], port=port, ready=False
+    )
+    assert inst.proc.wait(15) == 1
+    assert f"{line} ({ini}:3): {message}" in inst.log()
+
+
 SIGNAL_LOGGER = """import signal, sys, time
 def got(number, frame):
     with open(sys.argv[1], "a") as out:
