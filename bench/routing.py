@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable
 
+from asgi_cpu import session_cpu_seconds
 from harness import (
     KEEP_ALIVE,
     NO_KEEP_ALIVE,
@@ -84,11 +85,15 @@ CACHE = Comparison(
 )
 
 
-def _load_in_turn(servers: list[Server], rounds: int, duration_s: int) -> list[list[float]]:
+def _load_in_turn(
+    servers: list[Server], rounds: int, duration_s: int, cpu: list[list[float]] | None = None
+) -> list[list[float]]:
     """All `servers` running at once, loaded in turn (wrk, keep-alive), `rounds` times: on a
-    shared machine a slow moment then hurts them alike. Their req/s, round by round."""
+    shared machine a slow moment then hurts them alike. Their req/s, round by round (and into
+    `cpu` the CPU µs their processes spent per request, which moves less with the load)."""
     options = LoadOptions(duration_s=duration_s, warmup_s=1, connections=50, threads=2)
     ports = [free_port() for _ in servers]
+    processes: list[subprocess.Popen[bytes]] = []
     with contextlib.ExitStack() as stack:
         for server, port in zip(servers, ports, strict=True):
             log = stack.enter_context(tempfile.TemporaryFile())
@@ -98,12 +103,19 @@ def _load_in_turn(servers: list[Server], rounds: int, duration_s: int) -> list[l
             )  # fmt: skip
             stack.callback(stop_process_group, process, server.stop_signal)
             wait_until_serving(process, port, "/", server.start_timeout_s, log)
+            processes.append(process)
         rates: list[list[float]] = [[] for _ in servers]
+        if cpu is not None:
+            cpu[:] = [[] for _ in servers]
         for _ in range(rounds):
             for index, port in enumerate(ports):
                 url = f"http://127.0.0.1:{port}/"
+                before = session_cpu_seconds(processes[index].pid)
                 result, _ = run_wrk(options.wrk_argv(duration_s, KEEP_ALIVE, url), duration_s, port)
+                spent = session_cpu_seconds(processes[index].pid) - before
                 rates[index].append(result.requests_per_second)
+                if cpu is not None and result.requests_per_second:
+                    cpu[index].append(spent / (result.requests_per_second * duration_s) * 1e6)
     return rates
 
 
@@ -149,13 +161,18 @@ def against(base: str, rounds: int = 5, duration_s: int = 3) -> str:
         Server("this app", _poly("--wsgi-file", PAGE)),
         Server("this cached", _poly("--wsgi-file", PAGE, *CACHED)),
     ]
-    rates = _load_in_turn(servers, rounds, duration_s)
+    cpu: list[list[float]] = []
+    rates = _load_in_turn(servers, rounds, duration_s, cpu)
     return "\n".join(
         [
             "",
             f"## This checkout against {base} (keep-alive, {rounds} rounds, loaded in turn)",
             "",
             *_series(servers, rates),
+            *(
+                f"- {server.name}: median {statistics.median(spent):.1f} CPU µs per request"
+                for server, spent in zip(servers, cpu, strict=True)
+            ),
             f"- base hit/app: {_median_ratio(rates[1], rates[0]):.2f}",
             f"- this hit/app: {_median_ratio(rates[3], rates[2]):.2f}",
             f"- this hit / base hit: {_median_ratio(rates[3], rates[1]):.2f}",
