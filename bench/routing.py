@@ -6,6 +6,7 @@
    `cachestore:` on a `cache2`; target: a hit >= 1.5x the app, and no worse than uWSGI's ratio).
 
     .venv/bin/python bench/routing.py [--duration S] [--mode keep-alive] [--only NAME]
+    .venv/bin/python bench/routing.py --against DIR [--rounds N]   (another revision's hit)
 
 Needs wrk and uwsgi with its python3 and router_cache plugins (bench/setup.sh).
 """
@@ -18,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable
 
+from asgi_cpu import session_cpu_seconds
 from harness import (
     KEEP_ALIVE,
     NO_KEEP_ALIVE,
@@ -83,15 +85,17 @@ CACHE = Comparison(
 )
 
 
-def interleaved(
-    pair: list[Server], target: float | None, rounds: int = 5, duration_s: int = 3
-) -> str:
-    """Both servers running at once, loaded in turn (wrk, keep-alive), `rounds` times: on a
-    shared machine a slow moment then hurts both alike. The median of the per-round ratios."""
+def _load_in_turn(
+    servers: list[Server], rounds: int, duration_s: int, cpu: list[list[float]] | None = None
+) -> list[list[float]]:
+    """All `servers` running at once, loaded in turn (wrk, keep-alive), `rounds` times: on a
+    shared machine a slow moment then hurts them alike. Their req/s, round by round (and into
+    `cpu` the CPU µs their processes spent per request, which moves less with the load)."""
     options = LoadOptions(duration_s=duration_s, warmup_s=1, connections=50, threads=2)
-    ports = [free_port() for _ in pair]
+    ports = [free_port() for _ in servers]
+    processes: list[subprocess.Popen[bytes]] = []
     with contextlib.ExitStack() as stack:
-        for server, port in zip(pair, ports, strict=True):
+        for server, port in zip(servers, ports, strict=True):
             log = stack.enter_context(tempfile.TemporaryFile())
             process = subprocess.Popen(
                 server.command(port, KEEP_ALIVE.name), cwd=server.cwd, stdout=log,
@@ -99,23 +103,81 @@ def interleaved(
             )  # fmt: skip
             stack.callback(stop_process_group, process, server.stop_signal)
             wait_until_serving(process, port, "/", server.start_timeout_s, log)
-        rates: list[list[float]] = [[] for _ in pair]
+            processes.append(process)
+        rates: list[list[float]] = [[] for _ in servers]
+        if cpu is not None:
+            cpu[:] = [[] for _ in servers]
         for _ in range(rounds):
             for index, port in enumerate(ports):
                 url = f"http://127.0.0.1:{port}/"
+                before = session_cpu_seconds(processes[index].pid)
                 result, _ = run_wrk(options.wrk_argv(duration_s, KEEP_ALIVE, url), duration_s, port)
+                spent = session_cpu_seconds(processes[index].pid) - before
                 rates[index].append(result.requests_per_second)
-    ratios = [b / a for a, b in zip(*rates, strict=True) if a]
-    lines = [
-        "",
-        f"## Interleaved: {pair[1].name} / {pair[0].name} (keep-alive, {rounds} rounds)",
-        "",
+                if cpu is not None and result.requests_per_second:
+                    cpu[index].append(spent / (result.requests_per_second * duration_s) * 1e6)
+    return rates
+
+
+def _series(servers: list[Server], rates: list[list[float]]) -> list[str]:
+    return [
+        f"- {server.name}: " + " / ".join(f"{r:,.0f}" for r in series) + " req/s"
+        for server, series in zip(servers, rates, strict=True)
     ]
-    for server, series in zip(pair, rates, strict=True):
-        lines.append(f"- {server.name}: " + " / ".join(f"{r:,.0f}" for r in series) + " req/s")
+
+
+def _median_ratio(numerators: list[float], denominators: list[float]) -> float:
+    return statistics.median(b / a for a, b in zip(denominators, numerators, strict=True) if a)
+
+
+def interleaved(
+    pair: list[Server], target: float | None, rounds: int = 5, duration_s: int = 3
+) -> str:
+    """The median of the per-round ratios pair[1] / pair[0], loaded in turn."""
+    rates = _load_in_turn(pair, rounds, duration_s)
     goal = f" (target ≥ {target})" if target is not None else ""
-    lines.append(f"- median ratio: {statistics.median(ratios):.2f}{goal}")
-    return "\n".join(lines)
+    return "\n".join(
+        [
+            "",
+            f"## Interleaved: {pair[1].name} / {pair[0].name} (keep-alive, {rounds} rounds)",
+            "",
+            *_series(pair, rates),
+            f"- median ratio: {_median_ratio(rates[1], rates[0]):.2f}{goal}",
+        ]
+    )
+
+
+def against(base: str, rounds: int = 5, duration_s: int = 3) -> str:
+    """This checkout's polyhost and another revision's (`base`: a directory holding its
+    `polyhost` package, e.g. `git archive main host` unpacked, host/ linked as base/polyhost),
+    app and cache hit, all four loaded in turn: what a change did to the hit, on the same load."""
+
+    def other(*options: str) -> Callable[[int, str], list[str]]:
+        return lambda port, mode: ["env", f"PYTHONPATH={base}", *polyhost_argv(port, *options)]
+
+    servers = [
+        Server("base app", other("--wsgi-file", PAGE)),
+        Server("base cached", other("--wsgi-file", PAGE, *CACHED)),
+        Server("this app", _poly("--wsgi-file", PAGE)),
+        Server("this cached", _poly("--wsgi-file", PAGE, *CACHED)),
+    ]
+    cpu: list[list[float]] = []
+    rates = _load_in_turn(servers, rounds, duration_s, cpu)
+    return "\n".join(
+        [
+            "",
+            f"## This checkout against {base} (keep-alive, {rounds} rounds, loaded in turn)",
+            "",
+            *_series(servers, rates),
+            *(
+                f"- {server.name}: median {statistics.median(spent):.1f} CPU µs per request"
+                for server, spent in zip(servers, cpu, strict=True)
+            ),
+            f"- base hit/app: {_median_ratio(rates[1], rates[0]):.2f}",
+            f"- this hit/app: {_median_ratio(rates[3], rates[2]):.2f}",
+            f"- this hit / base hit: {_median_ratio(rates[3], rates[1]):.2f}",
+        ]
+    )
 
 
 def engine_cost(requests: int = 100_000) -> str:
@@ -141,6 +203,11 @@ def engine_cost(requests: int = 100_000) -> str:
 
 
 if __name__ == "__main__":
+    if "--against" in sys.argv:  # --against DIR [--rounds N]: only this comparison
+        at = sys.argv.index("--against")
+        rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 5
+        print(against(sys.argv[at + 1], rounds))
+        sys.exit(0)
     status = run_comparison(RULES) or run_comparison(CACHE)
     for comparison, target in ((RULES, 0.9), (CACHE, 1.5)):
         poly_0, uwsgi_0, poly_1, uwsgi_1 = comparison.servers

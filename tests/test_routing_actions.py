@@ -173,6 +173,31 @@ def test_cache_hit_is_answered_as_uwsgi_without_the_app(pair: tuple[int, int]) -
         assert (status, head["content-type"], "expires" in head) == (200, "text/css", False)
 
 
+def test_a_big_page_changed_by_one_worker_is_answered_anew_by_all(tmp_path: Path) -> None:
+    # each polyhost worker keeps the pages it read (up to 256 KiB each); a store by any process
+    # must end that, as uWSGI's shared cache answers the new page at once from every worker
+    args = [
+        "--wsgi-file", str(APP), "--processes", "2", "--cache2", "name=pages,items=10",
+        "--route", "^/big cache:key=/big,name=pages",
+        "--route", "^/big cachestore:key=/big,name=pages",
+        "--route", "^/refresh cachestore:key=/big,name=pages",
+    ]  # fmt: skip
+    with (
+        reference_uwsgi(tmp_path, args, "router_cache") as ref,
+        serving(tmp_path, args) as poly,
+    ):
+        for port in (ref.port, poly.port):  # type: ignore[attr-defined]
+            first = _answer(port, "/big")[2]
+            assert len(first) == 20000 and first.startswith(b"call ")
+            # a connection each: both workers answer hits, and keep the page
+            assert {_answer(port, "/big")[2] for _ in range(8)} == {first}
+            renewed = _answer(port, "/refresh")[2]
+            assert renewed != first and len(renewed) == 20000
+            hits = [_answer(port, "/big") for _ in range(8)]
+            assert {body for _, _, body in hits} == {renewed}
+            assert {(s, h["content-length"]) for s, h, _ in hits} == {(200, "20000")}
+
+
 def test_only_a_200_is_cached(pair: tuple[int, int]) -> None:
     for port in pair:
         assert [_answer(port, "/missing/x")[0] for _ in range(2)] == [404, 404]

@@ -79,9 +79,11 @@ _BASE = 8
 _STATS_SIZE = (_BASE + _SLOTS * _FIELDS) * 8
 _FLOCK = struct.Struct("hhxxxxqqixxxx")  # struct flock on Linux (x86-64, arm64)
 
-#: memo of read values per process and cache: small values only, a bounded number of them
+#: memo of read values per process and cache: a bounded number of them, each of a bounded size,
+#: within a bounded total (a `cache:` route answers pages of tens of KiB from it)
 _MEMO_MAX_ITEMS = 2048
-_MEMO_MAX_VALUE = 4096
+_MEMO_MAX_VALUE = 256 << 10
+_MEMO_MAX_BYTES = 8 << 20
 #: what the memo keeps for a key that is not in the cache
 _NO_ITEM: tuple[int, None] = (0, None)
 
@@ -380,6 +382,8 @@ class LocalCache:
         self._stats_map: mmap.mmap | None = None
         self._view: memoryview | None = None
         self._memo: tuple[int, dict[bytes, Any]] = (-1, {})
+        #: the bytes of the values in the memo (0 again whenever a write empties it)
+        self._memo_bytes = 0
         self._open()
 
     # -- opening, fork, closing --
@@ -643,10 +647,18 @@ class LocalCache:
         self, memo: dict[bytes, Any], generation: int, key: bytes
     ) -> tuple[int, bytes] | None:
         snapshot, entry = self._read(key)
+        if not memo:  # a new memo (a write happened): its budget is whole again
+            self._memo_bytes = 0
+        size = 0 if entry is None else len(entry[1])
         # a snapshot at or after the generation read holds every write up to it
-        small = entry is None or len(entry[1]) <= _MEMO_MAX_VALUE
-        if small and snapshot >= generation and len(memo) < _MEMO_MAX_ITEMS:
+        if (
+            size <= _MEMO_MAX_VALUE
+            and self._memo_bytes + size <= _MEMO_MAX_BYTES
+            and snapshot >= generation
+            and len(memo) < _MEMO_MAX_ITEMS
+        ):
             memo[key] = _NO_ITEM if entry is None else entry
+            self._memo_bytes += size
         return entry
 
     def _lookup_lru(self, key: bytes) -> tuple[int, bytes] | None:

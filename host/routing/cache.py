@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 from polyhost.fabric.ops import caches_for
 from polyhost.log import log, printable
+from polyhost.memo import Memo
+from polyhost.process_state import CURRENT
 from polyhost.routing.actions import Action, Builder
 from polyhost.routing.conditions import RuleError, Test
 from polyhost.routing.context import BREAK, NEXT, Answer, CacheStore, RouteContext
@@ -85,6 +87,9 @@ def _cache(arg: str) -> Action:
     by_mime = flag(fields, "mime")
     no_length = flag(fields, *NO_LENGTH)
 
+    #: the head of a hit by (type, expiry, size): built once, not per hit
+    heads: Memo[list[tuple[str, str]]] = Memo(256)
+
     def serve(ctx: RouteContext) -> int:
         item_key = key.render(ctx)
         try:
@@ -96,24 +101,37 @@ def _cache(arg: str) -> Action:
             return NEXT
         value, expires_at = found
         kind = (
-            MIME_TYPES.guess_type(item_key, strict=False)[0] if by_mime else None
-        ) or content_type
+            MIME_TYPES.guess_type(item_key, strict=False)[0] or content_type
+            if by_mime
+            else content_type
+        )
+        head_key = (kind, expires_at, len(value))
+        headers = heads.get(head_key)
+        if headers is None:
+            headers = heads.put(head_key, _hit_headers(kind, encoding, expires_at, len(value)))
+        ctx.answer = Answer("200 OK", headers, value)
+        return BREAK
+
+    def _hit_headers(
+        kind: str, encoding: str, expires_at: int, length: int
+    ) -> list[tuple[str, str]]:
+        """uWSGI's head of a hit: Content-Type, [Content-Encoding], [Expires], Content-Length
+        (unless no_cl); the list is shared by the hits, so nothing may change it."""
         headers = [("Content-Type", kind)]
         if encoding:
             headers.append(("Content-Encoding", encoding))
         if expires_at:
             headers.append(("Expires", email.utils.formatdate(expires_at, usegmt=True)))
         if not no_length:
-            headers.append(("Content-Length", str(len(value))))
-        ctx.answer = Answer("200 OK", headers, value)
-        return BREAK
+            headers.append(("Content-Length", str(length)))
+        return headers
 
     return serve
 
 
 def _found(key: bytes, cache: str | None) -> tuple[bytes, int] | None:
     """(value, expires_at) of a live item; a remote cache (NAME@HOST:PORT) tells no expiry."""
-    caches = _caches(cache)
+    caches = CURRENT.caches or _caches(cache)
     if cache and "@" in cache:
         value = caches.get(key, cache)
         return None if value is None else (value, 0)

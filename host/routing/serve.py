@@ -114,6 +114,9 @@ class Routing:
         self.timeout = timeout
         self.files = files
         self._wrap = bool(table.error or table.response or table.collect)
+        #: the request chain (None when empty) and the final one, looked up once
+        self._request = table.request or None
+        self._final = table.final or None
         #: the request chain alone, made of regexps that may all fail: tested first, cheaply
         self._gated = not (table.error or table.response or table.final) and (
             table.request.gate is not None
@@ -135,16 +138,26 @@ class Routing:
         self, request: Request, responder: WireResponder, sock: socket.socket
     ) -> Routed | None:
         """Run the request chain; None when no rule could apply (nothing changed)."""
-        if self._gated and not self.table.request.may_apply(request.vars):
+        chain = self._request
+        if self._gated and not chain.may_apply(request.vars):  # type: ignore[union-attr]
             return None
         ctx = RouteContext(
             request.vars, self.wid, request.started, request.modifier1, request.modifier2
         )
-        outcome = run(self.table.request, ctx) if self.table.request else 1
+        outcome = run(chain, ctx) if chain is not None else 1
         ctx.reset_status = None  # as uWSGI: the app's own status comes after clearheaders
         request.modifier1, request.modifier2 = ctx.modifier1, ctx.modifier2
         if ctx.harakiri and CURRENT.set_user_harakiri is not None:
             CURRENT.set_user_harakiri(ctx.harakiri)
+        if outcome == BREAK and ctx.answer is not None and not (ctx.sent or ctx.stores):
+            # the common answer (a cache hit, a redirect, return:): nothing wraps it but the
+            # header actions and transformations, which RoutedResponder applies
+            if self._wrap or ctx.add_headers or ctx.remove_headers or ctx.transforms:
+                responder = RoutedResponder(
+                    responder, self.table, ctx, request, self.files, self._raw_writer(sock)
+                )
+            send_answer(ctx.answer, request, responder, self.files)
+            return Routed(ctx, responder, True)
         if (
             self._wrap
             or ctx.add_headers
@@ -179,7 +192,7 @@ class Routing:
 
     def end(self, routed: Routed) -> None:
         """After the response: the final chain, with the status and size known."""
-        if not self.table.final:
+        if self._final is None:
             return
         ctx = routed.ctx
         ctx.status = routed.responder.status
@@ -187,7 +200,7 @@ class Routing:
         ctx.ended = time.time()
         ctx.answer = None
         try:
-            run(self.table.final, ctx)
+            run(self._final, ctx)
         except Exception as exc:  # the response is out: a failing rule must not stop the worker
             log_exception("[uwsgi-route] the final chain failed:", exc)
 

@@ -27,7 +27,7 @@ Piece = str | Callable[["RouteContext"], str]
 class Template:
     """One argument: render(ctx) gives the text for this request."""
 
-    __slots__ = ("literal", "pieces", "source")
+    __slots__ = ("literal", "only", "pieces", "source")
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -44,10 +44,15 @@ class Template:
         #: the text itself when it has no variable (rendering is then free)
         self.literal: str | None = source if all(type(p) is str for p in pieces) else None
         self.pieces = pieces
+        #: the one variable the text is made of (`key=${REQUEST_URI}`): rendered by one call
+        self.only = pieces[0] if len(pieces) == 1 and self.literal is None else None
 
     def render(self, ctx: RouteContext) -> str:
         if self.literal is not None:
             return self.literal
+        only = self.only
+        if only is not None:
+            return only(ctx)  # type: ignore[operator]
         return "".join(p if type(p) is str else p(ctx) for p in self.pieces)  # type: ignore[operator,misc]
 
     def __repr__(self) -> str:

@@ -1,6 +1,6 @@
 """A WSGI app for the routing tests: shows the vars the rules may change; /missing is a 404,
-/count answers how often the app was called in this worker (to see cache hits skip it),
-/sendfile?PATH names a file in an X-Sendfile header."""
+/count answers how often the app was called in this worker (to see cache hits skip it), /big
+and /refresh the same in a 20 KB page, /sendfile?PATH names a file in an X-Sendfile header."""
 
 import os
 
@@ -20,6 +20,10 @@ def application(env, start_response):
         start_response(
             "200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
         )
+        return [body]
+    if path.startswith(("/big", "/refresh")):  # a page far over 4 KiB, unique to this call
+        body = f"call {CALLS['n']} pid {os.getpid()} ".encode().ljust(20000, b".")
+        start_response("200 OK", [("Content-Type", "text/html")])
         return [body]
     if path.startswith("/sendfile"):  # the file to send, by X-Sendfile (and a header to pull)
         start_response("200 OK", [("X-Sendfile", env["QUERY_STRING"]), ("X-Secret", "s3")])
