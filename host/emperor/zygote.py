@@ -203,6 +203,12 @@ def serve(sock: _socket.socket, emperor_pid: int) -> None:
     from polyhost.catalog import CATALOG
 
     CATALOG.runtimes()  # every bridge module: each vassal's master asks for all app options
+    import polyhost.bridges.python.uwsgidecorators  # the python bridge imports it per vassal
+    from polyhost.config import load_config
+
+    # a config parsed once here leaves the parser's lazily built state (compiled patterns,
+    # option lookups) in the frozen heap: no vassal builds it again
+    load_config(["--master", "--http-socket", "127.0.0.1:0", "--chmod-socket", "660"])
     # what the zygote built is every vassal's for good: frozen, a vassal master's gc.collect()
     # neither walks it (CPU) nor writes to its pages (copy-on-write)
     gc.collect()
