@@ -149,6 +149,9 @@ class Emperor:
         if first_dir:
             os.chdir(first_dir)  # as uWSGI: %v and relative paths are the vassals directory
         self.settings.vassals_dir = first_dir or os.getcwd()
+        # watched before the Emperor says it started: a file written right after that line
+        # is seen being written (its CREATE), never scanned half-written by the first scan
+        self._watch(set().union(*(monitor.watch_dirs([]) for monitor in self.monitors)))
         if self.pidfile:
             with open(self.pidfile, "w") as out:
                 out.write(f"{os.getpid()}\n")
