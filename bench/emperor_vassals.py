@@ -5,13 +5,15 @@ each, the hello-world of bench/apps, on its own 127.0.0.1 http-socket, a master 
 Measured: seconds from a file's creation to its vassal's first 200 (median and slowest), until
 all N answer, then, with every vassal idle, the Emperor's own RSS, PSS and CPU over a few seconds,
 polyhost's vassal zygote's RSS and PSS apart (it is in the vassals' columns too), and the RSS, PSS
-of all vassals together, their CPU when all N answer (start-up) and while idle. Both Emperors are stopped as a process group, even on errors.
+of all vassals together, their CPU when all N answer (start-up) and while idle (schedstat's ns).
+Both Emperors are stopped as a process group, even on errors.
 Run `python bench/emperor_vassals.py -h`; the helpers are bench/harness.py's.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
 import shutil
@@ -38,7 +40,6 @@ from harness import (
 )
 
 WSGI_FILE = REPO / "bench" / "apps" / "hello_wsgi.py"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 #: in the command line of polyhost's vassal zygote (host/emperor/zygote.py)
 ZYGOTE_MARK = b"polyhost.emperor.zygote"
 
@@ -113,8 +114,14 @@ def vassal_ini(port: int, extra: str) -> str:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+    """CPU time of `pid` in ns precision (/proc/PID/schedstat's time on CPU): utime + stime
+    count whole clock ticks, each a sample, and 100 processes of a few ms each summed swing
+    by a factor 3 between rounds. Every thread's (a thread's time is gone once it ends)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            total += int((task / "schedstat").read_text().split()[0])
+    return total / 1e9
 
 
 def pss_kib(pid: int) -> int:
