@@ -1,17 +1,21 @@
 """The Emperor's hand-over, with real processes: once cli.py knows it is an Emperor it exec's
 (same PID) into the slim loop of host/emperor/boot.py, which imports none of the heavy modules
 (python -X importtime of that interpreter, apart from the zygote's), still writes its pidfile,
-watches its folder and obeys SIGTERM."""
+watches its folder and obeys SIGTERM; what the vassals' user cannot reach is refused before
+the exec."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from test_emperor import TINY_APP, tiny_ini
 from test_emperor_zygote import cmdline
 
-from conftest import Instance, free_port, get, split_response, wait_for
+from conftest import POLYHOST, Instance, free_port, get, split_response, wait_for
 
 #: what the slim loop must not load: the config package and the stdlib modules that cost the
 #: Emperor's RSS (bench/RESULTS.md issue 14)
@@ -77,3 +81,30 @@ def _answers(port: int) -> bool:
         return split_response(get(port, "/"))[0] == 200
     except OSError:
         return False
+
+
+def test_the_hand_over_refuses_a_vassal_user_who_cannot_reach_python(tmp_path: Path) -> None:
+    """The check of what `uid` can reach runs before the exec (it needs the config package):
+    the Emperor stops with the list and never writes its pidfile."""
+    import pwd
+
+    from polyhost import reachable
+
+    nobody = pwd.getpwnam("nobody")
+    if os.getuid() != 0 or not reachable.unreachable(
+        nobody.pw_uid, nobody.pw_gid, reachable.needed_paths(None, [])
+    ):
+        pytest.skip("needs root and a Python that uid nobody cannot read (e.g. under /root)")
+    (tmp_path / "vassals").mkdir()
+    pidfile = tmp_path / "emperor.pid"
+    args = ["--emperor", str(tmp_path / "vassals"), "--emperor-pidfile", str(pidfile)]
+    done = subprocess.run(
+        [*POLYHOST, *args, "--uid", "nobody", "--gid", str(nobody.pw_gid)],
+        capture_output=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1
+    assert b"uid nobody" in done.stderr and b"cannot reach what its vassals need" in done.stderr
+    assert not pidfile.exists()
