@@ -7,9 +7,10 @@ runtimes to get them (that costs its idle RSS; see bench/RESULTS.md, issue 14).
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from polyhost.log import log
+
+TYPE_CHECKING = False  # typing costs the slim Emperor 1 MiB (emperor/handover.py)
 
 if TYPE_CHECKING:
     from polyhost.config import Config

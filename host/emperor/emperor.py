@@ -4,23 +4,25 @@ Signal handlers only enqueue; the loop dispatches `handle_<signal>`: SIGINT/SIGT
 start Ragnarok (every vassal stopped gracefully, killed after `reload-mercy`), SIGHUP reloads
 the vassals one by one (the next once the previous accepts again), SIGUSR1 logs their status,
 SIGWINCH rescans, SIGURG clears the blacklist.
+
+It runs in the slim interpreter handover.py starts, on the options resolved there
+(`EmperorOptions`: no config package); what it imports is kept to what that process may
+(tests/test_emperor_slim.py): `_signal`, no typing, no dataclasses; the stats server, the zmq
+loggers and the on-demand binding are imported when configured.
 """
 
 from __future__ import annotations
 
+import _signal
 import contextlib
 import os
 import select
-import signal
 import time
-from typing import TYPE_CHECKING
 
-from inotify_simple import Event, INotify
-from inotify_simple import flags as inotify_flags
-
-from polyhost import __version__, reachable
-from polyhost.config import option_values
-from polyhost.emperor import link
+from polyhost import __version__
+from polyhost.emperor import channel, inotify
+from polyhost.emperor.handover import EmperorOptions
+from polyhost.emperor.inotify import Event, INotify
 from polyhost.emperor.monitors import (
     FileMonitor,
     MonitorError,
@@ -42,23 +44,19 @@ from polyhost.emperor.vassal import (
 from polyhost.emperor.zygote import reap_children
 from polyhost.identity import IdentityError, drop_privileges, set_process_title
 from polyhost.log import log, open_logfile, set_log_date
-from polyhost.zmqlog import install_loggers
-
-if TYPE_CHECKING:
-    from polyhost.config import Config
 
 SIGNALS = ("INT", "TERM", "QUIT", "HUP", "USR1", "WINCH", "URG", "CHLD")
-SIG_NAMES = {getattr(signal, f"SIG{name}"): name.lower() for name in SIGNALS}
+SIG_NAMES = {getattr(_signal, f"SIG{name}"): name.lower() for name in SIGNALS}
 WATCH_FLAGS = (
-    inotify_flags.CREATE
-    | inotify_flags.DELETE
-    | inotify_flags.MOVED_TO
-    | inotify_flags.MOVED_FROM
-    | inotify_flags.CLOSE_WRITE
-    | inotify_flags.ATTRIB
+    inotify.IN_CREATE
+    | inotify.IN_DELETE
+    | inotify.IN_MOVED_TO
+    | inotify.IN_MOVED_FROM
+    | inotify.IN_CLOSE_WRITE
+    | inotify.IN_ATTRIB
 )
 #: events that mean "scan now"; a CREATE of a regular file waits for its CLOSE_WRITE
-SCAN_EVENTS = WATCH_FLAGS & ~inotify_flags.CREATE | inotify_flags.Q_OVERFLOW
+SCAN_EVENTS = WATCH_FLAGS & ~inotify.IN_CREATE | inotify.IN_Q_OVERFLOW
 #: the longest the loop sleeps without an event
 IDLE_WAKEUP = 1.0
 #: a new file still open for writing after this long is started anyway (an editor holding it)
@@ -68,7 +66,7 @@ ROLLING_RELOAD_WAIT = 60.0
 
 
 class Emperor:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: EmperorOptions) -> None:
         self.config = config
         cfg = config
         self.freq = max(1, cfg.get("emperor-freq"))
@@ -82,7 +80,7 @@ class Emperor:
         self.options = MonitorOptions(
             nofollow=cfg.get("emperor-nofollow"),
             tyrant_nofollow=cfg.get("emperor-tyrant-nofollow"),
-            extra_extensions=option_values(cfg, "emperor-extra-extension"),
+            extra_extensions=cfg.get("emperor-extra-extension"),
             on_demand_directory=cfg.get("emperor-on-demand-directory") or "",
             on_demand_extension=cfg.get("emperor-on-demand-extension") or "",
             on_demand_exec=cfg.get("emperor-on-demand-exec") or "",
@@ -93,11 +91,11 @@ class Emperor:
             ("vassals-include-before", "--include"),
             ("vassals-set", "--set"),
         ):
-            for value in option_values(cfg, option):
+            for value in cfg.get(option):
                 before += [flag, value]
         after: list[str] = []
         for option, flag in (("vassals-inherit", "--inherit"), ("vassals-include", "--include")):
-            for value in option_values(cfg, option):
+            for value in cfg.get(option):
                 after += [flag, os.path.abspath(value)]
         self.settings = SpawnSettings(
             before=before,
@@ -107,6 +105,7 @@ class Emperor:
             initgroups=cfg.get("emperor-tyrant-initgroups"),
             start_hook=cfg.get("vassals-start-hook") or "",
             vassals_dir="",
+            private_env=cfg.get("private-env"),
         )
         self.monitors: list[FileMonitor | ZmqMonitor] = []
         self.vassals: dict[str, Vassal] = {}
@@ -129,7 +128,10 @@ class Emperor:
         if cfg.get("logto") or cfg.get("daemonize"):
             open_logfile(cfg.get("logto") or cfg.get("daemonize"))
         set_log_date(cfg.get("log-date"))
-        install_loggers(cfg)
+        if cfg.get("logger") or cfg.get("req-logger"):
+            from polyhost.zmqlog import install_loggers  # pyzmq's weight comes with it
+
+            install_loggers(cfg)
         procname = cfg.get("emperor-procname")
         if procname:
             import setproctitle
@@ -138,7 +140,7 @@ class Emperor:
         else:
             set_process_title(cfg, "Emperor")
         try:
-            for arg in option_values(cfg, "emperor"):
+            for arg in cfg.get("emperor"):
                 self.monitors.append(build_monitor(arg, self.options))
         except MonitorError as exc:
             log(f"!!! {exc} !!!")
@@ -147,6 +149,9 @@ class Emperor:
         if first_dir:
             os.chdir(first_dir)  # as uWSGI: %v and relative paths are the vassals directory
         self.settings.vassals_dir = first_dir or os.getcwd()
+        # watched before the Emperor says it started: a file written right after that line
+        # is seen being written (its CREATE), never scanned half-written by the first scan
+        self._watch(set().union(*(monitor.watch_dirs([]) for monitor in self.monitors)))
         if self.pidfile:
             with open(self.pidfile, "w") as out:
                 out.write(f"{os.getpid()}\n")
@@ -163,10 +168,7 @@ class Emperor:
             self.stats_server = server
             log(f"*** Emperor stats server enabled on {stats} ***")
         if not self.tyrant:
-            try:
-                refused = reachable.refusal(cfg, [], who="its vassals")
-                if refused:
-                    raise IdentityError(refused)
+            try:  # handover.py checked what the vassals' user can reach
                 drop_privileges(cfg)
             except IdentityError as exc:
                 log(f"!!! {exc} !!!")
@@ -177,7 +179,7 @@ class Emperor:
         if cfg.get("emperor-broodlord"):
             log("[emperor] emperor-broodlord is accepted; broodlord mode is not built in polyhost")
         for sig in SIG_NAMES:
-            signal.signal(sig, self._enqueue)
+            _signal.signal(sig, self._enqueue)
         self.settings.zygote.start()
         log("*** starting polyhost Emperor ***")
         try:
@@ -211,7 +213,7 @@ class Emperor:
                     with contextlib.suppress(BlockingIOError):
                         os.read(self.sig_r, 4096)
                 elif kind == "inotify":
-                    rescan = self._worth_a_scan(self.inotify.read(timeout=0)) or rescan
+                    rescan = self._worth_a_scan(self.inotify.read()) or rescan
                 elif kind == "channel":
                     self._on_message(target)  # type: ignore[arg-type]
                 elif kind == "on-demand":
@@ -252,7 +254,7 @@ class Emperor:
 
     # -- what the monitors see ------------------------------------------------------------
     def scan(self) -> None:
-        self._worth_a_scan(self.inotify.read(timeout=0))  # learn which new files are still open
+        self._worth_a_scan(self.inotify.read())  # learn which new files are still open
         watch: set[str] = set()
         for monitor in self.monitors:
             seen = monitor.scan()
@@ -280,7 +282,7 @@ class Emperor:
         worth = False
         for event in events:
             path = os.path.join(dirs.get(event.wd, ""), event.name)
-            if event.mask & inotify_flags.CREATE:
+            if event.mask & inotify.IN_CREATE:
                 if os.path.islink(path) or os.path.isdir(path):
                     worth = True
                 else:
@@ -358,7 +360,7 @@ class Emperor:
             self._start(vassal)
         elif vassal.status == "on-demand":
             log_verbose(f'[emperor] updated configuration for "on demand" instance {vassal.name}')
-        elif vassal.send(link.MSG_RELOAD):
+        elif vassal.send(channel.MSG_RELOAD):
             vassal.respawns += 1
             vassal.last_run = int(time.time())
             vassal.ready = vassal.accepting = False
@@ -371,7 +373,7 @@ class Emperor:
             self._remove(vassal)
             return
         vassal.status = "stopping"
-        vassal.send(link.MSG_GRACEFUL_STOP)
+        vassal.send(channel.MSG_GRACEFUL_STOP)
         log_verbose(f"[emperor] stop the uwsgi instance {vassal.name}")
 
     # -- on demand ----------------------------------------------------------------------------
@@ -418,23 +420,23 @@ class Emperor:
             return
         now = int(time.time())
         for byte in data:
-            if byte == link.MSG_LOYAL:
+            if byte == channel.MSG_LOYAL:
                 vassal.loyal, vassal.last_loyal = True, now
                 log_verbose(f"[emperor] vassal {vassal.name} is now loyal")
                 self.blacklist.remove(vassal.name)
-            elif byte == link.MSG_HEARTBEAT:
+            elif byte == channel.MSG_HEARTBEAT:
                 vassal.last_heartbeat = now
-            elif byte == link.MSG_GOODBYE:
+            elif byte == channel.MSG_GOODBYE:
                 if vassal.seen.socket_name:
                     vassal.status = "to-on-demand"
-                    vassal.send(link.MSG_GRACEFUL_STOP)
+                    vassal.send(channel.MSG_GRACEFUL_STOP)
                     log_verbose(f"[emperor] bringing back instance {vassal.name} to on-demand mode")
                 else:
                     self.stop(vassal)
-            elif byte == link.MSG_ACCEPTING:
+            elif byte == channel.MSG_ACCEPTING:
                 vassal.accepting, vassal.last_accepting = True, now
                 log_verbose(f"[emperor] vassal {vassal.name} is ready to accept requests")
-            elif byte == link.MSG_SPAWNED:
+            elif byte == channel.MSG_SPAWNED:
                 vassal.ready, vassal.last_ready = True, now
                 log_verbose(f"[emperor] vassal {vassal.name} has been spawned")
 
@@ -528,7 +530,7 @@ class Emperor:
 
     def _kill(self, vassal: Vassal) -> None:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(vassal.pid, signal.SIGKILL)
+            os.kill(vassal.pid, _signal.SIGKILL)
 
     def _advance_rolling_reload(self, now: float) -> None:
         while self.rolling:
@@ -539,7 +541,7 @@ class Emperor:
             self.rolling.pop(0)
             if self.rolling:
                 nxt = self.vassals.get(self.rolling[0])
-                if nxt is not None and nxt.status == "running" and nxt.send(link.MSG_RELOAD):
+                if nxt is not None and nxt.status == "running" and nxt.send(channel.MSG_RELOAD):
                     nxt.respawns += 1
                     nxt.ready = nxt.accepting = False
                     self.rolling_since = now
@@ -632,6 +634,6 @@ class Emperor:
         self.settings.zygote.close()
 
 
-def run(config: Config) -> int:
+def run(config: EmperorOptions) -> int:
     """Run the Emperor until Ragnarok; the exit code of the process."""
     return Emperor(config).run()

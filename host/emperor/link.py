@@ -19,19 +19,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from polyhost.emperor.channel import (
+    EMPEROR_FD_ENV,
+    MSG_ACCEPTING,
+    MSG_GOODBYE,
+    MSG_GRACEFUL_STOP,
+    MSG_HEARTBEAT,
+    MSG_LOYAL,
+    MSG_RELOAD,
+    MSG_SPAWNED,
+    MSG_STOP,
+    ON_DEMAND_ENV,
+)
 from polyhost.log import log
 from polyhost.sockets import INHERIT_ENV, SOCKET_OPTIONS, Listener
 
 if TYPE_CHECKING:
     from polyhost.config import Config
     from polyhost.scoreboard import Scoreboard
-
-EMPEROR_FD_ENV = "UWSGI_EMPEROR_FD"
-#: fd 0 duplicated here by an on-demand vassal before stdin goes to /dev/null
-ON_DEMAND_ENV = "POLYHOST_ON_DEMAND_FD"
-
-MSG_STOP, MSG_RELOAD, MSG_GRACEFUL_STOP = 0, 1, 2
-MSG_SPAWNED, MSG_ACCEPTING, MSG_LOYAL, MSG_GOODBYE, MSG_HEARTBEAT = 1, 5, 17, 22, 26
 
 
 def under_emperor() -> bool:

@@ -9,11 +9,8 @@ Each scan returns the vassals the monitor sees now; the Emperor compares with wh
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import stat
-import tempfile
-from dataclasses import dataclass
 
 from polyhost.log import log
 
@@ -31,26 +28,35 @@ LOADER_OPTIONS = {
 UNAVAILABLE_SCHEMES = ("pg://", "mongodb://", "amqp://")
 #: a zmq config body larger than this is refused (it is written to a file)
 MAX_ZMQ_CONFIG = 1 << 20
+#: what makes a value a glob (glob.has_magic's set; glob itself is imported for glob monitors
+#: only: it costs the Emperor's loop `re`)
+GLOB_CHARS = frozenset("*?[")
 
 
 class MonitorError(Exception):
     """A monitor value cannot be used; the message says which and why."""
 
 
-@dataclass
 class Seen:
-    """A vassal as a monitor sees it now."""
+    """A vassal as a monitor sees it now: its name, the config file it is started with
+    (`path`), the `stamp` whose changes mean a reload (mtime in ns, symlink target), the owner,
+    the directory it is started in and its on-demand socket. A plain class: dataclasses costs
+    the Emperor's loop `inspect`."""
 
-    name: str
-    #: the config file the vassal is started with
-    path: str
-    #: changes of this (mtime in ns, symlink target) mean a reload
-    stamp: tuple[int, str]
-    uid: int
-    gid: int
-    #: the directory the vassal is started in
-    cwd: str
-    socket_name: str = ""
+    __slots__ = ("cwd", "gid", "name", "path", "socket_name", "stamp", "uid")
+
+    def __init__(
+        self,
+        name: str,
+        path: str,
+        stamp: tuple[int, str],
+        uid: int,
+        gid: int,
+        cwd: str,
+        socket_name: str = "",
+    ) -> None:
+        self.name, self.path, self.stamp = name, path, stamp
+        self.uid, self.gid, self.cwd, self.socket_name = uid, gid, cwd, socket_name
 
 
 def is_vassal_name(name: str, extra: list[str]) -> bool:
@@ -68,7 +74,7 @@ class FileMonitor:
             self.pattern, self.directory = arg[len("glob://") :], ""
         elif arg.startswith("dir://"):
             self.pattern, self.directory = "", arg[len("dir://") :]
-        elif glob.has_magic(arg):
+        elif GLOB_CHARS.intersection(arg):
             self.pattern, self.directory = arg, ""
         else:
             self.pattern, self.directory = "", arg
@@ -102,6 +108,8 @@ class FileMonitor:
                 return []
             candidates = [(n, os.path.join(self.directory, n), self.directory) for n in names]
         else:
+            import glob
+
             candidates = [
                 (p, os.path.join(self.cwd, p), self.cwd)
                 for p in sorted(glob.glob(self.pattern, root_dir=self.cwd))
@@ -150,6 +158,8 @@ class ZmqMonitor:
             self.sock.bind(self.endpoint)
         except zmq.ZMQError as exc:
             raise MonitorError(f"emperor = {arg}: cannot bind {self.endpoint}: {exc}") from None
+        import tempfile
+
         self.directory = tempfile.mkdtemp(prefix="polyhost-emperor-zmq-")
         os.chmod(self.directory, 0o711)
         self.vassals: dict[str, Seen] = {}
@@ -230,16 +240,32 @@ def _number(raw: bytes) -> int:
     return int(text) if text.isdigit() else 0
 
 
-@dataclass
 class MonitorOptions:
     """The Emperor options every monitor reads."""
 
-    nofollow: bool
-    tyrant_nofollow: bool
-    extra_extensions: list[str]
-    on_demand_directory: str
-    on_demand_extension: str
-    on_demand_exec: str
+    __slots__ = (
+        "extra_extensions",
+        "nofollow",
+        "on_demand_directory",
+        "on_demand_exec",
+        "on_demand_extension",
+        "tyrant_nofollow",
+    )
+
+    def __init__(
+        self,
+        nofollow: bool,
+        tyrant_nofollow: bool,
+        extra_extensions: list[str],
+        on_demand_directory: str,
+        on_demand_extension: str,
+        on_demand_exec: str,
+    ) -> None:
+        self.nofollow, self.tyrant_nofollow = nofollow, tyrant_nofollow
+        self.extra_extensions = extra_extensions
+        self.on_demand_directory = on_demand_directory
+        self.on_demand_extension = on_demand_extension
+        self.on_demand_exec = on_demand_exec
 
     def on_demand_socket(self, path: str, name: str, cwd: str) -> str:
         """uWSGI's emperor_check_on_demand_socket(): the socket the Emperor binds for the

@@ -4,29 +4,25 @@ A vassal is a normal polyhost instance with its file as config (`--ini FILE`, `-
 ...), forked by the zygote (zygote.py) in the monitored directory, with the Emperor channel on
 `UWSGI_EMPEROR_FD`. It gets SIGKILL if the Emperor dies (polyhost.lifeline, set after the
 privileges are dropped, since a credential change clears it) and sees EOF on its channel.
+The Emperor's slim loop (handover.py) imports this module: plain classes (dataclasses costs
+`inspect`), `_socket`; subprocess only when a hook runs.
 """
 
 from __future__ import annotations
 
+import _socket
 import contextlib
 import os
 import pwd
-import socket
-import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 
-from polyhost.emperor.link import EMPEROR_FD_ENV, ON_DEMAND_ENV
 from polyhost.emperor.monitors import LOADER_OPTIONS, Seen
 from polyhost.emperor.zygote import SpawnRequest, VassalProcess, Zygote
 from polyhost.log import log
-from polyhost.sockets import INHERIT_ENV
 
 #: a vassal exiting with this code is not respawned (uWSGI's UWSGI_EXILE_CODE)
 EXILE_CODE = 26
-#: environment a vassal must not inherit from the Emperor
-PRIVATE_ENV = ("UWSGI_RELOADS", "NOTIFY_SOCKET", INHERIT_ENV, ON_DEMAND_ENV, EMPEROR_FD_ENV)
 
 
 def log_verbose(message: str) -> None:
@@ -34,32 +30,27 @@ def log_verbose(message: str) -> None:
     log(f"{time.ctime()} - {message}")
 
 
-@dataclass
 class Vassal:
     """A vassal the Emperor governs (one per config name)."""
 
-    seen: Seen
-    monitor: str
-    born: int = field(default_factory=lambda: int(time.time()))
-    last_mod: int = 0
-    proc: VassalProcess | None = None
-    channel: socket.socket | None = None
-    #: running | stopping | on-demand (waiting for a connection) | to-on-demand | dead
-    status: str = "running"
-    loyal: bool = False
-    ready: bool = False
-    accepting: bool = False
-    last_loyal: int = 0
-    last_ready: int = 0
-    last_accepting: int = 0
-    last_heartbeat: int = 0
-    first_run: int = 0
-    last_run: int = 0
-    cursed_at: float = 0.0
-    respawns: int = 0
-    #: when a dead vassal may be started again (the blacklist's throttle)
-    respawn_at: float = 0.0
-    on_demand: socket.socket | None = None
+    def __init__(self, seen: Seen, monitor: str, last_mod: int = 0) -> None:
+        self.seen = seen
+        self.monitor = monitor
+        self.born = int(time.time())
+        self.last_mod = last_mod
+        self.proc: VassalProcess | None = None
+        self.channel: _socket.socket | None = None
+        #: running | stopping | on-demand (waiting for a connection) | to-on-demand | dead
+        self.status = "running"
+        self.loyal = self.ready = self.accepting = False
+        self.last_loyal = self.last_ready = self.last_accepting = self.last_heartbeat = 0
+        self.first_run = self.last_run = 0
+        self.cursed_at = 0.0
+        self.respawns = 0
+        #: when a dead vassal may be started again (the blacklist's throttle)
+        self.respawn_at = 0.0
+        #: the socket the Emperor bound for an on-demand vassal (polyhost.sockets.bind)
+        self.on_demand: _socket.socket | None = None
 
     @property
     def name(self) -> str:
@@ -106,18 +97,26 @@ class Vassal:
         }
 
 
-@dataclass
 class SpawnSettings:
-    """The Emperor options that shape every vassal's command line and credentials."""
+    """The Emperor options that shape every vassal's command line, environment and
+    credentials; `private_env` names what a vassal must not inherit (handover.py lists it)."""
 
-    before: list[str]
-    after: list[str]
-    extra_extensions: list[str]
-    tyrant: bool
-    initgroups: bool
-    start_hook: str
-    vassals_dir: str
-    zygote: Zygote = field(default_factory=Zygote)
+    def __init__(
+        self,
+        before: list[str],
+        after: list[str],
+        extra_extensions: list[str],
+        tyrant: bool,
+        initgroups: bool,
+        start_hook: str,
+        vassals_dir: str,
+        private_env: list[str],
+    ) -> None:
+        self.before, self.after, self.extra_extensions = before, after, extra_extensions
+        self.tyrant, self.initgroups = tyrant, initgroups
+        self.start_hook, self.vassals_dir = start_hook, vassals_dir
+        self.private_env = frozenset(private_env)
+        self.zygote = Zygote()
 
 
 def vassal_argv(seen: Seen, settings: SpawnSettings) -> list[str]:
@@ -132,10 +131,10 @@ def vassal_argv(seen: Seen, settings: SpawnSettings) -> list[str]:
     return [sys.executable, "-m", "polyhost", *settings.before, loader, name, *settings.after]
 
 
-def _vassal_env() -> dict[str, str]:
-    """The Emperor's environment, UWSGI_VASSAL_X renamed to UWSGI_X (the zygote adds the
-    channel fd)."""
-    env = {k: v for k, v in os.environ.items() if k not in PRIVATE_ENV}
+def _vassal_env(private: frozenset[str]) -> dict[str, str]:
+    """The Emperor's environment without `private`, UWSGI_VASSAL_X renamed to UWSGI_X (the
+    zygote adds the channel fd)."""
+    env = {k: v for k, v in os.environ.items() if k not in private}
     for key in [k for k in env if k.startswith("UWSGI_VASSAL_")]:
         env["UWSGI_" + key[len("UWSGI_VASSAL_") :]] = env.pop(key)
     return env
@@ -144,6 +143,7 @@ def _vassal_env() -> dict[str, str]:
 def run_hook(what: str, command: str, vassal: str, vassals_dir: str) -> None:
     """`vassals-start-hook` / `vassals-stop-hook`: run `COMMAND NAME`, log its exit code."""
     import shlex
+    import subprocess
 
     log(f"[emperor] running vassal {what}-hook: {command} {vassal}")
     env = dict(os.environ, UWSGI_VASSALS_DIR=vassals_dir)
@@ -175,7 +175,7 @@ def start(vassal: Vassal, settings: SpawnSettings) -> bool:
     seen = vassal.seen
     if settings.start_hook:
         run_hook("start", settings.start_hook, vassal.name, settings.vassals_dir)
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
     ours.setblocking(False)
     credentials: tuple[int, int, list[int]] | None = None
     if settings.tyrant:
@@ -197,7 +197,7 @@ def start(vassal: Vassal, settings: SpawnSettings) -> bool:
     request = SpawnRequest(
         argv=vassal_argv(seen, settings),
         cwd=seen.cwd,
-        env=_vassal_env(),
+        env=_vassal_env(settings.private_env),
         channel_fd=theirs.fileno(),
         stdin_fd=-1 if vassal.on_demand is None else vassal.on_demand.fileno(),
         emperor_pid=os.getpid(),
@@ -228,13 +228,14 @@ def close_channel(vassal: Vassal) -> None:
         vassal.channel = None
 
 
-@dataclass
 class BlacklistItem:
-    throttle_us: int
-    #: as uWSGI's: 0 at the first death, so "unloyal bad behaving" is logged at the third
-    attempt: int = 0
-    first_attempt: float = field(default_factory=time.time)
-    last_attempt: float = field(default_factory=time.time)
+    __slots__ = ("attempt", "first_attempt", "last_attempt", "throttle_us")
+
+    def __init__(self, throttle_us: int) -> None:
+        self.throttle_us = throttle_us
+        #: as uWSGI's: 0 at the first death, so "unloyal bad behaving" is logged at the third
+        self.attempt = 0
+        self.first_attempt = self.last_attempt = time.time()
 
 
 class Blacklist:

@@ -4,30 +4,28 @@ A vassal run as `python -m polyhost --ini FILE` spends most of its start-up impo
 (about 0.25 s of CPU each), so 45 vassals appearing at once queued for seconds on two cores.
 The zygote, a child of the Emperor started with its first vassal, has imported the instance's
 modules; per vassal the Emperor sends the argv, cwd, environment and credentials (JSON) and the
-channel and stdin fds (SCM_RIGHTS) over a SEQPACKET socketpair. The zygote forks twice: the
+channel and stdin fds (SCM_RIGHTS) over a SEQPACKET socketpair; the request is marshal (the
+same interpreter at both ends). The zygote forks twice: the
 grandchild drops to the vassal's credentials, waits to be reparented to the Emperor (a child
 subreaper, so it waits for it as for any child: `VassalProcess`), sets its lifeline and runs the
 instance exactly as `polyhost ARGS` would. The Emperor's own RSS stays small: the imports live in
-the zygote, shared copy-on-write with the vassals.
+the zygote, shared copy-on-write with the vassals. The Emperor's side of this module imports
+only what its slim loop may (see handover.py): `_socket` and `_signal`, no json, no subprocess.
 """
 
 from __future__ import annotations
 
+import _signal
+import _socket
 import contextlib
 import ctypes
-import gc
-import json
+import marshal
 import os
-import signal
-import socket
 import struct
-import subprocess
 import sys
 import time
-import traceback
-from dataclasses import dataclass
 
-from polyhost.emperor.link import EMPEROR_FD_ENV
+from polyhost.emperor.channel import EMPEROR_FD_ENV
 
 PR_SET_CHILD_SUBREAPER = 36
 #: the largest request (argv + environment) the zygote reads
@@ -57,12 +55,14 @@ def reap_children() -> None:
             del _exited[next(iter(_exited))]
 
 
-@dataclass
 class VassalProcess:
     """A vassal the zygote forked, now the Emperor's child: what Popen gives, by pid."""
 
-    pid: int
-    returncode: int | None = None
+    __slots__ = ("pid", "returncode")
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
 
     def poll(self) -> int | None:
         if self.returncode is None:
@@ -77,18 +77,26 @@ class VassalProcess:
         return self.returncode
 
 
-@dataclass(frozen=True)
 class SpawnRequest:
-    """One vassal to start: what subprocess.Popen was given before the zygote."""
+    """One vassal to start: what subprocess.Popen was given before the zygote. `stdin_fd`
+    -1 is /dev/null; `credentials` are uid, gid and supplementary groups in tyrant mode (None:
+    the Emperor's own)."""
 
-    argv: list[str]
-    cwd: str
-    env: dict[str, str]
-    channel_fd: int
-    stdin_fd: int  # -1: /dev/null
-    emperor_pid: int
-    #: uid, gid and supplementary groups in tyrant mode; None: the Emperor's own
-    credentials: tuple[int, int, list[int]] | None
+    __slots__ = ("argv", "channel_fd", "credentials", "cwd", "emperor_pid", "env", "stdin_fd")
+
+    def __init__(
+        self,
+        argv: list[str],
+        cwd: str,
+        env: dict[str, str],
+        channel_fd: int,
+        stdin_fd: int,
+        emperor_pid: int,
+        credentials: tuple[int, int, list[int]] | None,
+    ) -> None:
+        self.argv, self.cwd, self.env = argv, cwd, env
+        self.channel_fd, self.stdin_fd = channel_fd, stdin_fd
+        self.emperor_pid, self.credentials = emperor_pid, credentials
 
 
 class Zygote:
@@ -96,7 +104,7 @@ class Zygote:
 
     def __init__(self) -> None:
         self.proc: VassalProcess | None = None
-        self.sock: socket.socket | None = None
+        self.sock: _socket.socket | None = None
         self.ready = False
 
     def start(self) -> None:
@@ -104,21 +112,26 @@ class Zygote:
         if self.sock is not None and self.proc is not None and self.proc.poll() is None:
             return
         self.close()
-        _libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        fd = str(theirs.fileno())
-        argv = [sys.executable, "-m", "polyhost.emperor.zygote", fd, str(os.getpid())]
-        with theirs:
-            popen = subprocess.Popen(
-                argv, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, close_fds=True
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+        fd = theirs.fileno()
+        argv = [sys.executable, "-m", "polyhost.emperor.zygote", str(fd), str(os.getpid())]
+        try:
+            os.set_inheritable(fd, True)  # the one fd it gets besides stdio (as pass_fds)
+            pid = os.posix_spawn(
+                sys.executable,
+                argv,
+                os.environ,
+                file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)],
             )
-        self.proc = VassalProcess(popen.pid)
-        popen.returncode = 0  # reaped by reap_children from now on, never by Popen
+        finally:
+            theirs.close()
+        self.proc = VassalProcess(pid)  # reaped by reap_children
         ours.settimeout(ANSWER_TIMEOUT)
         self.sock = ours
         self.ready = False
 
-    def _ready(self) -> socket.socket:
+    def _ready(self) -> _socket.socket:
         self.start()
         assert self.sock is not None
         if not self.ready:
@@ -131,7 +144,7 @@ class Zygote:
     def spawn(self, request: SpawnRequest) -> VassalProcess:
         """Fork a vassal; OSError when the zygote cannot (it is restarted on the next spawn)."""
         sock = self._ready()
-        body = json.dumps(
+        body = marshal.dumps(
             {
                 "argv": request.argv,
                 "cwd": request.cwd,
@@ -140,10 +153,11 @@ class Zygote:
                 "credentials": request.credentials,
                 "stdin": request.stdin_fd >= 0,
             }
-        ).encode()
+        )
         fds = [request.channel_fd] + ([request.stdin_fd] if request.stdin_fd >= 0 else [])
+        rights = struct.pack(f"{len(fds)}i", *fds)
         try:
-            socket.send_fds(sock, [body], fds)
+            sock.sendmsg([body], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
             answer = sock.recv(_PID.size)
         except OSError:
             self.close()
@@ -164,20 +178,18 @@ class Zygote:
         if self.proc is not None:
             if self.proc.wait(5) is None:
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(self.proc.pid, signal.SIGKILL)
+                    os.kill(self.proc.pid, _signal.SIGKILL)
                 self.proc.wait(5)
             self.proc = None
 
 
-def _libc() -> ctypes.CDLL:
-    import ctypes.util
-
-    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-
-
 # -- the zygote process --------------------------------------------------------------------------
-def serve(sock: socket.socket, emperor_pid: int) -> None:
+def serve(sock: _socket.socket, emperor_pid: int) -> None:
     """Answer spawn requests until the Emperor closes its end (or dies: SIGKILL)."""
+    import gc
+    import signal
+    import socket
+
     from polyhost.lifeline import die_with_parent
 
     die_with_parent(emperor_pid)
@@ -191,6 +203,12 @@ def serve(sock: socket.socket, emperor_pid: int) -> None:
     from polyhost.catalog import CATALOG
 
     CATALOG.runtimes()  # every bridge module: each vassal's master asks for all app options
+    import polyhost.bridges.python.uwsgidecorators  # the python bridge imports it per vassal
+    from polyhost.config import load_config
+
+    # a config parsed once here leaves the parser's lazily built state (compiled patterns,
+    # option lookups) in the frozen heap: no vassal builds it again
+    load_config(["--master", "--http-socket", "127.0.0.1:0", "--chmod-socket", "660"])
     # what the zygote built is every vassal's for good: frozen, a vassal master's gc.collect()
     # neither walks it (CPU) nor writes to its pages (copy-on-write)
     gc.collect()
@@ -205,7 +223,7 @@ def serve(sock: socket.socket, emperor_pid: int) -> None:
         if not msg:
             return
         try:
-            pid = _fork_vassal(json.loads(msg), fds, sock, polyhost.cli.main)
+            pid = _fork_vassal(marshal.loads(msg), fds, sock, polyhost.cli.main)
         except OSError as exc:
             pid = -(exc.errno or 1)
         finally:
@@ -214,7 +232,7 @@ def serve(sock: socket.socket, emperor_pid: int) -> None:
         sock.send(_PID.pack(pid))
 
 
-def _fork_vassal(request: dict, fds: list[int], sock: socket.socket, main: object) -> int:
+def _fork_vassal(request: dict, fds: list[int], sock: _socket.socket, main: object) -> int:
     """Fork twice so the vassal is orphaned to the Emperor; its pid."""
     r, w = os.pipe()
     middle = os.fork()
@@ -239,8 +257,10 @@ def _fork_vassal(request: dict, fds: list[int], sock: socket.socket, main: objec
     return _PID.unpack(answer)[0]
 
 
-def _become_vassal(request: dict, fds: list[int], sock: socket.socket, main: object) -> None:
+def _become_vassal(request: dict, fds: list[int], sock: _socket.socket, main: object) -> None:
     """In the grandchild: credentials, lifeline, fds, environment, then the instance."""
+    import signal
+
     code = 1
     try:
         sock.close()
@@ -282,6 +302,8 @@ def _become_vassal(request: dict, fds: list[int], sock: socket.socket, main: obj
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:
+        import traceback
+
         traceback.print_exc()
     finally:
         with contextlib.suppress(Exception):
@@ -291,4 +313,6 @@ def _become_vassal(request: dict, fds: list[int], sock: socket.socket, main: obj
 
 
 if __name__ == "__main__":
+    import socket
+
     serve(socket.socket(fileno=int(sys.argv[1])), int(sys.argv[2]))
