@@ -15,17 +15,15 @@ import queue
 import select
 import signal
 import socket
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from polyhost import async_cores, websocket
+from polyhost import async_cores, routing, websocket
 from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext
 from polyhost.fabric import signals
 from polyhost.fabric.packets import serve_packet
-from polyhost.handover import Handover
 from polyhost.log import log, log_exception, log_request, printable
 from polyhost.process_state import CURRENT
 from polyhost.protocol import sockio
@@ -45,13 +43,15 @@ from polyhost.request import (
     ResponseAborted,
     simple_error,
 )
-from polyhost.routing.serve import Routing
-from polyhost.static import StaticFiles
+from polyhost.static_options import serves_static
 
 if TYPE_CHECKING:
     from polyhost.config import Config
+    from polyhost.handover import Handover
+    from polyhost.routing.serve import Routing
     from polyhost.scoreboard import Scoreboard
     from polyhost.sockets import Listener
+    from polyhost.static import StaticFiles
 
 #: exit code of a worker whose app failed to load: the master stops instead of respawning
 APP_LOAD_ERROR = 22
@@ -155,10 +155,10 @@ class Worker:
         self.returned: queue.SimpleQueue[Connection] = queue.SimpleQueue()
         self.work: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
         self.watchdog = threading.Condition()
-        self.static = StaticFiles.from_config(config)
+        self.static = _static_files(config)
         #: set when an app's runtime takes connections over (ASGI's event loop)
         self.handover: Handover | None = None
-        self.routing = Routing.from_config(config, wid, self.static)
+        self.routing = _routing(config, wid, self.static)
 
     # -- life cycle ------------------------------------------------------------------------
     def run(self) -> int:
@@ -179,6 +179,8 @@ class Worker:
             return APP_LOAD_ERROR
         CURRENT.run_postfork_hooks()
         if any(app.runtime.adopts(app) for app in self.dispatcher.apps):
+            from polyhost.handover import Handover  # only with an app that adopts (ASGI)
+
             self.handover = Handover(self)
         if not self.dispatcher.apps and self.static is None and self.config.get("need-app"):
             log("no app loaded. GAME OVER")
@@ -629,6 +631,8 @@ class Worker:
         if length <= self.post_buffering:
             request.body = BytesBody(request.body.read(length))
             return
+        import tempfile  # a body over post-buffering is rare: not in every worker (RSS)
+
         spool = tempfile.TemporaryFile()  # noqa: SIM115 - it becomes the request body
         remaining = length
         while remaining > 0:
@@ -732,6 +736,24 @@ class Worker:
         with contextlib.suppress(OSError):
             os.write(conn.sock.fileno(), conn.harakiri_reply(request))
             conn.sock.shutdown(socket.SHUT_RDWR)
+
+
+def _static_files(config: Config) -> StaticFiles | None:
+    """The worker's file server; the module is imported only when a static option is set."""
+    if not serves_static(config):
+        return None
+    from polyhost.static import StaticFiles
+
+    return StaticFiles.from_config(config)
+
+
+def _routing(config: Config, wid: int, files: StaticFiles | None) -> Routing | None:
+    """The worker's rules; the engine is imported only when the config has some."""
+    if not routing.configured(config):
+        return None
+    from polyhost.routing.serve import Routing
+
+    return Routing.from_config(config, wid, files)
 
 
 class BodyOverLimit(Exception):
