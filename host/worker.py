@@ -71,6 +71,10 @@ YIELD_IDLE = 0.5
 #: connections waiting in the listen queue (its answer then says `Connection: close`): the
 #: reconnect is paid once per this many, and a waiting connection is taken within this many
 ROTATE_AFTER = 16
+#: accept rounds a single-core worker runs on one listener event: after answering a connection
+#: it accepts the next one waiting without an epoll round in between (stopping at an empty
+#: queue); bounded so idle keep-alive connections and signals are looked at in between
+ACCEPT_ROUNDS = 8
 #: the core serving the current request (per request thread, and per greenlet on async cores)
 CORE: contextvars.ContextVar[int] = contextvars.ContextVar("core", default=0)
 
@@ -219,6 +223,8 @@ class Worker:
     # -- the loop ----------------------------------------------------------------------------
     def _loop(self) -> None:
         by_fd = {listener.sock.fileno(): listener for listener in self.listeners}
+        for listener in self.listeners:
+            _no_delay(listener)
         for fd in by_fd:
             self.epoll.register(fd, LISTEN_FLAGS)
             self.backlog.register(fd, select.POLLIN)
@@ -245,10 +251,14 @@ class Worker:
                     # no more connections than free cores (threads, async cores), nor than
                     # --hold-per-core allows: the rest stay in the backlog for the other
                     # workers (not lost with this one)
-                    admitted = 0 if self.stopping else self._admits(busy)
-                    if admitted:
-                        self._accept(listener, admitted)
+                    for _ in range(ACCEPT_ROUNDS):
+                        admitted = 0 if self.stopping else self._admits(busy)
+                        if not admitted:
+                            break
+                        drained = self._accept(listener, admitted)
                         busy += self._serve_fresh()
+                        if drained:
+                            break
                 elif fd == channel_fd:
                     signals.CLIENT.dispatch_pending()
                 elif fd == self.wake_r:
@@ -345,20 +355,19 @@ class Worker:
         elif self.concurrent:
             self.epoll.modify(conn.fd, EPOLL_ONESHOT_IN)
 
-    def _accept(self, listener: Listener, count: int) -> None:
-        """Accept up to `count` connections: those the worker is about to serve."""
+    def _accept(self, listener: Listener, count: int) -> bool:
+        """Accept up to `count` connections: those the worker is about to serve. True when
+        the queue ran empty (or accept failed) before `count`."""
         for _ in range(count):
             try:
                 sock, peer = listener.sock.accept()
             except (BlockingIOError, InterruptedError):
-                return
+                return True
             except OSError as exc:
                 log(f"accept() on {listener.name} failed: {exc}")
-                return
+                return True
             sock.setblocking(False)
-            if listener.proto == "http":
-                if sock.family != socket.AF_UNIX:
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if listener.proto == "http":  # TCP_NODELAY comes from the listener (_loop)
                 conn: Connection = HttpConnection(
                     sock,
                     listener.name,
@@ -386,6 +395,7 @@ class Worker:
             self.conns[fd] = conn
             self.idle_since[fd] = time.monotonic()
             self.fresh.append(conn)
+        return False
 
     def _read(self, conn: Connection) -> bool:
         """Read what is there; True when a request head is complete."""
@@ -736,6 +746,14 @@ class Worker:
         with contextlib.suppress(OSError):
             os.write(conn.sock.fileno(), conn.harakiri_reply(request))
             conn.sock.shutdown(socket.SHUT_RDWR)
+
+
+def _no_delay(listener: Listener) -> None:
+    """TCP_NODELAY on an HTTP listener: Linux copies it to every socket accepted from it, one
+    setsockopt per worker instead of one per connection (bound, inherited or systemd's alike)."""
+    if listener.proto == "http" and listener.sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            listener.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _static_files(config: Config) -> StaticFiles | None:
