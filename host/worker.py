@@ -71,9 +71,10 @@ YIELD_IDLE = 0.5
 #: connections waiting in the listen queue (its answer then says `Connection: close`): the
 #: reconnect is paid once per this many, and a waiting connection is taken within this many
 ROTATE_AFTER = 16
-#: accept rounds a single-core worker runs on one listener event: after answering a connection
-#: it accepts the next one waiting without an epoll round in between (stopping at an empty
-#: queue); bounded so idle keep-alive connections and signals are looked at in between
+#: accept rounds a single-core worker runs on one listener event: after answering and closing a
+#: connection it accepts the next one waiting without an epoll round in between (stopping at an
+#: empty queue, or at a connection kept alive: those stay spread over the workers as before);
+#: bounded so idle keep-alive connections and signals are looked at in between
 ACCEPT_ROUNDS = 8
 #: the core serving the current request (per request thread, and per greenlet on async cores)
 CORE: contextvars.ContextVar[int] = contextvars.ContextVar("core", default=0)
@@ -255,10 +256,11 @@ class Worker:
                         admitted = 0 if self.stopping else self._admits(busy)
                         if not admitted:
                             break
+                        held = len(self.conns)
                         drained = self._accept(listener, admitted)
                         busy += self._serve_fresh()
-                        if drained:
-                            break
+                        if drained or len(self.conns) > held:
+                            break  # a kept connection: the next waits for the other workers too
                 elif fd == channel_fd:
                     signals.CLIENT.dispatch_pending()
                 elif fd == self.wake_r:
