@@ -9,12 +9,13 @@ parent that died before the call is caught by comparing getppid() with the pid i
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import signal
 
 PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+#: the C library already in the process (ctypes.util.find_library would run ldconfig and import
+#: subprocess and tempfile into every child)
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def die_with_parent(parent_pid: int, sig: int = signal.SIGKILL) -> None:

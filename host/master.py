@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from polyhost import __version__, reachable
+from polyhost import __version__, heap, reachable, routing
 from polyhost.apps import app_specs
 from polyhost.async_cores import cores_of
 from polyhost.catalog import CATALOG
@@ -38,11 +38,10 @@ from polyhost.log import log, log_exception, open_logfile, set_log_date
 from polyhost.process_state import CURRENT
 from polyhost.router import supervision
 from polyhost.router.announcer import Announcer, ConfigError
-from polyhost.routing.serve import routing_startup_lines
 from polyhost.scoreboard import Scoreboard
 from polyhost.socket_map import socket_map, worker_listeners
 from polyhost.sockets import INHERIT_ENV, Listener, SocketError, export_fds, open_listeners
-from polyhost.static import StaticFiles
+from polyhost.static_options import serves_static
 from polyhost.stats import StatsServer, build_stats
 from polyhost.supervision import Supervision
 from polyhost.worker import APP_LOAD_ERROR, Worker
@@ -217,15 +216,23 @@ class Master:
             raise StartupError(str(exc)) from exc
         self.fabric.install_in_master()
         _apply_env(cfg)
-        try:  # a bad static option stops the start here, not a worker after fork
-            self.serves_static = StaticFiles.from_config(cfg) is not None
-        except ValueError as exc:
-            raise StartupError(str(exc)) from exc
-        try:  # bad route rules stop the start here (file:line), not a worker after fork
-            for line in routing_startup_lines(cfg):
-                log(line)
-        except ValueError as exc:
-            raise StartupError(str(exc)) from exc
+        self.serves_static = serves_static(cfg)
+        if self.serves_static:
+            from polyhost.static import StaticFiles  # only where it is used (worker RSS)
+
+            try:  # a bad static option stops the start here, not a worker after fork
+                StaticFiles.from_config(cfg)
+            except ValueError as exc:
+                raise StartupError(str(exc)) from exc
+        if routing.configured(cfg) or cfg.get("router-list"):
+            # imported here: a master (and its workers) without rules carry no routing engine
+            from polyhost.routing.serve import routing_startup_lines
+
+            try:  # bad route rules stop the start here (file:line), not a worker after fork
+                for line in routing_startup_lines(cfg):
+                    log(line)
+            except ValueError as exc:
+                raise StartupError(str(exc)) from exc
         ctx = RuntimeContext(cfg, log, 0, self.threads)
         try:
             specs = app_specs(cfg)
@@ -269,6 +276,7 @@ class Master:
             signal.signal(sig, self._enqueue)
         gc.collect()
         gc.freeze()
+        heap.trim()  # the workers are forked from the smaller heap
         self._phase("master-start")
         self._plan_children()
         adopted = supervision.adopted_pids()

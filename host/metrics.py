@@ -5,7 +5,7 @@ table) read and change it, `enable-metrics` adds them to the stats JSON (`metric
 Prometheus endpoint exports them.
 
 The values live in one shared memory page made by the master before fork, so every worker, mule
-and spooler changes the same numbers; a POSIX semaphore (multiprocessing's, fork context) makes
+and spooler changes the same numbers; a POSIX semaphore (polyhost.shared_lock) makes
 each read-modify-write atomic across processes. As uWSGI, changing a metric that was not declared
 is refused (the Python API returns None instead of True) and reading one gives 0. The store also
 keeps the instance's own counters (`core.rpc_calls`).
@@ -14,7 +14,6 @@ keeps the instance's own counters (`core.rpc_calls`).
 from __future__ import annotations
 
 import mmap
-import multiprocessing
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING
 from polyhost.config import option_values
 from polyhost.config.keyval import parse_keyval
 from polyhost.metrics_collectors import check_collector
+from polyhost.shared_lock import shared_lock
 
 if TYPE_CHECKING:
     from polyhost.config import Config
@@ -104,7 +104,7 @@ class MetricStore:
         #: what the apps may change: their metrics, not those a collector sets (as uWSGI)
         self.custom = {spec.name for spec in specs if not spec.collector}
         self._mem = mmap.mmap(-1, max(mmap.PAGESIZE, 8 * len(self.specs)))
-        self._lock = multiprocessing.get_context("fork").Lock()
+        self._lock = shared_lock()
         for i, spec in enumerate(self.specs):
             _VALUE.pack_into(self._mem, i * 8, spec.initial)
         #: metric index -> a count kept elsewhere that its value adds (core.rpc_calls)

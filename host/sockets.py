@@ -9,6 +9,7 @@ the listeners' fds named in POLYHOST_INHERITED_FDS so no connection is refused.
 from __future__ import annotations
 
 import contextlib
+import functools
 import grp
 import os
 import pwd
@@ -55,9 +56,10 @@ class Listener:
     path: str = ""
     shared: bool = False
 
-    @property
+    @functools.cached_property
     def server_addr(self) -> tuple[str, str]:
-        """SERVER_NAME / SERVER_PORT defaults for requests on this socket."""
+        """SERVER_NAME / SERVER_PORT defaults for requests on this socket (asked of the kernel
+        once: a bound socket's address does not change, and each accept used to ask again)."""
         if self.sock.family in (socket.AF_INET, socket.AF_INET6):
             host, port = self.sock.getsockname()[:2]
             return str(host), str(port)

@@ -12,7 +12,6 @@ or, with `offload-threads`, through an `OffloadPool` so a large download does no
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import mimetypes
 import os
 import queue
@@ -31,6 +30,8 @@ from polyhost.log import log as instance_log
 from polyhost.request import Request, Responder, simple_error
 
 if TYPE_CHECKING:
+    import datetime
+
     from polyhost.config import Config
 
 #: the MIME map of the system (Debian's media-types package)
@@ -291,10 +292,10 @@ class StaticFiles:
                         headers.append(("Content-Encoding", "gzip"))
         etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
         mtime = int(st.st_mtime)
-        headers += [("Last-Modified", email.utils.formatdate(mtime, usegmt=True)), ("ETag", etag)]
+        headers += [("Last-Modified", _format_http_date(mtime)), ("ETag", etag)]
         expires = self._expires(content_type, real, env, mtime)
         if expires is not None:
-            headers.append(("Expires", email.utils.formatdate(expires, usegmt=True)))
+            headers.append(("Expires", _format_http_date(expires)))
         if _not_modified(env, etag, mtime):
             responder.start("304 Not Modified", headers)
             return
@@ -379,7 +380,7 @@ def _http_date(value: str | None) -> int | None:
     if not value:
         return None
     try:
-        return int(email.utils.parsedate_to_datetime(value).timestamp())
+        return int(_parse_http_date(value).timestamp())
     except (TypeError, ValueError, IndexError):
         return None
 
@@ -581,3 +582,17 @@ class _OffloadLoop:
 def path_within(path: str, root: str) -> bool:
     """`path` is `root` or below it (both already resolved with realpath)."""
     return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _format_http_date(timestamp: float) -> str:
+    """An HTTP date (Last-Modified, Expires); email.utils (1 MiB with the email package it
+    pulls in) is imported by the first file served, not by every worker (issue 18)."""
+    from email.utils import formatdate
+
+    return formatdate(timestamp, usegmt=True)
+
+
+def _parse_http_date(value: str) -> datetime.datetime:
+    from email.utils import parsedate_to_datetime
+
+    return parsedate_to_datetime(value)

@@ -15,17 +15,15 @@ import queue
 import select
 import signal
 import socket
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from polyhost import async_cores, websocket
+from polyhost import async_cores, routing, websocket
 from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext
 from polyhost.fabric import signals
 from polyhost.fabric.packets import serve_packet
-from polyhost.handover import Handover
 from polyhost.log import log, log_exception, log_request, printable
 from polyhost.process_state import CURRENT
 from polyhost.protocol import sockio
@@ -45,13 +43,15 @@ from polyhost.request import (
     ResponseAborted,
     simple_error,
 )
-from polyhost.routing.serve import Routing
-from polyhost.static import StaticFiles
+from polyhost.static_options import serves_static
 
 if TYPE_CHECKING:
     from polyhost.config import Config
+    from polyhost.handover import Handover
+    from polyhost.routing.serve import Routing
     from polyhost.scoreboard import Scoreboard
     from polyhost.sockets import Listener
+    from polyhost.static import StaticFiles
 
 #: exit code of a worker whose app failed to load: the master stops instead of respawning
 APP_LOAD_ERROR = 22
@@ -71,6 +71,11 @@ YIELD_IDLE = 0.5
 #: connections waiting in the listen queue (its answer then says `Connection: close`): the
 #: reconnect is paid once per this many, and a waiting connection is taken within this many
 ROTATE_AFTER = 16
+#: accept rounds a single-core worker runs on one listener event: after answering and closing a
+#: connection it accepts the next one waiting without an epoll round in between (stopping at an
+#: empty queue, or at a connection kept alive: those stay spread over the workers as before);
+#: bounded so idle keep-alive connections and signals are looked at in between
+ACCEPT_ROUNDS = 8
 #: the core serving the current request (per request thread, and per greenlet on async cores)
 CORE: contextvars.ContextVar[int] = contextvars.ContextVar("core", default=0)
 
@@ -150,10 +155,10 @@ class Worker:
         self.returned: queue.SimpleQueue[Connection] = queue.SimpleQueue()
         self.work: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
         self.watchdog = threading.Condition()
-        self.static = StaticFiles.from_config(config)
+        self.static = _static_files(config)
         #: set when an app's runtime takes connections over (ASGI's event loop)
         self.handover: Handover | None = None
-        self.routing = Routing.from_config(config, wid, self.static)
+        self.routing = _routing(config, wid, self.static)
 
     # -- life cycle ------------------------------------------------------------------------
     def run(self) -> int:
@@ -174,6 +179,8 @@ class Worker:
             return APP_LOAD_ERROR
         CURRENT.run_postfork_hooks()
         if any(app.runtime.adopts(app) for app in self.dispatcher.apps):
+            from polyhost.handover import Handover  # only with an app that adopts (ASGI)
+
             self.handover = Handover(self)
         if not self.dispatcher.apps and self.static is None and self.config.get("need-app"):
             log("no app loaded. GAME OVER")
@@ -212,6 +219,8 @@ class Worker:
     # -- the loop ----------------------------------------------------------------------------
     def _loop(self) -> None:
         by_fd = {listener.sock.fileno(): listener for listener in self.listeners}
+        for listener in self.listeners:
+            _no_delay(listener)
         for fd in by_fd:
             self.epoll.register(fd, LISTEN_FLAGS)
             self.backlog.register(fd, select.POLLIN)
@@ -238,10 +247,15 @@ class Worker:
                     # no more connections than free cores (threads, async cores), nor than
                     # --hold-per-core allows: the rest stay in the backlog for the other
                     # workers (not lost with this one)
-                    admitted = 0 if self.stopping else self._admits(busy)
-                    if admitted:
-                        self._accept(listener, admitted)
+                    for _ in range(ACCEPT_ROUNDS):
+                        admitted = 0 if self.stopping else self._admits(busy)
+                        if not admitted:
+                            break
+                        held = len(self.conns)
+                        drained = self._accept(listener, admitted)
                         busy += self._serve_fresh()
+                        if drained or len(self.conns) > held:
+                            break  # a kept connection: the next waits for the other workers too
                 elif fd == channel_fd:
                     signals.CLIENT.dispatch_pending()
                 elif fd == self.wake_r:
@@ -338,20 +352,19 @@ class Worker:
         elif self.concurrent:
             self.epoll.modify(conn.fd, EPOLL_ONESHOT_IN)
 
-    def _accept(self, listener: Listener, count: int) -> None:
-        """Accept up to `count` connections: those the worker is about to serve."""
+    def _accept(self, listener: Listener, count: int) -> bool:
+        """Accept up to `count` connections: those the worker is about to serve. True when
+        the queue ran empty (or accept failed) before `count`."""
         for _ in range(count):
             try:
                 sock, peer = listener.sock.accept()
             except (BlockingIOError, InterruptedError):
-                return
+                return True
             except OSError as exc:
                 log(f"accept() on {listener.name} failed: {exc}")
-                return
+                return True
             sock.setblocking(False)
-            if listener.proto == "http":
-                if sock.family != socket.AF_UNIX:
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if listener.proto == "http":  # TCP_NODELAY comes from the listener (_loop)
                 conn: Connection = HttpConnection(
                     sock,
                     listener.name,
@@ -377,6 +390,7 @@ class Worker:
             self.conns[fd] = conn
             self.idle_since[fd] = time.monotonic()
             self.fresh.append(conn)
+        return False
 
     def _read(self, conn: Connection) -> bool:
         """Read what is there; True when a request head is complete."""
@@ -622,6 +636,8 @@ class Worker:
         if length <= self.post_buffering:
             request.body = BytesBody(request.body.read(length))
             return
+        import tempfile  # a body over post-buffering is rare: not in every worker (RSS)
+
         spool = tempfile.TemporaryFile()  # noqa: SIM115 - it becomes the request body
         remaining = length
         while remaining > 0:
@@ -725,6 +741,32 @@ class Worker:
         with contextlib.suppress(OSError):
             os.write(conn.sock.fileno(), conn.harakiri_reply(request))
             conn.sock.shutdown(socket.SHUT_RDWR)
+
+
+def _no_delay(listener: Listener) -> None:
+    """TCP_NODELAY on an HTTP listener: Linux copies it to every socket accepted from it, one
+    setsockopt per worker instead of one per connection (bound, inherited or systemd's alike)."""
+    if listener.proto == "http" and listener.sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            listener.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _static_files(config: Config) -> StaticFiles | None:
+    """The worker's file server; the module is imported only when a static option is set."""
+    if not serves_static(config):
+        return None
+    from polyhost.static import StaticFiles
+
+    return StaticFiles.from_config(config)
+
+
+def _routing(config: Config, wid: int, files: StaticFiles | None) -> Routing | None:
+    """The worker's rules; the engine is imported only when the config has some."""
+    if not routing.configured(config):
+        return None
+    from polyhost.routing.serve import Routing
+
+    return Routing.from_config(config, wid, files)
 
 
 class BodyOverLimit(Exception):

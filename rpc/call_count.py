@@ -14,9 +14,10 @@ while `index` (this process's word in `view`) is >= 0, and `count()` otherwise, 
 from __future__ import annotations
 
 import mmap
-import multiprocessing
 import os
 import weakref
+
+from polyhost.shared_lock import shared_lock
 
 #: slots of (owner pid, calls); a process that finds none free adds to the shared one under lock
 SLOTS = 1024
@@ -32,7 +33,7 @@ class CallCounter:
         #: the shared page, and this process's word in it (-1 until claimed, and after fork)
         self.view = self._view
         self.index = -1
-        self._lock = multiprocessing.get_context("fork").Lock()
+        self._lock = shared_lock()
         self._slot = -1
         forked = weakref.WeakMethod(self._forked)
         os.register_at_fork(after_in_child=lambda: (method := forked()) and method())

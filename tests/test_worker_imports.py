@@ -1,9 +1,10 @@
 """What a WSGI worker imports: the heavy modules load with the feature that uses them.
 
 asyncio (and the ssl it imports) with an ASGI app or `--asyncio`/`--async`, PyYAML with a yaml
-config, passlib and bcrypt with an htpasswd `basicauth` rule: a hello-world worker carries none
-of them (issue 18, worker RSS). Each case is a real polyhost whose app reports its worker's
-`sys.modules`.
+config, passlib and bcrypt with an htpasswd `basicauth` rule; the routing engine (and hashlib,
+email.utils) with a `route*` rule, email.utils by the first static file served: a hello-world
+worker carries none of them (issue 18, worker RSS).
+Each case is a real polyhost whose app reports its worker's `sys.modules`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ from conftest import APPS, get, serving, split_response
 APP = str(APPS / "wsgi" / "loaded_modules.py")
 
 
-def _loaded(tmp_path: Path, *options: str) -> str:
+#: what the host itself imports only for a feature: the routing engine, the HTTP date helpers
+HOST_FEATURES = ("polyhost.routing.serve", "hashlib", "email.utils")
+
+
+def _loaded(tmp_path: Path, *options: str, names: tuple[str, ...] = ()) -> str:
     with serving(tmp_path, ["--wsgi-file", APP, *options]) as inst:
-        status, _, body = split_response(get(inst.port))
+        status, _, body = split_response(get(inst.port, "/?" + ",".join(names)))
     assert status == 200
     return body.decode()
 
@@ -38,3 +43,12 @@ def test_each_loads_with_its_feature(tmp_path: Path) -> None:
         "--asyncio", "2",
     )  # fmt: skip
     assert loaded.split(",") == ["asyncio", "ssl", "yaml", "passlib", "bcrypt"]
+
+
+def test_hello_worker_has_no_routing_engine(tmp_path: Path) -> None:
+    assert _loaded(tmp_path, names=HOST_FEATURES) == "-"
+
+
+def test_routing_loads_with_a_rule(tmp_path: Path) -> None:
+    loaded = _loaded(tmp_path, "--route", "^/nothing$ break:404", names=HOST_FEATURES)
+    assert loaded == "polyhost.routing.serve,hashlib,email.utils"

@@ -7,7 +7,6 @@ the WebSocket calls from uwsgi_websocket, chunked input from uwsgi_chunked.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import socket
@@ -19,6 +18,7 @@ from polyhost import UWSGI_COMPAT_VERSION, async_cores
 from polyhost.bridges.python import uwsgi_async, uwsgi_chunked, uwsgi_fabric, uwsgi_websocket
 from polyhost.log import log
 from polyhost.process_state import CURRENT
+from polyhost.shared_lock import shared_lock
 
 if TYPE_CHECKING:
     from polyhost.config import Config
@@ -63,7 +63,7 @@ def stop() -> bool:
 
 #: uWSGI's user lock 0, made at import (in the master, which imports every bridge before fork)
 #: so that every worker, mule and spooler shares it: a POSIX semaphore
-_USER_LOCK = multiprocessing.Lock()
+_USER_LOCK = shared_lock()
 
 
 def lock(num: int = 0) -> None:

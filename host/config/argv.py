@@ -3,7 +3,6 @@ short options, bare flags, optional values, and a bare config file name meaning 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 
 from polyhost.config.loaders import format_of
@@ -30,6 +29,8 @@ _NOT_OPTIONS = frozenset(
 
 def suggestion(name: str, candidates: list[str] | None = None) -> str:
     """ " (did you mean 'x'?)" for the closest known name, or ""."""
+    import difflib  # only for a mistyped option
+
     close = difflib.get_close_matches(name, candidates or all_option_names(), n=1, cutoff=0.7)
     return f" (did you mean '{close[0]}'?)" if close else ""
 

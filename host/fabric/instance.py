@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -30,7 +28,11 @@ if TYPE_CHECKING:
 
 
 def _shared_base() -> str:
-    return "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+    if os.path.isdir("/dev/shm"):
+        return "/dev/shm"
+    import tempfile  # tempfile and shutil (0.9 MiB) are not in every worker: issue 18
+
+    return tempfile.gettempdir()
 
 
 def instance_dir(master_pid: int) -> str:
@@ -51,6 +53,8 @@ def reclaim_dead_instances() -> None:
                 continue
             with contextlib.suppress(OSError):
                 if entry.is_dir(follow_symlinks=False) and entry.stat().st_uid == os.getuid():
+                    import shutil
+
                     shutil.rmtree(entry.path)
                     log(f"removed {entry.path}, left by instance {pid} that died without cleanup")
 

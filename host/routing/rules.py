@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 
 from polyhost.config.model import ConfigError
 from polyhost.log import log
+from polyhost.routing import PREFIXES
 from polyhost.routing.actions import Action, Builder
 from polyhost.routing.conditions import RuleError, Test
 from polyhost.routing.context import BREAK, CONTINUE, NEXT, RouteContext
 
 #: the chains, by option prefix, in the order uWSGI dumps them
 CHAINS = ("request", "error", "response", "final")
-_PREFIXES = {"final-": "final", "error-": "error", "response-": "response"}
 #: `route-SUFFIX`: the request var a regexp is matched on (as uWSGI's dump names it)
 SUBJECTS = {
     "": ("PATH_INFO", "path_info"),
@@ -222,14 +222,6 @@ class RoutingTable:
         return [line for chain in self.chains.values() if chain for line in chain.dump()]
 
 
-def is_route_option(name: str) -> bool:
-    for prefix in _PREFIXES:
-        if name.startswith(prefix):
-            name = name[len(prefix) :]
-            break
-    return name == "route" or name.startswith("route-")
-
-
 def build_table(
     entries: Iterable[tuple[str, str, str]],
     actions: dict[str, Builder],
@@ -239,7 +231,7 @@ def build_table(
     table = RoutingTable()
     for option, value, origin in entries:
         chain_name, kind = "request", option
-        for prefix, name in _PREFIXES.items():
+        for prefix, name in PREFIXES.items():
             if option.startswith(prefix):
                 chain_name, kind = name, option[len(prefix) :]
                 break

@@ -21,6 +21,7 @@ from polyhost.log import log, log_exception, printable
 from polyhost.process_state import CURRENT
 from polyhost.protocol.sockio import send_all
 from polyhost.request import simple_error
+from polyhost.routing import is_route_option
 from polyhost.routing.actions import ACTIONS
 from polyhost.routing.auth import AUTH_ACTIONS
 from polyhost.routing.cache import CACHE_ACTIONS, CACHE_CONDITIONS
@@ -29,7 +30,7 @@ from polyhost.routing.context import BREAK, RouteContext
 from polyhost.routing.files import FILE_ACTIONS
 from polyhost.routing.forward import FORWARD_ACTIONS, BackendError, relay
 from polyhost.routing.respond import RoutedResponder, send_answer
-from polyhost.routing.rules import RoutingError, RoutingTable, build_table, is_route_option, run
+from polyhost.routing.rules import RoutingError, RoutingTable, build_table, run
 from polyhost.static import StaticFiles
 
 if TYPE_CHECKING:

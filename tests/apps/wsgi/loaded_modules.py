@@ -1,4 +1,6 @@
-"""A WSGI app answering with the heavy modules its worker has loaded (test_worker_imports)."""
+"""A WSGI app answering with the heavy modules its worker has loaded (test_worker_imports).
+
+`?a,b` asks about the modules a and b instead of HEAVY."""
 
 import sys
 
@@ -7,6 +9,7 @@ HEAVY = ("asyncio", "ssl", "yaml", "passlib", "bcrypt")
 
 
 def application(environ, start_response):
-    body = ",".join(name for name in HEAVY if name in sys.modules).encode() or b"-"
+    names = environ.get("QUERY_STRING", "").split(",") if environ.get("QUERY_STRING") else HEAVY
+    body = ",".join(name for name in names if name in sys.modules).encode() or b"-"
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
