@@ -4,7 +4,8 @@ Each server (2 workers, uWSGI on --http11-socket for keep-alive) is loaded with 
 run it gets the fault twice (at 1/4 and 5/8 of it): a graceful reload (SIGHUP to the master) or
 a worker killed with SIGKILL. wrk's socket errors and non-2xx answers are the failed requests;
 for a kill, the connections the victim held (accepted, established) at that moment are counted
-too, since each of them carries wrk's next request and dies with the worker.
+too: without keep-idle-connections each of them carries wrk's next request and dies with the
+worker; with it (the default) only the busy ones do, the idle ones go to the successor.
 Run `cd bench && ../.venv/bin/python faults_under_load.py -d 8`; bounded by the duration
 (plus start-up).
 """
@@ -39,7 +40,7 @@ from harness import (
 )
 
 WSGI_FILE = "bench/apps/hello_wsgi.py"
-#: more polyhost options (`--hold-per-core N`)
+#: more polyhost options (`--hold-per-core N`, `--keep-idle-connections=false`)
 POLYHOST_OPTIONS: list[str] = []
 SERVERS: dict[str, Callable[[int], list[str]]] = {
     "polyhost": lambda port: polyhost_argv(port, "--wsgi-file", WSGI_FILE, *POLYHOST_OPTIONS),
@@ -168,7 +169,14 @@ def main() -> int:
     parser.add_argument("--fault", choices=("reload", "kill"), help="only this fault")
     parser.add_argument("--rounds", type=int, default=1, help="runs per fault and server")
     parser.add_argument("--hold-per-core", type=int, help="polyhost's --hold-per-core N")
+    parser.add_argument(
+        "--no-keep-idle",
+        action="store_true",
+        help="polyhost with --keep-idle-connections=false (its idle connections die with it)",
+    )
     args = parser.parse_args()
+    if args.no_keep_idle:
+        POLYHOST_OPTIONS.append("--keep-idle-connections=false")
     if args.hold_per_core is not None:
         POLYHOST_OPTIONS.extend(["--hold-per-core", str(args.hold_per_core)])
     print(f"machine: {machine_description()}")

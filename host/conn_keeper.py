@@ -38,6 +38,8 @@ SLOTS = 4096
 SWEEP_BATCH = 256
 #: worker -> master: "K", the slot, the listener's name; the fd rides as SCM_RIGHTS
 KEEP = b"K"
+#: worker -> master: "F", the slot; closed now, close the duplicate now (no fd rides)
+FREED = b"F"
 #: master -> worker: "A", the listener's name; adopt the fd as a fresh connection
 ADOPT = b"A"
 _SLOT = struct.Struct("=I")
@@ -97,6 +99,10 @@ class Channel:
         while (message := _recv_fd(self.master_end)) is not None:
             data, fd = message
             if fd < 0:
+                if data[:1] == FREED and len(data) == 1 + _SLOT.size:
+                    freed = self.held.pop(_SLOT.unpack_from(data, 1)[0], None)
+                    if freed is not None:
+                        os.close(freed[0])
                 continue
             if data[:1] != KEEP or len(data) < 1 + _SLOT.size:
                 os.close(fd)
@@ -190,9 +196,9 @@ class Keeper:
             )
         return passed
 
-    def link(self, number: int) -> WorkerLink:
+    def link(self, number: int, lends: bool = False) -> WorkerLink:
         channel = self.channels[number]
-        return WorkerLink(channel.table, channel.worker_end)
+        return WorkerLink(channel.table, channel.worker_end, lends)
 
     def close_in_child(self, number: int) -> None:
         """After fork: a child keeps only its own worker end (and no duplicate of anything)."""
@@ -212,9 +218,13 @@ class Keeper:
 class WorkerLink:
     """The worker's side: writes slot states, hands connections over, receives adoptions."""
 
-    def __init__(self, table: mmap.mmap, sock: socket.socket) -> None:
+    def __init__(self, table: mmap.mmap, sock: socket.socket, lends: bool = False) -> None:
         self.table = table
         self.sock = sock
+        #: the worker lends client sockets on (offload-threads send a file after the worker
+        #: closed its fd): a shutdown() would cut them, so the master is told to close its
+        #: duplicate at once instead
+        self.lends = lends
         #: fds of the connections the master holds a duplicate of
         self.kept: set[int] = set()
 
@@ -255,13 +265,17 @@ class WorkerLink:
         self.kept.add(fd)
 
     def closing(self, conn: Connection) -> None:
-        """Before close(): FREE, and a shutdown so the client sees the FIN now."""
+        """Before close(): FREE, and a shutdown so the client sees the FIN now (or, when the
+        socket may be lent on, the master closes its duplicate now)."""
         fd = conn.fd
         if fd in self.kept:
             self.kept.discard(fd)
             self.table[fd] = FREE
             with contextlib.suppress(OSError):
-                conn.sock.shutdown(socket.SHUT_RDWR)
+                if self.lends:
+                    self.sock.send(FREED + _SLOT.pack(fd))
+                else:
+                    conn.sock.shutdown(socket.SHUT_RDWR)
 
     def release(self, conn: Connection) -> None:
         """The connection leaves the worker's loop (an event loop adopts it): not kept."""

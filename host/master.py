@@ -428,7 +428,9 @@ class Master:
         if child.kind == "worker":
             mine = worker_listeners(self.listeners, self.socket_map, child.number, log)
             pin_worker(child.number, self.config.get("cpu-affinity"))
-            link = self.keeper.link(child.number) if self.keeper is not None else None
+            lends = self.config.get("offload-threads") > 0
+            keeper = self.keeper
+            link = keeper.link(child.number, lends) if keeper is not None else None
             return Worker(child.number, self.config, mine, self.dispatcher, self.board, link).run()
         for listener in self.listeners:  # mules and spoolers serve no socket
             listener.sock.close()
