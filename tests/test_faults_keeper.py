@@ -279,3 +279,24 @@ def test_harakiri_loses_the_stuck_request_only(tmp_path: Path) -> None:
         inst.wait_log("*** HARAKIRI ON WORKER 1")
         for sock in [*idle, stuck]:
             sock.close()
+
+
+def test_a_kept_connection_lent_to_an_offload_thread_gets_its_whole_file(tmp_path: Path) -> None:
+    """With offload-threads the worker never shuts a kept connection down (an offload thread
+    still sends on it): the master drops its duplicate when told, and the file arrives whole."""
+    served = tmp_path / "served"
+    served.mkdir()
+    big = os.urandom(1 << 24)  # more than loopback buffers hold: sent after the drop
+    (served / "big.bin").write_bytes(big)
+    args = ["--wsgi-file", BASIC, "--static-map", f"/s={served}", "--offload-threads", "1"]
+    with serving(tmp_path, [*args, "--disable-logging"]) as inst:
+        server = Server(inst, 0, 0)
+        (sock,) = kept_connections(server, 1)
+        sock.sendall(b"GET /s/big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(1 << 16):
+            data += chunk
+        _, headers, body = split_response(data)
+        assert headers["content-length"] == str(len(big)) and body == big
+        wait_for(lambda: master_connections(server) == 0, 10, "the master to drop its duplicate")
+        sock.close()
