@@ -20,6 +20,7 @@ import array
 import contextlib
 import mmap
 import os
+import resource
 import socket
 import struct
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ FREE, IDLE, BUSY = 0, 1, 2
 SLOTS = 4096
 #: the most duplicates the master closes per turn of its loop
 SWEEP_BATCH = 256
+#: fds the master keeps free for everything else (stats, FIFO, pipes) under its RLIMIT_NOFILE
+RESERVED_FDS = 256
 #: worker -> master: "K", the slot, the listener's name; the fd rides as SCM_RIGHTS
 KEEP = b"K"
 #: worker -> master: "F", the slot; closed now, close the duplicate now (no fd rides)
@@ -94,8 +97,9 @@ class Channel:
     def worker_end(self) -> socket.socket:
         return self.pair[1]
 
-    def drain(self) -> None:
-        """Take every hand-off the worker queued (a newer one replaces a slot's old dup)."""
+    def drain(self, room: int = SLOTS) -> None:
+        """Take every hand-off the worker queued (a newer one replaces a slot's old dup); past
+        `room` new duplicates, the connections are simply not kept."""
         while (message := _recv_fd(self.master_end)) is not None:
             data, fd = message
             if fd < 0:
@@ -111,6 +115,11 @@ class Channel:
             old = self.held.pop(slot, None)
             if old is not None:
                 os.close(old[0])
+                room += 1
+            if room <= 0:  # the master's fds are for more than this
+                os.close(fd)
+                continue
+            room -= 1
             self.held[slot] = (fd, data[1 + _SLOT.size :].decode(errors="replace"))
 
     def sweep(self, budget: int) -> int:
@@ -122,8 +131,8 @@ class Channel:
         return closed
 
     def take_idle(self) -> list[tuple[int, str]]:
-        """The worker is gone: its idle connections; busy and freed ones are closed."""
-        self.drain()
+        """The worker is gone (its hand-offs drained): its idle connections; busy and freed
+        ones are closed."""
         idle = []
         for slot, (fd, listener) in self.held.items():
             if self.table[slot] == IDLE:
@@ -161,12 +170,14 @@ class Keeper:
     def __init__(self, numbers: list[int]) -> None:
         self.channels = {n: Channel(n) for n in numbers}
         self._by_fd = {ch.master_end.fileno(): ch for ch in self.channels.values()}
+        #: the most duplicates held at once: the master's fd limit, less what it needs itself
+        self.limit = max(0, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - RESERVED_FDS)
 
     def fds(self) -> list[int]:
         return list(self._by_fd)
 
     def on_readable(self, fd: int) -> None:
-        self._by_fd[fd].drain()
+        self._by_fd[fd].drain(self.limit - self.held())
 
     def tick(self) -> None:
         """Close freed duplicates lazily, at most SWEEP_BATCH per turn."""
@@ -182,7 +193,9 @@ class Keeper:
     def worker_gone(self, number: int, successor: int | None) -> int:
         """Worker `number` died: its idle connections go to `successor`'s channel (None: the
         instance stops, they are closed). Returns how many were passed on."""
-        idle = self.channels[number].take_idle()
+        channel = self.channels[number]
+        channel.drain(self.limit - self.held())
+        idle = channel.take_idle()
         target = self.channels.get(successor) if successor is not None else None
         passed = 0
         for fd, listener in idle:
