@@ -1,6 +1,6 @@
 """A worker killed -9 (or by harakiri) loses only the requests it was serving (issue 13): the
 master keeps a duplicate of each idle keep-alive connection (polyhost.conn_keeper) and passes
-those to the successor, on HTTP and FastCGI sockets, with one or more request threads; a busy
+those to the successor, on HTTP and FastCGI sockets, with request threads or async cores; a busy
 one, or one with part of its next request read, is lost; the master leaks no fd."""
 
 from __future__ import annotations
@@ -95,15 +95,19 @@ def master_connections(server: Server) -> int:
     return sum(1 for link in links if link.startswith("socket:[") and link[8:-1] not in own)
 
 
-def _server(tmp: Path, threads: int) -> Iterator[Server]:
+def _server(tmp: Path, cores: list[str]) -> Iterator[Server]:
     fcgi_port, stats_port = free_port(), free_port()
-    args = ["--wsgi-file", BASIC, "--threads", str(threads), "--disable-logging"]
+    args = ["--wsgi-file", BASIC, *cores, "--disable-logging"]
     args += ["--fastcgi-socket", f"127.0.0.1:{fcgi_port}", "--stats", f"127.0.0.1:{stats_port}"]
     with serving(tmp, args) as inst:
         yield Server(inst, fcgi_port, stats_port)
 
 
-@pytest.fixture(scope="module", params=[1, 2], ids=["threads1", "threads2"])
+@pytest.fixture(
+    scope="module",
+    params=[["--threads", "1"], ["--threads", "2"], ["--gevent", "10", "--gevent-monkey-patch"]],
+    ids=["threads1", "threads2", "gevent"],
+)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
@@ -303,3 +307,26 @@ def test_a_kept_connection_lent_to_an_offload_thread_gets_its_whole_file(tmp_pat
         assert headers["content-length"] == str(len(big)) and body == big
         wait_for(lambda: master_connections(server) == 0, 10, "the master to drop its duplicate")
         sock.close()
+
+
+def test_max_requests_recycling_loses_nothing_and_leaves_no_duplicate(tmp_path: Path) -> None:
+    """A recycled worker stops gracefully: its kept connections are answered, then closed
+    (`Connection: close`), and the master drops their duplicates."""
+    args = ["--wsgi-file", BASIC, "--max-requests", "3", "--min-worker-lifetime", "0"]
+    with serving(tmp_path, args) as inst:
+        server = Server(inst, 0, 0)
+        first, second = kept_connections(server, 2)
+        victim = server.worker()
+        first.sendall(PID)  # the third request: the worker recycles after it
+        assert answered_pid(first) == victim
+        second.sendall(PID)  # within the stopping worker's grace: answered, then closed
+        status, headers, body = read_response(second)
+        assert (status, headers.get("connection"), int(body)) == (200, "close", victim)
+        assert lost(second)
+        first.close()
+        second.close()
+        wait_for(lambda: master_connections(server) == 0, 10, "no duplicate in the master")
+        inst.wait_log("The work of process")
+        with server.connect() as sock:
+            sock.sendall(PID)
+            assert answered_pid(sock) != victim
