@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,12 +119,13 @@ def outcome(output: str, held: int, respawn_ms: float) -> Outcome:
     return Outcome(failed, int(total.group(1)) if total else 0, errors, held, respawn_ms)
 
 
-def run(server: str, fault: str, duration: int, connections: int) -> Outcome:
-    port = free_port()
-    with tempfile.TemporaryFile() as log, tempfile.TemporaryFile() as wrk_out:
+@contextlib.contextmanager
+def serving(argv: list[str], port: int, cwd: Path = REPO) -> Iterator[subprocess.Popen[bytes]]:
+    """A server started in its own session, serving `/` on `port`; stopped (SIGINT) after."""
+    with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
-            SERVERS[server](port),
-            cwd=REPO,
+            argv,
+            cwd=cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -132,34 +133,40 @@ def run(server: str, fault: str, duration: int, connections: int) -> Outcome:
         )
         try:
             wait_until_serving(process, port, "/", 30, log)
-            wrk = subprocess.Popen(
-                [
-                    "wrk",
-                    "--latency",
-                    "-t2",
-                    f"-c{connections}",
-                    f"-d{duration}s",
-                    f"http://{LOOPBACK}:{port}/",
-                ],
-                stdout=wrk_out,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                started = time.monotonic()
-                held, respawn_ms = 0, 0.0
-                for at in (duration / 4, duration * 5 / 8):
-                    time.sleep(max(0.0, started + at - time.monotonic()))  # the fault's moment
-                    victim_held, respawned = FAULTS[fault](process.pid, port)
-                    held, respawn_ms = held + victim_held, max(respawn_ms, respawned)
-                wrk.wait(timeout=duration + 30)
-            finally:
-                if wrk.poll() is None:
-                    wrk.kill()
-                    wrk.wait(5)
-            wrk_out.seek(0)
-            return outcome(wrk_out.read().decode(errors="replace"), held, respawn_ms)
+            yield process
         finally:
             stop_process_group(process, signal.SIGINT)
+
+
+def run(server: str, fault: str, duration: int, connections: int) -> Outcome:
+    port = free_port()
+    with serving(SERVERS[server](port), port) as process, tempfile.TemporaryFile() as wrk_out:
+        wrk = subprocess.Popen(
+            [
+                "wrk",
+                "--latency",
+                "-t2",
+                f"-c{connections}",
+                f"-d{duration}s",
+                f"http://{LOOPBACK}:{port}/",
+            ],
+            stdout=wrk_out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            started = time.monotonic()
+            held, respawn_ms = 0, 0.0
+            for at in (duration / 4, duration * 5 / 8):
+                time.sleep(max(0.0, started + at - time.monotonic()))  # the fault's moment
+                victim_held, respawned = FAULTS[fault](process.pid, port)
+                held, respawn_ms = held + victim_held, max(respawn_ms, respawned)
+            wrk.wait(timeout=duration + 30)
+        finally:
+            if wrk.poll() is None:
+                wrk.kill()
+                wrk.wait(5)
+        wrk_out.seek(0)
+        return outcome(wrk_out.read().decode(errors="replace"), held, respawn_ms)
 
 
 def main() -> int:

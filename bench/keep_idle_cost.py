@@ -13,20 +13,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from harness import (
-    LOOPBACK,
-    free_port,
-    live_session_members,
-    stop_process_group,
-    wait_until_serving,
-)
+from faults_under_load import serving
+from harness import LOOPBACK, free_port, live_session_members
 
 WSGI_FILE = "bench/apps/hello_wsgi.py"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -49,31 +42,19 @@ def run(tree: Path, options: list[str], duration: int, connections: int) -> tupl
     port = free_port()
     argv = [str(tree / ".venv/bin/polyhost"), "--http-socket", f"{LOOPBACK}:{port}"]
     argv += ["--master", "--processes", "2", "--wsgi-file", WSGI_FILE, "--disable-logging"]
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            [*argv, *options],
-            cwd=tree,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            wait_until_serving(process, port, "/", 30, log)
-            url = f"http://{LOOPBACK}:{port}/"
-            subprocess.run(["wrk", "-t2", "-c16", "-d1s", url], capture_output=True, check=False)
-            pids = live_session_members(process.pid)
-            before = cpu_seconds(pids)
-            out = subprocess.run(
-                ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", url],
-                capture_output=True,
-                text=True,
-                timeout=duration + 30,
-                check=False,
-            ).stdout
-            used = cpu_seconds(pids) - before
-        finally:
-            stop_process_group(process, signal.SIGINT)
+    with serving([*argv, *options], port, tree) as process:
+        url = f"http://{LOOPBACK}:{port}/"
+        subprocess.run(["wrk", "-t2", "-c16", "-d1s", url], capture_output=True, check=False)
+        pids = live_session_members(process.pid)
+        before = cpu_seconds(pids)
+        out = subprocess.run(
+            ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", url],
+            capture_output=True,
+            text=True,
+            timeout=duration + 30,
+            check=False,
+        ).stdout
+        used = cpu_seconds(pids) - before
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     return rate, used / max(1, requests) * 1e6
