@@ -330,3 +330,19 @@ def test_max_requests_recycling_loses_nothing_and_leaves_no_duplicate(tmp_path: 
         with server.connect() as sock:
             sock.sendall(PID)
             assert answered_pid(sock) != victim
+
+
+def test_without_keep_idle_connections_the_idle_ones_die_with_the_worker(tmp_path: Path) -> None:
+    args = ["--wsgi-file", BASIC, "--keep-idle-connections=false", "--disable-logging"]
+    with serving(tmp_path, args) as inst:
+        server = Server(inst, 0, 0)
+        socks = [server.connect() for _ in range(2)]
+        for sock in socks:
+            sock.sendall(PID)
+            answered_pid(sock)
+        assert master_connections(server) == 0
+        server.kill_worker()
+        for sock in socks:
+            sock.sendall(PID)
+            assert lost(sock)
+            sock.close()
