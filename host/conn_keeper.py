@@ -112,6 +112,9 @@ class Channel:
                 os.close(fd)
                 continue
             (slot,) = _SLOT.unpack_from(data, 1)
+            if slot >= SLOTS:  # never sent by a worker: not a slot of the table
+                os.close(fd)
+                continue
             old = self.held.pop(slot, None)
             if old is not None:
                 os.close(old[0])
