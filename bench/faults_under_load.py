@@ -4,7 +4,8 @@ Each server (2 workers, uWSGI on --http11-socket for keep-alive) is loaded with 
 run it gets the fault twice (at 1/4 and 5/8 of it): a graceful reload (SIGHUP to the master) or
 a worker killed with SIGKILL. wrk's socket errors and non-2xx answers are the failed requests;
 for a kill, the connections the victim held (accepted, established) at that moment are counted
-too, since each of them carries wrk's next request and dies with the worker.
+too: without keep-idle-connections each of them carries wrk's next request and dies with the
+worker; with it (the default) only the busy ones do, the idle ones go to the successor.
 Run `cd bench && ../.venv/bin/python faults_under_load.py -d 8`; bounded by the duration
 (plus start-up).
 """
@@ -20,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +40,7 @@ from harness import (
 )
 
 WSGI_FILE = "bench/apps/hello_wsgi.py"
-#: more polyhost options (`--hold-per-core N`)
+#: more polyhost options (`--hold-per-core N`, `--keep-idle-connections=false`)
 POLYHOST_OPTIONS: list[str] = []
 SERVERS: dict[str, Callable[[int], list[str]]] = {
     "polyhost": lambda port: polyhost_argv(port, "--wsgi-file", WSGI_FILE, *POLYHOST_OPTIONS),
@@ -124,12 +125,13 @@ def outcome(output: str, held: int, respawn_ms: float) -> Outcome:
     return Outcome(failed, total, parse_wrk_output(output).errors, held, respawn_ms)
 
 
-def run(server: str, fault: str, duration: int, connections: int) -> Outcome:
-    port = free_port()
-    with tempfile.TemporaryFile() as log, tempfile.TemporaryFile() as wrk_out:
+@contextlib.contextmanager
+def serving(argv: list[str], port: int, cwd: Path = REPO) -> Iterator[subprocess.Popen[bytes]]:
+    """A server started in its own session, serving `/` on `port`; stopped (SIGINT) after."""
+    with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
-            SERVERS[server](port),
-            cwd=REPO,
+            argv,
+            cwd=cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -137,34 +139,40 @@ def run(server: str, fault: str, duration: int, connections: int) -> Outcome:
         )
         try:
             wait_until_serving(process, port, "/", 30, log)
-            wrk = subprocess.Popen(
-                [
-                    "wrk",
-                    "--latency",
-                    "-t2",
-                    f"-c{connections}",
-                    f"-d{duration}s",
-                    f"http://{LOOPBACK}:{port}/",
-                ],
-                stdout=wrk_out,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                started = time.monotonic()
-                held, respawn_ms = 0, 0.0
-                for at in (duration / 4, duration * 5 / 8):
-                    time.sleep(max(0.0, started + at - time.monotonic()))  # the fault's moment
-                    victim_held, respawned = FAULTS[fault](process.pid, port)
-                    held, respawn_ms = held + victim_held, max(respawn_ms, respawned)
-                wrk.wait(timeout=duration + 30)
-            finally:
-                if wrk.poll() is None:
-                    wrk.kill()
-                    wrk.wait(5)
-            wrk_out.seek(0)
-            return outcome(wrk_out.read().decode(errors="replace"), held, respawn_ms)
+            yield process
         finally:
             stop_process_group(process, signal.SIGINT)
+
+
+def run(server: str, fault: str, duration: int, connections: int) -> Outcome:
+    port = free_port()
+    with serving(SERVERS[server](port), port) as process, tempfile.TemporaryFile() as wrk_out:
+        wrk = subprocess.Popen(
+            [
+                "wrk",
+                "--latency",
+                "-t2",
+                f"-c{connections}",
+                f"-d{duration}s",
+                f"http://{LOOPBACK}:{port}/",
+            ],
+            stdout=wrk_out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            started = time.monotonic()
+            held, respawn_ms = 0, 0.0
+            for at in (duration / 4, duration * 5 / 8):
+                time.sleep(max(0.0, started + at - time.monotonic()))  # the fault's moment
+                victim_held, respawned = FAULTS[fault](process.pid, port)
+                held, respawn_ms = held + victim_held, max(respawn_ms, respawned)
+            wrk.wait(timeout=duration + 30)
+        finally:
+            if wrk.poll() is None:
+                wrk.kill()
+                wrk.wait(5)
+        wrk_out.seek(0)
+        return outcome(wrk_out.read().decode(errors="replace"), held, respawn_ms)
 
 
 def main() -> int:
@@ -174,7 +182,14 @@ def main() -> int:
     parser.add_argument("--fault", choices=("reload", "kill"), help="only this fault")
     parser.add_argument("--rounds", type=int, default=1, help="runs per fault and server")
     parser.add_argument("--hold-per-core", type=int, help="polyhost's --hold-per-core N")
+    parser.add_argument(
+        "--no-keep-idle",
+        action="store_true",
+        help="polyhost with --keep-idle-connections=false (its idle connections die with it)",
+    )
     args = parser.parse_args()
+    if args.no_keep_idle:
+        POLYHOST_OPTIONS.append("--keep-idle-connections=false")
     if args.hold_per_core is not None:
         POLYHOST_OPTIONS.extend(["--hold-per-core", str(args.hold_per_core)])
     print(f"machine: {machine_description()}")

@@ -23,6 +23,7 @@ from polyhost.apps import app_specs
 from polyhost.async_cores import cores_of
 from polyhost.catalog import CATALOG
 from polyhost.config import option_values
+from polyhost.conn_keeper import Keeper
 from polyhost.cpu_affinity import pin_worker
 from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext, apply_chdir
 from polyhost.emperor.link import EmperorLink
@@ -123,6 +124,8 @@ class Master:
         self.routers_only = False
         self.exit_code = 0
         self.emperor: EmperorLink | None = None
+        #: keep-idle-connections: duplicates of the workers' idle keep-alive connections
+        self.keeper: Keeper | None = None
 
     # -- start -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -311,6 +314,9 @@ class Master:
         if self.config.get("rpc-grpc"):
             plan.append(("gateway", 1, self.config.get("rpc-grpc")))
         planned = [ChildProc(kind, n, ControlPair.create(), arg=arg) for kind, n, arg in plan]
+        workers = [n for kind, n, _ in plan if kind == "worker"]
+        if workers and self.config.get("keep-idle-connections"):
+            self.keeper = Keeper(workers)
         router_plans = supervision.plan_routers(self.config, self.listeners + self.router_listeners)
         planned += [
             ChildProc("router", index, ControlPair.create(), router=context)
@@ -430,7 +436,10 @@ class Master:
         if child.kind == "worker":
             mine = worker_listeners(self.listeners, self.socket_map, child.number, log)
             pin_worker(child.number, self.config.get("cpu-affinity"))
-            return Worker(child.number, self.config, mine, self.dispatcher, self.board).run()
+            lends = self.config.get("offload-threads") > 0
+            keeper = self.keeper
+            link = keeper.link(child.number, lends) if keeper is not None else None
+            return Worker(child.number, self.config, mine, self.dispatcher, self.board, link).run()
         for listener in self.listeners:  # mules and spoolers serve no socket
             listener.sock.close()
         if child.kind == "mule":
@@ -453,6 +462,8 @@ class Master:
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
+        if self.keeper is not None:
+            self.keeper.close_in_child(me.number if me.kind == "worker" else 0)
         for other in self.children:  # keep only our own end of our own channel
             other.pair.master.close()
             if other is not me:
@@ -475,6 +486,21 @@ class Master:
             self._report_exit(proc, status)
             proc.pid = 0
             self._target(proc).pid = 0
+            if proc.kind == "worker" and self.keeper is not None:
+                self.keeper.worker_gone(proc.number, self._successor(proc))
+
+    def _successor(self, proc: ChildProc) -> int | None:
+        """Who adopts a dead worker's idle keep-alive connections: its respawn, unless that
+        is delayed, then a living worker; None when the instance stops or reloads."""
+        if self.state not in ("running", "workers-reload"):
+            return None
+        respawning = proc in self.pending
+        if respawning and proc.respawn_after <= time.time() + 1.0:
+            return proc.number
+        living = next((p for p in self.workers if p.pid and not p.stopping), None)
+        if living is not None:
+            return living.number
+        return proc.number if respawning else None
 
     def _report_exit(self, proc: ChildProc, status: int) -> None:
         lived = time.time() - proc.spawned_at
@@ -555,7 +581,8 @@ class Master:
             fabric_fds = self.fabric.router.fds()
             wake_fds = self.supervision.wake_fds()
             fifo_fds = [self.fifo.fd] if self.fifo.fd >= 0 else []
-            fds = [self.sig_r, *fabric_fds, *wake_fds, *fifo_fds]
+            keeper_fds = self.keeper.fds() if self.keeper is not None else []
+            fds = [self.sig_r, *fabric_fds, *wake_fds, *fifo_fds, *keeper_fds]
             try:
                 readable, _, _ = select.select(fds, [], [], 0.25)
             except InterruptedError:
@@ -565,6 +592,8 @@ class Master:
                     self.fabric.router.on_readable(fd)
                 elif fd in wake_fds:
                     self.supervision.on_readable(fd)
+                elif fd in keeper_fds:
+                    self.keeper.on_readable(fd)  # type: ignore[union-attr]
             if self.sig_r in readable:
                 with contextlib.suppress(BlockingIOError):
                     os.read(self.sig_r, 4096)
@@ -583,6 +612,8 @@ class Master:
                 self.supervision.tick(now)
                 self._check_emperor()
             self.fabric.tick()
+            if self.keeper is not None:
+                self.keeper.tick()
             if self.announcer is not None and self.state == "running":
                 self.announcer.tick()
             if self.state not in ("running", "workers-reload") and self._finish_transition():
@@ -664,6 +695,8 @@ class Master:
         )
         env[RELOAD_ENV] = str(self.reloads + 1)
         self.fifo.close()
+        if self.keeper is not None:
+            self.keeper.close()
         argv = [sys.executable, "-m", "polyhost", *self.config.argv]
         os.execve(sys.executable, argv, env)
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from polyhost import async_cores, routing, websocket
+from polyhost.conn_keeper import WorkerLink
 from polyhost.dispatch import AppLoadError, Dispatcher, RuntimeContext
 from polyhost.fabric import signals
 from polyhost.fabric.packets import serve_packet
@@ -101,8 +102,11 @@ class Worker:
         listeners: list[Listener],
         dispatcher: Dispatcher,
         board: Scoreboard,
+        keeper: WorkerLink | None = None,
     ) -> None:
         self.wid = wid
+        #: keep-idle-connections: the master holds a duplicate of each idle keep-alive one
+        self.keeper = keeper
         self.config = config
         self.listeners = listeners
         self.dispatcher = dispatcher
@@ -231,6 +235,9 @@ class Worker:
         signals.CLIENT.shared_reader = self.concurrent
         if channel is not None:
             self.epoll.register(channel_fd, EPOLLIN)
+        keeper_fd = self.keeper.fileno() if self.keeper is not None else -1
+        if keeper_fd >= 0:  # connections a dead worker held idle, passed on by the master
+            self.epoll.register(keeper_fd, EPOLLIN)
         self.slot.set_accepting(True)
         busy = 0
         #: the listeners are in the epoll set (not while every request thread is busy)
@@ -258,6 +265,9 @@ class Worker:
                             break  # a kept connection: the next waits for the other workers too
                 elif fd == channel_fd:
                     signals.CLIENT.dispatch_pending()
+                elif fd == keeper_fd:
+                    self._adopt_kept()
+                    busy += self._serve_fresh()
                 elif fd == self.wake_r:
                     with contextlib.suppress(BlockingIOError):
                         os.read(self.wake_r, 4096)
@@ -364,39 +374,64 @@ class Worker:
                 log(f"accept() on {listener.name} failed: {exc}")
                 return True
             sock.setblocking(False)
-            if listener.proto == "http":  # TCP_NODELAY comes from the listener (_loop)
-                conn: Connection = HttpConnection(
-                    sock,
-                    listener.name,
-                    peer,
-                    listener.server_addr,
-                    self.buffer_size,
-                    listener.modifiers or (0, 0),
-                    self.socket_timeout,
-                    limits=self.head_limits,
-                    body_timeout=self.body_limits.timeout,
-                )
-            else:
-                kind = UwsgiConnection if listener.proto == "uwsgi" else FastCgiConnection
-                conn = kind(
-                    sock,
-                    listener.name,
-                    self.buffer_size,
-                    listener.modifiers,
-                    self.socket_timeout,
-                    self.body_limits,
-                )
-            fd = sock.fileno()
-            self.conns[fd] = conn
-            self.idle_since[fd] = time.monotonic()
-            self.fresh.append(conn)
+            self._take(self._connection(listener, sock, peer))
         return False
+
+    def _adopt_kept(self) -> None:
+        """Take the idle keep-alive connections of a dead worker as fresh ones (their next
+        request usually waits in the socket): the master passed them on (conn_keeper)."""
+        assert self.keeper is not None
+        by_name = {listener.name: listener for listener in self.listeners}
+        for sock, name in self.keeper.adoptions():
+            listener = by_name.get(name)
+            try:
+                peer = sock.getpeername() if listener is not None else None
+            except OSError:  # the client went away meanwhile
+                peer = None
+            if listener is None or peer is None:
+                sock.close()
+                continue
+            self._take(self._connection(listener, sock, peer))
+
+    def _take(self, conn: Connection) -> None:
+        """A new connection: read right away by `_serve_fresh`."""
+        self.conns[conn.fd] = conn
+        self.idle_since[conn.fd] = time.monotonic()
+        self.fresh.append(conn)
+
+    def _connection(self, listener: Listener, sock: socket.socket, peer: object) -> Connection:
+        """The connection object of a new socket, in its listener's protocol."""
+        if listener.proto == "http":  # TCP_NODELAY comes from the listener (_loop)
+            return HttpConnection(
+                sock,
+                listener.name,
+                peer,  # type: ignore[arg-type]
+                listener.server_addr,
+                self.buffer_size,
+                listener.modifiers or (0, 0),
+                self.socket_timeout,
+                limits=self.head_limits,
+                body_timeout=self.body_limits.timeout,
+            )
+        kind = UwsgiConnection if listener.proto == "uwsgi" else FastCgiConnection
+        return kind(
+            sock,
+            listener.name,
+            self.buffer_size,
+            listener.modifiers,
+            self.socket_timeout,
+            self.body_limits,
+        )
 
     def _read(self, conn: Connection) -> bool:
         """Read what is there; True when a request head is complete."""
+        if self.keeper is not None:
+            self.keeper.busy(conn)  # before the recv: a death from now on loses it
         try:
             data = conn.sock.recv(RECV_SIZE)
         except (BlockingIOError, InterruptedError):
+            if self.keeper is not None:
+                self.keeper.idle(conn)
             return False
         except OSError:
             data = b""
@@ -419,6 +454,8 @@ class Worker:
             return True
         if conn.closed:
             self._drop(conn)
+        elif self.keeper is not None:
+            self.keeper.idle(conn)
         return False
 
     def _refuse(self, conn: Connection, status: int, reason: str) -> None:
@@ -429,6 +466,8 @@ class Worker:
         """Forget and close a connection (closing the fd also takes it out of the epoll set)."""
         if self.conns.pop(conn.fd, None) is not None:
             self.idle_since.pop(conn.fd, None)
+        if self.keeper is not None:
+            self.keeper.closing(conn)
         with contextlib.suppress(OSError):
             conn.sock.close()
 
@@ -494,6 +533,8 @@ class Worker:
                 self.epoll.unregister(conn.fd)
             self.conns.pop(conn.fd, None)
             self.idle_since.pop(conn.fd, None)
+            if self.keeper is not None:
+                self.keeper.release(conn)
             self.handover.hand_over(conn, *adopted)
             return
         if conn.closed or conn.done:  # a stopping worker's keep-alive ones get STOP_GRACE
@@ -505,6 +546,8 @@ class Worker:
             self._drop(conn)
             return
         self.idle_since[conn.fd] = time.monotonic()
+        if self.keeper is not None:
+            self.keeper.answered(conn)
 
     # -- one connection's requests --------------------------------------------------------
     def _serve(self, conn: Connection, core: int) -> None:

@@ -436,6 +436,15 @@ OPTIONS: tuple[Option, ...] = (
             available=True,
         ),
         _o(
+            "keep-idle-connections",
+            FLAG,
+            "polyhost: the master keeps a duplicate of every keep-alive connection a worker"
+            " holds idle between requests, so a worker killed -9 loses only the requests it"
+            " was serving: its idle ones go to its successor (default on)",
+            default=True,
+            available=True,
+        ),
+        _o(
             "http-allow-underscores",
             FLAG,
             "polyhost: keep request headers whose name has '_' (dropped by default, as nginx"

@@ -85,6 +85,12 @@ class Connection(ABC):
     def responder(self, request: Request) -> WireResponder:
         """The responder that answers `request` in this connection's protocol."""
 
+    def between_requests(self) -> bool:
+        """Nothing of a next request is buffered in user space (polyhost.conn_keeper may then
+        pass the connection to another process). By default never: only protocols that keep
+        connections say when."""
+        return False
+
     @abstractmethod
     def harakiri_reply(self, request: Request) -> bytes:
         """What to send when harakiri stops `request` before it answered: a 504."""

@@ -165,6 +165,11 @@ class FastCgiConnection(Connection):
         self._params = bytearray()
         self._body: FastCgiBody | None = None
         self._head_size = 0
+        #: a BEGIN_REQUEST was read and its PARAMS are not complete yet
+        self._opening = False
+
+    def between_requests(self) -> bool:
+        return not self._opening and not self.reader.buf and not self.ready and not self.closed
 
     def feed(self, data: bytes) -> None:
         if not data:
@@ -183,6 +188,7 @@ class FastCgiConnection(Connection):
                 self.send(record(END_REQUEST, request_id, END_BODY.pack(0, 3)))
                 return
             self.request_id = request_id
+            self._opening = True
             self.keep_conn = bool(flags & KEEP_CONN)
             self._params.clear()
         elif rtype == PARAMS:
@@ -195,6 +201,7 @@ class FastCgiConnection(Connection):
                 self._params += content
                 return
             env = decode_pairs(bytes(self._params))
+            self._opening = False
             self._head_size = len(self._params)
             env.setdefault("SCRIPT_NAME", "")
             self._body = FastCgiBody(self, self.body_limits.timeout)

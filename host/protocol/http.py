@@ -515,6 +515,9 @@ class HttpConnection(HeadParser, Connection):
     def responder(self, request: Request) -> HttpResponder:
         return HttpResponder(self, request)
 
+    def between_requests(self) -> bool:
+        return self._between and not self._pending and not self.ready and not self.closed
+
     def harakiri_reply(self, request: Request) -> bytes:
         return error_response(504, "the request took too long (harakiri)")
 
