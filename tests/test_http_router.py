@@ -220,6 +220,35 @@ def test_bad_requests_get_http_sockets_answers(router: Instance, raw: bytes, sta
     assert split_response(http_request(router.port, raw))[0] == status
 
 
+def _answer_after_sending(port: int, raw: bytes) -> bytes:
+    """Send all of `raw` (the router refuses it early), then read the answer to the end; a
+    reset raises instead of passing for an end."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(raw)
+        chunks = []
+        while data := sock.recv(65536):
+            chunks.append(data)
+        return b"".join(chunks)
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 400000\r\n\r\n", 413),
+        (b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
+    ],
+)
+def test_refusal_drains_the_request_so_the_client_reads_the_answer(
+    router: Instance, head: bytes, status: int
+) -> None:
+    """Lingering close: after a 400/413 the router stops sending (FIN) and drops what the
+    client still sends before it closes, so the close is no reset that could discard the
+    answer in the client's buffer, and the client's own send does not fail."""
+    for _ in range(3):
+        raw = _answer_after_sending(router.port, head + b"x" * 400000)
+        assert split_response(raw)[0] == status
+
+
 def test_client_bytes_are_escaped_in_the_log(router: Instance) -> None:
     http_request(router.port, b"GET /\x1b[31mred HTTP/1.1\r\nHost: t\r\n\r\n")
     assert "\x1b[31m" not in router.log()

@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 BODY_IN_MEMORY = 1 << 20
 #: connection attempts per request, as uWSGI's corerouter max_retries
 MAX_TRIES = 3
+#: lingering close after a refusal: what the client still sends is read and dropped for up to
+#: this many seconds and bytes, then the socket closes (nginx's lingering_time, bounded)
+LINGER_SECONDS = 5.0
+LINGER_BYTES = 4 << 20
 #: statuses whose responses never carry a body
 NO_BODY = frozenset((204, 304))
 #: response headers the router decides itself
@@ -542,6 +546,7 @@ class HttpSession(HeadParser, asyncio.Protocol):
         self.closed = False
         self.upgraded = False
         self.client_eof = False
+        self.lingered: int | None = None  # bytes dropped since a refusal (None: not lingering)
         self.deadline = time.monotonic() + state.settings.headers_timeout
         self.tls_vars: dict[str, str] = {}
 
@@ -561,6 +566,11 @@ class HttpSession(HeadParser, asyncio.Protocol):
         self.state.sessions.add(self)
 
     def data_received(self, data: bytes) -> None:
+        if self.lingered is not None:
+            self.lingered += len(data)
+            if self.lingered > LINGER_BYTES:
+                self.close()
+            return
         if self.upgraded:
             if self.queue and self.queue[-1].tunnel:
                 self.queue[-1].pending.append(data)
@@ -577,7 +587,7 @@ class HttpSession(HeadParser, asyncio.Protocol):
             self.upgrade(self.upgrade_tail)
 
     def eof_received(self) -> bool:
-        if self.parsing is not None or not self.queue:
+        if self.lingered is not None or self.parsing is not None or not self.queue:
             self.close()
             return False
         self.client_eof = True
@@ -720,7 +730,7 @@ class HttpSession(HeadParser, asyncio.Protocol):
             log(f"[uwsgi-http] HTTP {error.status} to {self.remote_addr}: {reason}")
         if head is None or not head.started:
             self.write(error_response(error.status, error.reason))
-        self.close()
+        self.linger()
 
     def refuse_forwarded(self, exchange: Exchange, error: HttpError) -> None:
         """The body of a request already at the worker turned out malformed (a broken chunk
@@ -739,7 +749,29 @@ class HttpSession(HeadParser, asyncio.Protocol):
         )
         if answered:
             self.write(error_response(error.status, error.reason))
-        self.close()
+        self.linger()
+
+    def linger(self) -> None:
+        """Close after a refusal without losing the answer (lingering close): a close while
+        the client's bytes sit unread resets the connection, and a reset can discard the
+        answer before the client reads it. So the write side shuts once the answer is out
+        (FIN), what the client still sends is dropped (up to LINGER_BYTES), and the socket
+        closes at the client's end or after LINGER_SECONDS (the sweep). TLS cannot half-close:
+        it closes at once, as before."""
+        transport = self.transport
+        if self.closed or transport is None or not transport.can_write_eof():
+            self.close()
+            return
+        for exchange in self.queue:
+            if not exchange.finished:
+                exchange.cancel()
+        self.queue.clear()
+        self.parsing = None
+        self.lingered = 0
+        transport.write_eof()
+        self.paused_by.clear()
+        transport.resume_reading()
+        self.touch(LINGER_SECONDS)
 
     def on_timeout(self) -> None:
         exchange = self.queue[0] if self.queue else None
@@ -755,7 +787,7 @@ class HttpSession(HeadParser, asyncio.Protocol):
         self.close()
 
     def idle(self) -> bool:
-        return not self.queue and self.parsing is None
+        return not self.queue and self.parsing is None  # (a lingering session is idle too)
 
     def close(self) -> None:
         if self.closed:
