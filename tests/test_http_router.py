@@ -128,6 +128,36 @@ def test_two_requests_on_one_kept_alive_connection(router: Instance) -> None:
         client.close()
 
 
+def test_repeated_requests_reuse_nothing_stale(router: Instance) -> None:
+    """The router reuses the last packet for a repeated request and the last backend head for
+    a repeated response: a changed var, a HEAD or an HTTP/1.0 request between them each get
+    their own."""
+    client = Client(router.port)
+    try:
+        seen = []
+        for query in ("a=1", "a=1", "a=2", "a=1"):
+            client.send(request(f"/env?{query}", "X-Seq: s\r\n"))
+            seen.append(json.loads(client.response()[2])["QUERY_STRING"])
+        assert seen == ["a=1", "a=1", "a=2", "a=1"]
+        client.send(request("/"))
+        assert client.response()[2] == b"Hello World"
+        client.send(request("/", method="HEAD") + request("/"))
+        while client.buf.count(b"\r\n\r\n") < 2:
+            client._fill()
+        head, _, client.buf = client.buf.partition(b"\r\n\r\n")
+        assert b"Content-Length: 11" in head  # the HEAD's head, with no body behind it
+        assert client.buf.startswith(b"HTTP/1.1 200")
+        assert client.response()[2] == b"Hello World"
+        client.send(b"GET / HTTP/1.0\r\nHost: t\r\nConnection: keep-alive\r\n\r\n")
+        status, headers, body = client.response()
+        assert (status, body, headers["connection"]) == (200, b"Hello World", "keep-alive")
+        client.send(request("/"))
+        status, headers, body = client.response()
+        assert (status, body, headers.get("connection")) == (200, b"Hello World", None)
+    finally:
+        client.close()
+
+
 def test_pipelined_requests_are_answered_in_order(router: Instance) -> None:
     client = Client(router.port)
     try:
