@@ -281,7 +281,7 @@ class Exchange:
         uWSGI's corerouter) and send the packet, then the body as it comes."""
         session = self.session
         state = session.state
-        while self.attempt < MAX_TRIES and not session.closed:
+        while self.attempt < MAX_TRIES and not session.closed and not self.finished:
             route = state.route(self.env, session.listener)
             if route.answer:
                 self.answer(route.answer)
@@ -305,7 +305,7 @@ class Exchange:
             else:
                 self.connecting = upstream
             return
-        if not session.closed:
+        if not session.closed and not self.finished:
             key = printable(self.env.get("HTTP_HOST", ""))
             self.fail(502, f"no node for {key} accepted the connection")
 
@@ -725,7 +725,7 @@ class HttpSession(HeadParser, asyncio.Protocol):
             self.transport.resume_reading()
 
     def write(self, data: bytes) -> None:
-        if self.transport is not None and not self.closed:
+        if self.transport is not None and not self.closed and self.lingered is None:
             self.transport.write(data)
 
     def exchange_done(self, exchange: Exchange) -> None:
