@@ -128,6 +128,36 @@ def test_two_requests_on_one_kept_alive_connection(router: Instance) -> None:
         client.close()
 
 
+def test_repeated_requests_reuse_nothing_stale(router: Instance) -> None:
+    """The router reuses the last packet for a repeated request and the last backend head for
+    a repeated response: a changed var, a HEAD or an HTTP/1.0 request between them each get
+    their own."""
+    client = Client(router.port)
+    try:
+        seen = []
+        for query in ("a=1", "a=1", "a=2", "a=1"):
+            client.send(request(f"/env?{query}", "X-Seq: s\r\n"))
+            seen.append(json.loads(client.response()[2])["QUERY_STRING"])
+        assert seen == ["a=1", "a=1", "a=2", "a=1"]
+        client.send(request("/"))
+        assert client.response()[2] == b"Hello World"
+        client.send(request("/", method="HEAD") + request("/"))
+        while client.buf.count(b"\r\n\r\n") < 2:
+            client._fill()
+        head, _, client.buf = client.buf.partition(b"\r\n\r\n")
+        assert b"Content-Length: 11" in head  # the HEAD's head, with no body behind it
+        assert client.buf.startswith(b"HTTP/1.1 200")
+        assert client.response()[2] == b"Hello World"
+        client.send(b"GET / HTTP/1.0\r\nHost: t\r\nConnection: keep-alive\r\n\r\n")
+        status, headers, body = client.response()
+        assert (status, body, headers["connection"]) == (200, b"Hello World", "keep-alive")
+        client.send(request("/"))
+        status, headers, body = client.response()
+        assert (status, body, headers.get("connection")) == (200, b"Hello World", None)
+    finally:
+        client.close()
+
+
 def test_pipelined_requests_are_answered_in_order(router: Instance) -> None:
     client = Client(router.port)
     try:
@@ -218,6 +248,35 @@ def test_http_var_and_client_vars_reach_the_app(router: Instance) -> None:
 )
 def test_bad_requests_get_http_sockets_answers(router: Instance, raw: bytes, status: int) -> None:
     assert split_response(http_request(router.port, raw))[0] == status
+
+
+def _answer_after_sending(port: int, raw: bytes) -> bytes:
+    """Send all of `raw` (the router refuses it early), then read the answer to the end; a
+    reset raises instead of passing for an end."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(raw)
+        chunks = []
+        while data := sock.recv(65536):
+            chunks.append(data)
+        return b"".join(chunks)
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 400000\r\n\r\n", 413),
+        (b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
+    ],
+)
+def test_refusal_drains_the_request_so_the_client_reads_the_answer(
+    router: Instance, head: bytes, status: int
+) -> None:
+    """Lingering close: after a 400/413 the router stops sending (FIN) and drops what the
+    client still sends before it closes, so the close is no reset that could discard the
+    answer in the client's buffer, and the client's own send does not fail."""
+    for _ in range(3):
+        raw = _answer_after_sending(router.port, head + b"x" * 400000)
+        assert split_response(raw)[0] == status
 
 
 def test_client_bytes_are_escaped_in_the_log(router: Instance) -> None:

@@ -20,6 +20,7 @@ import contextlib
 import functools
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,8 +82,8 @@ async def connect_backend(
     """Connect to a node; `timeout` None: the caller bounds the wait itself (no extra task)."""
     loop = asyncio.get_running_loop()
     family, host, port = node_address(address)
-    if family == "unix":
-        connecting = loop.create_unix_connection(protocol, host)
+    if family == "unix":  # (uvloop refuses an abstract name: the socket is connected first)
+        connecting = _unix_connection(loop, protocol, host)
     else:
         connecting = loop.create_connection(protocol, host, port)
     if timeout is None:
@@ -90,6 +91,19 @@ async def connect_backend(
     else:
         transport, _ = await asyncio.wait_for(connecting, timeout)
     return transport  # type: ignore[return-value]
+
+
+async def _unix_connection(
+    loop: asyncio.AbstractEventLoop, protocol: Callable[[], asyncio.Protocol], path: str
+) -> tuple[asyncio.BaseTransport, asyncio.BaseProtocol]:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        await loop.sock_connect(sock, path)
+        return await loop.create_unix_connection(protocol, sock=sock)
+    except BaseException:
+        sock.close()
+        raise
 
 
 class _BackendSide(asyncio.Protocol):

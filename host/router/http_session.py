@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 BODY_IN_MEMORY = 1 << 20
 #: connection attempts per request, as uWSGI's corerouter max_retries
 MAX_TRIES = 3
+#: lingering close after a refusal: what the client still sends is read and dropped for up to
+#: this many seconds and bytes, then the socket closes (nginx's lingering_time, bounded)
+LINGER_SECONDS = 5.0
+LINGER_BYTES = 4 << 20
 #: statuses whose responses never carry a body
 NO_BODY = frozenset((204, 304))
 #: response headers the router decides itself
@@ -97,6 +101,9 @@ class RouterState:
         self.stopping = False
         #: one Route per static node, made once (the forced modifiers are the router's)
         self.static_routes: dict[str, Route] = {}
+        #: the last backend head that passed unchanged (Exchange.passed_head): the head, the
+        #: client's version, keep-alive, then the status, Content-Length and the head sent
+        self.head_memo: tuple[bytes, str, bool, int, int, bytes] | None = None
 
     def route(self, env: dict[str, str], listener: RouterListener) -> Route:
         """The one per-request decision of the router: redirect (http-to-https), the
@@ -254,18 +261,27 @@ class Exchange:
 
     # -- backend -----------------------------------------------------------------------------
     def packet(self, modifiers: tuple[int, int]) -> bytes:
+        """The uwsgi packet head (header and vars). A keep-alive client repeating its request
+        gets the bytes of the last one again: the vars compared (in C) cost a fraction of
+        encoding them."""
         env = self.env
         for key, value in self.session.settings.extra_vars:
             env[key] = value
+        session = self.session
+        last = session.last_packet
+        if last is not None and last[1] == modifiers and last[0] == env:
+            return last[2]
         payload = encode_vars(env)
-        return pack_header(modifiers[0], len(payload), modifiers[1]) + payload
+        packet = pack_header(modifiers[0], len(payload), modifiers[1]) + payload
+        session.last_packet = (env.copy(), modifiers, packet)
+        return packet
 
     def forward(self) -> None:
         """Route the request, connect to its node (the next one when one refuses: 3 tries, as
         uWSGI's corerouter) and send the packet, then the body as it comes."""
         session = self.session
         state = session.state
-        while self.attempt < MAX_TRIES and not session.closed:
+        while self.attempt < MAX_TRIES and not session.closed and not self.finished:
             route = state.route(self.env, session.listener)
             if route.answer:
                 self.answer(route.answer)
@@ -289,7 +305,7 @@ class Exchange:
             else:
                 self.connecting = upstream
             return
-        if not session.closed:
+        if not session.closed and not self.finished:
             key = printable(self.env.get("HTTP_HOST", ""))
             self.fail(502, f"no node for {key} accepted the connection")
 
@@ -372,6 +388,15 @@ class Exchange:
         Transfer-Encoding, uWSGI-Encoding, Content-Encoding): the lines pass as they are,
         behind the client's protocol version, plus Connection when keep-alive needs it. None
         for anything else (rewrite_head handles it, and refuses what is malformed)."""
+        keep = self.keep_alive and not self.session.state.stopping
+        version = self.env["SERVER_PROTOCOL"]
+        memo = self.session.state.head_memo
+        repeated = memo is not None and memo[0] == head and memo[1:3] == (version, keep)
+        if repeated and not self.is_head:  # (a HEAD's response has no body to count)
+            assert memo is not None
+            self.status, self.remaining, self.keep_alive = memo[3], memo[4], keep
+            self.no_body = False
+            return memo[5]
         match = PLAIN_HEAD.fullmatch(head)
         if match is None:
             return None
@@ -388,17 +413,17 @@ class Exchange:
         self.status = status
         self.no_body = False
         self.remaining = int(length[1])
-        version = self.env["SERVER_PROTOCOL"].encode("latin-1")
         reason = match[2] or b" " + REASONS.get(status, "").encode()
-        keep = self.keep_alive and not self.session.state.stopping
         self.keep_alive = keep
         if not keep:
             tail = b"\r\nConnection: close\r\n\r\n"
-        elif version == b"HTTP/1.0":
+        elif version == "HTTP/1.0":
             tail = b"\r\nConnection: keep-alive\r\n\r\n"
         else:
             tail = b"\r\n\r\n"
-        return b"%b %d%b%b%b" % (version, status, reason, fields, tail)
+        out = b"%b %d%b%b%b" % (version.encode("latin-1"), status, reason, fields, tail)
+        self.session.state.head_memo = (bytes(head), version, keep, status, self.remaining, out)
+        return out
 
     def rewrite_head(self, head: bytes) -> bytes:
         """The backend's status line and headers, with the router's framing and Connection."""
@@ -542,8 +567,11 @@ class HttpSession(HeadParser, asyncio.Protocol):
         self.closed = False
         self.upgraded = False
         self.client_eof = False
+        self.lingered: int | None = None  # bytes dropped since a refusal (None: not lingering)
         self.deadline = time.monotonic() + state.settings.headers_timeout
         self.tls_vars: dict[str, str] = {}
+        #: the vars, modifiers and packet head of the last request forwarded (Exchange.packet)
+        self.last_packet: tuple[dict[str, str], tuple[int, int], bytes] | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -561,6 +589,11 @@ class HttpSession(HeadParser, asyncio.Protocol):
         self.state.sessions.add(self)
 
     def data_received(self, data: bytes) -> None:
+        if self.lingered is not None:
+            self.lingered += len(data)
+            if self.lingered > LINGER_BYTES:
+                self.close()
+            return
         if self.upgraded:
             if self.queue and self.queue[-1].tunnel:
                 self.queue[-1].pending.append(data)
@@ -577,7 +610,7 @@ class HttpSession(HeadParser, asyncio.Protocol):
             self.upgrade(self.upgrade_tail)
 
     def eof_received(self) -> bool:
-        if self.parsing is not None or not self.queue:
+        if self.lingered is not None or self.parsing is not None or not self.queue:
             self.close()
             return False
         self.client_eof = True
@@ -692,7 +725,7 @@ class HttpSession(HeadParser, asyncio.Protocol):
             self.transport.resume_reading()
 
     def write(self, data: bytes) -> None:
-        if self.transport is not None and not self.closed:
+        if self.transport is not None and not self.closed and self.lingered is None:
             self.transport.write(data)
 
     def exchange_done(self, exchange: Exchange) -> None:
@@ -720,7 +753,7 @@ class HttpSession(HeadParser, asyncio.Protocol):
             log(f"[uwsgi-http] HTTP {error.status} to {self.remote_addr}: {reason}")
         if head is None or not head.started:
             self.write(error_response(error.status, error.reason))
-        self.close()
+        self.linger()
 
     def refuse_forwarded(self, exchange: Exchange, error: HttpError) -> None:
         """The body of a request already at the worker turned out malformed (a broken chunk
@@ -739,7 +772,29 @@ class HttpSession(HeadParser, asyncio.Protocol):
         )
         if answered:
             self.write(error_response(error.status, error.reason))
-        self.close()
+        self.linger()
+
+    def linger(self) -> None:
+        """Close after a refusal without losing the answer (lingering close): a close while
+        the client's bytes sit unread resets the connection, and a reset can discard the
+        answer before the client reads it. So the write side shuts once the answer is out
+        (FIN), what the client still sends is dropped (up to LINGER_BYTES), and the socket
+        closes at the client's end or after LINGER_SECONDS (the sweep). TLS cannot half-close:
+        it closes at once, as before."""
+        transport = self.transport
+        if self.closed or transport is None or not transport.can_write_eof():
+            self.close()
+            return
+        for exchange in self.queue:
+            if not exchange.finished:
+                exchange.cancel()
+        self.queue.clear()
+        self.parsing = None
+        self.lingered = 0
+        transport.write_eof()
+        self.paused_by.clear()
+        transport.resume_reading()
+        self.touch(LINGER_SECONDS)
 
     def on_timeout(self) -> None:
         exchange = self.queue[0] if self.queue else None
@@ -755,7 +810,7 @@ class HttpSession(HeadParser, asyncio.Protocol):
         self.close()
 
     def idle(self) -> bool:
-        return not self.queue and self.parsing is None
+        return not self.queue and self.parsing is None  # (a lingering session is idle too)
 
     def close(self) -> None:
         if self.closed:

@@ -8,7 +8,8 @@ it with an epoll add and delete, sets it non-blocking again, then registers it) 
 remove it. Instead one `Poller` per loop owns an epoll set the loop watches once; a socket joins
 it with one epoll_ctl and leaves it by being closed. A loopback connect completes inside
 connect(), so the packet goes out at once; a connect still in progress waits for the socket to
-be writable. Flow control is asyncio's: past WRITE_BUFFER
+be writable; a unix connect refused for a full backlog (EAGAIN: nothing under way) is
+made again every BACKLOG_RETRY seconds. Flow control is asyncio's: past WRITE_BUFFER
 unsent bytes the owner is told to pause (`upstream_pause`), once under a quarter to resume.
 """
 
@@ -28,6 +29,9 @@ from polyhost.router.http_settings import WRITE_BUFFER
 
 #: connect() results that mean "not refused (yet)": in progress, or a full unix backlog
 PENDING = frozenset((0, errno.EINPROGRESS, errno.EAGAIN))
+#: a unix connect refused for a full backlog is not in progress: it is made again this often
+#: (the session's connect timeout bounds the tries)
+BACKLOG_RETRY = 0.005
 RECV_SIZE = 65536
 #: a stream socket created non-blocking (no separate ioctl)
 NONBLOCKING_STREAM = socket.SOCK_STREAM | socket.SOCK_NONBLOCK
@@ -111,6 +115,7 @@ class Upstream:
         "closed",
         "connected",
         "fd",
+        "loop",
         "mask",
         "out",
         "owner",
@@ -118,10 +123,13 @@ class Upstream:
         "poller",
         "reading",
         "sock",
+        "target",
     )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, owner: UpstreamOwner) -> None:
+        self.loop = loop
         self.poller = poller(loop)
+        self.target: str | tuple[str, int] = ""
         self.mask = 0  # the events its Poller watches
         self.owner = owner
         #: the C socket type: none of socket.socket's Python-level wrapping per request
@@ -151,6 +159,10 @@ class Upstream:
             raise OSError(code, os.strerror(code))
         self.sock, self.fd = sock, sock.fileno()
         self.out += first
+        if code == errno.EAGAIN:  # a full unix backlog: no connect under way, try again soon
+            self.target = target
+            self.loop.call_later(BACKLOG_RETRY, self._connect_again)
+            return False
         try:
             up = self._flush()  # a loopback connect is done already: this sends the packet
         except OSError:
@@ -161,6 +173,23 @@ class Upstream:
         if self.out or not up:
             self._watch()
         return self.connected
+
+    def _connect_again(self) -> None:
+        if self.closed:
+            return
+        assert self.sock is not None
+        code = self.sock.connect_ex(self.target)
+        if code == errno.EAGAIN:
+            self.loop.call_later(BACKLOG_RETRY, self._connect_again)
+            return
+        if code not in (0, errno.EISCONN):
+            self.close()
+            self.owner.upstream_refused(OSError(code, os.strerror(code)))
+            return
+        self._established()
+        self.owner.upstream_connected()
+        if not self.closed:
+            self._writable()
 
     def _established(self) -> None:
         self.connected = True

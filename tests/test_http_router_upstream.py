@@ -1,0 +1,119 @@
+"""The router's raw upstream connection (host/router/upstream.py) against real sockets: a unix
+node whose listen backlog is full is tried again until it accepts (a unix connect refused for
+a full backlog is not in progress, unlike a TCP one), and a node that goes away meanwhile is
+reported refused."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import socket
+
+from polyhost.router.upstream import Upstream
+
+
+class Recorder:
+    """The Upstream's owner: keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.data = b""
+        self.changed = asyncio.Event()
+
+    def _note(self, event: str) -> None:
+        self.events.append(event)
+        self.changed.set()
+
+    def upstream_connected(self) -> None:
+        self._note("connected")
+
+    def upstream_refused(self, exc: OSError) -> None:
+        self._note(f"refused {exc.errno}")
+
+    def response_data(self, data: bytes) -> None:
+        self.data += data
+        self._note("data")
+
+    def upstream_done(self, exc: Exception | None) -> None:
+        self._note("done")
+
+    def upstream_pause(self) -> None:
+        self._note("pause")
+
+    def upstream_resume(self) -> None:
+        self._note("resume")
+
+
+def _full_backlog_listener(name: str) -> tuple[socket.socket, list[socket.socket]]:
+    """A unix listener with backlog 0 and the connections it queued until it was full."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(name)
+    listener.listen(0)
+    queued = []
+    for _ in range(8):
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe.setblocking(False)
+        code = probe.connect_ex(name)
+        if code == errno.EAGAIN:
+            probe.close()
+            return listener, queued
+        queued.append(probe)
+    raise AssertionError("the unix backlog never filled")
+
+
+async def _wait_for(recorder: Recorder, event: str) -> None:
+    async with asyncio.timeout(5):
+        while event not in recorder.events:
+            recorder.changed.clear()
+            await recorder.changed.wait()
+
+
+def test_full_unix_backlog_is_tried_again_until_accepted() -> None:
+    name = f"\0polyhost-test-{os.getpid()}-backlog"
+    listener, queued = _full_backlog_listener(name)
+
+    async def scenario() -> None:
+        recorder = Recorder()
+        upstream = Upstream(asyncio.get_running_loop(), recorder)
+        assert upstream.connect("@" + name[1:], b"packet") is False
+        await asyncio.sleep(0.05)
+        assert recorder.events == []  # still waiting: not refused, not "connected"
+        for _ in queued:  # room in the backlog: the next try connects
+            listener.accept()[0].close()
+        await _wait_for(recorder, "connected")
+        node = listener.accept()[0]
+        node.settimeout(5)
+        assert node.recv(64) == b"packet"
+        node.sendall(b"answer")
+        node.close()
+        await _wait_for(recorder, "done")
+        assert recorder.data == b"answer"
+        upstream.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        listener.close()
+        for probe in queued:
+            probe.close()
+
+
+def test_unix_node_gone_while_its_backlog_was_full_is_refused() -> None:
+    name = f"\0polyhost-test-{os.getpid()}-gone"
+    listener, queued = _full_backlog_listener(name)
+
+    async def scenario() -> None:
+        recorder = Recorder()
+        upstream = Upstream(asyncio.get_running_loop(), recorder)
+        assert upstream.connect("@" + name[1:], b"packet") is False
+        listener.close()
+        await _wait_for(recorder, f"refused {errno.ECONNREFUSED}")
+        assert upstream.closed
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        listener.close()
+        for probe in queued:
+            probe.close()
