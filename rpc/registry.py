@@ -72,6 +72,17 @@ class Registry:
         return [name for name in self.functions if not name.startswith(b"__polyhost")]
 
     def call(self, name: bytes | str, args: list[bytes]) -> bytes:
+        # the common call (every call from another language): a bytes name that is registered,
+        # within the argument limit; a registered name is within the name limit already
+        entry = self.functions.get(name) if type(name) is bytes else None  # type: ignore[arg-type]
+        if entry is not None and len(args) <= MAX_ARGS:
+            hooks = HOOKS.get(entry[0])
+            if hooks is not None:
+                self.counter.count()
+                return hooks.call_rpc(entry[1], args)
+        return self._checked_call(name, args)
+
+    def _checked_call(self, name: bytes | str, args: list[bytes]) -> bytes:
         key = name.encode() if isinstance(name, str) else bytes(name)
         check_call(key, args)
         entry = self.functions.get(key)

@@ -54,11 +54,18 @@ sub read_packet {
 
 sub read_message {
     my ($mod1, $payload, $mod2) = read_packet();
+    ($payload, $mod2) = rest_of_message($payload, $mod2) if $mod2 & MORE;
+    return ($mod1, $payload, $mod2);
+}
+
+# the packets after the first of a message (MORE set): the whole payload and the last modifier2
+sub rest_of_message {
+    my ($payload, $mod2) = @_;
     while ($mod2 & MORE) {
         (undef, my $more, $mod2) = read_packet();
         $payload .= $more;
     }
-    return ($mod1, $payload, $mod2);
+    return ($payload, $mod2);
 }
 
 # one logical message as packets (split at 64 KiB, MORE on all but the last)
@@ -185,20 +192,33 @@ sub serve_call {
     }
 }
 
-# a call into the worker (log, and the fabric: rpc, cache, signals, spooler); dies on error
+# each op's name as the first item of its CALL payload: the constant part, packed once
+my %OP_ITEM;
+
+# a call into the worker (log, and the fabric: rpc, cache, signals, spooler); dies on error.
+# The hot path of every fabric function: one packet written, one read, no copies of the
+# arguments and no sub calls besides the write and the read (a call is a round trip to the
+# worker, so what this side spends shows in every call).
 sub call {
-    my ($op, @args) = @_;
-    flush_out();
-    write_all(frame(CALL, pack_items($op, @args), 0));
+    my $op = shift;
+    flush_out() if length $BODYBUF || length $OUT;
+    my $payload = ($OP_ITEM{$op} //= pack('v/a*', $op)) . pack('(v/a*)*', @_);
+    if (length $payload <= CHUNK) {
+        write_all(pack('CvC', CALL, length $payload, 0) . $payload);
+    }
+    else {    # big arguments: checked and split into 64 KiB packets
+        write_all(frame(CALL, pack_items($op, @_), 0));
+    }
     while (1) {
-        my ($mod1, $payload, $mod2) = read_message();
+        my ($mod1, $reply, $mod2) = read_packet();
+        ($reply, $mod2) = rest_of_message($reply, $mod2) if $mod2 & MORE;
         if ($mod1 == RESULT) {
-            my @items = unpack('(v/a*)*', $payload);
+            my @items = unpack('(v/a*)*', $reply);
             die "$items[0]\n" if $mod2 == 1;
             return @items;
         }
         if ($mod1 == CALL) {
-            serve_call($payload);
+            serve_call($reply);
             next;
         }
         die "polyhost bridge: unexpected packet type $mod1 while waiting for the result of $op\n";
@@ -631,8 +651,8 @@ sub log {
 
 # every fabric function is one CALL; until the fabric exists the worker answers with an error
 sub _fabric {
-    my ($op, @args) = @_;
-    my @result = eval { polyhost::psgi::call($op, @args) };
+    my $op = $_[0];
+    my @result = eval { polyhost::psgi::call(@_) };    # (the block sees this sub's @_)
     if (my $error = $@) {
         $error =~ s/\n\z//;
         local $Carp::CarpLevel = 1;
@@ -653,8 +673,8 @@ sub chunked_read_nb {
     return @chunk ? $chunk[0] : undef;
 }
 
-sub rpc { my ($node, $name, @args) = @_; return scalar _fabric('rpc', $node, $name, @args) }
-sub call { my ($name, @args) = @_; return scalar _fabric('call', $name, @args) }
+sub rpc { return scalar _fabric('rpc', @_) }
+sub call { return scalar _fabric('call', @_) }
 sub signal { _fabric('signal', $_[0]); return 1 }
 sub cache_get { return scalar _fabric('cache_get', $_[0], $_[1] // '') }
 sub cache_exists { return scalar(_fabric('cache_exists', $_[0], $_[1] // '')) ? 1 : 0 }

@@ -43,21 +43,37 @@ def register_rpc(name: str | bytes, function: Callable[..., Any], argc: int = 0)
 _PYTHON_FUNCTIONS = REGISTRY.direct("python")
 _COUNTER = REGISTRY.counter
 _COUNTS = _COUNTER.view
+#: `rpc`'s "no argument given" (so one argument needs no tuple)
+_NO_ARG: Any = object()
 
 
-def rpc(node: str | bytes | None, name: str | bytes, *args: Any) -> bytes:
+def rpc(node: str | bytes | None, name: str | bytes, arg: Any = _NO_ARG, *more: Any) -> bytes:
+    """uWSGI's uwsgi.rpc(node, name, *args).
+
+    The fast path is the common local call: one bytes argument to a function Python registered
+    here, in a process that has claimed its counter slot. It is counted in line and called
+    without building an argument tuple; every other call (no or several arguments, conversions,
+    the limits, other owners, remote nodes, errors) takes `_rpc`, which counts and raises the
+    same way.
+    """
+    if not node and not more and type(arg) is bytes:
+        function = _PYTHON_FUNCTIONS.get(name)  # type: ignore[call-overload]
+        if function is not None:
+            index = _COUNTER.index
+            if index >= 0:
+                _COUNTS[index] += 1
+                result = function(arg)
+                return result if type(result) is bytes else rpc_result(result)
+    return _rpc(node, name, () if arg is _NO_ARG else (arg, *more))
+
+
+def _rpc(node: str | bytes | None, name: str | bytes, args: tuple[Any, ...]) -> bytes:
     if not node:  # a local call
         function = _PYTHON_FUNCTIONS.get(name)  # type: ignore[call-overload]
         if function is not None and len(args) <= MAX_ARGS:
-            for arg in args:
-                if type(arg) is not bytes:
-                    args = tuple(map(_b, args))
-                    break
-            index = _COUNTER.index  # the call counted in line: no frame on the hot path
-            if index >= 0:
-                _COUNTS[index] += 1
-            else:
-                _COUNTER.count()  # the first call in this process claims its slot
+            if any(type(arg) is not bytes for arg in args):
+                args = tuple(map(_b, args))
+            _COUNTER.count()
             result = function(*args)
             return result if type(result) is bytes else rpc_result(result)
         return REGISTRY.call(_b(name), [a if type(a) is bytes else _b(a) for a in args])

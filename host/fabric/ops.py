@@ -70,6 +70,8 @@ def op_call(runtime: str, args: list[bytes]) -> list[bytes]:
     if not args:
         raise FabricError("call needs a function name")
     name, _, node = args[0].partition(b"@")
+    if not node:  # a local call (the common one): straight to the registry
+        return [REGISTRY.call(name, args[1:])]
     return op_rpc(runtime, [node, name, *args[1:]])
 
 
