@@ -104,6 +104,8 @@ class Runtime(ABC):
     pypi_packages: ClassVar[tuple[str, ...]] = ()
     #: True when the runtime can be loaded before fork (Python); JVM/CLR never can
     preload_in_master: ClassVar[bool] = False
+    #: modules each of its masters imports: the Emperor's zygote imports them once for all vassals
+    shared_modules: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, ctx: RuntimeContext, specs: list[AppSpec]) -> None:
         self.ctx = ctx

@@ -125,6 +125,7 @@ class WsgiRuntime(Runtime):
     modifier1 = 0
     app_options = ("wsgi-file", "module")
     suffixes = (".py", ".wsgi")
+    shared_modules = ("polyhost.bridges.python.uwsgidecorators",)
 
     @classmethod
     def takes_unclaimed(cls, target: str) -> bool:

@@ -187,6 +187,7 @@ class Zygote:
 def serve(sock: _socket.socket, emperor_pid: int) -> None:
     """Answer spawn requests until the Emperor closes its end (or dies: SIGKILL)."""
     import gc
+    import importlib
     import signal
     import socket
 
@@ -202,8 +203,9 @@ def serve(sock: _socket.socket, emperor_pid: int) -> None:
     import polyhost.master
     from polyhost.catalog import CATALOG
 
-    CATALOG.runtimes()  # every bridge module: each vassal's master asks for all app options
-    import polyhost.bridges.python.uwsgidecorators  # the python bridge imports it per vassal
+    for runtime in CATALOG.runtimes():  # every bridge: each vassal's master asks for all options
+        for module in runtime.shared_modules:
+            importlib.import_module(module)
     from polyhost.config import load_config
 
     # a config parsed once here leaves the parser's lazily built state (compiled patterns,
