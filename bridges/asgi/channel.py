@@ -252,11 +252,7 @@ class HttpChannel(asyncio.Protocol):
         """The request that just arrived on the idle connection, run here (see the module's
         docstring); what cannot end here goes to the waiting task as its `job`, and wakes it."""
         waiter, self._waiter = self._waiter, None  # the task's: the app may wait on its own
-        try:
-            self._run_request()
-        except Exception as exc:  # a bug here must not kill the loop
-            log(f"ASGI: connection from {self.conn.remote_addr} failed: {exc!r}")
-            self.job = False
+        self._run_request()
         if self.job is None:
             self._waiter = waiter
         elif waiter is not None and not waiter.done():
@@ -300,6 +296,9 @@ class HttpChannel(asyncio.Protocol):
                 self.deadline = time.monotonic() + host.keepalive_timeout
             else:
                 self.job = False
+        except Exception as exc:  # a bug here must not kill the loop
+            log(f"ASGI: connection from {self.conn.remote_addr} failed: {exc!r}")
+            self.job = False
         finally:
             tasks._leave_task(loop, self.task)
             self.idle = True
