@@ -6,23 +6,13 @@ on the worker), runs each request's `HttpCycle`, and writes through an `HttpResp
 bytes go to the loop's transport. A request for a non-ASGI app gives the connection back to the
 worker; an `Upgrade: websocket` request becomes a `WebSocket`. Reading pauses while a body waits
 to be received (backpressure) and writing waits while the transport's buffer is full.
-
-A keep-alive request that arrives while the connection is idle (one head, no body, for an ASGI
-app) is run at once from `data_received`, as the connection's own task (asyncio's current task,
-its context): most apps answer without suspending, and then no future, timer or task step is
-spent on that request. An app that does suspend goes on in the connection's task, where the
-requests of that connection always run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import time
-import types
-from asyncio import tasks
-from collections.abc import Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
 from polyhost.bridges.asgi.cycle import BODY_CHUNK, HttpCycle, http_scope
@@ -46,25 +36,6 @@ def _is_websocket(request: Request) -> bool:
     return request.vars.get("HTTP_UPGRADE", "").lower() == "websocket"
 
 
-@types.coroutine
-def _go_on(coro: Coroutine[Any, Any, bool], waiting: Any) -> Generator[Any, Any, bool]:
-    """Await the rest of `coro`, already started and suspended on `waiting` (what it yielded
-    to its task): the connection's task drives it from there."""
-    while True:
-        try:
-            sent = yield waiting
-        except BaseException as exc:  # (a cancel, or what the awaited future raised)
-            try:
-                waiting = coro.throw(exc)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            continue
-        try:
-            waiting = coro.send(sent)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-
-
 class HttpChannel(asyncio.Protocol):
     """asyncio protocol of one adopted HTTP connection (also the CycleIO of its requests)."""
 
@@ -81,20 +52,12 @@ class HttpChannel(asyncio.Protocol):
         self.complete = False
         self.idle = False
         self.upgraded: Any = None
-        #: the connection's task (all its requests run as it) and that task's context
-        self.task: asyncio.Task[None] | None = None
-        self.context = contextvars.copy_context()
-        #: when the idle connection closes (monotonic), moved on by each request
-        self.deadline = 0.0
-        #: for the waiting task: what `data_received` could not finish (the rest of a request
-        #: run at once, or a request it routed), or False: the connection ends
-        self.job: Coroutine[Any, Any, bool] | tuple[Request, App | None] | bool | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.engine.channels.add(self)
-        self.task = asyncio.get_running_loop().create_task(self._serve(), context=self.context)
+        asyncio.get_running_loop().create_task(self._serve())
 
     def data_received(self, data: bytes) -> None:
         if self.upgraded is not None:
@@ -117,9 +80,6 @@ class HttpChannel(asyncio.Protocol):
             self.paused_reading = True
             assert self.transport is not None
             self.transport.pause_reading()
-        if self.idle and self.job is None and len(self.conn.ready) == 1 and not self.gone:
-            self._run_now()
-            return
         self._wake()
 
     def eof_received(self) -> bool | None:
@@ -181,10 +141,11 @@ class HttpChannel(asyncio.Protocol):
                     return
                 if not await self._cycle(request, app):
                     break
-                routed = await self._next_request(host.keepalive_timeout)
-                if routed is None:
+                next_request = await self._next_request(host.keepalive_timeout)
+                if next_request is None:
                     break
-                request, found = routed
+                request = next_request
+                found = host.route(request)
                 if found is None:
                     await self._give_back(request)
                     return
@@ -195,9 +156,8 @@ class HttpChannel(asyncio.Protocol):
             log(f"ASGI: connection from {self.conn.remote_addr} failed: {exc!r}")
         self.close()
 
-    def _start(self, request: Request, app: App) -> tuple[Coroutine[Any, Any, bool], Any] | None:
-        """Begin a request: its Responder, and the coroutine running the app (None: refused,
-        answered, the connection ends)."""
+    async def _cycle(self, request: Request, app: App) -> bool:
+        """One request; True when the connection may serve another."""
         self.request = request
         self.complete = False
         if self.paused_reading and len(self.conn.ready) <= 1:
@@ -217,91 +177,20 @@ class HttpChannel(asyncio.Protocol):
             simple_error(responder, 413)
             responder.finish()
             self.engine.ended(request, responder, app, False)
-            return None
+            return False
         cycle = HttpCycle(app, request, responder, self)
         app.requests += 1
         scope = http_scope(request, app, self.engine.state_for(app))
         if responder.keep_alive and responder.version == "HTTP/1.1":  # chunked can carry them
             scope["extensions"]["http.response.trailers"] = {}
             cycle.trailers_allowed = True
-        return cycle.run(scope), responder
-
-    async def _cycle(self, request: Request, app: App) -> bool:
-        """One request; True when the connection may serve another."""
-        started = self._start(request, app)
-        if started is None:
-            return False
-        run, responder = started
-        return await self._after(request, responder, app, await run)
-
-    async def _after(self, request: Request, responder: Any, app: App, ok: bool) -> bool:
-        """The end of a request whose app returned (`ok`: its response completed)."""
+        ok = await cycle.run(scope)
         if self.writable is not None and not self.gone:
             await self.writable
-        return self._ended(request, responder, app, ok) and await self._drain_body(request)
-
-    def _ended(self, request: Request, responder: Any, app: App, ok: bool) -> bool:
         self.engine.ended(request, responder, app, not ok)
-        return ok and responder.keep_alive and not self.gone
-
-    async def _resume(self, run: Coroutine[Any, Any, bool], waiting: Any, *end: Any) -> bool:
-        """The rest of a request `_run_now` began; `end`: `_after`'s request, responder, app."""
-        return await self._after(*end, await _go_on(run, waiting))
-
-    def _run_now(self) -> None:
-        """The request that just arrived on the idle connection, run here (see the module's
-        docstring); what cannot end here goes to the waiting task as its `job`, and wakes it."""
-        waiter, self._waiter = self._waiter, None  # the task's: the app may wait on its own
-        self._run_request()
-        if self.job is None:
-            self._waiter = waiter
-        elif waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def _run_request(self) -> None:
-        request = self.conn.ready.popleft()
-        host = self.engine.host
-        assert host is not None and self.task is not None
-        app = host.route(request)
-        body = request.body
-        loop = asyncio.get_running_loop()
-        if (
-            app is None
-            or self.engine.stopping
-            or not body.complete  # type: ignore[attr-defined]
-            or _is_websocket(request)
-            or asyncio.current_task(loop) is not None
-        ):
-            self.job = (request, app)
-            return
-        self.idle = False
-        tasks._enter_task(loop, self.task)  # the app runs as the connection's task
-        try:
-            started = self._start(request, app)
-            if started is None:
-                self.job = False
-                return
-            run, responder = started
-            try:
-                waiting = self.context.run(run.send, None)
-            except StopIteration as stop:
-                ok = bool(stop.value)
-            else:  # it suspended: the task goes on from there
-                self.job = self._resume(run, waiting, request, responder, app)
-                return
-            if self.writable is not None and not self.gone:
-                self.job = self._after(request, responder, app, ok)
-            elif self._ended(request, responder, app, ok):
-                self.request = None
-                self.deadline = time.monotonic() + host.keepalive_timeout
-            else:
-                self.job = False
-        except Exception as exc:  # a bug here must not kill the loop
-            log(f"ASGI: connection from {self.conn.remote_addr} failed: {exc!r}")
-            self.job = False
-        finally:
-            tasks._leave_task(loop, self.task)
-            self.idle = True
+        if not ok or not responder.keep_alive or self.gone:
+            return False
+        return await self._drain_body(request)
 
     async def _drain_body(self, request: Request) -> bool:
         """Discard what the app did not read of the body (up to DRAIN_LIMIT) to keep going."""
@@ -314,39 +203,20 @@ class HttpChannel(asyncio.Protocol):
             await self._wait(self.engine.host.socket_timeout if self.engine.host else None)
         return True
 
-    async def _next_request(self, timeout: float) -> tuple[Request, App | None] | None:
-        """The next request and its app (None: not one for the loop), or None: the connection
-        ends. Requests that `data_received` ran to their end pass by without waking this."""
+    async def _next_request(self, timeout: float) -> Request | None:
         self.request = None
         self.idle = True
-        self.deadline = time.monotonic() + timeout
-        host = self.engine.host
-        assert host is not None
+        deadline = time.monotonic() + timeout
         try:
-            while True:
-                job, self.job = self.job, None
-                if job is False:
-                    return None
-                if isinstance(job, tuple):
-                    return job
-                if job is not None:
-                    self.idle = False
-                    if not await job:
-                        return None
-                    self.request = None
-                    self.idle = True
-                    self.deadline = time.monotonic() + timeout
-                    continue
-                if self.conn.ready:
-                    request = self.conn.ready.popleft()
-                    return request, host.route(request)
+            while not self.conn.ready:
                 self._resume_reading()
                 if self.gone or self.engine.stopping or self.conn.closed:
                     return None
-                left = self.deadline - time.monotonic()
+                left = deadline - time.monotonic()
                 if left <= 0:
                     return None
                 await self._wait(left)
+            return self.conn.ready.popleft()
         finally:
             self.idle = False
 
