@@ -1,5 +1,5 @@
-"""ASGI app for tests/test_asgi_run_now.py: answers that do and do not suspend, on one
-keep-alive connection (a request after the first runs from the loop's data_received)."""
+"""ASGI app for tests/test_asgi_suspending.py: answers that do and do not suspend, on one
+keep-alive connection."""
 
 import asyncio
 import json

@@ -1,7 +1,7 @@
-"""Keep-alive requests that the loop runs from data_received (the connection's idle, one head
-arrives): apps that answer at once and apps that suspend (before the start, between body
-events, on a task group, until the client goes) alternate on one connection, each seeing the
-connection's task as the current task, and every answer arrives whole and in order."""
+"""Keep-alive requests on a loop-owned connection: apps that answer at once and apps that suspend
+(before the start, between body events, in an anyio task group, until the client goes)
+alternate on one connection, each seeing the connection's one task as the current task, and
+every answer arrives whole and in order (pipelined ones too; a failure is a 500)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ APP = APPS / "asgi" / "suspending_app.py"
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, Path]]:
-    tmp = tmp_path_factory.mktemp("run_now")
+    tmp = tmp_path_factory.mktemp("suspending")
     notes = tmp / "notes.txt"
     args = [
         "--processes", "1", "--lifespan", "off", "--asgi-file", str(APP),
