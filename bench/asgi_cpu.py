@@ -2,7 +2,9 @@
 servers), keep-alive. On a machine shared with other work req/s moves with the neighbours; the
 CPU seconds the server's processes spend per request move much less, so this is the number to
 compare there. wrk's own CPU is not counted. With `--rounds N` the servers take turns N times
-(the order rotating each round) and the medians and their ratios to polyhost are printed.
+(the order rotating each round) and the medians and their ratios to polyhost are printed. The
+user and system parts are shown apart: the system part (the sockets' syscalls) is about the
+same for every server, the user part is the server's own code.
 """
 
 from __future__ import annotations
@@ -35,21 +37,22 @@ from harness import (
 CLOCK_TICKS = 100  # USER_HZ on Linux
 
 
-def session_cpu_seconds(leader: int) -> float:
-    """utime + stime of every thread of every process of the session."""
-    ticks = 0
+def session_cpu_seconds(leader: int) -> tuple[float, float]:
+    """(utime, stime) of every thread of every process of the session."""
+    user = system = 0
     for pid in live_session_members(leader):
         for task in Path(f"/proc/{pid}/task").glob("*"):
             try:
                 fields = (task / "stat").read_text().rpartition(")")[2].split()
             except OSError:
                 continue
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / CLOCK_TICKS
+            user += int(fields[11])
+            system += int(fields[12])
+    return user / CLOCK_TICKS, system / CLOCK_TICKS
 
 
-def measure(server: Server, options: LoadOptions) -> tuple[float, float] | str:
-    """(req/s, server CPU µs per request), or the problem that stopped the run."""
+def measure(server: Server, options: LoadOptions) -> tuple[float, float, float] | str:
+    """(req/s, server user and system CPU µs per request), or the problem that stopped it."""
     port = free_port()
     argv = server.command(port, KEEP_ALIVE.name)
     progress(f"{server.name}: `{display_command(argv, server.cwd)}`")
@@ -70,13 +73,14 @@ def measure(server: Server, options: LoadOptions) -> tuple[float, float] | str:
             result, _ = run_wrk(
                 options.wrk_argv(options.duration_s, KEEP_ALIVE, url), options.duration_s, port
             )
-            cpu = session_cpu_seconds(process.pid) - before
+            after = session_cpu_seconds(process.pid)
         except (ServerProblem, WrkProblem) as problem:
             return str(problem).splitlines()[0]
         finally:
             stop_process_group(process, server.stop_signal)
-    requests = result.requests_per_second * options.duration_s
-    return result.requests_per_second, cpu * 1e6 / requests
+    per_request = 1e6 / (result.requests_per_second * options.duration_s)
+    user, system = ((a - b) * per_request for a, b in zip(after, before, strict=True))
+    return result.requests_per_second, user, system
 
 
 def main() -> int:
@@ -88,7 +92,7 @@ def main() -> int:
     arguments = parser.parse_args()
     options = LoadOptions(arguments.duration, 2, arguments.connections, 2)
     servers = [s for s in SERVERS if not arguments.only or s.name in arguments.only]
-    samples: dict[str, list[tuple[float, float]]] = {s.name: [] for s in servers}
+    samples: dict[str, list[tuple[float, float, float]]] = {s.name: [] for s in servers}
     problems: dict[str, str] = {}
     for round_number in range(arguments.rounds):
         shift = round_number % len(servers)
@@ -98,7 +102,8 @@ def main() -> int:
                 problems[server.name] = outcome
             else:
                 samples[server.name].append(outcome)
-                progress(f"{server.name}: {outcome[0]:,.0f} req/s, {outcome[1]:.1f} µs/request")
+                rate, user, system = outcome
+                progress(f"{server.name}: {rate:,.0f} req/s, {user:.1f} + {system:.1f} µs/request")
     report = [
         "# CPU per request, hello-world ASGI, keep-alive (2 workers each)",
         "",
@@ -106,11 +111,12 @@ def main() -> int:
         f"- `wrk -t2 -c{arguments.connections} -d{arguments.duration}s` after a 2 s warm-up,"
         f" {arguments.rounds} alternating rounds, medians",
         "",
-        "| server | req/s | server CPU µs per request | polyhost / it req/s | runs µs | problem |",
+        "| server | req/s | server CPU µs per request (user + system) | polyhost / it req/s"
+        " | runs µs (user + system) | problem |",
         "|---|---:|---:|---:|---|---|",
     ]
     medians = {
-        name: (statistics.median(r for r, _ in runs), statistics.median(c for _, c in runs))
+        name: tuple(statistics.median(run[i] for run in runs) for i in range(3))
         for name, runs in samples.items()
         if runs
     }
@@ -120,10 +126,10 @@ def main() -> int:
         if name not in medians:
             report.append(f"| {name} | - | - | - | - | {problems.get(name, '')} |")
             continue
-        rate, cpu = medians[name]
+        rate, user, system = medians[name]
         ratio = f"{ours[0] / rate:.2f}" if ours else "-"
-        runs = " / ".join(f"{c:.1f}" for _, c in samples[name])
-        report.append(f"| {name} | {rate:,.0f} | {cpu:.1f} | {ratio} | {runs} | |")
+        runs = " / ".join(f"{u:.1f} + {s:.1f}" for _, u, s in samples[name])
+        report.append(f"| {name} | {rate:,.0f} | {user:.1f} + {system:.1f} | {ratio} | {runs} | |")
     print("\n".join(report))
     return 0
 
