@@ -183,6 +183,18 @@ def rss_kib(pid: int) -> int:
     return int(match.group(1)) if match else 0
 
 
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """utime + stime of the processes (seconds); one that exited meanwhile counts 0."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def listen_backlog(port: int) -> int:
     """Connections waiting in the accept queue of the LISTEN socket on 127.0.0.1:port."""
     wanted = f"0100007F:{port:04X}"

@@ -11,7 +11,6 @@ by rounds x trees x (duration + start-up).
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import statistics
 import subprocess
@@ -19,22 +18,9 @@ import sys
 from pathlib import Path
 
 from faults_under_load import serving
-from harness import LOOPBACK, free_port, live_session_members
+from harness import LOOPBACK, cpu_seconds, free_port, live_session_members
 
 WSGI_FILE = "bench/apps/hello_wsgi.py"
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """utime + stime of the processes (seconds)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / TICK
 
 
 def run(tree: Path, options: list[str], duration: int, connections: int) -> tuple[float, float]:

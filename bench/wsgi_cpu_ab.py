@@ -9,7 +9,6 @@ The work tree must be clean; host/ is restored to HEAD at the end.
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import statistics
@@ -18,8 +17,9 @@ import sys
 import time
 from pathlib import Path
 
+from harness import cpu_seconds, free_port
+
 REPO = Path(__file__).resolve().parent.parent
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def tree(pid: int) -> list[int]:
@@ -35,23 +35,6 @@ def tree(pid: int) -> list[int]:
         seen.append(current)
         todo += kids.get(current, [])
     return seen
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / TICK
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def command(server: str, port: int) -> tuple[list[str], Path]:

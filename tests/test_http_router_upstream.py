@@ -6,9 +6,11 @@ reported refused."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import socket
+from collections.abc import Iterator
 
 from polyhost.router.upstream import Upstream
 
@@ -45,21 +47,28 @@ class Recorder:
         self._note("resume")
 
 
-def _full_backlog_listener(name: str) -> tuple[socket.socket, list[socket.socket]]:
-    """A unix listener with backlog 0 and the connections it queued until it was full."""
+@contextlib.contextmanager
+def _full_backlog_listener(name: str) -> Iterator[tuple[socket.socket, list[socket.socket]]]:
+    """A unix listener with backlog 0 and the connections it queued until it was full; all
+    closed at the end."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(name)
-    listener.listen(0)
-    queued = []
-    for _ in range(8):
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        probe.setblocking(False)
-        code = probe.connect_ex(name)
-        if code == errno.EAGAIN:
+    queued: list[socket.socket] = []
+    try:
+        listener.bind(name)
+        listener.listen(0)
+        for _ in range(8):
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            probe.setblocking(False)
+            if probe.connect_ex(name) == errno.EAGAIN:
+                probe.close()
+                yield listener, queued
+                return
+            queued.append(probe)
+        raise AssertionError("the unix backlog never filled")
+    finally:
+        listener.close()
+        for probe in queued:
             probe.close()
-            return listener, queued
-        queued.append(probe)
-    raise AssertionError("the unix backlog never filled")
 
 
 async def _wait_for(recorder: Recorder, event: str) -> None:
@@ -71,49 +80,39 @@ async def _wait_for(recorder: Recorder, event: str) -> None:
 
 def test_full_unix_backlog_is_tried_again_until_accepted() -> None:
     name = f"\0polyhost-test-{os.getpid()}-backlog"
-    listener, queued = _full_backlog_listener(name)
+    with _full_backlog_listener(name) as (listener, queued):
 
-    async def scenario() -> None:
-        recorder = Recorder()
-        upstream = Upstream(asyncio.get_running_loop(), recorder)
-        assert upstream.connect("@" + name[1:], b"packet") is False
-        await asyncio.sleep(0.05)
-        assert recorder.events == []  # still waiting: not refused, not "connected"
-        for _ in queued:  # room in the backlog: the next try connects
-            listener.accept()[0].close()
-        await _wait_for(recorder, "connected")
-        node = listener.accept()[0]
-        node.settimeout(5)
-        assert node.recv(64) == b"packet"
-        node.sendall(b"answer")
-        node.close()
-        await _wait_for(recorder, "done")
-        assert recorder.data == b"answer"
-        upstream.close()
+        async def scenario() -> None:
+            recorder = Recorder()
+            upstream = Upstream(asyncio.get_running_loop(), recorder)
+            assert upstream.connect("@" + name[1:], b"packet") is False
+            await asyncio.sleep(0.05)
+            assert recorder.events == []  # still waiting: not refused, not "connected"
+            for _ in queued:  # room in the backlog: the next try connects
+                listener.accept()[0].close()
+            await _wait_for(recorder, "connected")
+            node = listener.accept()[0]
+            node.settimeout(5)
+            assert node.recv(64) == b"packet"
+            node.sendall(b"answer")
+            node.close()
+            await _wait_for(recorder, "done")
+            assert recorder.data == b"answer"
+            upstream.close()
 
-    try:
         asyncio.run(scenario())
-    finally:
-        listener.close()
-        for probe in queued:
-            probe.close()
 
 
 def test_unix_node_gone_while_its_backlog_was_full_is_refused() -> None:
     name = f"\0polyhost-test-{os.getpid()}-gone"
-    listener, queued = _full_backlog_listener(name)
+    with _full_backlog_listener(name) as (listener, _queued):
 
-    async def scenario() -> None:
-        recorder = Recorder()
-        upstream = Upstream(asyncio.get_running_loop(), recorder)
-        assert upstream.connect("@" + name[1:], b"packet") is False
-        listener.close()
-        await _wait_for(recorder, f"refused {errno.ECONNREFUSED}")
-        assert upstream.closed
+        async def scenario() -> None:
+            recorder = Recorder()
+            upstream = Upstream(asyncio.get_running_loop(), recorder)
+            assert upstream.connect("@" + name[1:], b"packet") is False
+            listener.close()
+            await _wait_for(recorder, f"refused {errno.ECONNREFUSED}")
+            assert upstream.closed
 
-    try:
         asyncio.run(scenario())
-    finally:
-        listener.close()
-        for probe in queued:
-            probe.close()
