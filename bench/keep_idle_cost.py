@@ -4,7 +4,8 @@ req/s, for two polyhost trees (or one tree with and without the option), alterna
 CPU per request (utime + stime of every process of the instance over the measured wrk run,
 divided by the requests wrk completed) varies far less with the machine's load than req/s, so
 it is the figure to compare on a shared machine. Run from bench/, e.g.
-`../.venv/bin/python keep_idle_cost.py --tree /work/wt/main-copy --tree .. --rounds 8`; bounded
+`../.venv/bin/python keep_idle_cost.py --tree BASE --tree .. --rounds 8` (BASE: a
+worktree of main with its own .venv); bounded
 by rounds x trees x (duration + start-up).
 """
 
