@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from polyhost.dispatch import AppLoadError
+from polyhost.protocol.response_head import BadResponse
 from polyhost.protocol.uwsgi import (
     HEADER,
     MAX_PACKET,
@@ -85,6 +86,11 @@ class CallError(Exception):
 
 class ChildDied(Exception):
     """The child exited or broke the protocol; the message says how."""
+
+
+class FailedMidResponse(ResponseAborted):
+    """The app raised after its response started (END says `cut`): the error is logged and the
+    connection closed without finishing the response, so the client sees it truncated."""
 
 
 @dataclass(frozen=True)
@@ -371,6 +377,9 @@ class Channel:
                 failed = self._relay_response(responder)
                 self.busy = False
                 return failed
+            except (BadResponse, FailedMidResponse):
+                self.busy = False  # that response was read to its END: the channel is in step
+                raise
             except PacketError as exc:
                 raise ChildDied(f"sent a malformed packet ({exc})") from None
             finally:
@@ -390,27 +399,39 @@ class Channel:
             self._send(frames(REQUEST, vars_block, 0))
 
     def _relay_response(self, responder: Responder) -> bool:
+        """Relay the child's response up to its END. A head the responder refuses (a status
+        or header that would forge bytes on the wire) is raised only after the rest of that
+        response was read and dropped, so the channel stays in step for the next request."""
         started = False
+        refused: BadResponse | None = None
         while True:
             mod1, payload, _ = self._next_message()
             if mod1 == BODY:
                 if not started:
                     raise ChildDied("sent body bytes before the status")
-                responder.write(payload)
+                if refused is None:
+                    responder.write(payload)
             elif mod1 == START:
                 pairs = list(iter_vars(payload))
                 if not pairs or pairs[0][0] != "STATUS":
                     raise ChildDied("sent a START packet without STATUS")
-                responder.start(pairs[0][1], pairs[1:])
+                try:
+                    responder.start(pairs[0][1], pairs[1:])
+                except BadResponse as exc:
+                    refused = exc
                 started = True
             elif mod1 == END:
-                return self._end_of_response(payload)
+                failed = self._end_of_response(payload)
+                if refused is not None:
+                    raise refused
+                return failed
             elif mod1 == READ:
                 self._answer_read()
             elif mod1 == SENDFILE:
                 if not started:
                     raise ChildDied("sent a file before the status")
-                self._sendfile(payload, responder)
+                if refused is None:
+                    self._sendfile(payload, responder)
             else:
                 self._serve_side_packet(mod1, payload, "a request")
 
@@ -423,6 +444,8 @@ class Channel:
                 self.log(f"{self.prefix} {line}")
         if info.get("harakiri") == "1":
             self.retiring = True
+        if info.get("cut") == "1":
+            raise FailedMidResponse("the app failed after its response started")
         return info.get("exception") == "1"
 
     def _answer_read(self) -> None:

@@ -229,6 +229,15 @@ class Responder(Protocol):
         """The body is complete: flush, end chunked encoding, decide about keep-alive."""
 
 
+def fail_response(responder: Responder, code: int = 500) -> None:
+    """The app failed (its runtime logged why): answer `code`, or, when its response already
+    started, raise ResponseAborted so the worker closes the connection without finishing it
+    and the client can tell the response is truncated."""
+    if responder.started:
+        raise ResponseAborted("the app failed after its response started")
+    simple_error(responder, code)
+
+
 def simple_error(responder: Responder, code: int, text: str = "") -> None:
     """Answer with a short plain-text error, if nothing has been sent yet."""
     if responder.started:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from bridge_support import (
+    CollectingResponder,
     PatternBody,
     load_runtime,
     make_request,
@@ -24,7 +25,7 @@ from bridge_support import (
     wait_gone,
 )
 
-from polyhost.bridges.channel import ChannelPool
+from polyhost.bridges.channel import ChannelPool, FailedMidResponse
 from polyhost.bridges.child_runtime import ChildRuntime
 from polyhost.bridges.perl.adapter import PsgiRuntime
 from polyhost.dispatch import AppLoadError
@@ -144,11 +145,14 @@ def test_die_gives_500_and_the_perl_error_in_the_log(psgi) -> None:  # type: ign
     assert get(psgi, "/array").status == 200
 
 
-def test_die_after_the_response_started_logs_and_ends(psgi) -> None:  # type: ignore[no-untyped-def]
-    _, log = psgi
-    response = get(psgi, "/die-streaming")
-    assert (response.status, bytes(response.body)) == (200, b"partial\n")
+def test_die_after_the_response_started_logs_and_cuts(psgi) -> None:  # type: ignore[no-untyped-def]
+    runtime, log = psgi
+    responder = CollectingResponder()
+    with pytest.raises(FailedMidResponse):  # the worker closes without finishing the response
+        runtime.handle(runtime.apps[0], make_request(path="/die-streaming"), responder)
+    assert (responder.status, bytes(responder.body)) == (200, b"partial\n")
     log.wait_for("boom after start")
+    assert get(psgi, "/does-not-exist").status == 404  # the same child serves on
 
 
 def test_input_read_with_offset_and_seek(psgi) -> None:  # type: ignore[no-untyped-def]

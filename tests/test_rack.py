@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from bridge_support import (
+    CollectingResponder,
     LogLines,
     PatternBody,
     load_runtime,
@@ -22,6 +23,7 @@ from bridge_support import (
     serve,
 )
 
+from polyhost.bridges.channel import FailedMidResponse
 from polyhost.bridges.child_runtime import ChildRuntime
 from polyhost.bridges.ruby.adapter import RackRuntime
 from polyhost.dispatch import AppLoadError
@@ -126,11 +128,14 @@ def test_exception_gives_500_and_the_ruby_error_in_the_log(rack) -> None:  # typ
     assert get(rack, "/array").status == 200
 
 
-def test_exception_while_streaming_ends_the_response(rack) -> None:  # type: ignore[no-untyped-def]
-    _, log = rack
-    response = get(rack, "/raise-in-each")
-    assert (response.status, bytes(response.body)) == (200, b"partial\n")
+def test_exception_while_streaming_cuts_the_response(rack) -> None:  # type: ignore[no-untyped-def]
+    runtime, log = rack
+    responder = CollectingResponder()
+    with pytest.raises(FailedMidResponse):  # the worker closes without finishing the response
+        runtime.handle(runtime.apps[0], make_request(path="/raise-in-each"), responder)
+    assert (responder.status, bytes(responder.body)) == (200, b"partial\n")
     log.wait_for("boom while streaming")
+    assert get(rack, "/does-not-exist").status == 404  # the same child serves on
 
 
 def test_rack_input_semantics(rack) -> None:  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@ forgiving cases the common servers accept (point 1), on http-socket and the uwsg
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -92,3 +93,55 @@ def test_a_body_longer_than_its_content_length_is_cut_there(server: Instance) ->
 
 def test_the_worker_serves_on(server: Instance) -> None:
     assert split_response(get(server.port, "/"))[2] == b"ok"
+
+
+@pytest.fixture(scope="module", params=["psgi", "rack"])
+def child_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Instance]:
+    runtime = request.param
+    if shutil.which("perl" if runtime == "psgi" else "ruby") is None:
+        pytest.skip(f"{runtime} runtime not installed")
+    app = APPS / "conformance" / ("forged_heads.psgi" if runtime == "psgi" else "forged_heads.ru")
+    with serving(tmp_path_factory.mktemp(runtime), [f"--{runtime}", str(app)]) as inst:
+        yield inst
+
+
+#: what each refusal logs: the child itself refuses a status it cannot read as an integer
+CHILD_REASONS = {
+    "/crlf-status": {"psgi": "invalid PSGI status", "rack": "invalid value for Integer()"},
+    "/lf-header": {"psgi": "contains CR, LF or NUL", "rack": None},
+    "/cr-header": {"psgi": "contains CR, LF or NUL", "rack": "contains CR, LF or NUL"},
+    "/crlf-name": {"psgi": "is not a token", "rack": "is not a token"},
+}
+
+
+@pytest.mark.parametrize("path", list(CHILD_REASONS))
+def test_a_child_runtimes_forged_head_is_a_500_and_its_child_serves_on(
+    child_server: Instance, path: str
+) -> None:
+    runtime = "psgi" if "--psgi" in child_server.args else "rack"
+    reason = CHILD_REASONS[path][runtime]
+    raw = get(child_server.port, path)
+    status, headers, _ = split_response(raw)
+    assert "set-cookie" not in headers  # no forged header line
+    if reason is None:  # Rack's own convention: a value with LF is one header line per part
+        assert status == 200 and b"\r\nx-a: a\r\nx-a: set-cookie: y=2\r\n" in raw
+    else:
+        assert status == 500 and b"smuggled" not in raw, raw
+        child_server.wait_log(reason)
+    # the refused response was read to its end: the same child answers the next request
+    assert split_response(get(child_server.port, "/"))[::2] == (200, b"ok")
+    assert "respawning" not in child_server.log()
+
+
+def test_a_child_runtimes_body_that_fails_midway_is_visibly_cut(child_server: Instance) -> None:
+    raw = get(child_server.port, "/fails-midway")
+    assert raw.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"first part " in raw and not raw.endswith(b"0\r\n\r\n")
+    url = f"http://127.0.0.1:{child_server.port}/fails-midway"
+    result = subprocess.run(
+        ["curl", "-sS", "-o", "/dev/null", url], capture_output=True, timeout=30
+    )
+    assert result.returncode != 0, result
+    child_server.wait_log("the body iterator failed")

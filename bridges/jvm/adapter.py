@@ -30,7 +30,7 @@ from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContex
 from polyhost.fabric.inprocess import InProcessFabric
 from polyhost.fabric.ops import FabricError
 from polyhost.process_state import CURRENT
-from polyhost.request import REASONS, BodyReader, Request, Responder, simple_error
+from polyhost.request import REASONS, BodyReader, Request, Responder, fail_response, simple_error
 
 HERE = Path(__file__).parent
 API_SOURCES = (HERE / "uwsgi.java",)
@@ -354,7 +354,7 @@ class JvmRuntime(Runtime):
                 f"{'Ring' if app.modifier2 == RING else 'JWSGI'} app {app.target}:\n"
                 f"{jvm.stack_trace(exc)}"
             )
-            simple_error(responder, 500)
+            fail_response(responder)
 
     @staticmethod
     def _request_bytes(jvm: Jvm, request: Request) -> tuple[bytes, int, Any]:

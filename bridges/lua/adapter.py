@@ -24,7 +24,7 @@ from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContex
 from polyhost.fabric.inprocess import Conversion, InProcessFabric, uwsgi_api
 from polyhost.fabric.ops import FabricError
 from polyhost.process_state import CURRENT
-from polyhost.request import REASONS, BodyReader, Request, Responder, simple_error
+from polyhost.request import REASONS, BodyReader, Request, Responder, fail_response
 
 GLUE = Path(__file__).with_name("wsapi.lua")
 #: "200" -> "200 OK" for every code Python knows (polyhost's own reasons win)
@@ -297,4 +297,4 @@ class LuaRuntime(Runtime):
             f"{env.get('REQUEST_METHOD')} {env.get('REQUEST_URI')}: Lua error in the WSAPI app "
             f"{app.target}:\n{decode_lua_text(str(error))}"
         )
-        simple_error(responder, 500)
+        fail_response(responder)

@@ -390,13 +390,14 @@ sub handle_request {
     } or $error = $@ || "unknown error";
     my @end;
     if (defined $error) {
+        push @end, cut => 1 if $START_SENT;  # the app's own head went out: the worker cuts it
         if (!$START_SENT) {
             ($OUT, $BODYBUF, $STARTED) = ('', '', 0);
             my $text = "Internal Server Error\n";
             queue_start(500, ['Content-Type' => 'text/plain', 'Content-Length' => length $text]);
             queue_data($text);
         }
-        @end = (exception => 1, error => $error);
+        push @end, exception => 1, error => $error;
     }
     my $harakiri = $env->{'psgix.harakiri.commit'};
     push @end, harakiri => 1 if $harakiri;

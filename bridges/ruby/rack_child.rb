@@ -624,13 +624,16 @@ module PolyhostRack
 
     def finish(error)
       if error
+        cut = @bridge.start_sent # the app's own head went out: the worker cuts the response
         unless @bridge.start_sent
           @bridge.discard_response
           text = "Internal Server Error\n"
           queue_start(500, { "content-type" => "text/plain", "content-length" => text.bytesize.to_s })
           @bridge.queue_data(text)
         end
-        end_vars = @bridge.pack_items(["exception", "1", "error", error.full_message(highlight: false)])
+        end_vars = @bridge.pack_items(
+          ["exception", "1", "error", error.full_message(highlight: false), *(cut ? ["cut", "1"] : [])]
+        )
       end
       @bridge.frame_body
       @bridge.queue(END_RESPONSE, end_vars || "")
