@@ -116,3 +116,33 @@ def test_unix_node_gone_while_its_backlog_was_full_is_refused() -> None:
             assert upstream.closed
 
         asyncio.run(scenario())
+
+
+def test_answer_sent_before_the_node_stopped_reading_the_body_reaches_the_client() -> None:
+    """A node that answers after reading the packet and closes without reading the body (an
+    app that ignores it): the send of the body fails, the answer already sent is still read
+    and passed on, not turned into a 502."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    name = f"\0polyhost-test-{os.getpid()}-answered"
+    listener.bind(name)
+    listener.listen(1)
+
+    async def scenario() -> None:
+        recorder = Recorder()
+        upstream = Upstream(asyncio.get_running_loop(), recorder)
+        upstream.connect("@" + name[1:], b"packet")
+        node = listener.accept()[0]
+        node.settimeout(5)
+        assert node.recv(6) == b"packet"
+        upstream.write(b"b" * 65536)  # the body: more than the node will read
+        node.sendall(b"answer")
+        node.close()  # with the body unread
+        upstream.write(b"b" * (4 << 20))
+        await _wait_for(recorder, "done")
+        assert recorder.data == b"answer"
+        upstream.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        listener.close()

@@ -124,6 +124,7 @@ class Upstream:
         "reading",
         "sock",
         "target",
+        "write_error",
     )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, owner: UpstreamOwner) -> None:
@@ -140,6 +141,9 @@ class Upstream:
         self.reading = False
         self.paused = False  # the owner was told to stop writing
         self.closed = False
+        #: why sending failed: the node may still have answered (it read the head, answered
+        #: and closed before the body was all sent), so reading goes on until it ends
+        self.write_error: OSError | None = None
 
     def connect(self, address: str, first: bytes) -> bool:
         """True when connected (the packet sent or queued), False while the connect is in
@@ -222,7 +226,7 @@ class Upstream:
         try:
             self._flush()
         except OSError as exc:
-            self._lost(exc)
+            self._send_failed(exc)
             return
         if not self.out:
             self._watch()
@@ -237,21 +241,28 @@ class Upstream:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self._lost(exc)
+            self._lost(self.write_error or exc)
             return
         if data:
             self.owner.response_data(data)
         else:
             self.pause_reading()
-            self.owner.upstream_done(None)
+            self.owner.upstream_done(self.write_error)
 
     def _lost(self, exc: Exception) -> None:
         self.close()
         self.owner.upstream_done(exc)
 
+    def _send_failed(self, exc: OSError) -> None:
+        """The node stopped reading: drop what is unsent, read what it answered (a reset
+        with nothing read ends the exchange with this error)."""
+        self.write_error = exc
+        self.out.clear()
+        self._watch()
+
     # -- what the Exchange calls (a subset of asyncio.Transport) -------------------------------
     def write(self, data: bytes) -> None:
-        if self.closed or not data:
+        if self.closed or not data or self.write_error is not None:
             return
         had = bool(self.out)
         self.out += data
@@ -259,7 +270,7 @@ class Upstream:
             try:
                 self._flush()
             except OSError as exc:
-                self._lost(exc)
+                self._send_failed(exc)
                 return
             if self.out:
                 self._watch()
