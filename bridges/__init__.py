@@ -1,9 +1,12 @@
 """Language runtimes: one folder per language, with its README.
 
-Each folder's `Runtime` subclass (`polyhost.dispatch.Runtime`) declares the runtime: its name,
-modifier1 (and modifier2 values), language, the options naming its apps, the file suffixes and
-`mount` target forms it claims, and the Debian/PyPI packages it needs. The catalog
-(`polyhost.catalog`, whose BRIDGES names each class) is the host's only way to them. A runtime
+Each folder declares its runtime once, in a `polyhost.catalog.Declaration` subclass in the
+folder's `__init__.py` (Python and ASGI: in wsgi.py and asgi/runtime.py): its name, modifier1
+(and modifier2 values), language, the options naming its apps, the file suffixes and `mount`
+target forms it claims, and the Debian/PyPI packages it needs. The folder's `Runtime` subclass
+(`polyhost.dispatch.Runtime`) subclasses that declaration and serves the apps; it is imported
+only when a config names one. The catalog (`polyhost.catalog`, whose BRIDGES names each
+declaration) is the host's only way to them. A runtime
 that can own RPC functions, signal handlers, spooler functions or mule message handlers installs
 one `polyhost.fabric.hooks.RuntimeHooks` per owner when it starts in a process, and reaches the
 fabric through the op table `polyhost.fabric.ops`.

@@ -61,11 +61,12 @@ class ChildRuntime(Runtime):
     program: ClassVar[Path]
     #: interpreter command looked up on PATH ("perl", "ruby")
     interpreter: ClassVar[str]
-    #: Debian package providing the interpreter
+    #: Debian packages providing the interpreter and the library (the declaration's
+    #: `debian_packages`, in that order)
     interpreter_package: ClassVar[str]
-    #: library the child loads apps with ("Plack", "rack") and its Debian package
-    library: ClassVar[str]
     library_package: ClassVar[str]
+    #: library the child loads apps with ("Plack", "rack")
+    library: ClassVar[str]
     #: seconds a child may take to load its app
     load_timeout: ClassVar[float] = 60.0
     #: loop engine options the child implements (`coroae`): given N, one child per worker
@@ -81,7 +82,7 @@ class ChildRuntime(Runtime):
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
-        cls.debian_packages = (cls.interpreter_package, cls.library_package)
+        cls.interpreter_package, cls.library_package = cls.debian_packages
 
     def log(self, line: str) -> None:
         """The log of the process hosting the runtime now (the worker's after fork)."""

@@ -1,8 +1,8 @@
 """modifier1 (+modifier2) and mountpoint -> app, and the clear errors when none fits.
 
-Runtimes (one per language, in bridges/) subclass `Runtime`, declaring themselves in its class
-attributes, and are listed in the catalog (`polyhost.catalog`); the dispatcher makes one of each
-runtime the config names apps for, and routes every request to one `App`. The worker loop only
+Runtimes (one per language, in bridges/) subclass `Runtime` and their bridge's declaration
+(`polyhost.catalog.Declaration`, listed in the catalog); the dispatcher imports and makes one of
+each runtime the config names apps for, and routes every request to one `App`. The worker loop only
 ever calls `Dispatcher.select` and `Dispatcher.serve_app`.
 """
 
@@ -13,9 +13,9 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
-from polyhost.catalog import CATALOG
+from polyhost.catalog import CATALOG, Declaration
 from polyhost.request import Request, Responder, simple_error
 
 if TYPE_CHECKING:
@@ -80,59 +80,14 @@ class AppSpec:
     option: str = ""
 
 
-class Runtime(ABC):
-    """A language runtime, declared once in its bridge: the class attributes say what it is
-    (the catalog, `polyhost.catalog`, reads them) and the methods serve its apps."""
-
-    #: the runtime's name: `AppSpec.runtime`, its options' component in the option table
-    name: ClassVar[str]
-    #: the language and the interface its apps are written to ("Perl", "PSGI")
-    language: ClassVar[str]
-    interface: ClassVar[str] = ""
-    modifier1: ClassVar[int]
-    #: modifier2 values that pick among its apps (JVM: 0 JWSGI, 1 Ring); () when it ignores it
-    modifier2: ClassVar[tuple[int, ...]] = ()
-    #: options that name one app of this runtime at the default mountpoint, in config order
-    app_options: ClassVar[tuple[str, ...]] = ()
-    #: file suffixes a `mount /x=FILE` picks this runtime for
-    suffixes: ClassVar[tuple[str, ...]] = ()
-    #: True when `plugin = NAME` alone makes an app (uWSGI's PHP: the request's DOCUMENT_ROOT);
-    #: its AppSpec has the target "" and the option "plugins"
-    plugin_app: ClassVar[bool] = False
-    #: what it needs installed: Debian packages and PyPI distributions
-    debian_packages: ClassVar[tuple[str, ...]] = ()
-    pypi_packages: ClassVar[tuple[str, ...]] = ()
-    #: True when the runtime can be loaded before fork (Python); JVM/CLR never can
-    preload_in_master: ClassVar[bool] = False
-    #: modules each of its masters imports: the Emperor's zygote imports them once for all vassals
-    shared_modules: ClassVar[tuple[str, ...]] = ()
+class Runtime(Declaration, ABC):
+    """A language runtime serving its apps: the catalog (`polyhost.catalog`) reads what it is from
+    its `Declaration` (the bridge's, which this subclasses), and these methods serve its apps."""
 
     def __init__(self, ctx: RuntimeContext, specs: list[AppSpec]) -> None:
         self.ctx = ctx
         self.specs = specs
         self.apps: list[App] = []
-
-    @classmethod
-    def claims(cls, target: str) -> bool:
-        """True when `mount /x=TARGET` names an app of this runtime by its form (by default:
-        its suffix). Two runtimes claiming one target is a start-up error."""
-        return target.lower().endswith(cls.suffixes) if cls.suffixes else False
-
-    @classmethod
-    def takes_unclaimed(cls, target: str) -> bool:
-        """True when this runtime serves a `mount` target no runtime claims (CGI: a directory
-        or an executable; Python: a module name)."""
-        return False
-
-    @classmethod
-    def title(cls) -> str:
-        """How --help and the option reports name it: "Perl (PSGI)"."""
-        return f"{cls.language} ({cls.interface})" if cls.interface else cls.language
-
-    @classmethod
-    def short_title(cls) -> str:
-        """How the log names it: "Perl/PSGI"."""
-        return f"{cls.language}/{cls.interface}" if cls.interface else cls.language
 
     @abstractmethod
     def load(self, first_id: int) -> list[App]:
@@ -155,7 +110,7 @@ class Runtime(ABC):
         """Own an HTTP connection from now on (polyhost.handover); only if `adopts`."""
         raise NotImplementedError(f"{type(self).__name__} does not adopt connections")
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release children and resources at worker exit."""
 
 
@@ -192,7 +147,7 @@ class Dispatcher:
             by_runtime.setdefault(spec.runtime, []).append(spec)
         runtimes = []
         for name, group in by_runtime.items():
-            runtimes.append(CATALOG.get(name)(ctx, group))
+            runtimes.append(CATALOG.get(name).runtime()(ctx, group))
         return cls(ctx, runtimes, default_app_fallback=not ctx.config.get("no-default-app"))
 
     def load(self, preload: bool) -> None:

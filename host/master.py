@@ -193,9 +193,12 @@ class Master:
         self._write_pidfile("pidfile")
         _limit_address_space(cfg.get("limit-as"))
         try:
-            targets = [spec.target for spec in app_specs(cfg) if spec.target]
+            named = app_specs(cfg)
         except ValueError:
-            targets = []  # the app options' own error comes below
+            named = []  # the app options' own error comes below
+        for runtime in {spec.runtime for spec in named}:  # its serving code, while readable
+            CATALOG.get(runtime).runtime()  # (imported for an app only, before uid and chroot)
+        targets = [spec.target for spec in named if spec.target]
         unreachable = reachable.refusal(cfg, targets)
         if unreachable:
             raise StartupError(unreachable)

@@ -94,7 +94,7 @@ def test_a_clashing_registration_names_both_runtimes() -> None:
         language = "Perl"
         modifier1 = 5
 
-    with pytest.raises(ValueError, match=r"Second .*clashes with PsgiRuntime"):
+    with pytest.raises(ValueError, match=r"Second .*clashes with PsgiDeclaration"):
         CATALOG.register(Second)
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from polyhost import __version__
+from polyhost.bridges.cgi import CgiDeclaration
 from polyhost.bridges.cgi.response import CgiHead, CgiHeadError
 from polyhost.bridges.cgi.script_path import Refusal, walk_to_script
 from polyhost.bridges.channel import describe_exit
@@ -72,19 +73,8 @@ class CgiTimeout(Exception):
     """The script was silent for cgi-timeout seconds."""
 
 
-class CgiRuntime(Runtime):
+class CgiRuntime(CgiDeclaration, Runtime):
     """CGI programs: a process per request, stdin and stdout streamed."""
-
-    name = "cgi"
-    language = "CGI"
-    modifier1 = 9
-    app_options = ("cgi",)
-    suffixes = (".cgi",)
-
-    @classmethod
-    def takes_unclaimed(cls, target: str) -> bool:
-        """A directory of CGI programs, or one executable."""
-        return os.path.isdir(target) or (os.path.isfile(target) and os.access(target, os.X_OK))
 
     def __init__(self, ctx: RuntimeContext, specs: list[AppSpec]) -> None:
         super().__init__(ctx, specs)

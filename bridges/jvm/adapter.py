@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from polyhost import UWSGI_COMPAT_VERSION
+from polyhost.bridges.jvm import JDK_PACKAGE, JvmDeclaration
 from polyhost.config import option_values
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext
 from polyhost.fabric.inprocess import InProcessFabric
@@ -38,7 +39,6 @@ RING_SOURCES = (HERE / "UwsgiRing.java",)
 CLOJURE_NS = HERE / "uwsgi.clj"
 #: Debian's clojure jar (package clojure); its manifest brings spec.alpha along
 CLOJURE_JAR = "/usr/share/java/clojure.jar"
-JDK_PACKAGE = "openjdk-17-jdk-headless"
 #: request bodies up to this size go to Java with the vars; bigger ones are read as Java asks
 INLINE_BODY_MAX = 65536
 JWSGI, RING = 0, 1
@@ -104,24 +104,8 @@ _JVM: Jvm | None = None
 _JVM_LOCK = threading.Lock()
 
 
-class JvmRuntime(Runtime):
+class JvmRuntime(JvmDeclaration, Runtime):
     """`--jwsgi Class:method`, `--ring-app ns:fn` (+ `--ring-load f.clj`), mounts of .clj/.jar."""
-
-    name = "jvm"
-    language = "JVM"
-    interface = "JWSGI/Ring"
-    modifier1 = 8
-    modifier2 = (0, 1)  # JWSGI, Ring
-    app_options = ("jwsgi", "ring-app")
-    suffixes = (".clj", ".jar")
-    debian_packages = (JDK_PACKAGE, "clojure")
-    pypi_packages = ("JPype1",)
-
-    @classmethod
-    def claims(cls, target: str) -> bool:
-        """A .clj or .jar file, or a JWSGI `Class:method` (the class name capitalised)."""
-        klass, colon, _ = target.partition(":")
-        return super().claims(target) or bool(colon and klass.rpartition(".")[2][:1].isupper())
 
     def __init__(self, ctx: RuntimeContext, specs: list[AppSpec]) -> None:
         super().__init__(ctx, specs)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from polyhost import UWSGI_COMPAT_VERSION
+from polyhost.bridges.lua import LuaDeclaration
 from polyhost.config import option_values
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext
 from polyhost.fabric.inprocess import Conversion, InProcessFabric, uwsgi_api
@@ -200,16 +201,8 @@ class LuaApp:
         return state
 
 
-class LuaRuntime(Runtime):
+class LuaRuntime(LuaDeclaration, Runtime):
     """`--lua app.lua` or `--mount /x=app.lua` (also `.ws`), plus `--lua-load` files per state."""
-
-    name = "lua"
-    language = "Lua"
-    interface = "WSAPI"
-    modifier1 = 6
-    app_options = ("lua",)
-    suffixes = (".lua", ".ws")
-    pypi_packages = ("lupa",)
 
     def __init__(self, ctx: RuntimeContext, specs: list[AppSpec]) -> None:
         super().__init__(ctx, specs)

@@ -24,7 +24,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from polyhost import UWSGI_COMPAT_VERSION
-from polyhost.bridges.mono import build
+from polyhost.bridges.mono import MonoDeclaration, build
 from polyhost.config import Config, option_values
 from polyhost.dispatch import App, AppLoadError, AppSpec, Runtime, RuntimeContext
 from polyhost.fabric.inprocess import InProcessFabric
@@ -88,25 +88,8 @@ _CLR: SimpleNamespace | None = None
 _LOG: list[Callable[[str], None]] = []
 
 
-class MonoRuntime(Runtime):
+class MonoRuntime(MonoDeclaration, Runtime):
     """ASP.NET application directories and simple .NET handlers, served in-process."""
-
-    name = "mono"
-    language = "Mono"
-    interface = "ASP.NET"
-    modifier1 = 15
-    app_options = ("mono-app", "mono-handler")
-    debian_packages = ("mono-runtime", "mono-devel", "mono-mcs", "libmono-system-web4.0-cil")
-    pypi_packages = ("pythonnet",)
-
-    @classmethod
-    def claims(cls, target: str) -> bool:
-        """An ASP.NET application directory (web.config, *.aspx, *.ashx) or `Assembly.dll:Class`."""
-        if os.path.isdir(target):
-            entries = os.listdir(target)
-            return "web.config" in entries or any(e.endswith((".aspx", ".ashx")) for e in entries)
-        assembly, colon, _ = target.partition(":")
-        return bool(colon) and assembly.lower().endswith(".dll")
 
     def __init__(self, ctx: RuntimeContext, specs: list[AppSpec]) -> None:
         super().__init__(ctx, specs)

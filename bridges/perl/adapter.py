@@ -5,22 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from polyhost.bridges.child_runtime import ChildRuntime
+from polyhost.bridges.perl import PsgiDeclaration
 
 
-class PsgiRuntime(ChildRuntime):
+class PsgiRuntime(PsgiDeclaration, ChildRuntime):
     """`--psgi app.psgi` or `--mount /x=app.psgi`: loaded like plackup, one child per thread."""
 
-    name = "psgi"
-    language = "Perl"
-    interface = "PSGI"
-    modifier1 = 5
-    app_options = ("psgi",)
-    suffixes = (".psgi", ".pl")
     program = Path(__file__).with_name("psgi_child.pl")
     interpreter = "perl"
-    interpreter_package = "perl"
     library = "Plack"
-    library_package = "libplack-perl"
     #: `--coroae N`: the child runs Coro::AnyEvent (coroae.pl), N requests at once
     loop_options = ("coroae",)
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from polyhost import UWSGI_COMPAT_VERSION
 from polyhost.bridges.cgi.script_path import Refusal, walk_to_script
+from polyhost.bridges.php import PhpDeclaration
 from polyhost.bridges.php.fabric_socket import FabricSocket
 from polyhost.bridges.php.php_cgi import PhpCgiCommand, PhpCgiPool
 from polyhost.config import option_values
@@ -74,23 +75,8 @@ class Script:
     docroot: str
 
 
-class PhpRuntime(Runtime):
+class PhpRuntime(PhpDeclaration, Runtime):
     """`php-docroot DIR`, `php-app FILE` or `mount /x=DIR|FILE.php`: PHP through php-cgi."""
-
-    name = "php"
-    language = "PHP"
-    modifier1 = 14
-    app_options = ("php-docroot", "php-app")
-    suffixes = (".php",)
-    plugin_app = True
-    debian_packages = ("php-cgi",)
-
-    @classmethod
-    def claims(cls, target: str) -> bool:
-        """A .php file, or a directory holding .php files."""
-        if os.path.isdir(target):
-            return any(entry.endswith(".php") for entry in os.listdir(target))
-        return super().claims(target)
 
     def __init__(self, ctx: RuntimeContext, specs: list[AppSpec]) -> None:
         super().__init__(ctx, specs)

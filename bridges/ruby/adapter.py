@@ -5,22 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from polyhost.bridges.child_runtime import ChildRuntime
+from polyhost.bridges.ruby import RackDeclaration
 
 
-class RackRuntime(ChildRuntime):
+class RackRuntime(RackDeclaration, ChildRuntime):
     """`--rack config.ru` or `--mount /x=config.ru`: Rack::Builder, one child per thread."""
 
-    name = "rack"
-    language = "Ruby"
-    interface = "Rack"
-    modifier1 = 7
-    app_options = ("rack",)
-    suffixes = (".ru",)
     program = Path(__file__).with_name("rack_child.rb")
     interpreter = "ruby"
-    interpreter_package = "ruby"
     library = "rack"
-    library_package = "ruby-rack"
 
     def child_config(self) -> list[tuple[str, str]]:
         """`rb-lib` dirs go on $LOAD_PATH; `rb-require` and `shared-rb-require` files are

@@ -203,7 +203,8 @@ def serve(sock: _socket.socket, emperor_pid: int) -> None:
     import polyhost.master
     from polyhost.catalog import CATALOG
 
-    for runtime in CATALOG.runtimes():  # every bridge: each vassal's master asks for all options
+    for declared in CATALOG.runtimes():  # every bridge's serving code, shared by all vassals
+        runtime = declared.runtime()
         for module in runtime.shared_modules:
             importlib.import_module(module)
     from polyhost.config import load_config
