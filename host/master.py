@@ -405,12 +405,22 @@ class Master:
 
     # -- workers ----------------------------------------------------------------------------
     def spawn(self, child: ChildProc) -> None:
-        pid = os.fork()
+        # the master's signals are held from before the fork until the child has dropped the
+        # master's handlers: a stop signal sent to a child that was just forked would
+        # otherwise run the master's handler there (queued into the master's own pipe) and
+        # be lost to the child, which would then serve on through a shutdown
+        signal.pthread_sigmask(signal.SIG_BLOCK, SIG_NAMES)
+        try:
+            pid = os.fork()
+        except OSError:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, SIG_NAMES)
+            raise
         if pid == 0:
             code = 1
             try:
                 die_with_parent(self.pid)
                 self._close_master_fds(child)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, SIG_NAMES)
                 set_process_title(self.config, child.name)
                 self.fabric.enter_child(child.pair.child)
                 self.supervision.phase("post-fork")
@@ -419,6 +429,7 @@ class Master:
                 log_exception(f"{child.name} crashed:", exc)
             finally:
                 os._exit(code)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIG_NAMES)
         if child.spawned_at:
             child.respawns += 1
         child.pid, child.spawned_at, child.stopping = pid, time.time(), False
